@@ -1,0 +1,127 @@
+import { decodeMessage, encodeMessage } from '../codec.js';
+import { fromErrorData, InternalError, InvalidArgumentError, toErrorData } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
+import { PROTOCOL_VERSION } from '../version.js';
+import type { Transport } from './transport.js';
+
+export type ServeHandler = (message: Message) => Promise<Outgoing> | Outgoing;
+export type ListenHandler = (message: Message) => void | Promise<void>;
+
+export interface RequestOptions {
+  timeoutMs: number;
+}
+
+/**
+ * Typed messages over a Transport. Every incoming message is decoded and validated here; a
+ * message that fails is answered with an `error` reply (requests) or dropped (events), and
+ * logged. A handler that throws becomes an `error` reply. Nothing that arrives can crash the
+ * process that listens.
+ */
+export class MessageBus {
+  constructor(
+    readonly transport: Transport,
+    readonly sender: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Sends a request and returns the reply; an `error` reply is thrown as its typed error. */
+  async request(subject: string, message: Outgoing, options: RequestOptions): Promise<Message> {
+    const bytes = await this.transport.request(subject, this.encode(message), options.timeoutMs);
+    const reply = decodeMessage(bytes);
+    if (reply.type === 'error') throw fromErrorData(reply.error);
+    return reply;
+  }
+
+  /** Sends a request and checks that the reply has the expected type. */
+  async call<T extends MessageType>(subject: string, message: Outgoing, expect: T, options: RequestOptions): Promise<MessageOf<T>> {
+    const reply = await this.request(subject, message, options);
+    if (reply.type !== expect) {
+      throw new InternalError(`expected a ${expect} reply to ${message.type}, got ${reply.type}`);
+    }
+    return reply as MessageOf<T>;
+  }
+
+  publish(subject: string, message: Outgoing): void {
+    this.transport.publish(subject, this.encode(message));
+  }
+
+  /** Answers requests on `subject` with `handler`. */
+  serve(subject: string, handler: ServeHandler, options: { queue?: string } = {}): () => void {
+    return this.transport.subscribe(
+      subject,
+      (data, reply) => {
+        void this.answer(subject, data, reply, handler);
+      },
+      options,
+    );
+  }
+
+  /** Receives events on `subject`; invalid ones are logged and dropped. */
+  listen(subject: string, handler: ListenHandler): () => void {
+    return this.transport.subscribe(subject, (data) => {
+      let message: Message;
+      try {
+        message = decodeMessage(data);
+      } catch (error) {
+        this.logger.warn('dropped an invalid message', { subject, error: (error as Error).message });
+        return;
+      }
+      Promise.resolve()
+        .then(() => handler(message))
+        .catch((error: unknown) => {
+          this.logger.error('event handler failed', { subject, type: message.type, error: toErrorData(error) });
+        });
+    });
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private async answer(
+    subject: string,
+    data: Uint8Array,
+    reply: ((bytes: Uint8Array) => void) | undefined,
+    handler: ServeHandler,
+  ): Promise<void> {
+    let response: Outgoing;
+    let type = 'unknown';
+    try {
+      const message = decodeMessage(data);
+      type = message.type;
+      response = await handler(message);
+    } catch (error) {
+      const data = toErrorData(error);
+      if (data.code === InternalError.code) {
+        this.logger.error('request failed', { subject, type, error: data });
+      } else {
+        this.logger.warn('request refused', { subject, type, error: data.message });
+      }
+      response = { type: 'error', error: data };
+    }
+    if (reply === undefined) return;
+    try {
+      reply(this.encode(response));
+    } catch (error) {
+      this.logger.error('could not send a reply', { subject, type, error: toErrorData(error) });
+      try {
+        reply(this.encode({ type: 'error', error: toErrorData(new InternalError(`reply could not be encoded: ${(error as Error).message}`)) }));
+      } catch {
+        // The transport itself is gone; nothing more can be said to this requester.
+      }
+    }
+  }
+
+  private encode(message: Outgoing): Uint8Array {
+    const bytes = encodeMessage({ ...message, v: PROTOCOL_VERSION, from: this.sender } as Message);
+    if (bytes.length > this.transport.maxPayload) {
+      throw new InvalidArgumentError(
+        `a ${message.type} message of ${bytes.length} bytes exceeds the server's max_payload of ${this.transport.maxPayload} bytes: ` +
+          'raise max_payload in nats.conf (sharc ships one with 64 MiB) or send less data per message',
+      );
+    }
+    return bytes;
+  }
+}
+

@@ -1,0 +1,140 @@
+/**
+ * Typed errors that survive a hop over NATS or into a worker thread: each has a stable `code`,
+ * says whether retrying can help, and flattens to plain data (`toErrorData`) that
+ * `fromErrorData` rebuilds as the same class on the other side.
+ */
+
+export interface ErrorData {
+  name: string;
+  code: string;
+  message: string;
+  retryable: boolean;
+  stack?: string | undefined;
+  details?: Record<string, unknown> | undefined;
+  cause?: ErrorData | undefined;
+}
+
+export interface SharcErrorOptions {
+  cause?: unknown;
+  details?: Record<string, unknown>;
+  retryable?: boolean;
+}
+
+export class SharcError extends Error {
+  static readonly code: string = 'SHARC_ERROR';
+  readonly code: string;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(message: string, options: SharcErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof SharcError).code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+/** Bad arguments from the caller: unknown dtype, bad shape, bad options. Fix the call. */
+export class InvalidArgumentError extends SharcError {
+  static override readonly code = 'INVALID_ARGUMENT';
+}
+/** An array name that is already used; pass `{ replace: true }` to overwrite it. */
+export class NameTakenError extends SharcError {
+  static override readonly code = 'NAME_TAKEN';
+}
+/** No array has this name or id. */
+export class ArrayNotFoundError extends SharcError {
+  static override readonly code = 'ARRAY_NOT_FOUND';
+}
+/** A kernel module could not be bundled or loaded, lacks the export, or threw. */
+export class KernelError extends SharcError {
+  static override readonly code = 'KERNEL_ERROR';
+}
+/** A file that is missing, unreadable, truncated or not a valid `.npy`. */
+export class FileFormatError extends SharcError {
+  static override readonly code = 'FILE_ERROR';
+}
+/** The cluster has not enough free memory for the request; nothing was allocated. */
+export class InsufficientMemoryError extends SharcError {
+  static override readonly code = 'INSUFFICIENT_MEMORY';
+}
+/** No agent is registered, or an agent needed for the request is gone. */
+export class NoAgentsError extends SharcError {
+  static override readonly code = 'NO_AGENTS';
+}
+/** The servers cannot be reached, or the connection was lost. */
+export class ConnectionError extends SharcError {
+  static override readonly code = 'CONNECTION_ERROR';
+}
+/** A message that could not be decoded or does not follow the protocol. */
+export class ProtocolError extends SharcError {
+  static override readonly code = 'PROTOCOL_ERROR';
+}
+/** The operation took longer than its `timeoutMs`. */
+export class TimeoutError extends SharcError {
+  static override readonly code = 'TIMEOUT';
+}
+/** The operation was cancelled through its AbortSignal. */
+export class CancelledError extends SharcError {
+  static override readonly code = 'CANCELLED';
+}
+/** A bug or an unexpected state inside sharc. */
+export class InternalError extends SharcError {
+  static override readonly code = 'INTERNAL';
+}
+
+const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
+  SharcError,
+  InvalidArgumentError,
+  NameTakenError,
+  ArrayNotFoundError,
+  KernelError,
+  FileFormatError,
+  InsufficientMemoryError,
+  NoAgentsError,
+  ConnectionError,
+  ProtocolError,
+  TimeoutError,
+  CancelledError,
+  InternalError,
+];
+
+const CLASS_BY_CODE = new Map(ERROR_CLASSES.map((cls) => [cls.code, cls]));
+
+/** Flattens any thrown value to plain data that crosses NATS or a thread boundary. */
+export function toErrorData(error: unknown): ErrorData {
+  if (error instanceof SharcError) {
+    return {
+      name: error.name,
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      stack: error.stack,
+      details: error.details,
+      cause: error.cause === undefined ? undefined : toErrorData(error.cause),
+    };
+  }
+  if (error instanceof Error) {
+    return {
+      name: error.name,
+      code: InternalError.code,
+      message: error.message,
+      retryable: false,
+      stack: error.stack,
+    };
+  }
+  return { name: 'Error', code: InternalError.code, message: String(error), retryable: false };
+}
+
+/** Rebuilds the typed error class named by `data.code` (plain SharcError for unknown codes). */
+export function fromErrorData(data: ErrorData): SharcError {
+  const cls = CLASS_BY_CODE.get(data.code) ?? SharcError;
+  const error = new cls(data.message, {
+    retryable: data.retryable,
+    details: data.details ?? {},
+    cause: data.cause === undefined ? undefined : fromErrorData(data.cause),
+  });
+  if (data.stack !== undefined) error.stack = data.stack;
+  return error;
+}

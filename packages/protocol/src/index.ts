@@ -1,0 +1,75 @@
+/**
+ * @sharc/protocol: the wire contract shared by the SDK, coordinator and node agents: message
+ * types and their validation, the subject scheme, the msgpack codec, typed errors, the bus
+ * (NATS or in-process), the TCP data-plane framing, dtypes and the `.npy` format.
+ *
+ * ```ts
+ * const bus = new MessageBus(await connectNats({ servers, name: 'me' }), 'me', createLogger('me'));
+ * const reply = await bus.call(subjectFor('default', { to: 'coordinator', verb: 'client' }),
+ *   { type: 'nodes.list' }, 'nodes.listed', { timeoutMs: 5000 });
+ * ```
+ */
+export { PROTOCOL_VERSION } from './version.js';
+export { DTYPES, isDType, parseDType, typedArrayConstructor, bytesPerElement, dtypeOf, viewOf } from './dtypes.js';
+export type { DType, TypedArray, TypedArrayConstructorOf } from './dtypes.js';
+export { parseShape, rowsOf, colsOf, elementCount } from './shape.js';
+export type { Shape } from './shape.js';
+export {
+  SharcError,
+  InvalidArgumentError,
+  NameTakenError,
+  ArrayNotFoundError,
+  KernelError,
+  FileFormatError,
+  InsufficientMemoryError,
+  NoAgentsError,
+  ConnectionError,
+  ProtocolError,
+  TimeoutError,
+  CancelledError,
+  InternalError,
+  toErrorData,
+  fromErrorData,
+} from './errors.js';
+export type { ErrorData, SharcErrorOptions } from './errors.js';
+export { subjectFor, isSubjectToken } from './subjects.js';
+export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
+export { messageSchema, BUILTIN_REDUCTIONS } from './messages.js';
+export type {
+  Message,
+  MessageType,
+  MessageOf,
+  Outgoing,
+  ArrayMeta,
+  PartitionMeta,
+  AgentInfo,
+  KernelRef,
+  JobSpec,
+  ReduceSpec,
+  MapSpec,
+  Task,
+  FileSource,
+  BuiltinReduction,
+} from './messages.js';
+export { encodeMessage, decodeMessage, encodeValue, decodeValue } from './codec.js';
+export { createLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export { MessageBus } from './bus/message-bus.js';
+export type { ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
+export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
+export { InProcessHub } from './bus/in-process.js';
+export { connectNats } from './bus/nats.js';
+export type { NatsTransportOptions } from './bus/nats.js';
+export {
+  FrameReader,
+  encodeFrameHeader,
+  parseDataRequest,
+  parseDataReply,
+  FRAME_LENGTH_BYTES,
+  MAX_FRAME_HEADER_BYTES,
+} from './data-plane.js';
+export type { DataRequest, DataReply, BodySink } from './data-plane.js';
+export { identityOf, combineBuiltin, finishBuiltin } from './reductions.js';
+export type { BuiltinPartial } from './reductions.js';
+export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
+export type { NpyHeader } from './formats/npy.js';

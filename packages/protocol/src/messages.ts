@@ -1,0 +1,203 @@
+import { z } from 'zod';
+import { DTYPES } from './dtypes.js';
+
+/**
+ * Every message that crosses NATS: a union keyed by `type`. Each carries the protocol version
+ * `v` and the sender `from`; `decodeMessage` validates all of it before anyone reads a field.
+ */
+
+const id = z.string().min(1).max(128);
+const count = z.number().int().nonnegative();
+const dtype = z.enum(DTYPES);
+const shape = z.union([z.tuple([count]), z.tuple([count, count])]);
+
+export const errorDataSchema: z.ZodType<import('./errors.js').ErrorData> = z.lazy(() =>
+  z.object({
+    name: z.string(),
+    code: z.string(),
+    message: z.string(),
+    retryable: z.boolean(),
+    stack: z.string().optional(),
+    details: z.record(z.string(), z.unknown()).optional(),
+    cause: errorDataSchema.optional(),
+  }),
+);
+
+export const partitionMetaSchema = z.object({
+  index: count,
+  rowStart: count,
+  rowCount: count,
+  byteLength: count,
+  agentId: id,
+});
+export type PartitionMeta = z.infer<typeof partitionMetaSchema>;
+
+export const arrayMetaSchema = z.object({
+  id,
+  name: z.string().min(1).max(256),
+  dtype,
+  shape,
+  partitions: z.array(partitionMetaSchema),
+  createdAt: z.number(),
+});
+export type ArrayMeta = z.infer<typeof arrayMetaSchema>;
+
+export const agentInfoSchema = z.object({
+  id,
+  host: z.string(),
+  pid: count,
+  dataHost: z.string(),
+  dataPort: z.number().int().min(1).max(65535),
+  threads: z.number().int().positive(),
+  memoryBytes: count,
+  usedBytes: count,
+  partitions: count,
+});
+export type AgentInfo = z.infer<typeof agentInfoSchema>;
+
+export const BUILTIN_REDUCTIONS = ['sum', 'min', 'max', 'mean', 'sumsq', 'count'] as const;
+export type BuiltinReduction = (typeof BUILTIN_REDUCTIONS)[number];
+
+/** What a worker thread runs for one block of rows. */
+export const kernelRefSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('builtin'), op: z.enum(BUILTIN_REDUCTIONS) }),
+  z.object({
+    kind: z.literal('reduce'),
+    hash: id,
+    module: z.string(),
+    partial: z.string().min(1),
+    combine: z.string().min(1),
+  }),
+  z.object({ kind: z.literal('map'), hash: id, module: z.string(), kernel: z.string().min(1) }),
+]);
+export type KernelRef = z.infer<typeof kernelRefSchema>;
+
+export const reduceSpecSchema = z.object({
+  kind: z.literal('reduce'),
+  arrayId: id,
+  kernel: kernelRefSchema,
+  params: z.unknown(),
+});
+export const mapSpecSchema = z.object({
+  kind: z.literal('map'),
+  arrayId: id,
+  kernel: kernelRefSchema,
+  params: z.unknown(),
+  dtype,
+  cols: z.number().int().positive(),
+  outputName: z.string().min(1).max(256).optional(),
+  replace: z.boolean().optional(),
+});
+export const jobSpecSchema = z.discriminatedUnion('kind', [reduceSpecSchema, mapSpecSchema]);
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type ReduceSpec = z.infer<typeof reduceSpecSchema>;
+export type MapSpec = z.infer<typeof mapSpecSchema>;
+
+/** One partition's share of a job, sent to the agent that holds the partition. */
+export const taskSchema = z.object({
+  jobId: id,
+  arrayId: id,
+  partitionIndex: count,
+  kernel: kernelRefSchema,
+  params: z.unknown(),
+  output: z.object({ arrayId: id, dtype, cols: z.number().int().positive() }).optional(),
+});
+export type Task = z.infer<typeof taskSchema>;
+
+export const fileSourceSchema = z.object({
+  path: z.string().min(1),
+  format: z.enum(['npy', 'raw']),
+  dtype: dtype.optional(),
+  shape: shape.optional(),
+  byteOffset: count.optional(),
+});
+export type FileSource = z.infer<typeof fileSourceSchema>;
+
+const envelope = { v: z.number(), from: z.string().max(256) };
+function message<T extends string, S extends z.ZodRawShape>(type: T, fields: S) {
+  return z.object({ ...envelope, type: z.literal(type), ...fields });
+}
+
+export const messageSchema = z.discriminatedUnion('type', [
+  // Generic replies.
+  message('ok', {}),
+  message('error', { error: errorDataSchema }),
+
+  // Client -> coordinator.
+  message('array.create', {
+    name: z.string().min(1).max(256).optional(),
+    dtype,
+    shape,
+    partitions: z.number().int().positive().optional(),
+    replace: z.boolean().optional(),
+  }),
+  message('array.placed', { array: arrayMetaSchema, transferToken: z.string(), agents: z.array(agentInfoSchema) }),
+  message('array.commit', { arrayId: id }),
+  message('array.abort', { arrayId: id }),
+  message('array.open', { name: z.string().min(1).max(256) }),
+  message('array.locate', { arrayId: id }),
+  message('array.info', { array: arrayMetaSchema, agents: z.array(agentInfoSchema) }),
+  message('array.delete', { arrayId: id }),
+  message('array.list', {}),
+  message('array.listed', { arrays: z.array(arrayMetaSchema) }),
+  message('array.load', {
+    source: fileSourceSchema,
+    name: z.string().min(1).max(256).optional(),
+    partitions: z.number().int().positive().optional(),
+    replace: z.boolean().optional(),
+  }),
+  message('kernel.put', { hash: id, code: z.string() }),
+  message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional() }),
+  message('job.accepted', { jobId: id, total: count }),
+  message('job.cancel', { jobId: id }),
+  message('nodes.list', {}),
+  message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
+
+  // Coordinator -> client, on the job's subject.
+  message('job.progress', { jobId: id, done: count, total: count }),
+  message('job.done', {
+    jobId: id,
+    partials: z.array(z.unknown()).optional(),
+    array: arrayMetaSchema.optional(),
+  }),
+  message('job.failed', { jobId: id, error: errorDataSchema }),
+
+  // Agent -> coordinator.
+  message('agent.register', { agent: agentInfoSchema }),
+  message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count }),
+  message('kernel.get', { hash: id }),
+  message('kernel.code', { hash: id, code: z.string() }),
+  message('task.progress', { jobId: id, blocks: count }),
+
+  // Coordinator -> agent.
+  message('partition.allocate', {
+    arrayId: id,
+    dtype,
+    shape,
+    partition: partitionMetaSchema,
+    transferToken: z.string(),
+  }),
+  message('partition.load', {
+    arrayId: id,
+    dtype,
+    shape,
+    partition: partitionMetaSchema,
+    source: fileSourceSchema,
+    dataOffset: count,
+  }),
+  message('partition.seal', { arrayId: id }),
+  message('partition.free', { arrayId: id }),
+  message('file.inspect', { source: fileSourceSchema }),
+  message('file.info', { dtype, shape, dataOffset: count }),
+  message('task.run', { task: taskSchema }),
+  message('task.result', { partial: z.unknown().optional(), blocks: count }),
+  message('task.cancel', { jobId: id }),
+]);
+
+export type Message = z.infer<typeof messageSchema>;
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+/** A message as a sender writes it: the envelope (`v`, `from`) is filled in by the bus. */
+export type Outgoing<T extends MessageType = MessageType> = T extends MessageType
+  ? Omit<MessageOf<T>, 'v' | 'from'>
+  : never;
