@@ -73,3 +73,5 @@ export { identityOf, combineBuiltin, finishBuiltin } from './reductions.js';
 export type { BuiltinPartial } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
+export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
+export { kernelHash } from './kernel-hash.js';

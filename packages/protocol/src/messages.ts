@@ -175,7 +175,8 @@ export const messageSchema = z.discriminatedUnion('type', [
     dtype,
     shape,
     partition: partitionMetaSchema,
-    transferToken: z.string(),
+    /** Set for arrays a client uploads; absent for map outputs, which only workers write. */
+    transferToken: z.string().optional(),
   }),
   message('partition.load', {
     arrayId: id,

@@ -55,7 +55,7 @@ export class InProcessHub {
     return new Promise((resolve, reject) => {
       const inbox = `_INBOX.${++this.inboxCounter}`;
       const sub: Subscription = {
-        pattern: [inbox],
+        pattern: inbox.split('.'),
         queue: undefined,
         handler: (reply) => {
           cleanup();

@@ -96,7 +96,7 @@ export class MessageBus {
       if (data.code === InternalError.code) {
         this.logger.error('request failed', { subject, type, error: data });
       } else {
-        this.logger.warn('request refused', { subject, type, error: data.message });
+        this.logger.info('request refused', { subject, type, error: data.message });
       }
       response = { type: 'error', error: data };
     }

@@ -1,0 +1,346 @@
+import { randomBytes } from 'node:crypto';
+import {
+  ArrayNotFoundError,
+  InternalError,
+  InvalidArgumentError,
+  MessageBus,
+  NoAgentsError,
+  bytesPerElement,
+  colsOf,
+  parseShape,
+  rowsOf,
+  subjectFor,
+  toErrorData,
+  type ArrayMeta,
+  type DType,
+  type Message,
+  type MessageOf,
+  type Outgoing,
+  type PartitionMeta,
+  type Shape,
+  type Transport,
+} from '@sharc/protocol';
+import { DEFAULT_JOB_TIMEOUT_MS, RunningJob } from './jobs/run-job.js';
+import { KernelStore } from './kernels/kernel-store.js';
+import { resolveCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from './options.js';
+import { placePartitions } from './placement/place-partitions.js';
+import { AgentRegistry } from './registry/agent-registry.js';
+import { ArrayCatalog, type ArrayRecord } from './registry/array-catalog.js';
+
+const AGENT_CONTROL_TIMEOUT_MS = 60_000;
+const QUEUE_GROUP = 'sharc-coordinator';
+
+/**
+ * The coordinator: knows the agents and the arrays, places partitions, and runs jobs by
+ * sending each partition's work to the agent that holds it. It never runs user code and never
+ * touches array bytes; those stay on the agents.
+ */
+export class Coordinator {
+  private readonly bus: MessageBus;
+  private readonly agents: AgentRegistry;
+  private readonly arrays = new ArrayCatalog();
+  private readonly kernels = new KernelStore();
+  private readonly jobs = new Map<string, RunningJob>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private readonly sweeper: NodeJS.Timeout;
+
+  private constructor(
+    transport: Transport,
+    readonly options: ResolvedCoordinatorOptions,
+  ) {
+    this.bus = new MessageBus(transport, 'coordinator', options.logger);
+    this.agents = new AgentRegistry(options.deadAfterMs, options.logger);
+    this.sweeper = setInterval(() => void this.dropStaleUploads(), Math.min(60_000, options.pendingUploadTtlMs));
+    this.sweeper.unref();
+  }
+
+  static start(transport: Transport, options: CoordinatorOptions = {}): Coordinator {
+    const coordinator = new Coordinator(transport, resolveCoordinatorOptions(options));
+    coordinator.listen();
+    return coordinator;
+  }
+
+  async close(): Promise<void> {
+    for (const stop of this.unsubscribe) stop();
+    for (const job of this.jobs.values()) job.cancel();
+    clearInterval(this.sweeper);
+    this.agents.close();
+    await this.bus.close();
+  }
+
+  private listen(): void {
+    const { cluster } = this.options;
+    this.unsubscribe.push(
+      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m) => this.onClient(m), { queue: QUEUE_GROUP }),
+      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m), { queue: QUEUE_GROUP }),
+    );
+  }
+
+  private async onAgent(message: Message): Promise<Outgoing> {
+    switch (message.type) {
+      case 'agent.register':
+        this.agents.register(message.agent);
+        return { type: 'ok' };
+      case 'agent.heartbeat':
+        this.agents.heartbeat(message.agentId, message.usedBytes, message.partitions);
+        return { type: 'ok' };
+      case 'task.progress':
+        this.jobs.get(message.jobId)?.addProgress(message.blocks);
+        return { type: 'ok' };
+      case 'kernel.get':
+        return { type: 'kernel.code', hash: message.hash, code: this.kernels.get(message.hash) };
+      default:
+        throw new InvalidArgumentError(`the coordinator's agent subject does not take ${message.type} messages`);
+    }
+  }
+
+  private async onClient(message: Message): Promise<Outgoing> {
+    switch (message.type) {
+      case 'array.create':
+        return this.createArray(message);
+      case 'array.commit':
+        return this.commitArray(message.arrayId);
+      case 'array.abort':
+        await this.dropArray(this.arrays.getRecord(message.arrayId));
+        return { type: 'ok' };
+      case 'array.open':
+        return this.arrayInfo(this.arrays.byNameOrThrow(message.name));
+      case 'array.locate':
+        return this.arrayInfo(this.arrays.ready(message.arrayId));
+      case 'array.delete':
+        await this.dropArray(this.arrays.getRecord(message.arrayId));
+        return { type: 'ok' };
+      case 'array.list':
+        return { type: 'array.listed', arrays: this.arrays.list() };
+      case 'array.load':
+        return this.loadArray(message);
+      case 'kernel.put':
+        this.kernels.put(message.hash, message.code);
+        return { type: 'ok' };
+      case 'job.submit':
+        return this.submitJob(message);
+      case 'job.cancel':
+        this.jobs.get(message.jobId)?.cancel();
+        return { type: 'ok' };
+      case 'nodes.list':
+        return { type: 'nodes.listed', agents: this.agents.all() };
+      default:
+        throw new InvalidArgumentError(`the coordinator's client subject does not take ${message.type} messages`);
+    }
+  }
+
+  // ---- arrays ---------------------------------------------------------------------------
+
+  private async createArray(message: MessageOf<'array.create'>): Promise<Outgoing> {
+    const shape = parseShape(message.shape);
+    const name = message.name ?? generatedName();
+    this.arrays.checkName(name, message.replace ?? false);
+    const transferToken = randomBytes(16).toString('hex');
+    const meta = this.newArrayMeta(name, message.dtype, shape, message.partitions);
+    await this.allocateEverywhere(meta, (partition) => ({
+      type: 'partition.allocate',
+      arrayId: meta.id,
+      dtype: meta.dtype,
+      shape: [...meta.shape] as [number] | [number, number],
+      partition,
+      transferToken,
+    }));
+    this.arrays.addPending({ meta, state: 'pending', transferToken, replace: message.replace ?? false, createdAt: Date.now() });
+    return { type: 'array.placed', array: meta, transferToken, agents: this.agentsOf(meta) };
+  }
+
+  private async loadArray(message: MessageOf<'array.load'>): Promise<Outgoing> {
+    const name = message.name ?? generatedName();
+    this.arrays.checkName(name, message.replace ?? false);
+    const inspector = this.agents.alive()[0];
+    if (inspector === undefined) throw new NoAgentsError('no agent is alive to read the file');
+    const layout = await this.bus.call(
+      this.agentSubject(inspector.id),
+      { type: 'file.inspect', source: message.source },
+      'file.info',
+      { timeoutMs: AGENT_CONTROL_TIMEOUT_MS },
+    );
+    const shape = parseShape(layout.shape);
+    const meta = this.newArrayMeta(name, layout.dtype, shape, message.partitions);
+    const rowBytes = colsOf(shape) * bytesPerElement(layout.dtype);
+    await this.allocateEverywhere(meta, (partition) => ({
+      type: 'partition.load',
+      arrayId: meta.id,
+      dtype: meta.dtype,
+      shape: [...meta.shape] as [number] | [number, number],
+      partition,
+      source: message.source,
+      dataOffset: layout.dataOffset + partition.rowStart * rowBytes,
+    }));
+    const record: ArrayRecord = { meta, state: 'pending', replace: message.replace ?? false, createdAt: Date.now() };
+    this.arrays.addPending(record);
+    return this.commitArray(meta.id);
+  }
+
+  private async commitArray(arrayId: string): Promise<Outgoing> {
+    const record = this.arrays.getRecord(arrayId);
+    await this.onAgentsOf(record.meta, { type: 'partition.seal', arrayId });
+    let replaced: ArrayRecord | undefined;
+    try {
+      replaced = this.arrays.commit(arrayId).replaced;
+    } catch (error) {
+      await this.dropArray(record);
+      throw error;
+    }
+    if (replaced !== undefined) await this.releaseOnAgents(replaced.meta);
+    return this.arrayInfo(record.meta);
+  }
+
+  private async dropArray(record: ArrayRecord): Promise<void> {
+    this.arrays.remove(record.meta.id);
+    await this.releaseOnAgents(record.meta);
+  }
+
+  private async releaseOnAgents(meta: ArrayMeta): Promise<void> {
+    for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, -1);
+    await this.onAgentsOf(meta, { type: 'partition.free', arrayId: meta.id }).catch((error: unknown) =>
+      this.options.logger.warn('an agent did not free an array', { arrayId: meta.id, error: toErrorData(error) }),
+    );
+  }
+
+  private newArrayMeta(name: string, dtype: DType, shape: Shape, partitions: number | undefined): ArrayMeta {
+    const alive = this.agents.alive();
+    const placed = placePartitions(
+      { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
+      alive.map((a) => ({ id: a.id, freeBytes: this.agents.freeBytes(a.id) })),
+    );
+    return { id: randomBytes(8).toString('hex'), name, dtype, shape: [...shape] as [number] | [number, number], partitions: placed, createdAt: Date.now() };
+  }
+
+  /**
+   * Sends one allocation message per partition. Memory is booked first so concurrent puts
+   * cannot both claim it; on any failure everything allocated is freed again.
+   */
+  private async allocateEverywhere(meta: ArrayMeta, messageFor: (p: PartitionMeta) => Outgoing): Promise<void> {
+    for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, 1);
+    const results = await Promise.allSettled(
+      meta.partitions.map((p) => this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: AGENT_CONTROL_TIMEOUT_MS })),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.releaseOnAgents(meta);
+      throw failed.reason;
+    }
+  }
+
+  private async onAgentsOf(meta: ArrayMeta, message: Outgoing): Promise<void> {
+    const agentIds = new Set(meta.partitions.map((p) => p.agentId));
+    await Promise.all(
+      [...agentIds].map((id) => this.bus.call(this.agentSubject(id), message, 'ok', { timeoutMs: AGENT_CONTROL_TIMEOUT_MS })),
+    );
+  }
+
+  private arrayInfo(meta: ArrayMeta): Outgoing {
+    return { type: 'array.info', array: meta, agents: this.agentsOf(meta) };
+  }
+
+  private agentsOf(meta: ArrayMeta) {
+    const ids = new Set(meta.partitions.map((p) => p.agentId));
+    return [...ids].flatMap((id) => {
+      const info = this.agents.get(id);
+      return info === undefined ? [] : [info];
+    });
+  }
+
+  private async dropStaleUploads(): Promise<void> {
+    for (const record of this.arrays.stalePending(this.options.pendingUploadTtlMs)) {
+      this.options.logger.warn('dropping an upload that was never committed', { arrayId: record.meta.id, name: record.meta.name });
+      await this.dropArray(record).catch(() => undefined);
+    }
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------
+
+  private async submitJob(message: MessageOf<'job.submit'>): Promise<Outgoing> {
+    const { jobId, spec } = message;
+    if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
+    const input = this.arrays.ready(spec.arrayId);
+    if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
+    if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
+
+    let output: ArrayMeta | undefined;
+    let outputReplace = false;
+    if (spec.kind === 'map') {
+      const name = spec.outputName ?? generatedName();
+      outputReplace = spec.replace ?? false;
+      this.arrays.checkName(name, outputReplace);
+      output = this.mapOutputMeta(input, name, spec.dtype, spec.cols);
+      const target = output;
+      await this.allocateEverywhere(target, (partition) => ({
+        type: 'partition.allocate',
+        arrayId: target.id,
+        dtype: target.dtype,
+        shape: [...target.shape] as [number] | [number, number],
+        partition,
+      }));
+      this.arrays.addPending({ meta: output, state: 'pending', replace: outputReplace, createdAt: Date.now() });
+    }
+
+    const timeoutMs = message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+    const job = new RunningJob(jobId, spec, input, timeoutMs, {
+      bus: this.bus,
+      logger: this.options.logger,
+      jobSubject: subjectFor(this.options.cluster, { to: 'job', jobId }),
+      runPartition: async (array, index, timeout) => {
+        const partition = array.partitions[index];
+        if (partition === undefined) throw new InternalError(`array ${array.id} has no partition ${index}`);
+        const reply = await this.bus.call(
+          subjectFor(this.options.cluster, { to: 'agent', agentId: partition.agentId, verb: 'task' }),
+          {
+            type: 'task.run',
+            task: {
+              jobId,
+              arrayId: array.id,
+              partitionIndex: index,
+              kernel: spec.kernel,
+              params: spec.params,
+              ...(output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } }),
+            },
+          },
+          'task.result',
+          { timeoutMs: timeout },
+        );
+        return { blocks: reply.blocks, ...('partial' in reply ? { partial: reply.partial } : {}) };
+      },
+      cancelEverywhere: (id) => this.bus.publish(subjectFor(this.options.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId: id }),
+      finish: async (outcome) => {
+        this.jobs.delete(jobId);
+        if (output === undefined) return undefined;
+        if (outcome === 'failed') {
+          await this.dropArray(this.arrays.getRecord(output.id));
+          return undefined;
+        }
+        const info = await this.commitArray(output.id);
+        return (info as MessageOf<'array.info'>).array;
+      },
+    });
+    this.jobs.set(jobId, job);
+    void job.run();
+    return { type: 'job.accepted', jobId, total: job.total };
+  }
+
+  /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */
+  private mapOutputMeta(input: ArrayMeta, name: string, dtype: DType, cols: number): ArrayMeta {
+    const rows = rowsOf(parseShape(input.shape));
+    const shape: [number] | [number, number] = input.shape.length === 1 && cols === 1 ? [rows] : [rows, cols];
+    const rowBytes = cols * bytesPerElement(dtype);
+    const partitions = input.partitions.map((p) => ({ ...p, byteLength: p.rowCount * rowBytes }));
+    for (const p of partitions) {
+      if (this.agents.get(p.agentId) === undefined) throw new ArrayNotFoundError(`agent ${p.agentId} holding partition ${p.index} is gone`);
+    }
+    return { id: randomBytes(8).toString('hex'), name, dtype, shape, partitions, createdAt: Date.now() };
+  }
+
+  private agentSubject(agentId: string): string {
+    return subjectFor(this.options.cluster, { to: 'agent', agentId, verb: 'control' });
+  }
+}
+
+function generatedName(): string {
+  return `array-${randomBytes(4).toString('hex')}`;
+}

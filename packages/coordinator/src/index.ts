@@ -1,0 +1,13 @@
+/**
+ * @sharc/coordinator: the cluster's registry of agents and arrays, partition placement and job
+ * scheduling. One per cluster.
+ *
+ * ```ts
+ * const coordinator = Coordinator.start(await connectNats({ servers, name: 'coordinator' }));
+ * ```
+ */
+export { Coordinator } from './coordinator.js';
+export { resolveCoordinatorOptions } from './options.js';
+export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
+export { placePartitions, DEFAULT_PARTITION_BYTES, formatBytes } from './placement/place-partitions.js';
+export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';

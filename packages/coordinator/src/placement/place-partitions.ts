@@ -1,0 +1,90 @@
+import { InsufficientMemoryError, NoAgentsError, InvalidArgumentError, type PartitionMeta } from '@sharc/protocol';
+
+/** Default partition size when the caller does not choose a count: big enough that per-partition overhead vanishes. */
+export const DEFAULT_PARTITION_BYTES = 256 * 1024 * 1024;
+
+export interface AgentCapacity {
+  id: string;
+  freeBytes: number;
+}
+
+export interface PlacementRequest {
+  rows: number;
+  rowBytes: number;
+  /** Requested partition count; default: one per agent, more when partitions would exceed DEFAULT_PARTITION_BYTES. */
+  partitions?: number;
+}
+
+/**
+ * Splits `rows` into contiguous row ranges (a row is never split) and gives each to the agent
+ * with the most free memory left, so partitions spread evenly over equal agents and never
+ * overfill one. Refuses, before anything is allocated, a request the agents cannot hold.
+ */
+export function placePartitions(request: PlacementRequest, agents: AgentCapacity[]): PartitionMeta[] {
+  if (agents.length === 0) {
+    throw new NoAgentsError('no agent is registered: start one with `sharc agent --servers URL` (or use the embedded cluster)', {
+      retryable: true,
+    });
+  }
+  const totalBytes = request.rows * request.rowBytes;
+  const freeBytes = agents.reduce((sum, agent) => sum + agent.freeBytes, 0);
+  if (totalBytes > freeBytes) {
+    throw new InsufficientMemoryError(
+      `the array needs ${formatBytes(totalBytes)} but the cluster's ${agents.length} agent(s) have ${formatBytes(freeBytes)} free: ` +
+        'delete arrays you no longer need, add agents, or raise their --memory',
+      { details: { neededBytes: totalBytes, freeBytes } },
+    );
+  }
+  const count = partitionCount(request, agents.length);
+  const free = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
+  const assigned = new Map(agents.map((agent) => [agent.id, 0]));
+  const partitions: PartitionMeta[] = [];
+  for (let index = 0; index < count; index++) {
+    const rowStart = Math.floor((index * request.rows) / count);
+    const rowCount = Math.floor(((index + 1) * request.rows) / count) - rowStart;
+    const byteLength = rowCount * request.rowBytes;
+    let best: string | undefined;
+    for (const agent of agents) {
+      const room = free.get(agent.id)!;
+      if (room < byteLength) continue;
+      if (best === undefined) {
+        best = agent.id;
+        continue;
+      }
+      const bestRoom = free.get(best)!;
+      if (room > bestRoom || (room === bestRoom && assigned.get(agent.id)! < assigned.get(best)!)) best = agent.id;
+    }
+    if (best === undefined) {
+      throw new InsufficientMemoryError(
+        `no agent has ${formatBytes(byteLength)} free for partition ${index}: use more partitions or add agents`,
+        { details: { neededBytes: byteLength } },
+      );
+    }
+    free.set(best, free.get(best)! - byteLength);
+    assigned.set(best, assigned.get(best)! + 1);
+    partitions.push({ index, rowStart, rowCount, byteLength, agentId: best });
+  }
+  return partitions;
+}
+
+function partitionCount(request: PlacementRequest, agentCount: number): number {
+  if (request.partitions !== undefined) {
+    if (!Number.isInteger(request.partitions) || request.partitions < 1) {
+      throw new InvalidArgumentError(`partitions must be a positive integer, got ${request.partitions}`);
+    }
+    return Math.max(1, Math.min(request.partitions, request.rows));
+  }
+  const bySize = Math.ceil((request.rows * request.rowBytes) / DEFAULT_PARTITION_BYTES);
+  return Math.max(1, Math.min(Math.max(agentCount, bySize), request.rows));
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

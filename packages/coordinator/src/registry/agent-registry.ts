@@ -1,0 +1,88 @@
+import type { AgentInfo, Logger } from '@sharc/protocol';
+
+export type AgentState = 'alive' | 'dead';
+
+interface AgentRecord {
+  info: AgentInfo;
+  lastSeen: number;
+  state: AgentState;
+  /** Bytes of partitions the coordinator has placed on the agent (its own ledger, ahead of heartbeats). */
+  placedBytes: number;
+  placedPartitions: number;
+}
+
+/**
+ * The agents of the cluster and whether they are alive: an agent that has not been heard from
+ * for `deadAfterMs` is declared dead (and alive again when it comes back).
+ */
+export class AgentRegistry {
+  private readonly agents = new Map<string, AgentRecord>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly deadAfterMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.timer = setInterval(() => this.sweep(), Math.max(100, Math.floor(deadAfterMs / 4)));
+    this.timer.unref();
+  }
+
+  register(info: AgentInfo): void {
+    const existing = this.agents.get(info.id);
+    this.agents.set(info.id, { info, lastSeen: Date.now(), state: 'alive', placedBytes: existing?.placedBytes ?? info.usedBytes,
+      placedPartitions: existing?.placedPartitions ?? info.partitions,
+    });
+    this.logger.info(existing ? 'agent re-registered' : 'agent registered', { agent: info.id, host: info.host, threads: info.threads });
+  }
+
+  heartbeat(agentId: string, usedBytes: number, partitions: number): boolean {
+    const record = this.agents.get(agentId);
+    if (record === undefined) return false;
+    record.lastSeen = Date.now();
+    record.info = { ...record.info, usedBytes, partitions };
+    if (record.state === 'dead') {
+      record.state = 'alive';
+      this.logger.warn('agent is back', { agent: agentId });
+    }
+    return true;
+  }
+
+  get(agentId: string): AgentInfo | undefined {
+    return this.agents.get(agentId)?.info;
+  }
+
+  alive(): AgentInfo[] {
+    return [...this.agents.values()].filter((r) => r.state === 'alive').map((r) => r.info);
+  }
+
+  all(): Array<AgentInfo & { state: AgentState }> {
+    return [...this.agents.values()].map((r) => ({ ...r.info, usedBytes: r.placedBytes, partitions: r.placedPartitions, state: r.state }));
+  }
+
+  freeBytes(agentId: string): number {
+    const record = this.agents.get(agentId);
+    return record === undefined ? 0 : Math.max(0, record.info.memoryBytes - record.placedBytes);
+  }
+
+  /** Books (positive) or releases (negative) a placed partition on an agent. */
+  book(agentId: string, bytes: number, direction: 1 | -1): void {
+    const record = this.agents.get(agentId);
+    if (record === undefined) return;
+    record.placedBytes = Math.max(0, record.placedBytes + direction * bytes);
+    record.placedPartitions = Math.max(0, record.placedPartitions + direction);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const record of this.agents.values()) {
+      if (record.state === 'alive' && now - record.lastSeen > this.deadAfterMs) {
+        record.state = 'dead';
+        this.logger.warn('agent declared dead', { agent: record.info.id, silentForMs: now - record.lastSeen });
+      }
+    }
+  }
+}

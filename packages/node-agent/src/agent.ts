@@ -1,0 +1,191 @@
+import os from 'node:os';
+import {
+  InternalError,
+  MessageBus,
+  subjectFor,
+  type AgentInfo,
+  type Message,
+  type Outgoing,
+  type Transport,
+} from '@sharc/protocol';
+import { inspectFile, readRange } from './files/file-source.js';
+import { KernelCache } from './kernels/kernel-cache.js';
+import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
+import { DataServer } from './storage/data-server.js';
+import { PartitionStore } from './storage/partition-store.js';
+import { runTask } from './tasks/run-task.js';
+import { WorkerPool } from './workers/pool.js';
+
+const CONTROL_TIMEOUT_MS = 10_000;
+const REGISTER_RETRY_MS = 500;
+
+/**
+ * A node agent: holds partitions in SharedArrayBuffers, serves their bytes on its data port,
+ * and runs kernels over them on a pool of worker threads that share those buffers.
+ */
+export class Agent {
+  private readonly bus: MessageBus;
+  private readonly store: PartitionStore;
+  private readonly pool: WorkerPool;
+  private readonly kernels: KernelCache;
+  private readonly data: DataServer;
+  private readonly jobs = new Map<string, { controller: AbortController; tasks: number }>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private dataPort = 0;
+  private closed = false;
+
+  private constructor(
+    transport: Transport,
+    readonly options: ResolvedAgentOptions,
+  ) {
+    this.bus = new MessageBus(transport, options.name, options.logger);
+    this.store = new PartitionStore(options.memoryBytes);
+    this.pool = new WorkerPool(options.threads);
+    this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
+    this.data = new DataServer(this.store, options.logger);
+  }
+
+  /** Starts an agent on `transport` and registers it with the coordinator (retrying until one answers). */
+  static async start(transport: Transport, options: AgentOptions = {}): Promise<Agent> {
+    const agent = new Agent(transport, resolveAgentOptions(options));
+    await agent.listen();
+    return agent;
+  }
+
+  get id(): string {
+    return this.options.name;
+  }
+
+  info(): AgentInfo {
+    return {
+      id: this.id,
+      host: os.hostname(),
+      pid: process.pid,
+      dataHost: this.options.advertiseHost,
+      dataPort: this.dataPort,
+      threads: this.options.threads,
+      memoryBytes: this.options.memoryBytes,
+      usedBytes: this.store.usedBytes,
+      partitions: this.store.count,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    for (const stop of this.unsubscribe) stop();
+    for (const job of this.jobs.values()) job.controller.abort();
+    await this.data.close();
+    await this.pool.close();
+    await this.bus.close();
+  }
+
+  private async listen(): Promise<void> {
+    const { cluster } = this.options;
+    this.dataPort = await this.data.listen(this.options.dataHost, this.options.dataPort);
+    this.unsubscribe.push(
+      this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'control' }), (m) => this.control(m)),
+      this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'task' }), (m) => this.task(m)),
+      this.bus.listen(subjectFor(cluster, { to: 'agents', verb: 'cancel' }), (m) => {
+        if (m.type === 'task.cancel') this.jobs.get(m.jobId)?.controller.abort();
+      }),
+    );
+    await this.register();
+    this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  private async register(): Promise<void> {
+    const subject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
+    for (;;) {
+      try {
+        await this.bus.call(subject, { type: 'agent.register', agent: this.info() }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS });
+        this.options.logger.info('registered with the coordinator', { agent: this.id, dataPort: this.dataPort });
+        return;
+      } catch (error) {
+        if (this.closed) throw error;
+        this.options.logger.info('waiting for a coordinator', { error: (error as Error).message });
+        await new Promise((resolve) => setTimeout(resolve, REGISTER_RETRY_MS));
+      }
+    }
+  }
+
+  private beat(): void {
+    try {
+      this.bus.publish(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' }), {
+        type: 'agent.heartbeat',
+        agentId: this.id,
+        usedBytes: this.store.usedBytes,
+        partitions: this.store.count,
+      });
+    } catch (error) {
+      this.options.logger.warn('heartbeat not sent', { error: (error as Error).message });
+    }
+  }
+
+  private async fetchKernel(hash: string): Promise<string> {
+    const reply = await this.bus.call(
+      subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' }),
+      { type: 'kernel.get', hash },
+      'kernel.code',
+      { timeoutMs: CONTROL_TIMEOUT_MS },
+    );
+    return reply.code;
+  }
+
+  private async control(message: Message): Promise<Outgoing> {
+    switch (message.type) {
+      case 'partition.allocate':
+        this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, message.transferToken);
+        return { type: 'ok' };
+      case 'partition.load': {
+        const partition = this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined);
+        try {
+          await readRange(message.source.path, message.dataOffset, new Uint8Array(partition.buffer));
+        } catch (error) {
+          this.store.free(message.arrayId);
+          throw error;
+        }
+        return { type: 'ok' };
+      }
+      case 'partition.seal':
+        this.store.seal(message.arrayId);
+        return { type: 'ok' };
+      case 'partition.free':
+        this.store.free(message.arrayId);
+        return { type: 'ok' };
+      case 'file.inspect': {
+        const layout = await inspectFile(message.source);
+        return { type: 'file.info', dtype: layout.dtype, shape: [...layout.shape] as [number] | [number, number], dataOffset: layout.dataOffset };
+      }
+      default:
+        throw new InternalError(`agent control does not handle ${message.type}`);
+    }
+  }
+
+  private async task(message: Message): Promise<Outgoing> {
+    if (message.type !== 'task.run') throw new InternalError(`agent task subject does not handle ${message.type}`);
+    const { task } = message;
+    let job = this.jobs.get(task.jobId);
+    if (job === undefined) {
+      job = { controller: new AbortController(), tasks: 0 };
+      this.jobs.set(task.jobId, job);
+    }
+    job.tasks++;
+    const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
+    try {
+      const outcome = await runTask(task, {
+        store: this.store,
+        pool: this.pool,
+        kernels: this.kernels,
+        signal: job.controller.signal,
+        onBlocksDone: (blocks) => this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, blocks }),
+      });
+      return { type: 'task.result', blocks: outcome.blocks, ...('partial' in outcome ? { partial: outcome.partial } : {}) };
+    } finally {
+      if (--job.tasks === 0) this.jobs.delete(task.jobId);
+    }
+  }
+}

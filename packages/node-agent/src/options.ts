@@ -1,0 +1,70 @@
+import os from 'node:os';
+import path from 'node:path';
+import { InvalidArgumentError, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
+
+export interface AgentOptions {
+  /** Cluster name: the second token of every subject. @default 'default' */
+  cluster?: string;
+  /** This agent's id, unique in the cluster. @default `<hostname>-<pid>` */
+  name?: string;
+  /** Worker threads. @default os.availableParallelism() */
+  threads?: number;
+  /** Memory the agent may fill with partitions. @default 80 % of the host's total memory */
+  memoryBytes?: number;
+  /** Address the data port listens on. @default '0.0.0.0' */
+  dataHost?: string;
+  /** Data port. @default 0 (any free port) */
+  dataPort?: number;
+  /** Address clients use to reach the data port. @default the host's first non-loopback IPv4, else 127.0.0.1 */
+  advertiseHost?: string;
+  /** Where kernel modules are cached by hash. @default `<tmpdir>/sharc-kernels` */
+  kernelCacheDir?: string;
+  /** How often the agent tells the coordinator it is alive. @default 1000 */
+  heartbeatMs?: number;
+  /** @default a JSON-lines logger on stderr */
+  logger?: Logger;
+}
+
+export type ResolvedAgentOptions = Required<AgentOptions>;
+
+const DEFAULT_MEMORY_FRACTION = 0.8;
+const DEFAULT_HEARTBEAT_MS = 1000;
+
+/** Fills defaults and validates once; errors name the option. */
+export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOptions {
+  const name = options.name ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, '-');
+  if (!isSubjectToken(name)) throw new InvalidArgumentError(`agent name ${JSON.stringify(name)} may only hold letters, digits, '-' and '_'`);
+  const threads = options.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) {
+    throw new InvalidArgumentError(`threads must be an integer from 1 to 1024, got ${threads}`);
+  }
+  const memoryBytes = options.memoryBytes ?? Math.floor(os.totalmem() * DEFAULT_MEMORY_FRACTION);
+  if (!Number.isSafeInteger(memoryBytes) || memoryBytes < 0) {
+    throw new InvalidArgumentError(`memoryBytes must be a non-negative integer, got ${memoryBytes}`);
+  }
+  const dataPort = options.dataPort ?? 0;
+  if (!Number.isInteger(dataPort) || dataPort < 0 || dataPort > 65535) {
+    throw new InvalidArgumentError(`dataPort must be 0..65535, got ${dataPort}`);
+  }
+  return {
+    cluster: options.cluster ?? 'default',
+    name,
+    threads,
+    memoryBytes,
+    dataHost: options.dataHost ?? '0.0.0.0',
+    dataPort,
+    advertiseHost: options.advertiseHost ?? defaultAdvertiseHost(),
+    kernelCacheDir: options.kernelCacheDir ?? path.join(os.tmpdir(), 'sharc-kernels'),
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    logger: options.logger ?? createLogger(`agent ${name}`),
+  };
+}
+
+function defaultAdvertiseHost(): string {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv4' && !address.internal) return address.address;
+    }
+  }
+  return '127.0.0.1';
+}

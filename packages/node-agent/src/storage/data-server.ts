@@ -1,0 +1,97 @@
+import net from 'node:net';
+import {
+  FrameReader,
+  InvalidArgumentError,
+  encodeFrameHeader,
+  parseDataRequest,
+  toErrorData,
+  type BodySink,
+  type DataRequest,
+  type Logger,
+} from '@sharc/protocol';
+import type { PartitionStore, StoredPartition } from './partition-store.js';
+
+/**
+ * The agent's TCP data port: clients stream partition bytes straight into the partition's
+ * SharedArrayBuffer (`write`) and read them back (`read`), without NATS in between. Bytes go
+ * from the socket into the shared buffer with one copy, and out of it with none.
+ */
+export class DataServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly store: PartitionStore,
+    private readonly logger: Logger,
+  ) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Listens and returns the bound port (`port` 0 picks a free one). */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', (error) => this.logger.debug('data connection error', { error: error.message }));
+    const reader = new FrameReader(parseDataRequest, (request) => this.handle(socket, request));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (error) {
+        this.logger.warn('refused a data request', { remote: socket.remoteAddress, error: (error as Error).message });
+        socket.end(encodeFrameHeader({ ok: false, error: toErrorData(error) }));
+        socket.destroySoon();
+      }
+    });
+  }
+
+  private handle(socket: net.Socket, request: DataRequest): BodySink {
+    const partition = this.store.get(request.arrayId, request.partitionIndex);
+    checkRange(partition, request);
+    if (request.op === 'write') {
+      if (partition.transferToken === undefined || partition.transferToken !== request.token) {
+        throw new InvalidArgumentError(
+          `partition ${request.partitionIndex} of ${request.arrayId} is not open for writing with this token`,
+        );
+      }
+      const target = new Uint8Array(partition.buffer, request.byteOffset, request.byteLength);
+      return {
+        byteLength: request.byteLength,
+        write: (chunk, offset) => target.set(chunk, offset),
+        end: () => socket.write(encodeFrameHeader({ ok: true, byteLength: 0 })),
+      };
+    }
+    return {
+      byteLength: 0,
+      write: () => undefined,
+      end: () => {
+        socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
+        socket.write(Buffer.from(partition.buffer, request.byteOffset, request.byteLength));
+      },
+    };
+  }
+}
+
+function checkRange(partition: StoredPartition, request: DataRequest): void {
+  if (request.byteOffset + request.byteLength > partition.meta.byteLength) {
+    throw new InvalidArgumentError(
+      `bytes ${request.byteOffset}..${request.byteOffset + request.byteLength} are outside partition ${request.partitionIndex} ` +
+        `of ${request.arrayId} (${partition.meta.byteLength} bytes)`,
+    );
+  }
+}

@@ -1,0 +1,96 @@
+import {
+  ArrayNotFoundError,
+  InsufficientMemoryError,
+  InvalidArgumentError,
+  bytesPerElement,
+  colsOf,
+  type DType,
+  type PartitionMeta,
+  type Shape,
+} from '@sharc/protocol';
+
+/** One partition held by this agent: its rows of one array, in a SharedArrayBuffer. */
+export interface StoredPartition {
+  arrayId: string;
+  dtype: DType;
+  shape: Shape;
+  meta: PartitionMeta;
+  buffer: SharedArrayBuffer;
+  /** Set while a client may still write the bytes; cleared when the array is sealed. */
+  transferToken: string | undefined;
+}
+
+/**
+ * The partitions this agent holds, and the memory they take. Memory is reserved before a
+ * buffer is allocated, so an agent never promises more than its limit.
+ */
+export class PartitionStore {
+  private readonly partitions = new Map<string, StoredPartition>();
+  private used = 0;
+
+  constructor(readonly memoryBytes: number) {}
+
+  get usedBytes(): number {
+    return this.used;
+  }
+
+  get count(): number {
+    return this.partitions.size;
+  }
+
+  allocate(arrayId: string, dtype: DType, shape: Shape, meta: PartitionMeta, transferToken: string | undefined): StoredPartition {
+    const key = keyOf(arrayId, meta.index);
+    const expected = meta.rowCount * colsOf(shape) * bytesPerElement(dtype);
+    if (expected !== meta.byteLength) {
+      throw new InvalidArgumentError(`partition ${meta.index} of ${arrayId} declares ${meta.byteLength} bytes, its rows need ${expected}`);
+    }
+    const existing = this.partitions.get(key);
+    if (existing !== undefined) return existing;
+    if (this.used + meta.byteLength > this.memoryBytes) {
+      throw new InsufficientMemoryError(
+        `agent has ${this.memoryBytes - this.used} bytes free, partition ${meta.index} of ${arrayId} needs ${meta.byteLength}`,
+        { retryable: true },
+      );
+    }
+    this.used += meta.byteLength;
+    const partition: StoredPartition = {
+      arrayId,
+      dtype,
+      shape,
+      meta,
+      buffer: new SharedArrayBuffer(meta.byteLength),
+      transferToken,
+    };
+    this.partitions.set(key, partition);
+    return partition;
+  }
+
+  get(arrayId: string, index: number): StoredPartition {
+    const partition = this.partitions.get(keyOf(arrayId, index));
+    if (partition === undefined) throw new ArrayNotFoundError(`this agent holds no partition ${index} of array ${arrayId}`);
+    return partition;
+  }
+
+  /** Makes the array's partitions read-only for the data plane. */
+  seal(arrayId: string): void {
+    for (const partition of this.partitions.values()) {
+      if (partition.arrayId === arrayId) partition.transferToken = undefined;
+    }
+  }
+
+  /** Drops every partition of `arrayId`; returns how many bytes that freed. */
+  free(arrayId: string): number {
+    let freed = 0;
+    for (const [key, partition] of this.partitions) {
+      if (partition.arrayId !== arrayId) continue;
+      this.partitions.delete(key);
+      freed += partition.meta.byteLength;
+    }
+    this.used -= freed;
+    return freed;
+  }
+}
+
+function keyOf(arrayId: string, index: number): string {
+  return `${arrayId}#${index}`;
+}

@@ -1,0 +1,139 @@
+import {
+  KernelError,
+  colsOf,
+  combineBuiltin,
+  identityOf,
+  type BuiltinPartial,
+  type SharcError,
+  type Task,
+} from '@sharc/protocol';
+import type { KernelCache } from '../kernels/kernel-cache.js';
+import type { PartitionStore, StoredPartition } from '../storage/partition-store.js';
+import type { WorkerPool } from '../workers/pool.js';
+import { builtinReducer } from '../workers/builtin-kernels.js';
+import { blockView } from '../workers/block-view.js';
+import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
+import { batchesOf, blocksOf } from './blocks.js';
+
+/** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
+const INLINE_BYTES = 256 * 1024;
+/** Worker requests per partition and thread: two keep every thread busy while the next is queued. */
+const BATCHES_PER_THREAD = 2;
+
+export interface TaskContext {
+  store: PartitionStore;
+  pool: WorkerPool;
+  kernels: KernelCache;
+  onBlocksDone: (blocks: number) => void;
+  signal: AbortSignal;
+}
+
+export interface TaskOutcome {
+  /** The partition's folded partial (reduce only; absent for a partition with no rows). */
+  partial?: unknown;
+  blocks: number;
+}
+
+/** Runs one partition's share of a job on this agent's worker threads. */
+export async function runTask(task: Task, context: TaskContext): Promise<TaskOutcome> {
+  const input = context.store.get(task.arrayId, task.partitionIndex);
+  const blocks = blocksOf(input);
+  try {
+    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
+    const kernel = await moduleKernel(task, context);
+    const view = viewOf(input);
+    const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
+    if (task.output === undefined) {
+      const partials = await Promise.all(
+        batches.map(async (batch) => {
+          const result = await context.pool.run(
+            { kind: 'reduce', kernel, input: view, blocks: batch, shape: input.shape, params: task.params },
+            context.signal,
+          );
+          context.onBlocksDone(batch.length);
+          return result.partials;
+        }),
+      );
+      const flat = partials.flat();
+      if (flat.length === 0) return { blocks: 0 };
+      if (flat.length === 1) return { partial: flat[0], blocks: blocks.length };
+      if (task.kernel.kind !== 'reduce') throw new KernelError('a reduce task needs a reduce kernel');
+      const combine: WorkerKernel = { ...kernel, exportName: task.kernel.combine };
+      const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials: flat }, context.signal);
+      return { partial: folded.partials[0], blocks: blocks.length };
+    }
+    const output = context.store.get(task.output.arrayId, task.partitionIndex);
+    await Promise.all(
+      batches.map(async (batch) => {
+        await context.pool.run(
+          { kind: 'map', kernel, input: view, output: viewOf(output), blocks: batch, shape: input.shape, params: task.params },
+          context.signal,
+        );
+        context.onBlocksDone(batch.length);
+      }),
+    );
+    return { blocks: blocks.length };
+  } catch (error) {
+    throw withPartition(error as SharcError, task);
+  }
+}
+
+async function runBuiltinReduce(
+  op: Extract<Task['kernel'], { kind: 'builtin' }>['op'],
+  input: StoredPartition,
+  blocks: Block[],
+  context: TaskContext,
+): Promise<TaskOutcome> {
+  let partials: unknown[];
+  if (input.meta.byteLength <= INLINE_BYTES) {
+    const view = viewOf(input);
+    partials = blocks.map((block) => {
+      const values = blockView(view, block);
+      return builtinReducer(op, values)(values);
+    });
+    context.onBlocksDone(blocks.length);
+  } else {
+    const kernel: WorkerKernel = { kind: 'builtin', op };
+    const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
+    const results = await Promise.all(
+      batches.map(async (batch) => {
+        const result = await context.pool.run(
+          { kind: 'reduce', kernel, input: viewOf(input), blocks: batch, shape: input.shape, params: undefined },
+          context.signal,
+        );
+        context.onBlocksDone(batch.length);
+        return result.partials;
+      }),
+    );
+    partials = results.flat();
+  }
+  const partial = (partials as BuiltinPartial[]).reduce((acc, next) => combineBuiltin(op, acc, next), identityOf(op));
+  return { partial, blocks: blocks.length };
+}
+
+async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
+  const kernel = task.kernel;
+  if (kernel.kind === 'builtin') throw new KernelError('a built-in kernel has no module');
+  const path = await context.kernels.pathOf(kernel.hash);
+  const exportName = kernel.kind === 'reduce' ? kernel.partial : kernel.kernel;
+  return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}` };
+}
+
+function viewOf(partition: StoredPartition): PartitionView {
+  return {
+    buffer: partition.buffer,
+    dtype: partition.dtype,
+    rowStart: partition.meta.rowStart,
+    cols: colsOf(partition.shape),
+  };
+}
+
+/** Names the partition in a kernel error, keeping the kernel's own message and stack. */
+function withPartition(error: SharcError, task: Task): SharcError {
+  if (!(error instanceof KernelError)) return error;
+  const wrapped = new KernelError(`partition ${task.partitionIndex} of array ${task.arrayId}: ${error.message}`, {
+    details: { ...error.details, partition: task.partitionIndex, arrayId: task.arrayId },
+  });
+  if (error.stack !== undefined) wrapped.stack = error.stack;
+  return wrapped;
+}

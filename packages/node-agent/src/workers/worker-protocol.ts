@@ -1,0 +1,57 @@
+import type { BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol';
+
+/**
+ * The contract between the agent's main thread and its worker threads. Partition memory is
+ * passed as the SharedArrayBuffer itself, so every thread reads the same bytes: no copy.
+ */
+
+/** A run of whole rows, `rowStart` counted from the start of the whole array. */
+export interface Block {
+  rowStart: number;
+  rowCount: number;
+}
+
+export interface PartitionView {
+  buffer: SharedArrayBuffer;
+  dtype: DType;
+  /** First row of the partition in the whole array. */
+  rowStart: number;
+  /** Columns per row. */
+  cols: number;
+}
+
+export type WorkerKernel =
+  | { kind: 'builtin'; op: BuiltinReduction }
+  | { kind: 'module'; path: string; exportName: string; label: string };
+
+export interface ReduceBlocksRequest {
+  kind: 'reduce';
+  kernel: WorkerKernel;
+  input: PartitionView;
+  blocks: Block[];
+  shape: Shape;
+  params: unknown;
+}
+
+export interface MapBlocksRequest {
+  kind: 'map';
+  kernel: Extract<WorkerKernel, { kind: 'module' }>;
+  input: PartitionView;
+  output: PartitionView;
+  blocks: Block[];
+  shape: Shape;
+  params: unknown;
+}
+
+/** Left-folds partials with the module's combine export. */
+export interface CombineRequest {
+  kind: 'combine';
+  kernel: Extract<WorkerKernel, { kind: 'module' }>;
+  partials: unknown[];
+}
+
+export type WorkerRequest = ReduceBlocksRequest | MapBlocksRequest | CombineRequest;
+
+export type WorkerReply =
+  | { ok: true; partials: unknown[] }
+  | { ok: false; error: ErrorData; rowStart?: number };

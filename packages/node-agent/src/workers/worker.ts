@@ -1,0 +1,119 @@
+/**
+ * The worker-thread entry: runs kernels over blocks of rows of a partition that lives in a
+ * SharedArrayBuffer shared with the agent and every other worker. Kernel failures come back as
+ * data (with the kernel's message and stack), never as a crash of the thread.
+ */
+import { pathToFileURL } from 'node:url';
+import { KernelError, colsOf, toErrorData } from '@sharc/protocol';
+import { blockView } from './block-view.js';
+import { builtinReducer } from './builtin-kernels.js';
+import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { assertSerialisable } from './serialisable.js';
+
+process.setSourceMapsEnabled(true);
+
+const modules = new Map<string, Promise<Record<string, unknown>>>();
+
+async function loadExport(kernel: Extract<WorkerKernel, { kind: 'module' }>): Promise<(...args: unknown[]) => unknown> {
+  let loading = modules.get(kernel.path);
+  if (loading === undefined) {
+    loading = import(pathToFileURL(kernel.path).href) as Promise<Record<string, unknown>>;
+    modules.set(kernel.path, loading);
+  }
+  let module: Record<string, unknown>;
+  try {
+    module = await loading;
+  } catch (error) {
+    modules.delete(kernel.path);
+    throw new KernelError(`kernel module ${kernel.label} failed to load: ${(error as Error).message}`, { cause: error });
+  }
+  const fn = module[kernel.exportName];
+  if (fn === undefined) {
+    const names = Object.keys(module).filter((k) => k !== 'default');
+    throw new KernelError(
+      `kernel module ${kernel.label} has no export named '${kernel.exportName}'; it exports: ${names.join(', ') || '(nothing)'}`,
+    );
+  }
+  if (typeof fn !== 'function') {
+    throw new KernelError(`export '${kernel.exportName}' of ${kernel.label} is a ${typeof fn}, not a function`);
+  }
+  return fn as (...args: unknown[]) => unknown;
+}
+
+/** Wraps what a kernel threw so the user sees the block, the message and the kernel's stack. */
+function kernelFailure(error: unknown, label: string, what: string): KernelError {
+  if (error instanceof KernelError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const failure = new KernelError(`kernel ${label} threw ${what}: ${message}`, { cause: error });
+  if (error instanceof Error && error.stack !== undefined) failure.stack = error.stack;
+  return failure;
+}
+
+async function run(request: WorkerRequest): Promise<unknown[]> {
+  switch (request.kind) {
+    case 'reduce': {
+      const { kernel, input, shape, params } = request;
+      const partials: unknown[] = [];
+      if (kernel.kind === 'builtin') {
+        for (const block of request.blocks) {
+          const values = blockView(input, block);
+          partials.push(builtinReducer(kernel.op, values)(values));
+        }
+        return partials;
+      }
+      const partial = await loadExport(kernel);
+      for (const block of request.blocks) {
+        const ctx = { rowStart: block.rowStart, rowCount: block.rowCount, cols: colsOf(shape), shape, params };
+        let value: unknown;
+        try {
+          value = await partial(blockView(input, block), ctx);
+        } catch (error) {
+          throw Object.assign(kernelFailure(error, kernel.label, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
+            rowStart: block.rowStart,
+          });
+        }
+        assertSerialisable(value, `partial returned by ${kernel.label} for rows starting at ${block.rowStart}`);
+        partials.push(value);
+      }
+      return partials;
+    }
+    case 'map': {
+      const { kernel, input, output, shape, params } = request;
+      const fn = await loadExport(kernel);
+      for (const block of request.blocks) {
+        const ctx = { rowStart: block.rowStart, rowCount: block.rowCount, cols: colsOf(shape), shape, params };
+        try {
+          await fn(blockView(input, block), blockView(output, block), ctx);
+        } catch (error) {
+          throw Object.assign(kernelFailure(error, kernel.label, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
+            rowStart: block.rowStart,
+          });
+        }
+      }
+      return [];
+    }
+    case 'combine': {
+      const combine = await loadExport(request.kernel);
+      const [first, ...rest] = request.partials;
+      let acc = first;
+      for (const next of rest) {
+        try {
+          acc = await combine(acc, next);
+        } catch (error) {
+          throw kernelFailure(error, request.kernel.label, 'while combining partials');
+        }
+      }
+      assertSerialisable(acc, `result of ${request.kernel.label}`);
+      return [acc];
+    }
+  }
+}
+
+export default async function handle(request: WorkerRequest): Promise<WorkerReply> {
+  try {
+    return { ok: true, partials: await run(request) };
+  } catch (error) {
+    const rowStart = (error as { rowStart?: unknown }).rowStart;
+    return { ok: false, error: toErrorData(error), ...(typeof rowStart === 'number' ? { rowStart } : {}) };
+  }
+}

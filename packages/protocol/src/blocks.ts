@@ -1,0 +1,15 @@
+/**
+ * Rows are cut into blocks of about this many bytes; a block is the unit a worker thread runs
+ * a kernel on and the unit of progress. The cut depends only on the partition and the row
+ * size, never on the thread count, so a reduce folds the same partials in the same order on
+ * any cluster: results are bit-for-bit repeatable.
+ */
+export const BLOCK_TARGET_BYTES = 4 * 1024 * 1024;
+
+export function rowsPerBlock(rowBytes: number): number {
+  return Math.max(1, Math.floor(BLOCK_TARGET_BYTES / Math.max(1, rowBytes)));
+}
+
+export function blockCount(rowCount: number, rowBytes: number): number {
+  return Math.ceil(rowCount / rowsPerBlock(rowBytes));
+}

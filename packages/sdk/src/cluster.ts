@@ -1,0 +1,383 @@
+import path from 'node:path';
+import {
+  BUILTIN_REDUCTIONS,
+  CancelledError,
+  InvalidArgumentError,
+  TimeoutError,
+  bytesPerElement,
+  colsOf,
+  combineBuiltin,
+  dtypeOf,
+  finishBuiltin,
+  identityOf,
+  parseDType,
+  parseShape,
+  subjectFor,
+  DTYPES,
+  type AgentInfo,
+  type ArrayMeta,
+  type BuiltinPartial,
+  type BuiltinReduction,
+  type DType,
+  type JobSpec,
+  type MessageBus,
+  type MessageOf,
+  type MessageType,
+  type Outgoing,
+  type PartitionMeta,
+  type TypedArray,
+} from '@sharc/protocol';
+import { ArrayRef, type ArrayOwner } from './array-ref.js';
+import { readPartition, writePartition } from './data/data-client.js';
+import { writeNpy } from './files/npy-file.js';
+import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
+import { exportedFunction, loadLocally } from './kernels/local-module.js';
+import { runJob, type JobOptions } from './jobs/run-job.js';
+import type { ResolvedConnectOptions } from './options.js';
+
+export type { JobOptions };
+
+export interface PutOptions extends JobOptions {
+  /** Shape of the data, row-major. @default [data.length] */
+  shape?: readonly number[];
+  /** A name any client can `open`. @default a generated one */
+  name?: string;
+  /** Row partitions. @default one per agent, more for arrays over 256 MiB per partition */
+  partitions?: number;
+  /** Overwrite an array of the same name (only once the new one is fully stored). @default false */
+  replace?: boolean;
+}
+
+export interface FromFileOptions extends Omit<PutOptions, 'shape'> {
+  /** @default 'npy' for *.npy files, else 'raw' */
+  format?: 'npy' | 'raw';
+  /** Raw files: element type. */
+  dtype?: DType;
+  /** Raw files: shape. */
+  shape?: readonly number[];
+  /** Raw files: where element 0 starts. @default 0 */
+  byteOffset?: number;
+}
+
+export interface ReduceKernel {
+  /** Path (or file URL) of a TS/JS module on the client's disk. */
+  module: string | URL;
+  /** Export run on each block of rows: `(block, ctx) => partial`. @default 'partial' */
+  partial?: string;
+  /** Export merging two partials: `(a, b) => partial`. @default 'combine' */
+  combine?: string;
+  params?: unknown;
+}
+
+export interface MapKernel {
+  module: string | URL;
+  /** Export run on each block: `(input, output, ctx) => void`. */
+  kernel: string;
+  params?: unknown;
+  /** Output element type. @default the input's */
+  dtype?: DType;
+  /** Output columns. @default the input's */
+  cols?: number;
+  /** Name of the output array. @default a generated one */
+  name?: string;
+  replace?: boolean;
+}
+
+export interface NodeInfo {
+  id: string;
+  host: string;
+  threads: number;
+  memoryBytes: number;
+  usedBytes: number;
+  partitions: number;
+  state: 'alive' | 'dead';
+}
+
+/** How many partition transfers run at once during put and toArray. */
+const TRANSFER_CONCURRENCY = 8;
+
+/** A connection to a sharc cluster (remote, or embedded in this process). */
+export class Cluster implements ArrayOwner {
+  private readonly bundler = new KernelBundler();
+  private readonly uploadedKernels = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly bus: MessageBus,
+    private readonly options: ResolvedConnectOptions,
+    private readonly shutdown: () => Promise<void>,
+  ) {}
+
+  /** Whether this cluster runs inside this process. */
+  get embedded(): boolean {
+    return this.options.servers === undefined;
+  }
+
+  /** Stores `data` in the cluster, split into row partitions over the agents. */
+  async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
+    const dtype = dtypeOf(data as ArrayBufferView);
+    if (dtype === undefined || !ArrayBuffer.isView(data)) {
+      const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
+      throw new InvalidArgumentError(`unknown dtype: put takes a typed array of ${DTYPES.join(', ')}, got ${what}`);
+    }
+    const shape = parseShape(options.shape ?? [data.length], data.length);
+    if (options.name !== undefined) checkName(options.name);
+    const placed = await this.call(
+      {
+        type: 'array.create',
+        dtype,
+        shape: [...shape] as [number] | [number, number],
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+        ...(options.replace === undefined ? {} : { replace: options.replace }),
+      },
+      'array.placed',
+    );
+    const { array, transferToken } = placed;
+    const agents = new Map(placed.agents.map((a) => [a.id, a]));
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const rowBytes = colsOf(shape) * bytesPerElement(dtype);
+    try {
+      await this.forEachPartition(array, options, async (partition) => {
+        const offset = partition.rowStart * rowBytes;
+        await writePartition(
+          agentOf(agents, partition),
+          { v: 1, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
+          bytes.subarray(offset, offset + partition.byteLength),
+        );
+      });
+      const committed = await this.call({ type: 'array.commit', arrayId: array.id }, 'array.info');
+      return new ArrayRef(this, committed.array);
+    } catch (error) {
+      await this.call({ type: 'array.abort', arrayId: array.id }, 'ok').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** A named array stored by any client. */
+  async open(name: string): Promise<ArrayRef> {
+    checkName(name);
+    const info = await this.call({ type: 'array.open', name }, 'array.info');
+    return new ArrayRef(this, info.array);
+  }
+
+  /** Every stored array. */
+  async list(): Promise<ArrayRef[]> {
+    const listed = await this.call({ type: 'array.list' }, 'array.listed');
+    return listed.arrays.map((meta) => new ArrayRef(this, meta));
+  }
+
+  /**
+   * Loads a `.npy` or raw file that every agent can read at `file`: each agent reads its own
+   * row ranges straight into its partitions; no byte passes through this client.
+   */
+  async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
+    const format = options.format ?? (file.toLowerCase().endsWith('.npy') ? 'npy' : 'raw');
+    if (format !== 'npy' && format !== 'raw') throw new InvalidArgumentError(`format must be 'npy' or 'raw', got ${JSON.stringify(format)}`);
+    if (options.name !== undefined) checkName(options.name);
+    const source = {
+      path: path.resolve(file),
+      format,
+      ...(options.dtype === undefined ? {} : { dtype: parseDType(options.dtype) }),
+      ...(options.shape === undefined ? {} : { shape: [...parseShape(options.shape)] as [number] | [number, number] }),
+      ...(options.byteOffset === undefined ? {} : { byteOffset: options.byteOffset }),
+    };
+    if (format === 'raw' && (source.dtype === undefined || source.shape === undefined)) {
+      throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }; for a .npy file pass format: 'npy'`);
+    }
+    const info = await this.call(
+      {
+        type: 'array.load',
+        source,
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+        ...(options.replace === undefined ? {} : { replace: options.replace }),
+      },
+      'array.info',
+    );
+    return new ArrayRef(this, info.array);
+  }
+
+  /** A built-in reduction (`'sum' | 'min' | 'max' | 'mean' | 'sumsq' | 'count'`) over every element. */
+  reduce(array: ArrayRef, op: BuiltinReduction, options?: JobOptions): Promise<number>;
+  /** A custom reduction: `partial` on each block of rows on the agents, `combine` to merge. */
+  reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
+  async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
+    if (typeof kernel === 'string') {
+      if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
+        throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
+      }
+      const done = await this.job({ kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: kernel }, params: undefined }, options);
+      const partials = (done.partials ?? []) as BuiltinPartial[];
+      return finishBuiltin(kernel, partials.reduce((acc, p) => combineBuiltin(kernel, acc, p), identityOf(kernel)));
+    }
+    const partialName = kernel.partial ?? 'partial';
+    const combineName = kernel.combine ?? 'combine';
+    const bundle = await this.prepareKernel(kernel.module);
+    const module = await loadLocally(bundle);
+    exportedFunction(module, partialName, bundle.label);
+    const combine = exportedFunction(module, combineName, bundle.label);
+    const done = await this.job(
+      {
+        kind: 'reduce',
+        arrayId: array.id,
+        kernel: { kind: 'reduce', hash: bundle.hash, module: bundle.label, partial: partialName, combine: combineName },
+        params: kernel.params,
+      },
+      options,
+    );
+    const [first, ...rest] = done.partials ?? [];
+    let acc = first;
+    for (const next of rest) acc = await combine(acc, next);
+    return acc;
+  }
+
+  /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */
+  async map(array: ArrayRef, kernel: MapKernel, options: JobOptions = {}): Promise<ArrayRef> {
+    const dtype = kernel.dtype === undefined ? array.dtype : parseDType(kernel.dtype);
+    const cols = kernel.cols ?? colsOf(array.shape);
+    if (!Number.isInteger(cols) || cols < 1) throw new InvalidArgumentError(`cols must be a positive integer, got ${cols}`);
+    if (kernel.name !== undefined) checkName(kernel.name);
+    const bundle = await this.prepareKernel(kernel.module);
+    exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
+    const done = await this.job(
+      {
+        kind: 'map',
+        arrayId: array.id,
+        kernel: { kind: 'map', hash: bundle.hash, module: bundle.label, kernel: kernel.kernel },
+        params: kernel.params,
+        dtype,
+        cols,
+        ...(kernel.name === undefined ? {} : { outputName: kernel.name }),
+        ...(kernel.replace === undefined ? {} : { replace: kernel.replace }),
+      },
+      options,
+    );
+    if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
+    return new ArrayRef(this, done.array);
+  }
+
+  /** The agents of the cluster. */
+  async nodes(): Promise<NodeInfo[]> {
+    const listed = await this.call({ type: 'nodes.list' }, 'nodes.listed');
+    return listed.agents.map((a) => ({
+      id: a.id,
+      host: a.host,
+      threads: a.threads,
+      memoryBytes: a.memoryBytes,
+      usedBytes: a.usedBytes,
+      partitions: a.partitions,
+      state: a.state,
+    }));
+  }
+
+  /** Disconnects; an embedded cluster is stopped and its memory freed. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.shutdown();
+  }
+
+  // ---- ArrayOwner ------------------------------------------------------------------------
+
+  async readPartitions(
+    meta: ArrayMeta,
+    each: (partition: PartitionMeta, bytes: Uint8Array) => Promise<void> | void,
+    options: JobOptions,
+    into?: Uint8Array,
+  ): Promise<void> {
+    const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
+    const agents = new Map(info.agents.map((a) => [a.id, a]));
+    const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
+    await this.forEachPartition(info.array, options, async (partition) => {
+      const offset = partition.rowStart * rowBytes;
+      const target = into === undefined ? new Uint8Array(partition.byteLength) : into.subarray(offset, offset + partition.byteLength);
+      await readPartition(
+        agentOf(agents, partition),
+        { v: 1, op: 'read', arrayId: meta.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
+        target,
+      );
+      await each(partition, target);
+    });
+  }
+
+  async saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void> {
+    const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
+    await writeNpy(file, meta.dtype, meta.shape, (writeAt) =>
+      this.readPartitions(meta, (partition, bytes) => writeAt(bytes, partition.rowStart * rowBytes), options),
+    );
+  }
+
+  async deleteArray(meta: ArrayMeta): Promise<void> {
+    await this.call({ type: 'array.delete', arrayId: meta.id }, 'ok');
+  }
+
+  // ---- internals --------------------------------------------------------------------------
+
+  private async call<T extends MessageType>(message: Outgoing, expect: T): Promise<MessageOf<T>> {
+    if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
+    return this.bus.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, {
+      timeoutMs: this.options.requestTimeoutMs,
+    });
+  }
+
+  private job(spec: JobSpec, options: JobOptions): Promise<MessageOf<'job.done'>> {
+    if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
+    return runJob(this.bus, this.options.cluster, spec, options);
+  }
+
+  private async prepareKernel(module: string | URL): Promise<KernelBundle> {
+    const bundle = await this.bundler.bundle(module);
+    if (!this.uploadedKernels.has(bundle.hash)) {
+      await this.call({ type: 'kernel.put', hash: bundle.hash, code: bundle.code }, 'ok');
+      this.uploadedKernels.add(bundle.hash);
+    }
+    return bundle;
+  }
+
+  /** Runs `transfer` for every partition, a few at a time, reporting bytes as progress. */
+  private async forEachPartition(array: ArrayMeta, options: JobOptions, transfer: (p: PartitionMeta) => Promise<void>): Promise<void> {
+    const total = array.partitions.reduce((sum, p) => sum + p.byteLength, 0);
+    let done = 0;
+    options.onProgress?.(0, total);
+    const queue = [...array.partitions];
+    const worker = async () => {
+      for (let partition = queue.shift(); partition !== undefined; partition = queue.shift()) {
+        if (options.signal?.aborted) throw new CancelledError('transfer cancelled', { cause: options.signal.reason });
+        await transfer(partition);
+        done += partition.byteLength;
+        options.onProgress?.(done, total);
+      }
+    };
+    const timeout = options.timeoutMs;
+    const work = Promise.all(Array.from({ length: Math.min(TRANSFER_CONCURRENCY, queue.length) }, worker));
+    if (timeout === undefined) {
+      await work;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        work,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): AgentInfo {
+  const agent = agents.get(partition.agentId);
+  if (agent === undefined) throw new InvalidArgumentError(`agent ${partition.agentId} of partition ${partition.index} is unknown`);
+  return agent;
+}
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
+    throw new InvalidArgumentError(`array name must be a non-empty string of at most 256 characters, got ${JSON.stringify(name)}`);
+  }
+}
+

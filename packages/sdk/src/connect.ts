@@ -1,0 +1,87 @@
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Agent } from '@sharc/node-agent';
+import { Coordinator } from '@sharc/coordinator';
+import {
+  ConnectionError,
+  InProcessHub,
+  MessageBus,
+  connectNats,
+  createLogger,
+  subjectFor,
+  type Transport,
+} from '@sharc/protocol';
+import { Cluster } from './cluster.js';
+import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from './options.js';
+
+const EMBEDDED_MEMORY_FRACTION = 0.8;
+
+/**
+ * Connects to a sharc cluster. With `servers` (or SHARC_SERVERS) it joins a running cluster
+ * over NATS; without, it starts an embedded one in this process: the same coordinator and agent
+ * code over an in-process bus, with worker threads on every core.
+ */
+export async function connect(options: ConnectOptions = {}): Promise<Cluster> {
+  const resolved = resolveConnectOptions(options);
+  const clientId = `client-${randomBytes(6).toString('hex')}`;
+  const logger = createLogger(clientId);
+  if (resolved.servers === undefined) return startEmbedded(resolved, clientId);
+
+  const transport = await connectNats({
+    servers: resolved.servers,
+    name: clientId,
+    connectTimeoutMs: resolved.connectTimeoutMs,
+    logger,
+  });
+  const bus = new MessageBus(transport, clientId, logger);
+  await checkCoordinator(bus, resolved, transport);
+  return new Cluster(bus, resolved, () => bus.close());
+}
+
+async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions, transport: Transport): Promise<void> {
+  try {
+    await bus.call(subjectFor(options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'nodes.list' }, 'nodes.listed', {
+      timeoutMs: options.connectTimeoutMs,
+    });
+  } catch (error) {
+    await bus.close();
+    throw new ConnectionError(
+      `NATS at ${transport.address} answers, but no sharc coordinator for cluster '${options.cluster}' does: ` +
+        'start one (`sharc coordinator --servers URL` or `sharc up`)',
+      { cause: error, retryable: true },
+    );
+  }
+}
+
+async function startEmbedded(options: ResolvedConnectOptions, clientId: string): Promise<Cluster> {
+  const hub = new InProcessHub();
+  const logger = createLogger('embedded');
+  const coordinator = Coordinator.start(hub.connect(), { cluster: options.cluster });
+  const agentCount = options.embedded.agents;
+  const memoryBytes = options.embedded.memoryBytes ?? Math.floor((os.totalmem() * EMBEDDED_MEMORY_FRACTION) / agentCount);
+  const agents: Agent[] = [];
+  try {
+    for (let i = 0; i < agentCount; i++) {
+      agents.push(
+        await Agent.start(hub.connect(), {
+          cluster: options.cluster,
+          name: `embedded-${process.pid}-${i}`,
+          memoryBytes,
+          dataHost: '127.0.0.1',
+          advertiseHost: '127.0.0.1',
+          ...(options.embedded.threads === undefined ? {} : { threads: options.embedded.threads }),
+        }),
+      );
+    }
+  } catch (error) {
+    await Promise.all(agents.map((a) => a.close()));
+    await coordinator.close();
+    throw error;
+  }
+  const bus = new MessageBus(hub.connect(), clientId, logger);
+  return new Cluster(bus, options, async () => {
+    await bus.close();
+    await Promise.all(agents.map((a) => a.close()));
+    await coordinator.close();
+  });
+}

@@ -1,0 +1,80 @@
+import net from 'node:net';
+import {
+  ConnectionError,
+  FrameReader,
+  encodeFrameHeader,
+  fromErrorData,
+  parseDataReply,
+  type AgentInfo,
+  type DataReply,
+  type DataRequest,
+} from '@sharc/protocol';
+
+/**
+ * The client side of an agent's TCP data port (see data-plane.ts in @sharc/protocol): streams
+ * partition bytes to the agent, or reads them back straight into the caller's buffer.
+ */
+
+/** Writes `bytes` into a partition; resolves when the agent has stored all of them. */
+export function writePartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array): Promise<void> {
+  return exchange(agent, request, (socket) => {
+    socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }, undefined);
+}
+
+/** Reads a partition's bytes into `target` (which must be exactly `request.byteLength` long). */
+export function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array): Promise<void> {
+  return exchange(agent, request, () => undefined, target);
+}
+
+function exchange(
+  agent: AgentInfo,
+  request: DataRequest,
+  sendBody: (socket: net.Socket) => void,
+  target: Uint8Array | undefined,
+): Promise<void> {
+  const address = `${agent.dataHost}:${agent.dataPort}`;
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const reader = new FrameReader<DataReply>(parseDataReply, (reply) => {
+      if (!reply.ok) throw fromErrorData(reply.error);
+      if (target !== undefined && reply.byteLength !== target.length) {
+        throw new ConnectionError(`agent ${agent.id} sent ${reply.byteLength} bytes, expected ${target.length}`);
+      }
+      return {
+        byteLength: target === undefined ? 0 : reply.byteLength,
+        write: (chunk, offset) => target?.set(chunk, offset),
+        end: () => settle(),
+      };
+    });
+    const socket = net.connect({ host: agent.dataHost, port: agent.dataPort, noDelay: true });
+    socket.on('connect', () => {
+      socket.write(encodeFrameHeader(request));
+      sendBody(socket);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        reader.push(chunk);
+      } catch (error) {
+        settle(error as Error);
+      }
+    });
+    socket.on('error', (error) =>
+      // A refused write is answered with an error frame and a close; prefer that frame, which
+      // arrives before the close, over the write error it may cause here.
+      setImmediate(() =>
+        settle(new ConnectionError(`data transfer with agent ${agent.id} at ${address} failed: ${error.message}`, { cause: error, retryable: true })),
+      ),
+    );
+    socket.on('close', () =>
+      settle(new ConnectionError(`agent ${agent.id} at ${address} closed the data connection early`, { retryable: true })),
+    );
+  });
+}

@@ -1,0 +1,66 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { KernelError, kernelHash } from '@sharc/protocol';
+
+export interface KernelBundle {
+  hash: string;
+  code: string;
+  /** The module's file name, for messages. */
+  label: string;
+  /** Absolute path of the module. */
+  file: string;
+}
+
+/**
+ * Bundles a kernel module (TypeScript or JavaScript, with its imports) into one ES module with
+ * esbuild, so agents can run it with nothing deployed on them. Bundles are cached by path and
+ * modification time; agents cache them by content hash.
+ */
+export class KernelBundler {
+  private readonly cache = new Map<string, { mtimeMs: number; bundle: Promise<KernelBundle> }>();
+
+  async bundle(module: string | URL): Promise<KernelBundle> {
+    const file = module instanceof URL || module.startsWith('file:') ? fileURLToPath(module) : path.resolve(module);
+    let mtimeMs: number;
+    try {
+      mtimeMs = (await stat(file)).mtimeMs;
+    } catch {
+      throw new KernelError(`kernel module ${String(module)} not found (looked at ${file}): pass a path to a .ts or .js file`, {
+        details: { module: String(module), file },
+      });
+    }
+    const cached = this.cache.get(file);
+    if (cached !== undefined && cached.mtimeMs === mtimeMs) return cached.bundle;
+    const bundle = bundleFile(file);
+    this.cache.set(file, { mtimeMs, bundle });
+    bundle.catch(() => this.cache.delete(file));
+    return bundle;
+  }
+}
+
+async function bundleFile(file: string): Promise<KernelBundle> {
+  try {
+    const result = await build({
+      entryPoints: [file],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      sourcemap: 'inline',
+      // Source paths in the map are relative to the (never written) outfile; rooting them in the
+      // module's folder makes kernel stack traces point at the user's own file.
+      outfile: path.join(path.dirname(file), '__sharc_kernel.mjs'),
+      sourceRoot: `${path.dirname(file)}/`,
+      write: false,
+      logLevel: 'silent',
+    });
+    const code = result.outputFiles[0]?.text ?? '';
+    return { hash: kernelHash(code), code, label: path.basename(file), file };
+  } catch (error) {
+    const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number } }> }).errors ?? [];
+    const detail = errors.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`).join('; ');
+    throw new KernelError(`kernel module ${file} does not build: ${detail || (error as Error).message}`, { cause: error });
+  }
+}

@@ -1,0 +1,57 @@
+import { InvalidArgumentError, isSubjectToken } from '@sharc/protocol';
+
+export interface ConnectOptions {
+  /**
+   * NATS servers of a running cluster (`nats://host:4222`, comma separated or a list). Without
+   * it, `SHARC_SERVERS` is used; without that, an embedded cluster starts in this process.
+   */
+  servers?: string | string[];
+  /** Cluster name, when several share one NATS. @default 'default' (or SHARC_CLUSTER) */
+  cluster?: string;
+  /** How long connecting may take before failing. @default 5000 */
+  connectTimeoutMs?: number;
+  /** How long control requests (put, open, delete…) may take. @default 60000 */
+  requestTimeoutMs?: number;
+  /** Embedded cluster only: how it is sized. */
+  embedded?: {
+    /** Agents in the process. @default 1 */
+    agents?: number;
+    /** Worker threads per agent. @default all cores */
+    threads?: number;
+    /** Memory per agent. @default 80 % of the host's memory, divided among the agents */
+    memoryBytes?: number;
+  };
+}
+
+export interface ResolvedConnectOptions {
+  servers: string[] | undefined;
+  cluster: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined };
+}
+
+export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConnectOptions {
+  const rawServers = options.servers ?? (env.SHARC_SERVERS === undefined || env.SHARC_SERVERS === '' ? undefined : env.SHARC_SERVERS);
+  const servers =
+    rawServers === undefined
+      ? undefined
+      : (Array.isArray(rawServers) ? rawServers : rawServers.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
+  if (servers !== undefined && servers.length === 0) throw new InvalidArgumentError('servers is empty: pass nats://host:port or leave it out for an embedded cluster');
+  const cluster = options.cluster ?? env.SHARC_CLUSTER ?? 'default';
+  if (!isSubjectToken(cluster)) throw new InvalidArgumentError(`cluster ${JSON.stringify(cluster)} may only hold letters, digits, '-' and '_'`);
+  const agents = options.embedded?.agents ?? 1;
+  if (!Number.isInteger(agents) || agents < 1) throw new InvalidArgumentError(`embedded.agents must be a positive integer, got ${agents}`);
+  return {
+    servers,
+    cluster,
+    connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
+    requestTimeoutMs: positive(options.requestTimeoutMs ?? 60_000, 'requestTimeoutMs'),
+    embedded: { agents, threads: options.embedded?.threads, memoryBytes: options.embedded?.memoryBytes },
+  };
+}
+
+function positive(value: number, field: string): number {
+  if (!(typeof value === 'number' && value > 0)) throw new InvalidArgumentError(`${field} must be a positive number, got ${value}`);
+  return value;
+}
