@@ -75,3 +75,4 @@ export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats
 export type { NpyHeader } from './formats/npy.js';
 export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
+export { parseByteSize } from './sizes.js';

@@ -1,0 +1,34 @@
+import { InvalidArgumentError } from './errors.js';
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** Parses `4GiB`, `512m`, `1e9` or a number of bytes; errors name the option. */
+export function parseByteSize(value: string | number, option: string): number {
+  if (typeof value === 'number') return checked(value, option, String(value));
+  const match = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*$/i.exec(value);
+  const factor = match === null ? undefined : UNITS[match[2]!.toLowerCase()];
+  if (match === null || factor === undefined) {
+    throw new InvalidArgumentError(`${option} ${JSON.stringify(value)} is not a size: write e.g. 4GiB, 512MiB or a byte count`);
+  }
+  return checked(Math.floor(Number(match[1]) * factor), option, value);
+}
+
+function checked(bytes: number, option: string, text: string): number {
+  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError(`${option} ${text} is not a valid byte count`);
+  return bytes;
+}
