@@ -28,7 +28,7 @@ import {
   type TypedArray,
 } from '@sharc/protocol';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
-import { readPartition, writePartition } from './data/data-client.js';
+import type { DataPlane } from './data/data-client.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { exportedFunction, loadLocally } from './kernels/local-module.js';
@@ -105,6 +105,7 @@ export class Cluster implements ArrayOwner {
   constructor(
     private readonly bus: MessageBus,
     private readonly options: ResolvedConnectOptions,
+    private readonly data: DataPlane,
     private readonly shutdown: () => Promise<void>,
   ) {}
 
@@ -140,7 +141,7 @@ export class Cluster implements ArrayOwner {
     try {
       await this.forEachPartition(array, options, async (partition) => {
         const offset = partition.rowStart * rowBytes;
-        await writePartition(
+        await this.data.write(
           agentOf(agents, partition),
           { v: 1, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
           bytes.subarray(offset, offset + partition.byteLength),
@@ -292,7 +293,7 @@ export class Cluster implements ArrayOwner {
     await this.forEachPartition(info.array, options, async (partition) => {
       const offset = partition.rowStart * rowBytes;
       const target = into === undefined ? new Uint8Array(partition.byteLength) : into.subarray(offset, offset + partition.byteLength);
-      await readPartition(
+      await this.data.read(
         agentOf(agents, partition),
         { v: 1, op: 'read', arrayId: meta.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
         target,

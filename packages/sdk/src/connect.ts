@@ -12,6 +12,7 @@ import {
   type Transport,
 } from '@sharc/protocol';
 import { Cluster } from './cluster.js';
+import { tcpDataPlane, type DataPlane } from './data/data-client.js';
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from './options.js';
 
 const EMBEDDED_MEMORY_FRACTION = 0.8;
@@ -35,7 +36,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Cluster> {
   });
   const bus = new MessageBus(transport, clientId, logger);
   await checkCoordinator(bus, resolved, transport);
-  return new Cluster(bus, resolved, () => bus.close());
+  return new Cluster(bus, resolved, tcpDataPlane, () => bus.close());
 }
 
 async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions, transport: Transport): Promise<void> {
@@ -79,7 +80,18 @@ async function startEmbedded(options: ResolvedConnectOptions, clientId: string):
     throw error;
   }
   const bus = new MessageBus(hub.connect(), clientId, logger);
-  return new Cluster(bus, options, async () => {
+  const local = new Map(agents.map((agent) => [agent.id, agent.localData()]));
+  const localOf = (id: string) => {
+    const plane = local.get(id);
+    if (plane === undefined) throw new ConnectionError(`agent ${id} is not part of this embedded cluster`);
+    return plane;
+  };
+  // Same checks as the TCP data port, without the socket: one memcpy each way.
+  const data: DataPlane = {
+    write: async (agent, request, bytes) => localOf(agent.id).write(request, bytes),
+    read: async (agent, request, target) => localOf(agent.id).read(request, target),
+  };
+  return new Cluster(bus, options, data, async () => {
     await bus.close();
     await Promise.all(agents.map((a) => a.close()));
     await coordinator.close();

@@ -1,7 +1,6 @@
 import net from 'node:net';
 import {
   FrameReader,
-  InvalidArgumentError,
   encodeFrameHeader,
   parseDataRequest,
   toErrorData,
@@ -9,7 +8,7 @@ import {
   type DataRequest,
   type Logger,
 } from '@sharc/protocol';
-import type { PartitionStore, StoredPartition } from './partition-store.js';
+import type { PartitionStore } from './partition-store.js';
 
 /**
  * The agent's TCP data port: clients stream partition bytes straight into the partition's
@@ -61,18 +60,11 @@ export class DataServer {
   }
 
   private handle(socket: net.Socket, request: DataRequest): BodySink {
-    const partition = this.store.get(request.arrayId, request.partitionIndex);
-    checkRange(partition, request);
+    const bytes = this.store.bytesFor(request);
     if (request.op === 'write') {
-      if (partition.transferToken === undefined || partition.transferToken !== request.token) {
-        throw new InvalidArgumentError(
-          `partition ${request.partitionIndex} of ${request.arrayId} is not open for writing with this token`,
-        );
-      }
-      const target = new Uint8Array(partition.buffer, request.byteOffset, request.byteLength);
       return {
         byteLength: request.byteLength,
-        write: (chunk, offset) => target.set(chunk, offset),
+        write: (chunk, offset) => bytes.set(chunk, offset),
         end: () => socket.write(encodeFrameHeader({ ok: true, byteLength: 0 })),
       };
     }
@@ -81,17 +73,8 @@ export class DataServer {
       write: () => undefined,
       end: () => {
         socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
-        socket.write(Buffer.from(partition.buffer, request.byteOffset, request.byteLength));
+        socket.write(bytes);
       },
     };
-  }
-}
-
-function checkRange(partition: StoredPartition, request: DataRequest): void {
-  if (request.byteOffset + request.byteLength > partition.meta.byteLength) {
-    throw new InvalidArgumentError(
-      `bytes ${request.byteOffset}..${request.byteOffset + request.byteLength} are outside partition ${request.partitionIndex} ` +
-        `of ${request.arrayId} (${partition.meta.byteLength} bytes)`,
-    );
   }
 }

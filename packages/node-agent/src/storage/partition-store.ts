@@ -1,5 +1,6 @@
 import {
   ArrayNotFoundError,
+  type DataRequest,
   InsufficientMemoryError,
   InvalidArgumentError,
   bytesPerElement,
@@ -69,6 +70,24 @@ export class PartitionStore {
     const partition = this.partitions.get(keyOf(arrayId, index));
     if (partition === undefined) throw new ArrayNotFoundError(`this agent holds no partition ${index} of array ${arrayId}`);
     return partition;
+  }
+
+  /**
+   * The bytes a data-plane request may touch: for `write`, only while the array is being
+   * uploaded and with its transfer token; for `read`, any stored partition. Checked ranges only.
+   */
+  bytesFor(request: DataRequest): Uint8Array {
+    const partition = this.get(request.arrayId, request.partitionIndex);
+    if (request.byteOffset + request.byteLength > partition.meta.byteLength) {
+      throw new InvalidArgumentError(
+        `bytes ${request.byteOffset}..${request.byteOffset + request.byteLength} are outside partition ${request.partitionIndex} ` +
+          `of ${request.arrayId} (${partition.meta.byteLength} bytes)`,
+      );
+    }
+    if (request.op === 'write' && (partition.transferToken === undefined || partition.transferToken !== request.token)) {
+      throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is not open for writing with this token`);
+    }
+    return new Uint8Array(partition.buffer, request.byteOffset, request.byteLength);
   }
 
   /** Makes the array's partitions read-only for the data plane. */

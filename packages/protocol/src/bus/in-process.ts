@@ -22,30 +22,29 @@ export class InProcessHub {
   connect(): Transport {
     const owned = new Set<Subscription>();
     let closed = false;
-    const hub = this;
     return {
       address: 'in-process',
       maxPayload: IN_PROCESS_MAX_PAYLOAD,
-      publish(subject, data) {
+      publish: (subject, data) => {
         if (closed) throw new ConnectionError('in-process transport is closed');
-        hub.deliver(subject, data, undefined);
+        this.deliver(subject, data, undefined);
       },
-      subscribe(subject, handler, options?: RawSubscribeOptions) {
+      subscribe: (subject, handler, options?: RawSubscribeOptions) => {
         const sub = { pattern: subject.split('.'), handler, queue: options?.queue };
-        hub.subscriptions.add(sub);
+        this.subscriptions.add(sub);
         owned.add(sub);
         return () => {
-          hub.subscriptions.delete(sub);
+          this.subscriptions.delete(sub);
           owned.delete(sub);
         };
       },
-      request(subject, data, timeoutMs) {
+      request: (subject, data, timeoutMs) => {
         if (closed) return Promise.reject(new ConnectionError('in-process transport is closed'));
-        return hub.request(subject, data, timeoutMs);
+        return this.request(subject, data, timeoutMs);
       },
-      async close() {
+      close: async () => {
         closed = true;
-        for (const sub of owned) hub.subscriptions.delete(sub);
+        for (const sub of owned) this.subscriptions.delete(sub);
         owned.clear();
       },
     };

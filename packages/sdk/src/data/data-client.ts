@@ -15,15 +15,24 @@ import {
  * partition bytes to the agent, or reads them back straight into the caller's buffer.
  */
 
-/** Writes `bytes` into a partition; resolves when the agent has stored all of them. */
-export function writePartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array): Promise<void> {
+/** Moves partition bytes between this client and the agents. */
+export interface DataPlane {
+  /** Writes `bytes` into a partition; resolves when the agent has stored all of them. */
+  write(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array): Promise<void>;
+  /** Reads a partition's bytes into `target` (exactly `request.byteLength` long). */
+  read(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array): Promise<void>;
+}
+
+/** The data plane of a real cluster: a TCP connection to each agent's data port. */
+export const tcpDataPlane: DataPlane = { write: writePartition, read: readPartition };
+
+function writePartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array): Promise<void> {
   return exchange(agent, request, (socket) => {
     socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   }, undefined);
 }
 
-/** Reads a partition's bytes into `target` (which must be exactly `request.byteLength` long). */
-export function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array): Promise<void> {
+function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array): Promise<void> {
   return exchange(agent, request, () => undefined, target);
 }
 

@@ -1,0 +1,208 @@
+/**
+ * The msgpack codec: messages survive a round trip with their typed arrays intact, and every
+ * kind of bad payload is refused with a ProtocolError instead of being half-read.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  PROTOCOL_VERSION,
+  ProtocolError,
+  decodeMessage,
+  decodeValue,
+  encodeMessage,
+  encodeValue,
+  toErrorData,
+  NameTakenError,
+  type Message,
+  type MessageOf,
+} from '../src/index.js';
+
+const envelope = { v: PROTOCOL_VERSION, from: 'client-1' } as const;
+
+/** A deterministic byte generator, so a failing case can be replayed. */
+function pseudoRandomBytes(seed: number, length: number): Uint8Array {
+  let state = seed >>> 0;
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    bytes[i] = state >>> 24;
+  }
+  return bytes;
+}
+
+function roundTrip(message: Message): Message {
+  return decodeMessage(encodeMessage(message));
+}
+
+describe('encodeMessage / decodeMessage round trips', () => {
+  it('keeps messages without fields', () => {
+    const ok: Message = { ...envelope, type: 'ok' };
+    const list: Message = { ...envelope, type: 'nodes.list' };
+    assert.deepEqual(roundTrip(ok), ok);
+    assert.deepEqual(roundTrip(list), list);
+  });
+
+  it('keeps an array.create with optional fields', () => {
+    const message: Message = {
+      ...envelope,
+      type: 'array.create',
+      name: 'temperatures',
+      dtype: 'float32',
+      shape: [1000, 3],
+      partitions: 4,
+      replace: true,
+    };
+    assert.deepEqual(roundTrip(message), message);
+  });
+
+  it('keeps an array.info with nested array metadata and agents', () => {
+    const message: Message = {
+      ...envelope,
+      type: 'array.info',
+      array: {
+        id: 'arr-1',
+        name: 'x',
+        dtype: 'int16',
+        shape: [10],
+        partitions: [
+          { index: 0, rowStart: 0, rowCount: 5, byteLength: 10, agentId: 'agent-a' },
+          { index: 1, rowStart: 5, rowCount: 5, byteLength: 10, agentId: 'agent-b' },
+        ],
+        createdAt: 1_700_000_000_000,
+      },
+      agents: [
+        {
+          id: 'agent-a',
+          host: 'host-a',
+          pid: 42,
+          dataHost: '10.0.0.1',
+          dataPort: 7000,
+          threads: 8,
+          memoryBytes: 2 ** 33,
+          usedBytes: 10,
+          partitions: 1,
+        },
+      ],
+    };
+    assert.deepEqual(roundTrip(message), message);
+  });
+
+  it('keeps an error reply with its error data, details and cause', () => {
+    const error = toErrorData(new NameTakenError('name taken', { details: { name: 'x' }, cause: new Error('inner') }));
+    const message: Message = { ...envelope, type: 'error', error };
+    const decoded = roundTrip(message);
+    assert.equal(decoded.type, 'error');
+    const { error: decodedError } = decoded as MessageOf<'error'>;
+    assert.equal(decodedError.code, 'NAME_TAKEN');
+    assert.equal(decodedError.message, 'name taken');
+    assert.deepEqual(decodedError.details, { name: 'x' });
+    assert.equal(decodedError.cause?.message, 'inner');
+  });
+
+  it('keeps a Float64Array and an Int32Array inside job.submit params exactly', () => {
+    const weights = new Float64Array([0.1, -0, NaN, Infinity, -Infinity, Number.MIN_VALUE, Number.MAX_VALUE, 1 / 3]);
+    const indices = new Int32Array([0, -1, 2147483647, -2147483648, 123456]);
+    const message: Message = {
+      ...envelope,
+      type: 'job.submit',
+      jobId: 'job-1',
+      spec: {
+        kind: 'reduce',
+        arrayId: 'arr-1',
+        kernel: { kind: 'reduce', hash: 'abc123', module: 'export {}', partial: 'partial', combine: 'combine' },
+        params: { weights, nested: { indices }, label: 'w' },
+      },
+      timeoutMs: 30_000,
+    };
+
+    const decoded = roundTrip(message) as MessageOf<'job.submit'>;
+
+    const params = decoded.spec.params as { weights: unknown; nested: { indices: unknown }; label: unknown };
+    assert.ok(params.weights instanceof Float64Array, 'weights stays a Float64Array');
+    assert.ok(params.nested.indices instanceof Int32Array, 'indices stays an Int32Array');
+    assert.equal(params.label, 'w');
+    // Compare bit patterns so NaN and -0 count too.
+    assert.deepEqual(
+      new Uint8Array(params.weights.buffer, params.weights.byteOffset, params.weights.byteLength),
+      new Uint8Array(weights.buffer),
+    );
+    assert.deepEqual(Array.from(params.nested.indices), Array.from(indices));
+    assert.equal(decoded.jobId, 'job-1');
+    assert.equal(decoded.timeoutMs, 30_000);
+  });
+
+  it('encodeValue / decodeValue keep plain data and typed arrays', () => {
+    const value = { sums: new Float32Array([1.5, 2.5]), counts: [1, 2, 3], big: 2n ** 40n };
+    assert.deepEqual(decodeValue(encodeValue(value)), value);
+  });
+});
+
+describe('decodeMessage refuses bad payloads with ProtocolError', () => {
+  it('refuses random bytes', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const bytes = pseudoRandomBytes(seed, 1 + (seed % 64));
+      assert.throws(() => decodeMessage(bytes), ProtocolError, `seed ${seed}`);
+    }
+  });
+
+  it('refuses bytes that are not msgpack at all', () => {
+    assert.throws(() => decodeMessage(new Uint8Array([0xc1])), (error: unknown) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.match(error.message, /not valid msgpack/);
+      return true;
+    });
+  });
+
+  it('refuses an empty payload', () => {
+    assert.throws(() => decodeMessage(new Uint8Array(0)), ProtocolError);
+  });
+
+  it('refuses msgpack values that are not objects', () => {
+    for (const value of [42, 'ok', null, true]) {
+      assert.throws(() => decodeMessage(encodeValue(value)), ProtocolError, `value ${JSON.stringify(value)}`);
+    }
+  });
+
+  it('refuses a message of another protocol version and names the version', () => {
+    const bytes = encodeValue({ v: 2, from: 'newer-peer', type: 'nodes.list' });
+    assert.throws(() => decodeMessage(bytes), (error: unknown) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.match(error.message, /version 2/);
+      assert.match(error.message, new RegExp(`speaks ${PROTOCOL_VERSION}`));
+      assert.deepEqual(error.details, { version: 2 });
+      return true;
+    });
+  });
+
+  it('refuses a message without a version', () => {
+    assert.throws(() => decodeMessage(encodeValue({ from: 'x', type: 'nodes.list' })), ProtocolError);
+  });
+
+  it('refuses a known type whose fields have the wrong shape', () => {
+    const bytes = encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'array.create', dtype: 'float64', shape: [-1] });
+    assert.throws(() => decodeMessage(bytes), (error: unknown) => {
+      assert.ok(error instanceof ProtocolError);
+      assert.match(error.message, /array\.create/);
+      assert.match(error.message, /shape/);
+      return true;
+    });
+  });
+
+  it('refuses other malformed fields: unknown dtype, 3-D shape, missing id', () => {
+    const malformed = [
+      { v: PROTOCOL_VERSION, from: 'x', type: 'array.create', dtype: 'float16', shape: [3] },
+      { v: PROTOCOL_VERSION, from: 'x', type: 'array.create', dtype: 'float64', shape: [1, 2, 3] },
+      { v: PROTOCOL_VERSION, from: 'x', type: 'array.create', dtype: 'float64', shape: [1.5] },
+      { v: PROTOCOL_VERSION, from: 'x', type: 'array.commit' },
+      { v: PROTOCOL_VERSION, from: 'x', type: 'array.commit', arrayId: '' },
+      { v: PROTOCOL_VERSION, type: 'nodes.list' },
+    ];
+    for (const raw of malformed) {
+      assert.throws(() => decodeMessage(encodeValue(raw)), ProtocolError, JSON.stringify(raw));
+    }
+  });
+
+  it('refuses an unknown message type', () => {
+    assert.throws(() => decodeMessage(encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'format.disk' })), ProtocolError);
+  });
+});

@@ -1,0 +1,68 @@
+/**
+ * Byte sizes as users write them in flags, environment and config (`--memory 4GiB`).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidArgumentError, parseByteSize } from '../src/index.js';
+
+describe('parseByteSize', () => {
+  it('reads binary units', () => {
+    assert.equal(parseByteSize('4GiB', '--memory'), 4 * 1024 ** 3);
+    assert.equal(parseByteSize('512MiB', '--memory'), 512 * 1024 ** 2);
+    assert.equal(parseByteSize('64KiB', '--memory'), 64 * 1024);
+    assert.equal(parseByteSize('2TiB', '--memory'), 2 * 1024 ** 4);
+  });
+
+  it('reads decimal units', () => {
+    assert.equal(parseByteSize('4GB', '--memory'), 4e9);
+    assert.equal(parseByteSize('3MB', '--memory'), 3e6);
+    assert.equal(parseByteSize('1kb', '--memory'), 1000);
+    assert.equal(parseByteSize('1TB', '--memory'), 1e12);
+  });
+
+  it('reads one-letter units as binary, case-insensitively', () => {
+    assert.equal(parseByteSize('512m', '--memory'), 512 * 1024 ** 2);
+    assert.equal(parseByteSize('2G', '--memory'), 2 * 1024 ** 3);
+    assert.equal(parseByteSize('8k', '--memory'), 8192);
+    assert.equal(parseByteSize('4gib', '--memory'), 4 * 1024 ** 3);
+  });
+
+  it('reads plain byte counts, exponents, fractions and spaces', () => {
+    assert.equal(parseByteSize('1024', '--memory'), 1024);
+    assert.equal(parseByteSize('100b', '--memory'), 100);
+    assert.equal(parseByteSize('1e9', '--memory'), 1e9);
+    assert.equal(parseByteSize('1.5GiB', '--memory'), 1.5 * 1024 ** 3);
+    assert.equal(parseByteSize(' 2 MiB ', '--memory'), 2 * 1024 ** 2);
+    assert.equal(parseByteSize('0', '--memory'), 0);
+  });
+
+  it('accepts numbers as byte counts', () => {
+    assert.equal(parseByteSize(4096, 'memory'), 4096);
+    assert.equal(parseByteSize(0, 'memory'), 0);
+  });
+
+  it('refuses text that is not a size and names the option', () => {
+    for (const value of ['lots', '', '4 GiBs', '4XB', '-1GiB', 'GiB', '1,5GiB']) {
+      assert.throws(
+        () => parseByteSize(value, '--memory'),
+        (error: unknown) => {
+          assert.ok(error instanceof InvalidArgumentError, JSON.stringify(value));
+          assert.match(error.message, /^--memory /);
+          assert.match(error.message, /is not a size/);
+          return true;
+        },
+      );
+    }
+  });
+
+  it('refuses negative, fractional and non-finite numbers and names the option', () => {
+    for (const value of [-1, 1.5, NaN, Infinity]) {
+      assert.throws(() => parseByteSize(value, 'SHARC_MEMORY'), /^InvalidArgumentError: SHARC_MEMORY .* is not a valid byte count/, String(value));
+    }
+  });
+
+  it('refuses sizes too large to count exactly', () => {
+    assert.throws(() => parseByteSize('1e400', 'memory'), /memory "?1e400"? is not a valid byte count/);
+    assert.throws(() => parseByteSize('9999999TiB', 'memory'), InvalidArgumentError);
+  });
+});
