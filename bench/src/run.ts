@@ -1,0 +1,128 @@
+/**
+ * sharc's benchmark harness: `npm run bench` at the repository root (it builds first, and runs
+ * node with --expose-gc so big buffers are freed between steps).
+ *
+ * 1. compute   reduce over 1 GiB on 2 agent processes, and embedded, vs hand-written worker threads
+ * 2. latency   a tiny reduce, 1000 times, over NATS and embedded
+ * 3. transfer  put / toArray of 1 GiB vs raw TCP loopback to another node process
+ * 4. memory    agent RSS holding 1 GiB with 1, 2 and 8 threads
+ *
+ * Every ratio is against a baseline measured in this run. The table is printed and written to
+ * bench/RESULTS.md and bench/results.json. Whatever happens, everything started is stopped.
+ */
+import { performance } from 'node:perf_hooks';
+import { agentMemoryMeasurements, measureAgentMemory } from './agent-memory.js';
+import { CleanupStack } from './cleanup.js';
+import { withEmbeddedCluster, withProcessCluster } from './clusters.js';
+import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASELINE_THREADS, COMPUTE_RUNS, COMPUTE_WARMUPS } from './compute.js';
+import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
+import { LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
+import { failedMeasurement, type Measurement } from './measurement.js';
+import { machineInfo, textTable, writeReports } from './report.js';
+import { collectGarbage } from './timing.js';
+import { TRANSFER_RUNS, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
+
+/** The bench takes about 5 minutes; past this something hangs, and it stops everything and fails. */
+const DEADLINE_MS = 15 * 60 * 1000;
+const PROCESS_CLUSTER = { agents: 2, threads: 1 } as const;
+const EMBEDDED_CLUSTER = { agents: 1, threads: 2 } as const;
+const ON_PROCESSES = `${PROCESS_CLUSTER.agents} agent processes × ${PROCESS_CLUSTER.threads} thread (NATS)`;
+const EMBEDDED = `embedded, ${EMBEDDED_CLUSTER.agents} agent × ${EMBEDDED_CLUSTER.threads} threads`;
+
+const cleanup = new CleanupStack();
+const failures: Measurement[] = [];
+const startedAt = performance.now();
+
+function progress(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - startedAt) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+}
+
+/** Runs one step; a failure becomes a failed row and the bench goes on. */
+async function attempt<T>(benchmark: Measurement['benchmark'], subject: string, work: () => Promise<T>): Promise<T | undefined> {
+  progress(`${benchmark}: ${subject}`);
+  try {
+    return await work();
+  } catch (error) {
+    progress(`${benchmark}: ${subject} FAILED: ${(error as Error).stack ?? String(error)}`);
+    failures.push(failedMeasurement(benchmark, subject, error));
+    return undefined;
+  } finally {
+    collectGarbage();
+  }
+}
+
+function stopEverythingAndExit(reason: string, code: number): void {
+  progress(`${reason}: stopping everything the bench started`);
+  cleanup.stopAll().finally(() => process.exit(code));
+}
+
+async function main(): Promise<number> {
+  const date = new Date();
+  if (globalThis.gc === undefined) progress('warning: run with node --expose-gc (npm run bench does) so buffers are freed between steps');
+  progress('filling 1 GiB of float64 test data');
+  const data = sharedTestData(ELEMENTS_PER_GIB);
+  const bytes = data.byteLength;
+
+  const baseline = await attempt('compute', `baseline: ${BASELINE_THREADS} worker_threads`, () => measureBaselineCompute(data, cleanup));
+  const onProcesses = await attempt('compute', `start ${ON_PROCESSES}`, () =>
+    withProcessCluster(cleanup, PROCESS_CLUSTER, async (cluster) => ({
+      compute: await attempt('compute', ON_PROCESSES, () => measureSharcCompute(cluster, data)),
+      latency: await attempt('latency', ON_PROCESSES, () => measureTinyJobLatency(cluster)),
+      transfer: await attempt('transfer', ON_PROCESSES, () => measureSharcTransfer(cluster, data)),
+    })),
+  );
+  const rawTransfer = await attempt('transfer', 'baseline: raw TCP loopback', () => measureRawTransfer(data, cleanup));
+  const embedded = await attempt('compute', `start ${EMBEDDED}`, () =>
+    withEmbeddedCluster(cleanup, EMBEDDED_CLUSTER, async (cluster) => ({
+      compute: await attempt('compute', EMBEDDED, () => measureSharcCompute(cluster, data)),
+      latency: await attempt('latency', EMBEDDED, () => measureTinyJobLatency(cluster)),
+    })),
+  );
+  const memory = await attempt('memory', '1 agent process, threads 1, 2, 8', () => measureAgentMemory(data, cleanup));
+
+  const measurements: Measurement[] = [];
+  if (baseline !== undefined) {
+    if (onProcesses?.compute !== undefined) measurements.push(...computeMeasurements(ON_PROCESSES, onProcesses.compute, baseline, bytes));
+    if (embedded?.compute !== undefined) measurements.push(...computeMeasurements(EMBEDDED, embedded.compute, baseline, bytes));
+  }
+  if (onProcesses?.latency !== undefined) measurements.push(...latencyMeasurements(ON_PROCESSES, onProcesses.latency));
+  if (embedded?.latency !== undefined) measurements.push(...latencyMeasurements(EMBEDDED, embedded.latency));
+  if (onProcesses?.transfer !== undefined && rawTransfer !== undefined) {
+    measurements.push(...transferMeasurements(ON_PROCESSES, onProcesses.transfer, rawTransfer, bytes));
+  }
+  if (memory !== undefined) measurements.push(...agentMemoryMeasurements(memory));
+  measurements.push(...failures);
+
+  const notes = [
+    `compute: best of ${COMPUTE_RUNS} after ${COMPUTE_WARMUPS} warm-up; ratio = baseline time / sharc time. Baseline: ${BASELINE_THREADS} ` +
+      'worker_threads of this process, each summing the squares of one half of one SharedArrayBuffer with the same loop, ' +
+      'timed from posting the work to having both results. sharc: `cluster.reduce` through the SDK on an array already stored.',
+    `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups.`,
+    `transfer: best of ${TRANSFER_RUNS}, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\` and \`toArray()\` ` +
+      '(control messages and allocation of the result included). Baseline: one TCP connection on loopback to a separate node ' +
+      'process that copies 1 GiB into a buffer allocated once, ACKs, and sends it back; the client receives into a buffer allocated once.',
+    'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
+      'Spread: largest deviation from the threads=1 RSS.',
+  ];
+  const table = textTable(measurements);
+  process.stdout.write(`\n${table}\n\n`);
+  const written = await writeReports(machineInfo(date), measurements, notes);
+  progress(`wrote ${written.join(' and ')}`);
+  return failures.length === 0 ? 0 : 1;
+}
+
+process.once('SIGINT', () => stopEverythingAndExit('interrupted', 130));
+process.once('SIGTERM', () => stopEverythingAndExit('terminated', 143));
+const watchdog = setTimeout(() => stopEverythingAndExit(`not done after ${DEADLINE_MS / 60_000} minutes`, 1), DEADLINE_MS);
+watchdog.unref();
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (error) {
+  progress(`bench failed: ${(error as Error).stack ?? String(error)}`);
+} finally {
+  await cleanup.stopAll();
+  clearTimeout(watchdog);
+}
+process.exit(exitCode);
