@@ -9,6 +9,7 @@ import {
   colsOf,
   parseShape,
   rowsOf,
+  isSubjectToken,
   subjectFor,
   toErrorData,
   type ArrayMeta,
@@ -85,7 +86,7 @@ export class Coordinator {
         this.agents.heartbeat(message.agentId, message.usedBytes, message.partitions);
         return { type: 'ok' };
       case 'task.progress':
-        this.jobs.get(message.jobId)?.addProgress(message.blocks);
+        this.jobs.get(message.jobId)?.addProgress(message.partitionIndex, message.blocks);
         return { type: 'ok' };
       case 'kernel.get':
         return { type: 'kernel.code', hash: message.hash, code: this.kernels.get(message.hash) };
@@ -118,7 +119,7 @@ export class Coordinator {
         this.kernels.put(message.hash, message.code);
         return { type: 'ok' };
       case 'job.submit':
-        return this.submitJob(message);
+        return this.runJob(message);
       case 'job.cancel':
         this.jobs.get(message.jobId)?.cancel();
         return { type: 'ok' };
@@ -256,8 +257,11 @@ export class Coordinator {
 
   // ---- jobs -----------------------------------------------------------------------------
 
-  private async submitJob(message: MessageOf<'job.submit'>): Promise<Outgoing> {
+  /** Runs a job to its end; the reply to job.submit is its outcome. */
+  private async runJob(message: MessageOf<'job.submit'>): Promise<Outgoing> {
     const { jobId, spec } = message;
+    const clientId = message.from;
+    if (!isSubjectToken(clientId)) throw new InvalidArgumentError(`sender ${JSON.stringify(clientId)} is not a valid client id`);
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
     const input = this.arrays.ready(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
@@ -285,7 +289,7 @@ export class Coordinator {
     const job = new RunningJob(jobId, spec, input, timeoutMs, {
       bus: this.bus,
       logger: this.options.logger,
-      jobSubject: subjectFor(this.options.cluster, { to: 'job', jobId }),
+      jobSubject: subjectFor(this.options.cluster, { to: 'job', clientId, jobId }),
       runPartition: async (array, index, timeout) => {
         const partition = array.partitions[index];
         if (partition === undefined) throw new InternalError(`array ${array.id} has no partition ${index}`);
@@ -295,6 +299,7 @@ export class Coordinator {
             type: 'task.run',
             task: {
               jobId,
+              clientId,
               arrayId: array.id,
               partitionIndex: index,
               kernel: spec.kernel,
@@ -305,7 +310,7 @@ export class Coordinator {
           'task.result',
           { timeoutMs: timeout },
         );
-        return { blocks: reply.blocks, ...('partial' in reply ? { partial: reply.partial } : {}) };
+        return { blocks: reply.blocks };
       },
       cancelEverywhere: (id) => this.bus.publish(subjectFor(this.options.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId: id }),
       finish: async (outcome) => {
@@ -320,8 +325,7 @@ export class Coordinator {
       },
     });
     this.jobs.set(jobId, job);
-    void job.run();
-    return { type: 'job.accepted', jobId, total: job.total };
+    return job.run();
   }
 
   /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */

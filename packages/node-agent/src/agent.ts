@@ -196,9 +196,19 @@ export class Agent {
         pool: this.pool,
         kernels: this.kernels,
         signal: job.controller.signal,
-        onBlocksDone: (blocks) => this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, blocks }),
+        onBlocksDone: (blocks) =>
+          this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, partitionIndex: task.partitionIndex, blocks }),
       });
-      return { type: 'task.result', blocks: outcome.blocks, ...('partial' in outcome ? { partial: outcome.partial } : {}) };
+      if (task.output === undefined) {
+        this.bus.publish(subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId }), {
+          type: 'task.done',
+          jobId: task.jobId,
+          partitionIndex: task.partitionIndex,
+          blocks: outcome.blocks,
+          ...('partial' in outcome ? { partial: outcome.partial } : {}),
+        });
+      }
+      return { type: 'task.result', blocks: outcome.blocks };
     } finally {
       if (--job.tasks === 0) this.jobs.delete(task.jobId);
     }

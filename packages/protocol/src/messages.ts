@@ -76,13 +76,13 @@ export const reduceSpecSchema = z.object({
   kind: z.literal('reduce'),
   arrayId: id,
   kernel: kernelRefSchema,
-  params: z.unknown(),
+  params: z.unknown().optional(),
 });
 export const mapSpecSchema = z.object({
   kind: z.literal('map'),
   arrayId: id,
   kernel: kernelRefSchema,
-  params: z.unknown(),
+  params: z.unknown().optional(),
   dtype,
   cols: z.number().int().positive(),
   outputName: z.string().min(1).max(256).optional(),
@@ -96,10 +96,12 @@ export type MapSpec = z.infer<typeof mapSpecSchema>;
 /** One partition's share of a job, sent to the agent that holds the partition. */
 export const taskSchema = z.object({
   jobId: id,
+  /** The client that submitted the job: reduce partials go straight to it. */
+  clientId: id,
   arrayId: id,
   partitionIndex: count,
   kernel: kernelRefSchema,
-  params: z.unknown(),
+  params: z.unknown().optional(),
   output: z.object({ arrayId: id, dtype, cols: z.number().int().positive() }).optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
@@ -147,27 +149,30 @@ export const messageSchema = z.discriminatedUnion('type', [
     replace: z.boolean().optional(),
   }),
   message('kernel.put', { hash: id, code: z.string() }),
+  /** Answered when the job ends: `job.done`, or an `error` reply with the job's failure. */
   message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional() }),
-  message('job.accepted', { jobId: id, total: count }),
   message('job.cancel', { jobId: id }),
   message('nodes.list', {}),
   message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
 
-  // Coordinator -> client, on the job's subject.
+  // Coordinator -> client: progress on the job's subject; the end as the reply to job.submit.
   message('job.progress', { jobId: id, done: count, total: count }),
-  message('job.done', {
-    jobId: id,
-    partials: z.array(z.unknown()).optional(),
-    array: arrayMetaSchema.optional(),
-  }),
-  message('job.failed', { jobId: id, error: errorDataSchema }),
+  /** The job finished; a map's output array is in `array`. A reduce's partials came as task.done. */
+  message('job.done', { jobId: id, array: arrayMetaSchema.optional() }),
+  /**
+   * Agent -> client, on the job's subject: one partition's reduce partial. Results go straight
+   * to the client (the coordinator only hears that the partition is done), which saves a hop
+   * and keeps partials out of the coordinator's memory; the client keys them by partition, so
+   * a repeated attempt can never count twice.
+   */
+  message('task.done', { jobId: id, partitionIndex: count, blocks: count, partial: z.unknown().optional() }),
 
   // Agent -> coordinator.
   message('agent.register', { agent: agentInfoSchema }),
   message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
-  message('task.progress', { jobId: id, blocks: count }),
+  message('task.progress', { jobId: id, partitionIndex: count, blocks: count }),
 
   // Coordinator -> agent.
   message('partition.allocate', {
@@ -191,7 +196,7 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('file.inspect', { source: fileSourceSchema }),
   message('file.info', { dtype, shape, dataOffset: count }),
   message('task.run', { task: taskSchema }),
-  message('task.result', { partial: z.unknown().optional(), blocks: count }),
+  message('task.result', { blocks: count }),
   message('task.cancel', { jobId: id }),
 ]);
 

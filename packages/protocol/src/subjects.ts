@@ -6,7 +6,8 @@ import { InvalidArgumentError } from './errors.js';
  *   sharc.<cluster>.coord.<verb>            requests to the coordinator (clients and agents)
  *   sharc.<cluster>.agent.<agentId>.<verb>  requests from the coordinator to one agent
  *   sharc.<cluster>.agents.<verb>           broadcasts from the coordinator to every agent
- *   sharc.<cluster>.job.<jobId>             events of one job (progress, done, failed) to its client
+ *   sharc.<cluster>.job.<clientId>.<jobId>  events of one job (progress, partials) to the client that
+ *                                           submitted it; a client listens on `…job.<clientId>.*` once
  *
  * `<cluster>` lets several sharc clusters share one NATS deployment. Tokens may not contain
  * NATS separators or wildcards, so a name cannot widen a subscription.
@@ -15,7 +16,8 @@ export type Route =
   | { to: 'coordinator'; verb: CoordinatorVerb }
   | { to: 'agent'; agentId: string; verb: AgentVerb }
   | { to: 'agents'; verb: BroadcastVerb }
-  | { to: 'job'; jobId: string };
+  | { to: 'job'; clientId: string; jobId: string }
+  | { to: 'jobs of client'; clientId: string };
 
 export type CoordinatorVerb = 'client' | 'agent';
 export type AgentVerb = 'control' | 'task';
@@ -43,7 +45,9 @@ export function subjectFor(cluster: string, route: Route): string {
     case 'agents':
       return `${base}.agents.${route.verb}`;
     case 'job':
-      return `${base}.job.${token(route.jobId, 'job id')}`;
+      return `${base}.job.${token(route.clientId, 'client id')}.${token(route.jobId, 'job id')}`;
+    case 'jobs of client':
+      return `${base}.job.${token(route.clientId, 'client id')}.*`;
   }
 }
 

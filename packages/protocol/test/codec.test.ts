@@ -145,12 +145,19 @@ describe('decodeMessage refuses bad payloads with ProtocolError', () => {
     }
   });
 
-  it('refuses bytes that are not msgpack at all', () => {
-    assert.throws(() => decodeMessage(new Uint8Array([0xc1])), (error: unknown) => {
-      assert.ok(error instanceof ProtocolError);
-      assert.match(error.message, /not valid msgpack/);
-      return true;
-    });
+  it('refuses truncated msgpack and says so', () => {
+    // A 2-element array with one element; a 4 GiB string with one byte.
+    for (const truncated of [[0x92, 0x01], [0xdb, 0xff, 0xff, 0xff, 0xff, 0x41]]) {
+      assert.throws(() => decodeMessage(new Uint8Array(truncated)), (error: unknown) => {
+        assert.ok(error instanceof ProtocolError);
+        assert.match(error.message, /not valid msgpack/);
+        return true;
+      });
+    }
+  });
+
+  it('refuses the reserved msgpack byte 0xc1', () => {
+    assert.throws(() => decodeMessage(new Uint8Array([0xc1])), ProtocolError);
   });
 
   it('refuses an empty payload', () => {

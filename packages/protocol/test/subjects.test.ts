@@ -21,8 +21,9 @@ describe('subjectFor', () => {
     assert.equal(subjectFor('prod-2', { to: 'agents', verb: 'cancel' }), 'sharc.prod-2.agents.cancel');
   });
 
-  it('builds the subject of one job', () => {
-    assert.equal(subjectFor('default', { to: 'job', jobId: 'J1a2b3' }), 'sharc.default.job.J1a2b3');
+  it('builds the subject of one job, under its client', () => {
+    assert.equal(subjectFor('default', { to: 'job', clientId: 'client-1', jobId: 'J1a2b3' }), 'sharc.default.job.client-1.J1a2b3');
+    assert.equal(subjectFor('default', { to: 'jobs of client', clientId: 'client-1' }), 'sharc.default.job.client-1.*');
   });
 
   it('keeps clusters apart', () => {
@@ -37,7 +38,8 @@ describe('subjectFor', () => {
       const routes: Array<[string, Route]> = [
         [bad, { to: 'coordinator', verb: 'client' }],
         ['default', { to: 'agent', agentId: bad, verb: 'control' }],
-        ['default', { to: 'job', jobId: bad }],
+        ['default', { to: 'job', clientId: 'c', jobId: bad }],
+        ['default', { to: 'job', clientId: bad, jobId: 'j' }],
       ];
       for (const [cluster, route] of routes) {
         assert.throws(() => subjectFor(cluster, route), InvalidArgumentError, `${cluster} ${JSON.stringify(route)}`);
@@ -49,7 +51,7 @@ describe('subjectFor', () => {
   it('names the offending field in the error', () => {
     assert.throws(() => subjectFor('default', { to: 'agent', agentId: 'a.b', verb: 'task' }), /agent id "a\.b"/);
     assert.throws(() => subjectFor('x y', { to: 'agents', verb: 'cancel' }), /cluster name "x y"/);
-    assert.throws(() => subjectFor('default', { to: 'job', jobId: '>' }), /job id ">"/);
+    assert.throws(() => subjectFor('default', { to: 'job', clientId: 'c', jobId: '>' }), /job id ">"/);
   });
 
   it('accepts letters, digits, dashes and underscores', () => {

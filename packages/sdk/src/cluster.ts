@@ -32,7 +32,7 @@ import type { DataPlane } from './data/data-client.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { exportedFunction, loadLocally } from './kernels/local-module.js';
-import { runJob, type JobOptions } from './jobs/run-job.js';
+import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import type { ResolvedConnectOptions } from './options.js';
 
 export type { JobOptions };
@@ -100,6 +100,7 @@ const TRANSFER_CONCURRENCY = 8;
 export class Cluster implements ArrayOwner {
   private readonly bundler = new KernelBundler();
   private readonly uploadedKernels = new Set<string>();
+  private readonly jobs: JobRunner;
   private closed = false;
 
   constructor(
@@ -107,7 +108,9 @@ export class Cluster implements ArrayOwner {
     private readonly options: ResolvedConnectOptions,
     private readonly data: DataPlane,
     private readonly shutdown: () => Promise<void>,
-  ) {}
+  ) {
+    this.jobs = new JobRunner(bus, options.cluster);
+  }
 
   /** Whether this cluster runs inside this process. */
   get embedded(): boolean {
@@ -208,8 +211,8 @@ export class Cluster implements ArrayOwner {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
         throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
       }
-      const done = await this.job({ kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: kernel }, params: undefined }, options);
-      const partials = (done.partials ?? []) as BuiltinPartial[];
+      const done = await this.job({ kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: kernel } }, array, options);
+      const partials = done.partials as BuiltinPartial[];
       return finishBuiltin(kernel, partials.reduce((acc, p) => combineBuiltin(kernel, acc, p), identityOf(kernel)));
     }
     const partialName = kernel.partial ?? 'partial';
@@ -225,9 +228,10 @@ export class Cluster implements ArrayOwner {
         kernel: { kind: 'reduce', hash: bundle.hash, module: bundle.label, partial: partialName, combine: combineName },
         params: kernel.params,
       },
+      array,
       options,
     );
-    const [first, ...rest] = done.partials ?? [];
+    const [first, ...rest] = done.partials;
     let acc = first;
     for (const next of rest) acc = await combine(acc, next);
     return acc;
@@ -252,6 +256,7 @@ export class Cluster implements ArrayOwner {
         ...(kernel.name === undefined ? {} : { outputName: kernel.name }),
         ...(kernel.replace === undefined ? {} : { replace: kernel.replace }),
       },
+      array,
       options,
     );
     if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
@@ -276,6 +281,7 @@ export class Cluster implements ArrayOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.jobs.close();
     await this.shutdown();
   }
 
@@ -322,9 +328,9 @@ export class Cluster implements ArrayOwner {
     });
   }
 
-  private job(spec: JobSpec, options: JobOptions): Promise<MessageOf<'job.done'>> {
+  private job(spec: JobSpec, input: ArrayRef, options: JobOptions): Promise<JobResult> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return runJob(this.bus, this.options.cluster, spec, options);
+    return this.jobs.run(spec, input.meta, options);
   }
 
   private async prepareKernel(module: string | URL): Promise<KernelBundle> {

@@ -75,7 +75,7 @@ describe('hostile messages on a real cluster', () => {
     const eventSubjects = [
       subjectFor('default', { to: 'agents', verb: 'cancel' }),
       subjectFor('default', { to: 'coordinator', verb: 'agent' }),
-      subjectFor('default', { to: 'job', jobId: 'nope' }),
+      subjectFor('default', { to: 'job', clientId: 'nobody', jobId: 'nope' }),
     ];
     for (let i = 0; i < 200; i++) {
       for (const subject of [...eventSubjects, ...requestSubjects()]) raw.publish(subject, randomBytes(1 + (i % 300)));

@@ -10,6 +10,7 @@ import {
   type JobSpec,
   type Logger,
   type MessageBus,
+  type MessageOf,
   type SharcError,
 } from '@sharc/protocol';
 
@@ -21,22 +22,25 @@ const PROGRESS_INTERVAL_MS = 100;
 export interface JobHooks {
   bus: MessageBus;
   logger: Logger;
-  /** Sends one partition's task to its agent and waits for the result. */
-  runPartition(input: ArrayMeta, partitionIndex: number, timeoutMs: number): Promise<{ partial?: unknown; blocks: number }>;
+  /** Where progress events go: the submitting client's subject for this job. */
+  jobSubject: string;
+  /** Sends one partition's task to its agent and waits until it is done. */
+  runPartition(input: ArrayMeta, partitionIndex: number, timeoutMs: number): Promise<{ blocks: number }>;
   /** Tells every agent to stop work of the job. */
   cancelEverywhere(jobId: string): void;
-  /** Called with the final outcome, before the client hears of it (map: register the output). */
+  /** Called with the final outcome before the client hears of it (map: register or drop the output). */
   finish(outcome: 'done' | 'failed'): Promise<ArrayMeta | undefined>;
-  jobSubject: string;
 }
 
 /**
  * One running job: fans the job's partitions out to the agents that hold them, forwards
- * progress, enforces the timeout and cancellation, and publishes exactly one `job.done` or
- * `job.failed` to the client.
+ * progress, enforces the timeout and cancellation. `run()` resolves with the `job.done` reply
+ * or rejects with the job's failure, which the bus sends back as the answer to `job.submit`.
  */
 export class RunningJob {
   readonly total: number;
+  /** Blocks done per partition: progress events add to it, a partition's result settles it. */
+  private readonly doneByPartition = new Map<number, number>();
   private done = 0;
   private lastProgress = 0;
   private settled = false;
@@ -68,49 +72,48 @@ export class RunningJob {
     this.fail(new CancelledError(`job ${this.jobId} was cancelled`, { details: { jobId: this.jobId } }));
   }
 
-  addProgress(blocks: number): void {
-    this.done = Math.min(this.total, this.done + blocks);
-    const now = Date.now();
-    if (now - this.lastProgress >= PROGRESS_INTERVAL_MS || this.done === this.total) {
-      this.lastProgress = now;
-      this.publish({ type: 'job.progress', jobId: this.jobId, done: this.done, total: this.total });
-    }
+  addProgress(partitionIndex: number, blocks: number): void {
+    this.setPartitionDone(partitionIndex, (this.doneByPartition.get(partitionIndex) ?? 0) + blocks);
   }
 
-  /** Runs the job to its end; never throws (failures are published to the client). */
-  async run(): Promise<void> {
+  async run(): Promise<MessageOf<'job.done'> extends infer M ? Omit<M, 'v' | 'from'> : never> {
     try {
-      const results = await Promise.race([
-        Promise.all(this.input.partitions.map((p) => this.hooks.runPartition(this.input, p.index, this.timeoutMs))),
+      await Promise.race([
+        Promise.all(
+          this.input.partitions.map(async (p) => {
+            const result = await this.hooks.runPartition(this.input, p.index, this.timeoutMs);
+            this.setPartitionDone(p.index, result.blocks);
+          }),
+        ),
         this.failure,
       ]);
-      if (this.spec.kind === 'reduce') {
-        const partials = results.filter((r) => r.blocks > 0 && 'partial' in r).map((r) => r.partial);
-        await this.hooks.finish('done');
-        this.publish({ type: 'job.done', jobId: this.jobId, partials });
-      } else {
-        const array = await this.hooks.finish('done');
-        if (array === undefined) throw new InvalidArgumentError('map produced no output array');
-        this.publish({ type: 'job.done', jobId: this.jobId, array });
-      }
+      const array = await this.hooks.finish('done');
+      if (this.spec.kind === 'map' && array === undefined) throw new InvalidArgumentError('map produced no output array');
+      return { type: 'job.done', jobId: this.jobId, ...(array === undefined ? {} : { array }) };
     } catch (error) {
       this.hooks.cancelEverywhere(this.jobId);
       await this.hooks.finish('failed').catch((cleanup: unknown) =>
         this.hooks.logger.error('cleanup after a failed job failed', { jobId: this.jobId, error: toErrorData(cleanup) }),
       );
-      this.publish({ type: 'job.failed', jobId: this.jobId, error: toErrorData(error) });
+      throw error;
     } finally {
       clearTimeout(this.timer);
       this.settled = true;
     }
   }
 
-  private publish(message: Parameters<MessageBus['publish']>[1]): void {
-    if (this.settled) return;
+  private setPartitionDone(partitionIndex: number, blocks: number): void {
+    const before = this.doneByPartition.get(partitionIndex) ?? 0;
+    this.doneByPartition.set(partitionIndex, blocks);
+    this.done = Math.min(this.total, this.done + blocks - before);
+    const now = Date.now();
+    // The last step needs no event of its own: the job's reply says it, one message sooner.
+    if (this.settled || this.done >= this.total || now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
+    this.lastProgress = now;
     try {
-      this.hooks.bus.publish(this.hooks.jobSubject, message);
+      this.hooks.bus.publish(this.hooks.jobSubject, { type: 'job.progress', jobId: this.jobId, done: this.done, total: this.total });
     } catch (error) {
-      this.hooks.logger.error('could not publish a job event', { jobId: this.jobId, error: toErrorData(error) });
+      this.hooks.logger.warn('could not publish job progress', { jobId: this.jobId, error: toErrorData(error) });
     }
   }
 }

@@ -91,7 +91,7 @@ async function runBuiltinReduce(
       const values = blockView(view, block);
       return builtinReducer(op, values)(values);
     });
-    context.onBlocksDone(blocks.length);
+    // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
     const kernel: WorkerKernel = { kind: 'builtin', op };
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);

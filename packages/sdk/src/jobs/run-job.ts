@@ -3,11 +3,14 @@ import {
   CancelledError,
   InternalError,
   TimeoutError,
-  fromErrorData,
+  blockCount,
+  bytesPerElement,
+  colsOf,
   subjectFor,
+  type ArrayMeta,
   type JobSpec,
+  type Message,
   type MessageBus,
-  type MessageOf,
 } from '@sharc/protocol';
 
 /** Options every long-running call accepts. */
@@ -20,51 +23,122 @@ export interface JobOptions {
   timeoutMs?: number;
 }
 
-const SUBMIT_TIMEOUT_MS = 60_000;
+export interface JobResult {
+  /** Reduce: one partial per non-empty partition, in row order. */
+  partials: unknown[];
+  /** Map: the output array. */
+  array?: ArrayMeta;
+}
+
+const CONTROL_TIMEOUT_MS = 60_000;
+/** A job without a timeout still gets a reply deadline, so a vanished coordinator cannot hang the caller forever. */
+const DEFAULT_JOB_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** Extra time the client gives the coordinator to report a timeout itself. */
+const REPLY_MARGIN_MS = 5_000;
+/**
+ * A reduce's partials come straight from the agents and the end of the job from the
+ * coordinator. On one nats-server the partials always arrive first; across a NATS cluster they
+ * may trail the reply a little, so the client waits this long before calling them lost.
+ */
+const PARTIALS_GRACE_MS = 5_000;
 
 /**
- * Submits a job and follows its events until it is done. The client listens on the job's
- * subject before submitting, so no event can be missed.
+ * Runs jobs for one client. It listens once on `sharc.<cluster>.job.<clientId>.*` and routes
+ * each event to its job, so a job costs no subscription round trip.
  */
-export async function runJob(bus: MessageBus, cluster: string, spec: JobSpec, options: JobOptions): Promise<MessageOf<'job.done'>> {
-  options.signal?.throwIfAborted();
-  const jobId = randomBytes(12).toString('hex');
-  const coordinator = subjectFor(cluster, { to: 'coordinator', verb: 'client' });
-  let stopListening: () => void = () => undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
-  try {
-    return await new Promise<MessageOf<'job.done'>>((resolve, reject) => {
-      const cancel = (error: Error) => {
-        reject(error);
-        bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: SUBMIT_TIMEOUT_MS }).catch(() => undefined);
-      };
-      stopListening = bus.listen(subjectFor(cluster, { to: 'job', jobId }), (event) => {
-        if (event.type === 'job.progress') options.onProgress?.(event.done, event.total);
-        else if (event.type === 'job.done') resolve(event);
-        else if (event.type === 'job.failed') reject(fromErrorData(event.error));
-        else reject(new InternalError(`unexpected ${event.type} event for job ${jobId}`));
+export class JobRunner {
+  private readonly handlers = new Map<string, (event: Message) => void>();
+  private stopListening: (() => void) | undefined;
+
+  constructor(
+    private readonly bus: MessageBus,
+    private readonly cluster: string,
+  ) {}
+
+  close(): void {
+    this.stopListening?.();
+  }
+
+  /** Submits a job and resolves when it is done, with a reduce's partials or a map's output. */
+  async run(spec: JobSpec, input: ArrayMeta, options: JobOptions): Promise<JobResult> {
+    options.signal?.throwIfAborted();
+    this.listen();
+    const jobId = randomBytes(12).toString('hex');
+    const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
+    const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
+    const total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
+    try {
+      return await new Promise<JobResult>((resolve, reject) => {
+        const partials = new Map<number, { blocks: number; partial: unknown }>();
+        let output: JobResult | undefined;
+        let reported = -1;
+        const progress = (done: number) => {
+          if (done > reported) {
+            reported = done;
+            options.onProgress?.(done, total);
+          }
+        };
+        // A reduce is complete when every partition's partial is in (the coordinator's reply may
+        // still be on its way); a map when the coordinator has registered the output.
+        const settleIfComplete = () => {
+          if (spec.kind === 'reduce' ? partials.size < input.partitions.length : output === undefined) return;
+          progress(total);
+          const ordered = [...partials.entries()].sort(([a], [b]) => a - b).map(([, p]) => p);
+          resolve({ ...output, partials: ordered.filter((p) => p.blocks > 0).map((p) => p.partial) });
+        };
+        const cancel = (error: Error) => {
+          reject(error);
+          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CONTROL_TIMEOUT_MS }).catch(() => undefined);
+        };
+
+        this.handlers.set(jobId, (event) => {
+          if (event.type === 'job.progress') progress(event.done);
+          else if (event.type === 'task.done') {
+            // Keyed by partition: a repeated attempt replaces, never adds.
+            partials.set(event.partitionIndex, { blocks: event.blocks, partial: event.partial });
+            settleIfComplete();
+          }
+        });
+        if (options.signal !== undefined) {
+          const signal = options.signal;
+          const onAbort = () => cancel(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }));
+          signal.addEventListener('abort', onAbort, { once: true });
+          cleanup.push(() => signal.removeEventListener('abort', onAbort));
+        }
+        const timeoutMs = options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
+        if (options.timeoutMs !== undefined) {
+          const timer = setTimeout(() => cancel(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`)), timeoutMs);
+          cleanup.push(() => clearTimeout(timer));
+        }
+        progress(0);
+        this.bus
+          .call(
+            coordinator,
+            { type: 'job.submit', jobId, spec, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
+            'job.done',
+            { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
+          )
+          .then((done) => {
+            output = { partials: [], ...(done.array === undefined ? {} : { array: done.array }) };
+            settleIfComplete();
+            const timer = setTimeout(
+              () => reject(new InternalError(`job ${jobId} finished but ${input.partitions.length - partials.size} partition results never arrived`)),
+              PARTIALS_GRACE_MS,
+            );
+            cleanup.push(() => clearTimeout(timer));
+          }, reject);
       });
-      if (options.signal !== undefined) {
-        onAbort = () => cancel(new CancelledError(`job ${jobId} was cancelled`, { cause: options.signal?.reason }));
-        options.signal.addEventListener('abort', onAbort, { once: true });
-      }
-      if (options.timeoutMs !== undefined) {
-        const ms = options.timeoutMs;
-        timer = setTimeout(() => cancel(new TimeoutError(`job ${jobId} did not finish within ${ms} ms`)), ms);
-      }
-      bus
-        .call(
-          coordinator,
-          { type: 'job.submit', jobId, spec, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
-          'job.accepted',
-          { timeoutMs: SUBMIT_TIMEOUT_MS },
-        )
-        .then((accepted) => options.onProgress?.(0, accepted.total), reject);
+    } finally {
+      for (const stop of cleanup) stop();
+    }
+  }
+
+  private listen(): void {
+    if (this.stopListening !== undefined) return;
+    this.stopListening = this.bus.listen(subjectFor(this.cluster, { to: 'jobs of client', clientId: this.bus.sender }), (event) => {
+      const jobId = (event as { jobId?: unknown }).jobId;
+      if (typeof jobId === 'string') this.handlers.get(jobId)?.(event);
     });
-  } finally {
-    stopListening();
-    clearTimeout(timer);
-    if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort);
   }
 }

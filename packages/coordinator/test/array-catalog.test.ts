@@ -1,0 +1,175 @@
+/**
+ * The array catalog: names are unique unless replaced, a pending upload is invisible by name
+ * until committed, and replacing swaps the old array out only at commit.
+ */
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { ArrayNotFoundError, NameTakenError } from '@sharc/protocol';
+import { ArrayCatalog, type ArrayRecord } from '../src/registry/array-catalog.js';
+
+function pendingRecord(id: string, name: string, options: { replace?: boolean; createdAt?: number } = {}): ArrayRecord {
+  const createdAt = options.createdAt ?? Date.now();
+  return {
+    meta: {
+      id,
+      name,
+      dtype: 'float64',
+      shape: [10],
+      partitions: [{ index: 0, rowStart: 0, rowCount: 10, byteLength: 80, agentId: 'agent-0' }],
+      createdAt,
+    },
+    state: 'pending',
+    transferToken: `token-${id}`,
+    replace: options.replace ?? false,
+    createdAt,
+  };
+}
+
+describe('ArrayCatalog', () => {
+  let catalog: ArrayCatalog;
+
+  /** Checks the name, adds the array and commits it, as a successful put does. */
+  function put(id: string, name: string, replace = false): ReturnType<ArrayCatalog['commit']> {
+    catalog.checkName(name, replace);
+    catalog.addPending(pendingRecord(id, name, { replace }));
+    return catalog.commit(id);
+  }
+
+  beforeEach(() => {
+    catalog = new ArrayCatalog();
+  });
+
+  it('finds a committed array by name and by id', () => {
+    put('id-1', 'temps');
+    assert.equal(catalog.byNameOrThrow('temps').id, 'id-1');
+    assert.equal(catalog.ready('id-1').name, 'temps');
+    assert.equal(catalog.getRecord('id-1').state, 'ready');
+  });
+
+  it('clears the transfer token on commit, so the array can no longer be written', () => {
+    const { record } = put('id-1', 'temps');
+    assert.equal(record.transferToken, undefined);
+  });
+
+  it('refuses a taken name with NameTakenError naming it', () => {
+    put('id-1', 'temps');
+    assert.throws(
+      () => catalog.checkName('temps', false),
+      (error: unknown) => {
+        assert.ok(error instanceof NameTakenError);
+        assert.match(error.message, /'temps'/);
+        assert.match(error.message, /replace: true/);
+        assert.deepEqual(error.details, { name: 'temps' });
+        return true;
+      },
+    );
+  });
+
+  it('accepts a taken name when replace is set', () => {
+    put('id-1', 'temps');
+    assert.doesNotThrow(() => catalog.checkName('temps', true));
+  });
+
+  it('refuses a name another upload is writing right now, even with replace', () => {
+    catalog.addPending(pendingRecord('id-1', 'temps'));
+    assert.throws(() => catalog.checkName('temps', false), /being written right now/);
+    assert.throws(() => catalog.checkName('temps', true), NameTakenError);
+  });
+
+  it('keeps a pending array invisible by name and out of the list', () => {
+    catalog.addPending(pendingRecord('id-1', 'temps'));
+    assert.throws(() => catalog.byNameOrThrow('temps'), ArrayNotFoundError);
+    assert.throws(() => catalog.ready('id-1'), /still being written/);
+    assert.deepEqual(catalog.list(), []);
+    assert.equal(catalog.getRecord('id-1').state, 'pending', 'the coordinator still finds it by id');
+  });
+
+  it('refuses an unknown name with ArrayNotFoundError that says how to list arrays', () => {
+    assert.throws(
+      () => catalog.byNameOrThrow('nope'),
+      (error: unknown) => {
+        assert.ok(error instanceof ArrayNotFoundError);
+        assert.match(error.message, /no array named 'nope'/);
+        assert.match(error.message, /cluster\.list\(\)/);
+        return true;
+      },
+    );
+  });
+
+  it('commit with replace returns the replaced record, and the name then points at the new array', () => {
+    put('old', 'temps');
+
+    const { record, replaced } = put('new', 'temps', true);
+
+    assert.equal(record.meta.id, 'new');
+    assert.equal(replaced?.meta.id, 'old');
+    assert.equal(catalog.byNameOrThrow('temps').id, 'new');
+    assert.throws(() => catalog.getRecord('old'), ArrayNotFoundError, 'the replaced array is gone');
+    assert.deepEqual(
+      catalog.list().map((meta) => meta.id),
+      ['new'],
+    );
+  });
+
+  it('keeps the old array readable by name while its replacement is being written', () => {
+    put('old', 'temps');
+    catalog.checkName('temps', true);
+    catalog.addPending(pendingRecord('new', 'temps', { replace: true }));
+    assert.equal(catalog.byNameOrThrow('temps').id, 'old');
+  });
+
+  it('keeps the old array when the replacing upload is removed before commit', () => {
+    put('old', 'temps');
+    catalog.addPending(pendingRecord('new', 'temps', { replace: true }));
+    catalog.remove('new');
+    assert.equal(catalog.byNameOrThrow('temps').id, 'old');
+  });
+
+  it('refuses a commit without replace when the name was taken meanwhile', () => {
+    catalog.addPending(pendingRecord('first', 'temps'));
+    catalog.addPending(pendingRecord('second', 'temps'));
+    catalog.commit('first');
+    assert.throws(() => catalog.commit('second'), NameTakenError);
+    assert.equal(catalog.byNameOrThrow('temps').id, 'first');
+  });
+
+  it('commit returns nothing replaced for a new name and is harmless when repeated', () => {
+    const first = put('id-1', 'temps');
+    assert.equal(first.replaced, undefined);
+    const again = catalog.commit('id-1');
+    assert.equal(again.replaced, undefined);
+    assert.equal(catalog.byNameOrThrow('temps').id, 'id-1');
+  });
+
+  it('remove frees the name for a new array', () => {
+    put('id-1', 'temps');
+    const removed = catalog.remove('id-1');
+    assert.equal(removed.meta.id, 'id-1');
+    assert.throws(() => catalog.byNameOrThrow('temps'), ArrayNotFoundError);
+    assert.doesNotThrow(() => catalog.checkName('temps', false));
+    put('id-2', 'temps');
+    assert.equal(catalog.byNameOrThrow('temps').id, 'id-2');
+  });
+
+  it('refuses to remove an unknown id', () => {
+    assert.throws(() => catalog.remove('ghost'), ArrayNotFoundError);
+  });
+
+  it('lists only ready arrays', () => {
+    put('a', 'alpha');
+    put('b', 'beta');
+    catalog.addPending(pendingRecord('c', 'gamma'));
+    assert.deepEqual(catalog.list().map((meta) => meta.name).sort(), ['alpha', 'beta']);
+  });
+
+  it('reports pending uploads older than the given age as stale', () => {
+    const now = Date.now();
+    catalog.addPending(pendingRecord('abandoned', 'a', { createdAt: now - 60_000 }));
+    catalog.addPending(pendingRecord('fresh', 'b', { createdAt: now + 60_000 }));
+    put('done', 'c');
+    assert.deepEqual(
+      catalog.stalePending(30_000).map((record) => record.meta.id),
+      ['abandoned'],
+    );
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * Partition placement: rows are cut into contiguous ranges that cover the array exactly once,
+ * spread over agents by free memory, and a request the cluster cannot hold is refused.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, type PartitionMeta } from '@sharc/protocol';
+import { DEFAULT_PARTITION_BYTES, formatBytes, placePartitions, type AgentCapacity } from '../src/index.js';
+
+const GiB = 1024 ** 3;
+
+function agents(...freeBytes: number[]): AgentCapacity[] {
+  return freeBytes.map((free, i) => ({ id: `agent-${i}`, freeBytes: free }));
+}
+
+function countsByAgent(partitions: PartitionMeta[], capacity: AgentCapacity[]): number[] {
+  return capacity.map((agent) => partitions.filter((p) => p.agentId === agent.id).length);
+}
+
+function bytesByAgent(partitions: PartitionMeta[], capacity: AgentCapacity[]): number[] {
+  return capacity.map((agent) => partitions.filter((p) => p.agentId === agent.id).reduce((sum, p) => sum + p.byteLength, 0));
+}
+
+/** Partitions are indexed in order, contiguous, cover rows 0..rows once, and say their bytes. */
+function assertCovers(partitions: PartitionMeta[], rows: number, rowBytes: number): void {
+  let next = 0;
+  partitions.forEach((partition, i) => {
+    assert.equal(partition.index, i, 'partitions are numbered in row order');
+    assert.equal(partition.rowStart, next, `partition ${i} starts where the previous ended`);
+    assert.ok(Number.isInteger(partition.rowCount) && partition.rowCount >= 0, 'whole rows only');
+    assert.equal(partition.byteLength, partition.rowCount * rowBytes, 'byteLength is whole rows');
+    next += partition.rowCount;
+  });
+  assert.equal(next, rows, 'every row is placed exactly once');
+}
+
+describe('placePartitions', () => {
+  it('covers all rows exactly once with contiguous whole-row partitions', () => {
+    for (const rows of [1, 2, 7, 10, 99, 1000, 1_000_003]) {
+      for (const partitions of [1, 2, 3, 4, 7, 16]) {
+        for (const rowBytes of [1, 8, 24]) {
+          const placed = placePartitions({ rows, rowBytes, partitions }, agents(1e12, 1e12, 1e12));
+          assertCovers(placed, rows, rowBytes);
+        }
+      }
+    }
+  });
+
+  it('makes partitions of nearly equal rows (they differ by at most one row)', () => {
+    const placed = placePartitions({ rows: 1_000_003, rowBytes: 8, partitions: 7 }, agents(GiB, GiB));
+    const sizes = placed.map((p) => p.rowCount);
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `sizes ${sizes.join(', ')}`);
+  });
+
+  it('by default makes one partition per agent for a small array, one on each agent', () => {
+    const capacity = agents(GiB, GiB, GiB, GiB);
+    const placed = placePartitions({ rows: 1000, rowBytes: 8 }, capacity);
+    assert.equal(placed.length, 4);
+    assert.deepEqual(countsByAgent(placed, capacity), [1, 1, 1, 1]);
+  });
+
+  it('by default makes more partitions than agents when partitions would exceed DEFAULT_PARTITION_BYTES', () => {
+    const rowBytes = 8;
+    const rows = (3 * DEFAULT_PARTITION_BYTES) / rowBytes + 1;
+    const placed = placePartitions({ rows, rowBytes }, agents(16 * GiB));
+    assert.equal(placed.length, 4);
+    assert.ok(placed.every((p) => p.byteLength <= DEFAULT_PARTITION_BYTES));
+    assertCovers(placed, rows, rowBytes);
+  });
+
+  it('gives equal agents equal partition counts', () => {
+    for (const [agentCount, partitions] of [
+      [2, 8],
+      [3, 9],
+      [4, 4],
+      [4, 16],
+      [5, 20],
+    ] as const) {
+      const capacity = agents(...Array.from({ length: agentCount }, () => 10 * GiB));
+      const placed = placePartitions({ rows: 1_000_003, rowBytes: 8, partitions }, capacity);
+      const counts = countsByAgent(placed, capacity);
+      assert.ok(
+        counts.every((count) => count === partitions / agentCount),
+        `${agentCount} agents, ${partitions} partitions: counts ${counts.join(', ')}`,
+      );
+    }
+  });
+
+  it('gives an agent with less free memory fewer partitions', () => {
+    const capacity = agents(1.5 * GiB, GiB);
+    const placed = placePartitions({ rows: 1_000_000, rowBytes: 1024, partitions: 10 }, capacity);
+    const [big, small] = countsByAgent(placed, capacity);
+    assert.ok(big !== undefined && small !== undefined);
+    assert.ok(small < big, `counts ${big} and ${small}`);
+    assert.ok(small > 0, 'the smaller agent still takes its share once the bigger one has used as much');
+  });
+
+  it('never gives an agent more bytes than it has free', () => {
+    const capacity = agents(100, 300, 600);
+    const placed = placePartitions({ rows: 100, rowBytes: 10, partitions: 20 }, capacity);
+    const used = bytesByAgent(placed, capacity);
+    capacity.forEach((agent, i) => assert.ok(used[i]! <= agent.freeBytes, `${agent.id} got ${used[i]} of ${agent.freeBytes}`));
+    assertCovers(placed, 100, 10);
+  });
+
+  it('fills a cluster exactly to its free memory', () => {
+    const capacity = agents(400, 400);
+    const placed = placePartitions({ rows: 100, rowBytes: 8, partitions: 4 }, capacity);
+    assert.deepEqual(bytesByAgent(placed, capacity), [400, 400]);
+  });
+
+  it('refuses with InsufficientMemoryError when the agents have less free memory than the array needs', () => {
+    assert.throws(
+      () => placePartitions({ rows: 1000, rowBytes: 8 }, agents(3000, 4999)),
+      (error: unknown) => {
+        assert.ok(error instanceof InsufficientMemoryError);
+        assert.deepEqual(error.details, { neededBytes: 8000, freeBytes: 7999 });
+        assert.match(error.message, /2 agent\(s\)/);
+        return true;
+      },
+    );
+  });
+
+  it('refuses an array larger than the cluster up front, though its first partitions would fit', () => {
+    // Four 40-byte partitions: two would fit, but the whole array (160 bytes) cannot, so the
+    // refusal names the totals rather than failing half way at partition 2.
+    assert.throws(
+      () => placePartitions({ rows: 20, rowBytes: 8, partitions: 4 }, agents(50, 50)),
+      (error: unknown) => {
+        assert.ok(error instanceof InsufficientMemoryError);
+        assert.deepEqual(error.details, { neededBytes: 160, freeBytes: 100 });
+        assert.doesNotMatch(error.message, /partition \d/);
+        return true;
+      },
+    );
+  });
+
+  it('refuses with NoAgentsError when no agent is registered', () => {
+    assert.throws(
+      () => placePartitions({ rows: 10, rowBytes: 8 }, []),
+      (error: unknown) => {
+        assert.ok(error instanceof NoAgentsError);
+        assert.equal(error.retryable, true);
+        assert.match(error.message, /sharc agent/);
+        return true;
+      },
+    );
+  });
+
+  it('honours the requested partition count', () => {
+    for (const partitions of [1, 3, 5, 64]) {
+      const placed = placePartitions({ rows: 1000, rowBytes: 4, partitions }, agents(GiB, GiB));
+      assert.equal(placed.length, partitions);
+    }
+  });
+
+  it('caps the partition count at the number of rows, so no partition is empty', () => {
+    const placed = placePartitions({ rows: 3, rowBytes: 8, partitions: 10 }, agents(GiB, GiB));
+    assert.equal(placed.length, 3);
+    assert.ok(placed.every((p) => p.rowCount === 1));
+  });
+
+  it('refuses a partition count that is not a positive integer', () => {
+    for (const partitions of [0, -1, 1.5, NaN]) {
+      assert.throws(() => placePartitions({ rows: 10, rowBytes: 8, partitions }, agents(GiB)), InvalidArgumentError, String(partitions));
+    }
+  });
+
+  it('gives a 0-row array one empty partition', () => {
+    for (const partitions of [undefined, 4]) {
+      const placed = placePartitions({ rows: 0, rowBytes: 8, ...(partitions === undefined ? {} : { partitions }) }, agents(GiB, GiB));
+      assert.equal(placed.length, 1);
+      const [only] = placed;
+      assert.ok(only);
+      const { agentId, ...range } = only;
+      assert.deepEqual(range, { index: 0, rowStart: 0, rowCount: 0, byteLength: 0 });
+      assert.ok(agentId === 'agent-0' || agentId === 'agent-1', `placed on ${agentId}`);
+    }
+  });
+
+  it('refuses when no single agent can hold a partition, naming the partition', () => {
+    // 160 bytes are free in total, but each of the two 80-byte partitions needs one agent with 80.
+    assert.throws(
+      () => placePartitions({ rows: 20, rowBytes: 8, partitions: 2 }, agents(40, 40, 40, 40)),
+      (error: unknown) => {
+        assert.ok(error instanceof InsufficientMemoryError);
+        assert.match(error.message, /partition 0/);
+        return true;
+      },
+    );
+  });
+});
+
+describe('formatBytes', () => {
+  it('writes sizes with binary units', () => {
+    assert.equal(formatBytes(0), '0 B');
+    assert.equal(formatBytes(1023), '1023 B');
+    assert.equal(formatBytes(1024), '1.0 KiB');
+    assert.equal(formatBytes(1536), '1.5 KiB');
+    assert.equal(formatBytes(4 * GiB), '4.0 GiB');
+    assert.equal(formatBytes(2 * 1024 ** 5), '2048.0 TiB');
+  });
+});

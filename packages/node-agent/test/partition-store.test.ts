@@ -1,0 +1,145 @@
+/**
+ * The agent's partition store: memory is reserved before a buffer is allocated, never beyond
+ * the agent's limit, and returned when an array is freed.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  ArrayNotFoundError,
+  InsufficientMemoryError,
+  InvalidArgumentError,
+  type DType,
+  type PartitionMeta,
+  type Shape,
+} from '@sharc/protocol';
+import { PartitionStore } from '../src/storage/partition-store.js';
+
+const ELEMENT_BYTES: Partial<Record<DType, number>> = { float64: 8, float32: 4, uint8: 1 };
+
+/** A partition of `rowCount` rows of `shape`/`dtype`, with the byteLength its rows need. */
+function meta(index: number, rowCount: number, dtype: DType = 'float64', shape: Shape = [1000]): PartitionMeta {
+  const cols = shape.length === 2 ? shape[1] : 1;
+  return { index, rowStart: index * rowCount, rowCount, byteLength: rowCount * cols * ELEMENT_BYTES[dtype]!, agentId: 'agent-0' };
+}
+
+describe('PartitionStore', () => {
+  it('allocates a shared buffer of the partition size and reserves its memory', () => {
+    const store = new PartitionStore(10_000);
+    const partition = store.allocate('arr-1', 'float64', [1000], meta(0, 100), 'token');
+    assert.ok(partition.buffer instanceof SharedArrayBuffer);
+    assert.equal(partition.buffer.byteLength, 800);
+    assert.equal(partition.transferToken, 'token');
+    assert.equal(store.usedBytes, 800);
+    assert.equal(store.count, 1);
+  });
+
+  it('holds 2-D partitions with their columns', () => {
+    const store = new PartitionStore(10_000);
+    const partition = store.allocate('arr-1', 'float32', [100, 5], meta(0, 10, 'float32', [100, 5]), undefined);
+    assert.equal(partition.buffer.byteLength, 10 * 5 * 4);
+    assert.equal(store.usedBytes, 200);
+  });
+
+  it('accepts partitions up to exactly the limit', () => {
+    const store = new PartitionStore(1600);
+    store.allocate('arr-1', 'float64', [1000], meta(0, 100), undefined);
+    store.allocate('arr-1', 'float64', [1000], meta(1, 100), undefined);
+    assert.equal(store.usedBytes, 1600);
+  });
+
+  it('refuses a partition beyond the limit with InsufficientMemoryError, and reserves nothing for it', () => {
+    const store = new PartitionStore(1000);
+    store.allocate('arr-1', 'float64', [1000], meta(0, 100), undefined);
+    assert.throws(
+      () => store.allocate('arr-1', 'float64', [1000], meta(1, 100), undefined),
+      (error: unknown) => {
+        assert.ok(error instanceof InsufficientMemoryError);
+        assert.match(error.message, /200 bytes free/);
+        assert.match(error.message, /needs 800/);
+        assert.equal(error.retryable, true);
+        return true;
+      },
+    );
+    assert.equal(store.usedBytes, 800);
+    assert.equal(store.count, 1);
+    assert.throws(() => store.get('arr-1', 1), ArrayNotFoundError);
+  });
+
+  it('free returns the memory of every partition of the array, and only of that array', () => {
+    const store = new PartitionStore(4000);
+    store.allocate('arr-1', 'float64', [1000], meta(0, 100), undefined);
+    store.allocate('arr-1', 'float64', [1000], meta(1, 100), undefined);
+    store.allocate('arr-2', 'uint8', [1000], meta(0, 100, 'uint8'), undefined);
+
+    assert.equal(store.free('arr-1'), 1600);
+
+    assert.equal(store.usedBytes, 100);
+    assert.equal(store.count, 1);
+    assert.throws(() => store.get('arr-1', 0), ArrayNotFoundError);
+    assert.equal(store.get('arr-2', 0).arrayId, 'arr-2');
+  });
+
+  it('makes freed memory available to new partitions', () => {
+    const store = new PartitionStore(800);
+    store.allocate('arr-1', 'float64', [1000], meta(0, 100), undefined);
+    assert.throws(() => store.allocate('arr-2', 'float64', [1000], meta(0, 100), undefined), InsufficientMemoryError);
+    store.free('arr-1');
+    assert.doesNotThrow(() => store.allocate('arr-2', 'float64', [1000], meta(0, 100), undefined));
+    assert.equal(store.usedBytes, 800);
+  });
+
+  it('frees nothing for an array it does not hold', () => {
+    const store = new PartitionStore(800);
+    assert.equal(store.free('ghost'), 0);
+    assert.equal(store.usedBytes, 0);
+  });
+
+  it('get returns the partition that was allocated', () => {
+    const store = new PartitionStore(10_000);
+    const allocated = store.allocate('arr-1', 'float64', [1000], meta(3, 10), undefined);
+    assert.equal(store.get('arr-1', 3), allocated);
+  });
+
+  it('get of a missing partition throws ArrayNotFoundError naming it', () => {
+    const store = new PartitionStore(10_000);
+    store.allocate('arr-1', 'float64', [1000], meta(0, 10), undefined);
+    assert.throws(() => store.get('arr-1', 1), /ArrayNotFoundError: .*partition 1 of array arr-1/);
+    assert.throws(() => store.get('arr-9', 0), ArrayNotFoundError);
+  });
+
+  it('refuses a partition whose byteLength does not match its rows', () => {
+    const store = new PartitionStore(10_000);
+    const wrong = { ...meta(0, 100), byteLength: 799 };
+    assert.throws(
+      () => store.allocate('arr-1', 'float64', [1000], wrong, undefined),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.match(error.message, /declares 799 bytes, its rows need 800/);
+        return true;
+      },
+    );
+    // A float32 meta for a float64 array is refused the same way.
+    assert.throws(() => store.allocate('arr-1', 'float64', [1000], meta(0, 100, 'float32'), undefined), InvalidArgumentError);
+    assert.equal(store.usedBytes, 0);
+    assert.equal(store.count, 0);
+  });
+
+  it('allocating the same partition twice returns it once and reserves its memory once', () => {
+    const store = new PartitionStore(1000);
+    const first = store.allocate('arr-1', 'float64', [1000], meta(0, 100), 'token');
+    const second = store.allocate('arr-1', 'float64', [1000], meta(0, 100), 'token');
+    assert.equal(second, first);
+    assert.equal(store.usedBytes, 800);
+  });
+
+  it('seal clears the transfer token of every partition of the array', () => {
+    const store = new PartitionStore(10_000);
+    store.allocate('arr-1', 'float64', [1000], meta(0, 10), 'token-1');
+    store.allocate('arr-1', 'float64', [1000], meta(1, 10), 'token-1');
+    store.allocate('arr-2', 'float64', [1000], meta(0, 10), 'token-2');
+    store.seal('arr-1');
+    assert.equal(store.get('arr-1', 0).transferToken, undefined);
+    assert.equal(store.get('arr-1', 1).transferToken, undefined);
+    assert.equal(store.get('arr-2', 0).transferToken, 'token-2');
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * Data-plane framing: a stream of [length][msgpack header][body] frames is split the same way
+ * however TCP chunks it, and a corrupt or hostile stream is refused with ProtocolError.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  FRAME_LENGTH_BYTES,
+  FrameReader,
+  MAX_FRAME_HEADER_BYTES,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  encodeFrameHeader,
+  encodeValue,
+  parseDataReply,
+  parseDataRequest,
+  type BodySink,
+  type DataRequest,
+} from '../src/index.js';
+
+interface ReceivedFrame {
+  header: DataRequest;
+  body: number[];
+  ended: boolean;
+}
+
+/** A reader over data requests that records each header and copies each body. */
+function recordingReader(): { reader: FrameReader<DataRequest>; frames: ReceivedFrame[] } {
+  const frames: ReceivedFrame[] = [];
+  const reader = new FrameReader(parseDataRequest, (header): BodySink => {
+    const frame: ReceivedFrame = { header, body: [], ended: false };
+    frames.push(frame);
+    // Only writes carry a body; a read asks for bytes and has none.
+    const byteLength = header.op === 'write' ? header.byteLength : 0;
+    return {
+      byteLength,
+      write(chunk, offset) {
+        assert.equal(offset, frame.body.length, 'chunks arrive in order without gaps');
+        frame.body.push(...chunk);
+      },
+      end() {
+        assert.equal(frame.ended, false, 'end is called once');
+        frame.ended = true;
+      },
+    };
+  });
+  return { reader, frames };
+}
+
+function write(partitionIndex: number, body: number[]): { header: DataRequest; bytes: Buffer } {
+  const header: DataRequest = {
+    v: PROTOCOL_VERSION,
+    op: 'write',
+    arrayId: 'arr-1',
+    partitionIndex,
+    byteOffset: 0,
+    byteLength: body.length,
+    token: 'secret',
+  };
+  return { header, bytes: Buffer.concat([encodeFrameHeader(header), Buffer.from(body)]) };
+}
+
+function read(partitionIndex: number, byteLength: number): { header: DataRequest; bytes: Buffer } {
+  const header: DataRequest = { v: PROTOCOL_VERSION, op: 'read', arrayId: 'arr-1', partitionIndex, byteOffset: 8, byteLength };
+  return { header, bytes: encodeFrameHeader(header) };
+}
+
+const BODY_A = Array.from({ length: 300 }, (_, i) => (i * 7) % 256);
+const BODY_B = [1, 2, 3];
+const STREAM = [write(0, BODY_A), read(1, 64), write(2, []), write(3, BODY_B)];
+const STREAM_BYTES = Buffer.concat(STREAM.map((frame) => frame.bytes));
+const EXPECTED: ReceivedFrame[] = [
+  { header: STREAM[0]!.header, body: BODY_A, ended: true },
+  { header: STREAM[1]!.header, body: [], ended: true },
+  { header: STREAM[2]!.header, body: [], ended: true },
+  { header: STREAM[3]!.header, body: BODY_B, ended: true },
+];
+
+describe('FrameReader', () => {
+  it('splits frames fed all at once', () => {
+    const { reader, frames } = recordingReader();
+    reader.push(STREAM_BYTES);
+    assert.deepEqual(frames, EXPECTED);
+  });
+
+  it('splits frames fed one byte at a time', () => {
+    const { reader, frames } = recordingReader();
+    for (let i = 0; i < STREAM_BYTES.length; i++) reader.push(STREAM_BYTES.subarray(i, i + 1));
+    assert.deepEqual(frames, EXPECTED);
+  });
+
+  it('splits frames fed in two chunks cut at any position', () => {
+    for (let cut = 0; cut <= STREAM_BYTES.length; cut++) {
+      const { reader, frames } = recordingReader();
+      reader.push(STREAM_BYTES.subarray(0, cut));
+      reader.push(STREAM_BYTES.subarray(cut));
+      assert.deepEqual(frames, EXPECTED, `cut at ${cut}`);
+    }
+  });
+
+  it('splits frames fed in uneven chunks', () => {
+    const { reader, frames } = recordingReader();
+    let offset = 0;
+    for (let size = 1; offset < STREAM_BYTES.length; size = (size * 3) % 17 + 1) {
+      reader.push(STREAM_BYTES.subarray(offset, offset + size));
+      offset += size;
+    }
+    assert.deepEqual(frames, EXPECTED);
+  });
+
+  it('does not report a frame before its body is complete', () => {
+    const { reader, frames } = recordingReader();
+    const frame = write(0, BODY_A).bytes;
+    reader.push(frame.subarray(0, frame.length - 1));
+    assert.equal(frames.length, 1);
+    assert.equal(frames[0]?.ended, false);
+    reader.push(frame.subarray(frame.length - 1));
+    assert.equal(frames[0]?.ended, true);
+    assert.deepEqual(frames[0]?.body, BODY_A);
+  });
+
+  it('refuses a header length above MAX_FRAME_HEADER_BYTES with ProtocolError', () => {
+    const { reader, frames } = recordingReader();
+    const prefix = Buffer.alloc(FRAME_LENGTH_BYTES);
+    prefix.writeUInt32LE(MAX_FRAME_HEADER_BYTES + 1, 0);
+    assert.throws(
+      () => reader.push(prefix),
+      (error: unknown) => {
+        assert.ok(error instanceof ProtocolError);
+        assert.match(error.message, new RegExp(`${MAX_FRAME_HEADER_BYTES + 1} bytes exceeds ${MAX_FRAME_HEADER_BYTES}`));
+        return true;
+      },
+    );
+    assert.equal(frames.length, 0);
+  });
+
+  it('refuses a huge header length as soon as the length prefix is complete', () => {
+    const { reader } = recordingReader();
+    reader.push(Buffer.from([0xff, 0xff]));
+    assert.throws(() => reader.push(Buffer.from([0xff, 0xff])), ProtocolError);
+  });
+
+  it('waits for a header of exactly MAX_FRAME_HEADER_BYTES instead of refusing it', () => {
+    const { reader, frames } = recordingReader();
+    const prefix = Buffer.alloc(FRAME_LENGTH_BYTES);
+    prefix.writeUInt32LE(MAX_FRAME_HEADER_BYTES, 0);
+    reader.push(prefix);
+    assert.equal(frames.length, 0);
+  });
+
+  it('refuses a header that is not msgpack with ProtocolError', () => {
+    const { reader } = recordingReader();
+    assert.throws(() => reader.push(Buffer.from([1, 0, 0, 0, 0xc1])), ProtocolError);
+  });
+
+  it('refuses a header that is not a valid request with ProtocolError', () => {
+    const { reader } = recordingReader();
+    const body = encodeValue({ v: PROTOCOL_VERSION, op: 'delete', arrayId: 'arr-1' });
+    const prefix = Buffer.alloc(FRAME_LENGTH_BYTES);
+    prefix.writeUInt32LE(body.length, 0);
+    assert.throws(() => reader.push(Buffer.concat([prefix, body])), /ProtocolError: malformed data request/);
+  });
+});
+
+describe('parseDataRequest / parseDataReply', () => {
+  it('accept the headers encodeFrameHeader writes', () => {
+    const request = STREAM[0]!.header;
+    assert.deepEqual(parseDataRequest(request), request);
+    assert.deepEqual(parseDataReply({ ok: true, byteLength: 16 }), { ok: true, byteLength: 16 });
+    const failure = { ok: false as const, error: { name: 'ArrayNotFoundError', code: 'ARRAY_NOT_FOUND', message: 'gone', retryable: false } };
+    assert.deepEqual(parseDataReply(failure), failure);
+  });
+
+  it('refuse another protocol version, negative offsets and a write without token', () => {
+    const base = { v: PROTOCOL_VERSION, op: 'read', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: 8 };
+    assert.throws(() => parseDataRequest({ ...base, v: PROTOCOL_VERSION + 1 }), ProtocolError);
+    assert.throws(() => parseDataRequest({ ...base, byteOffset: -8 }), ProtocolError);
+    assert.throws(() => parseDataRequest({ ...base, op: 'write' }), ProtocolError);
+    assert.throws(() => parseDataRequest('read'), ProtocolError);
+  });
+
+  it('refuse a reply that is neither ok nor an error', () => {
+    assert.throws(() => parseDataReply({ ok: true }), ProtocolError);
+    assert.throws(() => parseDataReply({ ok: false, error: 'bad' }), ProtocolError);
+    assert.throws(() => parseDataReply(null), ProtocolError);
+  });
+});
