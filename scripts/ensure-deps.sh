@@ -15,6 +15,18 @@ if ! command -v nats-server >/dev/null 2>&1; then
   fi
 fi
 
+# The .npy interop test checks our files against numpy itself (Debian's python3-numpy).
+if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "sharc: installing python3-numpy for the .npy interop test" >&2
+    [ -n "$(find /var/lib/apt/lists -name '*Packages*' -print -quit 2>/dev/null)" ] || apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null
+  else
+    echo "sharc: numpy is missing for /usr/bin/python3 (the .npy interop test needs it): sudo apt-get install -y python3-numpy" >&2
+    exit 1
+  fi
+fi
+
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "sharc: installing npm dependencies (npm ci)" >&2
   npm ci --no-audit --no-fund --loglevel=error
