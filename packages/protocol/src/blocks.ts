@@ -1,8 +1,9 @@
 /**
  * Rows are cut into blocks of about this many bytes; a block is the unit a worker thread runs
  * a kernel on and the unit of progress. The cut depends only on the partition and the row
- * size, never on the thread count, so a reduce folds the same partials in the same order on
- * any cluster: results are bit-for-bit repeatable.
+ * size, never on the thread count, so for a given array (whose partitions are fixed when it is
+ * stored) a reduce folds the same partials in the same order every time: results are
+ * bit-for-bit repeatable whatever the threads, load or timing.
  */
 export const BLOCK_TARGET_BYTES = 4 * 1024 * 1024;
 

@@ -25,7 +25,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
   } catch (error) {
     throw new ProtocolError(`message is not valid msgpack (${bytes.length} bytes)`, { cause: error });
   }
-  if (typeof raw !== 'object' || raw === null) {
+  if (typeof raw !== 'object' || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) {
     throw new ProtocolError('message is not a msgpack map');
   }
   const version = (raw as { v?: unknown }).v;

@@ -122,6 +122,7 @@ export function toErrorData(error: unknown): ErrorData {
       message: error.message,
       retryable: false,
       stack: error.stack,
+      cause: error.cause === undefined ? undefined : toErrorData(error.cause),
     };
   }
   return { name: 'Error', code: InternalError.code, message: String(error), retryable: false };
@@ -136,5 +137,7 @@ export function fromErrorData(data: ErrorData): SharcError {
     cause: data.cause === undefined ? undefined : fromErrorData(data.cause),
   });
   if (data.stack !== undefined) error.stack = data.stack;
+  // A code this peer does not know (a newer peer's) is kept, so callers can still branch on it.
+  if (cls === SharcError) (error as { code: string }).code = data.code;
   return error;
 }

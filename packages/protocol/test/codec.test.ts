@@ -131,6 +131,15 @@ describe('encodeMessage / decodeMessage round trips', () => {
     assert.equal(decoded.timeoutMs, 30_000);
   });
 
+  it('keeps a task.done whose reduce partial is a typed array', () => {
+    const partial = new Float64Array([1e-300, 2.5, -7]);
+    const decoded = roundTrip({ ...envelope, type: 'task.done', jobId: 'job-1', partitionIndex: 3, blocks: 12, partial });
+    assert.equal(decoded.type, 'task.done');
+    assert.equal(decoded.partitionIndex, 3);
+    assert.ok(decoded.partial instanceof Float64Array);
+    assert.deepEqual(Array.from(decoded.partial), [1e-300, 2.5, -7]);
+  });
+
   it('encodeValue / decodeValue keep plain data and typed arrays', () => {
     const value = { sums: new Float32Array([1.5, 2.5]), counts: [1, 2, 3], big: 2n ** 40n };
     assert.deepEqual(decodeValue(encodeValue(value)), value);

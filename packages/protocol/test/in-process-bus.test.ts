@@ -17,6 +17,7 @@ import {
   decodeMessage,
   encodeMessage,
   encodeValue,
+  subjectFor,
   type Logger,
   type Message,
   type Transport,
@@ -132,6 +133,19 @@ describe('InProcessHub', () => {
     }
     await settle();
     assert.deepEqual(received.sort(), ['sharc.c.coord.client', 'sharc.c.job.j1', 'sharc.c.x']);
+  });
+
+  it("a client's job subscription receives the events of its own jobs only", async () => {
+    const received = collect(subjectFor('c', { to: 'jobs of client', clientId: 'client-1' }));
+    const subjects = [
+      subjectFor('c', { to: 'job', clientId: 'client-1', jobId: 'j1' }),
+      subjectFor('c', { to: 'job', clientId: 'client-1', jobId: 'j2' }),
+      subjectFor('c', { to: 'job', clientId: 'client-2', jobId: 'j1' }),
+      subjectFor('other', { to: 'job', clientId: 'client-1', jobId: 'j1' }),
+    ];
+    for (const subject of subjects) a.publish(subject, Buffer.from(subject));
+    await settle();
+    assert.deepEqual(received.sort(), ['sharc.c.job.client-1.j1', 'sharc.c.job.client-1.j2']);
   });
 
   it('delivers each message of a queue group to exactly one member, and still to every plain subscriber', async () => {

@@ -40,6 +40,7 @@ describe('subjectFor', () => {
         ['default', { to: 'agent', agentId: bad, verb: 'control' }],
         ['default', { to: 'job', clientId: 'c', jobId: bad }],
         ['default', { to: 'job', clientId: bad, jobId: 'j' }],
+        ['default', { to: 'jobs of client', clientId: bad }],
       ];
       for (const [cluster, route] of routes) {
         assert.throws(() => subjectFor(cluster, route), InvalidArgumentError, `${cluster} ${JSON.stringify(route)}`);

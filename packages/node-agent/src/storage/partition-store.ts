@@ -10,6 +10,9 @@ import {
   type Shape,
 } from '@sharc/protocol';
 
+/** Small buffers are cheap to allocate; only big ones are worth keeping for reuse. */
+const MIN_KEPT_BUFFER_BYTES = 1024 * 1024;
+
 /** One partition held by this agent: its rows of one array, in a SharedArrayBuffer. */
 export interface StoredPartition {
   arrayId: string;
@@ -24,9 +27,16 @@ export interface StoredPartition {
 /**
  * The partitions this agent holds, and the memory they take. Memory is reserved before a
  * buffer is allocated, so an agent never promises more than its limit.
+ *
+ * Freed buffers are kept for reuse by the next partition of the same size (streams of frames,
+ * put/delete cycles): the first write to fresh pages costs a page fault per 4 KiB and runs at
+ * a fraction of memcpy speed, while a reused buffer's pages are already mapped. Kept buffers
+ * count against the memory limit and are dropped as soon as live partitions need the room.
  */
 export class PartitionStore {
   private readonly partitions = new Map<string, StoredPartition>();
+  private readonly spare = new Map<number, SharedArrayBuffer[]>();
+  private spareBytes = 0;
   private used = 0;
 
   constructor(readonly memoryBytes: number) {}
@@ -59,7 +69,7 @@ export class PartitionStore {
       dtype,
       shape,
       meta,
-      buffer: new SharedArrayBuffer(meta.byteLength),
+      buffer: this.takeBuffer(meta.byteLength),
       transferToken,
     };
     this.partitions.set(key, partition);
@@ -104,9 +114,37 @@ export class PartitionStore {
       if (partition.arrayId !== arrayId) continue;
       this.partitions.delete(key);
       freed += partition.meta.byteLength;
+      this.keepBuffer(partition.buffer);
     }
     this.used -= freed;
     return freed;
+  }
+
+  /** A zero-filled buffer of exactly `byteLength` bytes, reused when one is kept. */
+  private takeBuffer(byteLength: number): SharedArrayBuffer {
+    const kept = this.spare.get(byteLength)?.pop();
+    if (kept !== undefined) {
+      this.spareBytes -= byteLength;
+      new Uint8Array(kept).fill(0);
+      return kept;
+    }
+    // Make room: kept buffers of other sizes give way to live partitions.
+    for (const [size, buffers] of this.spare) {
+      while (this.used + this.spareBytes > this.memoryBytes && buffers.length > 0) {
+        buffers.pop();
+        this.spareBytes -= size;
+      }
+    }
+    return new SharedArrayBuffer(byteLength);
+  }
+
+  private keepBuffer(buffer: SharedArrayBuffer): void {
+    if (buffer.byteLength < MIN_KEPT_BUFFER_BYTES) return;
+    if (this.used + this.spareBytes + buffer.byteLength > this.memoryBytes) return;
+    const list = this.spare.get(buffer.byteLength) ?? [];
+    list.push(buffer);
+    this.spare.set(buffer.byteLength, list);
+    this.spareBytes += buffer.byteLength;
   }
 }
 

@@ -36,6 +36,11 @@ function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 're
   return exchange(agent, request, () => undefined, target);
 }
 
+/** Reads of the frame header land here; body bytes go straight into the caller's buffer. */
+const HEADER_SCRATCH_BYTES = 64 * 1024;
+/** Upper bound for one socket read into the target. */
+const MAX_READ_BYTES = 8 * 1024 * 1024;
+
 function exchange(
   agent: AgentInfo,
   request: DataRequest,
@@ -52,28 +57,59 @@ function exchange(
       if (error === undefined) resolve();
       else reject(error);
     };
+    // Once the reply header is in, the body is read by the kernel straight into `target`
+    // (socket `onread` with a buffer per read): no intermediate chunk, no extra copy.
+    let direct = false;
+    let bodyOffset = 0;
+    let bodyLength = 0;
+    const finishBody = () => {
+      if (bodyOffset === bodyLength) settle();
+    };
     const reader = new FrameReader<DataReply>(parseDataReply, (reply) => {
       if (!reply.ok) throw fromErrorData(reply.error);
       if (target !== undefined && reply.byteLength !== target.length) {
         throw new ConnectionError(`agent ${agent.id} sent ${reply.byteLength} bytes, expected ${target.length}`);
       }
+      bodyLength = target === undefined ? 0 : reply.byteLength;
+      direct = bodyLength > 0;
       return {
-        byteLength: target === undefined ? 0 : reply.byteLength,
-        write: (chunk, offset) => target?.set(chunk, offset),
+        byteLength: bodyLength,
+        write: (chunk, offset) => {
+          target?.set(chunk, offset);
+          bodyOffset = offset + chunk.length;
+        },
         end: () => settle(),
       };
     });
-    const socket = net.connect({ host: agent.dataHost, port: agent.dataPort, noDelay: true });
+    const scratch = Buffer.allocUnsafe(HEADER_SCRATCH_BYTES);
+    const socket = net.connect({
+      host: agent.dataHost,
+      port: agent.dataPort,
+      noDelay: true,
+      onread: {
+        buffer: () =>
+          direct && target !== undefined && bodyOffset < bodyLength
+            ? target.subarray(bodyOffset, Math.min(bodyLength, bodyOffset + MAX_READ_BYTES))
+            : scratch,
+        callback: (bytesRead: number) => {
+          if (settled) return false;
+          if (direct && bodyOffset < bodyLength) {
+            bodyOffset += bytesRead;
+            finishBody();
+            return true;
+          }
+          try {
+            reader.push(Buffer.from(scratch.subarray(0, bytesRead)));
+          } catch (error) {
+            settle(error as Error);
+          }
+          return true;
+        },
+      },
+    });
     socket.on('connect', () => {
       socket.write(encodeFrameHeader(request));
       sendBody(socket);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (error) {
-        settle(error as Error);
-      }
     });
     socket.on('error', (error) =>
       // A refused write is answered with an error frame and a close; prefer that frame, which
