@@ -3,7 +3,7 @@ import { InvalidArgumentError, createLogger, isSubjectToken, type Logger } from 
 export interface CoordinatorOptions {
   /** Cluster name: the second token of every subject. @default 'default' */
   cluster?: string;
-  /** An agent silent for this long is declared dead. @default 3000 */
+  /** An agent silent for this long is declared dead; Infinity turns liveness off. @default 3000 */
   deadAfterMs?: number;
   /** An upload not committed within this time is dropped and its memory freed. @default 600000 */
   pendingUploadTtlMs?: number;

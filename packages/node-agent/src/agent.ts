@@ -151,10 +151,17 @@ export class Agent {
   private async control(message: Message): Promise<Outgoing> {
     switch (message.type) {
       case 'partition.allocate':
-        this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, message.transferToken);
+        this.store.allocate(
+          message.arrayId,
+          message.dtype,
+          message.shape,
+          message.partition,
+          message.transferToken,
+          message.transferToken === undefined ? 'zeroed' : 'overwritten',
+        );
         return { type: 'ok' };
       case 'partition.load': {
-        const partition = this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined);
+        const partition = this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
         try {
           await readRange(message.source.path, message.dataOffset, new Uint8Array(partition.buffer));
         } catch (error) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUILTIN_REDUCTIONS } from './builtin-names.js';
 import { DTYPES } from './dtypes.js';
 
 /**
@@ -55,8 +56,7 @@ export const agentInfoSchema = z.object({
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
-export const BUILTIN_REDUCTIONS = ['sum', 'min', 'max', 'mean', 'sumsq', 'count'] as const;
-export type BuiltinReduction = (typeof BUILTIN_REDUCTIONS)[number];
+export { BUILTIN_REDUCTIONS, type BuiltinReduction } from './builtin-names.js';
 
 /** What a worker thread runs for one block of rows. */
 export const kernelRefSchema = z.discriminatedUnion('kind', [

@@ -1,4 +1,4 @@
-import type { BuiltinReduction } from './messages.js';
+import type { BuiltinReduction } from './builtin-names.js';
 
 /**
  * How the built-in reductions merge their partial results. Agents compute one partial per

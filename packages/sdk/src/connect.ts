@@ -57,7 +57,9 @@ async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions
 async function startEmbedded(options: ResolvedConnectOptions, clientId: string): Promise<Cluster> {
   const hub = new InProcessHub();
   const logger = createLogger('embedded');
-  const coordinator = Coordinator.start(hub.connect(), { cluster: options.cluster });
+  // The agents share this process's event loop: a long synchronous loop in the user's code
+  // delays their heartbeats without anything being wrong, so liveness is off here.
+  const coordinator = Coordinator.start(hub.connect(), { cluster: options.cluster, deadAfterMs: Infinity });
   const agentCount = options.embedded.agents;
   const memoryBytes = options.embedded.memoryBytes ?? Math.floor((os.totalmem() * EMBEDDED_MEMORY_FRACTION) / agentCount);
   const agents: Agent[] = [];

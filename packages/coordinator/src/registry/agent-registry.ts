@@ -17,14 +17,18 @@ interface AgentRecord {
  */
 export class AgentRegistry {
   private readonly agents = new Map<string, AgentRecord>();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly deadAfterMs: number,
     private readonly logger: Logger,
   ) {
-    this.timer = setInterval(() => this.sweep(), Math.max(100, Math.floor(deadAfterMs / 4)));
-    this.timer.unref();
+    // Infinity turns liveness off: agents in the client's own process (the embedded cluster)
+    // share its event loop, and a busy user loop must not get them declared dead.
+    if (Number.isFinite(deadAfterMs)) {
+      this.timer = setInterval(() => this.sweep(), Math.max(100, Math.floor(deadAfterMs / 4)));
+      this.timer.unref();
+    }
   }
 
   register(info: AgentInfo): void {

@@ -49,7 +49,19 @@ export class PartitionStore {
     return this.partitions.size;
   }
 
-  allocate(arrayId: string, dtype: DType, shape: Shape, meta: PartitionMeta, transferToken: string | undefined): StoredPartition {
+  /**
+   * Reserves memory and a buffer for one partition. `overwritten` says every byte will be
+   * written before anyone reads (an upload, a file load): a reused buffer then skips the
+   * zero fill, which would cost as much as the write itself.
+   */
+  allocate(
+    arrayId: string,
+    dtype: DType,
+    shape: Shape,
+    meta: PartitionMeta,
+    transferToken: string | undefined,
+    contents: 'zeroed' | 'overwritten' = 'zeroed',
+  ): StoredPartition {
     const key = keyOf(arrayId, meta.index);
     const expected = meta.rowCount * colsOf(shape) * bytesPerElement(dtype);
     if (expected !== meta.byteLength) {
@@ -69,7 +81,7 @@ export class PartitionStore {
       dtype,
       shape,
       meta,
-      buffer: this.takeBuffer(meta.byteLength),
+      buffer: this.takeBuffer(meta.byteLength, contents),
       transferToken,
     };
     this.partitions.set(key, partition);
@@ -97,6 +109,9 @@ export class PartitionStore {
     if (request.op === 'write' && (partition.transferToken === undefined || partition.transferToken !== request.token)) {
       throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is not open for writing with this token`);
     }
+    if (request.op === 'read' && partition.transferToken !== undefined) {
+      throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is still being written`);
+    }
     return new Uint8Array(partition.buffer, request.byteOffset, request.byteLength);
   }
 
@@ -120,12 +135,12 @@ export class PartitionStore {
     return freed;
   }
 
-  /** A zero-filled buffer of exactly `byteLength` bytes, reused when one is kept. */
-  private takeBuffer(byteLength: number): SharedArrayBuffer {
+  /** A buffer of exactly `byteLength` bytes, reused when one is kept; zero-filled unless it will be overwritten. */
+  private takeBuffer(byteLength: number, contents: 'zeroed' | 'overwritten'): SharedArrayBuffer {
     const kept = this.spare.get(byteLength)?.pop();
     if (kept !== undefined) {
       this.spareBytes -= byteLength;
-      new Uint8Array(kept).fill(0);
+      if (contents === 'zeroed') new Uint8Array(kept).fill(0);
       return kept;
     }
     // Make room: kept buffers of other sizes give way to live partitions.

@@ -1,4 +1,4 @@
-import { bytesPerElement, viewOf, type TypedArray } from '@sharc/protocol';
+import { bytesPerElement, viewOf, type TypedArray } from '@sharc/protocol/core';
 import type { Block, PartitionView } from './worker-protocol.js';
 
 /** A typed-array view of exactly the rows of `block`, over the partition's shared memory. */

@@ -1,4 +1,4 @@
-import type { BuiltinReduction, BuiltinPartial, TypedArray } from '@sharc/protocol';
+import type { BuiltinReduction, BuiltinPartial, TypedArray } from '@sharc/protocol/core';
 
 /**
  * Built-in reductions over one block. Each (op, array type) pair gets its own compiled loop:

@@ -1,4 +1,4 @@
-import { KernelError } from '@sharc/protocol';
+import { KernelError } from '@sharc/protocol/core';
 
 /**
  * Partials cross a thread and NATS, so they must be plain data: numbers, strings, booleans,

@@ -1,4 +1,4 @@
-import type { BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol';
+import type { BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol/core';
 
 /**
  * The contract between the agent's main thread and its worker threads. Partition memory is

@@ -4,7 +4,7 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, colsOf, toErrorData } from '@sharc/protocol';
+import { KernelError, colsOf, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
 import { builtinReducer } from './builtin-kernels.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';

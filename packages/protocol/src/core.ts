@@ -1,0 +1,22 @@
+/**
+ * @sharc/protocol/core: the part of the contract with no I/O dependencies (typed errors,
+ * dtypes, shapes, blocks, built-in reduction semantics). Worker threads import this instead of
+ * the package index so that each thread does not load the NATS client, zod and msgpack: about
+ * 10 MiB less resident memory per thread.
+ */
+export {
+  SharcError,
+  InvalidArgumentError,
+  KernelError,
+  InternalError,
+  CancelledError,
+  toErrorData,
+  fromErrorData,
+} from './errors.js';
+export type { ErrorData } from './errors.js';
+export { DTYPES, bytesPerElement, viewOf, typedArrayConstructor } from './dtypes.js';
+export type { DType, TypedArray } from './dtypes.js';
+export { colsOf, rowsOf } from './shape.js';
+export type { Shape } from './shape.js';
+export type { BuiltinPartial } from './reductions.js';
+export { BUILTIN_REDUCTIONS, type BuiltinReduction } from './builtin-names.js';
