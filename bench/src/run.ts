@@ -20,7 +20,7 @@ import { LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJo
 import { failedMeasurement, type Measurement } from './measurement.js';
 import { machineInfo, textTable, writeReports } from './report.js';
 import { collectGarbage } from './timing.js';
-import { TRANSFER_RUNS, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
+import { TRANSFER_RUNS, TRANSFER_WARMUPS, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
 
 /** The bench takes about 5 minutes; past this something hangs, and it stops everything and fails. */
 const DEADLINE_MS = 15 * 60 * 1000;
@@ -98,9 +98,10 @@ async function main(): Promise<number> {
       'worker_threads of this process, each summing the squares of one half of one SharedArrayBuffer with the same loop, ' +
       'timed from posting the work to having both results. sharc: `cluster.reduce` through the SDK on an array already stored.',
     `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups.`,
-    `transfer: best of ${TRANSFER_RUNS}, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\` and \`toArray()\` ` +
+    `transfer: best of ${TRANSFER_RUNS} after ${TRANSFER_WARMUPS} warm-up round, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\` and \`toArray()\` ` +
       '(control messages and allocation of the result included). Baseline: one TCP connection on loopback to a separate node ' +
-      'process that copies 1 GiB into a buffer allocated once, ACKs, and sends it back; the client receives into a buffer allocated once.',
+      'process that copies 1 GiB into a buffer allocated once (chunk by chunk, as the agent does), ACKs, and sends it back; the client ' +
+      'reads straight into a buffer allocated once (socket onread, as the SDK does).',
     'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
       'Spread: largest deviation from the threads=1 RSS.',
   ];

@@ -11,6 +11,8 @@ import { collectGarbage, gigabytesPerSecond } from './timing.js';
  */
 
 export const TRANSFER_RUNS = 3;
+/** One untimed round first, on both sides: it maps the receivers' pages and warms the sockets and the JIT. */
+export const TRANSFER_WARMUPS = 1;
 /** Higher is better: sharc rate / raw TCP rate. */
 const TARGET_RATIO = 0.5;
 
@@ -19,19 +21,20 @@ export interface TransferRuns {
   downloadMs: number[];
 }
 
-/** Each run: put, toArray, check every byte came back, delete; best of TRANSFER_RUNS each way. */
+/** Each run: put, toArray, check every byte came back, delete; best of TRANSFER_RUNS each way after the warm-up. */
 export async function measureSharcTransfer(cluster: Cluster, data: Float64Array): Promise<TransferRuns> {
   const runs: TransferRuns = { uploadMs: [], downloadMs: [] };
   const sent = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  for (let i = 0; i < TRANSFER_RUNS; i++) {
+  for (let i = 0; i < TRANSFER_WARMUPS + TRANSFER_RUNS; i++) {
+    const timed = i >= TRANSFER_WARMUPS;
     collectGarbage();
     const putStart = performance.now();
     const array = await cluster.put(data);
-    runs.uploadMs.push(performance.now() - putStart);
+    if (timed) runs.uploadMs.push(performance.now() - putStart);
     try {
       const readStart = performance.now();
       const back = await array.toArray();
-      runs.downloadMs.push(performance.now() - readStart);
+      if (timed) runs.downloadMs.push(performance.now() - readStart);
       if (!sent.equals(Buffer.from(back.buffer, back.byteOffset, back.byteLength))) {
         throw new Error(`toArray() after put returned different bytes (run ${i + 1})`);
       }
@@ -43,7 +46,7 @@ export async function measureSharcTransfer(cluster: Cluster, data: Float64Array)
   return runs;
 }
 
-/** The same bytes through raw sockets to a separate node process and back, best of TRANSFER_RUNS. */
+/** The same bytes through raw sockets to a separate node process and back, best of TRANSFER_RUNS after the warm-up. */
 export async function measureRawTransfer(data: Float64Array, cleanup: CleanupStack): Promise<TransferRuns> {
   const source = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const peer = await TcpLoopbackPeer.start(source.length);
@@ -51,11 +54,14 @@ export async function measureRawTransfer(data: Float64Array, cleanup: CleanupSta
   try {
     const target = Buffer.alloc(source.length);
     const runs: TransferRuns = { uploadMs: [], downloadMs: [] };
-    for (let i = 0; i < TRANSFER_RUNS; i++) {
+    for (let i = 0; i < TRANSFER_WARMUPS + TRANSFER_RUNS; i++) {
       collectGarbage();
+      target.fill(0);
       const { uploadMs, downloadMs } = await peer.roundTrip(source, target);
-      runs.uploadMs.push(uploadMs);
-      runs.downloadMs.push(downloadMs);
+      if (i >= TRANSFER_WARMUPS) {
+        runs.uploadMs.push(uploadMs);
+        runs.downloadMs.push(downloadMs);
+      }
       if (!source.equals(target)) throw new Error(`raw TCP round trip returned different bytes (run ${i + 1})`);
     }
     return runs;

@@ -8,6 +8,10 @@ import { SEND_BACK } from './tcp-wire.js';
 const PEER_FILE = new URL('./tcp-peer.js', import.meta.url);
 const PEER_READY_TIMEOUT_MS = 10_000;
 const HOST = '127.0.0.1';
+/** The ACK is one byte; it is read into its own small buffer. */
+const ACK_SCRATCH_BYTES = 64;
+/** Upper bound for one socket read into the target (the SDK uses the same). */
+const MAX_READ_BYTES = 8 * 1024 * 1024;
 
 export interface RoundTrip {
   /** From connecting to the peer's ACK (every byte stored on the other side). */
@@ -37,37 +41,48 @@ export class TcpLoopbackPeer {
     }
   }
 
-  /** Sends `source` to the peer and receives it back into `target` (pre-allocated by the caller). */
+  /**
+   * Sends `source` to the peer and receives it back into `target` (allocated once by the
+   * caller). Reads land straight in `target` (socket `onread`), as the SDK's toArray does.
+   */
   roundTrip(source: Buffer, target: Buffer): Promise<RoundTrip> {
     const { byteLength } = this;
     if (source.length !== byteLength || target.length !== byteLength) {
       throw new RangeError(`source and target must be ${byteLength} bytes`);
     }
     return new Promise((resolve, reject) => {
+      const ackScratch = Buffer.alloc(ACK_SCRATCH_BYTES);
       const start = performance.now();
       let uploadMs = Number.NaN;
       let downloadStart = Number.NaN;
       let received = -1; // -1 until the ACK has arrived
       let done = false;
-      const socket = net.connect({ host: HOST, port: this.port, noDelay: true });
-      socket.on('connect', () => socket.write(source));
-      socket.on('data', (chunk: Buffer) => {
-        if (received < 0) {
-          uploadMs = performance.now() - start;
-          received = 0;
-          downloadStart = performance.now();
-          socket.write(SEND_BACK);
-          return;
-        }
-        target.set(chunk, received);
-        received += chunk.length;
-        if (received === byteLength) {
-          const downloadMs = performance.now() - downloadStart;
-          done = true;
-          socket.destroy();
-          resolve({ uploadMs, downloadMs });
-        }
+      const socket = net.connect({
+        host: HOST,
+        port: this.port,
+        noDelay: true,
+        onread: {
+          buffer: () => (received < 0 ? ackScratch : target.subarray(received, Math.min(byteLength, received + MAX_READ_BYTES))),
+          callback: (bytesRead: number) => {
+            if (received < 0) {
+              uploadMs = performance.now() - start;
+              received = 0;
+              downloadStart = performance.now();
+              socket.write(SEND_BACK);
+              return true;
+            }
+            received += bytesRead;
+            if (received === byteLength) {
+              const downloadMs = performance.now() - downloadStart;
+              done = true;
+              socket.destroy();
+              resolve({ uploadMs, downloadMs });
+            }
+            return true;
+          },
+        },
       });
+      socket.on('connect', () => socket.write(source));
       socket.on('error', (error) => {
         done = true;
         reject(error);

@@ -56,35 +56,60 @@ export function encodeFrameHeader(header: DataRequest | DataReply): Buffer {
   return frame;
 }
 
-/** Where the body bytes of a frame go. */
+/** Where the body bytes of a frame go: straight into `target`, then `end()`. */
 export interface BodySink {
-  byteLength: number;
-  /** Copies `chunk`, which starts `offset` bytes into the body. */
-  write(chunk: Uint8Array, offset: number): void;
+  target: Uint8Array;
   end(): void;
 }
 
+/** Header bytes are read into a scratch buffer of this size. */
+const HEADER_SCRATCH_BYTES = 64 * 1024;
+/** Upper bound of one socket read into a body target. */
+const MAX_BODY_READ_BYTES = 8 * 1024 * 1024;
+
 /**
- * Splits a byte stream into frames. `onHeader` validates the header and returns where its body
- * goes; errors it throws stop the reader (the caller closes the connection).
+ * Splits a byte stream into frames. It works two ways: `push(chunk)` for bytes a stream already
+ * read, and `nextBuffer()` / `commit(n)` for socket `onread`, where the kernel reads each body
+ * straight into its target, typed array of a SharedArrayBuffer included: no intermediate chunk
+ * and no copy in JavaScript. `onHeader` validates the header and says where the body goes;
+ * what it throws stops the reader (the caller answers and closes the connection).
  */
 export class FrameReader<H> {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private sink: BodySink | undefined;
   private bodyOffset = 0;
+  private readonly scratch = Buffer.allocUnsafe(HEADER_SCRATCH_BYTES);
 
   constructor(
     private readonly parseHeader: (raw: unknown) => H,
     private readonly onHeader: (header: H) => BodySink,
   ) {}
 
+  /** Where the next socket read should land (never empty). */
+  nextBuffer(): Uint8Array {
+    if (this.sink === undefined) return this.scratch;
+    const { target } = this.sink;
+    return target.subarray(this.bodyOffset, Math.min(target.length, this.bodyOffset + MAX_BODY_READ_BYTES));
+  }
+
+  /** Takes `bytesRead` bytes that the socket wrote into the last `nextBuffer()`. */
+  commit(bytesRead: number): void {
+    if (this.sink !== undefined) {
+      this.bodyOffset += bytesRead;
+      this.finishBodyIfComplete();
+      return;
+    }
+    // The scratch buffer is reused by the next read: keep a copy of what is pending.
+    this.push(Buffer.from(this.scratch.subarray(0, bytesRead)));
+  }
+
   push(chunk: Buffer): void {
     let rest = chunk;
     while (rest.length > 0) {
       if (this.sink !== undefined) {
-        const take = Math.min(rest.length, this.sink.byteLength - this.bodyOffset);
-        this.sink.write(rest.subarray(0, take), this.bodyOffset);
+        const take = Math.min(rest.length, this.sink.target.length - this.bodyOffset);
+        this.sink.target.set(rest.subarray(0, take), this.bodyOffset);
         this.bodyOffset += take;
         rest = rest.subarray(take);
         this.finishBodyIfComplete();
@@ -122,7 +147,7 @@ export class FrameReader<H> {
   }
 
   private finishBodyIfComplete(): void {
-    if (this.sink !== undefined && this.bodyOffset === this.sink.byteLength) {
+    if (this.sink !== undefined && this.bodyOffset === this.sink.target.length) {
       const sink = this.sink;
       this.sink = undefined;
       sink.end();

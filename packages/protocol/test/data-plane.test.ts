@@ -31,16 +31,13 @@ function recordingReader(): { reader: FrameReader<DataRequest>; frames: Received
     const frame: ReceivedFrame = { header, body: [], ended: false };
     frames.push(frame);
     // Only writes carry a body; a read asks for bytes and has none.
-    const byteLength = header.op === 'write' ? header.byteLength : 0;
+    const target = new Uint8Array(header.op === 'write' ? header.byteLength : 0);
     return {
-      byteLength,
-      write(chunk, offset) {
-        assert.equal(offset, frame.body.length, 'chunks arrive in order without gaps');
-        frame.body.push(...chunk);
-      },
+      target,
       end() {
         assert.equal(frame.ended, false, 'end is called once');
         frame.ended = true;
+        frame.body.push(...target);
       },
     };
   });
@@ -106,6 +103,22 @@ describe('FrameReader', () => {
       offset += size;
     }
     assert.deepEqual(frames, EXPECTED);
+  });
+
+  it('splits frames read socket-style into the buffers it hands out (onread)', () => {
+    for (const readSize of [1, 7, 64, 100_000]) {
+      const { reader, frames } = recordingReader();
+      let offset = 0;
+      while (offset < STREAM_BYTES.length) {
+        const buffer = reader.nextBuffer();
+        assert.ok(buffer.length > 0, 'never hands out an empty buffer');
+        const bytes = STREAM_BYTES.subarray(offset, offset + Math.min(readSize, buffer.length));
+        buffer.set(bytes);
+        reader.commit(bytes.length);
+        offset += bytes.length;
+      }
+      assert.deepEqual(frames, EXPECTED, `reads of ${readSize} bytes`);
+    }
   });
 
   it('does not report a frame before its body is complete', () => {

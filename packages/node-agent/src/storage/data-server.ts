@@ -8,6 +8,7 @@ import {
   type DataRequest,
   type Logger,
 } from '@sharc/protocol';
+import { withDirectReads } from './direct-reads.js';
 import type { PartitionStore } from './partition-store.js';
 
 /**
@@ -23,7 +24,7 @@ export class DataServer {
     private readonly store: PartitionStore,
     private readonly logger: Logger,
   ) {
-    this.server = net.createServer((socket) => this.accept(socket));
+    this.server = net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
   }
 
   /** Listens and returns the bound port (`port` 0 picks a free one). */
@@ -42,35 +43,48 @@ export class DataServer {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
-  private accept(socket: net.Socket): void {
+  private accept(accepted: net.Socket): void {
+    const reader = new FrameReader(parseDataRequest, (request) => this.handle(socket, request));
+    const refuse = (error: unknown) => {
+      this.logger.warn('refused a data request', { remote: socket.remoteAddress, error: (error as Error).message });
+      socket.end(encodeFrameHeader({ ok: false, error: toErrorData(error) }));
+      socket.destroySoon();
+    };
+    const direct = withDirectReads(accepted, {
+      buffer: () => reader.nextBuffer(),
+      callback: (bytesRead) => {
+        try {
+          reader.commit(bytesRead);
+        } catch (error) {
+          refuse(error);
+        }
+        return true;
+      },
+    });
+    const socket = direct ?? accepted;
+    if (direct === undefined) {
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          reader.push(chunk);
+        } catch (error) {
+          refuse(error);
+        }
+      });
+      socket.resume();
+    }
     this.sockets.add(socket);
     socket.setNoDelay(true);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (error) => this.logger.debug('data connection error', { error: error.message }));
-    const reader = new FrameReader(parseDataRequest, (request) => this.handle(socket, request));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        reader.push(chunk);
-      } catch (error) {
-        this.logger.warn('refused a data request', { remote: socket.remoteAddress, error: (error as Error).message });
-        socket.end(encodeFrameHeader({ ok: false, error: toErrorData(error) }));
-        socket.destroySoon();
-      }
-    });
   }
 
   private handle(socket: net.Socket, request: DataRequest): BodySink {
     const bytes = this.store.bytesFor(request);
     if (request.op === 'write') {
-      return {
-        byteLength: request.byteLength,
-        write: (chunk, offset) => bytes.set(chunk, offset),
-        end: () => socket.write(encodeFrameHeader({ ok: true, byteLength: 0 })),
-      };
+      return { target: bytes, end: () => socket.write(encodeFrameHeader({ ok: true, byteLength: 0 })) };
     }
     return {
-      byteLength: 0,
-      write: () => undefined,
+      target: new Uint8Array(0),
       end: () => {
         socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
         socket.write(bytes);

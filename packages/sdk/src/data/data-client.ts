@@ -36,11 +36,6 @@ function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 're
   return exchange(agent, request, () => undefined, target);
 }
 
-/** Reads of the frame header land here; body bytes go straight into the caller's buffer. */
-const HEADER_SCRATCH_BYTES = 64 * 1024;
-/** Upper bound for one socket read into the target. */
-const MAX_READ_BYTES = 8 * 1024 * 1024;
-
 function exchange(
   agent: AgentInfo,
   request: DataRequest,
@@ -57,49 +52,25 @@ function exchange(
       if (error === undefined) resolve();
       else reject(error);
     };
-    // Once the reply header is in, the body is read by the kernel straight into `target`
-    // (socket `onread` with a buffer per read): no intermediate chunk, no extra copy.
-    let direct = false;
-    let bodyOffset = 0;
-    let bodyLength = 0;
-    const finishBody = () => {
-      if (bodyOffset === bodyLength) settle();
-    };
     const reader = new FrameReader<DataReply>(parseDataReply, (reply) => {
       if (!reply.ok) throw fromErrorData(reply.error);
-      if (target !== undefined && reply.byteLength !== target.length) {
-        throw new ConnectionError(`agent ${agent.id} sent ${reply.byteLength} bytes, expected ${target.length}`);
+      if (reply.byteLength !== (target?.length ?? 0)) {
+        throw new ConnectionError(`agent ${agent.id} sent ${reply.byteLength} bytes, expected ${target?.length ?? 0}`);
       }
-      bodyLength = target === undefined ? 0 : reply.byteLength;
-      direct = bodyLength > 0;
-      return {
-        byteLength: bodyLength,
-        write: (chunk, offset) => {
-          target?.set(chunk, offset);
-          bodyOffset = offset + chunk.length;
-        },
-        end: () => settle(),
-      };
+      return { target: target ?? new Uint8Array(0), end: () => settle() };
     });
-    const scratch = Buffer.allocUnsafe(HEADER_SCRATCH_BYTES);
+    // The reply body is read by the kernel straight into `target` (socket onread): no
+    // intermediate chunks, no copy in JavaScript.
     const socket = net.connect({
       host: agent.dataHost,
       port: agent.dataPort,
       noDelay: true,
       onread: {
-        buffer: () =>
-          direct && target !== undefined && bodyOffset < bodyLength
-            ? target.subarray(bodyOffset, Math.min(bodyLength, bodyOffset + MAX_READ_BYTES))
-            : scratch,
+        buffer: () => reader.nextBuffer(),
         callback: (bytesRead: number) => {
           if (settled) return false;
-          if (direct && bodyOffset < bodyLength) {
-            bodyOffset += bytesRead;
-            finishBody();
-            return true;
-          }
           try {
-            reader.push(Buffer.from(scratch.subarray(0, bytesRead)));
+            reader.commit(bytesRead);
           } catch (error) {
             settle(error as Error);
           }
