@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Measurement } from './measurement.js';
@@ -10,6 +10,8 @@ const RESULTS_JSON = fileURLToPath(new URL('../../results.json', import.meta.url
 
 export interface MachineInfo {
   date: string;
+  /** Share of all cores busy in the second before the bench started (other work skews every figure). */
+  busyBeforeStartPercent: number;
   nproc: number;
   cpu: string;
   memoryGiB: number;
@@ -18,17 +20,37 @@ export interface MachineInfo {
   natsServer: string;
 }
 
-export function machineInfo(date: Date): MachineInfo {
+export function machineInfo(date: Date, busyBeforeStartPercent: number): MachineInfo {
   const nats = spawnSync('nats-server', ['--version'], { encoding: 'utf8' });
   return {
     date: date.toISOString(),
+    busyBeforeStartPercent,
     nproc: os.availableParallelism(),
     cpu: os.cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round((os.totalmem() / 1024 ** 3) * 10) / 10,
     node: process.version,
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    natsServer: nats.status === 0 ? nats.stdout.trim() : 'unknown',
+    natsServer: nats.status === 0 ? nats.stdout.trim().replace(/^nats-server:\s*/, '') : 'unknown',
   };
+}
+
+/** Above this, the report says the machine was not idle. */
+export const BUSY_WARNING_PERCENT = 10;
+const SAMPLE_MS = 1000;
+
+/** Share of all cores busy over the next second, from /proc/stat (so a report can say the machine was not idle). */
+export async function measureBusyPercent(): Promise<number> {
+  const sample = async () => {
+    const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (ticks[3] ?? 0) + (ticks[4] ?? 0);
+    return { idle, total: ticks.reduce((sum, t) => sum + t, 0) };
+  };
+  const before = await sample();
+  await new Promise((resolve) => setTimeout(resolve, SAMPLE_MS));
+  const after = await sample();
+  const total = after.total - before.total;
+  return total <= 0 ? 0 : (100 * (total - (after.idle - before.idle))) / total;
 }
 
 const COLUMNS = ['benchmark', 'measured', 'sharc', 'baseline', 'ratio', 'target', 'result'] as const;
@@ -82,6 +104,8 @@ export async function writeReports(machine: MachineInfo, measurements: Measureme
     `- nproc: ${machine.nproc} (${machine.cpu}), memory ${machine.memoryGiB} GiB`,
     `- node: ${machine.node}, ${machine.platform}`,
     `- nats-server: ${machine.natsServer}`,
+    `- CPU busy before the bench started: ${machine.busyBeforeStartPercent.toFixed(0)} %` +
+      (machine.busyBeforeStartPercent > BUSY_WARNING_PERCENT ? ' (other work was running: figures are skewed)' : ''),
     '',
     markdownTable(measurements),
     '',

@@ -18,7 +18,7 @@ import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASEL
 import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
 import { LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
 import { failedMeasurement, type Measurement } from './measurement.js';
-import { machineInfo, textTable, writeReports } from './report.js';
+import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, textTable, writeReports } from './report.js';
 import { collectGarbage } from './timing.js';
 import { TRANSFER_RUNS, TRANSFER_WARMUPS, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
 
@@ -59,6 +59,10 @@ function stopEverythingAndExit(reason: string, code: number): void {
 async function main(): Promise<number> {
   const date = new Date();
   if (globalThis.gc === undefined) progress('warning: run with node --expose-gc (npm run bench does) so buffers are freed between steps');
+  const busyPercent = await measureBusyPercent();
+  if (busyPercent > BUSY_WARNING_PERCENT) {
+    progress(`warning: ${busyPercent.toFixed(0)} % of the CPU was busy before the bench started; other work skews every figure`);
+  }
   progress('filling 1 GiB of float64 test data');
   const data = sharedTestData(ELEMENTS_PER_GIB);
   const bytes = data.byteLength;
@@ -98,16 +102,17 @@ async function main(): Promise<number> {
       'worker_threads of this process, each summing the squares of one half of one SharedArrayBuffer with the same loop, ' +
       'timed from posting the work to having both results. sharc: `cluster.reduce` through the SDK on an array already stored.',
     `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups.`,
-    `transfer: best of ${TRANSFER_RUNS} after ${TRANSFER_WARMUPS} warm-up round, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\` and \`toArray()\` ` +
-      '(control messages and allocation of the result included). Baseline: one TCP connection on loopback to a separate node ' +
-      'process that copies 1 GiB into a buffer allocated once (chunk by chunk, as the agent does), ACKs, and sends it back; the client ' +
+    `transfer: best of ${TRANSFER_RUNS} after ${TRANSFER_WARMUPS} warm-up round, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\`, \`toArray({ into })\` into a ` +
+      'buffer reused across runs (like the baseline\'s), and \`toArray()\` into a new array (no target: it pays a page fault per 4 KiB ' +
+      'of fresh memory); control messages included. Baseline: one TCP connection on loopback to a separate node ' +
+      'process that reads 1 GiB straight into a buffer allocated once (socket onread, as the agent does), ACKs, and sends it back; the client ' +
       'reads straight into a buffer allocated once (socket onread, as the SDK does).',
     'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
       'Spread: largest deviation from the threads=1 RSS.',
   ];
   const table = textTable(measurements);
   process.stdout.write(`\n${table}\n\n`);
-  const written = await writeReports(machineInfo(date), measurements, notes);
+  const written = await writeReports(machineInfo(date, busyPercent), measurements, notes);
   progress(`wrote ${written.join(' and ')}`);
   return failures.length === 0 ? 0 : 1;
 }

@@ -1,4 +1,5 @@
 import {
+  InvalidArgumentError,
   bytesPerElement,
   colsOf,
   typedArrayConstructor,
@@ -9,6 +10,11 @@ import {
   type TypedArray,
 } from '@sharc/protocol';
 import type { JobOptions } from './jobs/run-job.js';
+
+export interface ToArrayOptions extends JobOptions {
+  /** A typed array of the array's dtype and length to fill instead of allocating a new one. */
+  into?: TypedArray;
+}
 
 /** What ArrayRef needs from its cluster (kept narrow so the two files do not depend on each other's internals). */
 export interface ArrayOwner {
@@ -48,12 +54,22 @@ export class ArrayRef {
     return this.meta.shape[0] * colsOf(this.meta.shape) * bytesPerElement(this.meta.dtype);
   }
 
-  /** Fetches the whole array into a new typed array of its dtype, row-major. */
-  async toArray(options: JobOptions = {}): Promise<TypedArray> {
-    const bytes = new Uint8Array(this.byteLength);
-    await this.owner.readPartitions(this.meta, () => undefined, options, bytes);
+  /**
+   * Fetches the whole array, row-major, into a new typed array of its dtype, or into `into`
+   * (same dtype and length) to reuse memory across calls: fresh memory costs a page fault per
+   * 4 KiB on first write, which bounds how fast a new array can be filled.
+   */
+  async toArray(options: ToArrayOptions = {}): Promise<TypedArray> {
     const ctor = typedArrayConstructor(this.meta.dtype);
-    return new ctor(bytes.buffer, 0, this.byteLength / bytesPerElement(this.meta.dtype));
+    const length = this.byteLength / bytesPerElement(this.meta.dtype);
+    const into = options.into;
+    if (into !== undefined && (!(into instanceof ctor) || into.length !== length)) {
+      const what = ArrayBuffer.isView(into) ? `${into.constructor.name}(${(into as TypedArray).length})` : typeof into;
+      throw new InvalidArgumentError(`toArray into must be a ${ctor.name} of length ${length} (the array's dtype and size), got ${what}`);
+    }
+    const result = into ?? new ctor(length);
+    await this.owner.readPartitions(this.meta, () => undefined, options, new Uint8Array(result.buffer, result.byteOffset, result.byteLength));
+    return result;
   }
 
   /** Writes the array to a `.npy` file on the client's disk (numpy.load reads it). */

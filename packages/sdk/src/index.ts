@@ -15,6 +15,7 @@ export { connect } from './connect.js';
 export { Cluster } from './cluster.js';
 export type { PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo, JobOptions } from './cluster.js';
 export { ArrayRef } from './array-ref.js';
+export type { ToArrayOptions } from './array-ref.js';
 export type { ConnectOptions } from './options.js';
 export type { KernelContext } from './kernel-types.js';
 export {

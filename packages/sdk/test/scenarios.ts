@@ -98,6 +98,15 @@ export function registerScenarios(target: ScenarioTarget): void {
       }
     });
 
+    it('fetches into a caller-supplied array, and refuses one of the wrong dtype or length', async () => {
+      const into = new Float64Array(300_000);
+      const result = await keeper.toArray({ into });
+      assert.equal(result, into);
+      assert.deepEqual(into, keeperData);
+      await assert.rejects(keeper.toArray({ into: new Float32Array(300_000) }), InvalidArgumentError);
+      await assert.rejects(keeper.toArray({ into: new Float64Array(10) }), /Float64Array of length 300000/);
+    });
+
     it('sums float32 data in float64, not float32', async () => {
       const n = 1_000_000;
       const data = new Float32Array(n).fill(0.1);

@@ -20,7 +20,9 @@ export class WorkerPool {
       idleTimeout: Infinity,
       // Kernels may be async and modules load with dynamic import: let the thread's event loop run.
       atomics: 'async',
-      maxQueue: 'auto',
+      // Tasks of concurrent jobs queue here. piscina's default ('auto', threads squared) would
+      // fail a task at random once several jobs overlap; admission control is the coordinator's job.
+      maxQueue: Infinity,
     });
   }
 
