@@ -103,7 +103,7 @@ async function main(): Promise<number> {
       'timed from posting the work to having both results. sharc: `cluster.reduce` through the SDK on an array already stored.',
     `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups.`,
     `transfer: best of ${TRANSFER_RUNS} after ${TRANSFER_WARMUPS} warm-up round, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\`, \`toArray({ into })\` into a ` +
-      'buffer reused across runs (like the baseline\'s), and \`toArray()\` into a new array (no target: it pays a page fault per 4 KiB ' +
+      'buffer reused across runs (like the baseline\'s), and `toArray()` into a new array (no target: it pays a page fault per 4 KiB ' +
       'of fresh memory); control messages included. Baseline: one TCP connection on loopback to a separate node ' +
       'process that reads 1 GiB straight into a buffer allocated once (socket onread, as the agent does), ACKs, and sends it back; the client ' +
       'reads straight into a buffer allocated once (socket onread, as the SDK does).',
