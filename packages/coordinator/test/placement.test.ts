@@ -103,6 +103,19 @@ describe('placePartitions', () => {
     assertCovers(placed, 100, 10);
   });
 
+  it('splits finer than the default when unequal agents can only hold the array in smaller pieces', () => {
+    // Default: 2 partitions of 120 bytes; the 100-byte agent cannot take one. 4 of 60 fit.
+    const capacity = agents(200, 100);
+    const placed = placePartitions({ rows: 4, rowBytes: 60 }, capacity);
+    assert.equal(placed.length, 4);
+    assertCovers(placed, 4, 60);
+    capacity.forEach((agent, i) => assert.ok(bytesByAgent(placed, capacity)[i]! <= agent.freeBytes));
+  });
+
+  it('keeps a requested partition count even when a finer split would fit', () => {
+    assert.throws(() => placePartitions({ rows: 4, rowBytes: 60, partitions: 2 }, agents(200, 100)), InsufficientMemoryError);
+  });
+
   it('fills a cluster exactly to its free memory', () => {
     const capacity = agents(400, 400);
     const placed = placePartitions({ rows: 100, rowBytes: 8, partitions: 4 }, capacity);

@@ -35,7 +35,21 @@ export function placePartitions(request: PlacementRequest, agents: AgentCapacity
       { details: { neededBytes: totalBytes, freeBytes } },
     );
   }
-  const count = partitionCount(request, agents.length);
+  // With the default count, agents of unequal free memory may fit the array only in finer
+  // pieces: split further (up to one row per partition) before giving up.
+  let count = partitionCount(request, agents.length);
+  for (;;) {
+    try {
+      return placeInto(count, request, agents);
+    } catch (error) {
+      const finer = Math.min(request.rows, count * 2);
+      if (request.partitions !== undefined || !(error instanceof InsufficientMemoryError) || finer === count) throw error;
+      count = finer;
+    }
+  }
+}
+
+function placeInto(count: number, request: PlacementRequest, agents: AgentCapacity[]): PartitionMeta[] {
   const free = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
   const assigned = new Map(agents.map((agent) => [agent.id, 0]));
   const partitions: PartitionMeta[] = [];
