@@ -81,6 +81,17 @@ export function agentMemoryMeasurements(results: AgentMemory[]): Measurement[] {
       pass: Math.abs(spread) <= MAX_SPREAD,
       details: { deviationsPercent: deviations.map((d) => d * 100) },
     });
+    // The zero-copy proof in absolute terms: what one more worker thread costs, next to the
+    // 1 GiB a per-thread copy of the partitions would cost.
+    const most = results.reduce((a, b) => (b.threads > a.threads ? b : a), reference);
+    if (most.threads > reference.threads) {
+      rows.push({
+        benchmark: 'memory',
+        subject: `RSS added per extra worker thread (threads=${reference.threads} → ${most.threads}; a copy of the data would add 1024 MiB)`,
+        value: (most.rssBytes - reference.rssBytes) / (most.threads - reference.threads) / MIB,
+        unit: 'MiB',
+      });
+    }
   }
   return rows;
 }
