@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
   ArrayNotFoundError,
+  CancelledError,
+  kernelHash,
+  CONTROL_TIMEOUT_MS,
+  DEFAULT_JOB_TIMEOUT_MS,
+  fileLoadTimeoutMs,
   InternalError,
   InvalidArgumentError,
   MessageBus,
@@ -21,14 +26,13 @@ import {
   type Shape,
   type Transport,
 } from '@sharc/protocol';
-import { DEFAULT_JOB_TIMEOUT_MS, RunningJob } from './jobs/run-job.js';
+import { RunningJob } from './jobs/run-job.js';
 import { KernelStore } from './kernels/kernel-store.js';
 import { resolveCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from './options.js';
 import { placePartitions } from './placement/place-partitions.js';
 import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog, type ArrayRecord } from './registry/array-catalog.js';
 
-const AGENT_CONTROL_TIMEOUT_MS = 60_000;
 const QUEUE_GROUP = 'sharc-coordinator';
 
 /**
@@ -42,6 +46,7 @@ export class Coordinator {
   private readonly arrays = new ArrayCatalog();
   private readonly kernels = new KernelStore();
   private readonly jobs = new Map<string, RunningJob>();
+  private readonly greeting = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly sweeper: NodeJS.Timeout;
 
@@ -50,7 +55,7 @@ export class Coordinator {
     readonly options: ResolvedCoordinatorOptions,
   ) {
     this.bus = new MessageBus(transport, 'coordinator', options.logger);
-    this.agents = new AgentRegistry(options.deadAfterMs, options.logger);
+    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId));
     this.sweeper = setInterval(() => void this.dropStaleUploads(), Math.min(60_000, options.pendingUploadTtlMs));
     this.sweeper.unref();
   }
@@ -63,7 +68,7 @@ export class Coordinator {
 
   async close(): Promise<void> {
     for (const stop of this.unsubscribe) stop();
-    for (const job of this.jobs.values()) job.cancel();
+    for (const job of this.jobs.values()) job.fail(new CancelledError('the coordinator is shutting down', { retryable: true }));
     clearInterval(this.sweeper);
     this.agents.close();
     await this.bus.close();
@@ -83,7 +88,7 @@ export class Coordinator {
         this.agents.register(message.agent);
         return { type: 'ok' };
       case 'agent.heartbeat':
-        this.agents.heartbeat(message.agentId, message.usedBytes, message.partitions);
+        if (!this.agents.heartbeat(message.agentId, message.usedBytes, message.partitions)) this.greet(message.agentId);
         return { type: 'ok' };
       case 'task.progress':
         this.jobs.get(message.jobId)?.addProgress(message.partitionIndex, message.blocks);
@@ -100,8 +105,11 @@ export class Coordinator {
       case 'array.create':
         return this.createArray(message);
       case 'array.commit':
+        this.checkUpload(message.arrayId, message.transferToken);
         return this.commitArray(message.arrayId);
       case 'array.abort':
+        // Only an upload still in progress can be aborted: a committed array stays.
+        this.checkUpload(message.arrayId, message.transferToken);
         await this.dropArray(this.arrays.getRecord(message.arrayId));
         return { type: 'ok' };
       case 'array.open':
@@ -116,12 +124,13 @@ export class Coordinator {
       case 'array.load':
         return this.loadArray(message);
       case 'kernel.put':
+        if (kernelHash(message.code) !== message.hash) throw new InvalidArgumentError(`kernel code does not match its hash ${message.hash}`);
         this.kernels.put(message.hash, message.code);
         return { type: 'ok' };
       case 'job.submit':
         return this.runJob(message);
       case 'job.cancel':
-        this.jobs.get(message.jobId)?.cancel();
+        this.jobs.get(message.jobId)?.fail(new CancelledError(`job ${message.jobId} was cancelled`, { details: { jobId: message.jobId } }));
         return { type: 'ok' };
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
@@ -159,7 +168,7 @@ export class Coordinator {
       this.agentSubject(inspector.id),
       { type: 'file.inspect', source: message.source },
       'file.info',
-      { timeoutMs: AGENT_CONTROL_TIMEOUT_MS },
+      { timeoutMs: CONTROL_TIMEOUT_MS },
     );
     const shape = parseShape(layout.shape);
     const meta = this.newArrayMeta(name, layout.dtype, shape, message.partitions);
@@ -172,24 +181,45 @@ export class Coordinator {
       partition,
       source: message.source,
       dataOffset: layout.dataOffset + partition.rowStart * rowBytes,
-    }));
+    }), (partition) => fileLoadTimeoutMs(partition.byteLength));
     const record: ArrayRecord = { meta, state: 'pending', replace: message.replace ?? false, createdAt: Date.now() };
     this.arrays.addPending(record);
     return this.commitArray(meta.id);
   }
 
+  /** An upload's commit or abort must come with the upload's transfer token, while it is pending. */
+  private checkUpload(arrayId: string, transferToken: string): void {
+    const record = this.arrays.getRecord(arrayId);
+    if (record.state !== 'pending' || record.transferToken === undefined || record.transferToken !== transferToken) {
+      throw new InvalidArgumentError(`array ${arrayId} is not an upload in progress with this transfer token`);
+    }
+  }
+
   private async commitArray(arrayId: string): Promise<Outgoing> {
     const record = this.arrays.getRecord(arrayId);
-    await this.onAgentsOf(record.meta, { type: 'partition.seal', arrayId });
     let replaced: ArrayRecord | undefined;
     try {
+      // Agents refuse to seal an upload with missing bytes; the array then never becomes visible.
+      await this.onAgentsOf(record.meta, { type: 'partition.seal', arrayId });
       replaced = this.arrays.commit(arrayId).replaced;
     } catch (error) {
       await this.dropArray(record);
       throw error;
     }
-    if (replaced !== undefined) await this.releaseOnAgents(replaced.meta);
+    // The new array is stored and named: answer now, free the replaced one behind the answer.
+    if (replaced !== undefined) void this.releaseOnAgents(replaced.meta);
     return this.arrayInfo(record.meta);
+  }
+
+  /** An agent heartbeats but is unknown (this coordinator restarted): ask it to register again. */
+  private greet(agentId: string): void {
+    if (this.greeting.has(agentId)) return;
+    this.greeting.add(agentId);
+    this.bus
+      .call(this.agentSubject(agentId), { type: 'agent.hello' }, 'agent.register', { timeoutMs: CONTROL_TIMEOUT_MS })
+      .then((reply) => this.agents.register(reply.agent))
+      .catch((error: unknown) => this.options.logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
+      .finally(() => this.greeting.delete(agentId));
   }
 
   private async dropArray(record: ArrayRecord): Promise<void> {
@@ -217,10 +247,14 @@ export class Coordinator {
    * Sends one allocation message per partition. Memory is booked first so concurrent puts
    * cannot both claim it; on any failure everything allocated is freed again.
    */
-  private async allocateEverywhere(meta: ArrayMeta, messageFor: (p: PartitionMeta) => Outgoing): Promise<void> {
+  private async allocateEverywhere(
+    meta: ArrayMeta,
+    messageFor: (p: PartitionMeta) => Outgoing,
+    timeoutFor: (p: PartitionMeta) => number = () => CONTROL_TIMEOUT_MS,
+  ): Promise<void> {
     for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, 1);
     const results = await Promise.allSettled(
-      meta.partitions.map((p) => this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: AGENT_CONTROL_TIMEOUT_MS })),
+      meta.partitions.map((p) => this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) })),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {
@@ -232,7 +266,7 @@ export class Coordinator {
   private async onAgentsOf(meta: ArrayMeta, message: Outgoing): Promise<void> {
     const agentIds = new Set(meta.partitions.map((p) => p.agentId));
     await Promise.all(
-      [...agentIds].map((id) => this.bus.call(this.agentSubject(id), message, 'ok', { timeoutMs: AGENT_CONTROL_TIMEOUT_MS })),
+      [...agentIds].map((id) => this.bus.call(this.agentSubject(id), message, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })),
     );
   }
 
@@ -263,33 +297,22 @@ export class Coordinator {
     const clientId = message.from;
     if (!isSubjectToken(clientId)) throw new InvalidArgumentError(`sender ${JSON.stringify(clientId)} is not a valid client id`);
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
+    const jobSubject = subjectFor(this.options.cluster, { to: 'job', clientId, jobId });
     const input = this.arrays.ready(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
     if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
+    for (const p of input.partitions) {
+      if (!this.agents.isAlive(p.agentId)) {
+        throw new NoAgentsError(`agent ${p.agentId} holding partition ${p.index} of '${input.name}' is not alive`, { retryable: true });
+      }
+    }
+    if (spec.kind === 'map' && spec.outputName !== undefined) this.arrays.checkName(spec.outputName, spec.replace ?? false);
 
     let output: ArrayMeta | undefined;
-    let outputReplace = false;
-    if (spec.kind === 'map') {
-      const name = spec.outputName ?? generatedName();
-      outputReplace = spec.replace ?? false;
-      this.arrays.checkName(name, outputReplace);
-      output = this.mapOutputMeta(input, name, spec.dtype, spec.cols);
-      const target = output;
-      await this.allocateEverywhere(target, (partition) => ({
-        type: 'partition.allocate',
-        arrayId: target.id,
-        dtype: target.dtype,
-        shape: [...target.shape] as [number] | [number, number],
-        partition,
-      }));
-      this.arrays.addPending({ meta: output, state: 'pending', replace: outputReplace, createdAt: Date.now() });
-    }
-
-    const timeoutMs = message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
-    const job = new RunningJob(jobId, spec, input, timeoutMs, {
+    const job = new RunningJob(jobId, spec, input, message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS, {
       bus: this.bus,
       logger: this.options.logger,
-      jobSubject: subjectFor(this.options.cluster, { to: 'job', clientId, jobId }),
+      jobSubject,
       runPartition: async (array, index, timeout) => {
         const partition = array.partitions[index];
         if (partition === undefined) throw new InternalError(`array ${array.id} has no partition ${index}`);
@@ -324,8 +347,38 @@ export class Coordinator {
         return (info as MessageOf<'array.info'>).array;
       },
     });
+    // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
-    return job.run();
+    const prepare =
+      spec.kind === 'map'
+        ? async () => {
+            const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
+            await this.allocateEverywhere(meta, (partition) => ({
+              type: 'partition.allocate',
+              arrayId: meta.id,
+              dtype: meta.dtype,
+              shape: [...meta.shape] as [number] | [number, number],
+              partition,
+            }));
+            this.arrays.addPending({ meta, state: 'pending', replace: spec.replace ?? false, createdAt: Date.now() });
+            output = meta;
+          }
+        : undefined;
+    return job.run(prepare);
+  }
+
+  /** Fails every running job that needs the agent: its partitions are out of reach. */
+  private onAgentDead(agentId: string): void {
+    for (const job of this.jobs.values()) {
+      const lost = job.input.partitions.find((p) => p.agentId === agentId);
+      if (lost === undefined) continue;
+      job.fail(
+        new NoAgentsError(
+          `agent ${agentId} holding partition ${lost.index} of '${job.input.name}' stopped answering (no heartbeat for ${this.options.deadAfterMs} ms)`,
+          { retryable: true, details: { agentId, partition: lost.index } },
+        ),
+      );
+    }
   }
 
   /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */

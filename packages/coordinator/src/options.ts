@@ -5,7 +5,7 @@ export interface CoordinatorOptions {
   cluster?: string;
   /** An agent silent for this long is declared dead; Infinity turns liveness off. @default 3000 */
   deadAfterMs?: number;
-  /** An upload not committed within this time is dropped and its memory freed. @default 600000 */
+  /** A client upload not committed within this time is dropped and its memory freed. @default 3600000 */
   pendingUploadTtlMs?: number;
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
@@ -21,7 +21,7 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
   return {
     cluster,
     deadAfterMs,
-    pendingUploadTtlMs: options.pendingUploadTtlMs ?? 10 * 60 * 1000,
+    pendingUploadTtlMs: options.pendingUploadTtlMs ?? 60 * 60 * 1000,
     logger: options.logger ?? createLogger('coordinator'),
   };
 }

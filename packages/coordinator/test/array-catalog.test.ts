@@ -166,6 +166,10 @@ describe('ArrayCatalog', () => {
     const now = Date.now();
     catalog.addPending(pendingRecord('abandoned', 'a', { createdAt: now - 60_000 }));
     catalog.addPending(pendingRecord('fresh', 'b', { createdAt: now + 60_000 }));
+    // A running map's output is pending too, but has no transfer token: never swept.
+    const output = pendingRecord('map-output', 'd', { createdAt: now - 60_000 });
+    delete output.transferToken;
+    catalog.addPending(output);
     put('done', 'c');
     assert.deepEqual(
       catalog.stalePending(30_000).map((record) => record.meta.id),

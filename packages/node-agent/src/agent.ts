@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import {
+  CONTROL_TIMEOUT_MS,
   InternalError,
   MessageBus,
   subjectFor,
@@ -18,7 +19,6 @@ import { PartitionStore } from './storage/partition-store.js';
 import { runTask } from './tasks/run-task.js';
 import { WorkerPool } from './workers/pool.js';
 
-const CONTROL_TIMEOUT_MS = 10_000;
 const REGISTER_RETRY_MS = 500;
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -79,9 +79,19 @@ export class Agent {
    * cluster): the same checks as the TCP data port, then one memcpy.
    */
   localData(): { write(request: DataRequest, bytes: Uint8Array): void; read(request: DataRequest, target: Uint8Array): void } {
+    const move = (request: DataRequest, copy: (bytes: Uint8Array) => void) => {
+      const transfer = this.store.openTransfer(request);
+      try {
+        copy(transfer.bytes);
+        transfer.done(true);
+      } catch (error) {
+        transfer.done(false);
+        throw error;
+      }
+    };
     return {
-      write: (request, bytes) => this.store.bytesFor(request).set(bytes),
-      read: (request, target) => target.set(this.store.bytesFor(request)),
+      write: (request, bytes) => move(request, (target) => target.set(bytes)),
+      read: (request, target) => move(request, (source) => target.set(source)),
     };
   }
 
@@ -162,10 +172,13 @@ export class Agent {
         );
         return { type: 'ok' };
       case 'partition.load': {
-        const partition = this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
+        this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
+        const lease = this.store.acquire(message.arrayId, message.partition.index);
         try {
-          await readRange(message.source.path, message.dataOffset, new Uint8Array(partition.buffer));
+          await readRange(message.source.path, message.dataOffset, new Uint8Array(lease.partition.buffer));
+          lease.release(true);
         } catch (error) {
+          lease.release(false);
           this.store.free(message.arrayId);
           throw error;
         }
@@ -177,6 +190,8 @@ export class Agent {
       case 'partition.free':
         this.store.free(message.arrayId);
         return { type: 'ok' };
+      case 'agent.hello':
+        return { type: 'agent.register', agent: this.info() };
       case 'file.inspect': {
         const layout = await inspectFile(message.source);
         return { type: 'file.info', dtype: layout.dtype, shape: [...layout.shape] as [number] | [number, number], dataOffset: layout.dataOffset };

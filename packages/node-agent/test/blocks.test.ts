@@ -37,6 +37,11 @@ function partition(options: {
     // blocksOf reads only the layout, so the bytes themselves need not be allocated.
     buffer: new SharedArrayBuffer(0),
     transferToken: undefined,
+    uploaded: false,
+    written: 0,
+    users: 0,
+    freed: false,
+    tainted: false,
   };
 }
 

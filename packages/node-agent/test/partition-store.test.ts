@@ -137,9 +137,64 @@ describe('PartitionStore', () => {
     store.allocate('arr-1', 'float64', [1000], meta(0, 10), 'token-1');
     store.allocate('arr-1', 'float64', [1000], meta(1, 10), 'token-1');
     store.allocate('arr-2', 'float64', [1000], meta(0, 10), 'token-2');
+    for (const partitionIndex of [0, 1]) {
+      store.openTransfer({ v: 1, op: 'write', arrayId: 'arr-1', partitionIndex, byteOffset: 0, byteLength: 80, token: 'token-1' }).done(true);
+    }
     store.seal('arr-1');
     assert.equal(store.get('arr-1', 0).transferToken, undefined);
     assert.equal(store.get('arr-1', 1).transferToken, undefined);
     assert.equal(store.get('arr-2', 0).transferToken, 'token-2');
+  });
+
+  describe('reuse of freed buffers', () => {
+    const MIB = 1024 * 1024;
+    const big = (index: number): PartitionMeta => ({ index, rowStart: 0, rowCount: MIB / 8, byteLength: MIB, agentId: 'agent-0' });
+
+    it('reuses a freed buffer for the next partition of the same size, even one over half the limit', () => {
+      const store = new PartitionStore(1.5 * MIB);
+      const first = store.allocate('a', 'float64', [MIB / 8], big(0), undefined).buffer;
+      store.free('a');
+      assert.equal(store.allocate('b', 'float64', [MIB / 8], big(0), undefined).buffer, first);
+    });
+
+    it('zero-fills a reused buffer unless it will be overwritten', () => {
+      const store = new PartitionStore(4 * MIB);
+      new Uint8Array(store.allocate('a', 'float64', [MIB / 8], big(0), undefined).buffer).fill(7);
+      store.free('a');
+      const zeroed = store.allocate('b', 'float64', [MIB / 8], big(0), undefined).buffer;
+      assert.equal(new Uint8Array(zeroed).every((v) => v === 0), true);
+    });
+
+    it('does not hand a buffer still used by a task to another array', () => {
+      const store = new PartitionStore(4 * MIB);
+      const first = store.allocate('a', 'float64', [MIB / 8], big(0), undefined).buffer;
+      const lease = store.acquire('a', 0);
+      store.free('a');
+      assert.equal(store.usedBytes, 0, 'the memory is no longer booked');
+      assert.notEqual(store.allocate('b', 'float64', [MIB / 8], big(0), undefined).buffer, first);
+      lease.release(true);
+      assert.equal(store.allocate('c', 'float64', [MIB / 8], big(0), undefined).buffer, first, 'reused once released');
+    });
+
+    it('never reuses a buffer whose user stopped abnormally', () => {
+      const store = new PartitionStore(4 * MIB);
+      const first = store.allocate('a', 'float64', [MIB / 8], big(0), undefined).buffer;
+      const lease = store.acquire('a', 0);
+      store.free('a');
+      lease.release(false);
+      assert.notEqual(store.allocate('b', 'float64', [MIB / 8], big(0), undefined).buffer, first);
+    });
+
+    it('refuses to seal an upload that did not receive every byte', () => {
+      const store = new PartitionStore(4 * MIB);
+      store.allocate('a', 'uint8', [16], { index: 0, rowStart: 0, rowCount: 16, byteLength: 16, agentId: 'agent-0' }, 'tok', 'overwritten');
+      const half = store.openTransfer({ v: 1, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: 8, token: 'tok' });
+      half.done(true);
+      assert.throws(() => store.seal('a'), /received 8 of 16 bytes/);
+      const rest = store.openTransfer({ v: 1, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 8, byteLength: 8, token: 'tok' });
+      rest.done(true);
+      store.seal('a');
+      assert.equal(store.get('a', 0).transferToken, undefined);
+    });
   });
 });

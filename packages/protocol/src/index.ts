@@ -34,7 +34,7 @@ export {
 export type { ErrorData, SharcErrorOptions } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
-export { messageSchema, BUILTIN_REDUCTIONS } from './messages.js';
+export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS } from './messages.js';
 export type {
   Message,
   MessageType,
@@ -76,3 +76,6 @@ export type { NpyHeader } from './formats/npy.js';
 export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
 export { parseByteSize } from './sizes.js';
+export { CONTROL_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, DEFAULT_JOB_TIMEOUT_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs } from './timeouts.js';
+export { assertSerialisable } from './plain-data.js';
+export { exportedFunction } from './kernel-exports.js';

@@ -7,7 +7,11 @@ import { DTYPES } from './dtypes.js';
  * `v` and the sender `from`; `decodeMessage` validates all of it before anyone reads a field.
  */
 
-const id = z.string().min(1).max(128);
+/** Ids end up in NATS subjects: the same token rule as subjects.ts. */
+const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'ids hold only letters, digits, - and _');
+/** More partitions than this is a mistake, and would not fit one reply. */
+export const MAX_PARTITIONS = 65_536;
+const partitionCount = z.number().int().positive().max(MAX_PARTITIONS);
 const count = z.number().int().nonnegative();
 const dtype = z.enum(DTYPES);
 const shape = z.union([z.tuple([count]), z.tuple([count, count])]);
@@ -130,12 +134,12 @@ export const messageSchema = z.discriminatedUnion('type', [
     name: z.string().min(1).max(256).optional(),
     dtype,
     shape,
-    partitions: z.number().int().positive().optional(),
+    partitions: partitionCount.optional(),
     replace: z.boolean().optional(),
   }),
   message('array.placed', { array: arrayMetaSchema, transferToken: z.string(), agents: z.array(agentInfoSchema) }),
-  message('array.commit', { arrayId: id }),
-  message('array.abort', { arrayId: id }),
+  message('array.commit', { arrayId: id, transferToken: z.string() }),
+  message('array.abort', { arrayId: id, transferToken: z.string() }),
   message('array.open', { name: z.string().min(1).max(256) }),
   message('array.locate', { arrayId: id }),
   message('array.info', { array: arrayMetaSchema, agents: z.array(agentInfoSchema) }),
@@ -145,7 +149,7 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('array.load', {
     source: fileSourceSchema,
     name: z.string().min(1).max(256).optional(),
-    partitions: z.number().int().positive().optional(),
+    partitions: partitionCount.optional(),
     replace: z.boolean().optional(),
   }),
   message('kernel.put', { hash: id, code: z.string() }),
@@ -198,6 +202,8 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('task.run', { task: taskSchema }),
   message('task.result', { blocks: count }),
   message('task.cancel', { jobId: id }),
+  /** Coordinator -> agent it does not know (it restarted): answered with `agent.register`. */
+  message('agent.hello', {}),
 ]);
 
 export type Message = z.infer<typeof messageSchema>;

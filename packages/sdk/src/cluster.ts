@@ -2,7 +2,13 @@ import path from 'node:path';
 import {
   BUILTIN_REDUCTIONS,
   CancelledError,
+  DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
+  KernelError,
+  MAX_PARTITIONS,
+  PROTOCOL_VERSION,
+  assertSerialisable,
+  exportedFunction,
   TimeoutError,
   bytesPerElement,
   colsOf,
@@ -31,7 +37,7 @@ import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import type { DataPlane } from './data/data-client.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
-import { exportedFunction, loadLocally } from './kernels/local-module.js';
+import { loadLocally } from './kernels/local-module.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import type { ResolvedConnectOptions } from './options.js';
 
@@ -119,6 +125,8 @@ export class Cluster implements ArrayOwner {
 
   /** Stores `data` in the cluster, split into row partitions over the agents. */
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
+    checkJobOptions(options);
+    if (options.partitions !== undefined) checkPartitions(options.partitions);
     const dtype = dtypeOf(data as ArrayBufferView);
     if (dtype === undefined || !ArrayBuffer.isView(data)) {
       const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
@@ -142,18 +150,19 @@ export class Cluster implements ArrayOwner {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const rowBytes = colsOf(shape) * bytesPerElement(dtype);
     try {
-      await this.forEachPartition(array, options, async (partition) => {
+      await this.forEachPartition(array, options, async (partition, signal) => {
         const offset = partition.rowStart * rowBytes;
         await this.data.write(
           agentOf(agents, partition),
-          { v: 1, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
+          { v: PROTOCOL_VERSION, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
           bytes.subarray(offset, offset + partition.byteLength),
+          signal,
         );
       });
-      const committed = await this.call({ type: 'array.commit', arrayId: array.id }, 'array.info');
+      const committed = await this.call({ type: 'array.commit', arrayId: array.id, transferToken }, 'array.info');
       return new ArrayRef(this, committed.array);
     } catch (error) {
-      await this.call({ type: 'array.abort', arrayId: array.id }, 'ok').catch(() => undefined);
+      await this.call({ type: 'array.abort', arrayId: array.id, transferToken }, 'ok').catch(() => undefined);
       throw error;
     }
   }
@@ -176,6 +185,12 @@ export class Cluster implements ArrayOwner {
    * row ranges straight into its partitions; no byte passes through this client.
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
+    checkJobOptions(options);
+    if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`fromFile needs a file path, got ${JSON.stringify(file)}`);
+    if (options.partitions !== undefined) checkPartitions(options.partitions);
+    if (options.byteOffset !== undefined && !(Number.isSafeInteger(options.byteOffset) && options.byteOffset >= 0)) {
+      throw new InvalidArgumentError(`byteOffset must be a non-negative integer, got ${options.byteOffset}`);
+    }
     const format = options.format ?? (file.toLowerCase().endsWith('.npy') ? 'npy' : 'raw');
     if (format !== 'npy' && format !== 'raw') throw new InvalidArgumentError(`format must be 'npy' or 'raw', got ${JSON.stringify(format)}`);
     if (options.name !== undefined) checkName(options.name);
@@ -198,6 +213,8 @@ export class Cluster implements ArrayOwner {
         ...(options.replace === undefined ? {} : { replace: options.replace }),
       },
       'array.info',
+      // Agents read their rows in parallel; a big file takes as long as the disk needs.
+      options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
     );
     return new ArrayRef(this, info.array);
   }
@@ -207,6 +224,8 @@ export class Cluster implements ArrayOwner {
   /** A custom reduction: `partial` on each block of rows on the agents, `combine` to merge. */
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
+    checkArrayRef(array);
+    checkJobOptions(options);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
         throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
@@ -215,6 +234,10 @@ export class Cluster implements ArrayOwner {
       const partials = done.partials as BuiltinPartial[];
       return finishBuiltin(kernel, partials.reduce((acc, p) => combineBuiltin(kernel, acc, p), identityOf(kernel)));
     }
+    if (typeof kernel !== 'object' || kernel === null) {
+      throw new InvalidArgumentError(`reduce takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
+    }
+    assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const partialName = kernel.partial ?? 'partial';
     const combineName = kernel.combine ?? 'combine';
     const bundle = await this.prepareKernel(kernel.module);
@@ -233,12 +256,26 @@ export class Cluster implements ArrayOwner {
     );
     const [first, ...rest] = done.partials;
     let acc = first;
-    for (const next of rest) acc = await combine(acc, next);
+    for (const next of rest) {
+      try {
+        acc = await combine(acc, next);
+      } catch (error) {
+        const failure = new KernelError(`kernel ${bundle.label}#${combineName} threw while combining partials: ${(error as Error).message}`, { cause: error });
+        if (error instanceof Error && error.stack !== undefined) failure.stack = error.stack;
+        throw failure;
+      }
+    }
     return acc;
   }
 
   /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */
   async map(array: ArrayRef, kernel: MapKernel, options: JobOptions = {}): Promise<ArrayRef> {
+    checkArrayRef(array);
+    checkJobOptions(options);
+    if (typeof kernel !== 'object' || kernel === null || typeof kernel.kernel !== 'string') {
+      throw new InvalidArgumentError('map takes { module, kernel: exportName, params, dtype, cols, name }');
+    }
+    assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const dtype = kernel.dtype === undefined ? array.dtype : parseDType(kernel.dtype);
     const cols = kernel.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 1) throw new InvalidArgumentError(`cols must be a positive integer, got ${cols}`);
@@ -293,22 +330,25 @@ export class Cluster implements ArrayOwner {
     options: JobOptions,
     into?: Uint8Array,
   ): Promise<void> {
+    checkJobOptions(options);
     const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
     const agents = new Map(info.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
-    await this.forEachPartition(info.array, options, async (partition) => {
+    await this.forEachPartition(info.array, options, async (partition, signal) => {
       const offset = partition.rowStart * rowBytes;
       const target = into === undefined ? new Uint8Array(partition.byteLength) : into.subarray(offset, offset + partition.byteLength);
       await this.data.read(
         agentOf(agents, partition),
-        { v: 1, op: 'read', arrayId: meta.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
+        { v: PROTOCOL_VERSION, op: 'read', arrayId: meta.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
         target,
+        signal,
       );
       await each(partition, target);
     });
   }
 
   async saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void> {
+    checkJobOptions(options);
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
     await writeNpy(file, meta.dtype, meta.shape, (writeAt) =>
       this.readPartitions(meta, (partition, bytes) => writeAt(bytes, partition.rowStart * rowBytes), options),
@@ -321,11 +361,9 @@ export class Cluster implements ArrayOwner {
 
   // ---- internals --------------------------------------------------------------------------
 
-  private async call<T extends MessageType>(message: Outgoing, expect: T): Promise<MessageOf<T>> {
+  private async call<T extends MessageType>(message: Outgoing, expect: T, timeoutMs = this.options.requestTimeoutMs): Promise<MessageOf<T>> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.bus.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, {
-      timeoutMs: this.options.requestTimeoutMs,
-    });
+    return this.bus.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, { timeoutMs });
   }
 
   private job(spec: JobSpec, input: ArrayRef, options: JobOptions): Promise<JobResult> {
@@ -342,36 +380,43 @@ export class Cluster implements ArrayOwner {
     return bundle;
   }
 
-  /** Runs `transfer` for every partition, a few at a time, reporting bytes as progress. */
-  private async forEachPartition(array: ArrayMeta, options: JobOptions, transfer: (p: PartitionMeta) => Promise<void>): Promise<void> {
+  /**
+   * Runs `transfer` for every partition, a few at a time, reporting bytes as progress. The
+   * caller's signal and timeout stop every transfer in flight (their sockets are closed), so
+   * nothing keeps writing after the call has failed.
+   */
+  private async forEachPartition(
+    array: ArrayMeta,
+    options: JobOptions,
+    transfer: (p: PartitionMeta, signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
     const total = array.partitions.reduce((sum, p) => sum + p.byteLength, 0);
     let done = 0;
     options.onProgress?.(0, total);
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(new CancelledError('transfer cancelled', { cause: options.signal?.reason }));
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const timeout = options.timeoutMs;
+    const timer =
+      timeout === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
     const queue = [...array.partitions];
     const worker = async () => {
       for (let partition = queue.shift(); partition !== undefined; partition = queue.shift()) {
-        if (options.signal?.aborted) throw new CancelledError('transfer cancelled', { cause: options.signal.reason });
-        await transfer(partition);
+        stop.signal.throwIfAborted();
+        await transfer(partition, stop.signal);
         done += partition.byteLength;
         options.onProgress?.(done, total);
       }
     };
-    const timeout = options.timeoutMs;
-    const work = Promise.all(Array.from({ length: Math.min(TRANSFER_CONCURRENCY, queue.length) }, worker));
-    if (timeout === undefined) {
-      await work;
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        work,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
-        }),
-      ]);
+      await Promise.all(Array.from({ length: Math.min(TRANSFER_CONCURRENCY, queue.length) }, worker));
+    } catch (error) {
+      stop.abort(error);
+      throw stop.signal.reason instanceof Error ? stop.signal.reason : error;
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 }
@@ -380,6 +425,29 @@ function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): Agen
   const agent = agents.get(partition.agentId);
   if (agent === undefined) throw new InvalidArgumentError(`agent ${partition.agentId} of partition ${partition.index} is unknown`);
   return agent;
+}
+
+function checkJobOptions(options: JobOptions): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+  const { timeoutMs, signal, onProgress } = options;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
+  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function');
+  if (signal?.aborted) throw new CancelledError('the call was cancelled before it started', { cause: signal.reason });
+}
+
+function checkPartitions(partitions: number): void {
+  if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= MAX_PARTITIONS)) {
+    throw new InvalidArgumentError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, got ${partitions}`);
+  }
+}
+
+function checkArrayRef(array: unknown): void {
+  if (!(array instanceof ArrayRef)) {
+    throw new InvalidArgumentError(`expected an ArrayRef (from put, open, fromFile or map), got ${array === null ? 'null' : typeof array}`);
+  }
 }
 
 function checkName(name: string): void {

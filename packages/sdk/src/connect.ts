@@ -90,8 +90,14 @@ async function startEmbedded(options: ResolvedConnectOptions, clientId: string):
   };
   // Same checks as the TCP data port, without the socket: one memcpy each way.
   const data: DataPlane = {
-    write: async (agent, request, bytes) => localOf(agent.id).write(request, bytes),
-    read: async (agent, request, target) => localOf(agent.id).read(request, target),
+    write: async (agent, request, bytes, signal) => {
+      signal?.throwIfAborted();
+      localOf(agent.id).write(request, bytes);
+    },
+    read: async (agent, request, target, signal) => {
+      signal?.throwIfAborted();
+      localOf(agent.id).read(request, target);
+    },
   };
   return new Cluster(bus, options, data, async () => {
     await bus.close();

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, isSubjectToken } from '@sharc/protocol';
+import { CLIENT_REQUEST_TIMEOUT_MS, InvalidArgumentError, isSubjectToken } from '@sharc/protocol';
 
 export interface ConnectOptions {
   /**
@@ -10,7 +10,7 @@ export interface ConnectOptions {
   cluster?: string;
   /** How long connecting may take before failing. @default 5000 */
   connectTimeoutMs?: number;
-  /** How long control requests (put, open, delete…) may take. @default 60000 */
+  /** How long control requests (put, open, delete…) may take. @default 120000 (longer than any service-side step) */
   requestTimeoutMs?: number;
   /** Embedded cluster only: how it is sized. */
   embedded?: {
@@ -46,7 +46,7 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
     servers,
     cluster,
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
-    requestTimeoutMs: positive(options.requestTimeoutMs ?? 60_000, 'requestTimeoutMs'),
+    requestTimeoutMs: positive(options.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),
     embedded: { agents, threads: options.embedded?.threads, memoryBytes: options.embedded?.memoryBytes },
   };
 }

@@ -71,6 +71,29 @@ describe('hostile messages on a real cluster', () => {
     assert.equal(reply.type, 'error');
   });
 
+  it('refuses to commit or abort an array without its upload token', async () => {
+    for (const type of ['array.abort', 'array.commit']) {
+      const forged = encodeValue({ v: PROTOCOL_VERSION, from: 'x', type, arrayId: stored.id, transferToken: 'guess' });
+      const reply = decodeMessage(await raw.request(subjectFor('default', { to: 'coordinator', verb: 'client' }), forged, 5000));
+      assert.equal(reply.type, 'error', type);
+      assert.match((reply as MessageOf<'error'>).error.message, /not an upload in progress/);
+    }
+    assert.deepEqual(await (await cluster.open('precious')).toArray(), data);
+  });
+
+  it('refuses ids that could widen a subject', async () => {
+    const submit = encodeValue({
+      v: PROTOCOL_VERSION,
+      from: 'x',
+      type: 'job.submit',
+      jobId: 'bad.job',
+      spec: { kind: 'reduce', arrayId: stored.id, kernel: { kind: 'builtin', op: 'sum' } },
+    });
+    const reply = decodeMessage(await raw.request(subjectFor('default', { to: 'coordinator', verb: 'client' }), submit, 5000));
+    assert.equal(reply.type, 'error');
+    assert.equal((reply as MessageOf<'error'>).error.code, ProtocolError.code);
+  });
+
   it('drops malformed events without crashing anyone', async () => {
     const eventSubjects = [
       subjectFor('default', { to: 'agents', verb: 'cancel' }),

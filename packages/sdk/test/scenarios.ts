@@ -271,6 +271,15 @@ export function registerScenarios(target: ScenarioTarget): void {
       ['kernel returns a non-serialisable partial', () => target.cluster().reduce(keeper, { module: KERNELS, partial: 'returnsFunction', combine: 'add' }), KernelError, /not serialisable: f is a function/],
       ['file missing', () => target.cluster().fromFile(path.join(dir, 'absent.npy')), FileFormatError, /does not exist/],
       ['output dtype unknown', () => target.cluster().map(keeper, { module: KERNELS, kernel: 'scale', dtype: 'float16' as never }), InvalidArgumentError, /unknown dtype "float16"/],
+      ['zero partitions', () => target.cluster().put(new Float64Array(4), { partitions: 0 }), InvalidArgumentError, /partitions must be an integer from 1/],
+      ['fractional partitions', () => target.cluster().put(new Float64Array(4), { partitions: 1.5 }), InvalidArgumentError, /partitions must be an integer from 1/],
+      ['a zero timeout', () => target.cluster().reduce(keeper, 'sum', { timeoutMs: 0 }), InvalidArgumentError, /timeoutMs must be a positive number/],
+      ['a negative timeout', () => target.cluster().put(new Float64Array(4), { timeoutMs: -5 }), InvalidArgumentError, /timeoutMs must be a positive number/],
+      ['a negative file offset', () => target.cluster().fromFile('/tmp/x.raw', { dtype: 'int8', shape: [1], byteOffset: -1 }), InvalidArgumentError, /byteOffset must be a non-negative integer/],
+      ['an already aborted signal', () => target.cluster().reduce(keeper, 'sum', { signal: AbortSignal.abort() }), CancelledError, /cancelled before it started/],
+      ['no array', () => target.cluster().reduce(null as never, 'sum'), InvalidArgumentError, /expected an ArrayRef/],
+      ['params that are not plain data', () => target.cluster().map(keeper, { module: KERNELS, kernel: 'scale', params: { factor: () => 2 } }), InvalidArgumentError, /params is not serialisable: factor is a function/],
+      ['a combine that throws on the client', () => target.cluster().reduce(keeper, { module: KERNELS, partial: 'countAbove', combine: 'combineThrows', params: { threshold: 1 } }), KernelError, /combineThrows threw while combining partials: combine is broken/],
     ];
     for (const [what, call, errorClass, message] of cases) {
       it(`refuses ${what}`, async () => {
@@ -328,6 +337,31 @@ export function registerScenarios(target: ScenarioTarget): void {
       setTimeout(() => controller.abort(), 200);
       await assert.rejects(job, CancelledError);
       await assertKeeperIntact();
+    });
+
+    it('cancels a map without leaving its output behind', async () => {
+      const controller = new AbortController();
+      const job = target.cluster().map(keeper, { module: KERNELS, kernel: 'slowMap', params: { ms: 300 }, name: 'cancelled-output' }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 200);
+      await assert.rejects(job, CancelledError);
+      // The coordinator drops the output when its job fails; give the cancel a moment to land.
+      for (let i = 0; i < 50 && (await target.cluster().list()).some((a) => a.name === 'cancelled-output'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal((await target.cluster().list()).some((a) => a.name === 'cancelled-output'), false);
+      await assertKeeperIntact();
+    });
+
+    it('never lets the buffer of a deleted array serve another array while a job still reads it', async () => {
+      const doomed = await target.cluster().put(new Float64Array(262_144).fill(1), { partitions: 2 });
+      const job = target.cluster().reduce(doomed, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 400 } });
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await doomed.delete();
+      const fresh = await target.cluster().put(new Float64Array(262_144).fill(2), { partitions: 2 });
+      assert.equal(await target.cluster().reduce(fresh, 'sum'), 524_288);
+      await job.catch(() => undefined);
+      assert.deepEqual(await fresh.toArray(), new Float64Array(262_144).fill(2));
+      await fresh.delete();
     });
 
     it('stops a job at its timeout', async () => {

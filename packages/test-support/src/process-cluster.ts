@@ -23,6 +23,8 @@ export interface ProcessCluster {
   nats: NatsServer;
   coordinator: ChildProcess;
   agents: Map<string, ChildProcess>;
+  /** SIGKILLs the coordinator process and starts a new one (state is not persisted yet). */
+  restartCoordinator(): Promise<ChildProcess>;
   /** Starts one more agent process named `name`. */
   addAgent(name: string): Promise<ChildProcess>;
   stop(): Promise<void>;
@@ -49,7 +51,8 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     return child;
   };
   try {
-    const coordinator = await launch([COORDINATOR_MAIN, ...common], /sharc coordinator ready/, 'coordinator');
+    const startCoordinator = () => launch([COORDINATOR_MAIN, ...common], /sharc coordinator ready/, 'coordinator');
+    let coordinator = await startCoordinator();
     const agents = new Map<string, ChildProcess>();
     const addAgent = async (name: string) => {
       const args = [AGENT_MAIN, ...common, '--name', name, '--advertise-host', '127.0.0.1', '--data-host', '127.0.0.1'];
@@ -63,9 +66,19 @@ export async function startProcessCluster(options: ProcessClusterOptions = {}): 
     return {
       url: nats.url,
       nats,
-      coordinator,
+      get coordinator() {
+        return coordinator;
+      },
       agents,
       addAgent,
+      async restartCoordinator() {
+        const old = coordinator;
+        const gone = new Promise((resolve) => old.once('exit', resolve));
+        old.kill('SIGKILL');
+        await gone;
+        coordinator = await startCoordinator();
+        return coordinator;
+      },
       async stop() {
         await Promise.all(children.map((c) => stopProcess(c)));
         await nats.stop();

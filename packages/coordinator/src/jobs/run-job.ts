@@ -1,5 +1,4 @@
 import {
-  CancelledError,
   InvalidArgumentError,
   TimeoutError,
   blockCount,
@@ -10,12 +9,10 @@ import {
   type JobSpec,
   type Logger,
   type MessageBus,
-  type MessageOf,
+  type Outgoing,
   type SharcError,
 } from '@sharc/protocol';
 
-/** How long a job may run when the client sets no timeout. */
-export const DEFAULT_JOB_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 /** Progress events go out at most this often per job. */
 const PROGRESS_INTERVAL_MS = 100;
 
@@ -46,7 +43,7 @@ export class RunningJob {
   private settled = false;
   private readonly timer: NodeJS.Timeout;
   private readonly failure: Promise<never>;
-  private fail!: (error: SharcError) => void;
+  private rejectFailure!: (error: SharcError) => void;
 
   constructor(
     readonly jobId: string,
@@ -58,26 +55,33 @@ export class RunningJob {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
     this.total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
     this.failure = new Promise<never>((_, reject) => {
-      this.fail = reject;
+      this.rejectFailure = reject;
     });
     this.failure.catch(() => undefined);
     this.timer = setTimeout(
-      () => this.fail(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`, { details: { jobId } })),
+      () => this.rejectFailure(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`, { details: { jobId } })),
       timeoutMs,
     );
     this.timer.unref();
   }
 
-  cancel(): void {
-    this.fail(new CancelledError(`job ${this.jobId} was cancelled`, { details: { jobId: this.jobId } }));
+  /** Ends the job with `error` (cancel, dead agent, shutdown); the first failure wins. */
+  fail(error: SharcError): void {
+    this.rejectFailure(error);
   }
 
   addProgress(partitionIndex: number, blocks: number): void {
     this.setPartitionDone(partitionIndex, (this.doneByPartition.get(partitionIndex) ?? 0) + blocks);
   }
 
-  async run(): Promise<MessageOf<'job.done'> extends infer M ? Omit<M, 'v' | 'from'> : never> {
+  /**
+   * Runs the job: `prepare` first (a map allocates its output there), then every partition.
+   * Resolves with the `job.done` reply or rejects with the failure.
+   */
+  async run(prepare?: () => Promise<void>): Promise<Outgoing<'job.done'>> {
+    const prepared = prepare?.() ?? Promise.resolve();
     try {
+      await Promise.race([prepared, this.failure]);
       await Promise.race([
         Promise.all(
           this.input.partitions.map(async (p) => {
@@ -92,6 +96,8 @@ export class RunningJob {
       return { type: 'job.done', jobId: this.jobId, ...(array === undefined ? {} : { array }) };
     } catch (error) {
       this.hooks.cancelEverywhere(this.jobId);
+      // A preparation still under way (an output being allocated) must end before cleanup.
+      await prepared.catch(() => undefined);
       await this.hooks.finish('failed').catch((cleanup: unknown) =>
         this.hooks.logger.error('cleanup after a failed job failed', { jobId: this.jobId, error: toErrorData(cleanup) }),
       );

@@ -22,6 +22,7 @@ export class AgentRegistry {
   constructor(
     private readonly deadAfterMs: number,
     private readonly logger: Logger,
+    private readonly onDead: (agentId: string) => void = () => undefined,
   ) {
     // Infinity turns liveness off: agents in the client's own process (the embedded cluster)
     // share its event loop, and a busy user loop must not get them declared dead.
@@ -33,8 +34,9 @@ export class AgentRegistry {
 
   register(info: AgentInfo): void {
     const existing = this.agents.get(info.id);
-    this.agents.set(info.id, { info, lastSeen: Date.now(), state: 'alive', placedBytes: existing?.placedBytes ?? info.usedBytes,
-      placedPartitions: existing?.placedPartitions ?? info.partitions,
+    this.agents.set(info.id, { info, lastSeen: Date.now(), state: 'alive', // What the agent says it holds is the truth: a restarted agent holds nothing.
+      placedBytes: info.usedBytes,
+      placedPartitions: info.partitions,
     });
     this.logger.info(existing ? 'agent re-registered' : 'agent registered', { agent: info.id, host: info.host, threads: info.threads });
   }
@@ -49,6 +51,10 @@ export class AgentRegistry {
       this.logger.warn('agent is back', { agent: agentId });
     }
     return true;
+  }
+
+  isAlive(agentId: string): boolean {
+    return this.agents.get(agentId)?.state === 'alive';
   }
 
   get(agentId: string): AgentInfo | undefined {
@@ -86,6 +92,7 @@ export class AgentRegistry {
       if (record.state === 'alive' && now - record.lastSeen > this.deadAfterMs) {
         record.state = 'dead';
         this.logger.warn('agent declared dead', { agent: record.info.id, silentForMs: now - record.lastSeen });
+        this.onDead(record.info.id);
       }
     }
   }

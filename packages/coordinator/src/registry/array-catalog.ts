@@ -89,9 +89,12 @@ export class ArrayCatalog {
     return [...this.byId.values()].filter((r) => r.state === 'ready').map((r) => r.meta);
   }
 
-  /** Pending arrays older than `maxAgeMs`: uploads whose client went away. */
+  /**
+   * Client uploads pending for longer than `maxAgeMs`: their client went away. Outputs of
+   * running jobs are pending too but have no transfer token, and are never swept.
+   */
   stalePending(maxAgeMs: number): ArrayRecord[] {
     const now = Date.now();
-    return [...this.byId.values()].filter((r) => r.state === 'pending' && now - r.createdAt > maxAgeMs);
+    return [...this.byId.values()].filter((r) => r.state === 'pending' && r.transferToken !== undefined && now - r.createdAt > maxAgeMs);
   }
 }

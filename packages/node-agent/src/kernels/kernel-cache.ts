@@ -1,4 +1,5 @@
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KernelError, kernelHash } from '@sharc/protocol';
 
@@ -29,23 +30,24 @@ export class KernelCache {
   private async materialise(hash: string): Promise<string> {
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new KernelError(`kernel hash ${JSON.stringify(hash)} is not a sha256 hex digest`);
     const file = path.join(this.directory, `${hash}.mjs`);
-    if (await exists(file)) return file;
+    // A cached file is trusted only if it still hashes to its name (not truncated, not replaced).
+    const cached = await readIfExists(file);
+    if (cached !== undefined && kernelHash(cached) === hash) return file;
     const code = await this.fetchCode(hash);
     const actual = kernelHash(code);
     if (actual !== hash) throw new KernelError(`kernel code for ${hash} hashes to ${actual}: refusing it`);
     await mkdir(this.directory, { recursive: true });
-    const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
+    const temporary = `${file}.${randomUUID()}.tmp`;
     await writeFile(temporary, code);
     await rename(temporary, file);
     return file;
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+async function readIfExists(file: string): Promise<string | undefined> {
   try {
-    await stat(file);
-    return true;
+    return await readFile(file, 'utf8');
   } catch {
-    return false;
+    return undefined;
   }
 }

@@ -79,15 +79,30 @@ export class DataServer {
   }
 
   private handle(socket: net.Socket, request: DataRequest): BodySink {
-    const bytes = this.store.bytesFor(request);
+    const transfer = this.store.openTransfer(request);
+    let finished = false;
+    // A connection that breaks off mid-transfer ends its use of the partition, as broken.
+    socket.once('close', () => {
+      if (!finished) transfer.done(false);
+    });
     if (request.op === 'write') {
-      return { target: bytes, end: () => socket.write(encodeFrameHeader({ ok: true, byteLength: 0 })) };
+      return {
+        target: transfer.bytes,
+        end: () => {
+          finished = true;
+          transfer.done(true);
+          socket.write(encodeFrameHeader({ ok: true, byteLength: 0 }));
+        },
+      };
     }
     return {
       target: new Uint8Array(0),
       end: () => {
         socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
-        socket.write(bytes);
+        socket.write(transfer.bytes, () => {
+          finished = true;
+          transfer.done(true);
+        });
       },
     };
   }

@@ -22,6 +22,22 @@ export interface StoredPartition {
   buffer: SharedArrayBuffer;
   /** Set while a client may still write the bytes; cleared when the array is sealed. */
   transferToken: string | undefined;
+  /** Whether the partition was opened for an upload (its bytes must all arrive before sealing). */
+  uploaded: boolean;
+  /** Upload bytes that arrived in full writes. */
+  written: number;
+  /** Tasks and transfers using the buffer now: it is recycled only once they are all done. */
+  users: number;
+  /** Dropped from the store; the buffer waits for its last user. */
+  freed: boolean;
+  /** A user stopped abnormally (aborted task, broken transfer): never recycle this buffer. */
+  tainted: boolean;
+}
+
+/** A partition in use; `release(clean)` ends the use (false: stopped abnormally). */
+export interface PartitionLease {
+  partition: StoredPartition;
+  release(clean: boolean): void;
 }
 
 /**
@@ -83,6 +99,11 @@ export class PartitionStore {
       meta,
       buffer: this.takeBuffer(meta.byteLength, contents),
       transferToken,
+      uploaded: transferToken !== undefined,
+      written: 0,
+      users: 0,
+      freed: false,
+      tainted: false,
     };
     this.partitions.set(key, partition);
     return partition;
@@ -94,11 +115,29 @@ export class PartitionStore {
     return partition;
   }
 
+  /** Takes a partition for a task or a transfer; its buffer is not recycled until released. */
+  acquire(arrayId: string, index: number): PartitionLease {
+    const partition = this.get(arrayId, index);
+    partition.users++;
+    let released = false;
+    return {
+      partition,
+      release: (clean) => {
+        if (released) return;
+        released = true;
+        partition.users--;
+        if (!clean) partition.tainted = true;
+        if (partition.freed && partition.users === 0) this.recycle(partition);
+      },
+    };
+  }
+
   /**
-   * The bytes a data-plane request may touch: for `write`, only while the array is being
-   * uploaded and with its transfer token; for `read`, any stored partition. Checked ranges only.
+   * Opens the bytes a data-plane request may touch: for `write`, only while the array is being
+   * uploaded and with its transfer token; for `read`, only a sealed partition. Checked ranges
+   * only. `done(true)` after the last byte moved; `done(false)` if the transfer broke off.
    */
-  bytesFor(request: DataRequest): Uint8Array {
+  openTransfer(request: DataRequest): { bytes: Uint8Array; done(clean: boolean): void } {
     const partition = this.get(request.arrayId, request.partitionIndex);
     if (request.byteOffset + request.byteLength > partition.meta.byteLength) {
       throw new InvalidArgumentError(
@@ -112,27 +151,51 @@ export class PartitionStore {
     if (request.op === 'read' && partition.transferToken !== undefined) {
       throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is still being written`);
     }
-    return new Uint8Array(partition.buffer, request.byteOffset, request.byteLength);
+    const lease = this.acquire(request.arrayId, request.partitionIndex);
+    return {
+      bytes: new Uint8Array(partition.buffer, request.byteOffset, request.byteLength),
+      done: (clean) => {
+        if (clean && request.op === 'write') partition.written += request.byteLength;
+        lease.release(clean);
+      },
+    };
   }
 
-  /** Makes the array's partitions read-only for the data plane. */
+  /**
+   * Makes the array's partitions read-only for the data plane. An upload is sealed only once
+   * every byte arrived: a partial upload must never expose what a reused buffer held before.
+   */
   seal(arrayId: string): void {
-    for (const partition of this.partitions.values()) {
-      if (partition.arrayId === arrayId) partition.transferToken = undefined;
+    const partitions = [...this.partitions.values()].filter((p) => p.arrayId === arrayId);
+    for (const partition of partitions) {
+      if (partition.uploaded && partition.written < partition.meta.byteLength) {
+        throw new InvalidArgumentError(
+          `partition ${partition.meta.index} of ${arrayId} received ${partition.written} of ${partition.meta.byteLength} bytes: upload every byte before committing`,
+        );
+      }
     }
+    for (const partition of partitions) partition.transferToken = undefined;
   }
 
-  /** Drops every partition of `arrayId`; returns how many bytes that freed. */
+  /**
+   * Drops every partition of `arrayId`; returns how many bytes that freed. A buffer still in
+   * use by a task or a transfer is recycled only when its last user is done.
+   */
   free(arrayId: string): number {
     let freed = 0;
     for (const [key, partition] of this.partitions) {
       if (partition.arrayId !== arrayId) continue;
       this.partitions.delete(key);
+      this.used -= partition.meta.byteLength;
       freed += partition.meta.byteLength;
-      this.keepBuffer(partition.buffer);
+      partition.freed = true;
+      if (partition.users === 0) this.recycle(partition);
     }
-    this.used -= freed;
     return freed;
+  }
+
+  private recycle(partition: StoredPartition): void {
+    if (!partition.tainted) this.keepBuffer(partition.buffer);
   }
 
   /** A buffer of exactly `byteLength` bytes, reused when one is kept; zero-filled unless it will be overwritten. */

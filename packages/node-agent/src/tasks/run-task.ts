@@ -36,14 +36,33 @@ export interface TaskOutcome {
 
 /** Runs one partition's share of a job on this agent's worker threads. */
 export async function runTask(task: Task, context: TaskContext): Promise<TaskOutcome> {
-  const input = context.store.get(task.arrayId, task.partitionIndex);
+  // Leases keep the buffers from being recycled for another array while threads use them,
+  // even if the array is deleted mid-task.
+  const leases = [context.store.acquire(task.arrayId, task.partitionIndex)];
+  let clean = false;
+  try {
+    if (task.output !== undefined) leases.push(context.store.acquire(task.output.arrayId, task.partitionIndex));
+    const outcome = await runOnPartition(task, leases[0]!.partition, leases[1]?.partition, context);
+    clean = true;
+    return outcome;
+  } finally {
+    for (const lease of leases) lease.release(clean);
+  }
+}
+
+async function runOnPartition(
+  task: Task,
+  input: StoredPartition,
+  output: StoredPartition | undefined,
+  context: TaskContext,
+): Promise<TaskOutcome> {
   const blocks = blocksOf(input);
   try {
     if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
     const kernel = await moduleKernel(task, context);
     const view = viewOf(input);
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
-    if (task.output === undefined) {
+    if (output === undefined) {
       const partials = await Promise.all(
         batches.map(async (batch) => {
           const result = await context.pool.run(
@@ -62,7 +81,6 @@ export async function runTask(task: Task, context: TaskContext): Promise<TaskOut
       const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials: flat }, context.signal);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    const output = context.store.get(task.output.arrayId, task.partitionIndex);
     await Promise.all(
       batches.map(async (batch) => {
         await context.pool.run(

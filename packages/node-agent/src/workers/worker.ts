@@ -4,11 +4,10 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, colsOf, toErrorData } from '@sharc/protocol/core';
+import { KernelError, assertSerialisable, colsOf, exportedFunction, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
 import { builtinReducer } from './builtin-kernels.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
-import { assertSerialisable } from './serialisable.js';
 
 process.setSourceMapsEnabled(true);
 
@@ -27,17 +26,7 @@ async function loadExport(kernel: Extract<WorkerKernel, { kind: 'module' }>): Pr
     modules.delete(kernel.path);
     throw new KernelError(`kernel module ${kernel.label} failed to load: ${(error as Error).message}`, { cause: error });
   }
-  const fn = module[kernel.exportName];
-  if (fn === undefined) {
-    const names = Object.keys(module).filter((k) => k !== 'default');
-    throw new KernelError(
-      `kernel module ${kernel.label} has no export named '${kernel.exportName}'; it exports: ${names.join(', ') || '(nothing)'}`,
-    );
-  }
-  if (typeof fn !== 'function') {
-    throw new KernelError(`export '${kernel.exportName}' of ${kernel.label} is a ${typeof fn}, not a function`);
-  }
-  return fn as (...args: unknown[]) => unknown;
+  return exportedFunction(module, kernel.exportName, kernel.label.split('#')[0] ?? kernel.label);
 }
 
 /** Wraps what a kernel threw so the user sees the block, the message and the kernel's stack. */

@@ -18,22 +18,20 @@ import {
 /** Moves partition bytes between this client and the agents. */
 export interface DataPlane {
   /** Writes `bytes` into a partition; resolves when the agent has stored all of them. */
-  write(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array): Promise<void>;
+  write(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array, signal?: AbortSignal): Promise<void>;
   /** Reads a partition's bytes into `target` (exactly `request.byteLength` long). */
-  read(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array): Promise<void>;
+  read(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
 /** The data plane of a real cluster: a TCP connection to each agent's data port. */
 export const tcpDataPlane: DataPlane = { write: writePartition, read: readPartition };
 
-function writePartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array): Promise<void> {
-  return exchange(agent, request, (socket) => {
-    socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  }, undefined);
+function writePartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+  return exchange(agent, request, (socket) => socket.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), undefined, signal);
 }
 
-function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array): Promise<void> {
-  return exchange(agent, request, () => undefined, target);
+function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array, signal?: AbortSignal): Promise<void> {
+  return exchange(agent, request, () => undefined, target, signal);
 }
 
 function exchange(
@@ -41,17 +39,22 @@ function exchange(
   request: DataRequest,
   sendBody: (socket: net.Socket) => void,
   target: Uint8Array | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const address = `${agent.dataHost}:${agent.dataPort}`;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
+    // Aborting closes the socket at once: no byte moves after the caller has given up.
+    const onAbort = () => settle(signal?.reason instanceof Error ? signal.reason : new ConnectionError('data transfer aborted'));
     const settle = (error?: Error) => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       if (error === undefined) resolve();
       else reject(error);
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
     const reader = new FrameReader<DataReply>(parseDataReply, (reply) => {
       if (!reply.ok) throw fromErrorData(reply.error);
       if (reply.byteLength !== (target?.length ?? 0)) {

@@ -3,6 +3,9 @@ import {
   CancelledError,
   InternalError,
   TimeoutError,
+  CLIENT_REQUEST_TIMEOUT_MS,
+  DEFAULT_JOB_TIMEOUT_MS,
+  REPLY_MARGIN_MS,
   blockCount,
   bytesPerElement,
   colsOf,
@@ -30,11 +33,6 @@ export interface JobResult {
   array?: ArrayMeta;
 }
 
-const CONTROL_TIMEOUT_MS = 60_000;
-/** A job without a timeout still gets a reply deadline, so a vanished coordinator cannot hang the caller forever. */
-const DEFAULT_JOB_TIMEOUT_MS = 24 * 60 * 60 * 1000;
-/** Extra time the client gives the coordinator to report a timeout itself. */
-const REPLY_MARGIN_MS = 5_000;
 /**
  * A reduce's partials come straight from the agents and the end of the job from the
  * coordinator. On one nats-server the partials always arrive first; across a NATS cluster they
@@ -61,7 +59,7 @@ export class JobRunner {
 
   /** Submits a job and resolves when it is done, with a reduce's partials or a map's output. */
   async run(spec: JobSpec, input: ArrayMeta, options: JobOptions): Promise<JobResult> {
-    options.signal?.throwIfAborted();
+    if (options.signal?.aborted) throw new CancelledError('the job was cancelled before it started', { cause: options.signal.reason });
     this.listen();
     const jobId = randomBytes(12).toString('hex');
     const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
@@ -69,7 +67,16 @@ export class JobRunner {
     const total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
     const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
     try {
-      return await new Promise<JobResult>((resolve, reject) => {
+      return await new Promise<JobResult>((resolvePromise, rejectPromise) => {
+        let settled = false;
+        const resolve = (result: JobResult) => {
+          settled = true;
+          resolvePromise(result);
+        };
+        const fail = (error: unknown) => {
+          settled = true;
+          rejectPromise(error);
+        };
         const partials = new Map<number, { blocks: number; partial: unknown }>();
         let output: JobResult | undefined;
         let reported = -1;
@@ -88,8 +95,8 @@ export class JobRunner {
           resolve({ ...output, partials: ordered.filter((p) => p.blocks > 0).map((p) => p.partial) });
         };
         const cancel = (error: Error) => {
-          reject(error);
-          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CONTROL_TIMEOUT_MS }).catch(() => undefined);
+          fail(error);
+          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
         };
 
         this.handlers.set(jobId, (event) => {
@@ -120,14 +127,22 @@ export class JobRunner {
             { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
           )
           .then((done) => {
+            if (settled) {
+              // The caller gave up (cancel, timeout) as the job finished: its output has no owner.
+              if (done.array !== undefined) {
+                this.bus.request(coordinator, { type: 'array.delete', arrayId: done.array.id }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
+              }
+              return;
+            }
             output = { partials: [], ...(done.array === undefined ? {} : { array: done.array }) };
             settleIfComplete();
+            if (settled) return;
             const timer = setTimeout(
-              () => reject(new InternalError(`job ${jobId} finished but ${input.partitions.length - partials.size} partition results never arrived`)),
+              () => fail(new InternalError(`job ${jobId} finished but ${input.partitions.length - partials.size} partition results never arrived`)),
               PARTIALS_GRACE_MS,
             );
             cleanup.push(() => clearTimeout(timer));
-          }, reject);
+          }, fail);
       });
     } finally {
       for (const stop of cleanup) stop();

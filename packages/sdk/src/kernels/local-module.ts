@@ -1,11 +1,13 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { KernelError } from '@sharc/protocol';
 import type { KernelBundle } from './bundle.js';
 
-const LOCAL_CACHE = path.join(os.tmpdir(), 'sharc-kernels');
+/** The client's own copies (agents keep theirs apart, and check them by hash). */
+const LOCAL_CACHE = path.join(os.tmpdir(), 'sharc-client-kernels');
 const loaded = new Map<string, Promise<Record<string, unknown>>>();
 
 /**
@@ -18,7 +20,10 @@ export async function loadLocally(bundle: KernelBundle): Promise<Record<string, 
     module = (async () => {
       await mkdir(LOCAL_CACHE, { recursive: true });
       const file = path.join(LOCAL_CACHE, `${bundle.hash}.mjs`);
-      await writeFile(file, bundle.code);
+      // Written whole, then renamed: a concurrent client never imports half a file.
+      const temporary = `${file}.${randomUUID()}.tmp`;
+      await writeFile(temporary, bundle.code);
+      await rename(temporary, file);
       return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     })();
     loaded.set(bundle.hash, module);
@@ -31,13 +36,3 @@ export async function loadLocally(bundle: KernelBundle): Promise<Record<string, 
   }
 }
 
-/** The named export as a function, or a KernelError that says what the module has instead. */
-export function exportedFunction(module: Record<string, unknown>, name: string, label: string): (...args: unknown[]) => unknown {
-  const value = module[name];
-  if (value === undefined) {
-    const names = Object.keys(module).filter((k) => k !== 'default');
-    throw new KernelError(`kernel module ${label} has no export named '${name}'; it exports: ${names.join(', ') || '(nothing)'}`);
-  }
-  if (typeof value !== 'function') throw new KernelError(`export '${name}' of ${label} is a ${typeof value}, not a function`);
-  return value as (...args: unknown[]) => unknown;
-}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KernelError } from '@sharc/protocol';
-import { assertSerialisable } from '../src/workers/serialisable.js';
+import { assertSerialisable } from '../src/plain-data.js';
 
 function assertRefused(value: unknown, pattern: RegExp): void {
   assert.throws(

@@ -1,0 +1,18 @@
+/**
+ * Time limits shared by every side. A client always waits longer than the service it asks,
+ * so that the service's own verdict (a typed error) reaches it before its patience ends.
+ */
+
+/** Control requests between services (allocate, seal, free, inspect). */
+export const CONTROL_TIMEOUT_MS = 60_000;
+/** Control requests from a client: longer than any service-side control step. */
+export const CLIENT_REQUEST_TIMEOUT_MS = 2 * CONTROL_TIMEOUT_MS;
+/** A job without a timeout still ends: a lost coordinator cannot hang a caller forever. */
+export const DEFAULT_JOB_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** What a client adds to a job's timeout before giving up on the coordinator's reply. */
+export const REPLY_MARGIN_MS = 5_000;
+/** Reading a file into a partition: at least this long, more for big partitions. */
+export function fileLoadTimeoutMs(bytes: number): number {
+  const SLOWEST_DISK_BYTES_PER_MS = 20_000; // 20 MB/s
+  return Math.max(CONTROL_TIMEOUT_MS, Math.ceil(bytes / SLOWEST_DISK_BYTES_PER_MS));
+}

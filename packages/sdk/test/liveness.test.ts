@@ -1,0 +1,62 @@
+/**
+ * Agents that die and coordinators that restart, with real processes: a job that needs a dead
+ * agent fails promptly with a retryable error instead of hanging, and agents find a restarted
+ * coordinator on their own. (Re-running the lost work is the fault-tolerance issue's job.)
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { NoAgentsError, connect, type Cluster } from '../src/index.js';
+import { KERNELS } from './scenarios.js';
+
+const DETECTION_BUDGET_MS = 15_000;
+
+describe('agent death and coordinator restart (real processes)', () => {
+  let processes: ProcessCluster;
+  let cluster: Cluster;
+  before(async () => {
+    processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB' });
+    cluster = await connect({ servers: processes.url });
+  });
+  after(async () => {
+    await cluster?.close();
+    await processes?.stop();
+  });
+
+  it('fails a job whose agent is killed with a retryable NoAgentsError, and shows the agent dead', async () => {
+    const array = await cluster.put(new Float64Array(3 * 1024).fill(1), { partitions: 3 });
+    const victim = array.placement[1]!.agentId;
+    const started = Date.now();
+    const job = cluster.reduce(array, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 60_000 } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    processes.agents.get(victim)!.kill('SIGKILL');
+    await assert.rejects(job, (error: Error) => {
+      assert.ok(error instanceof NoAgentsError, `${error.name}: ${error.message}`);
+      assert.equal(error.retryable, true);
+      assert.match(error.message, new RegExp(`agent ${victim}.*stopped answering`));
+      return true;
+    });
+    assert.ok(Date.now() - started < DETECTION_BUDGET_MS, `took ${Date.now() - started} ms`);
+    const nodes = await cluster.nodes();
+    assert.equal(nodes.find((n) => n.id === victim)?.state, 'dead');
+    assert.equal(nodes.filter((n) => n.state === 'alive').length, 2);
+    await assert.rejects(cluster.reduce(array, 'sum'), NoAgentsError);
+  });
+
+  it('keeps serving on the live agents', async () => {
+    const array = await cluster.put(Float64Array.from({ length: 1000 }, (_, i) => i), { partitions: 2 });
+    assert.equal(await cluster.reduce(array, 'sum'), 499_500);
+  });
+
+  it('lets agents register again with a restarted coordinator', async () => {
+    await processes.restartCoordinator();
+    let alive = 0;
+    for (let i = 0; i < 100 && alive < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      alive = (await cluster.nodes().catch(() => [])).filter((n) => n.state === 'alive').length;
+    }
+    assert.equal(alive, 2);
+    const array = await cluster.put(new Float64Array(100).fill(3), { partitions: 2 });
+    assert.equal(await cluster.reduce(array, 'sum'), 300);
+  });
+});
