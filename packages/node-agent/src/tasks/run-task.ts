@@ -17,8 +17,12 @@ import { batchesOf, blocksOf } from './blocks.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
 const INLINE_BYTES = 256 * 1024;
-/** Worker requests per partition and thread: two keep every thread busy while the next is queued. */
-const BATCHES_PER_THREAD = 2;
+/**
+ * Worker requests per partition and thread. One: each hand-off between the agent and a thread
+ * costs a little, and a job's other partitions keep the queue fed (measured: 1 beat 2 by ~1 ms
+ * on a 70 ms reduce of 1 GiB).
+ */
+const BATCHES_PER_THREAD = 1;
 
 export interface TaskContext {
   store: PartitionStore;
