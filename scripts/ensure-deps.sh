@@ -1,30 +1,41 @@
 #!/usr/bin/env bash
-# Installs what sharc needs to build and test: nats-server (Debian package, when missing and
-# we are root) and the npm dependencies (npm ci, when node_modules is missing or stale).
+# Installs what sharc needs: the npm dependencies (npm ci, when node_modules is missing or
+# stale), and with --nats / --numpy the Debian packages the tests use: nats-server (a real
+# server for the integration tests) and python3-numpy (the .npy interop test checks our files
+# against numpy itself). Debian packages are installed only when missing, and only as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v nats-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "sharc: installing nats-server (apt-get install -y nats-server)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
-  else
-    echo "sharc: nats-server is not on PATH. Install it: sudo apt-get install -y nats-server" >&2
-    exit 1
-  fi
-fi
+want_nats=false
+want_numpy=false
+for arg in "$@"; do
+  case "$arg" in
+    --nats) want_nats=true ;;
+    --numpy) want_numpy=true ;;
+    *) echo "ensure-deps: unknown option $arg (use --nats, --numpy)" >&2; exit 2 ;;
+  esac
+done
 
-# The .npy interop test checks our files against numpy itself (Debian's python3-numpy).
-if ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "sharc: installing python3-numpy for the .npy interop test" >&2
-    [ -n "$(find /var/lib/apt/lists -name '*Packages*' -print -quit 2>/dev/null)" ] || apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-numpy >/dev/null
-  else
-    echo "sharc: numpy is missing for /usr/bin/python3 (the .npy interop test needs it): sudo apt-get install -y python3-numpy" >&2
+apt_updated=false
+apt_install() {
+  local package="$1" why="$2"
+  if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "sharc: $why is missing. Install it: sudo apt-get install -y $package" >&2
     exit 1
   fi
+  echo "sharc: installing $package ($why)" >&2
+  if [ "$apt_updated" = false ]; then
+    apt-get update -qq
+    apt_updated=true
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+}
+
+if [ "$want_nats" = true ] && ! command -v nats-server >/dev/null 2>&1; then
+  apt_install nats-server "nats-server"
+fi
+if [ "$want_numpy" = true ] && ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
+  apt_install python3-numpy "numpy for /usr/bin/python3"
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

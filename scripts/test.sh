@@ -3,7 +3,7 @@
 # test (embedded cluster, and a real nats-server with coordinator and agent processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh
+bash scripts/ensure-deps.sh --nats --numpy
 npm run build --silent
 mapfile -t tests < <(find packages -path '*/node_modules' -prune -o -path '*/dist/test/*' -name '*.test.js' -print | sort)
 if [ "${#tests[@]}" -eq 0 ]; then
