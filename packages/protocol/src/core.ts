@@ -21,4 +21,4 @@ export type { Shape } from './shape.js';
 export type { BuiltinPartial } from './reductions.js';
 export { BUILTIN_REDUCTIONS, type BuiltinReduction } from './builtin-names.js';
 export { assertSerialisable } from './plain-data.js';
-export { exportedFunction } from './kernel-exports.js';
+export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';

@@ -4,11 +4,11 @@ import {
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
-  KernelError,
   MAX_PARTITIONS,
   PROTOCOL_VERSION,
   assertSerialisable,
   exportedFunction,
+  foldPartials,
   TimeoutError,
   bytesPerElement,
   colsOf,
@@ -254,18 +254,7 @@ export class Cluster implements ArrayOwner {
       array,
       options,
     );
-    const [first, ...rest] = done.partials;
-    let acc = first;
-    for (const next of rest) {
-      try {
-        acc = await combine(acc, next);
-      } catch (error) {
-        const failure = new KernelError(`kernel ${bundle.label}#${combineName} threw while combining partials: ${(error as Error).message}`, { cause: error });
-        if (error instanceof Error && error.stack !== undefined) failure.stack = error.stack;
-        throw failure;
-      }
-    }
-    return acc;
+    return foldPartials(done.partials, combine, `${bundle.label}#${combineName}`);
   }
 
   /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */

@@ -4,7 +4,7 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, assertSerialisable, colsOf, exportedFunction, toErrorData } from '@sharc/protocol/core';
+import { KernelError, assertSerialisable, colsOf, exportedFunction, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
 import { builtinReducer } from './builtin-kernels.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
@@ -27,15 +27,6 @@ async function loadExport(kernel: Extract<WorkerKernel, { kind: 'module' }>): Pr
     throw new KernelError(`kernel module ${kernel.label} failed to load: ${(error as Error).message}`, { cause: error });
   }
   return exportedFunction(module, kernel.exportName, kernel.label.split('#')[0] ?? kernel.label);
-}
-
-/** Wraps what a kernel threw so the user sees the block, the message and the kernel's stack. */
-function kernelFailure(error: unknown, label: string, what: string): KernelError {
-  if (error instanceof KernelError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  const failure = new KernelError(`kernel ${label} threw ${what}: ${message}`, { cause: error });
-  if (error instanceof Error && error.stack !== undefined) failure.stack = error.stack;
-  return failure;
 }
 
 async function run(request: WorkerRequest): Promise<unknown[]> {
@@ -83,15 +74,7 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
     }
     case 'combine': {
       const combine = await loadExport(request.kernel);
-      const [first, ...rest] = request.partials;
-      let acc = first;
-      for (const next of rest) {
-        try {
-          acc = await combine(acc, next);
-        } catch (error) {
-          throw kernelFailure(error, request.kernel.label, 'while combining partials');
-        }
-      }
+      const acc = await foldPartials(request.partials, combine, request.kernel.label);
       assertSerialisable(acc, `result of ${request.kernel.label}`);
       return [acc];
     }
