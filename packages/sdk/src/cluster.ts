@@ -4,7 +4,6 @@ import {
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
-  MAX_PARTITIONS,
   PROTOCOL_VERSION,
   assertSerialisable,
   exportedFunction,
@@ -24,7 +23,6 @@ import {
   type ArrayMeta,
   type BuiltinPartial,
   type BuiltinReduction,
-  type DType,
   type JobSpec,
   type MessageBus,
   type MessageOf,
@@ -38,66 +36,12 @@ import type { DataPlane } from './data/data-client.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
+import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
+import { checkArrayRef, checkJobOptions, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
-export type { JobOptions };
-
-export interface PutOptions extends JobOptions {
-  /** Shape of the data, row-major. @default [data.length] */
-  shape?: readonly number[];
-  /** A name any client can `open`. @default a generated one */
-  name?: string;
-  /** Row partitions. @default one per agent, more for arrays over 256 MiB per partition */
-  partitions?: number;
-  /** Overwrite an array of the same name (only once the new one is fully stored). @default false */
-  replace?: boolean;
-}
-
-export interface FromFileOptions extends Omit<PutOptions, 'shape'> {
-  /** @default 'npy' for *.npy files, else 'raw' */
-  format?: 'npy' | 'raw';
-  /** Raw files: element type. */
-  dtype?: DType;
-  /** Raw files: shape. */
-  shape?: readonly number[];
-  /** Raw files: where element 0 starts. @default 0 */
-  byteOffset?: number;
-}
-
-export interface ReduceKernel {
-  /** Path (or file URL) of a TS/JS module on the client's disk. */
-  module: string | URL;
-  /** Export run on each block of rows: `(block, ctx) => partial`. @default 'partial' */
-  partial?: string;
-  /** Export merging two partials: `(a, b) => partial`. @default 'combine' */
-  combine?: string;
-  params?: unknown;
-}
-
-export interface MapKernel {
-  module: string | URL;
-  /** Export run on each block: `(input, output, ctx) => void`. */
-  kernel: string;
-  params?: unknown;
-  /** Output element type. @default the input's */
-  dtype?: DType;
-  /** Output columns. @default the input's */
-  cols?: number;
-  /** Name of the output array. @default a generated one */
-  name?: string;
-  replace?: boolean;
-}
-
-export interface NodeInfo {
-  id: string;
-  host: string;
-  threads: number;
-  memoryBytes: number;
-  usedBytes: number;
-  partitions: number;
-  state: 'alive' | 'dead';
-}
+export type { JobOptions, PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo };
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
@@ -414,34 +358,5 @@ function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): Agen
   const agent = agents.get(partition.agentId);
   if (agent === undefined) throw new InvalidArgumentError(`agent ${partition.agentId} of partition ${partition.index} is unknown`);
   return agent;
-}
-
-function checkJobOptions(options: JobOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-  const { timeoutMs, signal, onProgress } = options;
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
-    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
-  if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function');
-  if (signal?.aborted) throw new CancelledError('the call was cancelled before it started', { cause: signal.reason });
-}
-
-function checkPartitions(partitions: number): void {
-  if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= MAX_PARTITIONS)) {
-    throw new InvalidArgumentError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, got ${partitions}`);
-  }
-}
-
-function checkArrayRef(array: unknown): void {
-  if (!(array instanceof ArrayRef)) {
-    throw new InvalidArgumentError(`expected an ArrayRef (from put, open, fromFile or map), got ${array === null ? 'null' : typeof array}`);
-  }
-}
-
-function checkName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-    throw new InvalidArgumentError(`array name must be a non-empty string of at most 256 characters, got ${JSON.stringify(name)}`);
-  }
 }
 

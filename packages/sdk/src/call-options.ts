@@ -1,0 +1,60 @@
+import type { DType } from '@sharc/protocol';
+import type { JobOptions } from './jobs/run-job.js';
+
+/** The options and kernel descriptions the Cluster's calls take. */
+
+export interface PutOptions extends JobOptions {
+  /** Shape of the data, row-major. @default [data.length] */
+  shape?: readonly number[];
+  /** A name any client can `open`. @default a generated one */
+  name?: string;
+  /** Row partitions. @default one per agent, more for arrays over 256 MiB per partition */
+  partitions?: number;
+  /** Overwrite an array of the same name (only once the new one is fully stored). @default false */
+  replace?: boolean;
+}
+
+export interface FromFileOptions extends Omit<PutOptions, 'shape'> {
+  /** @default 'npy' for *.npy files, else 'raw' */
+  format?: 'npy' | 'raw';
+  /** Raw files: element type. */
+  dtype?: DType;
+  /** Raw files: shape. */
+  shape?: readonly number[];
+  /** Raw files: where element 0 starts. @default 0 */
+  byteOffset?: number;
+}
+
+export interface ReduceKernel {
+  /** Path (or file URL) of a TS/JS module on the client's disk. */
+  module: string | URL;
+  /** Export run on each block of rows: `(block, ctx) => partial`. @default 'partial' */
+  partial?: string;
+  /** Export merging two partials: `(a, b) => partial`. @default 'combine' */
+  combine?: string;
+  params?: unknown;
+}
+
+export interface MapKernel {
+  module: string | URL;
+  /** Export run on each block: `(input, output, ctx) => void`. */
+  kernel: string;
+  params?: unknown;
+  /** Output element type. @default the input's */
+  dtype?: DType;
+  /** Output columns. @default the input's */
+  cols?: number;
+  /** Name of the output array. @default a generated one */
+  name?: string;
+  replace?: boolean;
+}
+
+export interface NodeInfo {
+  id: string;
+  host: string;
+  threads: number;
+  memoryBytes: number;
+  usedBytes: number;
+  partitions: number;
+  state: 'alive' | 'dead';
+}
