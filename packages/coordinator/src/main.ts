@@ -5,7 +5,7 @@
  * `sharc coordinator ready` line, and stops cleanly on SIGTERM / SIGINT.
  */
 import { parseArgs } from 'node:util';
-import { connectNats, createLogger } from '@sharc/protocol';
+import { connectNats, createLogger, toErrorData } from '@sharc/protocol';
 import { Coordinator } from './coordinator.js';
 
 const { values } = parseArgs({
@@ -35,3 +35,6 @@ const stop = () => {
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+// Every request and event handler catches its own errors; this is the net under them. A
+// service that serves a whole cluster logs a stray rejection instead of dying of it.
+process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: toErrorData(reason) }));

@@ -6,7 +6,7 @@
  * stops cleanly on SIGTERM / SIGINT.
  */
 import { parseArgs } from 'node:util';
-import { connectNats, createLogger, parseByteSize } from '@sharc/protocol';
+import { connectNats, createLogger, toErrorData, parseByteSize } from '@sharc/protocol';
 import { Agent } from './agent.js';
 
 const { values } = parseArgs({
@@ -45,3 +45,6 @@ const stop = () => {
 };
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);
+// Every request and event handler catches its own errors; this is the net under them. A
+// service that serves a whole cluster logs a stray rejection instead of dying of it.
+process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: toErrorData(reason) }));
