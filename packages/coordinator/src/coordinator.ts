@@ -47,6 +47,8 @@ export class Coordinator {
   private readonly kernels = new KernelStore();
   private readonly jobs = new Map<string, RunningJob>();
   private readonly greeting = new Set<string>();
+  /** File loads a client follows, by job id: job.cancel aborts them. */
+  private readonly loads = new Map<string, AbortController>();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly sweeper: NodeJS.Timeout;
 
@@ -130,6 +132,7 @@ export class Coordinator {
       case 'job.submit':
         return this.runJob(message);
       case 'job.cancel':
+        this.loads.get(message.jobId)?.abort();
         this.jobs.get(message.jobId)?.fail(new CancelledError(`job ${message.jobId} was cancelled`, { details: { jobId: message.jobId } }));
         return { type: 'ok' };
       case 'nodes.list':
@@ -160,6 +163,32 @@ export class Coordinator {
   }
 
   private async loadArray(message: MessageOf<'array.load'>): Promise<Outgoing> {
+    const { jobId } = message;
+    if (jobId === undefined) return this.loadFile(message, undefined);
+    if (!isSubjectToken(message.from)) throw new InvalidArgumentError(`sender ${JSON.stringify(message.from)} is not a valid client id`);
+    if (this.loads.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
+    const controller = new AbortController();
+    this.loads.set(jobId, controller);
+    const subject = subjectFor(this.options.cluster, { to: 'job', clientId: message.from, jobId });
+    controller.signal.addEventListener('abort', () => this.cancelOnAgents(jobId), { once: true });
+    try {
+      return await this.loadFile(message, {
+        signal: controller.signal,
+        progress: (done, total) => this.bus.publish(subject, { type: 'job.progress', jobId, done, total }),
+      });
+    } finally {
+      this.loads.delete(jobId);
+    }
+  }
+
+  private cancelOnAgents(jobId: string): void {
+    this.bus.publish(subjectFor(this.options.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
+  }
+
+  private async loadFile(
+    message: MessageOf<'array.load'>,
+    follow: { signal: AbortSignal; progress: (done: number, total: number) => void } | undefined,
+  ): Promise<Outgoing> {
     const name = message.name ?? generatedName();
     this.arrays.checkName(name, message.replace ?? false);
     const inspector = this.agents.alive()[0];
@@ -173,6 +202,9 @@ export class Coordinator {
     const shape = parseShape(layout.shape);
     const meta = this.newArrayMeta(name, layout.dtype, shape, message.partitions);
     const rowBytes = colsOf(shape) * bytesPerElement(layout.dtype);
+    const total = meta.partitions.reduce((sum, p) => sum + p.byteLength, 0);
+    let loaded = 0;
+    follow?.progress(0, total);
     await this.allocateEverywhere(meta, (partition) => ({
       type: 'partition.load',
       arrayId: meta.id,
@@ -181,7 +213,15 @@ export class Coordinator {
       partition,
       source: message.source,
       dataOffset: layout.dataOffset + partition.rowStart * rowBytes,
-    }), (partition) => fileLoadTimeoutMs(partition.byteLength));
+      ...(message.jobId === undefined ? {} : { jobId: message.jobId }),
+    }), (partition) => fileLoadTimeoutMs(partition.byteLength), (partition) => {
+      loaded += partition.byteLength;
+      if (loaded < total) follow?.progress(loaded, total);
+    });
+    if (follow?.signal.aborted) {
+      await this.releaseOnAgents(meta);
+      throw new CancelledError(`loading ${message.source.path} was cancelled`);
+    }
     const record: ArrayRecord = { meta, state: 'pending', replace: message.replace ?? false, createdAt: Date.now() };
     this.arrays.addPending(record);
     return this.commitArray(meta.id);
@@ -251,10 +291,14 @@ export class Coordinator {
     meta: ArrayMeta,
     messageFor: (p: PartitionMeta) => Outgoing,
     timeoutFor: (p: PartitionMeta) => number = () => CONTROL_TIMEOUT_MS,
+    onEach: (p: PartitionMeta) => void = () => undefined,
   ): Promise<void> {
     for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, 1);
     const results = await Promise.allSettled(
-      meta.partitions.map((p) => this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) })),
+      meta.partitions.map(async (p) => {
+        await this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) });
+        onEach(p);
+      }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {
@@ -335,7 +379,7 @@ export class Coordinator {
         );
         return { blocks: reply.blocks };
       },
-      cancelEverywhere: (id) => this.bus.publish(subjectFor(this.options.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId: id }),
+      cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
         this.jobs.delete(jobId);
         if (output === undefined) return undefined;

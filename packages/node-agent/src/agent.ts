@@ -174,13 +174,16 @@ export class Agent {
       case 'partition.load': {
         this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
         const lease = this.store.acquire(message.arrayId, message.partition.index);
+        const job = message.jobId === undefined ? undefined : this.joinJob(message.jobId);
         try {
-          await readRange(message.source.path, message.dataOffset, new Uint8Array(lease.partition.buffer));
+          await readRange(message.source.path, message.dataOffset, new Uint8Array(lease.partition.buffer), job?.controller.signal);
           lease.release(true);
         } catch (error) {
           lease.release(false);
           this.store.free(message.arrayId);
           throw error;
+        } finally {
+          if (message.jobId !== undefined) this.leaveJob(message.jobId);
         }
         return { type: 'ok' };
       }
@@ -204,14 +207,7 @@ export class Agent {
   private async task(message: Message): Promise<Outgoing> {
     if (message.type !== 'task.run') throw new InternalError(`agent task subject does not handle ${message.type}`);
     const { task } = message;
-    let job = this.jobs.get(task.jobId);
-    if (job === undefined) {
-      job = { controller: new AbortController(), tasks: 0 };
-      // One listener per queued worker request of the job: many, by design.
-      setMaxListeners(0, job.controller.signal);
-      this.jobs.set(task.jobId, job);
-    }
-    job.tasks++;
+    const job = this.joinJob(task.jobId);
     const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
     // Progress goes out at most every PROGRESS_INTERVAL_MS per task: on 2 cores every message
     // wakes three processes that share them with the compute threads. The task's result
@@ -245,7 +241,25 @@ export class Agent {
       }
       return { type: 'task.result', blocks: outcome.blocks };
     } finally {
-      if (--job.tasks === 0) this.jobs.delete(task.jobId);
+      this.leaveJob(task.jobId);
     }
+  }
+
+  /** Work of a job on this agent shares one AbortController, so task.cancel stops all of it. */
+  private joinJob(jobId: string): { controller: AbortController; tasks: number } {
+    let job = this.jobs.get(jobId);
+    if (job === undefined) {
+      job = { controller: new AbortController(), tasks: 0 };
+      // One listener per queued worker request of the job: many, by design.
+      setMaxListeners(0, job.controller.signal);
+      this.jobs.set(jobId, job);
+    }
+    job.tasks++;
+    return job;
+  }
+
+  private leaveJob(jobId: string): void {
+    const job = this.jobs.get(jobId);
+    if (job !== undefined && --job.tasks === 0) this.jobs.delete(jobId);
   }
 }

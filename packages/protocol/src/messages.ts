@@ -148,6 +148,8 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('array.listed', { arrays: z.array(arrayMetaSchema) }),
   message('array.load', {
     source: fileSourceSchema,
+    /** Set by clients that follow the load: progress comes on the job's subject, job.cancel stops it. */
+    jobId: id.optional(),
     name: z.string().min(1).max(256).optional(),
     partitions: partitionCount.optional(),
     replace: z.boolean().optional(),
@@ -194,6 +196,8 @@ export const messageSchema = z.discriminatedUnion('type', [
     partition: partitionMetaSchema,
     source: fileSourceSchema,
     dataOffset: count,
+    /** The load's job: a task.cancel for it stops the read. */
+    jobId: id.optional(),
   }),
   message('partition.seal', { arrayId: id }),
   message('partition.free', { arrayId: id }),

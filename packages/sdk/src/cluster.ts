@@ -3,6 +3,7 @@ import {
   BUILTIN_REDUCTIONS,
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
+  REPLY_MARGIN_MS,
   InvalidArgumentError,
   PROTOCOL_VERSION,
   assertSerialisable,
@@ -148,19 +149,28 @@ export class Cluster implements ArrayOwner {
     if (format === 'raw' && (source.dtype === undefined || source.shape === undefined)) {
       throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }; for a .npy file pass format: 'npy'`);
     }
-    const info = await this.call(
-      {
-        type: 'array.load',
-        source,
-        ...(options.name === undefined ? {} : { name: options.name }),
-        ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
-        ...(options.replace === undefined ? {} : { replace: options.replace }),
-      },
-      'array.info',
-      // Agents read their rows in parallel; a big file takes as long as the disk needs.
-      options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
+    const info = await this.jobs.follow(
+      options,
+      (jobId) =>
+        this.call(
+          {
+            type: 'array.load',
+            source,
+            jobId,
+            ...(options.name === undefined ? {} : { name: options.name }),
+            ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+            ...(options.replace === undefined ? {} : { replace: options.replace }),
+          },
+          'array.info',
+          // Agents read their rows in parallel; a big file takes as long as the disk needs.
+          (options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
+        ),
+      // Loaded just as the caller gave up: nobody will use it.
+      (late) => void this.deleteArray(late.array).catch(() => undefined),
     );
-    return new ArrayRef(this, info.array);
+    const ref = new ArrayRef(this, info.array);
+    options.onProgress?.(ref.byteLength, ref.byteLength);
+    return ref;
   }
 
   /** A built-in reduction (`'sum' | 'min' | 'max' | 'mean' | 'sumsq' | 'count'`) over every element. */

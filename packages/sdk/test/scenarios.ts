@@ -232,7 +232,11 @@ export function registerScenarios(target: ScenarioTarget): void {
       const body = new Float64Array(bytes.buffer.slice(bytes.byteOffset + header.dataOffset, bytes.byteOffset + bytes.length));
       assert.deepEqual(body, keeperData);
 
-      const loaded = await target.cluster().fromFile(file, { name: 'from-npy', partitions: 3 });
+      const seen: Array<[number, number]> = [];
+      const loaded = await target.cluster().fromFile(file, { name: 'from-npy', partitions: 3, onProgress: (done, total) => seen.push([done, total]) });
+      assert.deepEqual(seen.at(-1), [2_400_000, 2_400_000]);
+      assert.deepEqual(seen[0], [0, 2_400_000]);
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]![0] >= seen[i - 1]![0], 'progress never goes back');
       assert.deepEqual(loaded.shape, [100_000, 3]);
       assert.deepEqual(await loaded.toArray(), keeperData);
 
@@ -242,6 +246,20 @@ export function registerScenarios(target: ScenarioTarget): void {
       assert.deepEqual(await rawRef.toArray(), new Int16Array([1, -2, 3, -4, 5, -6]));
       await loaded.delete();
       await rawRef.delete();
+    });
+
+    it('cancels a file load through its AbortSignal and keeps nothing of it', async () => {
+      const file = path.join(dir, 'big.raw');
+      await writeFile(file, Buffer.alloc(64 * 1024 * 1024, 1));
+      const controller = new AbortController();
+      const load = target.cluster().fromFile(file, { dtype: 'uint8', shape: [64 * 1024 * 1024], name: 'cancelled-load', partitions: 8, signal: controller.signal });
+      setTimeout(() => controller.abort(), 1);
+      await assert.rejects(load, CancelledError);
+      for (let i = 0; i < 50 && (await target.cluster().list()).some((a) => a.name === 'cancelled-load'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal((await target.cluster().list()).some((a) => a.name === 'cancelled-load'), false);
+      await assertKeeperIntact();
     });
 
     it('frees agent memory on delete', async () => {

@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import {
+  CancelledError,
   FileFormatError,
   InvalidArgumentError,
   NPY_MAX_HEADER_BYTES,
@@ -52,11 +53,12 @@ export async function inspectFile(source: FileSource): Promise<FileLayout> {
 const READ_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /** Reads `target.length` bytes at `position` of the file straight into `target` (a view of a partition). */
-export async function readRange(filePath: string, position: number, target: Uint8Array): Promise<void> {
+export async function readRange(filePath: string, position: number, target: Uint8Array, signal?: AbortSignal): Promise<void> {
   const handle = await openFile(filePath);
   try {
     let done = 0;
     while (done < target.length) {
+      if (signal?.aborted) throw new CancelledError(`reading ${filePath} was cancelled`);
       const length = Math.min(READ_CHUNK_BYTES, target.length - done);
       const { bytesRead } = await handle.read(target, done, length, position + done);
       if (bytesRead === 0) {

@@ -149,6 +149,48 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Follows work that is not a job of its own but reports like one (a file load): progress
+   * events on the client's job subject, and signal / timeout answered with job.cancel. If the
+   * work succeeds after the caller gave up, `orphaned` gets its result to clean up.
+   */
+  async follow<T>(options: JobOptions, work: (jobId: string) => Promise<T>, orphaned: (result: T) => void): Promise<T> {
+    this.listen();
+    const jobId = randomBytes(12).toString('hex');
+    const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
+    try {
+      return await new Promise<T>((resolve, reject) => {
+        let gaveUp = false;
+        const giveUp = (error: Error) => {
+          gaveUp = true;
+          reject(error);
+          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
+        };
+        this.handlers.set(jobId, (event) => {
+          if (event.type === 'job.progress') options.onProgress?.(event.done, event.total);
+        });
+        if (options.signal !== undefined) {
+          const signal = options.signal;
+          const onAbort = () => giveUp(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }));
+          signal.addEventListener('abort', onAbort, { once: true });
+          cleanup.push(() => signal.removeEventListener('abort', onAbort));
+        }
+        if (options.timeoutMs !== undefined) {
+          const ms = options.timeoutMs;
+          const timer = setTimeout(() => giveUp(new TimeoutError(`job ${jobId} did not finish within ${ms} ms`)), ms);
+          cleanup.push(() => clearTimeout(timer));
+        }
+        work(jobId).then(
+          (result) => (gaveUp ? orphaned(result) : resolve(result)),
+          (error: unknown) => reject(error),
+        );
+      });
+    } finally {
+      for (const stop of cleanup) stop();
+    }
+  }
+
   private listen(): void {
     if (this.stopListening !== undefined) return;
     this.stopListening = this.bus.listen(subjectFor(this.cluster, { to: 'jobs of client', clientId: this.bus.sender }), (event) => {
