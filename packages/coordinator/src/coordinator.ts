@@ -22,14 +22,12 @@ import {
   type Message,
   type MessageOf,
   type Outgoing,
-  type PartitionMeta,
-  type Shape,
   type Transport,
 } from '@sharc/protocol';
 import { RunningJob } from './jobs/run-job.js';
 import { KernelStore } from './kernels/kernel-store.js';
 import { resolveCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from './options.js';
-import { placePartitions } from './placement/place-partitions.js';
+import { PartitionAllocator, newArrayId } from './placement/partition-allocator.js';
 import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog, type ArrayRecord } from './registry/array-catalog.js';
 
@@ -43,6 +41,7 @@ const QUEUE_GROUP = 'sharc-coordinator';
 export class Coordinator {
   private readonly bus: MessageBus;
   private readonly agents: AgentRegistry;
+  private readonly placement: PartitionAllocator;
   private readonly arrays = new ArrayCatalog();
   private readonly kernels = new KernelStore();
   private readonly jobs = new Map<string, RunningJob>();
@@ -58,6 +57,7 @@ export class Coordinator {
   ) {
     this.bus = new MessageBus(transport, 'coordinator', options.logger);
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId));
+    this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger);
     this.sweeper = setInterval(() => void this.dropStaleUploads(), Math.min(60_000, options.pendingUploadTtlMs));
     this.sweeper.unref();
   }
@@ -149,8 +149,8 @@ export class Coordinator {
     const name = message.name ?? generatedName();
     this.arrays.checkName(name, message.replace ?? false);
     const transferToken = randomBytes(16).toString('hex');
-    const meta = this.newArrayMeta(name, message.dtype, shape, message.partitions);
-    await this.allocateEverywhere(meta, (partition) => ({
+    const meta = this.placement.place(name, message.dtype, shape, message.partitions);
+    await this.placement.allocate(meta, (partition) => ({
       type: 'partition.allocate',
       arrayId: meta.id,
       dtype: meta.dtype,
@@ -159,7 +159,7 @@ export class Coordinator {
       transferToken,
     }));
     this.arrays.addPending({ meta, state: 'pending', transferToken, replace: message.replace ?? false, createdAt: Date.now() });
-    return { type: 'array.placed', array: meta, transferToken, agents: this.agentsOf(meta) };
+    return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
   }
 
   private async loadArray(message: MessageOf<'array.load'>): Promise<Outgoing> {
@@ -194,18 +194,18 @@ export class Coordinator {
     const inspector = this.agents.alive()[0];
     if (inspector === undefined) throw new NoAgentsError('no agent is alive to read the file');
     const layout = await this.bus.call(
-      this.agentSubject(inspector.id),
+      this.placement.agentSubject(inspector.id),
       { type: 'file.inspect', source: message.source },
       'file.info',
       { timeoutMs: CONTROL_TIMEOUT_MS },
     );
     const shape = parseShape(layout.shape);
-    const meta = this.newArrayMeta(name, layout.dtype, shape, message.partitions);
+    const meta = this.placement.place(name, layout.dtype, shape, message.partitions);
     const rowBytes = colsOf(shape) * bytesPerElement(layout.dtype);
     const total = meta.partitions.reduce((sum, p) => sum + p.byteLength, 0);
     let loaded = 0;
     follow?.progress(0, total);
-    await this.allocateEverywhere(meta, (partition) => ({
+    await this.placement.allocate(meta, (partition) => ({
       type: 'partition.load',
       arrayId: meta.id,
       dtype: meta.dtype,
@@ -219,7 +219,7 @@ export class Coordinator {
       if (loaded < total) follow?.progress(loaded, total);
     });
     if (follow?.signal.aborted) {
-      await this.releaseOnAgents(meta);
+      await this.placement.release(meta);
       throw new CancelledError(`loading ${message.source.path} was cancelled`);
     }
     const record: ArrayRecord = { meta, state: 'pending', replace: message.replace ?? false, createdAt: Date.now() };
@@ -240,14 +240,14 @@ export class Coordinator {
     let replaced: ArrayRecord | undefined;
     try {
       // Agents refuse to seal an upload with missing bytes; the array then never becomes visible.
-      await this.onAgentsOf(record.meta, { type: 'partition.seal', arrayId });
+      await this.placement.tellAgentsOf(record.meta, { type: 'partition.seal', arrayId });
       replaced = this.arrays.commit(arrayId).replaced;
     } catch (error) {
       await this.dropArray(record);
       throw error;
     }
     // The new array is stored and named: answer now, free the replaced one behind the answer.
-    if (replaced !== undefined) void this.releaseOnAgents(replaced.meta);
+    if (replaced !== undefined) void this.placement.release(replaced.meta);
     return this.arrayInfo(record.meta);
   }
 
@@ -256,7 +256,7 @@ export class Coordinator {
     if (this.greeting.has(agentId)) return;
     this.greeting.add(agentId);
     this.bus
-      .call(this.agentSubject(agentId), { type: 'agent.hello' }, 'agent.register', { timeoutMs: CONTROL_TIMEOUT_MS })
+      .call(this.placement.agentSubject(agentId), { type: 'agent.hello' }, 'agent.register', { timeoutMs: CONTROL_TIMEOUT_MS })
       .then((reply) => this.agents.register(reply.agent))
       .catch((error: unknown) => this.options.logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
       .finally(() => this.greeting.delete(agentId));
@@ -264,66 +264,11 @@ export class Coordinator {
 
   private async dropArray(record: ArrayRecord): Promise<void> {
     this.arrays.remove(record.meta.id);
-    await this.releaseOnAgents(record.meta);
-  }
-
-  private async releaseOnAgents(meta: ArrayMeta): Promise<void> {
-    for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, -1);
-    await this.onAgentsOf(meta, { type: 'partition.free', arrayId: meta.id }).catch((error: unknown) =>
-      this.options.logger.warn('an agent did not free an array', { arrayId: meta.id, error: toErrorData(error) }),
-    );
-  }
-
-  private newArrayMeta(name: string, dtype: DType, shape: Shape, partitions: number | undefined): ArrayMeta {
-    const alive = this.agents.alive();
-    const placed = placePartitions(
-      { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
-      alive.map((a) => ({ id: a.id, freeBytes: this.agents.freeBytes(a.id) })),
-    );
-    return { id: randomBytes(8).toString('hex'), name, dtype, shape: [...shape] as [number] | [number, number], partitions: placed, createdAt: Date.now() };
-  }
-
-  /**
-   * Sends one allocation message per partition. Memory is booked first so concurrent puts
-   * cannot both claim it; on any failure everything allocated is freed again.
-   */
-  private async allocateEverywhere(
-    meta: ArrayMeta,
-    messageFor: (p: PartitionMeta) => Outgoing,
-    timeoutFor: (p: PartitionMeta) => number = () => CONTROL_TIMEOUT_MS,
-    onEach: (p: PartitionMeta) => void = () => undefined,
-  ): Promise<void> {
-    for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, 1);
-    const results = await Promise.allSettled(
-      meta.partitions.map(async (p) => {
-        await this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) });
-        onEach(p);
-      }),
-    );
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) {
-      await this.releaseOnAgents(meta);
-      throw failed.reason;
-    }
-  }
-
-  private async onAgentsOf(meta: ArrayMeta, message: Outgoing): Promise<void> {
-    const agentIds = new Set(meta.partitions.map((p) => p.agentId));
-    await Promise.all(
-      [...agentIds].map((id) => this.bus.call(this.agentSubject(id), message, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })),
-    );
+    await this.placement.release(record.meta);
   }
 
   private arrayInfo(meta: ArrayMeta): Outgoing {
-    return { type: 'array.info', array: meta, agents: this.agentsOf(meta) };
-  }
-
-  private agentsOf(meta: ArrayMeta) {
-    const ids = new Set(meta.partitions.map((p) => p.agentId));
-    return [...ids].flatMap((id) => {
-      const info = this.agents.get(id);
-      return info === undefined ? [] : [info];
-    });
+    return { type: 'array.info', array: meta, agents: this.placement.agentsOf(meta) };
   }
 
   private async dropStaleUploads(): Promise<void> {
@@ -397,7 +342,7 @@ export class Coordinator {
       spec.kind === 'map'
         ? async () => {
             const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
-            await this.allocateEverywhere(meta, (partition) => ({
+            await this.placement.allocate(meta, (partition) => ({
               type: 'partition.allocate',
               arrayId: meta.id,
               dtype: meta.dtype,
@@ -434,12 +379,9 @@ export class Coordinator {
     for (const p of partitions) {
       if (this.agents.get(p.agentId) === undefined) throw new ArrayNotFoundError(`agent ${p.agentId} holding partition ${p.index} is gone`);
     }
-    return { id: randomBytes(8).toString('hex'), name, dtype, shape, partitions, createdAt: Date.now() };
+    return { id: newArrayId(), name, dtype, shape, partitions, createdAt: Date.now() };
   }
 
-  private agentSubject(agentId: string): string {
-    return subjectFor(this.options.cluster, { to: 'agent', agentId, verb: 'control' });
-  }
 }
 
 function generatedName(): string {
