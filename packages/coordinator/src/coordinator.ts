@@ -65,12 +65,18 @@ export class Coordinator {
   static start(transport: Transport, options: CoordinatorOptions = {}): Coordinator {
     const coordinator = new Coordinator(transport, resolveCoordinatorOptions(options));
     coordinator.listen();
+    // Clients waiting on jobs of a previous coordinator learn that those jobs are gone.
+    coordinator.bus.publish(subjectFor(coordinator.options.cluster, { to: 'announcements' }), {
+      type: 'coordinator.started',
+      instanceId: randomBytes(8).toString('hex'),
+    });
     return coordinator;
   }
 
   async close(): Promise<void> {
     for (const stop of this.unsubscribe) stop();
     for (const job of this.jobs.values()) job.fail(new CancelledError('the coordinator is shutting down', { retryable: true }));
+    for (const load of this.loads.values()) load.abort();
     clearInterval(this.sweeper);
     this.agents.close();
     await this.bus.close();
@@ -201,6 +207,7 @@ export class Coordinator {
     );
     const shape = parseShape(layout.shape);
     const meta = this.placement.place(name, layout.dtype, shape, message.partitions);
+    if (follow?.signal.aborted) throw new CancelledError(`loading ${message.source.path} was cancelled`);
     const rowBytes = colsOf(shape) * bytesPerElement(layout.dtype);
     const total = meta.partitions.reduce((sum, p) => sum + p.byteLength, 0);
     let loaded = 0;
@@ -256,7 +263,9 @@ export class Coordinator {
     if (this.greeting.has(agentId)) return;
     this.greeting.add(agentId);
     this.bus
-      .call(this.placement.agentSubject(agentId), { type: 'agent.hello' }, 'agent.register', { timeoutMs: CONTROL_TIMEOUT_MS })
+      .call(this.placement.agentSubject(agentId), { type: 'agent.hello', keep: this.arrays.idsOnAgent(agentId) }, 'agent.register', {
+        timeoutMs: CONTROL_TIMEOUT_MS,
+      })
       .then((reply) => this.agents.register(reply.agent))
       .catch((error: unknown) => this.options.logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
       .finally(() => this.greeting.delete(agentId));
@@ -329,7 +338,9 @@ export class Coordinator {
         this.jobs.delete(jobId);
         if (output === undefined) return undefined;
         if (outcome === 'failed') {
-          await this.dropArray(this.arrays.getRecord(output.id));
+          // A commit that failed has dropped the output already.
+          const record = this.arrays.find(output.id);
+          if (record !== undefined) await this.dropArray(record);
           return undefined;
         }
         const info = await this.commitArray(output.id);

@@ -193,8 +193,13 @@ export class Agent {
       case 'partition.free':
         this.store.free(message.arrayId);
         return { type: 'ok' };
-      case 'agent.hello':
+      case 'agent.hello': {
+        const keep = new Set(message.keep);
+        for (const arrayId of this.store.arrayIds()) {
+          if (!keep.has(arrayId)) this.store.free(arrayId);
+        }
         return { type: 'agent.register', agent: this.info() };
+      }
       case 'file.inspect': {
         const layout = await inspectFile(message.source);
         return { type: 'file.info', dtype: layout.dtype, shape: [...layout.shape] as [number] | [number, number], dataOffset: layout.dataOffset };

@@ -39,6 +39,7 @@ function partition(options: {
     transferToken: undefined,
     uploaded: false,
     written: 0,
+    writing: false,
     users: 0,
     freed: false,
     tainted: false,

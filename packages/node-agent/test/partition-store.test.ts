@@ -185,14 +185,19 @@ describe('PartitionStore', () => {
       assert.notEqual(store.allocate('b', 'float64', [MIB / 8], big(0), undefined).buffer, first);
     });
 
-    it('refuses to seal an upload that did not receive every byte', () => {
+    it('takes an upload as one whole write, and seals only a completed one', () => {
       const store = new PartitionStore(4 * MIB);
       store.allocate('a', 'uint8', [16], { index: 0, rowStart: 0, rowCount: 16, byteLength: 16, agentId: 'agent-0' }, 'tok', 'overwritten');
-      const half = store.openTransfer({ v: 1, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: 8, token: 'tok' });
-      half.done(true);
-      assert.throws(() => store.seal('a'), /received 8 of 16 bytes/);
-      const rest = store.openTransfer({ v: 1, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 8, byteLength: 8, token: 'tok' });
-      rest.done(true);
+      const write = (byteOffset: number, byteLength: number) =>
+        store.openTransfer({ v: 1, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset, byteLength, token: 'tok' });
+      assert.throws(() => write(0, 8), /writes partition 0 of a whole/);
+      assert.throws(() => write(8, 8), /writes partition 0 of a whole/);
+      const broken = write(0, 16);
+      assert.throws(() => write(0, 16), /already being written/);
+      broken.done(false);
+      assert.throws(() => store.seal('a'), /received 0 of 16 bytes/);
+      write(0, 16).done(true);
+      assert.throws(() => write(0, 16), /already being written or written/);
       store.seal('a');
       assert.equal(store.get('a', 0).transferToken, undefined);
     });

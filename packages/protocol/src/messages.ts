@@ -161,6 +161,9 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('nodes.list', {}),
   message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
 
+  /** Published by a coordinator when it starts: clients fail the jobs a previous one was running. */
+  message('coordinator.started', { instanceId: id }),
+
   // Coordinator -> client: progress on the job's subject; the end as the reply to job.submit.
   message('job.progress', { jobId: id, done: count, total: count }),
   /** The job finished; a map's output array is in `array`. A reduce's partials came as task.done. */
@@ -206,8 +209,12 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('task.run', { task: taskSchema }),
   message('task.result', { blocks: count }),
   message('task.cancel', { jobId: id }),
-  /** Coordinator -> agent it does not know (it restarted): answered with `agent.register`. */
-  message('agent.hello', {}),
+  /**
+   * Coordinator -> agent it does not know (the coordinator restarted, or the agent was cut
+   * off): the agent keeps only the arrays in `keep`, frees the rest, and answers with
+   * `agent.register`. Nothing the coordinator does not know may hold an agent's memory.
+   */
+  message('agent.hello', { keep: z.array(id) }),
 ]);
 
 export type Message = z.infer<typeof messageSchema>;

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from './errors.js';
  *   sharc.<cluster>.coord.<verb>            requests to the coordinator (clients and agents)
  *   sharc.<cluster>.agent.<agentId>.<verb>  requests from the coordinator to one agent
  *   sharc.<cluster>.agents.<verb>           broadcasts from the coordinator to every agent
+ *   sharc.<cluster>.announce                 the coordinator announces itself when it starts
  *   sharc.<cluster>.job.<clientId>.<jobId>  events of one job (progress, partials) to the client that
  *                                           submitted it; a client listens on `…job.<clientId>.*` once
  *
@@ -17,7 +18,8 @@ export type Route =
   | { to: 'agent'; agentId: string; verb: AgentVerb }
   | { to: 'agents'; verb: BroadcastVerb }
   | { to: 'job'; clientId: string; jobId: string }
-  | { to: 'jobs of client'; clientId: string };
+  | { to: 'jobs of client'; clientId: string }
+  | { to: 'announcements' };
 
 export type CoordinatorVerb = 'client' | 'agent';
 export type AgentVerb = 'control' | 'task';
@@ -46,6 +48,8 @@ export function subjectFor(cluster: string, route: Route): string {
       return `${base}.agents.${route.verb}`;
     case 'job':
       return `${base}.job.${token(route.clientId, 'client id')}.${token(route.jobId, 'job id')}`;
+    case 'announcements':
+      return `${base}.announce`;
     case 'jobs of client':
       return `${base}.job.${token(route.clientId, 'client id')}.*`;
   }

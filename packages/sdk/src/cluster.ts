@@ -70,7 +70,7 @@ export class Cluster implements ArrayOwner {
 
   /** Stores `data` in the cluster, split into row partitions over the agents. */
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
-    checkJobOptions(options);
+    options = checkJobOptions(options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     const dtype = dtypeOf(data as ArrayBufferView);
     if (dtype === undefined || !ArrayBuffer.isView(data)) {
@@ -130,7 +130,7 @@ export class Cluster implements ArrayOwner {
    * row ranges straight into its partitions; no byte passes through this client.
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
-    checkJobOptions(options);
+    options = checkJobOptions(options);
     if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`fromFile needs a file path, got ${JSON.stringify(file)}`);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.byteOffset !== undefined && !(Number.isSafeInteger(options.byteOffset) && options.byteOffset >= 0)) {
@@ -179,7 +179,7 @@ export class Cluster implements ArrayOwner {
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
     checkArrayRef(array);
-    checkJobOptions(options);
+    options = checkJobOptions(options);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
         throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
@@ -214,7 +214,7 @@ export class Cluster implements ArrayOwner {
   /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */
   async map(array: ArrayRef, kernel: MapKernel, options: JobOptions = {}): Promise<ArrayRef> {
     checkArrayRef(array);
-    checkJobOptions(options);
+    options = checkJobOptions(options);
     if (typeof kernel !== 'object' || kernel === null || typeof kernel.kernel !== 'string') {
       throw new InvalidArgumentError('map takes { module, kernel: exportName, params, dtype, cols, name }');
     }
@@ -273,7 +273,7 @@ export class Cluster implements ArrayOwner {
     options: JobOptions,
     into?: Uint8Array,
   ): Promise<void> {
-    checkJobOptions(options);
+    options = checkJobOptions(options);
     const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
     const agents = new Map(info.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
@@ -291,7 +291,7 @@ export class Cluster implements ArrayOwner {
   }
 
   async saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void> {
-    checkJobOptions(options);
+    options = checkJobOptions(options);
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
     await writeNpy(file, meta.dtype, meta.shape, (writeAt) =>
       this.readPartitions(meta, (partition, bytes) => writeAt(bytes, partition.rowStart * rowBytes), options),

@@ -1,10 +1,14 @@
-import { CancelledError, InvalidArgumentError, MAX_PARTITIONS } from '@sharc/protocol';
+import { CancelledError, InvalidArgumentError, MAX_PARTITIONS, createLogger } from '@sharc/protocol';
 import { ArrayRef } from './array-ref.js';
 import type { JobOptions } from './jobs/run-job.js';
 
 /** Checks of what a caller passes, before anything is sent: each error names the option. */
 
-export function checkJobOptions(options: JobOptions): void {
+/**
+ * Checks the options every long call takes, and returns them with `onProgress` guarded: a
+ * callback that throws is logged, never allowed to break the job it reports on.
+ */
+export function checkJobOptions<T extends JobOptions>(options: T): T {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
   const { timeoutMs, signal, onProgress } = options;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
@@ -13,7 +17,20 @@ export function checkJobOptions(options: JobOptions): void {
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function');
   if (signal?.aborted) throw new CancelledError('the call was cancelled before it started', { cause: signal.reason });
+  if (onProgress === undefined) return options;
+  return {
+    ...options,
+    onProgress: (done: number, total: number) => {
+      try {
+        onProgress(done, total);
+      } catch (error) {
+        logger.warn('onProgress threw; the job goes on', { error: (error as Error).message });
+      }
+    },
+  };
 }
+
+const logger = createLogger('sharc-sdk');
 
 export function checkPartitions(partitions: number): void {
   if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= MAX_PARTITIONS)) {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
-import { NoAgentsError, connect, type Cluster } from '../src/index.js';
+import { ConnectionError, NoAgentsError, connect, type Cluster } from '../src/index.js';
 import { KERNELS } from './scenarios.js';
 
 const DETECTION_BUDGET_MS = 15_000;
@@ -48,15 +48,28 @@ describe('agent death and coordinator restart (real processes)', () => {
     assert.equal(await cluster.reduce(array, 'sum'), 499_500);
   });
 
-  it('lets agents register again with a restarted coordinator', async () => {
+  it('fails jobs in flight at once when the coordinator restarts, and agents rejoin with their memory freed', async () => {
+    const array = await cluster.put(new Float64Array(2 * 1024).fill(1), { partitions: 2 });
+    const started = Date.now();
+    const job = cluster.map(array, { module: KERNELS, kernel: 'slowMap', params: { ms: 60_000 } });
+    await new Promise((resolve) => setTimeout(resolve, 300));
     await processes.restartCoordinator();
-    let alive = 0;
-    for (let i = 0; i < 100 && alive < 2; i++) {
+    await assert.rejects(job, (error: Error) => {
+      assert.ok(error instanceof ConnectionError, `${error.name}: ${error.message}`);
+      assert.equal(error.retryable, true);
+      assert.match(error.message, /coordinator restarted/);
+      return true;
+    });
+    assert.ok(Date.now() - started < DETECTION_BUDGET_MS, `took ${Date.now() - started} ms`);
+    let nodes: Awaited<ReturnType<Cluster['nodes']>> = [];
+    for (let i = 0; i < 100 && nodes.filter((n) => n.state === 'alive').length < 2; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      alive = (await cluster.nodes().catch(() => [])).filter((n) => n.state === 'alive').length;
+      nodes = await cluster.nodes().catch(() => []);
     }
-    assert.equal(alive, 2);
-    const array = await cluster.put(new Float64Array(100).fill(3), { partitions: 2 });
-    assert.equal(await cluster.reduce(array, 'sum'), 300);
+    assert.equal(nodes.filter((n) => n.state === 'alive').length, 2);
+    // The new coordinator knows no array, so nothing may keep holding agent memory.
+    assert.deepEqual(nodes.map((n) => n.usedBytes), [0, 0]);
+    const fresh = await cluster.put(new Float64Array(100).fill(3), { partitions: 2 });
+    assert.equal(await cluster.reduce(fresh, 'sum'), 300);
   });
 });

@@ -96,11 +96,14 @@ export class RunningJob {
       return { type: 'job.done', jobId: this.jobId, ...(array === undefined ? {} : { array }) };
     } catch (error) {
       this.hooks.cancelEverywhere(this.jobId);
-      // A preparation still under way (an output being allocated) must end before cleanup.
-      await prepared.catch(() => undefined);
-      await this.hooks.finish('failed').catch((cleanup: unknown) =>
-        this.hooks.logger.error('cleanup after a failed job failed', { jobId: this.jobId, error: toErrorData(cleanup) }),
-      );
+      // The client hears of the failure now; cleanup (which may wait on an agent that hangs)
+      // runs behind the answer. A preparation still under way must end before it.
+      void prepared
+        .catch(() => undefined)
+        .then(() => this.hooks.finish('failed'))
+        .catch((cleanup: unknown) =>
+          this.hooks.logger.error('cleanup after a failed job failed', { jobId: this.jobId, error: toErrorData(cleanup) }),
+        );
       throw error;
     } finally {
       clearTimeout(this.timer);

@@ -66,8 +66,15 @@ export class PartitionAllocator {
   /** Unbooks the array's memory and tells its agents to free it (an agent that does not answer is logged). */
   async release(meta: ArrayMeta): Promise<void> {
     for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, -1);
-    await this.tellAgentsOf(meta, { type: 'partition.free', arrayId: meta.id }).catch((error: unknown) =>
-      this.logger.warn('an agent did not free an array', { arrayId: meta.id, error: toErrorData(error) }),
+    // A dead agent would only make this wait out the timeout; when it comes back the
+    // coordinator's greeting tells it what to keep.
+    const alive = [...new Set(meta.partitions.map((p) => p.agentId))].filter((id) => this.agents.isAlive(id));
+    await Promise.all(
+      alive.map((id) =>
+        this.bus
+          .call(this.agentSubject(id), { type: 'partition.free', arrayId: meta.id }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })
+          .catch((error: unknown) => this.logger.warn('an agent did not free an array', { arrayId: meta.id, agentId: id, error: toErrorData(error) })),
+      ),
     );
   }
 

@@ -63,6 +63,15 @@ export class ArrayCatalog {
     return record;
   }
 
+  /** Ids of every array (pending or ready) with a partition on the agent. */
+  idsOnAgent(agentId: string): string[] {
+    return [...this.byId.values()].filter((r) => r.meta.partitions.some((p) => p.agentId === agentId)).map((r) => r.meta.id);
+  }
+
+  find(arrayId: string): ArrayRecord | undefined {
+    return this.byId.get(arrayId);
+  }
+
   getRecord(arrayId: string): ArrayRecord {
     const record = this.byId.get(arrayId);
     if (record === undefined) throw new ArrayNotFoundError(`no array with id ${arrayId} (it may have been deleted or replaced)`);

@@ -11,6 +11,8 @@ import {
 import { withDirectReads } from './direct-reads.js';
 import type { PartitionStore } from './partition-store.js';
 
+const IDLE_TIMEOUT_MS = 120_000;
+
 /**
  * The agent's TCP data port: clients stream partition bytes straight into the partition's
  * SharedArrayBuffer (`write`) and read them back (`read`), without NATS in between. Bytes go
@@ -74,23 +76,26 @@ export class DataServer {
     }
     this.sockets.add(socket);
     socket.setNoDelay(true);
+    // A peer that stalls without closing must not hold a partition's buffer forever.
+    socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', (error) => this.logger.debug('data connection error', { error: error.message }));
   }
 
   private handle(socket: net.Socket, request: DataRequest): BodySink {
     const transfer = this.store.openTransfer(request);
-    let finished = false;
     // A connection that breaks off mid-transfer ends its use of the partition, as broken.
-    socket.once('close', () => {
-      if (!finished) transfer.done(false);
-    });
+    const onClose = () => transfer.done(false);
+    socket.once('close', onClose);
+    const finish = () => {
+      socket.off('close', onClose);
+      transfer.done(true);
+    };
     if (request.op === 'write') {
       return {
         target: transfer.bytes,
         end: () => {
-          finished = true;
-          transfer.done(true);
+          finish();
           socket.write(encodeFrameHeader({ ok: true, byteLength: 0 }));
         },
       };
@@ -99,10 +104,7 @@ export class DataServer {
       target: new Uint8Array(0),
       end: () => {
         socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
-        socket.write(transfer.bytes, () => {
-          finished = true;
-          transfer.done(true);
-        });
+        socket.write(transfer.bytes, (error) => (error ? undefined : finish()));
       },
     };
   }

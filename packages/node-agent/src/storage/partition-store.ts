@@ -24,8 +24,10 @@ export interface StoredPartition {
   transferToken: string | undefined;
   /** Whether the partition was opened for an upload (its bytes must all arrive before sealing). */
   uploaded: boolean;
-  /** Upload bytes that arrived in full writes. */
+  /** Upload bytes that arrived (an upload is one write of the whole partition). */
   written: number;
+  /** An upload write is in progress. */
+  writing: boolean;
   /** Tasks and transfers using the buffer now: it is recycled only once they are all done. */
   users: number;
   /** Dropped from the store; the buffer waits for its last user. */
@@ -101,6 +103,7 @@ export class PartitionStore {
       transferToken,
       uploaded: transferToken !== undefined,
       written: 0,
+      writing: false,
       users: 0,
       freed: false,
       tainted: false,
@@ -113,6 +116,11 @@ export class PartitionStore {
     const partition = this.partitions.get(keyOf(arrayId, index));
     if (partition === undefined) throw new ArrayNotFoundError(`this agent holds no partition ${index} of array ${arrayId}`);
     return partition;
+  }
+
+  /** Ids of the arrays with a partition here. */
+  arrayIds(): string[] {
+    return [...new Set([...this.partitions.values()].map((p) => p.arrayId))];
   }
 
   /** Takes a partition for a task or a transfer; its buffer is not recycled until released. */
@@ -148,6 +156,17 @@ export class PartitionStore {
     if (request.op === 'write' && (partition.transferToken === undefined || partition.transferToken !== request.token)) {
       throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is not open for writing with this token`);
     }
+    if (request.op === 'write') {
+      // One write of the whole partition, once: ranges written twice or left out could
+      // otherwise let bytes of a reused buffer's previous array survive into this one.
+      if (request.byteOffset !== 0 || request.byteLength !== partition.meta.byteLength) {
+        throw new InvalidArgumentError(`an upload writes partition ${request.partitionIndex} of ${request.arrayId} whole: bytes 0..${partition.meta.byteLength}`);
+      }
+      if (partition.writing || partition.written > 0) {
+        throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is already being written or written`);
+      }
+      partition.writing = true;
+    }
     if (request.op === 'read' && partition.transferToken !== undefined) {
       throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is still being written`);
     }
@@ -155,7 +174,10 @@ export class PartitionStore {
     return {
       bytes: new Uint8Array(partition.buffer, request.byteOffset, request.byteLength),
       done: (clean) => {
-        if (clean && request.op === 'write') partition.written += request.byteLength;
+        if (request.op === 'write') {
+          partition.writing = false;
+          if (clean) partition.written = request.byteLength;
+        }
         lease.release(clean);
       },
     };

@@ -8,7 +8,7 @@ import {
   type Task,
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
-import type { PartitionStore, StoredPartition } from '../storage/partition-store.js';
+import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
 import { builtinReducer } from '../workers/builtin-kernels.js';
 import { blockView } from '../workers/block-view.js';
@@ -42,11 +42,18 @@ export interface TaskOutcome {
 export async function runTask(task: Task, context: TaskContext): Promise<TaskOutcome> {
   // Leases keep the buffers from being recycled for another array while threads use them,
   // even if the array is deleted mid-task.
-  const leases = [context.store.acquire(task.arrayId, task.partitionIndex)];
+  const input = context.store.acquire(task.arrayId, task.partitionIndex);
+  let output: PartitionLease | undefined;
+  try {
+    if (task.output !== undefined) output = context.store.acquire(task.output.arrayId, task.partitionIndex);
+  } catch (error) {
+    input.release(true);
+    throw error;
+  }
+  const leases = output === undefined ? [input] : [input, output];
   let clean = false;
   try {
-    if (task.output !== undefined) leases.push(context.store.acquire(task.output.arrayId, task.partitionIndex));
-    const outcome = await runOnPartition(task, leases[0]!.partition, leases[1]?.partition, context);
+    const outcome = await runOnPartition(task, input.partition, output?.partition, context);
     clean = true;
     return outcome;
   } finally {

@@ -54,6 +54,10 @@ function exchange(
       if (error === undefined) resolve();
       else reject(error);
     };
+    if (signal?.aborted) {
+      reject(signal.reason instanceof Error ? signal.reason : new ConnectionError('data transfer aborted'));
+      return;
+    }
     signal?.addEventListener('abort', onAbort, { once: true });
     const reader = new FrameReader<DataReply>(parseDataReply, (reply) => {
       if (!reply.ok) throw fromErrorData(reply.error);

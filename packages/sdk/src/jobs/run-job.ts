@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
+  ConnectionError,
   InternalError,
   TimeoutError,
   CLIENT_REQUEST_TIMEOUT_MS,
@@ -46,7 +47,9 @@ const PARTIALS_GRACE_MS = 5_000;
  */
 export class JobRunner {
   private readonly handlers = new Map<string, (event: Message) => void>();
-  private stopListening: (() => void) | undefined;
+  /** How to fail each job in flight, should its coordinator go away. */
+  private readonly failers = new Map<string, (error: Error) => void>();
+  private stopListening: Array<() => void> | undefined;
 
   constructor(
     private readonly bus: MessageBus,
@@ -54,7 +57,7 @@ export class JobRunner {
   ) {}
 
   close(): void {
-    this.stopListening?.();
+    for (const stop of this.stopListening ?? []) stop();
   }
 
   /** Submits a job and resolves when it is done, with a reduce's partials or a map's output. */
@@ -65,7 +68,7 @@ export class JobRunner {
     const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
     const total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
-    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.failers.delete(jobId)];
     try {
       return await new Promise<JobResult>((resolvePromise, rejectPromise) => {
         let settled = false;
@@ -98,6 +101,7 @@ export class JobRunner {
           fail(error);
           this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
         };
+        this.failers.set(jobId, fail);
 
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') progress(event.done);
@@ -158,7 +162,7 @@ export class JobRunner {
     this.listen();
     const jobId = randomBytes(12).toString('hex');
     const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
-    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.failers.delete(jobId)];
     try {
       return await new Promise<T>((resolve, reject) => {
         let gaveUp = false;
@@ -167,6 +171,10 @@ export class JobRunner {
           reject(error);
           this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
         };
+        this.failers.set(jobId, (error) => {
+          gaveUp = true;
+          reject(error);
+        });
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') options.onProgress?.(event.done, event.total);
         });
@@ -193,9 +201,19 @@ export class JobRunner {
 
   private listen(): void {
     if (this.stopListening !== undefined) return;
-    this.stopListening = this.bus.listen(subjectFor(this.cluster, { to: 'jobs of client', clientId: this.bus.sender }), (event) => {
-      const jobId = (event as { jobId?: unknown }).jobId;
-      if (typeof jobId === 'string') this.handlers.get(jobId)?.(event);
-    });
+    this.stopListening = [
+      this.bus.listen(subjectFor(this.cluster, { to: 'jobs of client', clientId: this.bus.sender }), (event) => {
+        const jobId = (event as { jobId?: unknown }).jobId;
+        if (typeof jobId === 'string') this.handlers.get(jobId)?.(event);
+      }),
+      // A coordinator that starts knows nothing of jobs in flight: they are lost, say so now
+      // instead of waiting out their timeout.
+      this.bus.listen(subjectFor(this.cluster, { to: 'announcements' }), (event) => {
+        if (event.type !== 'coordinator.started') return;
+        for (const [jobId, fail] of this.failers) {
+          fail(new ConnectionError(`the coordinator restarted and job ${jobId} was lost with it: run it again`, { retryable: true }));
+        }
+      }),
+    ];
   }
 }
