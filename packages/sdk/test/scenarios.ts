@@ -255,10 +255,7 @@ export function registerScenarios(target: ScenarioTarget): void {
       const load = target.cluster().fromFile(file, { dtype: 'uint8', shape: [64 * 1024 * 1024], name: 'cancelled-load', partitions: 8, signal: controller.signal });
       setTimeout(() => controller.abort(), 1);
       await assert.rejects(load, CancelledError);
-      for (let i = 0; i < 50 && (await target.cluster().list()).some((a) => a.name === 'cancelled-load'); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      assert.equal((await target.cluster().list()).some((a) => a.name === 'cancelled-load'), false);
+      assert.equal(await eventuallyGone(target.cluster(), 'cancelled-load'), true);
       await assertKeeperIntact();
     });
 
@@ -363,10 +360,7 @@ export function registerScenarios(target: ScenarioTarget): void {
       setTimeout(() => controller.abort(), 200);
       await assert.rejects(job, CancelledError);
       // The coordinator drops the output when its job fails; give the cancel a moment to land.
-      for (let i = 0; i < 50 && (await target.cluster().list()).some((a) => a.name === 'cancelled-output'); i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      assert.equal((await target.cluster().list()).some((a) => a.name === 'cancelled-output'), false);
+      assert.equal(await eventuallyGone(target.cluster(), 'cancelled-output'), true);
       await assertKeeperIntact();
     });
 
@@ -394,4 +388,13 @@ export function registerScenarios(target: ScenarioTarget): void {
 
 async function usedBytes(cluster: Cluster): Promise<number> {
   return (await cluster.nodes()).reduce((sum, node) => sum + node.usedBytes, 0);
+}
+
+/** Whether no array named `name` is listed, waiting up to 5 s for a cleanup to land. */
+async function eventuallyGone(cluster: Cluster, name: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if (!(await cluster.list()).some((a) => a.name === name)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
 }

@@ -68,7 +68,7 @@ export class JobRunner {
     const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
     const total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
-    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.failers.delete(jobId)];
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
     try {
       return await new Promise<JobResult>((resolvePromise, rejectPromise) => {
         let settled = false;
@@ -97,12 +97,6 @@ export class JobRunner {
           const ordered = [...partials.entries()].sort(([a], [b]) => a - b).map(([, p]) => p);
           resolve({ ...output, partials: ordered.filter((p) => p.blocks > 0).map((p) => p.partial) });
         };
-        const cancel = (error: Error) => {
-          fail(error);
-          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
-        };
-        this.failers.set(jobId, fail);
-
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') progress(event.done);
           else if (event.type === 'task.done') {
@@ -111,17 +105,8 @@ export class JobRunner {
             settleIfComplete();
           }
         });
-        if (options.signal !== undefined) {
-          const signal = options.signal;
-          const onAbort = () => cancel(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }));
-          signal.addEventListener('abort', onAbort, { once: true });
-          cleanup.push(() => signal.removeEventListener('abort', onAbort));
-        }
+        this.watch(jobId, options, fail, cleanup);
         const timeoutMs = options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
-        if (options.timeoutMs !== undefined) {
-          const timer = setTimeout(() => cancel(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`)), timeoutMs);
-          cleanup.push(() => clearTimeout(timer));
-        }
         progress(0);
         this.bus
           .call(
@@ -161,34 +146,17 @@ export class JobRunner {
   async follow<T>(options: JobOptions, work: (jobId: string) => Promise<T>, orphaned: (result: T) => void): Promise<T> {
     this.listen();
     const jobId = randomBytes(12).toString('hex');
-    const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
-    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.failers.delete(jobId)];
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
     try {
       return await new Promise<T>((resolve, reject) => {
         let gaveUp = false;
-        const giveUp = (error: Error) => {
-          gaveUp = true;
-          reject(error);
-          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
-        };
-        this.failers.set(jobId, (error) => {
-          gaveUp = true;
-          reject(error);
-        });
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') options.onProgress?.(event.done, event.total);
         });
-        if (options.signal !== undefined) {
-          const signal = options.signal;
-          const onAbort = () => giveUp(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }));
-          signal.addEventListener('abort', onAbort, { once: true });
-          cleanup.push(() => signal.removeEventListener('abort', onAbort));
-        }
-        if (options.timeoutMs !== undefined) {
-          const ms = options.timeoutMs;
-          const timer = setTimeout(() => giveUp(new TimeoutError(`job ${jobId} did not finish within ${ms} ms`)), ms);
-          cleanup.push(() => clearTimeout(timer));
-        }
+        this.watch(jobId, options, (error) => {
+          gaveUp = true;
+          reject(error);
+        }, cleanup);
         work(jobId).then(
           (result) => (gaveUp ? orphaned(result) : resolve(result)),
           (error: unknown) => reject(error),
@@ -196,6 +164,31 @@ export class JobRunner {
       });
     } finally {
       for (const stop of cleanup) stop();
+    }
+  }
+
+  /**
+   * Fails the job through `fail` when the caller's signal aborts, its timeout passes (both
+   * also tell the coordinator to cancel), or its coordinator goes away.
+   */
+  private watch(jobId: string, options: JobOptions, fail: (error: Error) => void, cleanup: Array<() => void>): void {
+    const cancel = (error: Error) => {
+      fail(error);
+      this.bus
+        .request(subjectFor(this.cluster, { to: 'coordinator', verb: 'client' }), { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS })
+        .catch(() => undefined);
+    };
+    this.failers.set(jobId, fail);
+    cleanup.push(() => this.failers.delete(jobId));
+    const { signal, timeoutMs } = options;
+    if (signal !== undefined) {
+      const onAbort = () => cancel(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }));
+      signal.addEventListener('abort', onAbort, { once: true });
+      cleanup.push(() => signal.removeEventListener('abort', onAbort));
+    }
+    if (timeoutMs !== undefined) {
+      const timer = setTimeout(() => cancel(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`)), timeoutMs);
+      cleanup.push(() => clearTimeout(timer));
     }
   }
 
