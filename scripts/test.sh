@@ -10,4 +10,4 @@ if [ "${#tests[@]}" -eq 0 ]; then
   echo "sharc: no compiled tests found under packages/*/dist/test" >&2
   exit 1
 fi
-node --test --test-concurrency=1 --test-reporter=spec "${tests[@]}"
+node --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${tests[@]}"

@@ -22,7 +22,7 @@ import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, textTable, write
 import { collectGarbage } from './timing.js';
 import { TRANSFER_RUNS, TRANSFER_WARMUPS, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
 
-/** The bench takes about 5 minutes; past this something hangs, and it stops everything and fails. */
+/** The bench takes under a minute; past this something hangs, and it stops everything and fails. */
 const DEADLINE_MS = 15 * 60 * 1000;
 const PROCESS_CLUSTER = { agents: 2, threads: 1 } as const;
 const EMBEDDED_CLUSTER = { agents: 1, threads: 2 } as const;

@@ -60,7 +60,8 @@ export class Cluster implements ArrayOwner {
     private readonly data: DataPlane,
     private readonly shutdown: () => Promise<void>,
   ) {
-    this.jobs = new JobRunner(bus, options.cluster);
+    // A restarted coordinator has no kernel code: upload again on next use.
+    this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
   }
 
   /** Whether this cluster runs inside this process. */

@@ -48,7 +48,7 @@ async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions
     await bus.close();
     throw new ConnectionError(
       `NATS at ${transport.address} answers, but no sharc coordinator for cluster '${options.cluster}' does: ` +
-        'start one (`sharc coordinator --servers URL` or `sharc up`)',
+        'start one (node packages/coordinator/dist/src/main.js --servers URL)',
       { cause: error, retryable: true },
     );
   }

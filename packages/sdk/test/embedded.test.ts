@@ -26,7 +26,6 @@ describe('embedded cluster (in-process bus, real worker threads)', () => {
 
   registerScenarios({
     cluster: () => cluster,
-    secondClient: async () => cluster,
     agentMemoryBytes: AGENT_MEMORY,
     agentCount: 2,
   });

@@ -42,9 +42,14 @@ describe('hostile messages on a real cluster', () => {
   const requestSubjects = () => [
     subjectFor('default', { to: 'coordinator', verb: 'client' }),
     subjectFor('default', { to: 'coordinator', verb: 'agent' }),
-    subjectFor('default', { to: 'agent', agentId: 'agent-0', verb: 'control' }),
-    subjectFor('default', { to: 'agent', agentId: 'agent-1', verb: 'task' }),
+    ...['agent-0', 'agent-1'].flatMap((agentId) => [
+      subjectFor('default', { to: 'agent', agentId, verb: 'control' }),
+      subjectFor('default', { to: 'agent', agentId, verb: 'task' }),
+    ]),
   ];
+  /** No process of the cluster has died, by exit or by signal. */
+  const allAlive = () =>
+    [processes.coordinator, ...processes.agents.values()].every((child) => child.exitCode === null && child.signalCode === null);
   const payloads = (): Array<[string, Uint8Array]> => [
     ['random bytes', randomBytes(64)],
     ['empty payload', new Uint8Array(0)],
@@ -96,6 +101,7 @@ describe('hostile messages on a real cluster', () => {
 
   it('drops malformed events without crashing anyone', async () => {
     const eventSubjects = [
+      subjectFor('default', { to: 'announcements' }),
       subjectFor('default', { to: 'agents', verb: 'cancel' }),
       subjectFor('default', { to: 'coordinator', verb: 'agent' }),
       subjectFor('default', { to: 'job', clientId: 'nobody', jobId: 'nope' }),
@@ -103,9 +109,12 @@ describe('hostile messages on a real cluster', () => {
     for (let i = 0; i < 200; i++) {
       for (const subject of [...eventSubjects, ...requestSubjects()]) raw.publish(subject, randomBytes(1 + (i % 300)));
     }
-    await cluster.nodes();
-    assert.equal(processes.coordinator.exitCode, null);
-    for (const agent of processes.agents.values()) assert.equal(agent.exitCode, null);
+    // Give late failures (a crash after the burst) time to show.
+    for (let i = 0; i < 30; i++) {
+      await cluster.nodes();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(allAlive(), 'every process of the cluster is still running');
   });
 
   it('closes a data connection that sends garbage, and keeps serving', async () => {
@@ -123,11 +132,11 @@ describe('hostile messages on a real cluster', () => {
       });
       assert.ok(answer.length > 4, 'the agent answers with an error frame before closing');
     }
-    for (const agent of processes.agents.values()) assert.equal(agent.exitCode, null);
+    assert.ok(allAlive(), 'every process of the cluster is still running');
   });
 
   it('still serves, with every stored array intact', async () => {
-    assert.equal(processes.coordinator.exitCode, null);
+    assert.ok(allAlive(), 'every process of the cluster is still running');
     const reopened = await cluster.open('precious');
     assert.deepEqual(await reopened.toArray(), data);
     assert.equal(await cluster.reduce(reopened, 'sum'), (data.length * (data.length - 1)) / 2);

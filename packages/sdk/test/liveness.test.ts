@@ -25,10 +25,12 @@ describe('agent death and coordinator restart (real processes)', () => {
 
   it('fails a job whose agent is killed with a retryable NoAgentsError, and shows the agent dead', async () => {
     const array = await cluster.put(new Float64Array(3 * 1024).fill(1), { partitions: 3 });
+    // Every agent caches the kernel first, so the slow job below is running when the kill comes.
+    await cluster.reduce(array, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 1 } });
     const victim = array.placement[1]!.agentId;
     const started = Date.now();
     const job = cluster.reduce(array, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 60_000 } });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     processes.agents.get(victim)!.kill('SIGKILL');
     await assert.rejects(job, (error: Error) => {
       assert.ok(error instanceof NoAgentsError, `${error.name}: ${error.message}`);
@@ -50,9 +52,10 @@ describe('agent death and coordinator restart (real processes)', () => {
 
   it('fails jobs in flight at once when the coordinator restarts, and agents rejoin with their memory freed', async () => {
     const array = await cluster.put(new Float64Array(2 * 1024).fill(1), { partitions: 2 });
+    await (await cluster.map(array, { module: KERNELS, kernel: 'slowMap', params: { ms: 1 } })).delete();
     const started = Date.now();
     const job = cluster.map(array, { module: KERNELS, kernel: 'slowMap', params: { ms: 60_000 } });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
     await processes.restartCoordinator();
     await assert.rejects(job, (error: Error) => {
       assert.ok(error instanceof ConnectionError, `${error.name}: ${error.message}`);

@@ -8,7 +8,6 @@ interface AgentRecord {
   state: AgentState;
   /** Bytes of partitions the coordinator has placed on the agent (its own ledger, ahead of heartbeats). */
   placedBytes: number;
-  placedPartitions: number;
 }
 
 /**
@@ -36,7 +35,6 @@ export class AgentRegistry {
     const existing = this.agents.get(info.id);
     this.agents.set(info.id, { info, lastSeen: Date.now(), state: 'alive', // What the agent says it holds is the truth: a restarted agent holds nothing.
       placedBytes: info.usedBytes,
-      placedPartitions: info.partitions,
     });
     this.logger.info(existing ? 'agent re-registered' : 'agent registered', { agent: info.id, host: info.host, threads: info.threads });
   }
@@ -66,7 +64,8 @@ export class AgentRegistry {
   }
 
   all(): Array<AgentInfo & { state: AgentState }> {
-    return [...this.agents.values()].map((r) => ({ ...r.info, usedBytes: r.placedBytes, partitions: r.placedPartitions, state: r.state }));
+    // usedBytes and partitions as the agent last reported them (heartbeats, every second).
+    return [...this.agents.values()].map((r) => ({ ...r.info, state: r.state }));
   }
 
   freeBytes(agentId: string): number {
@@ -79,7 +78,6 @@ export class AgentRegistry {
     const record = this.agents.get(agentId);
     if (record === undefined) return;
     record.placedBytes = Math.max(0, record.placedBytes + direction * bytes);
-    record.placedPartitions = Math.max(0, record.placedPartitions + direction);
   }
 
   close(): void {

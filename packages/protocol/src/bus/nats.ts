@@ -36,7 +36,7 @@ export async function connectNats(options: NatsTransportOptions): Promise<Transp
   } catch (error) {
     throw new ConnectionError(
       `cannot reach NATS at ${address}: ${(error as Error).message}. ` +
-        'Check that nats-server runs there (sharc up starts one) and that the address is right.',
+        'Check that nats-server runs there (nats-server -c infra/nats.conf) and that the address is right.',
       { cause: error, retryable: true, details: { servers } },
     );
   }

@@ -54,6 +54,8 @@ export class JobRunner {
   constructor(
     private readonly bus: MessageBus,
     private readonly cluster: string,
+    /** Called when a (new) coordinator starts: what it was told before is gone. */
+    private readonly onCoordinatorStarted: () => void = () => undefined,
   ) {}
 
   close(): void {
@@ -203,6 +205,7 @@ export class JobRunner {
       // instead of waiting out their timeout.
       this.bus.listen(subjectFor(this.cluster, { to: 'announcements' }), (event) => {
         if (event.type !== 'coordinator.started') return;
+        this.onCoordinatorStarted();
         for (const [jobId, fail] of this.failers) {
           fail(new ConnectionError(`the coordinator restarted and job ${jobId} was lost with it: run it again`, { retryable: true }));
         }
