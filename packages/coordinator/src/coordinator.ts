@@ -160,7 +160,7 @@ export class Coordinator {
       type: 'partition.allocate',
       arrayId: meta.id,
       dtype: meta.dtype,
-      shape: [...meta.shape] as [number] | [number, number],
+      shape: meta.shape,
       partition,
       transferToken,
     }));
@@ -216,7 +216,7 @@ export class Coordinator {
       type: 'partition.load',
       arrayId: meta.id,
       dtype: meta.dtype,
-      shape: [...meta.shape] as [number] | [number, number],
+      shape: meta.shape,
       partition,
       source: message.source,
       dataOffset: layout.dataOffset + partition.rowStart * rowBytes,
@@ -357,7 +357,7 @@ export class Coordinator {
               type: 'partition.allocate',
               arrayId: meta.id,
               dtype: meta.dtype,
-              shape: [...meta.shape] as [number] | [number, number],
+              shape: meta.shape,
               partition,
             }));
             this.arrays.addPending({ meta, state: 'pending', replace: spec.replace ?? false, createdAt: Date.now() });

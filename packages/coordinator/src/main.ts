@@ -5,7 +5,7 @@
  * `sharc coordinator ready` line, and stops cleanly on SIGTERM / SIGINT.
  */
 import { parseArgs } from 'node:util';
-import { connectNats, createLogger, toErrorData } from '@sharc/protocol';
+import { connectNats, createLogger, runUntilSignalled } from '@sharc/protocol';
 import { Coordinator } from './coordinator.js';
 
 const { values } = parseArgs({
@@ -27,14 +27,4 @@ const coordinator = Coordinator.start(transport, {
 });
 process.stdout.write('sharc coordinator ready\n');
 
-const stop = () => {
-  coordinator.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
-// Every request and event handler catches its own errors; this is the net under them. A
-// service that serves a whole cluster logs a stray rejection instead of dying of it.
-process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: toErrorData(reason) }));
+runUntilSignalled(() => coordinator.close(), logger);

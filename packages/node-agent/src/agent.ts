@@ -202,7 +202,7 @@ export class Agent {
       }
       case 'file.inspect': {
         const layout = await inspectFile(message.source);
-        return { type: 'file.info', dtype: layout.dtype, shape: [...layout.shape] as [number] | [number, number], dataOffset: layout.dataOffset };
+        return { type: 'file.info', dtype: layout.dtype, shape: layout.shape, dataOffset: layout.dataOffset };
       }
       default:
         throw new InternalError(`agent control does not handle ${message.type}`);

@@ -6,7 +6,7 @@
  * stops cleanly on SIGTERM / SIGINT.
  */
 import { parseArgs } from 'node:util';
-import { connectNats, createLogger, toErrorData, parseByteSize } from '@sharc/protocol';
+import { connectNats, createLogger, runUntilSignalled, parseByteSize } from '@sharc/protocol';
 import { Agent } from './agent.js';
 
 const { values } = parseArgs({
@@ -37,14 +37,4 @@ const agent = await Agent.start(transport, {
 });
 process.stdout.write(`sharc agent ready ${agent.id}\n`);
 
-const stop = () => {
-  agent.close().then(
-    () => process.exit(0),
-    () => process.exit(1),
-  );
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
-// Every request and event handler catches its own errors; this is the net under them. A
-// service that serves a whole cluster logs a stray rejection instead of dying of it.
-process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { error: toErrorData(reason) }));
+runUntilSignalled(() => agent.close(), logger);

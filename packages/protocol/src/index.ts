@@ -79,3 +79,4 @@ export { parseByteSize } from './sizes.js';
 export { CONTROL_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, DEFAULT_JOB_TIMEOUT_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs } from './timeouts.js';
 export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';
+export { runUntilSignalled } from './service.js';

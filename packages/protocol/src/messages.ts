@@ -14,7 +14,7 @@ export const MAX_PARTITIONS = 65_536;
 const partitionCount = z.number().int().positive().max(MAX_PARTITIONS);
 const count = z.number().int().nonnegative();
 const dtype = z.enum(DTYPES);
-const shape = z.union([z.tuple([count]), z.tuple([count, count])]);
+const shape = z.union([z.tuple([count]), z.tuple([count, count])]).readonly();
 
 export const errorDataSchema: z.ZodType<import('./errors.js').ErrorData> = z.lazy(() =>
   z.object({

@@ -84,7 +84,7 @@ export class Cluster implements ArrayOwner {
       {
         type: 'array.create',
         dtype,
-        shape: [...shape] as [number] | [number, number],
+        shape,
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
         ...(options.replace === undefined ? {} : { replace: options.replace }),
@@ -144,7 +144,7 @@ export class Cluster implements ArrayOwner {
       path: path.resolve(file),
       format,
       ...(options.dtype === undefined ? {} : { dtype: parseDType(options.dtype) }),
-      ...(options.shape === undefined ? {} : { shape: [...parseShape(options.shape)] as [number] | [number, number] }),
+      ...(options.shape === undefined ? {} : { shape: parseShape(options.shape) }),
       ...(options.byteOffset === undefined ? {} : { byteOffset: options.byteOffset }),
     };
     if (format === 'raw' && (source.dtype === undefined || source.shape === undefined)) {

@@ -36,7 +36,7 @@ export class PartitionAllocator {
       { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
       this.agents.alive().map((a) => ({ id: a.id, freeBytes: this.agents.freeBytes(a.id) })),
     );
-    return { id: newArrayId(), name, dtype, shape: [...shape] as [number] | [number, number], partitions: placed, createdAt: Date.now() };
+    return { id: newArrayId(), name, dtype, shape, partitions: placed, createdAt: Date.now() };
   }
 
   /**
