@@ -156,15 +156,7 @@ export class Coordinator {
     this.arrays.checkName(name, message.replace ?? false);
     const transferToken = randomBytes(16).toString('hex');
     const meta = this.placement.place(name, message.dtype, shape, message.partitions);
-    await this.placement.allocate(meta, (partition) => ({
-      type: 'partition.allocate',
-      arrayId: meta.id,
-      dtype: meta.dtype,
-      shape: meta.shape,
-      partition,
-      transferToken,
-    }));
-    this.arrays.addPending({ meta, state: 'pending', transferToken, replace: message.replace ?? false, createdAt: Date.now() });
+    await this.reserve(meta, message.replace ?? false, transferToken);
     return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
   }
 
@@ -232,6 +224,22 @@ export class Coordinator {
     const record: ArrayRecord = { meta, state: 'pending', replace: message.replace ?? false, createdAt: Date.now() };
     this.arrays.addPending(record);
     return this.commitArray(meta.id);
+  }
+
+  /**
+   * Allocates a new array's partitions on its agents and records it as pending: an upload
+   * (with its transfer token, written by a client) or a map output (written by workers).
+   */
+  private async reserve(meta: ArrayMeta, replace: boolean, transferToken: string | undefined): Promise<void> {
+    await this.placement.allocate(meta, (partition) => ({
+      type: 'partition.allocate',
+      arrayId: meta.id,
+      dtype: meta.dtype,
+      shape: meta.shape,
+      partition,
+      ...(transferToken === undefined ? {} : { transferToken }),
+    }));
+    this.arrays.addPending({ meta, state: 'pending', replace, createdAt: Date.now(), ...(transferToken === undefined ? {} : { transferToken }) });
   }
 
   /** An upload's commit or abort must come with the upload's transfer token, while it is pending. */
@@ -353,14 +361,7 @@ export class Coordinator {
       spec.kind === 'map'
         ? async () => {
             const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
-            await this.placement.allocate(meta, (partition) => ({
-              type: 'partition.allocate',
-              arrayId: meta.id,
-              dtype: meta.dtype,
-              shape: meta.shape,
-              partition,
-            }));
-            this.arrays.addPending({ meta, state: 'pending', replace: spec.replace ?? false, createdAt: Date.now() });
+            await this.reserve(meta, spec.replace ?? false, undefined);
             output = meta;
           }
         : undefined;
