@@ -96,7 +96,7 @@ export class Coordinator {
         this.agents.register(message.agent);
         return { type: 'ok' };
       case 'agent.heartbeat':
-        if (!this.agents.heartbeat(message.agentId, message.usedBytes, message.partitions)) this.greet(message.agentId);
+        if (!this.agents.heartbeat(message.agentId, message)) this.greet(message.agentId);
         return { type: 'ok' };
       case 'task.progress':
         this.jobs.get(message.jobId)?.addProgress(message.partitionIndex, message.blocks);
@@ -143,6 +143,8 @@ export class Coordinator {
         return { type: 'ok' };
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
+      case 'jobs.list':
+        return { type: 'jobs.listed', jobs: [...this.jobs.values()].map((job) => job.status()) };
       default:
         throw new InvalidArgumentError(`the coordinator's client subject does not take ${message.type} messages`);
     }

@@ -154,7 +154,7 @@ describe('placePartitions', () => {
       (error: unknown) => {
         assert.ok(error instanceof NoAgentsError);
         assert.equal(error.retryable, true);
-        assert.match(error.message, /start one \(node packages\/node-agent\/dist\/src\/main\.js --servers URL\)/);
+        assert.match(error.message, /start one \(sharc agent --servers URL\)/);
         return true;
       },
     );

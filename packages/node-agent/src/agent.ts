@@ -1,6 +1,8 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import {
+  inspectFile,
+  readRange,
   CONTROL_TIMEOUT_MS,
   InternalError,
   MessageBus,
@@ -11,7 +13,6 @@ import {
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
-import { inspectFile, readRange } from './files/file-source.js';
 import { KernelCache } from './kernels/kernel-cache.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
@@ -21,6 +22,8 @@ import { WorkerPool } from './workers/pool.js';
 
 const REGISTER_RETRY_MS = 500;
 const PROGRESS_INTERVAL_MS = 100;
+/** Ends a file error: the path is read on the agent's host, not the client's. */
+const ON_AGENT = ' on agent host: fromFile needs a path every agent can read (or `sharc put FILE` to upload it from the client)';
 
 /**
  * A node agent: holds partitions in SharedArrayBuffers, serves their bytes on its data port,
@@ -71,6 +74,7 @@ export class Agent {
       memoryBytes: this.options.memoryBytes,
       usedBytes: this.store.usedBytes,
       partitions: this.store.count,
+      runningTasks: this.runningTasks(),
     };
   }
 
@@ -143,6 +147,7 @@ export class Agent {
         agentId: this.id,
         usedBytes: this.store.usedBytes,
         partitions: this.store.count,
+        runningTasks: this.runningTasks(),
       });
     } catch (error) {
       this.options.logger.warn('heartbeat not sent', { error: (error as Error).message });
@@ -176,7 +181,7 @@ export class Agent {
         const lease = this.store.acquire(message.arrayId, message.partition.index);
         const job = message.jobId === undefined ? undefined : this.joinJob(message.jobId);
         try {
-          await readRange(message.source.path, message.dataOffset, new Uint8Array(lease.partition.buffer), job?.controller.signal);
+          await readRange(message.source.path, message.dataOffset, new Uint8Array(lease.partition.buffer), job?.controller.signal, ON_AGENT);
           lease.release(true);
         } catch (error) {
           lease.release(false);
@@ -201,7 +206,7 @@ export class Agent {
         return { type: 'agent.register', agent: this.info() };
       }
       case 'file.inspect': {
-        const layout = await inspectFile(message.source);
+        const layout = await inspectFile(message.source, ON_AGENT);
         return { type: 'file.info', dtype: layout.dtype, shape: layout.shape, dataOffset: layout.dataOffset };
       }
       default:
@@ -248,6 +253,13 @@ export class Agent {
     } finally {
       this.leaveJob(task.jobId);
     }
+  }
+
+  /** Tasks running or queued for the worker threads, over all jobs. */
+  private runningTasks(): number {
+    let tasks = 0;
+    for (const job of this.jobs.values()) tasks += job.tasks;
+    return tasks;
   }
 
   /** Work of a job on this agent shares one AbortController, so task.cancel stops all of it. */

@@ -49,6 +49,7 @@ export type {
   MapSpec,
   Task,
   FileSource,
+  JobStatus,
   BuiltinReduction,
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue } from './codec.js';
@@ -73,10 +74,11 @@ export { identityOf, combineBuiltin, finishBuiltin } from './reductions.js';
 export type { BuiltinPartial } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
+export { inspectFile, readRange } from './formats/array-file.js';
+export type { FileLayout } from './formats/array-file.js';
 export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
 export { parseByteSize } from './sizes.js';
 export { CONTROL_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, DEFAULT_JOB_TIMEOUT_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs } from './timeouts.js';
 export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';
-export { runUntilSignalled } from './service.js';

@@ -57,6 +57,8 @@ export const agentInfoSchema = z.object({
   memoryBytes: count,
   usedBytes: count,
   partitions: count,
+  /** Tasks the agent is running or has queued for its threads: its load. */
+  runningTasks: count,
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
@@ -96,6 +98,19 @@ export const jobSpecSchema = z.discriminatedUnion('kind', [reduceSpecSchema, map
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type ReduceSpec = z.infer<typeof reduceSpecSchema>;
 export type MapSpec = z.infer<typeof mapSpecSchema>;
+
+/** A running job as `sharc status` shows it. */
+export const jobStatusSchema = z.object({
+  jobId: id,
+  kind: z.enum(['reduce', 'map']),
+  /** Name of the input array. */
+  array: z.string(),
+  doneBlocks: count,
+  totalBlocks: count,
+  /** Milliseconds since the epoch. */
+  startedAt: count,
+});
+export type JobStatus = z.infer<typeof jobStatusSchema>;
 
 /** One partition's share of a job, sent to the agent that holds the partition. */
 export const taskSchema = z.object({
@@ -160,6 +175,8 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('job.cancel', { jobId: id }),
   message('nodes.list', {}),
   message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
+  message('jobs.list', {}),
+  message('jobs.listed', { jobs: z.array(jobStatusSchema) }),
 
   /** Published by a coordinator when it starts: clients fail the jobs a previous one was running. */
   message('coordinator.started', { instanceId: id }),
@@ -178,7 +195,7 @@ export const messageSchema = z.discriminatedUnion('type', [
 
   // Agent -> coordinator.
   message('agent.register', { agent: agentInfoSchema }),
-  message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count }),
+  message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count, runningTasks: count }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
   message('task.progress', { jobId: id, partitionIndex: count, blocks: count }),

@@ -56,5 +56,7 @@ export interface NodeInfo {
   memoryBytes: number;
   usedBytes: number;
   partitions: number;
+  /** Tasks running or queued on the agent's threads: its load. */
+  runningTasks: number;
   state: 'alive' | 'dead';
 }

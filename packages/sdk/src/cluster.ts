@@ -25,12 +25,18 @@ import {
   type BuiltinPartial,
   type BuiltinReduction,
   type JobSpec,
+  type JobStatus,
   type MessageBus,
   type MessageOf,
   type MessageType,
   type Outgoing,
   type PartitionMeta,
   type TypedArray,
+  type DType,
+  type FileSource,
+  type Shape,
+  inspectFile,
+  readRange,
 } from '@sharc/protocol';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import type { DataPlane } from './data/data-client.js';
@@ -46,6 +52,8 @@ export type { JobOptions, PutOptions, FromFileOptions, ReduceKernel, MapKernel, 
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
+/** putFile reads each partition into memory before sending it: keep few in flight. */
+const FILE_UPLOAD_CONCURRENCY = 2;
 
 /** A connection to a sharc cluster (remote, or embedded in this process). */
 export class Cluster implements ArrayOwner {
@@ -72,13 +80,44 @@ export class Cluster implements ArrayOwner {
   /** Stores `data` in the cluster, split into row partitions over the agents. */
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
     options = checkJobOptions(options);
-    if (options.partitions !== undefined) checkPartitions(options.partitions);
     const dtype = dtypeOf(data as ArrayBufferView);
     if (dtype === undefined || !ArrayBuffer.isView(data)) {
       const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
       throw new InvalidArgumentError(`unknown dtype: put takes a typed array of ${DTYPES.join(', ')}, got ${what}`);
     }
     const shape = parseShape(options.shape ?? [data.length], data.length);
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return this.upload(dtype, shape, options, TRANSFER_CONCURRENCY, (byteOffset, byteLength) =>
+      bytes.subarray(byteOffset, byteOffset + byteLength),
+    );
+  }
+
+  /**
+   * Uploads a `.npy` or raw file from this client's disk: each partition's rows are read and
+   * sent in turn, so the file never has to fit in this process's memory (at most
+   * FILE_UPLOAD_CONCURRENCY partitions are held at once). Use `fromFile` instead when every
+   * agent can read the path itself.
+   */
+  async putFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
+    options = checkJobOptions(options);
+    const source = fileSource(file, options);
+    const layout = await inspectFile(source, ' on this client');
+    return this.upload(layout.dtype, layout.shape, options, FILE_UPLOAD_CONCURRENCY, async (byteOffset, byteLength, signal) => {
+      const target = new Uint8Array(byteLength);
+      await readRange(source.path, layout.dataOffset + byteOffset, target, signal, ' on this client');
+      return target;
+    });
+  }
+
+  /** Creates the array, sends each partition's bytes from `read`, and commits (or aborts on any failure). */
+  private async upload(
+    dtype: DType,
+    shape: Shape,
+    options: PutOptions,
+    concurrency: number,
+    read: (byteOffset: number, byteLength: number, signal: AbortSignal) => Uint8Array | Promise<Uint8Array>,
+  ): Promise<ArrayRef> {
+    if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkName(options.name);
     const placed = await this.call(
       {
@@ -93,18 +132,22 @@ export class Cluster implements ArrayOwner {
     );
     const { array, transferToken } = placed;
     const agents = new Map(placed.agents.map((a) => [a.id, a]));
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     const rowBytes = colsOf(shape) * bytesPerElement(dtype);
     try {
-      await this.forEachPartition(array, options, async (partition, signal) => {
-        const offset = partition.rowStart * rowBytes;
-        await this.data.write(
-          agentOf(agents, partition),
-          { v: PROTOCOL_VERSION, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
-          bytes.subarray(offset, offset + partition.byteLength),
-          signal,
-        );
-      });
+      await this.forEachPartition(
+        array,
+        options,
+        async (partition, signal) => {
+          const bytes = await read(partition.rowStart * rowBytes, partition.byteLength, signal);
+          await this.data.write(
+            agentOf(agents, partition),
+            { v: PROTOCOL_VERSION, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
+            bytes,
+            signal,
+          );
+        },
+        concurrency,
+      );
       const committed = await this.call({ type: 'array.commit', arrayId: array.id, transferToken }, 'array.info');
       return new ArrayRef(this, committed.array);
     } catch (error) {
@@ -132,24 +175,9 @@ export class Cluster implements ArrayOwner {
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
     options = checkJobOptions(options);
-    if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`fromFile needs a file path, got ${JSON.stringify(file)}`);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
-    if (options.byteOffset !== undefined && !(Number.isSafeInteger(options.byteOffset) && options.byteOffset >= 0)) {
-      throw new InvalidArgumentError(`byteOffset must be a non-negative integer, got ${options.byteOffset}`);
-    }
-    const format = options.format ?? (file.toLowerCase().endsWith('.npy') ? 'npy' : 'raw');
-    if (format !== 'npy' && format !== 'raw') throw new InvalidArgumentError(`format must be 'npy' or 'raw', got ${JSON.stringify(format)}`);
     if (options.name !== undefined) checkName(options.name);
-    const source = {
-      path: path.resolve(file),
-      format,
-      ...(options.dtype === undefined ? {} : { dtype: parseDType(options.dtype) }),
-      ...(options.shape === undefined ? {} : { shape: parseShape(options.shape) }),
-      ...(options.byteOffset === undefined ? {} : { byteOffset: options.byteOffset }),
-    };
-    if (format === 'raw' && (source.dtype === undefined || source.shape === undefined)) {
-      throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }; for a .npy file pass format: 'npy'`);
-    }
+    const source = fileSource(file, options);
     const info = await this.jobs.follow(
       options,
       (jobId) =>
@@ -254,8 +282,15 @@ export class Cluster implements ArrayOwner {
       memoryBytes: a.memoryBytes,
       usedBytes: a.usedBytes,
       partitions: a.partitions,
+      runningTasks: a.runningTasks,
       state: a.state,
     }));
+  }
+
+  /** The jobs the coordinator is running now (from every client). */
+  async runningJobs(): Promise<JobStatus[]> {
+    const listed = await this.call({ type: 'jobs.list' }, 'jobs.listed');
+    return listed.jobs;
   }
 
   /** Disconnects; an embedded cluster is stopped and its memory freed. */
@@ -333,6 +368,7 @@ export class Cluster implements ArrayOwner {
     array: ArrayMeta,
     options: JobOptions,
     transfer: (p: PartitionMeta, signal: AbortSignal) => Promise<void>,
+    concurrency = TRANSFER_CONCURRENCY,
   ): Promise<void> {
     const total = array.partitions.reduce((sum, p) => sum + p.byteLength, 0);
     let done = 0;
@@ -354,7 +390,7 @@ export class Cluster implements ArrayOwner {
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(TRANSFER_CONCURRENCY, queue.length) }, worker));
+      await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
     } catch (error) {
       stop.abort(error);
       throw stop.signal.reason instanceof Error ? stop.signal.reason : error;
@@ -363,6 +399,27 @@ export class Cluster implements ArrayOwner {
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
+}
+
+/** The file a fromFile / putFile call names, checked: format from the extension unless given. */
+function fileSource(file: string, options: FromFileOptions): FileSource {
+  if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`a file path is needed, got ${JSON.stringify(file)}`);
+  if (options.byteOffset !== undefined && !(Number.isSafeInteger(options.byteOffset) && options.byteOffset >= 0)) {
+    throw new InvalidArgumentError(`byteOffset must be a non-negative integer, got ${options.byteOffset}`);
+  }
+  const format = options.format ?? (file.toLowerCase().endsWith('.npy') ? 'npy' : 'raw');
+  if (format !== 'npy' && format !== 'raw') throw new InvalidArgumentError(`format must be 'npy' or 'raw', got ${JSON.stringify(format)}`);
+  const source = {
+    path: path.resolve(file),
+    format,
+    ...(options.dtype === undefined ? {} : { dtype: parseDType(options.dtype) }),
+    ...(options.shape === undefined ? {} : { shape: parseShape(options.shape) }),
+    ...(options.byteOffset === undefined ? {} : { byteOffset: options.byteOffset }),
+  };
+  if (format === 'raw' && (source.dtype === undefined || source.shape === undefined)) {
+    throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }; for a .npy file pass format: 'npy'`);
+  }
+  return source;
 }
 
 function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): AgentInfo {

@@ -48,7 +48,7 @@ async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions
     await bus.close();
     throw new ConnectionError(
       `NATS at ${transport.address} answers, but no sharc coordinator for cluster '${options.cluster}' does: ` +
-        'start one (node packages/coordinator/dist/src/main.js --servers URL)',
+        'start one (sharc coordinator --servers URL), or a whole local cluster (sharc up)',
       { cause: error, retryable: true },
     );
   }

@@ -35,4 +35,4 @@ export {
   DTYPES,
   BUILTIN_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, BuiltinReduction } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus } from '@sharc/protocol';

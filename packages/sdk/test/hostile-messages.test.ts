@@ -49,7 +49,7 @@ describe('hostile messages on a real cluster', () => {
   ];
   /** No process of the cluster has died, by exit or by signal. */
   const allAlive = () =>
-    [processes.coordinator, ...processes.agents.values()].every((child) => child.exitCode === null && child.signalCode === null);
+    [processes.coordinator, ...processes.agents.values()].every((service) => service.running);
   const payloads = (): Array<[string, Uint8Array]> => [
     ['random bytes', randomBytes(64)],
     ['empty payload', new Uint8Array(0)],

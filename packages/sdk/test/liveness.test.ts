@@ -31,7 +31,7 @@ describe('agent death and coordinator restart (real processes)', () => {
     const started = Date.now();
     const job = cluster.reduce(array, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 60_000 } });
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    processes.agents.get(victim)!.kill('SIGKILL');
+    await processes.agents.get(victim)!.kill();
     await assert.rejects(job, (error: Error) => {
       assert.ok(error instanceof NoAgentsError, `${error.name}: ${error.message}`);
       assert.equal(error.retryable, true);

@@ -7,6 +7,7 @@ import {
   toErrorData,
   type ArrayMeta,
   type JobSpec,
+  type JobStatus,
   type Logger,
   type MessageBus,
   type Outgoing,
@@ -36,6 +37,7 @@ export interface JobHooks {
  */
 export class RunningJob {
   readonly total: number;
+  readonly startedAt = Date.now();
   /** Blocks done per partition: progress events add to it, a partition's result settles it. */
   private readonly doneByPartition = new Map<number, number>();
   private done = 0;
@@ -63,6 +65,18 @@ export class RunningJob {
       timeoutMs,
     );
     this.timer.unref();
+  }
+
+  /** What `sharc status` shows of the job. */
+  status(): JobStatus {
+    return {
+      jobId: this.jobId,
+      kind: this.spec.kind,
+      array: this.input.name,
+      doneBlocks: this.done,
+      totalBlocks: this.total,
+      startedAt: this.startedAt,
+    };
   }
 
   /** Ends the job with `error` (cancel, dead agent, shutdown); the first failure wins. */

@@ -22,7 +22,7 @@ export interface PlacementRequest {
  */
 export function placePartitions(request: PlacementRequest, agents: AgentCapacity[]): PartitionMeta[] {
   if (agents.length === 0) {
-    throw new NoAgentsError('no agent is registered: start one (node packages/node-agent/dist/src/main.js --servers URL), or use the embedded cluster', {
+    throw new NoAgentsError('no agent is registered: start one (sharc agent --servers URL), or use the embedded cluster', {
       retryable: true,
     });
   }

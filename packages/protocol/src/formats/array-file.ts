@@ -1,17 +1,15 @@
 import { open } from 'node:fs/promises';
-import {
-  CancelledError,
-  FileFormatError,
-  InvalidArgumentError,
-  NPY_MAX_HEADER_BYTES,
-  bytesPerElement,
-  elementCount,
-  parseNpyHeader,
-  parseShape,
-  type DType,
-  type FileSource,
-  type Shape,
-} from '@sharc/protocol';
+import { bytesPerElement, type DType } from '../dtypes.js';
+import { CancelledError, FileFormatError, InvalidArgumentError } from '../errors.js';
+import type { FileSource } from '../messages.js';
+import { elementCount, parseShape, type Shape } from '../shape.js';
+import { NPY_MAX_HEADER_BYTES, parseNpyHeader } from './npy.js';
+
+/**
+ * Array files (.npy, or raw bytes of a declared layout) as both agents (`fromFile`: each reads
+ * its own rows) and clients (`sharc put FILE`: the client streams rows to the agents) read them.
+ * `where` ends each error message: who could not read the file and what to do.
+ */
 
 export interface FileLayout {
   dtype: DType;
@@ -21,8 +19,8 @@ export interface FileLayout {
 }
 
 /** Reads what an array file holds (npy header, or the raw layout the caller declared) and checks its size. */
-export async function inspectFile(source: FileSource): Promise<FileLayout> {
-  const handle = await openFile(source.path);
+export async function inspectFile(source: FileSource, where = ''): Promise<FileLayout> {
+  const handle = await openFile(source.path, where);
   try {
     const { size } = await handle.stat();
     let layout: FileLayout;
@@ -53,8 +51,8 @@ export async function inspectFile(source: FileSource): Promise<FileLayout> {
 const READ_CHUNK_BYTES = 16 * 1024 * 1024;
 
 /** Reads `target.length` bytes at `position` of the file straight into `target` (a view of a partition). */
-export async function readRange(filePath: string, position: number, target: Uint8Array, signal?: AbortSignal): Promise<void> {
-  const handle = await openFile(filePath);
+export async function readRange(filePath: string, position: number, target: Uint8Array, signal?: AbortSignal, where = ''): Promise<void> {
+  const handle = await openFile(filePath, where);
   try {
     let done = 0;
     while (done < target.length) {
@@ -73,13 +71,13 @@ export async function readRange(filePath: string, position: number, target: Uint
   }
 }
 
-async function openFile(filePath: string) {
+async function openFile(filePath: string, where: string) {
   try {
     return await open(filePath, 'r');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (error as Error).message;
-    throw new FileFormatError(`${filePath} ${why} on agent host: fromFile needs a path every agent can read`, {
+    throw new FileFormatError(`${filePath} ${why}${where}`, {
       cause: error,
       details: { path: filePath },
     });

@@ -1,0 +1,84 @@
+import yargs, { type Argv } from 'yargs';
+import { EXIT_USAGE, type GlobalArgs } from './context.js';
+import { arrayCommands } from './commands/arrays.js';
+import { computeCommands } from './commands/compute.js';
+import { demoCommand } from './commands/demo.js';
+import { inspectCommands } from './commands/inspect.js';
+import { serviceCommands } from './commands/services.js';
+import { upCommand } from './commands/up.js';
+import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, readConfigFile, servers } from './options.js';
+
+/**
+ * Runs the `sharc` command line and resolves with its exit code: 0 ok, 1 the job or the
+ * user's input failed, 2 the command line is wrong. Service commands (coordinator, agent, up)
+ * run until stopped and exit the process themselves.
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  for (;;) {
+    let exitCode = 0;
+    let unknownFromEnvironment: string[] = [];
+    const cli = buildCli([...argv], (code) => {
+      exitCode = code;
+    }, (names) => {
+      unknownFromEnvironment = names;
+    });
+    try {
+      await cli.parseAsync();
+    } catch {
+      // A usage error: fail() has printed it and set the exit code, unless retried below.
+    }
+    if (unknownFromEnvironment.length === 0) return exitCode;
+    // SHARC_* variables that are no option of this command (SHARC_E2E_CONTAINERS, an option
+    // of another command…) are not the user's command line: ignore them and parse again.
+    for (const name of unknownFromEnvironment) delete process.env[name];
+  }
+}
+
+/** `stopWithParent` -> `SHARC_STOP_WITH_PARENT`: the variable yargs' .env('SHARC') read it from. */
+function environmentName(key: string): string {
+  return `SHARC_${key.replace(/[A-Z]/g, (c) => `_${c}`).replace(/-/g, '_').toUpperCase()}`;
+}
+
+/** The unknown option names in a yargs message, when every one of them came from the environment. */
+function unknownEnvironmentOptions(message: string | undefined, argv: readonly string[]): string[] {
+  const match = /^Unknown arguments?: (.*)$/.exec(message ?? '');
+  if (match === null) return [];
+  const names = match[1]!.split(', ').map(environmentName);
+  const fromEnvironment = names.every((name) => process.env[name] !== undefined) && !argv.some((a) => names.some((n) => a.includes(n.slice(6).toLowerCase().replace(/_/g, '-'))));
+  return fromEnvironment ? names : [];
+}
+
+function buildCli(argv: string[], exit: (code: number) => void, retryWithout: (environment: string[]) => void): Argv<GlobalArgs> {
+  let cli = yargs(argv)
+    .scriptName('sharc')
+    .usage('$0 <command> [options]\n\nSHared ARray Cluster: map, reduce and custom kernels over big typed arrays on every core of every host.')
+    // Precedence (yargs): flags > SHARC_* environment > --config file > defaults.
+    .env('SHARC')
+    .config('config', 'JSON or YAML file of options (e.g. servers: nats://10.0.0.1:4222)', readConfigFile)
+    .option('servers', { type: 'string', default: DEFAULT_SERVERS, coerce: servers, describe: 'NATS address(es) of the cluster, comma separated', global: true })
+    .option('cluster', { type: 'string', default: 'default', coerce: clusterName, describe: 'Cluster name, when several share one NATS', global: true })
+    .option('json', { type: 'boolean', default: false, describe: 'Print results as JSON (for scripts)', global: true })
+    .option('verbose', { type: 'boolean', default: false, describe: 'Show stacks and causes of errors', global: true })
+    .option('progress', { choices: ['auto', 'always', 'never'] as const, default: 'auto' as const, describe: 'Progress bars: auto = on a terminal, never with --json', global: true })
+    .option('log-level', { choices: LOG_LEVELS, default: 'info' as const, coerce: logLevel, describe: 'Service log level (coordinator, agent, up)', global: true })
+    .strictCommands()
+    .strictOptions()
+    .demandCommand(1, 'name a command: sharc --help lists them')
+    .help()
+    .alias('h', 'help')
+    .version(false)
+    .wrap(Math.min(120, process.stdout.columns ?? 120))
+    .exitProcess(false)
+    .fail((message, error) => {
+      const fromEnvironment = unknownEnvironmentOptions(message, argv);
+      if (fromEnvironment.length > 0) {
+        retryWithout(fromEnvironment);
+        throw error ?? new Error(message);
+      }
+      exit(EXIT_USAGE);
+      process.stderr.write(`sharc: ${message ?? error?.message}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
+      throw error ?? new Error(message);
+    }) as unknown as Argv<GlobalArgs>;
+  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, demoCommand]) cli = add(cli, exit);
+  return cli.epilog('Docs: README.md. Every option can also come from SHARC_<OPTION> (e.g. SHARC_SERVERS) or --config.');
+}

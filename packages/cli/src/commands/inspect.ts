@@ -1,0 +1,46 @@
+import type { Argv } from 'yargs';
+import { runAction, withCluster, type GlobalArgs } from '../context.js';
+import { agentsTable, arrayJson, arraysTable, jobsTable, printResult } from '../output.js';
+import type { Cluster } from '@sharc/sdk';
+
+/** What `sharc status` and `sharc up` show: agents, arrays and running jobs. */
+export async function clusterStatus(cluster: Cluster) {
+  const [agents, arrays, jobs] = await Promise.all([cluster.nodes(), cluster.list(), cluster.runningJobs()]);
+  return {
+    json: { agents, arrays: arrays.map(arrayJson), jobs },
+    text: () => [agentsTable(agents), arraysTable(arrays), jobsTable(jobs)].join('\n\n'),
+  };
+}
+
+/** `sharc status` and `sharc ls`. */
+export function inspectCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
+  return cli
+    .command(
+      'status',
+      'Show agents (host, threads, memory used/limit, partitions, load), arrays and running jobs',
+      (y) => y.example('$0 status', 'the cluster at nats://127.0.0.1:4222').example('$0 status --servers nats://10.0.0.1:4222 --json', 'for scripts'),
+      async (args) =>
+        exit(
+          await runAction(args, () =>
+            withCluster(args, async (cluster) => {
+              const status = await clusterStatus(cluster);
+              printResult(args, status.json, status.text);
+            }),
+          ),
+        ),
+    )
+    .command(
+      'ls',
+      'List stored arrays',
+      (y) => y.example('$0 ls --json', 'names, dtypes, shapes and sizes as JSON'),
+      async (args) =>
+        exit(
+          await runAction(args, () =>
+            withCluster(args, async (cluster) => {
+              const arrays = await cluster.list();
+              printResult(args, arrays.map(arrayJson), () => arraysTable(arrays));
+            }),
+          ),
+        ),
+    );
+}

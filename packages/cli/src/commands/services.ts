@@ -1,0 +1,75 @@
+import type { Argv } from 'yargs';
+import { Coordinator } from '@sharc/coordinator';
+import { Agent } from '@sharc/node-agent';
+import { connectNats, parseByteSize } from '@sharc/protocol';
+import { runAction, type GlobalArgs } from '../context.js';
+import { serviceLogger } from '../logging.js';
+import { byteSize, port, positiveInteger } from '../options.js';
+import { runUntilStopped } from '../service.js';
+
+/** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
+export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
+  // Set by launchers (SHARC_STOP_WITH_PARENT=1): stop when stdin closes, i.e. when the launcher is gone.
+  const withStopOption = <T>(y: Argv<T>) => y.option('stop-with-parent', { type: 'boolean', default: false, hidden: true });
+  return cli
+    .command(
+      'coordinator',
+      'Run the coordinator: places arrays, schedules jobs, watches agents (one per cluster)',
+      (y) =>
+        withStopOption(y)
+          .option('dead-after-ms', {
+            describe: 'Declare an agent dead after this long without a heartbeat',
+            default: 3000,
+            coerce: positiveInteger('dead-after-ms'),
+          })
+          .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster'),
+      async (args) => {
+        exit(
+          await runAction(args, async () => {
+            const logger = serviceLogger('coordinator', args.logLevel);
+            const transport = await connectNats({ servers: args.servers, name: 'sharc-coordinator', logger });
+            const coordinator = Coordinator.start(transport, { logger, cluster: args.cluster, deadAfterMs: args.deadAfterMs! });
+            logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
+            process.stdout.write('sharc coordinator ready\n');
+            await runUntilStopped(() => coordinator.close(), logger, args.stopWithParent);
+          }),
+        );
+      },
+    )
+    .command(
+      'agent',
+      'Run a node agent: holds partitions in shared memory and runs kernels on its worker threads (one per host)',
+      (y) =>
+        withStopOption(y)
+          .option('name', { type: 'string', describe: "This agent's id, unique in the cluster [default: <hostname>-<pid>]" })
+          .option('threads', { describe: 'Worker threads [default: all cores]', coerce: positiveInteger('threads') })
+          .option('memory', { describe: 'Memory for partitions, e.g. 4GiB [default: 80% of RAM]', coerce: byteSize('memory') })
+          .option('advertise-host', { type: 'string', describe: "Address clients use to reach this agent's data port [default: first non-loopback IPv4]" })
+          .option('data-host', { type: 'string', describe: 'Address the data port listens on [default: 0.0.0.0]' })
+          .option('data-port', { describe: 'Data port [default: any free port]', coerce: port('data-port') })
+          .example('$0 agent --servers nats://10.0.0.1:4222 --threads 16 --memory 48GiB', 'serve 48 GiB of partitions on 16 threads')
+          .example('$0 agent --name gpu-box-1 --advertise-host 10.0.0.7 --data-port 7070', 'a fixed name and data address (containers, firewalls)'),
+      async (args) => {
+        exit(
+          await runAction(args, async () => {
+            const name = args.name ?? undefined;
+            const logger = serviceLogger(`agent ${name ?? process.pid}`, args.logLevel);
+            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger });
+            const agent = await Agent.start(transport, {
+              logger,
+              cluster: args.cluster,
+              ...(name === undefined ? {} : { name }),
+              ...(args.threads === undefined ? {} : { threads: args.threads }),
+              ...(args.memory === undefined ? {} : { memoryBytes: parseByteSize(args.memory, '--memory') }),
+              ...(args.advertiseHost === undefined ? {} : { advertiseHost: args.advertiseHost }),
+              ...(args.dataHost === undefined ? {} : { dataHost: args.dataHost }),
+              ...(args.dataPort === undefined ? {} : { dataPort: args.dataPort }),
+            });
+            logger.info('agent ready', { agent: agent.id, servers: args.servers });
+            process.stdout.write(`sharc agent ready ${agent.id}\n`);
+            await runUntilStopped(() => agent.close(), logger, args.stopWithParent);
+          }),
+        );
+      },
+    );
+}

@@ -1,0 +1,111 @@
+import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Argv } from 'yargs';
+import { natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
+import { connect } from '@sharc/sdk';
+import { runAction, type GlobalArgs } from '../context.js';
+import { note, printResult } from '../output.js';
+import { byteSize, port, positiveInteger, UsageError } from '../options.js';
+import { clusterStatus } from './inspect.js';
+
+/** This command's own script: `sharc up` runs each role as `node <bin> coordinator|agent`. */
+const SHARC_BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+
+/** `sharc up`: a whole cluster on this machine, as separate processes, until Ctrl-C. */
+export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
+  return cli.command(
+    'up',
+    'Launch a local cluster as separate processes (nats-server with JetStream, coordinator, N agents) until Ctrl-C',
+    (y) =>
+      y
+        .option('agents', { describe: 'Agent processes', default: 2, coerce: positiveInteger('agents') })
+        .option('threads', { describe: 'Worker threads per agent [default: cores / agents, at least 1]', coerce: positiveInteger('threads') })
+        .option('memory', { describe: 'Memory per agent, e.g. 4GiB [default: half of RAM / agents]', coerce: byteSize('memory') })
+        .option('port', { describe: 'NATS port on 127.0.0.1', default: 4222, coerce: port('port') })
+        .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log)' })
+        .example('$0 up --agents 3', 'three agents; then in another terminal: sharc status')
+        .example('$0 up --port 4333 --data-dir /tmp/sharc', 'a second cluster beside the first'),
+    async (args) => {
+      const code = await runAction(args, async () => {
+        const agents = args.agents!;
+        const threads = args.threads ?? Math.max(1, Math.floor(os.availableParallelism() / agents));
+        const memory = args.memory ?? String(Math.floor(os.totalmem() / 2 / agents));
+        const dataDir = path.resolve(args.dataDir);
+        const logDir = path.join(dataDir, 'logs');
+        natsServerBinary();
+        await checkPortFree(args.port!);
+        await mkdir(logDir, { recursive: true });
+
+        let stopping = false;
+        const stopRequested = new Promise<string>((resolve) => {
+          process.once('SIGINT', () => resolve('SIGINT'));
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+        });
+        note(`sharc up: starting nats-server on port ${args.port}, a coordinator and ${agents} agents (${threads} threads each); logs in ${logDir}`);
+        const cluster = await startLocalCluster({
+          sharcBin: SHARC_BIN,
+          agents,
+          threads,
+          memory,
+          port: args.port!,
+          cluster: args.cluster,
+          dataDir,
+          logDir,
+          detached: true,
+          env: { SHARC_LOG_LEVEL: args.logLevel },
+        });
+        try {
+          const client = await connect({ servers: cluster.url, cluster: args.cluster });
+          try {
+            const alive = (await client.nodes()).filter((n) => n.state === 'alive').length;
+            if (alive !== agents) throw new Error(`only ${alive} of ${agents} agents registered; see ${logDir}`);
+            process.stdout.write(`sharc cluster ready: ${cluster.url}\n`);
+            const status = await clusterStatus(client);
+            printResult(args, status.json, status.text);
+          } finally {
+            await client.close();
+          }
+          note(`\nClients: sharc status --servers ${cluster.url}${args.port === 4222 ? ' (the default)' : ''}. Ctrl-C stops the cluster.`);
+          const why = await Promise.race([stopRequested, serviceDied(cluster, () => stopping)]);
+          stopping = true;
+          note(`\nsharc up: ${why}; stopping agents, then the coordinator, then nats-server`);
+          if (!why.startsWith('SIG')) throw new Error(`${why}; see ${logDir}`);
+        } finally {
+          await cluster.stop();
+          note('sharc up: cluster stopped');
+        }
+      });
+      exit(code);
+    },
+  );
+}
+
+/** Resolves when nats-server or the coordinator exits on its own (agents may come and go). */
+function serviceDied(cluster: LocalCluster, stopping: () => boolean): Promise<string> {
+  const watch = (service: ServiceProcess, name: string) =>
+    new Promise<string>((resolve) => service.child.once('exit', (code, signal) => resolve(`${name} exited (${signal ?? `code ${code}`})`)));
+  for (const [name, agent] of cluster.agents) {
+    agent.child.once('exit', (code, signal) => {
+      if (!stopping()) note(`sharc up: ${name} exited (${signal ?? `code ${code}`}); see its log`);
+    });
+  }
+  return Promise.race([watch(cluster.nats.process, 'nats-server'), watch(cluster.coordinator, 'the coordinator')]);
+}
+
+function checkPortFree(portNumber: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === 'EADDRINUSE'
+          ? new UsageError(`port ${portNumber} is in use (another sharc up or nats-server?): pick another with --port`)
+          : error,
+      ),
+    );
+    server.listen(portNumber, '127.0.0.1', () => server.close(() => resolve()));
+  });
+}
+

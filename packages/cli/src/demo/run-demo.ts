@@ -1,0 +1,74 @@
+import { fileURLToPath } from 'node:url';
+import { connect } from '@sharc/sdk';
+import { progressBar, type ProgressMode } from '../progress.js';
+import type { Stats } from './signal-kernels.js';
+
+const COLS = 1024;
+/** The demo's kernels ship next to it (a .js file once built; esbuild bundles either). */
+const KERNELS = fileURLToPath(new URL('./signal-kernels.js', import.meta.url));
+
+export interface DemoOptions {
+  gib: number;
+  progress: ProgressMode;
+}
+
+/**
+ * The main job on the embedded cluster: a float64 signal (rows of 1024 samples) is put into
+ * sharc, reduced with built-in and custom kernels on every core, mapped to per-row RMS, and
+ * fetched back; throughput is printed for each step and results are checked against plain JS.
+ */
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const rows = Math.max(1, Math.floor((options.gib * 2 ** 30) / 8 / COLS));
+  const bytes = rows * COLS * 8;
+  const timed = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    const result = await work();
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`${label.padEnd(34)} ${seconds.toFixed(3).padStart(7)} s  ${(bytes / seconds / 1e9).toFixed(2).padStart(6)} GB/s`);
+    return result;
+  };
+  const withBar = async <T>(label: string, unit: 'bytes' | 'blocks', work: (onProgress?: (done: number, total: number) => void) => Promise<T>) => {
+    const bar = progressBar(label, unit, options.progress, false);
+    try {
+      return await work(bar.onProgress);
+    } finally {
+      bar.stop();
+    }
+  };
+
+  console.log(`sharc demo: ${rows} rows x ${COLS} float64 = ${(bytes / 2 ** 30).toFixed(2)} GiB on the embedded cluster`);
+  const signal = new Float64Array(rows * COLS);
+  for (let i = 0; i < signal.length; i++) signal[i] = Math.sin(i * 0.001) * 10 + ((i * 7919) % 13) - 6;
+
+  const cluster = await connect();
+  try {
+    const nodes = await cluster.nodes();
+    console.log(`agents: ${nodes.map((n) => `${n.id} (${n.threads} threads)`).join(', ')}\n`);
+
+    const a = await timed('put', () => withBar('put', 'bytes', (onProgress) => cluster.put(signal, { shape: [rows, COLS], name: 'signal', ...(onProgress ? { onProgress } : {}) })));
+    const sum = await timed("reduce 'sum'", () => cluster.reduce(a, 'sum'));
+    const sumsq = await timed("reduce 'sumsq'", () => cluster.reduce(a, 'sumsq'));
+    const [min, max, mean] = [await cluster.reduce(a, 'min'), await cluster.reduce(a, 'max'), await cluster.reduce(a, 'mean')];
+    const stats = await timed('reduce custom (signal-kernels)', () =>
+      withBar('custom', 'blocks', (onProgress) => cluster.reduce<Stats>(a, { module: KERNELS, params: { threshold: 12 } }, onProgress ? { onProgress } : {})),
+    );
+    const energy = await timed('map rms -> float32 column', () =>
+      withBar('map', 'blocks', (onProgress) =>
+        cluster.map(a, { module: KERNELS, kernel: 'rms', dtype: 'float32', cols: 1, name: 'rms' }, onProgress ? { onProgress } : {}),
+      ),
+    );
+    const perRow = await timed('toArray (into a new array)', () => a.toArray());
+    // Fresh memory costs a page fault per 4 KiB on first write; a reused buffer does not.
+    await timed('toArray({ into }) (reused buffer)', () => a.toArray({ into: perRow }));
+
+    let localSum = 0;
+    for (let i = 0; i < signal.length; i++) localSum += signal[i]!;
+    console.log(`\nsum ${sum.toFixed(3)} (plain JS: ${localSum.toFixed(3)}), sumsq ${sumsq.toExponential(6)}`);
+    console.log(`min ${min.toFixed(3)}, max ${max.toFixed(3)}, mean ${mean.toFixed(6)}`);
+    console.log(`custom: ${stats.above} of ${stats.count} samples above 12, peak |x| ${stats.peak.toFixed(3)}`);
+    const rmsValues = await energy.toArray();
+    console.log(`rms of row 0: ${rmsValues[0]?.toFixed(4)}, round trip exact: ${perRow.length === signal.length && perRow[12345] === signal[12345]}`);
+  } finally {
+    await cluster.close();
+  }
+}

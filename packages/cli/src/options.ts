@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { BUILTIN_REDUCTIONS, DTYPES, isSubjectToken, parseByteSize, type BuiltinReduction, type DType } from '@sharc/protocol';
+
+/**
+ * How options reach a command (yargs applies the order): flags > `SHARC_*` environment >
+ * `--config FILE` (JSON or YAML) > defaults. Every value then passes one of the checks below,
+ * whose errors name the option and say what to write instead; yargs reports them as usage
+ * errors (exit code 2).
+ */
+
+/** A value the user gave that cannot be used; the CLI exits with code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Default NATS address: where `sharc up` listens unless told otherwise. */
+export const DEFAULT_SERVERS = 'nats://127.0.0.1:4222';
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Reads a `--config` file: YAML (JSON is valid YAML), a mapping of option names to values. */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--config ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new UsageError(`--config ${file} is not valid JSON or YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UsageError(`--config ${file} must hold a mapping of option names to values (e.g. servers: nats://host:4222)`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export function positiveInteger(option: string): (value: unknown) => number | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const number = typeof value === 'number' ? value : Number(value);
+    if (!Number.isSafeInteger(number) || number < 1) throw new UsageError(`--${option} must be a positive whole number, got ${JSON.stringify(value)}`);
+    return number;
+  };
+}
+
+export function port(option: string): (value: unknown) => number | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const number = typeof value === 'number' ? value : Number(value);
+    if (!Number.isInteger(number) || number < 0 || number > 65535) throw new UsageError(`--${option} must be a port from 0 to 65535, got ${JSON.stringify(value)}`);
+    return number;
+  };
+}
+
+/** `4GiB`, `512MiB`, or a byte count; returned as the text, checked. */
+export function byteSize(option: string): (value: unknown) => string | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    try {
+      parseByteSize(typeof value === 'number' ? value : String(value), `--${option}`);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return String(value);
+  };
+}
+
+/** One or more `nats://host:port` (comma separated). */
+export function servers(value: unknown): string {
+  const list = String(value)
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (list.length === 0) throw new UsageError('--servers is empty: give nats://host:port (or set SHARC_SERVERS)');
+  for (const entry of list) {
+    if (!/^(nats|tls):\/\/[^/\s]+$/.test(entry) && !/^[^/\s:]+:\d+$/.test(entry)) {
+      throw new UsageError(`--servers ${JSON.stringify(entry)} is not a NATS address: write nats://host:4222`);
+    }
+  }
+  return list.join(',');
+}
+
+export function clusterName(value: unknown): string {
+  const name = String(value);
+  if (!isSubjectToken(name)) throw new UsageError(`--cluster ${JSON.stringify(name)} may only hold letters, digits, '-' and '_'`);
+  return name;
+}
+
+export function logLevel(value: unknown): LogLevel {
+  const level = String(value).toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+  return level as LogLevel;
+}
+
+export function dtype(option: string): (value: unknown) => DType | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    if (!(DTYPES as readonly unknown[]).includes(value)) throw new UsageError(`--${option} must be one of ${DTYPES.join(', ')}, got ${JSON.stringify(value)}`);
+    return value as DType;
+  };
+}
+
+/** `--shape 1000,64` or `1000x64`. */
+export function shape(value: unknown): number[] | undefined {
+  if (value === undefined) return undefined;
+  const dims = String(value).split(/[,x]/).map((d) => Number(d.trim()));
+  if (dims.length < 1 || dims.length > 2 || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
+    throw new UsageError(`--shape must be ROWS or ROWS,COLS of positive whole numbers, got ${JSON.stringify(value)}`);
+  }
+  return dims;
+}
+
+/** `--params '{"threshold": 3}'`: JSON handed to the kernel as ctx.params. */
+export function jsonParams(value: unknown): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(String(value));
+  } catch (error) {
+    throw new UsageError(`--params must be JSON (e.g. '{"threshold": 3}'): ${(error as Error).message}`);
+  }
+}
+
+export interface KernelSpec {
+  module: string;
+  exportName: string | undefined;
+}
+
+/** `FILE.ts#export` (the export is optional where a default exists). */
+export function kernelSpec(option: string, requireExport: boolean): (value: unknown) => KernelSpec | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const text = String(value);
+    const hash = text.lastIndexOf('#');
+    const module = hash === -1 ? text : text.slice(0, hash);
+    const exportName = hash === -1 ? undefined : text.slice(hash + 1);
+    if (module.length === 0 || exportName === '' || (requireExport && exportName === undefined)) {
+      throw new UsageError(`--${option} must be FILE.ts#exportName (a module on this machine and the function it exports), got ${JSON.stringify(text)}`);
+    }
+    return { module, exportName };
+  };
+}
+
+/** A reduce operation: a built-in name, or a kernel module `FILE.ts[#partial]`. */
+export function reduceOperation(value: unknown): BuiltinReduction | KernelSpec {
+  const text = String(value);
+  if ((BUILTIN_REDUCTIONS as readonly string[]).includes(text)) return text as BuiltinReduction;
+  if (/\.(m?[jt]s|cjs|cts)(#.*)?$/.test(text)) return kernelSpec('op', false)(text)!;
+  throw new UsageError(`reduce OP must be one of ${BUILTIN_REDUCTIONS.join(', ')} or a kernel module FILE.ts[#partial], got ${JSON.stringify(text)}`);
+}

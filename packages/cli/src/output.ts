@@ -1,0 +1,85 @@
+import type { ArrayRef, JobStatus, NodeInfo } from '@sharc/sdk';
+
+/** Where a command writes: results on stdout, messages and progress on stderr. */
+export interface Output {
+  /** Machine-readable output: one JSON document on stdout instead of text. */
+  json: boolean;
+  verbose: boolean;
+}
+
+/** Prints a command's result: `json` as one JSON document, or `text` for people. */
+export function printResult(output: Output, json: unknown, text: () => string): void {
+  process.stdout.write(output.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
+}
+
+/** A message for people on stderr (kept off stdout, which scripts read). */
+export function note(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${UNITS[unit]}`;
+}
+
+/** A plain-text table with a header row; columns sized to their widest cell. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+export function agentsTable(nodes: readonly NodeInfo[]): string {
+  if (nodes.length === 0) return 'agents: none registered (start one: sharc agent --servers URL)';
+  return table(
+    ['AGENT', 'HOST', 'STATE', 'THREADS', 'MEMORY USED/LIMIT', 'PARTITIONS', 'LOAD'],
+    nodes.map((n) => [
+      n.id,
+      n.host,
+      n.state,
+      String(n.threads),
+      `${formatBytes(n.usedBytes)} / ${formatBytes(n.memoryBytes)}`,
+      String(n.partitions),
+      // Tasks per thread: 1.00 means every thread is busy; above 1, tasks wait for a thread.
+      (n.runningTasks / n.threads).toFixed(2),
+    ]),
+  );
+}
+
+export function arraysTable(arrays: readonly ArrayRef[]): string {
+  if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
+  return table(
+    ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS'],
+    arrays.map((a) => [a.name, a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions)]),
+  );
+}
+
+export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string {
+  if (jobs.length === 0) return 'jobs: none running';
+  return table(
+    ['JOB', 'KIND', 'ARRAY', 'PROGRESS', 'RUNNING FOR'],
+    jobs.map((j) => [
+      j.jobId,
+      j.kind,
+      j.array,
+      `${j.totalBlocks === 0 ? 100 : Math.floor((j.doneBlocks / j.totalBlocks) * 100)}%`,
+      `${((now - j.startedAt) / 1000).toFixed(1)} s`,
+    ]),
+  );
+}
+
+/** The JSON shape of an array in `ls`, `status` and `put` output. */
+export function arrayJson(a: ArrayRef): Record<string, unknown> {
+  return { name: a.name, id: a.id, dtype: a.dtype, shape: a.shape, bytes: a.byteLength, partitions: a.partitions };
+}

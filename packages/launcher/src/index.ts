@@ -1,0 +1,17 @@
+/**
+ * @sharc/launcher: starts sharc's processes on this machine (what `sharc up` and the
+ * integration tests run).
+ *
+ * ```ts
+ * import { startLocalCluster } from '@sharc/launcher';
+ * const cluster = await startLocalCluster({ sharcBin: '/path/to/sharc/bin.js', agents: 3 });
+ * console.log(cluster.url); // nats://127.0.0.1:<port>
+ * await cluster.stop();     // agents, then the coordinator, then nats-server
+ * ```
+ */
+export { startLocalCluster } from './local-cluster.js';
+export type { LocalCluster, LocalClusterOptions } from './local-cluster.js';
+export { startNatsServer, natsServerBinary, freePort } from './nats-server.js';
+export type { NatsServer, NatsServerOptions } from './nats-server.js';
+export { ServiceProcess, waitForLine, stopProcess, STOP_WITH_PARENT_ENV } from './processes.js';
+export type { ServiceSpec } from './processes.js';

@@ -1,0 +1,116 @@
+import path from 'node:path';
+import { startNatsServer, type NatsServer } from './nats-server.js';
+import { ServiceProcess } from './processes.js';
+
+/** Starting a service on a loaded 2-core machine can take a few seconds (Node + worker threads). */
+const READY_TIMEOUT_MS = 30_000;
+
+export interface LocalClusterOptions {
+  /** The sharc command's script (packages/cli/dist/src/bin.js); run with this Node. */
+  sharcBin: string;
+  /** Agent processes. @default 2 */
+  agents?: number;
+  /** Worker threads per agent. @default the agent's default (all cores) */
+  threads?: number;
+  /** Memory per agent, e.g. '2GiB'. @default the agent's default */
+  memory?: string;
+  /** Cluster name. @default 'default' */
+  cluster?: string;
+  /** NATS port. @default a free one */
+  port?: number;
+  /** NATS config, JetStream store and, without logDir, nothing else. @default a temporary dir */
+  dataDir?: string;
+  /** Each service's stderr goes to `<logDir>/<name>.log`. @default kept in memory only */
+  logDir?: string;
+  /** Extra Node flags for agent processes (e.g. --expose-gc). */
+  agentNodeArgs?: readonly string[];
+  /** Extra `sharc coordinator` flags (e.g. --dead-after-ms 1000). */
+  coordinatorArgs?: readonly string[];
+  /** Put every service in its own process group (see ServiceSpec.detached). @default false */
+  detached?: boolean;
+  /** Environment for the services. @default SHARC_LOG_LEVEL=warn unless set */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LocalCluster {
+  url: string;
+  nats: NatsServer;
+  readonly coordinator: ServiceProcess;
+  /** Agent processes by name (agent-1, agent-2, …). */
+  agents: Map<string, ServiceProcess>;
+  /** SIGKILLs the coordinator and starts a new one. */
+  restartCoordinator(): Promise<ServiceProcess>;
+  /** Starts one more agent named `name`. */
+  addAgent(name: string): Promise<ServiceProcess>;
+  /** Stops agents, then the coordinator, then nats-server; resolves when all are gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A whole cluster on this machine, one process per role as on separate hosts: nats-server
+ * with JetStream, a coordinator and N agents. Each is started once the previous is ready; an
+ * agent is ready once it has registered with the coordinator.
+ */
+export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
+  const logFile = (name: string) => (options.logDir === undefined ? {} : { logFile: path.join(options.logDir, `${name}.log`) });
+  const detached = options.detached ?? false;
+  const nats = await startNatsServer({
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...logFile('nats-server'),
+    detached,
+  });
+  const common = ['--servers', nats.url, ...(options.cluster === undefined ? [] : ['--cluster', options.cluster])];
+  const env = { SHARC_LOG_LEVEL: process.env.SHARC_LOG_LEVEL ?? 'warn', ...options.env };
+  const startService = (name: string, args: readonly string[], ready: RegExp, nodeArgs: readonly string[] = []) =>
+    ServiceProcess.start({
+      name,
+      command: process.execPath,
+      args: [...nodeArgs, options.sharcBin, ...args],
+      ready,
+      readyTimeoutMs: READY_TIMEOUT_MS,
+      env,
+      detached,
+      ...logFile(name),
+    });
+  const startCoordinator = () =>
+    startService('coordinator', ['coordinator', ...common, ...(options.coordinatorArgs ?? [])], /sharc coordinator ready/);
+  const agents = new Map<string, ServiceProcess>();
+  let coordinator: ServiceProcess | undefined;
+  const stop = async () => {
+    await Promise.all([...agents.values()].map((agent) => agent.stop()));
+    await coordinator?.stop();
+    await nats.stop();
+  };
+  const addAgent = async (name: string) => {
+    const args = ['agent', ...common, '--name', name, '--advertise-host', '127.0.0.1', '--data-host', '127.0.0.1'];
+    if (options.threads !== undefined) args.push('--threads', String(options.threads));
+    if (options.memory !== undefined) args.push('--memory', options.memory);
+    const agent = await startService(name, args, /sharc agent ready/, options.agentNodeArgs);
+    agents.set(name, agent);
+    return agent;
+  };
+  try {
+    coordinator = await startCoordinator();
+    // One at a time: on a small machine, agents starting together slow each other past the timeout.
+    for (let i = 1; i <= (options.agents ?? 2); i++) await addAgent(`agent-${i}`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    url: nats.url,
+    nats,
+    get coordinator() {
+      return coordinator!;
+    },
+    agents,
+    addAgent,
+    async restartCoordinator() {
+      await coordinator?.kill();
+      coordinator = await startCoordinator();
+      return coordinator;
+    },
+    stop,
+  };
+}

@@ -1,0 +1,94 @@
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { ServiceProcess } from './processes.js';
+
+/** Same as infra/nats.conf: room for big kernels and reduce partials (bulk bytes use data ports). */
+const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+const READY_TIMEOUT_MS = 15_000;
+
+export interface NatsServerOptions {
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default a free port */
+  port?: number;
+  /** JetStream store and config live here and are kept. @default a temporary dir, removed on stop */
+  dataDir?: string;
+  /** Where its log goes. @default kept in memory only */
+  logFile?: string;
+  detached?: boolean;
+}
+
+export interface NatsServer {
+  url: string;
+  port: number;
+  process: ServiceProcess;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on loopback (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** The nats-server on PATH; fails with the install command when there is none. */
+export function natsServerBinary(): string {
+  const found = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
+  const binary = found.stdout.trim();
+  if (found.status !== 0 || binary === '') {
+    throw new Error(
+      'nats-server is not on PATH. Install it: `sudo apt-get install -y nats-server` (Debian/Ubuntu), ' +
+        '`brew install nats-server` (macOS), or a release binary from github.com/nats-io/nats-server/releases',
+    );
+  }
+  return binary;
+}
+
+/** Starts a real nats-server with JetStream; `stop()` stops it (and removes a temporary data dir). */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const binary = natsServerBinary();
+  const temporary = options.dataDir === undefined;
+  const dir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'sharc-nats-')));
+  await mkdir(dir, { recursive: true });
+  const port = options.port ?? (await freePort());
+  const host = options.host ?? '127.0.0.1';
+  const config = path.join(dir, 'nats.conf');
+  await writeFile(
+    config,
+    [`listen: "${host}:${port}"`, `max_payload: ${MAX_PAYLOAD_BYTES}`, `jetstream { store_dir: "${path.join(dir, 'jetstream')}" }`, ''].join('\n'),
+  );
+  const removeDir = () => (temporary ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
+  let service: ServiceProcess;
+  try {
+    service = await ServiceProcess.start({
+      name: 'nats-server',
+      command: binary,
+      args: ['-c', config],
+      ready: /Server is ready/,
+      readyTimeoutMs: READY_TIMEOUT_MS,
+      ...(options.logFile === undefined ? {} : { logFile: options.logFile }),
+      ...(options.detached === undefined ? {} : { detached: options.detached }),
+    });
+  } catch (error) {
+    await removeDir();
+    throw error;
+  }
+  return {
+    url: `nats://${host}:${port}`,
+    port,
+    process: service,
+    async stop() {
+      await service.stop();
+      await removeDir();
+    },
+  };
+}

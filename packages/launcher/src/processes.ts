@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+/** How much of a process's output is kept to explain why it failed. */
+const TAIL_CHARS = 4000;
+
+/**
+ * Environment variable a launched sharc service reads: when set, it stops as soon as its stdin
+ * closes, which happens when the launcher dies in any way (even SIGKILL), so no service is left
+ * running without the `sharc up` that owns it.
+ */
+export const STOP_WITH_PARENT_ENV = 'SHARC_STOP_WITH_PARENT';
+
+export interface ServiceSpec {
+  /** Shown in errors and logs: 'coordinator', 'agent-2', 'nats-server'. */
+  name: string;
+  command: string;
+  args: readonly string[];
+  /** A line matching this on stdout or stderr means the service is up. */
+  ready: RegExp;
+  readyTimeoutMs: number;
+  /** Where its stderr goes (appended); kept in memory only when undefined. */
+  logFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Its own process group: a Ctrl-C in the terminal then reaches only the launcher, which
+   * stops the services in order instead of all at once.
+   */
+  detached?: boolean;
+}
+
+/** A running child process with the tail of what it printed. */
+export class ServiceProcess {
+  private tailText = '';
+  private readonly log: WriteStream | undefined;
+
+  private constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    logFile: string | undefined,
+  ) {
+    this.log = logFile === undefined ? undefined : createWriteStream(logFile, { flags: 'a' });
+    const keep = (chunk: Buffer) => {
+      this.tailText = (this.tailText + chunk.toString()).slice(-TAIL_CHARS);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      this.log?.write(chunk);
+    });
+    // A launcher that stops reading must not make the service block on a full pipe.
+    child.stdin?.on('error', () => undefined);
+  }
+
+  /** Starts the process and resolves once it printed its ready line. */
+  static async start(spec: ServiceSpec): Promise<ServiceProcess> {
+    const child = spawn(spec.command, [...spec.args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...spec.env, [STOP_WITH_PARENT_ENV]: '1' },
+      detached: spec.detached ?? false,
+    });
+    const service = new ServiceProcess(spec.name, child, spec.logFile);
+    try {
+      await waitForLine(child, spec.ready, spec.readyTimeoutMs, spec.name);
+    } catch (error) {
+      await service.stop();
+      throw error;
+    }
+    return service;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The last few KiB it printed, for error messages. */
+  get tail(): string {
+    return this.tailText;
+  }
+
+  /** SIGTERM, SIGKILL after `graceMs`; resolves once it is gone. */
+  async stop(graceMs?: number): Promise<void> {
+    await stopProcess(this.child, graceMs);
+    this.log?.end();
+  }
+
+  /** SIGKILL, as a crash would; resolves once it is gone. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    const gone = new Promise((resolve) => this.child.once('exit', resolve));
+    this.child.kill('SIGKILL');
+    await gone;
+    this.log?.end();
+  }
+}
+
+/** Resolves when `child` prints a line matching `pattern` on stdout or stderr. */
+export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const onData = (chunk: Buffer) => {
+      seen = (seen + chunk.toString()).slice(-TAIL_CHARS);
+      if (pattern.test(seen)) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+      cleanup();
+      reject(new Error(`${what} exited (${signal ?? `code ${code}`}) before it was ready:\n${seen}`));
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(new Error(`${what} could not start: ${error.message}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`${what} was not ready within ${timeoutMs} ms:\n${seen}`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+export function stopProcess(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
