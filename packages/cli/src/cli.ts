@@ -39,13 +39,15 @@ function environmentName(key: string): string {
   return `SHARC_${key.replace(/[A-Z]/g, (c) => `_${c}`).replace(/-/g, '_').toUpperCase()}`;
 }
 
-/** The unknown option names in a yargs message, when every one of them came from the environment. */
-function unknownEnvironmentOptions(message: string | undefined, argv: readonly string[]): string[] {
+/**
+ * The SHARC_* variables behind an "Unknown argument" failure, when every unknown name has one.
+ * (A name typed on the command line fails again on the retry, and is reported then.)
+ */
+function unknownEnvironmentOptions(message: string | undefined): string[] {
   const match = /^Unknown arguments?: (.*)$/.exec(message ?? '');
   if (match === null) return [];
-  const names = match[1]!.split(', ').map(environmentName);
-  const fromEnvironment = names.every((name) => process.env[name] !== undefined) && !argv.some((a) => names.some((n) => a.includes(n.slice(6).toLowerCase().replace(/_/g, '-'))));
-  return fromEnvironment ? names : [];
+  const variables = match[1]!.split(', ').map(environmentName);
+  return variables.every((name) => process.env[name] !== undefined) ? variables : [];
 }
 
 function buildCli(argv: string[], exit: (code: number) => void, retryWithout: (environment: string[]) => void): Argv<GlobalArgs> {
@@ -70,7 +72,7 @@ function buildCli(argv: string[], exit: (code: number) => void, retryWithout: (e
     .wrap(Math.min(120, process.stdout.columns ?? 120))
     .exitProcess(false)
     .fail((message, error) => {
-      const fromEnvironment = unknownEnvironmentOptions(message, argv);
+      const fromEnvironment = unknownEnvironmentOptions(message);
       if (fromEnvironment.length > 0) {
         retryWithout(fromEnvironment);
         throw error ?? new Error(message);

@@ -13,5 +13,5 @@ export { startLocalCluster } from './local-cluster.js';
 export type { LocalCluster, LocalClusterOptions } from './local-cluster.js';
 export { startNatsServer, natsServerBinary, freePort } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
-export { ServiceProcess, waitForLine, stopProcess, STOP_WITH_PARENT_ENV } from './processes.js';
+export { ServiceProcess, waitForLine, stopProcess } from './processes.js';
 export type { ServiceSpec } from './processes.js';

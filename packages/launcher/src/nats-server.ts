@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -42,15 +42,27 @@ export function freePort(): Promise<number> {
 
 /** The nats-server on PATH; fails with the install command when there is none. */
 export function natsServerBinary(): string {
-  const found = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
-  const binary = found.stdout.trim();
-  if (found.status !== 0 || binary === '') {
+  const binary = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter((dir) => dir !== '')
+    .map((dir) => path.join(dir, 'nats-server'))
+    .find(isExecutable);
+  if (binary === undefined) {
     throw new Error(
       'nats-server is not on PATH. Install it: `sudo apt-get install -y nats-server` (Debian/Ubuntu), ' +
         '`brew install nats-server` (macOS), or a release binary from github.com/nats-io/nats-server/releases',
     );
   }
   return binary;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Starts a real nats-server with JetStream; `stop()` stops it (and removes a temporary data dir). */

@@ -4,13 +4,6 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 /** How much of a process's output is kept to explain why it failed. */
 const TAIL_CHARS = 4000;
 
-/**
- * Environment variable a launched sharc service reads: when set, it stops as soon as its stdin
- * closes, which happens when the launcher dies in any way (even SIGKILL), so no service is left
- * running without the `sharc up` that owns it.
- */
-export const STOP_WITH_PARENT_ENV = 'SHARC_STOP_WITH_PARENT';
-
 export interface ServiceSpec {
   /** Shown in errors and logs: 'coordinator', 'agent-2', 'nats-server'. */
   name: string;
@@ -50,13 +43,15 @@ export class ServiceProcess {
     });
     // A launcher that stops reading must not make the service block on a full pipe.
     child.stdin?.on('error', () => undefined);
+    // The launcher keeps the write end of the child's stdin open: it closes when the launcher
+    // dies in any way (even SIGKILL), which a sharc service run with --stop-with-parent obeys.
   }
 
   /** Starts the process and resolves once it printed its ready line. */
   static async start(spec: ServiceSpec): Promise<ServiceProcess> {
     const child = spawn(spec.command, [...spec.args], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...spec.env, [STOP_WITH_PARENT_ENV]: '1' },
+      env: { ...process.env, ...spec.env },
       detached: spec.detached ?? false,
     });
     const service = new ServiceProcess(spec.name, child, spec.logFile);

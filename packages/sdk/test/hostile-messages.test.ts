@@ -42,7 +42,7 @@ describe('hostile messages on a real cluster', () => {
   const requestSubjects = () => [
     subjectFor('default', { to: 'coordinator', verb: 'client' }),
     subjectFor('default', { to: 'coordinator', verb: 'agent' }),
-    ...['agent-0', 'agent-1'].flatMap((agentId) => [
+    ...['agent-1', 'agent-2'].flatMap((agentId) => [
       subjectFor('default', { to: 'agent', agentId, verb: 'control' }),
       subjectFor('default', { to: 'agent', agentId, verb: 'task' }),
     ]),
@@ -56,7 +56,7 @@ describe('hostile messages on a real cluster', () => {
     ['msgpack that is not a map', encodeValue([1, 2, 3])],
     ['another protocol version', encodeValue({ v: PROTOCOL_VERSION + 1, from: 'x', type: 'nodes.list' })],
     ['a known type with wrong fields', encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'array.create', dtype: 'float64', shape: [-1] })],
-    ['huge lengths and negative offsets', encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'partition.allocate', arrayId: 'a', dtype: 'float64', shape: [1e300], partition: { index: -1, rowStart: -5, rowCount: 1, byteLength: 8, agentId: 'agent-0' } })],
+    ['huge lengths and negative offsets', encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'partition.allocate', arrayId: 'a', dtype: 'float64', shape: [1e300], partition: { index: -1, rowStart: -5, rowCount: 1, byteLength: 8, agentId: 'agent-1' } })],
     ['an unknown type', encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'format.disk' })],
   ];
 

@@ -20,7 +20,7 @@ describe('real cluster: nats-server, a coordinator process and two agent process
 
   it('sees both agent processes', async () => {
     const nodes = await cluster.nodes();
-    assert.deepEqual(nodes.map((n) => n.id).sort(), ['agent-0', 'agent-1']);
+    assert.deepEqual(nodes.map((n) => n.id).sort(), ['agent-1', 'agent-2']);
     assert.ok(nodes.every((n) => n.state === 'alive' && n.threads === 2));
   });
 

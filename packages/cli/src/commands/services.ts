@@ -9,7 +9,7 @@ import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
 export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
-  // Set by launchers (SHARC_STOP_WITH_PARENT=1): stop when stdin closes, i.e. when the launcher is gone.
+  // Set by launchers: stop when stdin closes, i.e. when the launcher that holds it is gone.
   const withStopOption = <T>(y: Argv<T>) => y.option('stop-with-parent', { type: 'boolean', default: false, hidden: true });
   return cli
     .command(

@@ -1,0 +1,27 @@
+import { spawn } from 'node:child_process';
+import { SHARC_BIN } from '@sharc/test-support';
+
+export interface SharcRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `sharc` command as a user would, with `env` on top of this process's. */
+export function runSharc(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<SharcRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SHARC_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Parses a --json run's stdout, failing with its stderr when it did not succeed. */
+export function jsonOf<T = unknown>(run: SharcRun): T {
+  if (run.code !== 0) throw new Error(`sharc exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+}

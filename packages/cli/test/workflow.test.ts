@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { formatNpyHeader, parseNpyHeader } from '@sharc/protocol';
+import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { jsonOf, runSharc } from './run-sharc.js';
+
+const KERNELS = fileURLToPath(new URL('../../test/fixtures/kernels.ts', import.meta.url));
+const ROWS = 40_000;
+const COLS = 16;
+
+interface ArrayJson {
+  name: string;
+  dtype: string;
+  shape: number[];
+  bytes: number;
+  partitions: number;
+}
+
+describe('sharc client commands against a real cluster (nats-server, coordinator, 3 agent processes)', () => {
+  let processes: ProcessCluster;
+  let dir: string;
+  let input: Float64Array;
+  let sharc: (args: string[], env?: NodeJS.ProcessEnv) => ReturnType<typeof runSharc>;
+
+  before(async () => {
+    processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB' });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-cli-'));
+    sharc = (args, env) => runSharc([...args, '--servers', processes.url], env);
+    input = new Float64Array(ROWS * COLS).map((_, i) => ((i * 7919) % 1001) - 500);
+    const header = formatNpyHeader('float64', [ROWS, COLS]);
+    await writeFile(path.join(dir, 'input.npy'), Buffer.concat([header, Buffer.from(input.buffer)]));
+  });
+  after(async () => {
+    await processes?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('put FILE.npy --name stores it over every agent', async () => {
+    const stored = jsonOf<ArrayJson>(await sharc(['put', path.join(dir, 'input.npy'), '--name', 'input', '--json']));
+    assert.deepEqual([stored.name, stored.dtype, stored.shape, stored.bytes], ['input', 'float64', [ROWS, COLS], input.byteLength]);
+    // Agents report what they hold with their heartbeat (every second): wait for the next one.
+    let agents: Array<{ partitions: number; state: string }> = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      agents = jsonOf<{ agents: typeof agents }>(await sharc(['status', '--json'])).agents;
+      if (agents.every((a) => a.partitions >= 1)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(agents.length, 3);
+    assert.ok(agents.every((a) => a.state === 'alive' && a.partitions >= 1), JSON.stringify(agents));
+  });
+
+  it('reduce NAME OP gives the same value as plain JS, built-in and custom', async () => {
+    const sum = jsonOf<{ value: number }>(await sharc(['reduce', 'input', 'sum', '--json']));
+    assert.equal(sum.value, input.reduce((a, b) => a + b, 0));
+    const plain = await sharc(['reduce', 'input', 'max']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(plain.stdout.trim(), String(input.reduce((a, b) => Math.max(a, b), -Infinity)));
+    const custom = jsonOf<{ value: number }>(
+      await sharc(['reduce', 'input', `${KERNELS}#countAbove`, '--combine', 'add', '--params', '{"threshold": 400}', '--json']),
+    );
+    assert.equal(custom.value, input.filter((v) => v > 400).length);
+  });
+
+  it('map --kernel FILE.ts#export --out, then get NAME OUT.npy, matches a local computation', async () => {
+    const mapped = jsonOf<ArrayJson>(await sharc(['map', 'input', '--kernel', `${KERNELS}#addOne`, '--out', 'plus-one', '--json']));
+    assert.equal(mapped.name, 'plus-one');
+    const out = path.join(dir, 'plus-one.npy');
+    jsonOf(await sharc(['get', 'plus-one', out, '--json']));
+    const bytes = await readFile(out);
+    const header = parseNpyHeader(bytes);
+    assert.deepEqual([header.dtype, header.shape], ['float64', [ROWS, COLS]]);
+    const body = new Float64Array(bytes.buffer.slice(bytes.byteOffset + header.dataOffset, bytes.byteOffset + bytes.length));
+    assert.deepEqual(body, input.map((v) => v + 1));
+  });
+
+  it('shows a progress bar when asked (--progress always) and none on a pipe by default', async () => {
+    const quiet = await sharc(['map', 'input', '--kernel', `${KERNELS}#addOne`, '--out', 'plus-one', '--replace']);
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.equal(quiet.stderr, '', 'nothing on stderr when it is not a terminal');
+    assert.match(quiet.stdout, /stored 'plus-one': float64 \[40000, 16\]/);
+    const bar = await sharc(['put', path.join(dir, 'input.npy'), '--name', 'again', '--progress', 'always']);
+    assert.equal(bar.code, 0, bar.stderr);
+    assert.match(bar.stderr, /put +\[█+\] 100% \| 4.9 MiB \/ 4.9 MiB/);
+  });
+
+  it('status lists agents, arrays and (no) running jobs; ls and rm manage arrays', async () => {
+    const status = await sharc(['status']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /AGENT\s+HOST\s+STATE\s+THREADS\s+MEMORY USED\/LIMIT\s+PARTITIONS\s+LOAD/);
+    assert.match(status.stdout, /agent-1 .* alive .* \/ 256 MiB/);
+    assert.match(status.stdout, /input\s+float64\s+40000 x 16/);
+    assert.match(status.stdout, /jobs: none running/);
+    jsonOf(await sharc(['rm', 'again', 'plus-one', '--json']));
+    const names = jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).map((a) => a.name);
+    assert.deepEqual(names, ['input']);
+  });
+
+  it('a job error exits 1 with the reason, and the stored array is intact', async () => {
+    const missing = await sharc(['reduce', 'nope', 'sum']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /^sharc: no array named 'nope'/);
+    const badKernel = await sharc(['map', 'input', '--kernel', `${KERNELS}#notThere`, '--out', 'x']);
+    assert.equal(badKernel.code, 1);
+    assert.match(badKernel.stderr, /notThere/);
+    const sum = jsonOf<{ value: number }>(await sharc(['reduce', 'input', 'sum', '--json']));
+    assert.equal(sum.value, input.reduce((a, b) => a + b, 0));
+  });
+
+  it('takes --servers from SHARC_SERVERS and from --config, flags first, then environment, then the file', async () => {
+    const good = processes.url;
+    const bad = 'nats://127.0.0.1:1';
+    const config = path.join(dir, 'sharc.yaml');
+    const ls = (args: string[], env: NodeJS.ProcessEnv) => runSharc(['ls', '--json', ...args], env);
+    await writeFile(config, `servers: ${good}\n`);
+    assert.equal((await ls(['--config', config], {})).code, 0, 'config file alone');
+    assert.equal((await ls([], { SHARC_SERVERS: good })).code, 0, 'environment alone');
+    assert.equal((await ls(['--config', config], { SHARC_SERVERS: bad })).code, 1, 'environment beats the file');
+    await writeFile(config, `servers: ${bad}\n`);
+    assert.equal((await ls(['--config', config], { SHARC_SERVERS: good })).code, 0, 'environment beats the file');
+    assert.equal((await ls(['--servers', good], { SHARC_SERVERS: bad })).code, 0, 'the flag beats the environment');
+    await writeFile(config, JSON.stringify({ servers: good }));
+    assert.equal((await ls(['--config', config], {})).code, 0, 'JSON config');
+  });
+});
