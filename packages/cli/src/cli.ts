@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import yargs, { type Argv } from 'yargs';
 import { EXIT_USAGE, type GlobalArgs } from './context.js';
 import { arrayCommands } from './commands/arrays.js';
@@ -7,6 +8,8 @@ import { inspectCommands } from './commands/inspect.js';
 import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, readConfigFile, servers } from './options.js';
+
+const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
 /**
  * Runs the `sharc` command line and resolves with its exit code: 0 ok, 1 the job or the
@@ -68,7 +71,7 @@ function buildCli(argv: string[], exit: (code: number) => void, retryWithout: (e
     .demandCommand(1, 'name a command: sharc --help lists them')
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version(SHARC_VERSION)
     .wrap(Math.min(120, process.stdout.columns ?? 120))
     .exitProcess(false)
     .fail((message, error) => {

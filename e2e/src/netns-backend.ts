@@ -1,0 +1,185 @@
+/**
+ * The network-namespace backend: a real multi-host sharc cluster on one Linux machine. Each host
+ * is a network namespace on a private bridge (see netns-topology.ts):
+ *
+ *   host 1        nats-server (JetStream) + coordinator
+ *   hosts 2..N+1  one agent each
+ *   host N+2      the test client
+ *
+ * Every process that uses a 10.200.x.x address, the test client included, runs under
+ * `ip netns exec`: this process never connects to the LAN itself.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ClusterBackend } from './backend.js';
+import { cleanUpOnExit } from './exit-cleanup.js';
+import { createTopology, type NetnsHost, type NetnsTopology } from './netns-topology.js';
+import { runCommand, startService, type Service } from './processes.js';
+
+/** The `sharc` command (packages/cli), as built by `tsc --build`. */
+const SHARC_BIN = fileURLToPath(new URL('../../../packages/cli/dist/src/bin.js', import.meta.url));
+/** The program `runClient` runs (this folder's client.ts, built). */
+const CLIENT_PROGRAM = fileURLToPath(new URL('./client.js', import.meta.url));
+const NATS_PORT = 4222;
+/** sharc moves partitions of up to 64 MiB in one message at most; infra/nats.conf uses the same. */
+const NATS_MAX_PAYLOAD = 64 * 1024 * 1024;
+/** Tail of each service's output appended to a failed client run. */
+const SERVICE_TAIL_CHARS = 1500;
+
+export interface NetnsClusterOptions {
+  /** Agent hosts, one agent each. @default 3 */
+  agents?: number;
+  /** Worker threads per agent. @default 1 */
+  threads?: number;
+  /** Memory each agent may fill. @default '256MiB' */
+  memory?: string;
+  /** How long each service may take to print its ready line. @default 20000 */
+  readyTimeoutMs?: number;
+  /** How long one `runClient` may run before it is killed. @default 60000 */
+  clientTimeoutMs?: number;
+  /** nats-server binary. @default '/usr/sbin/nats-server' when it exists, else 'nats-server' from PATH */
+  natsServer?: string;
+}
+
+export interface NetnsCluster extends ClusterBackend {
+  readonly topology: NetnsTopology;
+  /** The host (namespace, address) an agent runs on. */
+  hostOf(agentName: string): NetnsHost;
+  /** Unplugs an agent host's cable at the switch: its processes keep running but nothing reaches them. */
+  partitionHost(agentName: string): Promise<void>;
+  /** Plugs the cable back in. */
+  healHost(agentName: string): Promise<void>;
+}
+
+/** Builds the namespaces and starts nats-server, the coordinator and the agents. Needs root and `ip`. */
+export async function startNetnsCluster(options: NetnsClusterOptions = {}): Promise<NetnsCluster> {
+  const agentCount = options.agents ?? 3;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
+  const clientTimeoutMs = options.clientTimeoutMs ?? 60_000;
+  const natsBinary = options.natsServer ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
+  if (!existsSync(SHARC_BIN)) throw new Error(`the sharc command is not built (${SHARC_BIN} is missing): run \`npx tsc --build\` first`);
+  const sharc = (role: 'coordinator' | 'agent', flags: string[]) => [SHARC_BIN, role, ...flags];
+
+  const topology = await createTopology({ hostCount: agentCount + 2 });
+  const serverHost = topology.host(1);
+  const clientHost = topology.host(agentCount + 2);
+  const agentHosts = new Map<string, NetnsHost>();
+  for (let i = 0; i < agentCount; i++) {
+    const host = topology.host(i + 2);
+    agentHosts.set(`agent-${host.index}`, host);
+  }
+  const servers = `nats://${serverHost.address}:${NATS_PORT}`;
+  const services: Service[] = [];
+  let dir: string | undefined;
+  const removeDir = () => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  };
+  const forgetOnExit = cleanUpOnExit(() => {
+    for (const service of services) service.child.kill('SIGKILL');
+    removeDir();
+  });
+
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      // Agents first, so none of them logs a lost coordinator or server while the run ends.
+      const agents = services.filter((s) => s.what.startsWith('agent'));
+      await Promise.all(agents.map((s) => s.stop()));
+      await Promise.all(services.filter((s) => !agents.includes(s)).reverse().map((s) => s.stop()));
+      topology.destroy();
+      removeDir();
+      forgetOnExit();
+    })());
+
+  // Services get exactly the configuration passed here: no SHARC_* of the caller's shell leaks in.
+  const serviceEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SHARC_')));
+  serviceEnv.SHARC_LOG_LEVEL = 'warn';
+  const start = async (host: NetnsHost, what: string, command: string, args: string[], ready: RegExp, forgetStartupOutput = false) => {
+    const [cmd, argv] = topology.exec(host, command, args);
+    const service = await startService(cmd, argv, { what, ready, readyTimeoutMs, env: serviceEnv, forgetStartupOutput });
+    services.push(service);
+    return service;
+  };
+
+  try {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-netns-'));
+    const config = path.join(dir, 'nats.conf');
+    await writeFile(
+      config,
+      [
+        `listen: "${serverHost.address}:${NATS_PORT}"`,
+        `max_payload: ${NATS_MAX_PAYLOAD}`,
+        `jetstream { store_dir: "${path.join(dir, 'jetstream')}" }`,
+        '',
+      ].join('\n'),
+    );
+    // Its startup banner is 30 lines of [INF]: failure messages show only what it said after.
+    await start(serverHost, 'nats-server', natsBinary, ['-c', config], /Server is ready/, true);
+    await start(serverHost, 'coordinator', process.execPath, sharc('coordinator', ['--servers', servers]), /sharc coordinator ready/);
+    await Promise.all(
+      [...agentHosts].map(([name, host]) =>
+        start(host, `agent ${name}`, process.execPath, sharc('agent', [
+          '--servers',
+          servers,
+          '--name',
+          name,
+          '--threads',
+          String(options.threads ?? 1),
+          '--memory',
+          options.memory ?? '256MiB',
+          '--advertise-host',
+          host.address,
+          '--data-host',
+          host.address,
+        ]), /sharc agent ready/),
+      ),
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+
+  const serviceLogs = () =>
+    services.map((s) => `--- ${s.what}${s.exited ? ' (exited)' : ''} ---\n${s.tail().slice(-SERVICE_TAIL_CHARS).trim() || '(no output)'}`).join('\n');
+
+  const hostOf = (agentName: string): NetnsHost => {
+    const host = agentHosts.get(agentName);
+    if (host === undefined) throw new Error(`no agent named ${agentName}: agents are ${[...agentHosts.keys()].join(', ')}`);
+    return host;
+  };
+
+  return {
+    name: 'netns',
+    servers,
+    agentNames: [...agentHosts.keys()],
+    topology,
+    hostOf,
+    async runClient(args) {
+      const [cmd, argv] = topology.exec(clientHost, process.execPath, [CLIENT_PROGRAM, ...args]);
+      let stdout: string;
+      try {
+        ({ stdout } = await runCommand(cmd, argv, { timeoutMs: clientTimeoutMs }));
+      } catch (error) {
+        throw new Error(`e2e client \`${args.join(' ')}\` failed: ${(error as Error).message}\n${serviceLogs()}`, { cause: error });
+      }
+      const line = stdout.trim().split('\n').at(-1) ?? '';
+      try {
+        return JSON.parse(line) as unknown;
+      } catch {
+        throw new Error(`e2e client \`${args.join(' ')}\` printed no JSON object:\n${stdout}`);
+      }
+    },
+    async killAgent(name) {
+      hostOf(name);
+      const service = services.find((s) => s.what === `agent ${name}`);
+      if (service === undefined) throw new Error(`agent ${name} was not started`);
+      await service.kill();
+    },
+    partitionHost: (name) => topology.setCable(hostOf(name), false),
+    healHost: (name) => topology.setCable(hostOf(name), true),
+    stop,
+  };
+}

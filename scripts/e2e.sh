@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The multi-host end-to-end suites (run as root): the same scenarios on separate hosts made of
+# network namespaces, and in containers of the sharc image on a private Docker engine that
+# e2e/scripts/with-dockerd.sh starts and removes (installing Debian's docker.io when missing).
+# SHARC_E2E_CONTAINERS=skip leaves the containers suite out on purpose (it is reported skipped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh --nats
+npm run build --silent
+run_suites() {
+  node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec e2e/dist/test/netns.test.js e2e/dist/test/containers.test.js
+}
+if [ "${SHARC_E2E_CONTAINERS:-}" = "skip" ]; then
+  run_suites
+else
+  export -f run_suites
+  bash e2e/scripts/with-dockerd.sh bash -c run_suites
+fi
