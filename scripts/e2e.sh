@@ -5,7 +5,7 @@
 # SHARC_E2E_CONTAINERS=skip leaves the containers suite out on purpose (it is reported skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh --nats
+bash scripts/ensure-deps.sh --nats --iproute
 npm run build --silent
 run_suites() {
   node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec e2e/dist/test/netns.test.js e2e/dist/test/containers.test.js

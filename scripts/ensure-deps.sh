@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Installs what sharc needs: the npm dependencies (npm ci, when node_modules is missing or
-# stale), and with --nats / --numpy the Debian packages the tests use: nats-server (a real
-# server for the integration tests) and python3-numpy (the .npy interop test checks our files
-# against numpy itself). Debian packages are installed only when missing, and only as root.
+# stale), and with --nats / --numpy / --iproute the Debian packages the tests use: nats-server
+# (a real server for the integration tests), python3-numpy (the .npy interop test checks our
+# files against numpy itself) and iproute2 (`ip`, for the e2e hosts made of network namespaces).
+# Debian packages are installed only when missing, and only as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_nats=false
 want_numpy=false
+want_ip=false
 for arg in "$@"; do
   case "$arg" in
     --nats) want_nats=true ;;
     --numpy) want_numpy=true ;;
-    *) echo "ensure-deps: unknown option $arg (use --nats, --numpy)" >&2; exit 2 ;;
+    --iproute) want_ip=true ;;
+    *) echo "ensure-deps: unknown option $arg (use --nats, --numpy, --iproute)" >&2; exit 2 ;;
   esac
 done
 
@@ -33,6 +36,9 @@ apt_install() {
 
 if [ "$want_nats" = true ] && ! command -v nats-server >/dev/null 2>&1; then
   apt_install nats-server "nats-server"
+fi
+if [ "$want_ip" = true ] && ! command -v ip >/dev/null 2>&1; then
+  apt_install iproute2 "ip (iproute2, for the network-namespace hosts of the e2e suite)"
 fi
 if [ "$want_numpy" = true ] && ! /usr/bin/python3 -c 'import numpy' >/dev/null 2>&1; then
   apt_install python3-numpy "numpy for /usr/bin/python3"
