@@ -12,10 +12,10 @@
  * client runs on the host, as a user's program next to the containers would.
  */
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
+import { freePort } from '@sharc/launcher';
 import type { StartedTestContainer } from 'testcontainers';
 import type { ClusterBackend } from './backend.js';
 import { cleanUpOnExit } from './exit-cleanup.js';
@@ -130,19 +130,7 @@ async function resolveImage(requested: string | undefined): Promise<string> {
   return imageBuild;
 }
 
-/** A TCP port that is free on the loopback right now (the OS picks it; we close it at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, LOOPBACK, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-/** Distinct free ports (the OS could hand the same port out twice once each is closed). */
+/** Distinct free ports on the loopback (the OS could hand the same port out twice once each is closed). */
 async function freePorts(count: number): Promise<number[]> {
   const ports = new Set<number>();
   while (ports.size < count) ports.add(await freePort());

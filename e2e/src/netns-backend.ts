@@ -14,20 +14,21 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { natsConfigText, natsServerBinary, ServiceProcess } from '@sharc/launcher';
 import type { ClusterBackend } from './backend.js';
 import { cleanUpOnExit } from './exit-cleanup.js';
 import { createTopology, type NetnsHost, type NetnsTopology } from './netns-topology.js';
-import { runCommand, startService, type Service } from './processes.js';
+import { runCommand } from './processes.js';
 
 /** The `sharc` command (packages/cli), as built by `tsc --build`. */
 const SHARC_BIN = fileURLToPath(new URL('../../../packages/cli/dist/src/bin.js', import.meta.url));
 /** The program `runClient` runs (this folder's client.ts, built). */
 const CLIENT_PROGRAM = fileURLToPath(new URL('./client.js', import.meta.url));
 const NATS_PORT = 4222;
-/** sharc moves partitions of up to 64 MiB in one message at most; infra/nats.conf uses the same. */
-const NATS_MAX_PAYLOAD = 64 * 1024 * 1024;
 /** Tail of each service's output appended to a failed client run. */
 const SERVICE_TAIL_CHARS = 1500;
+/** How long a service gets to exit after SIGTERM before it is SIGKILLed. */
+const STOP_GRACE_MS = 3000;
 
 export interface NetnsClusterOptions {
   /** Agent hosts, one agent each. @default 3 */
@@ -40,7 +41,7 @@ export interface NetnsClusterOptions {
   readyTimeoutMs?: number;
   /** How long one `runClient` may run before it is killed. @default 60000 */
   clientTimeoutMs?: number;
-  /** nats-server binary. @default '/usr/sbin/nats-server' when it exists, else 'nats-server' from PATH */
+  /** nats-server binary. @default the nats-server on PATH */
   natsServer?: string;
 }
 
@@ -59,7 +60,7 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
   const agentCount = options.agents ?? 3;
   const readyTimeoutMs = options.readyTimeoutMs ?? 20_000;
   const clientTimeoutMs = options.clientTimeoutMs ?? 60_000;
-  const natsBinary = options.natsServer ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
+  const natsBinary = options.natsServer ?? natsServerBinary();
   if (!existsSync(SHARC_BIN)) throw new Error(`the sharc command is not built (${SHARC_BIN} is missing): run \`npx tsc --build\` first`);
   const sharc = (role: 'coordinator' | 'agent', flags: string[]) => [SHARC_BIN, role, ...flags];
 
@@ -72,7 +73,9 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     agentHosts.set(`agent-${host.index}`, host);
   }
   const servers = `nats://${serverHost.address}:${NATS_PORT}`;
-  const services: Service[] = [];
+  const services: ServiceProcess[] = [];
+  /** What a service printed before it was ready and failure messages leave out (nats-server's banner). */
+  const startupOutput = new Map<ServiceProcess, string>();
   let dir: string | undefined;
   const removeDir = () => {
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -86,36 +89,32 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
   const stop = () =>
     (stopped ??= (async () => {
       // Agents first, so none of them logs a lost coordinator or server while the run ends.
-      const agents = services.filter((s) => s.what.startsWith('agent'));
-      await Promise.all(agents.map((s) => s.stop()));
-      await Promise.all(services.filter((s) => !agents.includes(s)).reverse().map((s) => s.stop()));
+      const agents = services.filter((s) => s.name.startsWith('agent'));
+      await Promise.all(agents.map((s) => s.stop(STOP_GRACE_MS)));
+      await Promise.all(services.filter((s) => !agents.includes(s)).reverse().map((s) => s.stop(STOP_GRACE_MS)));
       topology.destroy();
       removeDir();
       forgetOnExit();
     })());
 
   // Services get exactly the configuration passed here: no SHARC_* of the caller's shell leaks in.
-  const serviceEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SHARC_')));
+  // (ServiceProcess adds `env` to this process's environment; an undefined value removes a variable.)
+  const serviceEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('SHARC_')).map((key) => [key, undefined]));
   serviceEnv.SHARC_LOG_LEVEL = 'warn';
-  const start = async (host: NetnsHost, what: string, command: string, args: string[], ready: RegExp, forgetStartupOutput = false) => {
+  const start = async (host: NetnsHost, name: string, command: string, args: string[], ready: RegExp, forgetStartupOutput = false) => {
+    // `ip netns exec` execs the command: the child's pid is the service's own, so stop() and kill() reach it.
     const [cmd, argv] = topology.exec(host, command, args);
-    const service = await startService(cmd, argv, { what, ready, readyTimeoutMs, env: serviceEnv, forgetStartupOutput });
+    const echo = Boolean(process.env.SHARC_TEST_VERBOSE);
+    const service = await ServiceProcess.start({ name, command: cmd, args: argv, ready, readyTimeoutMs, env: serviceEnv, echo });
     services.push(service);
+    if (forgetStartupOutput) startupOutput.set(service, service.tail);
     return service;
   };
 
   try {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-netns-'));
     const config = path.join(dir, 'nats.conf');
-    await writeFile(
-      config,
-      [
-        `listen: "${serverHost.address}:${NATS_PORT}"`,
-        `max_payload: ${NATS_MAX_PAYLOAD}`,
-        `jetstream { store_dir: "${path.join(dir, 'jetstream')}" }`,
-        '',
-      ].join('\n'),
-    );
+    await writeFile(config, natsConfigText({ host: serverHost.address, port: NATS_PORT, dataDir: dir }));
     // Its startup banner is 30 lines of [INF]: failure messages show only what it said after.
     await start(serverHost, 'nats-server', natsBinary, ['-c', config], /Server is ready/, true);
     await start(serverHost, 'coordinator', process.execPath, sharc('coordinator', ['--servers', servers]), /sharc coordinator ready/);
@@ -142,8 +141,13 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     throw error;
   }
 
+  /** Its output tail, less what it printed before it was ready when that was to be left out. */
+  const outputOf = (s: ServiceProcess) => {
+    const before = startupOutput.get(s) ?? '';
+    return s.tail.startsWith(before) ? s.tail.slice(before.length) : s.tail;
+  };
   const serviceLogs = () =>
-    services.map((s) => `--- ${s.what}${s.exited ? ' (exited)' : ''} ---\n${s.tail().slice(-SERVICE_TAIL_CHARS).trim() || '(no output)'}`).join('\n');
+    services.map((s) => `--- ${s.name}${s.running ? '' : ' (exited)'} ---\n${outputOf(s).slice(-SERVICE_TAIL_CHARS).trim() || '(no output)'}`).join('\n');
 
   const hostOf = (agentName: string): NetnsHost => {
     const host = agentHosts.get(agentName);
@@ -174,7 +178,7 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     },
     async killAgent(name) {
       hostOf(name);
-      const service = services.find((s) => s.what === `agent ${name}`);
+      const service = services.find((s) => s.name === `agent ${name}`);
       if (service === undefined) throw new Error(`agent ${name} was not started`);
       await service.kill();
     },

@@ -17,49 +17,72 @@ const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as {
  * run until stopped and exit the process themselves.
  */
 export async function runCli(argv: readonly string[]): Promise<number> {
+  const ignored = new Set<string>();
   for (;;) {
     let exitCode = 0;
-    let unknownFromEnvironment: string[] = [];
-    const cli = buildCli([...argv], (code) => {
-      exitCode = code;
-    }, (names) => {
-      unknownFromEnvironment = names;
+    let unknownElsewhere: string[] = [];
+    const cli = buildCli([...argv], {
+      exit: (code) => (exitCode = code),
+      retryIgnoring: (keys) => (unknownElsewhere = keys),
+      ignored,
     });
     try {
       await cli.parseAsync();
     } catch {
       // A usage error: fail() has printed it and set the exit code, unless retried below.
     }
-    if (unknownFromEnvironment.length === 0) return exitCode;
-    // SHARC_* variables that are no option of this command (SHARC_E2E_CONTAINERS, an option
-    // of another command…) are not the user's command line: ignore them and parse again.
-    for (const name of unknownFromEnvironment) delete process.env[name];
+    if (unknownElsewhere.length === 0) return exitCode;
+    // SHARC_* variables and config-file keys that are no option of this command (an option of
+    // another command, SHARC_E2E_CONTAINERS…) are not the user's command line: ignore them.
+    for (const key of unknownElsewhere) {
+      ignored.add(key);
+      delete process.env[environmentName(key)];
+    }
   }
 }
 
-/** `stopWithParent` -> `SHARC_STOP_WITH_PARENT`: the variable yargs' .env('SHARC') read it from. */
+interface CliHooks {
+  exit: (code: number) => void;
+  /** Parse again without these option keys from the environment and the config file. */
+  retryIgnoring: (keys: string[]) => void;
+  /** Option keys (camelCase) to drop from the config file. */
+  ignored: ReadonlySet<string>;
+}
+
+const camelCase = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** `stopWithParent` -> `SHARC_STOP_WITH_PARENT`: the variable yargs' .env('SHARC') reads it from. */
 function environmentName(key: string): string {
   return `SHARC_${key.replace(/[A-Z]/g, (c) => `_${c}`).replace(/-/g, '_').toUpperCase()}`;
 }
 
 /**
- * The SHARC_* variables behind an "Unknown argument" failure, when every unknown name has one.
- * (A name typed on the command line fails again on the retry, and is reported then.)
+ * The keys behind an "Unknown argument" failure when none was typed on the command line: each
+ * came from a SHARC_* variable or the config file. (A typed one fails again on the retry, once
+ * the others are ignored, and is reported then.)
  */
-function unknownEnvironmentOptions(message: string | undefined): string[] {
+function unknownFromElsewhere(message: string | undefined, configKeys: ReadonlySet<string>, ignored: ReadonlySet<string>): string[] {
   const match = /^Unknown arguments?: (.*)$/.exec(message ?? '');
   if (match === null) return [];
-  const variables = match[1]!.split(', ').map(environmentName);
-  return variables.every((name) => process.env[name] !== undefined) ? variables : [];
+  const keys = match[1]!.split(', ').map(camelCase);
+  const elsewhere = keys.every((key) => !ignored.has(key) && (process.env[environmentName(key)] !== undefined || configKeys.has(key)));
+  return elsewhere ? keys : [];
 }
 
-function buildCli(argv: string[], exit: (code: number) => void, retryWithout: (environment: string[]) => void): Argv<GlobalArgs> {
+function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
+  const { exit } = hooks;
+  const configKeys = new Set<string>();
+  const readConfig = (file: string) => {
+    const entries = Object.entries(readConfigFile(file)).filter(([key]) => !hooks.ignored.has(camelCase(key)));
+    for (const [key] of entries) configKeys.add(camelCase(key));
+    return Object.fromEntries(entries);
+  };
   let cli = yargs(argv)
     .scriptName('sharc')
     .usage('$0 <command> [options]\n\nSHared ARray Cluster: map, reduce and custom kernels over big typed arrays on every core of every host.')
     // Precedence (yargs): flags > SHARC_* environment > --config file > defaults.
     .env('SHARC')
-    .config('config', 'JSON or YAML file of options (e.g. servers: nats://10.0.0.1:4222)', readConfigFile)
+    .config('config', 'JSON or YAML file of options (e.g. servers: nats://10.0.0.1:4222)', readConfig)
     .option('servers', { type: 'string', default: DEFAULT_SERVERS, coerce: servers, describe: 'NATS address(es) of the cluster, comma separated', global: true })
     .option('cluster', { type: 'string', default: 'default', coerce: clusterName, describe: 'Cluster name, when several share one NATS', global: true })
     .option('json', { type: 'boolean', default: false, describe: 'Print results as JSON (for scripts)', global: true })
@@ -75,9 +98,9 @@ function buildCli(argv: string[], exit: (code: number) => void, retryWithout: (e
     .wrap(Math.min(120, process.stdout.columns ?? 120))
     .exitProcess(false)
     .fail((message, error) => {
-      const fromEnvironment = unknownEnvironmentOptions(message);
-      if (fromEnvironment.length > 0) {
-        retryWithout(fromEnvironment);
+      const elsewhere = unknownFromElsewhere(message, configKeys, hooks.ignored);
+      if (elsewhere.length > 0) {
+        hooks.retryIgnoring(elsewhere);
         throw error ?? new Error(message);
       }
       exit(EXIT_USAGE);

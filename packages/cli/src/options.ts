@@ -92,6 +92,13 @@ export function clusterName(value: unknown): string {
   return name;
 }
 
+export function agentName(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const name = String(value);
+  if (!isSubjectToken(name)) throw new UsageError(`--name ${JSON.stringify(name)} may only hold letters, digits, '-' and '_' (it is part of NATS subjects)`);
+  return name;
+}
+
 export function logLevel(value: unknown): LogLevel {
   const level = String(value).toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);

@@ -1,4 +1,7 @@
+import { formatBytes } from '@sharc/protocol';
 import type { ArrayRef, JobStatus, NodeInfo } from '@sharc/sdk';
+
+export { formatBytes };
 
 /** Where a command writes: results on stdout, messages and progress on stderr. */
 export interface Output {
@@ -15,18 +18,6 @@ export function printResult(output: Output, json: unknown, text: () => string): 
 /** A message for people on stderr (kept off stdout, which scripts read). */
 export function note(message: string): void {
   process.stderr.write(`${message}\n`);
-}
-
-const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-
-export function formatBytes(bytes: number): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${UNITS[unit]}`;
 }
 
 /** A plain-text table with a header row; columns sized to their widest cell. */
@@ -51,8 +42,8 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
       String(n.threads),
       `${formatBytes(n.usedBytes)} / ${formatBytes(n.memoryBytes)}`,
       String(n.partitions),
-      // Tasks per thread: 1.00 means every thread is busy; above 1, tasks wait for a thread.
-      (n.runningTasks / n.threads).toFixed(2),
+      // Work per thread: 1.00 means every thread is busy; above 1, work waits for a thread.
+      (n.workInFlight / n.threads).toFixed(2),
     ]),
   );
 }

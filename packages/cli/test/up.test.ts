@@ -59,6 +59,34 @@ describe('sharc up: a whole local cluster as separate processes', () => {
       assert.deepEqual(processesMentioning(`127.0.0.1:${port}`), []);
     } finally {
       up.kill('SIGKILL');
+      spawnSync('pkill', ['-f', dataDir]);
+    }
+  });
+
+  it('Ctrl-C during startup stops what had started, exits 1, and leaves nothing running', async () => {
+    const port = await freePort();
+    const dataDir = path.join(dir, 'interrupted');
+    const up = spawn(process.execPath, [SHARC_BIN, 'up', '--agents', '3', '--threads', '1', '--memory', '64MiB', '--port', String(port), '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    up.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    up.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      // The coordinator is up (it connects to the port), the agents are not all up yet.
+      assert.ok(await until(() => processesMentioning(`127.0.0.1:${port} --cluster`).length >= 1, START_TIMEOUT_MS), stderr);
+      const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
+      up.kill('SIGINT');
+      up.kill('SIGINT'); // a second Ctrl-C must not abandon the stopping
+      assert.equal(await exited, 1, stderr);
+      assert.match(stderr, /SIGINT during startup: stopped what had started/);
+      assert.doesNotMatch(stdout, /sharc cluster ready/);
+      assert.deepEqual(processesMentioning(dataDir), []);
+      assert.deepEqual(processesMentioning(`127.0.0.1:${port}`), []);
+    } finally {
+      up.kill('SIGKILL');
+      spawnSync('pkill', ['-f', dataDir]);
     }
   });
 
@@ -75,7 +103,7 @@ describe('sharc up: a whole local cluster as separate processes', () => {
     }
   });
 
-  it('services it started stop on their own when sharc up is killed outright', async () => {
+  it('services it started stop on their own when sharc up is killed outright; the next sharc up stops the nats-server left behind', async () => {
     const port = await freePort();
     const dataDir = path.join(dir, 'killed');
     const up = spawn(process.execPath, [SHARC_BIN, 'up', '--agents', '1', '--threads', '1', '--memory', '64MiB', '--port', String(port), '--data-dir', dataDir], {
@@ -86,8 +114,24 @@ describe('sharc up: a whole local cluster as separate processes', () => {
       up.kill('SIGKILL');
       const gone = await until(() => processesMentioning(`127.0.0.1:${port} --cluster`).length === 0, 15_000);
       assert.ok(gone, `coordinator and agent still running: ${processesMentioning(`127.0.0.1:${port}`).join('\n')}`);
+      // nats-server cannot watch its parent: it is still there, until the next `sharc up` of this data dir.
+      assert.equal(processesMentioning(path.join(dataDir, 'nats.conf')).length, 1);
+      const again = spawn(process.execPath, [SHARC_BIN, 'up', '--agents', '1', '--threads', '1', '--memory', '64MiB', '--port', String(port), '--data-dir', dataDir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      again.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      try {
+        await waitForLine(again, /jobs: none running/, START_TIMEOUT_MS, 'the second sharc up');
+        assert.match(stderr, /stopping nats-server \(pid \d+\) left running by an earlier sharc up/);
+        const exited = new Promise<number | null>((resolve) => again.once('exit', (code) => resolve(code)));
+        again.kill('SIGTERM');
+        assert.equal(await exited, 0);
+      } finally {
+        again.kill('SIGKILL');
+      }
+      assert.deepEqual(processesMentioning(dataDir), []);
     } finally {
-      // nats-server cannot watch its parent; a killed `sharc up` leaves it (documented in the README).
       spawnSync('pkill', ['-f', dataDir]);
     }
   });

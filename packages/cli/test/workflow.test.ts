@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { formatNpyHeader, parseNpyHeader } from '@sharc/protocol';
-import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { connect, TimeoutError } from '@sharc/sdk';
+import { SHARC_BIN, startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { jsonOf, runSharc } from './run-sharc.js';
 
 const KERNELS = fileURLToPath(new URL('../../test/fixtures/kernels.ts', import.meta.url));
@@ -18,6 +20,11 @@ interface ArrayJson {
   shape: number[];
   bytes: number;
   partitions: number;
+}
+
+interface StatusJson {
+  agents: Array<{ id: string; workInFlight: number }>;
+  jobs: Array<{ jobId: string; kind: string; array: string }>;
 }
 
 describe('sharc client commands against a real cluster (nats-server, coordinator, 3 agent processes)', () => {
@@ -97,6 +104,68 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
     jsonOf(await sharc(['rm', 'again', 'plus-one', '--json']));
     const names = jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).map((a) => a.name);
     assert.deepEqual(names, ['input']);
+  });
+
+  it('status shows a running job and the load it puts on the agents; Ctrl-C cancels it everywhere', async () => {
+    const job = spawn(process.execPath, [SHARC_BIN, 'reduce', 'input', `${KERNELS}#slow`, '--combine', 'add', '--params', '{"ms": 20000}', '--servers', processes.url], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    job.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => job.once('exit', (code) => resolve(code)));
+    try {
+      let status: StatusJson | undefined;
+      for (let attempt = 0; attempt < 100; attempt++) {
+        status = jsonOf<StatusJson>(await sharc(['status', '--json']));
+        if (status.jobs.length === 1 && status.agents.some((a) => a.workInFlight > 0)) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(status?.jobs.length, 1, JSON.stringify(status));
+      assert.deepEqual([status!.jobs[0]!.kind, status!.jobs[0]!.array], ['reduce', 'input']);
+      assert.ok(status!.agents.some((a) => a.workInFlight > 0), `no agent shows load: ${JSON.stringify(status!.agents)}`);
+      const table = await sharc(['status']);
+      assert.match(table.stdout, /JOB\s+KIND\s+ARRAY\s+PROGRESS\s+RUNNING FOR\n\S+\s+reduce\s+input\s+\d+%/);
+
+      job.kill('SIGINT');
+      assert.equal(await exited, 1);
+      assert.match(stderr, /cancelling/);
+      let jobs = status!.jobs;
+      for (let attempt = 0; attempt < 50 && jobs.length > 0; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        jobs = jsonOf<StatusJson>(await sharc(['status', '--json'])).jobs;
+      }
+      assert.deepEqual(jobs, [], 'the cancelled job is gone from the coordinator');
+    } finally {
+      job.kill('SIGKILL');
+    }
+  });
+
+  it('put refuses a truncated .npy and a raw file without --dtype, storing nothing', async () => {
+    const truncated = path.join(dir, 'truncated.npy');
+    const whole = await readFile(path.join(dir, 'input.npy'));
+    await writeFile(truncated, whole.subarray(0, 100_000));
+    const cut = await sharc(['put', truncated, '--name', 'cut']);
+    assert.equal(cut.code, 1);
+    assert.match(cut.stderr, /truncated.npy is truncated: shape \[40000, 16\] of float64 needs 5120128 bytes, the file has 100000/);
+    const raw = await sharc(['put', path.join(dir, 'input.bin'), '--name', 'raw']);
+    assert.equal(raw.code, 2);
+    assert.match(raw.stderr, /input.bin is not a .npy file: for raw little-endian bytes give --dtype and --shape/);
+    const names = jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).map((a) => a.name);
+    assert.ok(!names.includes('cut') && !names.includes('raw'), names.join(', '));
+  });
+
+  it('a failed save leaves an existing file as it was, and no partial file', async () => {
+    const out = path.join(dir, 'keep.npy');
+    await writeFile(out, 'precious');
+    const cluster = await connect({ servers: processes.url });
+    try {
+      const ref = await cluster.open('input');
+      await assert.rejects(ref.save(out, { timeoutMs: 1 }), TimeoutError);
+    } finally {
+      await cluster.close();
+    }
+    assert.equal(await readFile(out, 'utf8'), 'precious');
+    assert.deepEqual((await readdir(dir)).filter((f) => f.includes('partial')), []);
   });
 
   it('a job error exits 1 with the reason, and the stored array is intact', async () => {

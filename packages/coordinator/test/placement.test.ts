@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, type PartitionMeta } from '@sharc/protocol';
-import { DEFAULT_PARTITION_BYTES, formatBytes, placePartitions, type AgentCapacity } from '../src/index.js';
+import { DEFAULT_PARTITION_BYTES, placePartitions, type AgentCapacity } from '../src/index.js';
 
 const GiB = 1024 ** 3;
 
@@ -201,16 +201,5 @@ describe('placePartitions', () => {
         return true;
       },
     );
-  });
-});
-
-describe('formatBytes', () => {
-  it('writes sizes with binary units', () => {
-    assert.equal(formatBytes(0), '0 B');
-    assert.equal(formatBytes(1023), '1023 B');
-    assert.equal(formatBytes(1024), '1.0 KiB');
-    assert.equal(formatBytes(1536), '1.5 KiB');
-    assert.equal(formatBytes(4 * GiB), '4.0 GiB');
-    assert.equal(formatBytes(2 * 1024 ** 5), '2048.0 TiB');
   });
 });

@@ -30,6 +30,10 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** Environment for the services. @default SHARC_LOG_LEVEL=warn unless set */
   env?: NodeJS.ProcessEnv;
+  /** Copy every service's output to this process's stderr (debugging tests). @default false */
+  echo?: boolean;
+  /** Aborting it during startup stops what was started, and startLocalCluster rejects. */
+  signal?: AbortSignal;
 }
 
 export interface LocalCluster {
@@ -60,6 +64,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     ...logFile('nats-server'),
     detached,
   });
+  const echo = options.echo ?? false;
   // --stop-with-parent: a service stops when this process (holding its stdin) is gone.
   const common = ['--servers', nats.url, ...(options.cluster === undefined ? [] : ['--cluster', options.cluster]), '--stop-with-parent'];
   const env = { SHARC_LOG_LEVEL: process.env.SHARC_LOG_LEVEL ?? 'warn', ...options.env };
@@ -72,6 +77,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
       readyTimeoutMs: READY_TIMEOUT_MS,
       env,
       detached,
+      echo,
       ...logFile(name),
     });
   const startCoordinator = () =>
@@ -91,10 +97,18 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     agents.set(name, agent);
     return agent;
   };
+  const checkNotAborted = () => {
+    if (options.signal?.aborted) throw new Error('startup was interrupted', { cause: options.signal.reason });
+  };
   try {
+    checkNotAborted();
     coordinator = await startCoordinator();
     // One at a time: on a small machine, agents starting together slow each other past the timeout.
-    for (let i = 1; i <= (options.agents ?? 2); i++) await addAgent(`agent-${i}`);
+    for (let i = 1; i <= (options.agents ?? 2); i++) {
+      checkNotAborted();
+      await addAgent(`agent-${i}`);
+    }
+    checkNotAborted();
   } catch (error) {
     await stop();
     throw error;

@@ -28,6 +28,23 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
+/** The file nats-server writes its pid to, in a data dir of startNatsServer. */
+export const NATS_PID_FILE = 'nats-server.pid';
+
+/**
+ * The nats-server configuration sharc runs with (as infra/nats.conf): JetStream with its store
+ * in `dataDir`, a pid file there (so a server left behind can be found), and the max_payload.
+ */
+export function natsConfigText(options: { host: string; port: number; dataDir: string }): string {
+  return [
+    `listen: "${options.host}:${options.port}"`,
+    `max_payload: ${MAX_PAYLOAD_BYTES}`,
+    `pid_file: "${path.join(options.dataDir, NATS_PID_FILE)}"`,
+    `jetstream { store_dir: "${path.join(options.dataDir, 'jetstream')}" }`,
+    '',
+  ].join('\n');
+}
+
 /** A free TCP port on loopback (the kernel picks it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -74,10 +91,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const config = path.join(dir, 'nats.conf');
-  await writeFile(
-    config,
-    [`listen: "${host}:${port}"`, `max_payload: ${MAX_PAYLOAD_BYTES}`, `jetstream { store_dir: "${path.join(dir, 'jetstream')}" }`, ''].join('\n'),
-  );
+  await writeFile(config, natsConfigText({ host, port, dataDir: dir }));
   const removeDir = () => (temporary ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
   let service: ServiceProcess;
   try {

@@ -15,6 +15,8 @@ export interface ServiceSpec {
   /** Where its stderr goes (appended); kept in memory only when undefined. */
   logFile?: string;
   env?: NodeJS.ProcessEnv;
+  /** Also copy its output to this process's stderr, each chunk prefixed with `[name]`. */
+  echo?: boolean;
   /**
    * Its own process group: a Ctrl-C in the terminal then reaches only the launcher, which
    * stops the services in order instead of all at once.
@@ -31,10 +33,12 @@ export class ServiceProcess {
     readonly name: string,
     readonly child: ChildProcess,
     logFile: string | undefined,
+    echo: boolean,
   ) {
     this.log = logFile === undefined ? undefined : createWriteStream(logFile, { flags: 'a' });
     const keep = (chunk: Buffer) => {
       this.tailText = (this.tailText + chunk.toString()).slice(-TAIL_CHARS);
+      if (echo) process.stderr.write(`[${name}] ${chunk.toString()}`);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -54,7 +58,7 @@ export class ServiceProcess {
       env: { ...process.env, ...spec.env },
       detached: spec.detached ?? false,
     });
-    const service = new ServiceProcess(spec.name, child, spec.logFile);
+    const service = new ServiceProcess(spec.name, child, spec.logFile, spec.echo ?? false);
     try {
       await waitForLine(child, spec.ready, spec.readyTimeoutMs, spec.name);
     } catch (error) {

@@ -74,7 +74,7 @@ export class Agent {
       memoryBytes: this.options.memoryBytes,
       usedBytes: this.store.usedBytes,
       partitions: this.store.count,
-      runningTasks: this.runningTasks(),
+      workInFlight: this.pool.inFlight,
     };
   }
 
@@ -147,7 +147,7 @@ export class Agent {
         agentId: this.id,
         usedBytes: this.store.usedBytes,
         partitions: this.store.count,
-        runningTasks: this.runningTasks(),
+        workInFlight: this.pool.inFlight,
       });
     } catch (error) {
       this.options.logger.warn('heartbeat not sent', { error: (error as Error).message });
@@ -253,13 +253,6 @@ export class Agent {
     } finally {
       this.leaveJob(task.jobId);
     }
-  }
-
-  /** Tasks running or queued for the worker threads, over all jobs. */
-  private runningTasks(): number {
-    let tasks = 0;
-    for (const job of this.jobs.values()) tasks += job.tasks;
-    return tasks;
   }
 
   /** Work of a job on this agent shares one AbortController, so task.cancel stops all of it. */

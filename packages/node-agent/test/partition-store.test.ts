@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  PROTOCOL_VERSION,
   ArrayNotFoundError,
   InsufficientMemoryError,
   InvalidArgumentError,
@@ -138,7 +139,7 @@ describe('PartitionStore', () => {
     store.allocate('arr-1', 'float64', [1000], meta(1, 10), 'token-1');
     store.allocate('arr-2', 'float64', [1000], meta(0, 10), 'token-2');
     for (const partitionIndex of [0, 1]) {
-      store.openTransfer({ v: 1, op: 'write', arrayId: 'arr-1', partitionIndex, byteOffset: 0, byteLength: 80, token: 'token-1' }).done(true);
+      store.openTransfer({ v: PROTOCOL_VERSION, op: 'write', arrayId: 'arr-1', partitionIndex, byteOffset: 0, byteLength: 80, token: 'token-1' }).done(true);
     }
     store.seal('arr-1');
     assert.equal(store.get('arr-1', 0).transferToken, undefined);
@@ -189,7 +190,7 @@ describe('PartitionStore', () => {
       const store = new PartitionStore(4 * MIB);
       store.allocate('a', 'uint8', [16], { index: 0, rowStart: 0, rowCount: 16, byteLength: 16, agentId: 'agent-0' }, 'tok', 'overwritten');
       const write = (byteOffset: number, byteLength: number) =>
-        store.openTransfer({ v: 1, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset, byteLength, token: 'tok' });
+        store.openTransfer({ v: PROTOCOL_VERSION, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset, byteLength, token: 'tok' });
       assert.throws(() => write(0, 8), /writes partition 0 of a whole/);
       assert.throws(() => write(8, 8), /writes partition 0 of a whole/);
       const broken = write(0, 16);

@@ -57,8 +57,8 @@ export const agentInfoSchema = z.object({
   memoryBytes: count,
   usedBytes: count,
   partitions: count,
-  /** Tasks the agent is running or has queued for its threads: its load. */
-  runningTasks: count,
+  /** Block requests running or queued on the agent's worker threads: per thread, its load. */
+  workInFlight: count,
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
@@ -195,7 +195,7 @@ export const messageSchema = z.discriminatedUnion('type', [
 
   // Agent -> coordinator.
   message('agent.register', { agent: agentInfoSchema }),
-  message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count, runningTasks: count }),
+  message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count, workInFlight: count }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
   message('task.progress', { jobId: id, partitionIndex: count, blocks: count }),

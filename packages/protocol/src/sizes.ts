@@ -32,3 +32,16 @@ function checked(bytes: number, option: string, text: string): number {
   if (!Number.isSafeInteger(bytes) || bytes < 0) throw new InvalidArgumentError(`${option} ${text} is not a valid byte count`);
   return bytes;
 }
+
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** `1.5 GiB`, `256 MiB`, `12 B`: for messages and tables. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < BINARY_UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${BINARY_UNITS[unit]}`;
+}

@@ -81,7 +81,7 @@ describe('encodeMessage / decodeMessage round trips', () => {
           memoryBytes: 2 ** 33,
           usedBytes: 10,
           partitions: 1,
-          runningTasks: 0,
+          workInFlight: 0,
         },
       ],
     };

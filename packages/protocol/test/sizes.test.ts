@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidArgumentError, parseByteSize } from '../src/index.js';
+import { InvalidArgumentError, formatBytes, parseByteSize } from '../src/index.js';
 
 describe('parseByteSize', () => {
   it('reads binary units', () => {
@@ -64,5 +64,17 @@ describe('parseByteSize', () => {
   it('refuses sizes too large to count exactly', () => {
     assert.throws(() => parseByteSize('1e400', 'memory'), /memory "?1e400"? is not a valid byte count/);
     assert.throws(() => parseByteSize('9999999TiB', 'memory'), InvalidArgumentError);
+  });
+});
+
+describe('formatBytes', () => {
+  it('writes sizes with binary units, one decimal below 100', () => {
+    assert.equal(formatBytes(0), '0 B');
+    assert.equal(formatBytes(1023), '1023 B');
+    assert.equal(formatBytes(1024), '1.0 KiB');
+    assert.equal(formatBytes(1536), '1.5 KiB');
+    assert.equal(formatBytes(4 * 1024 ** 3), '4.0 GiB');
+    assert.equal(formatBytes(256 * 1024 ** 2), '256 MiB');
+    assert.equal(formatBytes(2 * 1024 ** 5), '2048 TiB');
   });
 });

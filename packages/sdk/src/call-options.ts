@@ -56,7 +56,7 @@ export interface NodeInfo {
   memoryBytes: number;
   usedBytes: number;
   partitions: number;
-  /** Tasks running or queued on the agent's threads: its load. */
-  runningTasks: number;
+  /** Block requests running or queued on the agent's worker threads (per thread: its load; 1 = all busy). */
+  workInFlight: number;
   state: 'alive' | 'dead';
 }

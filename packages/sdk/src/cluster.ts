@@ -282,7 +282,7 @@ export class Cluster implements ArrayOwner {
       memoryBytes: a.memoryBytes,
       usedBytes: a.usedBytes,
       partitions: a.partitions,
-      runningTasks: a.runningTasks,
+      workInFlight: a.workInFlight,
       state: a.state,
     }));
   }

@@ -32,6 +32,9 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
             withCluster(args, async (cluster, signal) => {
               const file = args.file;
               if ((args.dtype === undefined) !== (args.shape === undefined)) throw new UsageError('raw files need both --dtype and --shape');
+              if (args.dtype === undefined && !file.toLowerCase().endsWith('.npy')) {
+                throw new UsageError(`${file} is not a .npy file: for raw little-endian bytes give --dtype and --shape`);
+              }
               const options = {
                 signal,
                 replace: args.replace,
@@ -92,8 +95,12 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
             withCluster(args, async (cluster) => {
               const deleted: string[] = [];
               for (const name of args.names) {
-                const ref = await cluster.open(name);
-                await ref.delete();
+                try {
+                  await (await cluster.open(name)).delete();
+                } catch (error) {
+                  if (deleted.length === 0) throw error;
+                  throw new Error(`deleted ${deleted.map((d) => `'${d}'`).join(', ')}, then stopped at '${name}': ${(error as Error).message}`, { cause: error });
+                }
                 deleted.push(name);
               }
               printResult(args, { deleted }, () => deleted.map((name) => `deleted '${name}'`).join('\n'));

@@ -4,7 +4,7 @@ import { Agent } from '@sharc/node-agent';
 import { connectNats, parseByteSize } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
 import { serviceLogger } from '../logging.js';
-import { byteSize, port, positiveInteger } from '../options.js';
+import { agentName, byteSize, port, positiveInteger } from '../options.js';
 import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
@@ -41,7 +41,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
       'Run a node agent: holds partitions in shared memory and runs kernels on its worker threads (one per host)',
       (y) =>
         withStopOption(y)
-          .option('name', { type: 'string', describe: "This agent's id, unique in the cluster [default: <hostname>-<pid>]" })
+          .option('name', { type: 'string', describe: "This agent's id, unique in the cluster [default: <hostname>-<pid>]", coerce: agentName })
           .option('threads', { describe: 'Worker threads [default: all cores]', coerce: positiveInteger('threads') })
           .option('memory', { describe: 'Memory for partitions, e.g. 4GiB [default: 80% of RAM]', coerce: byteSize('memory') })
           .option('advertise-host', { type: 'string', describe: "Address clients use to reach this agent's data port [default: first non-loopback IPv4]" })

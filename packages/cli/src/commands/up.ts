@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
-import { natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
+import { NATS_PID_FILE, natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
 import { connect } from '@sharc/sdk';
 import { runAction, type GlobalArgs } from '../context.js';
 import { note, printResult } from '../output.js';
@@ -13,6 +13,8 @@ import { clusterStatus } from './inspect.js';
 
 /** This command's own script: `sharc up` runs each role as `node <bin> coordinator|agent`. */
 const SHARC_BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+/** How long a leftover nats-server gets to stop before it is killed. */
+const LEFTOVER_STOP_MS = 5000;
 
 /** `sharc up`: a whole cluster on this machine, as separate processes, until Ctrl-C. */
 export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
@@ -36,27 +38,45 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         const dataDir = path.resolve(args.dataDir);
         const logDir = path.join(dataDir, 'logs');
         natsServerBinary();
+        if (args.port === 0) throw new UsageError('--port must be a port from 1 to 65535 (clients need to know it)');
+        await stopLeftoverNatsServer(dataDir);
         await checkPortFree(args.port!);
         await mkdir(logDir, { recursive: true });
 
-        let stopping = false;
-        const stopRequested = new Promise<string>((resolve) => {
-          process.once('SIGINT', () => resolve('SIGINT'));
-          process.once('SIGTERM', () => resolve('SIGTERM'));
-        });
+        // Handlers stay for the whole run: a signal during startup stops what has started, and
+        // a second Ctrl-C or a closed terminal (SIGHUP) cannot kill this process halfway through
+        // stopping, which would leave nats-server behind.
+        const stop = new AbortController();
+        const onSignal = (signal: NodeJS.Signals) => {
+          if (stop.signal.aborted) note(`sharc up: ${signal} again; still stopping the cluster`);
+          stop.abort(signal);
+        };
+        const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+        for (const signal of signals) process.on(signal, onSignal);
+        // After a SIGHUP the terminal is gone: writing to it must not end this process.
+        process.stdout.on('error', () => undefined);
+        process.stderr.on('error', () => undefined);
         note(`sharc up: starting nats-server on port ${args.port}, a coordinator and ${agents} agents (${threads} threads each); logs in ${logDir}`);
-        const cluster = await startLocalCluster({
-          sharcBin: SHARC_BIN,
-          agents,
-          threads,
-          memory,
-          port: args.port!,
-          cluster: args.cluster,
-          dataDir,
-          logDir,
-          detached: true,
-          env: { SHARC_LOG_LEVEL: args.logLevel },
-        });
+        let cluster: LocalCluster;
+        try {
+          cluster = await startLocalCluster({
+            sharcBin: SHARC_BIN,
+            agents,
+            threads,
+            memory,
+            port: args.port!,
+            cluster: args.cluster,
+            dataDir,
+            logDir,
+            detached: true,
+            env: { SHARC_LOG_LEVEL: args.logLevel },
+            signal: stop.signal,
+          });
+        } catch (error) {
+          if (stop.signal.aborted) throw new Error(`${String(stop.signal.reason)} during startup: stopped what had started`);
+          throw error;
+        }
+        let stopping = false;
         try {
           const client = await connect({ servers: cluster.url, cluster: args.cluster });
           try {
@@ -69,11 +89,12 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             await client.close();
           }
           note(`\nClients: sharc status --servers ${cluster.url}${args.port === 4222 ? ' (the default)' : ''}. Ctrl-C stops the cluster.`);
-          const why = await Promise.race([stopRequested, serviceDied(cluster, () => stopping)]);
+          const why = await Promise.race([aborted(stop.signal), serviceDied(cluster, () => stopping)]);
           stopping = true;
           note(`\nsharc up: ${why}; stopping agents, then the coordinator, then nats-server`);
           if (!why.startsWith('SIG')) throw new Error(`${why}; see ${logDir}`);
         } finally {
+          stopping = true;
           await cluster.stop();
           note('sharc up: cluster stopped');
         }
@@ -81,6 +102,32 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
       exit(code);
     },
   );
+}
+
+function aborted(signal: AbortSignal): Promise<string> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(String(signal.reason));
+    signal.addEventListener('abort', () => resolve(String(signal.reason)), { once: true });
+  });
+}
+
+/**
+ * A nats-server that an earlier `sharc up` of this data dir left running (that one was killed
+ * outright; nats-server cannot notice its parent is gone): found by its pid file, and stopped
+ * only if its command line names this data dir's config.
+ */
+async function stopLeftoverNatsServer(dataDir: string): Promise<void> {
+  const pid = Number((await readFile(path.join(dataDir, NATS_PID_FILE), 'utf8').catch(() => '')).trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0) return;
+  const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!commandLine.includes(path.join(dataDir, 'nats.conf'))) return;
+  note(`sharc up: stopping nats-server (pid ${pid}) left running by an earlier sharc up of ${dataDir}`);
+  process.kill(pid, 'SIGTERM');
+  for (let waited = 0; waited < LEFTOVER_STOP_MS; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(dataDir)) return;
+  }
+  process.kill(pid, 'SIGKILL');
 }
 
 /** Resolves when nats-server or the coordinator exits on its own (agents may come and go). */

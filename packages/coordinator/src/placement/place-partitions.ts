@@ -1,4 +1,4 @@
-import { InsufficientMemoryError, NoAgentsError, InvalidArgumentError, type PartitionMeta } from '@sharc/protocol';
+import { InsufficientMemoryError, NoAgentsError, InvalidArgumentError, formatBytes, type PartitionMeta } from '@sharc/protocol';
 
 /** Default partition size when the caller does not choose a count: big enough that per-partition overhead vanishes. */
 export const DEFAULT_PARTITION_BYTES = 256 * 1024 * 1024;
@@ -90,15 +90,4 @@ function partitionCount(request: PlacementRequest, agentCount: number): number {
   }
   const bySize = Math.ceil((request.rows * request.rowBytes) / DEFAULT_PARTITION_BYTES);
   return Math.max(1, Math.min(Math.max(agentCount, bySize), request.rows));
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

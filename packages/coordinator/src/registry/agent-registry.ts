@@ -39,11 +39,11 @@ export class AgentRegistry {
     this.logger.info(existing ? 'agent re-registered' : 'agent registered', { agent: info.id, host: info.host, threads: info.threads });
   }
 
-  heartbeat(agentId: string, usage: Pick<AgentInfo, 'usedBytes' | 'partitions' | 'runningTasks'>): boolean {
+  heartbeat(agentId: string, usage: Pick<AgentInfo, 'usedBytes' | 'partitions' | 'workInFlight'>): boolean {
     const record = this.agents.get(agentId);
     if (record === undefined) return false;
     record.lastSeen = Date.now();
-    record.info = { ...record.info, usedBytes: usage.usedBytes, partitions: usage.partitions, runningTasks: usage.runningTasks };
+    record.info = { ...record.info, usedBytes: usage.usedBytes, partitions: usage.partitions, workInFlight: usage.workInFlight };
     if (record.state === 'dead') {
       record.state = 'alive';
       this.logger.warn('agent is back', { agent: agentId });

@@ -87,7 +87,7 @@ export class ArrayCatalog {
   byNameOrThrow(name: string): ArrayMeta {
     const id = this.byName.get(name);
     if (id === undefined) {
-      throw new ArrayNotFoundError(`no array named '${name}': list the stored arrays with cluster.list()`, {
+      throw new ArrayNotFoundError(`no array named '${name}': list the stored arrays with cluster.list() or sharc ls`, {
         details: { name },
       });
     }

@@ -11,6 +11,7 @@ const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
  */
 export class WorkerPool {
   private readonly piscina: Piscina;
+  private requestsInFlight = 0;
 
   constructor(readonly threads: number) {
     this.piscina = new Piscina({
@@ -29,15 +30,23 @@ export class WorkerPool {
   /** Runs one request; resolves with its partials or rejects with the typed error it produced. */
   async run(request: WorkerRequest, signal?: AbortSignal): Promise<{ partials: unknown[]; rowStart?: number }> {
     let reply: WorkerReply;
+    this.requestsInFlight++;
     try {
       reply = (await this.piscina.run(request, signal === undefined ? {} : { signal })) as WorkerReply;
     } catch (error) {
       if (signal?.aborted) throw new CancelledError('task cancelled', { cause: error });
       throw new InternalError(`worker thread failed: ${(error as Error).message}`, { cause: error, retryable: true });
+    } finally {
+      this.requestsInFlight--;
     }
     if (reply.ok) return { partials: reply.partials };
     const error: SharcError = fromErrorData(reply.error);
     throw Object.assign(error, reply.rowStart === undefined ? {} : { rowStart: reply.rowStart });
+  }
+
+  /** Requests running on a thread or queued for one: divided by `threads`, the pool's load. */
+  get inFlight(): number {
+    return this.requestsInFlight;
   }
 
   async close(): Promise<void> {
