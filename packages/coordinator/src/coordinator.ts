@@ -1,37 +1,38 @@
 import { randomBytes } from 'node:crypto';
 import {
-  ArrayNotFoundError,
   CancelledError,
   kernelHash,
   CONTROL_TIMEOUT_MS,
   DEFAULT_JOB_TIMEOUT_MS,
   fileLoadTimeoutMs,
-  InternalError,
   InvalidArgumentError,
   MessageBus,
   NoAgentsError,
   bytesPerElement,
   colsOf,
   parseShape,
-  rowsOf,
   isSubjectToken,
   subjectFor,
   toErrorData,
   type ArrayMeta,
-  type DType,
   type Message,
   type MessageOf,
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
-import { RunningJob } from './jobs/run-job.js';
+import { JobScheduler, sendTask } from './jobs/job-scheduler.js';
+import { PartitionRecovery } from './recovery/partition-recovery.js';
 import { KernelStore } from './kernels/kernel-store.js';
 import { resolveCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from './options.js';
-import { PartitionAllocator, newArrayId } from './placement/partition-allocator.js';
+import { PartitionAllocator } from './placement/partition-allocator.js';
 import { AgentRegistry } from './registry/agent-registry.js';
-import { ArrayCatalog, type ArrayRecord } from './registry/array-catalog.js';
+import { ArrayCatalog, type ArrayOrigin, type ArrayRecord } from './registry/array-catalog.js';
 
 const QUEUE_GROUP = 'sharc-coordinator';
+/** The sender id of tasks the coordinator runs itself (rebuilding a lost map partition). */
+const COORDINATOR_CLIENT_ID = 'coordinator';
+/** How long rebuilding one map output partition may take. */
+const REBUILD_TIMEOUT_MS = DEFAULT_JOB_TIMEOUT_MS;
 
 /**
  * The coordinator: knows the agents and the arrays, places partitions, and runs jobs by
@@ -44,7 +45,8 @@ export class Coordinator {
   private readonly placement: PartitionAllocator;
   private readonly arrays = new ArrayCatalog();
   private readonly kernels = new KernelStore();
-  private readonly jobs = new Map<string, RunningJob>();
+  private readonly recovery: PartitionRecovery;
+  private readonly scheduler: JobScheduler;
   private readonly greeting = new Set<string>();
   /** File loads a client follows, by job id: job.cancel aborts them. */
   private readonly loads = new Map<string, AbortController>();
@@ -58,6 +60,39 @@ export class Coordinator {
     this.bus = new MessageBus(transport, 'coordinator', options.logger);
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId));
     this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger);
+    this.recovery = new PartitionRecovery({
+      catalog: this.arrays,
+      agents: this.agents,
+      placement: this.placement,
+      logger: options.logger,
+      runMapTask: async (input, output, origin, index) => {
+        const agentId = input.partitions[index]!.agentId;
+        const jobId = `rebuild-${randomBytes(8).toString('hex')}`;
+        await sendTask(this.bus, this.options.cluster, agentId, {
+          jobId,
+          clientId: COORDINATOR_CLIENT_ID,
+          arrayId: input.id,
+          partitionIndex: index,
+          attempt: 0,
+          kernel: origin.kernel,
+          params: origin.params,
+          output: { arrayId: output.id, dtype: origin.dtype, cols: origin.cols },
+        }, REBUILD_TIMEOUT_MS);
+      },
+    });
+    this.scheduler = new JobScheduler({
+      bus: this.bus,
+      cluster: options.cluster,
+      deadAfterMs: options.deadAfterMs,
+      logger: options.logger,
+      arrays: this.arrays,
+      agents: this.agents,
+      placement: this.placement,
+      recovery: this.recovery,
+      reserve: (meta, origin, replace) => this.reserve(meta, origin, replace, undefined),
+      commit: async (arrayId) => (await this.commitArray(arrayId)).array,
+      drop: (record) => this.dropArray(record),
+    });
     this.sweeper = setInterval(() => void this.dropStaleUploads(), Math.min(60_000, options.pendingUploadTtlMs));
     this.sweeper.unref();
   }
@@ -75,7 +110,7 @@ export class Coordinator {
 
   async close(): Promise<void> {
     for (const stop of this.unsubscribe) stop();
-    for (const job of this.jobs.values()) job.fail(new CancelledError('the coordinator is shutting down', { retryable: true }));
+    this.scheduler.failAll(new CancelledError('the coordinator is shutting down', { retryable: true }));
     for (const load of this.loads.values()) load.abort();
     clearInterval(this.sweeper);
     this.agents.close();
@@ -96,10 +131,12 @@ export class Coordinator {
         this.agents.register(message.agent);
         return { type: 'ok' };
       case 'agent.heartbeat':
-        if (!this.agents.heartbeat(message.agentId, message)) this.greet(message.agentId);
+        // Unknown (this coordinator restarted) or declared dead and back (a network cut healed):
+        // it must learn which of its partitions still count before it serves again.
+        if (this.agents.heartbeat(message.agentId, message) !== 'alive') this.greet(message.agentId);
         return { type: 'ok' };
       case 'task.progress':
-        this.jobs.get(message.jobId)?.addProgress(message.partitionIndex, message.blocks);
+        this.scheduler.progress(message);
         return { type: 'ok' };
       case 'kernel.get':
         return { type: 'kernel.code', hash: message.hash, code: this.kernels.get(message.hash) };
@@ -136,15 +173,15 @@ export class Coordinator {
         this.kernels.put(message.hash, message.code);
         return { type: 'ok' };
       case 'job.submit':
-        return this.runJob(message);
+        return this.scheduler.run(message);
       case 'job.cancel':
         this.loads.get(message.jobId)?.abort();
-        this.jobs.get(message.jobId)?.fail(new CancelledError(`job ${message.jobId} was cancelled`, { details: { jobId: message.jobId } }));
+        this.scheduler.cancel(message.jobId);
         return { type: 'ok' };
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
       case 'jobs.list':
-        return { type: 'jobs.listed', jobs: [...this.jobs.values()].map((job) => job.status()) };
+        return { type: 'jobs.listed', jobs: this.scheduler.status() };
       default:
         throw new InvalidArgumentError(`the coordinator's client subject does not take ${message.type} messages`);
     }
@@ -157,8 +194,8 @@ export class Coordinator {
     const name = message.name ?? generatedName();
     this.arrays.checkName(name, message.replace ?? false);
     const transferToken = randomBytes(16).toString('hex');
-    const meta = this.placement.place(name, message.dtype, shape, message.partitions);
-    await this.reserve(meta, message.replace ?? false, transferToken);
+    const meta = this.placement.place(name, message.dtype, shape, message.partitions, message.copies ?? this.options.copies);
+    await this.reserve(meta, { kind: 'upload' }, message.replace ?? false, transferToken);
     return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
   }
 
@@ -182,7 +219,7 @@ export class Coordinator {
   }
 
   private cancelOnAgents(jobId: string): void {
-    this.bus.publish(subjectFor(this.options.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
+    this.scheduler.cancelOnAgents(jobId);
   }
 
   private async loadFile(
@@ -223,7 +260,13 @@ export class Coordinator {
       await this.placement.release(meta);
       throw new CancelledError(`loading ${message.source.path} was cancelled`);
     }
-    const record: ArrayRecord = { meta, state: 'pending', replace: message.replace ?? false, createdAt: Date.now() };
+    const record: ArrayRecord = {
+      meta,
+      origin: { kind: 'file', source: message.source, dataOffset: layout.dataOffset },
+      state: 'pending',
+      replace: message.replace ?? false,
+      createdAt: Date.now(),
+    };
     this.arrays.addPending(record);
     return this.commitArray(meta.id);
   }
@@ -232,7 +275,7 @@ export class Coordinator {
    * Allocates a new array's partitions on its agents and records it as pending: an upload
    * (with its transfer token, written by a client) or a map output (written by workers).
    */
-  private async reserve(meta: ArrayMeta, replace: boolean, transferToken: string | undefined): Promise<void> {
+  private async reserve(meta: ArrayMeta, origin: ArrayOrigin, replace: boolean, transferToken: string | undefined): Promise<void> {
     await this.placement.allocate(meta, (partition) => ({
       type: 'partition.allocate',
       arrayId: meta.id,
@@ -241,7 +284,7 @@ export class Coordinator {
       partition,
       ...(transferToken === undefined ? {} : { transferToken }),
     }));
-    this.arrays.addPending({ meta, state: 'pending', replace, createdAt: Date.now(), ...(transferToken === undefined ? {} : { transferToken }) });
+    this.arrays.addPending({ meta, origin, state: 'pending', replace, createdAt: Date.now(), ...(transferToken === undefined ? {} : { transferToken }) });
   }
 
   /** An upload's commit or abort must come with the upload's transfer token, while it is pending. */
@@ -252,7 +295,7 @@ export class Coordinator {
     }
   }
 
-  private async commitArray(arrayId: string): Promise<Outgoing> {
+  private async commitArray(arrayId: string): Promise<Outgoing<'array.info'>> {
     const record = this.arrays.getRecord(arrayId);
     let replaced: ArrayRecord | undefined;
     try {
@@ -263,8 +306,9 @@ export class Coordinator {
       await this.dropArray(record);
       throw error;
     }
-    // The new array is stored and named: answer now, free the replaced one behind the answer.
-    if (replaced !== undefined) void this.placement.release(replaced.meta);
+    // The new array is stored and named: answer now, free the replaced one behind the answer
+    // (unless a map output's lineage still needs it: then it stays, retired).
+    if (replaced !== undefined && replaced.state !== 'retired') void this.releaseDropped(replaced);
     return this.arrayInfo(record.meta);
   }
 
@@ -273,7 +317,7 @@ export class Coordinator {
     if (this.greeting.has(agentId)) return;
     this.greeting.add(agentId);
     this.bus
-      .call(this.placement.agentSubject(agentId), { type: 'agent.hello', keep: this.arrays.idsOnAgent(agentId) }, 'agent.register', {
+      .call(this.placement.agentSubject(agentId), { type: 'agent.hello', keep: this.arrays.partitionsOnAgent(agentId) }, 'agent.register', {
         timeoutMs: CONTROL_TIMEOUT_MS,
       })
       .then((reply) => this.agents.register(reply.agent))
@@ -281,12 +325,31 @@ export class Coordinator {
       .finally(() => this.greeting.delete(agentId));
   }
 
+  /**
+   * Deletes an array. One that a live map output was computed from is only retired (unnamed,
+   * its memory kept) until that output goes: it is the output's lineage.
+   */
   private async dropArray(record: ArrayRecord): Promise<void> {
+    if (record.state === 'ready' && this.arrays.hasDependents(record.meta.id)) {
+      this.arrays.retire(record.meta.id);
+      return;
+    }
     this.arrays.remove(record.meta.id);
-    await this.placement.release(record.meta);
+    await this.releaseDropped(record);
   }
 
-  private arrayInfo(meta: ArrayMeta): Outgoing {
+  /** Frees a removed array, then its lineage input if that was retired and nothing else needs it. */
+  private async releaseDropped(record: ArrayRecord): Promise<void> {
+    await this.placement.release(record.meta);
+    if (record.origin.kind !== 'map') return;
+    const input = this.arrays.find(record.origin.inputId);
+    if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
+      this.arrays.remove(input.meta.id);
+      await this.releaseDropped(input);
+    }
+  }
+
+  private arrayInfo(meta: ArrayMeta): Outgoing<'array.info'> {
     return { type: 'array.info', array: meta, agents: this.placement.agentsOf(meta) };
   }
 
@@ -297,105 +360,11 @@ export class Coordinator {
     }
   }
 
-  // ---- jobs -----------------------------------------------------------------------------
-
-  /** Runs a job to its end; the reply to job.submit is its outcome. */
-  private async runJob(message: MessageOf<'job.submit'>): Promise<Outgoing> {
-    const { jobId, spec } = message;
-    const clientId = message.from;
-    if (!isSubjectToken(clientId)) throw new InvalidArgumentError(`sender ${JSON.stringify(clientId)} is not a valid client id`);
-    if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
-    const jobSubject = subjectFor(this.options.cluster, { to: 'job', clientId, jobId });
-    const input = this.arrays.ready(spec.arrayId);
-    if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
-    if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
-    for (const p of input.partitions) {
-      if (!this.agents.isAlive(p.agentId)) {
-        throw new NoAgentsError(`agent ${p.agentId} holding partition ${p.index} of '${input.name}' is not alive`, { retryable: true });
-      }
-    }
-    if (spec.kind === 'map' && spec.outputName !== undefined) this.arrays.checkName(spec.outputName, spec.replace ?? false);
-
-    let output: ArrayMeta | undefined;
-    const job = new RunningJob(jobId, spec, input, message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS, {
-      bus: this.bus,
-      logger: this.options.logger,
-      jobSubject,
-      runPartition: async (array, index, timeout) => {
-        const partition = array.partitions[index];
-        if (partition === undefined) throw new InternalError(`array ${array.id} has no partition ${index}`);
-        const reply = await this.bus.call(
-          subjectFor(this.options.cluster, { to: 'agent', agentId: partition.agentId, verb: 'task' }),
-          {
-            type: 'task.run',
-            task: {
-              jobId,
-              clientId,
-              arrayId: array.id,
-              partitionIndex: index,
-              kernel: spec.kernel,
-              params: spec.params,
-              ...(output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } }),
-            },
-          },
-          'task.result',
-          { timeoutMs: timeout },
-        );
-        return { blocks: reply.blocks };
-      },
-      cancelEverywhere: (id) => this.cancelOnAgents(id),
-      finish: async (outcome) => {
-        this.jobs.delete(jobId);
-        if (output === undefined) return undefined;
-        if (outcome === 'failed') {
-          // A commit that failed has dropped the output already.
-          const record = this.arrays.find(output.id);
-          if (record !== undefined) await this.dropArray(record);
-          return undefined;
-        }
-        const info = await this.commitArray(output.id);
-        return (info as MessageOf<'array.info'>).array;
-      },
-    });
-    // Registered before the first await, so a cancel or a dead agent reaches it at any point.
-    this.jobs.set(jobId, job);
-    const prepare =
-      spec.kind === 'map'
-        ? async () => {
-            const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
-            await this.reserve(meta, spec.replace ?? false, undefined);
-            output = meta;
-          }
-        : undefined;
-    return job.run(prepare);
-  }
-
-  /** Fails every running job that needs the agent: its partitions are out of reach. */
+  /** Moves the dead agent's partitions and the running work on them to live agents. */
   private onAgentDead(agentId: string): void {
-    for (const job of this.jobs.values()) {
-      const lost = job.input.partitions.find((p) => p.agentId === agentId);
-      if (lost === undefined) continue;
-      job.fail(
-        new NoAgentsError(
-          `agent ${agentId} holding partition ${lost.index} of '${job.input.name}' stopped answering (no heartbeat for ${this.options.deadAfterMs} ms)`,
-          { retryable: true, details: { agentId, partition: lost.index } },
-        ),
-      );
-    }
+    this.recovery.agentDead(agentId);
+    this.scheduler.agentLost(agentId);
   }
-
-  /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */
-  private mapOutputMeta(input: ArrayMeta, name: string, dtype: DType, cols: number): ArrayMeta {
-    const rows = rowsOf(parseShape(input.shape));
-    const shape: [number] | [number, number] = input.shape.length === 1 && cols === 1 ? [rows] : [rows, cols];
-    const rowBytes = cols * bytesPerElement(dtype);
-    const partitions = input.partitions.map((p) => ({ ...p, byteLength: p.rowCount * rowBytes }));
-    for (const p of partitions) {
-      if (this.agents.get(p.agentId) === undefined) throw new ArrayNotFoundError(`agent ${p.agentId} holding partition ${p.index} is gone`);
-    }
-    return { id: newArrayId(), name, dtype, shape, partitions, createdAt: Date.now() };
-  }
-
 }
 
 function generatedName(): string {

@@ -9,5 +9,5 @@
 export { Coordinator } from './coordinator.js';
 export { resolveCoordinatorOptions } from './options.js';
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
-export { placePartitions, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
+export { placePartitions, addReplicas, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
 export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';

@@ -1,10 +1,16 @@
-import { InvalidArgumentError, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
+import { InvalidArgumentError, MAX_COPIES, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
 
 export interface CoordinatorOptions {
   /** Cluster name: the second token of every subject. @default 'default' */
   cluster?: string;
   /** An agent silent for this long is declared dead; Infinity turns liveness off. @default 3000 */
   deadAfterMs?: number;
+  /**
+   * Copies of each uploaded partition, on distinct agents, unless a put asks otherwise: 2
+   * survives the loss of any one agent. File loads and map outputs keep one copy and are
+   * rebuilt from their file or their input instead. @default 2
+   */
+  copies?: number;
   /** A client upload not committed within this time is dropped and its memory freed. @default 3600000 */
   pendingUploadTtlMs?: number;
   /** @default a JSON-lines logger on stderr */
@@ -18,9 +24,14 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
   if (!isSubjectToken(cluster)) throw new InvalidArgumentError(`cluster ${JSON.stringify(cluster)} may only hold letters, digits, '-' and '_'`);
   const deadAfterMs = options.deadAfterMs ?? 3000;
   if (!(deadAfterMs > 0)) throw new InvalidArgumentError(`deadAfterMs must be positive, got ${deadAfterMs}`);
+  const copies = options.copies ?? 2;
+  if (!(Number.isInteger(copies) && copies >= 1 && copies <= MAX_COPIES)) {
+    throw new InvalidArgumentError(`copies must be an integer from 1 to ${MAX_COPIES}, got ${copies}`);
+  }
   return {
     cluster,
     deadAfterMs,
+    copies,
     pendingUploadTtlMs: options.pendingUploadTtlMs ?? 60 * 60 * 1000,
     logger: options.logger ?? createLogger('coordinator'),
   };

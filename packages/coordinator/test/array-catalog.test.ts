@@ -18,6 +18,7 @@ function pendingRecord(id: string, name: string, options: { replace?: boolean; c
       partitions: [{ index: 0, rowStart: 0, rowCount: 10, byteLength: 80, agentId: 'agent-0' }],
       createdAt,
     },
+    origin: { kind: 'upload' },
     state: 'pending',
     transferToken: `token-${id}`,
     replace: options.replace ?? false,
@@ -175,5 +176,54 @@ describe('ArrayCatalog', () => {
       catalog.stalePending(30_000).map((record) => record.meta.id),
       ['abandoned'],
     );
+  });
+});
+
+describe('ArrayCatalog lineage', () => {
+  const mapOf = (id: string, name: string, inputId: string): ArrayRecord => ({
+    ...pendingRecord(id, name),
+    origin: { kind: 'map', inputId, kernel: { kind: 'map', hash: 'h', module: 'k.ts', kernel: 'f' }, params: undefined, dtype: 'float64', cols: 1 },
+  });
+
+  it('retires a deleted input of a live map output: unnamed and unlisted, but kept for rebuilding the output', () => {
+    const catalog = new ArrayCatalog();
+    catalog.addPending(pendingRecord('in', 'input'));
+    catalog.commit('in');
+    catalog.addPending(mapOf('out', 'output', 'in'));
+    catalog.commit('out');
+    assert.equal(catalog.hasDependents('in'), true);
+    catalog.retire('in');
+    assert.deepEqual(catalog.list().map((m) => m.name), ['output']);
+    assert.throws(() => catalog.byNameOrThrow('input'), ArrayNotFoundError);
+    assert.throws(() => catalog.ready('in'), /was deleted or replaced/);
+    assert.equal(catalog.find('in')?.state, 'retired');
+    // The name is free for a new array.
+    catalog.checkName('input', false);
+  });
+
+  it('keeps a replaced array that a map output was computed from, retired', () => {
+    const catalog = new ArrayCatalog();
+    catalog.addPending(pendingRecord('v1', 'data'));
+    catalog.commit('v1');
+    catalog.addPending(mapOf('out', 'output', 'v1'));
+    catalog.commit('out');
+    catalog.addPending(pendingRecord('v2', 'data', { replace: true }));
+    const { replaced } = catalog.commit('v2');
+    assert.equal(replaced?.state, 'retired');
+    assert.equal(catalog.find('v1')?.state, 'retired');
+    assert.equal(catalog.byNameOrThrow('data').id, 'v2');
+  });
+
+  it('lists the partitions an agent holds, replicas included', () => {
+    const catalog = new ArrayCatalog();
+    const record = pendingRecord('a', 'a');
+    record.meta.partitions = [
+      { index: 0, rowStart: 0, rowCount: 5, byteLength: 40, agentId: 'agent-0', replicas: ['agent-1'] },
+      { index: 1, rowStart: 5, rowCount: 5, byteLength: 40, agentId: 'agent-1', replicas: ['agent-2'] },
+    ];
+    catalog.addPending(record);
+    assert.deepEqual(catalog.partitionsOnAgent('agent-1'), [{ arrayId: 'a', partitions: [0, 1] }]);
+    assert.deepEqual(catalog.partitionsOnAgent('agent-2'), [{ arrayId: 'a', partitions: [1] }]);
+    assert.deepEqual(catalog.partitionsOnAgent('agent-3'), []);
   });
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, type PartitionMeta } from '@sharc/protocol';
-import { DEFAULT_PARTITION_BYTES, placePartitions, type AgentCapacity } from '../src/index.js';
+import { DEFAULT_PARTITION_BYTES, addReplicas, placePartitions, type AgentCapacity } from '../src/index.js';
 
 const GiB = 1024 ** 3;
 
@@ -201,5 +201,37 @@ describe('placePartitions', () => {
         return true;
       },
     );
+  });
+});
+
+describe('addReplicas', () => {
+  const MiB = 1024 ** 2;
+  const holders = (p: PartitionMeta) => [p.agentId, ...(p.replicas ?? [])];
+
+  it('puts each copy of a partition on a different agent, spreading the copies by free memory', () => {
+    const capacity = agents(GiB, GiB, GiB);
+    const placed = addReplicas(placePartitions({ rows: 600, rowBytes: MiB, partitions: 6 }, capacity), capacity, 2);
+    for (const p of placed) assert.equal(new Set(holders(p)).size, 2, JSON.stringify(p));
+    // 6 partitions × 2 copies over 3 equal agents: 4 copies each.
+    assert.deepEqual(capacity.map((a) => placed.filter((p) => holders(p).includes(a.id)).length), [4, 4, 4]);
+  });
+
+  it('makes as many copies as there are agents when there are fewer agents than copies', () => {
+    const one = agents(GiB);
+    assert.deepEqual(addReplicas(placePartitions({ rows: 10, rowBytes: 8 }, one), one, 2).map(holders), [['agent-0']]);
+    const two = agents(GiB, GiB);
+    for (const p of addReplicas(placePartitions({ rows: 10, rowBytes: 8, partitions: 2 }, two), two, 3)) assert.equal(holders(p).length, 2);
+  });
+
+  it('refuses copies that do not fit, naming the way out', () => {
+    // 3 × 100 MiB: one copy fits (200 + 200 MiB free), two copies (600 MiB) do not.
+    const capacity = agents(200 * MiB, 200 * MiB);
+    const placed = placePartitions({ rows: 300, rowBytes: MiB, partitions: 3 }, capacity);
+    assert.throws(() => addReplicas(placed, capacity, 2), (error: Error) => {
+      assert.ok(error instanceof InsufficientMemoryError);
+      assert.match(error.message, /2 copies of partition \d+ .* do not fit.*copies: 1/);
+      return true;
+    });
+    assert.deepEqual(addReplicas(placed, capacity, 1), placed);
   });
 });

@@ -196,13 +196,12 @@ export class Agent {
         this.store.seal(message.arrayId);
         return { type: 'ok' };
       case 'partition.free':
-        this.store.free(message.arrayId);
+        this.store.free(message.arrayId, message.partitionIndex);
         return { type: 'ok' };
       case 'agent.hello': {
-        const keep = new Set(message.keep);
-        for (const arrayId of this.store.arrayIds()) {
-          if (!keep.has(arrayId)) this.store.free(arrayId);
-        }
+        const keep = new Set(message.keep.flatMap(({ arrayId, partitions }) => partitions.map((index) => `${arrayId}#${index}`)));
+        const freed = this.store.keepOnly((arrayId, index) => keep.has(`${arrayId}#${index}`));
+        if (freed > 0) this.options.logger.info('freed partitions the coordinator no longer places here', { agent: this.id, freedBytes: freed });
         return { type: 'agent.register', agent: this.info() };
       }
       case 'file.inspect': {
@@ -229,7 +228,7 @@ export class Agent {
       const now = Date.now();
       if (now - lastReport < PROGRESS_INTERVAL_MS) return;
       lastReport = now;
-      this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, partitionIndex: task.partitionIndex, blocks: unreported });
+      this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, partitionIndex: task.partitionIndex, attempt: task.attempt, blocks: unreported });
       unreported = 0;
     };
     try {
@@ -245,6 +244,7 @@ export class Agent {
           type: 'task.done',
           jobId: task.jobId,
           partitionIndex: task.partitionIndex,
+          attempt: task.attempt,
           blocks: outcome.blocks,
           ...('partial' in outcome ? { partial: outcome.partial } : {}),
         });

@@ -63,6 +63,10 @@ export class InsufficientMemoryError extends SharcError {
 export class NoAgentsError extends SharcError {
   static override readonly code = 'NO_AGENTS';
 }
+/** Every copy of a partition is gone (its agents died) and it has no source to rebuild it from. */
+export class DataLostError extends SharcError {
+  static override readonly code = 'DATA_LOST';
+}
 /** The servers cannot be reached, or the connection was lost. */
 export class ConnectionError extends SharcError {
   static override readonly code = 'CONNECTION_ERROR';
@@ -93,6 +97,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   FileFormatError,
   InsufficientMemoryError,
   NoAgentsError,
+  DataLostError,
   ConnectionError,
   ProtocolError,
   TimeoutError,

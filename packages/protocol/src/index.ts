@@ -23,6 +23,7 @@ export {
   FileFormatError,
   InsufficientMemoryError,
   NoAgentsError,
+  DataLostError,
   ConnectionError,
   ProtocolError,
   TimeoutError,
@@ -34,7 +35,8 @@ export {
 export type { ErrorData, SharcErrorOptions } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
-export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS } from './messages.js';
+export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
+export { holdersOf } from './placement.js';
 export type {
   Message,
   MessageType,

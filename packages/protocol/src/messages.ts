@@ -12,6 +12,8 @@ const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'ids hold only l
 /** More partitions than this is a mistake, and would not fit one reply. */
 export const MAX_PARTITIONS = 65_536;
 const partitionCount = z.number().int().positive().max(MAX_PARTITIONS);
+/** Copies of one partition at most (the serving one and its replicas). */
+export const MAX_COPIES = 3;
 const count = z.number().int().nonnegative();
 const dtype = z.enum(DTYPES);
 const shape = z.union([z.tuple([count]), z.tuple([count, count])]).readonly();
@@ -33,7 +35,10 @@ export const partitionMetaSchema = z.object({
   rowStart: count,
   rowCount: count,
   byteLength: count,
+  /** The agent that serves the partition: tasks run there, reads come from there. */
   agentId: id,
+  /** Other agents holding a copy (an uploaded array's replicas), promoted if `agentId` dies. */
+  replicas: z.array(id).max(MAX_COPIES - 1).optional(),
 });
 export type PartitionMeta = z.infer<typeof partitionMetaSchema>;
 
@@ -119,6 +124,11 @@ export const taskSchema = z.object({
   clientId: id,
   arrayId: id,
   partitionIndex: count,
+  /**
+   * Which attempt at this partition this is (0, then 1, 2… when an agent died and the work
+   * moved). Results carry it back; only the attempt the coordinator accepted counts.
+   */
+  attempt: count,
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
   output: z.object({ arrayId: id, dtype, cols: z.number().int().positive() }).optional(),
@@ -151,6 +161,8 @@ export const messageSchema = z.discriminatedUnion('type', [
     shape,
     partitions: partitionCount.optional(),
     replace: z.boolean().optional(),
+    /** Copies of each partition, on distinct agents. @default the coordinator's setting (2) */
+    copies: z.number().int().min(1).max(MAX_COPIES).optional(),
   }),
   message('array.placed', { array: arrayMetaSchema, transferToken: z.string(), agents: z.array(agentInfoSchema) }),
   message('array.commit', { arrayId: id, transferToken: z.string() }),
@@ -183,22 +195,26 @@ export const messageSchema = z.discriminatedUnion('type', [
 
   // Coordinator -> client: progress on the job's subject; the end as the reply to job.submit.
   message('job.progress', { jobId: id, done: count, total: count }),
-  /** The job finished; a map's output array is in `array`. A reduce's partials came as task.done. */
-  message('job.done', { jobId: id, array: arrayMetaSchema.optional() }),
+  /**
+   * The job finished; a map's output array is in `array`. A reduce's partials came as
+   * task.done; `attempts[i]` is the attempt of partition i whose partial counts (others are
+   * stale: an agent declared dead that finished anyway).
+   */
+  message('job.done', { jobId: id, array: arrayMetaSchema.optional(), attempts: z.array(count).max(MAX_PARTITIONS).optional() }),
   /**
    * Agent -> client, on the job's subject: one partition's reduce partial. Results go straight
    * to the client (the coordinator only hears that the partition is done), which saves a hop
    * and keeps partials out of the coordinator's memory; the client keys them by partition, so
    * a repeated attempt can never count twice.
    */
-  message('task.done', { jobId: id, partitionIndex: count, blocks: count, partial: z.unknown().optional() }),
+  message('task.done', { jobId: id, partitionIndex: count, attempt: count, blocks: count, partial: z.unknown().optional() }),
 
   // Agent -> coordinator.
   message('agent.register', { agent: agentInfoSchema }),
   message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count, workInFlight: count }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
-  message('task.progress', { jobId: id, partitionIndex: count, blocks: count }),
+  message('task.progress', { jobId: id, partitionIndex: count, attempt: count, blocks: count }),
 
   // Coordinator -> agent.
   message('partition.allocate', {
@@ -220,7 +236,8 @@ export const messageSchema = z.discriminatedUnion('type', [
     jobId: id.optional(),
   }),
   message('partition.seal', { arrayId: id }),
-  message('partition.free', { arrayId: id }),
+  /** Frees the array's partitions on the agent, or only `partitionIndex` when given. */
+  message('partition.free', { arrayId: id, partitionIndex: count.optional() }),
   message('file.inspect', { source: fileSourceSchema }),
   message('file.info', { dtype, shape, dataOffset: count }),
   message('task.run', { task: taskSchema }),
@@ -228,10 +245,11 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('task.cancel', { jobId: id }),
   /**
    * Coordinator -> agent it does not know (the coordinator restarted, or the agent was cut
-   * off): the agent keeps only the arrays in `keep`, frees the rest, and answers with
-   * `agent.register`. Nothing the coordinator does not know may hold an agent's memory.
+   * off, or declared dead and back): the agent keeps only the partitions in `keep`, frees the
+   * rest (copies whose work moved elsewhere meanwhile), and answers with `agent.register`.
+   * Nothing the coordinator does not know may hold an agent's memory.
    */
-  message('agent.hello', { keep: z.array(id) }),
+  message('agent.hello', { keep: z.array(z.object({ arrayId: id, partitions: z.array(count).max(MAX_PARTITIONS) })) }),
 ]);
 
 export type Message = z.infer<typeof messageSchema>;

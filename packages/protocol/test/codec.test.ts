@@ -134,9 +134,10 @@ describe('encodeMessage / decodeMessage round trips', () => {
 
   it('keeps a task.done whose reduce partial is a typed array', () => {
     const partial = new Float64Array([1e-300, 2.5, -7]);
-    const decoded = roundTrip({ ...envelope, type: 'task.done', jobId: 'job-1', partitionIndex: 3, blocks: 12, partial });
+    const decoded = roundTrip({ ...envelope, type: 'task.done', jobId: 'job-1', partitionIndex: 3, attempt: 1, blocks: 12, partial });
     assert.equal(decoded.type, 'task.done');
     assert.equal(decoded.partitionIndex, 3);
+    assert.equal(decoded.attempt, 1);
     assert.ok(decoded.partial instanceof Float64Array);
     assert.deepEqual(Array.from(decoded.partial), [1e-300, 2.5, -7]);
   });

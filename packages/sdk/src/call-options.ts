@@ -12,9 +12,16 @@ export interface PutOptions extends JobOptions {
   partitions?: number;
   /** Overwrite an array of the same name (only once the new one is fully stored). @default false */
   replace?: boolean;
+  /**
+   * Copies of each partition, each on a different agent: with 2, the array survives the loss
+   * of any one agent (a copy takes over at once). Costs the memory and upload bytes of each
+   * copy; fewer copies are made when fewer agents are alive. @default 2 (the coordinator's --copies)
+   */
+  copies?: number;
 }
 
-export interface FromFileOptions extends Omit<PutOptions, 'shape'> {
+/** fromFile needs no copies: the file itself is where a lost partition is read again from. */
+export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
   /** @default 'npy' for *.npy files, else 'raw' */
   format?: 'npy' | 'raw';
   /** Raw files: element type. */

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import {
   BUILTIN_REDUCTIONS,
@@ -5,6 +6,7 @@ import {
   DEFAULT_JOB_TIMEOUT_MS,
   REPLY_MARGIN_MS,
   InvalidArgumentError,
+  MAX_COPIES,
   PROTOCOL_VERSION,
   assertSerialisable,
   exportedFunction,
@@ -19,6 +21,7 @@ import {
   parseDType,
   parseShape,
   subjectFor,
+  holdersOf,
   DTYPES,
   type AgentInfo,
   type ArrayMeta,
@@ -45,7 +48,7 @@ import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
-import { checkArrayRef, checkJobOptions, checkName, checkPartitions } from './validate.js';
+import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
 export type { JobOptions, PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo };
@@ -98,7 +101,7 @@ export class Cluster implements ArrayOwner {
    * FILE_UPLOAD_CONCURRENCY partitions are held at once). Use `fromFile` instead when every
    * agent can read the path itself.
    */
-  async putFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
+  async putFile(file: string, options: FromFileOptions & Pick<PutOptions, 'copies'> = {}): Promise<ArrayRef> {
     options = checkJobOptions(options);
     const source = fileSource(file, options);
     const layout = await inspectFile(source, ' on this client');
@@ -119,6 +122,7 @@ export class Cluster implements ArrayOwner {
   ): Promise<ArrayRef> {
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkName(options.name);
+    if (options.copies !== undefined) checkCopies(options.copies);
     const placed = await this.call(
       {
         type: 'array.create',
@@ -127,6 +131,7 @@ export class Cluster implements ArrayOwner {
         ...(options.name === undefined ? {} : { name: options.name }),
         ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
         ...(options.replace === undefined ? {} : { replace: options.replace }),
+        ...(options.copies === undefined ? {} : { copies: options.copies }),
       },
       'array.placed',
     );
@@ -139,11 +144,16 @@ export class Cluster implements ArrayOwner {
         options,
         async (partition, signal) => {
           const bytes = await read(partition.rowStart * rowBytes, partition.byteLength, signal);
-          await this.data.write(
-            agentOf(agents, partition),
-            { v: PROTOCOL_VERSION, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
-            bytes,
-            signal,
+          // Every copy is written from here, in parallel: the agents never wait on each other.
+          await Promise.all(
+            holdersOf(partition).map((agentId) =>
+              this.data.write(
+                agentOf(agents, { ...partition, agentId }),
+                { v: PROTOCOL_VERSION, op: 'write', arrayId: array.id, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength, token: transferToken },
+                bytes,
+                signal,
+              ),
+            ),
           );
         },
         concurrency,
@@ -374,6 +384,8 @@ export class Cluster implements ArrayOwner {
     let done = 0;
     options.onProgress?.(0, total);
     const stop = new AbortController();
+    // Each transfer in flight, one per copy of a partition, listens on it.
+    setMaxListeners(concurrency * MAX_COPIES + 1, stop.signal);
     const onAbort = () => stop.abort(new CancelledError('transfer cancelled', { cause: options.signal?.reason }));
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });

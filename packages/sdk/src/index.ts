@@ -27,6 +27,7 @@ export {
   FileFormatError,
   InsufficientMemoryError,
   NoAgentsError,
+  DataLostError,
   ConnectionError,
   ProtocolError,
   TimeoutError,

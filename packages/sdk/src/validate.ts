@@ -1,4 +1,4 @@
-import { CancelledError, InvalidArgumentError, MAX_PARTITIONS, createLogger } from '@sharc/protocol';
+import { CancelledError, InvalidArgumentError, MAX_COPIES, MAX_PARTITIONS, createLogger } from '@sharc/protocol';
 import { ArrayRef } from './array-ref.js';
 import type { JobOptions } from './jobs/run-job.js';
 
@@ -35,6 +35,12 @@ const logger = createLogger('sharc-sdk');
 export function checkPartitions(partitions: number): void {
   if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= MAX_PARTITIONS)) {
     throw new InvalidArgumentError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, got ${partitions}`);
+  }
+}
+
+export function checkCopies(copies: number): void {
+  if (!(Number.isInteger(copies) && copies >= 1 && copies <= MAX_COPIES)) {
+    throw new InvalidArgumentError(`copies must be an integer from 1 to ${MAX_COPIES}, got ${copies}`);
   }
 }
 

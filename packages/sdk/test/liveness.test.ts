@@ -1,12 +1,11 @@
 /**
- * Agents that die and coordinators that restart, with real processes: a job that needs a dead
- * agent fails promptly with a retryable error instead of hanging, and agents find a restarted
- * coordinator on their own. (Re-running the lost work is the fault-tolerance issue's job.)
+ * Agents that die and coordinators that restart, with real processes: a dead agent is seen
+ * within the liveness window, and agents find a restarted coordinator on their own.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
-import { ConnectionError, NoAgentsError, connect, type Cluster } from '../src/index.js';
+import { ConnectionError, connect, type Cluster } from '../src/index.js';
 import { KERNELS } from './scenarios.js';
 
 const DETECTION_BUDGET_MS = 15_000;
@@ -23,26 +22,20 @@ describe('agent death and coordinator restart (real processes)', () => {
     await processes?.stop();
   });
 
-  it('fails a job whose agent is killed with a retryable NoAgentsError, and shows the agent dead', async () => {
+  it('declares a SIGKILLed agent dead within the liveness window, and keeps the others alive', async () => {
     const array = await cluster.put(new Float64Array(3 * 1024).fill(1), { partitions: 3 });
-    // Every agent caches the kernel first, so the slow job below is running when the kill comes.
-    await cluster.reduce(array, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 1 } });
     const victim = array.placement[1]!.agentId;
     const started = Date.now();
-    const job = cluster.reduce(array, { module: KERNELS, partial: 'slow', combine: 'add', params: { ms: 60_000 } });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
     await processes.agents.get(victim)!.kill();
-    await assert.rejects(job, (error: Error) => {
-      assert.ok(error instanceof NoAgentsError, `${error.name}: ${error.message}`);
-      assert.equal(error.retryable, true);
-      assert.match(error.message, new RegExp(`agent ${victim}.*stopped answering`));
-      return true;
-    });
-    assert.ok(Date.now() - started < DETECTION_BUDGET_MS, `took ${Date.now() - started} ms`);
-    const nodes = await cluster.nodes();
+    let nodes = await cluster.nodes();
+    while (nodes.find((n) => n.id === victim)?.state !== 'dead' && Date.now() - started < DETECTION_BUDGET_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      nodes = await cluster.nodes();
+    }
     assert.equal(nodes.find((n) => n.id === victim)?.state, 'dead');
     assert.equal(nodes.filter((n) => n.state === 'alive').length, 2);
-    await assert.rejects(cluster.reduce(array, 'sum'), NoAgentsError);
+    // Its partitions are served by their second copies (recovery.test.ts covers the rest).
+    assert.equal(await cluster.reduce(array, 'sum'), 3 * 1024);
   });
 
   it('keeps serving on the live agents', async () => {

@@ -276,8 +276,11 @@ export function registerScenarios(target: ScenarioTarget): void {
     it('frees agent memory on delete', async () => {
       const before = await settledUsedBytes(target.cluster());
       const ref = await target.cluster().put(new Float64Array(1_000_000), { name: 'temp' });
+      // Every copy of every partition (two copies on distinct agents when there are two agents).
+      const copies = Math.min(2, (await target.cluster().nodes()).length);
+      for (const p of ref.placement) assert.equal(new Set([p.agentId, ...(p.replicas ?? [])]).size, copies);
       // As the agents themselves report it (heartbeats, every second).
-      assert.equal(await eventually(async () => (await usedBytes(target.cluster())) - before === 8_000_000), true, 'agents hold the array');
+      assert.equal(await eventually(async () => (await usedBytes(target.cluster())) - before === 8_000_000 * copies), true, 'agents hold the array');
       await ref.delete();
       assert.equal(await eventually(async () => (await usedBytes(target.cluster())) === before), true, 'agents freed the array');
       await assert.rejects(target.cluster().open('temp'), ArrayNotFoundError);

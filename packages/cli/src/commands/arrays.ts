@@ -17,6 +17,10 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
           .option('name', { type: 'string', describe: 'Name other clients open it by [default: generated]' })
           .option('replace', { type: 'boolean', default: false, describe: 'Replace an array of the same name (once the new one is stored)' })
           .option('partitions', { describe: 'Row partitions [default: one per agent, more for big arrays]', coerce: positiveInteger('partitions') })
+          .option('copies', {
+            describe: "Copies of each partition on distinct agents (2 survives an agent's death) [default: the coordinator's, 2]",
+            coerce: positiveInteger('copies'),
+          })
           .option('dtype', { type: 'string', describe: 'Raw files: element type', coerce: dtype('dtype') })
           .option('shape', { type: 'string', describe: 'Raw files: ROWS or ROWS,COLS', coerce: shape })
           .option('agents-read', {
@@ -42,12 +46,19 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
                 ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
                 ...(args.dtype === undefined ? {} : { format: 'raw' as const, dtype: args.dtype, shape: args.shape! }),
               };
+              if (args.agentsRead && args.copies !== undefined) {
+                throw new UsageError('--copies is for uploads: with --agents-read the file itself is where a lost partition is read again from');
+              }
               const bar = progressBar('put', 'bytes', args.progress, args.json);
               let ref;
               try {
                 ref = args.agentsRead
                   ? await cluster.fromFile(path.resolve(file), options)
-                  : await cluster.putFile(file, { ...options, ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }) });
+                  : await cluster.putFile(file, {
+                      ...options,
+                      ...(args.copies === undefined ? {} : { copies: args.copies }),
+                      ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }),
+                    });
               } finally {
                 bar.stop();
               }

@@ -22,13 +22,19 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             default: 3000,
             coerce: positiveInteger('dead-after-ms'),
           })
-          .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster'),
+          .option('copies', {
+            describe: 'Copies of each uploaded partition, on distinct agents (2 survives one agent\'s death; a put may ask for fewer)',
+            default: 2,
+            coerce: positiveInteger('copies'),
+          })
+          .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster')
+          .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)'),
       async (args) => {
         exit(
           await runAction(args, async () => {
             const logger = serviceLogger('coordinator', args.logLevel);
             const transport = await connectNats({ servers: args.servers, name: 'sharc-coordinator', logger });
-            const coordinator = Coordinator.start(transport, { logger, cluster: args.cluster, deadAfterMs: args.deadAfterMs! });
+            const coordinator = Coordinator.start(transport, { logger, cluster: args.cluster, deadAfterMs: args.deadAfterMs!, copies: args.copies! });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
             process.stdout.write('sharc coordinator ready\n');
             await runUntilStopped(() => coordinator.close(), logger, args.stopWithParent);

@@ -1,5 +1,7 @@
 import {
+  ConnectionError,
   InvalidArgumentError,
+  NoAgentsError,
   TimeoutError,
   blockCount,
   bytesPerElement,
@@ -16,14 +18,25 @@ import {
 
 /** Progress events go out at most this often per job. */
 const PROGRESS_INTERVAL_MS = 100;
+/** A partition's work moves to another agent at most this many times before the job fails. */
+export const MAX_ATTEMPTS = 4;
 
 export interface JobHooks {
   bus: MessageBus;
   logger: Logger;
   /** Where progress events go: the submitting client's subject for this job. */
   jobSubject: string;
-  /** Sends one partition's task to its agent and waits until it is done. */
-  runPartition(input: ArrayMeta, partitionIndex: number, timeoutMs: number): Promise<{ blocks: number }>;
+  /** The agent that serves the partition now (recovery may have moved it). */
+  agentOf(partitionIndex: number): string;
+  /** Sends attempt `attempt` of one partition's task to `agentId` and waits until it is done. */
+  runPartition(partitionIndex: number, agentId: string, attempt: number, timeoutMs: number): Promise<{ blocks: number }>;
+  /**
+   * After the agent of an attempt died: resolves once the partition (and a map's output
+   * partition) is served by a live agent again, or rejects when it cannot be rebuilt.
+   */
+  recoverPartition(partitionIndex: number): Promise<void>;
+  /** How long to wait for an agent that stopped answering to be declared dead. */
+  deathWindowMs: number;
   /** Tells every agent to stop work of the job. */
   cancelEverywhere(jobId: string): void;
   /** Called with the final outcome before the client hears of it (map: register or drop the output). */
@@ -46,6 +59,10 @@ export class RunningJob {
   private readonly timer: NodeJS.Timeout;
   private readonly failure: Promise<never>;
   private rejectFailure!: (error: SharcError) => void;
+  /** The current attempt of each partition: the only one whose result counts. */
+  private readonly attempts: number[];
+  /** Attempts in flight by agent: told when that agent is declared dead. */
+  private readonly inFlight = new Map<string, Set<() => void>>();
 
   constructor(
     readonly jobId: string,
@@ -56,6 +73,7 @@ export class RunningJob {
   ) {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
     this.total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
+    this.attempts = input.partitions.map(() => 0);
     this.failure = new Promise<never>((_, reject) => {
       this.rejectFailure = reject;
     });
@@ -84,7 +102,18 @@ export class RunningJob {
     this.rejectFailure(error);
   }
 
-  addProgress(partitionIndex: number, blocks: number): void {
+  /** The agent was declared dead: its attempts of this job move to where their data is now. */
+  agentLost(agentId: string): void {
+    for (const lost of this.inFlight.get(agentId) ?? []) lost();
+  }
+
+  /** Whether the job has an attempt in flight on the agent. */
+  runsOn(agentId: string): boolean {
+    return (this.inFlight.get(agentId)?.size ?? 0) > 0;
+  }
+
+  addProgress(partitionIndex: number, attempt: number, blocks: number): void {
+    if (attempt !== this.attempts[partitionIndex]) return;
     this.setPartitionDone(partitionIndex, (this.doneByPartition.get(partitionIndex) ?? 0) + blocks);
   }
 
@@ -96,18 +125,15 @@ export class RunningJob {
     const prepared = prepare?.() ?? Promise.resolve();
     try {
       await Promise.race([prepared, this.failure]);
-      await Promise.race([
-        Promise.all(
-          this.input.partitions.map(async (p) => {
-            const result = await this.hooks.runPartition(this.input, p.index, this.timeoutMs);
-            this.setPartitionDone(p.index, result.blocks);
-          }),
-        ),
-        this.failure,
-      ]);
+      await Promise.race([Promise.all(this.input.partitions.map((p) => this.runPartition(p.index))), this.failure]);
       const array = await this.hooks.finish('done');
       if (this.spec.kind === 'map' && array === undefined) throw new InvalidArgumentError('map produced no output array');
-      return { type: 'job.done', jobId: this.jobId, ...(array === undefined ? {} : { array }) };
+      return {
+        type: 'job.done',
+        jobId: this.jobId,
+        ...(array === undefined ? {} : { array }),
+        ...(this.spec.kind === 'reduce' ? { attempts: [...this.attempts] } : {}),
+      };
     } catch (error) {
       this.hooks.cancelEverywhere(this.jobId);
       // The client hears of the failure now; cleanup (which may wait on an agent that hangs)
@@ -125,10 +151,56 @@ export class RunningJob {
     }
   }
 
+  /**
+   * Runs one partition to its end. When its agent is declared dead mid-attempt, the attempt
+   * is abandoned (whatever it still reports is stale: its attempt number is not the current
+   * one), the partition is recovered on a live agent, and a new attempt runs there.
+   */
+  private async runPartition(index: number): Promise<void> {
+    for (;;) {
+      const attempt = this.attempts[index]!;
+      const agentId = this.hooks.agentOf(index);
+      let markLost!: () => void;
+      const lost = new Promise<'lost'>((resolve) => (markLost = () => resolve('lost')));
+      const onAgent = this.inFlight.get(agentId) ?? new Set();
+      this.inFlight.set(agentId, onAgent.add(markLost));
+      const run = this.hooks.runPartition(index, agentId, attempt, this.timeoutMs);
+      run.catch(() => undefined);
+      let outcome: { blocks: number } | 'lost';
+      try {
+        outcome = await Promise.race([run, lost]);
+      } catch (error) {
+        // The agent vanished from NATS (no responders) before the registry noticed: wait for
+        // the verdict instead of failing a job that can move on.
+        if (!(error instanceof ConnectionError)) throw error;
+        const verdict = await Promise.race([lost, delay(this.hooks.deathWindowMs).then(() => 'alive' as const)]);
+        if (verdict === 'alive') throw error;
+        outcome = verdict;
+      } finally {
+        onAgent.delete(markLost);
+      }
+      if (outcome !== 'lost') {
+        this.setPartitionDone(index, outcome.blocks);
+        return;
+      }
+      if (this.settled) return;
+      if (attempt + 1 >= MAX_ATTEMPTS) {
+        throw new NoAgentsError(`partition ${index} of '${this.input.name}' lost its agent ${MAX_ATTEMPTS} times; giving up`, {
+          retryable: true,
+          details: { partition: index, agentId },
+        });
+      }
+      this.hooks.logger.warn('partition moves to another agent', { jobId: this.jobId, partition: index, from: agentId, attempt: attempt + 1 });
+      this.setPartitionDone(index, 0);
+      await this.hooks.recoverPartition(index);
+      this.attempts[index] = attempt + 1;
+    }
+  }
+
   private setPartitionDone(partitionIndex: number, blocks: number): void {
     const before = this.doneByPartition.get(partitionIndex) ?? 0;
     this.doneByPartition.set(partitionIndex, blocks);
-    this.done = Math.min(this.total, this.done + blocks - before);
+    this.done = Math.max(0, Math.min(this.total, this.done + blocks - before));
     const now = Date.now();
     // The last step needs no event of its own: the job's reply says it, one message sooner.
     if (this.settled || this.done >= this.total || now - this.lastProgress < PROGRESS_INTERVAL_MS) return;
@@ -139,4 +211,8 @@ export class RunningJob {
       this.hooks.logger.warn('could not publish job progress', { jobId: this.jobId, error: toErrorData(error) });
     }
   }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -2,6 +2,7 @@ import {
   CONTROL_TIMEOUT_MS,
   bytesPerElement,
   colsOf,
+  holdersOf,
   rowsOf,
   subjectFor,
   toErrorData,
@@ -16,7 +17,7 @@ import {
 } from '@sharc/protocol';
 import { randomBytes } from 'node:crypto';
 import type { AgentRegistry } from '../registry/agent-registry.js';
-import { placePartitions } from './place-partitions.js';
+import { addReplicas, placePartitions } from './place-partitions.js';
 
 /**
  * Puts placed partitions into effect on the agents: books their memory in the registry,
@@ -30,18 +31,22 @@ export class PartitionAllocator {
     private readonly logger: Logger,
   ) {}
 
-  /** A new array's metadata, its partitions placed on the alive agents with room. */
-  place(name: string, dtype: DType, shape: Shape, partitions: number | undefined): ArrayMeta {
+  /**
+   * A new array's metadata, its partitions placed on the alive agents with room, each with
+   * `copies - 1` replicas on other agents (fewer when fewer agents are alive).
+   */
+  place(name: string, dtype: DType, shape: Shape, partitions: number | undefined, copies = 1): ArrayMeta {
+    const agents = this.agents.alive().map((a) => ({ id: a.id, freeBytes: this.agents.freeBytes(a.id) }));
     const placed = placePartitions(
       { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
-      this.agents.alive().map((a) => ({ id: a.id, freeBytes: this.agents.freeBytes(a.id) })),
+      agents,
     );
-    return { id: newArrayId(), name, dtype, shape, partitions: placed, createdAt: Date.now() };
+    return { id: newArrayId(), name, dtype, shape, partitions: addReplicas(placed, agents, copies), createdAt: Date.now() };
   }
 
   /**
-   * Sends one allocation message per partition. Memory is booked first so concurrent puts
-   * cannot both claim it; on any failure everything allocated is freed again.
+   * Sends one allocation message per copy of each partition. Memory is booked first so
+   * concurrent puts cannot both claim it; on any failure everything allocated is freed again.
    */
   async allocate(
     meta: ArrayMeta,
@@ -49,11 +54,12 @@ export class PartitionAllocator {
     timeoutFor: (p: PartitionMeta) => number = () => CONTROL_TIMEOUT_MS,
     onEach: (p: PartitionMeta) => void = () => undefined,
   ): Promise<void> {
-    for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, 1);
+    const copies = meta.partitions.flatMap((p) => holdersOf(p).map((agentId) => ({ p, agentId })));
+    for (const { p, agentId } of copies) this.agents.book(agentId, p.byteLength, 1);
     const results = await Promise.allSettled(
-      meta.partitions.map(async (p) => {
-        await this.bus.call(this.agentSubject(p.agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) });
-        onEach(p);
+      copies.map(async ({ p, agentId }) => {
+        await this.bus.call(this.agentSubject(agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) });
+        if (agentId === p.agentId) onEach(p);
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -65,10 +71,10 @@ export class PartitionAllocator {
 
   /** Unbooks the array's memory and tells its agents to free it (an agent that does not answer is logged). */
   async release(meta: ArrayMeta): Promise<void> {
-    for (const p of meta.partitions) this.agents.book(p.agentId, p.byteLength, -1);
+    for (const p of meta.partitions) for (const agentId of holdersOf(p)) this.agents.book(agentId, p.byteLength, -1);
     // A dead agent would only make this wait out the timeout; when it comes back the
     // coordinator's greeting tells it what to keep.
-    const alive = [...new Set(meta.partitions.map((p) => p.agentId))].filter((id) => this.agents.isAlive(id));
+    const alive = [...new Set(meta.partitions.flatMap(holdersOf))].filter((id) => this.agents.isAlive(id));
     await Promise.all(
       alive.map((id) =>
         this.bus
@@ -80,17 +86,48 @@ export class PartitionAllocator {
 
   /** Sends `message` once to every agent holding a partition of the array. */
   async tellAgentsOf(meta: ArrayMeta, message: Outgoing): Promise<void> {
-    const agentIds = new Set(meta.partitions.map((p) => p.agentId));
+    const agentIds = new Set(meta.partitions.flatMap(holdersOf));
     await Promise.all([...agentIds].map((id) => this.bus.call(this.agentSubject(id), message, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })));
   }
 
   /** The agents holding the array's partitions, as clients need them for the data plane. */
   agentsOf(meta: ArrayMeta): AgentInfo[] {
-    const ids = new Set(meta.partitions.map((p) => p.agentId));
+    const ids = new Set(meta.partitions.flatMap(holdersOf));
     return [...ids].flatMap((id) => {
       const info = this.agents.get(id);
       return info === undefined ? [] : [info];
     });
+  }
+
+  /** Books and allocates one copy of one partition on `agentId` (recovery); unbooks it if that fails. */
+  async allocateCopy(agentId: string, arrayId: string, partition: PartitionMeta, message: Outgoing, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
+    this.agents.book(agentId, partition.byteLength, 1);
+    try {
+      await this.bus.call(this.agentSubject(agentId), message, 'ok', { timeoutMs });
+    } catch (error) {
+      await this.releaseCopy(agentId, arrayId, partition);
+      throw error;
+    }
+  }
+
+  /** Unbooks one copy of one partition and, if its agent is alive, frees it there. */
+  async releaseCopy(agentId: string, arrayId: string, partition: PartitionMeta): Promise<void> {
+    this.agents.book(agentId, partition.byteLength, -1);
+    if (!this.agents.isAlive(agentId)) return;
+    await this.bus
+      .call(this.agentSubject(agentId), { type: 'partition.free', arrayId, partitionIndex: partition.index }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })
+      .catch((error: unknown) => this.logger.warn('an agent did not free a partition', { arrayId, agentId, partition: partition.index, error: toErrorData(error) }));
+  }
+
+  /** The alive agent with the most room for `byteLength` bytes, other than those in `exclude`. */
+  roomiestAgent(byteLength: number, exclude: ReadonlySet<string> = new Set()): string | undefined {
+    let best: string | undefined;
+    for (const agent of this.agents.alive()) {
+      const room = this.agents.freeBytes(agent.id);
+      if (exclude.has(agent.id) || room < byteLength) continue;
+      if (best === undefined || room > this.agents.freeBytes(best)) best = agent.id;
+    }
+    return best;
   }
 
   agentSubject(agentId: string): string {

@@ -91,3 +91,37 @@ function partitionCount(request: PlacementRequest, agentCount: number): number {
   const bySize = Math.ceil((request.rows * request.rowBytes) / DEFAULT_PARTITION_BYTES);
   return Math.max(1, Math.min(Math.max(agentCount, bySize), request.rows));
 }
+
+/**
+ * Gives each partition `copies - 1` replicas, each on a different agent than the partition's
+ * other copies, on the agent with the most room left. With fewer alive agents than copies,
+ * each partition gets as many copies as there are agents. Refuses, before anything is
+ * allocated, copies the agents cannot hold.
+ */
+export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[], copies: number): PartitionMeta[] {
+  const replicasEach = Math.min(copies, agents.length) - 1;
+  if (replicasEach <= 0) return partitions;
+  const free = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
+  for (const p of partitions) free.set(p.agentId, (free.get(p.agentId) ?? 0) - p.byteLength);
+  return partitions.map((partition) => {
+    const replicas: string[] = [];
+    for (let r = 0; r < replicasEach; r++) {
+      const taken = new Set([partition.agentId, ...replicas]);
+      let best: string | undefined;
+      for (const agent of agents) {
+        if (taken.has(agent.id) || free.get(agent.id)! < partition.byteLength) continue;
+        if (best === undefined || free.get(agent.id)! > free.get(best)!) best = agent.id;
+      }
+      if (best === undefined) {
+        throw new InsufficientMemoryError(
+          `${replicasEach + 1} copies of partition ${partition.index} (${formatBytes(partition.byteLength)} each) do not fit on ` +
+            `${agents.length} agents: free memory (delete arrays, add agents), or store fewer copies ({ copies: 1 } / --copies 1, which an agent's death then loses)`,
+          { details: { neededBytes: partition.byteLength, copies: replicasEach + 1 } },
+        );
+      }
+      free.set(best, free.get(best)! - partition.byteLength);
+      replicas.push(best);
+    }
+    return { ...partition, replicas };
+  });
+}

@@ -31,24 +31,39 @@ export class AgentRegistry {
     }
   }
 
+  /**
+   * Records an agent (again). A known agent registering from another process (or host) was
+   * restarted: whatever the old process held is gone, and `onDead` hears of it first, as if
+   * it had been declared dead, so its partitions are served elsewhere before it counts again.
+   */
   register(info: AgentInfo): void {
     const existing = this.agents.get(info.id);
+    if (existing !== undefined && existing.state === 'alive' && (existing.info.pid !== info.pid || existing.info.host !== info.host)) {
+      existing.state = 'dead';
+      this.logger.warn('agent restarted: its old process is gone', { agent: info.id, oldPid: existing.info.pid, pid: info.pid });
+      this.onDead(info.id);
+    }
     this.agents.set(info.id, { info, lastSeen: Date.now(), state: 'alive', // What the agent says it holds is the truth: a restarted agent holds nothing.
       placedBytes: info.usedBytes,
     });
-    this.logger.info(existing ? 'agent re-registered' : 'agent registered', { agent: info.id, host: info.host, threads: info.threads });
+    this.logger.info(existing ? (existing.state === 'dead' ? 'agent is back' : 'agent re-registered') : 'agent registered', {
+      agent: info.id,
+      host: info.host,
+      threads: info.threads,
+    });
   }
 
-  heartbeat(agentId: string, usage: Pick<AgentInfo, 'usedBytes' | 'partitions' | 'workInFlight'>): boolean {
+  /**
+   * Records a heartbeat. An agent declared dead stays dead until it registers again: the
+   * coordinator first tells it which of its partitions still count (others moved meanwhile).
+   */
+  heartbeat(agentId: string, usage: Pick<AgentInfo, 'usedBytes' | 'partitions' | 'workInFlight'>): 'alive' | 'dead' | 'unknown' {
     const record = this.agents.get(agentId);
-    if (record === undefined) return false;
+    if (record === undefined) return 'unknown';
     record.lastSeen = Date.now();
     record.info = { ...record.info, usedBytes: usage.usedBytes, partitions: usage.partitions, workInFlight: usage.workInFlight };
-    if (record.state === 'dead') {
-      record.state = 'alive';
-      this.logger.warn('agent is back', { agent: agentId });
-    }
-    return true;
+    if (record.state === 'dead') this.logger.warn('a dead agent is heard from again; asking it to rejoin', { agent: agentId });
+    return record.state;
   }
 
   isAlive(agentId: string): boolean {

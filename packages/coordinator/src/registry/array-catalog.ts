@@ -1,8 +1,23 @@
-import { ArrayNotFoundError, NameTakenError, type ArrayMeta } from '@sharc/protocol';
+import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta, type DType, type FileSource, type KernelRef } from '@sharc/protocol';
+
+/**
+ * Where an array's bytes come from, so a partition lost with its agents can be rebuilt:
+ * uploads are kept as copies on several agents, a file is read again, a map output is
+ * computed again from its input (its lineage).
+ */
+export type ArrayOrigin =
+  | { kind: 'upload' }
+  | { kind: 'file'; source: FileSource; dataOffset: number }
+  | { kind: 'map'; inputId: string; kernel: KernelRef; params: unknown; dtype: DType; cols: number };
 
 export interface ArrayRecord {
   meta: ArrayMeta;
-  state: 'pending' | 'ready';
+  origin: ArrayOrigin;
+  /**
+   * `retired`: deleted or replaced by its user, but kept (unnamed, unlisted) while a map
+   * output computed from it lives: that output's lost partitions are rebuilt from it.
+   */
+  state: 'pending' | 'ready' | 'retired';
   /** For a pending upload: what the client must present on the data port. */
   transferToken?: string;
   /** For a pending array: whether committing it may replace a ready array of the same name. */
@@ -50,10 +65,30 @@ export class ArrayCatalog {
       throw new NameTakenError(`an array named '${record.meta.name}' appeared while this one was written: pass { replace: true }`);
     }
     if (replaced !== undefined) this.byId.delete(replaced.meta.id);
+    if (replaced !== undefined && this.hasDependents(replaced.meta.id)) {
+      // Still the lineage of a live map output: out of sight, but kept (see retire()).
+      replaced.state = 'retired';
+      this.byId.set(replaced.meta.id, replaced);
+    }
     record.state = 'ready';
     delete record.transferToken;
     this.byName.set(record.meta.name, arrayId);
     return { record, replaced };
+  }
+
+  /** Whether a live (pending or ready) map output was computed from the array. */
+  hasDependents(arrayId: string): boolean {
+    for (const record of this.byId.values()) {
+      if (record.state !== 'retired' && record.origin.kind === 'map' && record.origin.inputId === arrayId) return true;
+    }
+    return false;
+  }
+
+  /** Hides a deleted array that is still some map output's lineage: its name is free again. */
+  retire(arrayId: string): void {
+    const record = this.getRecord(arrayId);
+    record.state = 'retired';
+    if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
   }
 
   remove(arrayId: string): ArrayRecord {
@@ -63,9 +98,17 @@ export class ArrayCatalog {
     return record;
   }
 
-  /** Ids of every array (pending or ready) with a partition on the agent. */
-  idsOnAgent(agentId: string): string[] {
-    return [...this.byId.values()].filter((r) => r.meta.partitions.some((p) => p.agentId === agentId)).map((r) => r.meta.id);
+  /** The partitions (any copy) placed on the agent, by array: what it must keep. */
+  partitionsOnAgent(agentId: string): Array<{ arrayId: string; partitions: number[] }> {
+    return [...this.byId.values()].flatMap((r) => {
+      const partitions = r.meta.partitions.filter((p) => holdersOf(p).includes(agentId)).map((p) => p.index);
+      return partitions.length === 0 ? [] : [{ arrayId: r.meta.id, partitions }];
+    });
+  }
+
+  /** Every record (pending, ready and retired). */
+  all(): ArrayRecord[] {
+    return [...this.byId.values()];
   }
 
   find(arrayId: string): ArrayRecord | undefined {
@@ -80,6 +123,7 @@ export class ArrayCatalog {
 
   ready(arrayId: string): ArrayMeta {
     const record = this.getRecord(arrayId);
+    if (record.state === 'retired') throw new ArrayNotFoundError(`array ${record.meta.name} (${arrayId}) was deleted or replaced`);
     if (record.state !== 'ready') throw new ArrayNotFoundError(`array ${record.meta.name} is still being written`);
     return record.meta;
   }

@@ -118,11 +118,6 @@ export class PartitionStore {
     return partition;
   }
 
-  /** Ids of the arrays with a partition here. */
-  arrayIds(): string[] {
-    return [...new Set([...this.partitions.values()].map((p) => p.arrayId))];
-  }
-
   /** Takes a partition for a task or a transfer; its buffer is not recycled until released. */
   acquire(arrayId: string, index: number): PartitionLease {
     const partition = this.get(arrayId, index);
@@ -200,13 +195,23 @@ export class PartitionStore {
   }
 
   /**
-   * Drops every partition of `arrayId`; returns how many bytes that freed. A buffer still in
-   * use by a task or a transfer is recycled only when its last user is done.
+   * Drops every partition of `arrayId` (or only partition `index`); returns how many bytes
+   * that freed. A buffer still in use by a task or a transfer is recycled only when its last
+   * user is done.
    */
-  free(arrayId: string): number {
+  free(arrayId: string, index?: number): number {
+    return this.dropWhere((p) => p.arrayId === arrayId && (index === undefined || p.meta.index === index));
+  }
+
+  /** Drops every partition `keep` says no to; returns how many bytes that freed. */
+  keepOnly(keep: (arrayId: string, index: number) => boolean): number {
+    return this.dropWhere((p) => !keep(p.arrayId, p.meta.index));
+  }
+
+  private dropWhere(drop: (partition: StoredPartition) => boolean): number {
     let freed = 0;
     for (const [key, partition] of this.partitions) {
-      if (partition.arrayId !== arrayId) continue;
+      if (!drop(partition)) continue;
       this.partitions.delete(key);
       this.used -= partition.meta.byteLength;
       freed += partition.meta.byteLength;

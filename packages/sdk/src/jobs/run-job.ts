@@ -41,6 +41,10 @@ export interface JobResult {
  */
 const PARTIALS_GRACE_MS = 5_000;
 
+function attemptKey(partitionIndex: number, attempt: number): string {
+  return `${partitionIndex}:${attempt}`;
+}
+
 /**
  * Runs jobs for one client. It listens once on `sharc.<cluster>.job.<clientId>.*` and routes
  * each event to its job, so a job costs no subscription round trip.
@@ -82,8 +86,11 @@ export class JobRunner {
           settled = true;
           rejectPromise(error);
         };
-        const partials = new Map<number, { blocks: number; partial: unknown }>();
+        // Keyed by partition and attempt: a retried partition's stale attempt (an agent declared
+        // dead that finished anyway) may report too; job.done says which attempt counts.
+        const partials = new Map<string, { blocks: number; partial: unknown }>();
         let output: JobResult | undefined;
+        let accepted: readonly number[] | undefined;
         let reported = -1;
         const progress = (done: number) => {
           if (done > reported) {
@@ -91,19 +98,25 @@ export class JobRunner {
             options.onProgress?.(done, total);
           }
         };
-        // A reduce is complete when every partition's partial is in (the coordinator's reply may
-        // still be on its way); a map when the coordinator has registered the output.
+        /** The accepted partial of every partition, in row order, once all are in. */
+        const acceptedPartials = () => {
+          if (accepted === undefined) return undefined;
+          const chosen = input.partitions.map((p) => partials.get(attemptKey(p.index, accepted![p.index] ?? 0)));
+          return chosen.every((p) => p !== undefined) ? chosen : undefined;
+        };
+        // A job is complete when the coordinator has answered (it names the attempts that count,
+        // and registers a map's output) and, for a reduce, every accepted partial is in.
         const settleIfComplete = () => {
-          if (spec.kind === 'reduce' ? partials.size < input.partitions.length : output === undefined) return;
+          if (output === undefined) return;
+          const chosen = spec.kind === 'reduce' ? acceptedPartials() : [];
+          if (chosen === undefined) return;
           progress(total);
-          const ordered = [...partials.entries()].sort(([a], [b]) => a - b).map(([, p]) => p);
-          resolve({ ...output, partials: ordered.filter((p) => p.blocks > 0).map((p) => p.partial) });
+          resolve({ ...output, partials: chosen.filter((p) => p!.blocks > 0).map((p) => p!.partial) });
         };
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') progress(event.done);
           else if (event.type === 'task.done') {
-            // Keyed by partition: a repeated attempt replaces, never adds.
-            partials.set(event.partitionIndex, { blocks: event.blocks, partial: event.partial });
+            partials.set(attemptKey(event.partitionIndex, event.attempt), { blocks: event.blocks, partial: event.partial });
             settleIfComplete();
           }
         });
@@ -126,12 +139,13 @@ export class JobRunner {
               return;
             }
             output = { partials: [], ...(done.array === undefined ? {} : { array: done.array }) };
+            accepted = done.attempts ?? input.partitions.map(() => 0);
             settleIfComplete();
             if (settled) return;
-            const timer = setTimeout(
-              () => fail(new InternalError(`job ${jobId} finished but ${input.partitions.length - partials.size} partition results never arrived`)),
-              PARTIALS_GRACE_MS,
-            );
+            const timer = setTimeout(() => {
+              const missing = input.partitions.filter((p) => !partials.has(attemptKey(p.index, accepted![p.index] ?? 0))).map((p) => p.index);
+              fail(new InternalError(`job ${jobId} finished but the results of partitions ${missing.join(', ')} never arrived`));
+            }, PARTIALS_GRACE_MS);
             cleanup.push(() => clearTimeout(timer));
           }, fail);
       });

@@ -1,0 +1,188 @@
+import {
+  DataLostError,
+  InsufficientMemoryError,
+  bytesPerElement,
+  colsOf,
+  fileLoadTimeoutMs,
+  holdersOf,
+  toErrorData,
+  type ArrayMeta,
+  type Logger,
+  type PartitionMeta,
+} from '@sharc/protocol';
+import type { PartitionAllocator } from '../placement/partition-allocator.js';
+import type { AgentRegistry } from '../registry/agent-registry.js';
+import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
+
+export interface RecoveryHooks {
+  catalog: ArrayCatalog;
+  agents: AgentRegistry;
+  placement: PartitionAllocator;
+  logger: Logger;
+  /** Computes partition `index` of a map output from its input, on the agent that serves both. */
+  runMapTask(input: ArrayMeta, output: ArrayMeta, origin: Extract<ArrayOrigin, { kind: 'map' }>, index: number): Promise<void>;
+}
+
+/**
+ * Where a dead agent's partitions are served again. For each partition it held:
+ * - a copy on a live agent takes over at once (uploads are stored with copies);
+ * - a file load is read again from its file, on the live agent with the most room;
+ * - a map output is computed again from its input partition (recovered first, recursively),
+ *   on the agent that serves that input: the lineage Spark and Dask keep, for one partition.
+ * A partition with none of these is lost until its agent comes back (it keeps its memory over
+ * a network cut); jobs that need it fail with a DataLostError that says so.
+ */
+export class PartitionRecovery {
+  /** Rebuilds in progress, by array and partition: jobs wait on them. */
+  private readonly rebuilding = new Map<string, Promise<void>>();
+
+  constructor(private readonly hooks: RecoveryHooks) {}
+
+  /** The agent was declared dead: re-serves everything it held. */
+  agentDead(agentId: string): void {
+    for (const record of this.hooks.catalog.all()) {
+      // Uploads in progress fail at commit (their agent cannot seal); a running map's output
+      // is moved by its job.
+      if (record.state === 'pending') continue;
+      for (const partition of record.meta.partitions) {
+        if (holdersOf(partition).includes(agentId)) void this.start(record, partition.index).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Resolves once partition `index` of the array is served by a live agent (at once when it
+   * is); rejects with DataLostError when it cannot be rebuilt.
+   */
+  whenServed(record: ArrayRecord, index: number): Promise<void> {
+    const running = this.rebuilding.get(`${record.meta.id}#${index}`);
+    if (running !== undefined) return running;
+    const partition = record.meta.partitions[index];
+    if (partition !== undefined && this.hooks.agents.isAlive(partition.agentId)) return Promise.resolve();
+    return this.start(record, index);
+  }
+
+  /** Starts (or joins) the rebuild of a partition one of whose holders is dead. */
+  private start(record: ArrayRecord, index: number): Promise<void> {
+    const key = `${record.meta.id}#${index}`;
+    const running = this.rebuilding.get(key);
+    if (running !== undefined) return running;
+    const partition = record.meta.partitions[index];
+    if (partition === undefined) return Promise.reject(new DataLostError(`array ${record.meta.name} has no partition ${index}`));
+    if (holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
+    const rebuild = this.rebuild(record, index);
+    this.rebuilding.set(key, rebuild);
+    rebuild.then(
+      () => this.rebuilding.delete(key),
+      (error: unknown) => {
+        this.rebuilding.delete(key);
+        this.hooks.logger.error('a partition could not be recovered', { array: record.meta.name, partition: index, error: toErrorData(error) });
+      },
+    );
+    return rebuild;
+  }
+
+  private async rebuild(record: ArrayRecord, index: number): Promise<void> {
+    const { agents, placement, logger } = this.hooks;
+    const arrayId = record.meta.id;
+    const partition = record.meta.partitions[index]!;
+    // Liveness as it is now, before any await: a restarted agent may register again meanwhile,
+    // and what its old process held is gone all the same.
+    const deadReplicas = (partition.replicas ?? []).filter((id) => !agents.isAlive(id));
+    const liveReplicas = (partition.replicas ?? []).filter((id) => agents.isAlive(id));
+    const servingAlive = agents.isAlive(partition.agentId);
+    for (const id of deadReplicas) await placement.releaseCopy(id, arrayId, partition);
+    if (servingAlive) {
+      this.replace(record, { ...partition, replicas: liveReplicas });
+      return;
+    }
+    const [promoted, ...rest] = liveReplicas;
+    if (promoted !== undefined) {
+      await placement.releaseCopy(partition.agentId, arrayId, partition);
+      this.replace(record, { ...partition, agentId: promoted, replicas: rest });
+      logger.warn('a copy took over a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: promoted });
+      return;
+    }
+    const moved = await this.rebuildFromSource(record, partition);
+    // (The same agent, restarted and chosen to rebuild it, holds the new copy: keep that.)
+    if (moved.agentId !== partition.agentId) await placement.releaseCopy(partition.agentId, arrayId, partition);
+    if (this.hooks.catalog.find(arrayId) !== record) {
+      // Deleted while it was rebuilt: the new copy has no owner.
+      await placement.releaseCopy(moved.agentId, arrayId, moved);
+      return;
+    }
+    this.replace(record, moved);
+    logger.warn('rebuilt a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: record.origin.kind });
+  }
+
+  /** Reads the partition again from its file, or computes it again from its map input. */
+  private async rebuildFromSource(record: ArrayRecord, partition: PartitionMeta): Promise<PartitionMeta> {
+    const { placement, catalog } = this.hooks;
+    const { meta, origin } = record;
+    switch (origin.kind) {
+      case 'upload':
+        throw new DataLostError(
+          `partition ${partition.index} of '${meta.name}' was stored only on agent ${partition.agentId}, which died: ` +
+            'put the array again (arrays put with { copies: 2 }, the default with 2+ agents, survive an agent), or restart that agent with its memory intact',
+          { retryable: true, details: { array: meta.name, partition: partition.index, agentId: partition.agentId } },
+        );
+      case 'file': {
+        const target = placement.roomiestAgent(partition.byteLength);
+        if (target === undefined) throw this.noRoom(meta, partition);
+        const moved = { ...partition, agentId: target, replicas: [] };
+        const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
+        await placement.allocateCopy(
+          target,
+          meta.id,
+          moved,
+          {
+            type: 'partition.load',
+            arrayId: meta.id,
+            dtype: meta.dtype,
+            shape: meta.shape,
+            partition: moved,
+            source: origin.source,
+            dataOffset: origin.dataOffset + partition.rowStart * rowBytes,
+          },
+          fileLoadTimeoutMs(partition.byteLength),
+        );
+        return moved;
+      }
+      case 'map': {
+        const input = catalog.find(origin.inputId);
+        if (input === undefined) {
+          throw new DataLostError(`partition ${partition.index} of '${meta.name}' died with agent ${partition.agentId} and its input array is gone`);
+        }
+        await this.whenServed(input, partition.index);
+        const target = input.meta.partitions[partition.index]!.agentId;
+        const moved = { ...partition, agentId: target, replicas: [] };
+        await placement.allocateCopy(target, meta.id, moved, {
+          type: 'partition.allocate',
+          arrayId: meta.id,
+          dtype: meta.dtype,
+          shape: meta.shape,
+          partition: moved,
+        });
+        try {
+          await this.hooks.runMapTask(input.meta, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index);
+        } catch (error) {
+          await placement.releaseCopy(target, meta.id, moved);
+          throw error;
+        }
+        return moved;
+      }
+    }
+  }
+
+  private noRoom(meta: ArrayMeta, partition: PartitionMeta): Error {
+    return new InsufficientMemoryError(
+      `no live agent has room to rebuild partition ${partition.index} of '${meta.name}': add an agent or delete arrays`,
+      { retryable: true },
+    );
+  }
+
+  /** Swaps the partition's metadata in place: running jobs hold the same array object. */
+  private replace(record: ArrayRecord, partition: PartitionMeta): void {
+    record.meta.partitions[partition.index] = partition;
+  }
+}
