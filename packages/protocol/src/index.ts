@@ -24,6 +24,7 @@ export {
   InsufficientMemoryError,
   NoAgentsError,
   ConnectionError,
+  PermissionDeniedError,
   ProtocolError,
   TimeoutError,
   CancelledError,
@@ -61,6 +62,8 @@ export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats } from './bus/nats.js';
 export type { NatsTransportOptions } from './bus/nats.js';
+export { resolveNatsAuth, natsAuthFromEnv, NATS_AUTH_SOURCES } from './bus/nats-auth.js';
+export type { NatsAuthOptions, NatsTlsOptions, NatsAuthMethod, ResolvedNatsAuth } from './bus/nats-auth.js';
 export {
   FrameReader,
   encodeFrameHeader,

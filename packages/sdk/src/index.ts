@@ -28,6 +28,7 @@ export {
   InsufficientMemoryError,
   NoAgentsError,
   ConnectionError,
+  PermissionDeniedError,
   ProtocolError,
   TimeoutError,
   CancelledError,
@@ -35,4 +36,4 @@ export {
   DTYPES,
   BUILTIN_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
