@@ -72,12 +72,17 @@ function connectFailure(error: unknown, address: string, auth: ResolvedNatsAuth,
           `(sharc: ${authSourcesOf(auth)})`;
     return new ConnectionError(what, { cause: error, retryable: false, details });
   }
-  const tlsCode = tlsErrorCode(error);
-  if (tlsCode !== undefined || /\btls\b|certificate/i.test(reason)) {
+  if (/does not support 'tls'/i.test(reason)) {
     return new ConnectionError(
-      `TLS with NATS at ${address} failed (${tlsCode ?? reason}): pass tls { caFile } with the CA that signed the server's certificate ` +
-        `(sharc: ${NATS_AUTH_SOURCES['tls.caFile']}), and tls { certFile, keyFile } if the server verifies clients; ` +
-        'the server must listen with TLS (tls { cert_file, key_file } in its config) when the client uses it',
+      `NATS at ${address} does not offer TLS (${reason}): configure the server with tls { cert_file, key_file }, or connect without tls options`,
+      { cause: error, retryable: false, details },
+    );
+  }
+  const tls = tlsFailure(error);
+  if (tls !== undefined || /\btls\b|certificate/i.test(reason)) {
+    return new ConnectionError(
+      `TLS with NATS at ${address} failed (${tls ?? reason}): pass tls { caFile } with the CA that signed the server's certificate ` +
+        `(sharc: ${NATS_AUTH_SOURCES['tls.caFile']}), and tls { certFile, keyFile } if the server verifies clients`,
       { cause: error, retryable: false, details },
     );
   }
@@ -103,11 +108,11 @@ function authSourcesOf(auth: ResolvedNatsAuth): string {
   }
 }
 
-/** Node's code for a failed TLS handshake (SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…) anywhere in the cause chain. */
-function tlsErrorCode(error: unknown): string | undefined {
+/** Node's code and message of a failed TLS handshake (SELF_SIGNED_CERT_IN_CHAIN, ERR_TLS_CERT_ALTNAME_INVALID…) in the cause chain. */
+function tlsFailure(error: unknown): string | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
     const code = (current as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return code;
+    if (typeof code === 'string' && /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `${code}: ${current.message}`;
   }
   return undefined;
 }
