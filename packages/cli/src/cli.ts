@@ -99,7 +99,10 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
     .option('tls-cert-file', { type: 'string', describe: 'PEM client certificate, for servers that verify clients (with --tls-key-file)', global: true })
     .option('tls-key-file', { type: 'string', describe: 'PEM key of --tls-cert-file', global: true })
     // Checked once here, so a bad combination is a usage error (exit 2) naming the flag.
-    .check((args) => natsAuthOf(args as Parameters<typeof natsAuthOf>[0]) !== null, true)
+    .check((args) => {
+      natsAuthOf(args as Parameters<typeof natsAuthOf>[0]);
+      return true;
+    }, true)
     .strictCommands()
     .strictOptions()
     .demandCommand(1, 'name a command: sharc --help lists them')

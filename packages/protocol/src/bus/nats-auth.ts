@@ -150,19 +150,17 @@ function resolveTls(tls: NatsTlsOptions | undefined): Pick<ConnectionOptions, 't
 export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuthOptions | undefined {
   const get = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
   const auth: NatsAuthOptions = {};
+  const fields = { user: 'SHARC_USER', password: 'SHARC_PASSWORD', token: 'SHARC_TOKEN', nkeySeedFile: 'SHARC_NKEY_SEED_FILE', credsFile: 'SHARC_CREDS_FILE' } as const;
+  for (const [field, name] of Object.entries(fields) as Array<[keyof typeof fields, string]>) {
+    const value = get(name);
+    if (value !== undefined) auth[field] = value;
+  }
   const tls: NatsTlsOptions = {};
-  const set = <K extends keyof NatsAuthOptions>(key: K, value: NatsAuthOptions[K] | undefined) => value !== undefined && (auth[key] = value);
-  set('user', get('SHARC_USER'));
-  set('password', get('SHARC_PASSWORD'));
-  set('token', get('SHARC_TOKEN'));
-  set('nkeySeedFile', get('SHARC_NKEY_SEED_FILE'));
-  set('credsFile', get('SHARC_CREDS_FILE'));
-  const caFile = get('SHARC_TLS_CA_FILE');
-  const certFile = get('SHARC_TLS_CERT_FILE');
-  const keyFile = get('SHARC_TLS_KEY_FILE');
-  if (caFile !== undefined) tls.caFile = caFile;
-  if (certFile !== undefined) tls.certFile = certFile;
-  if (keyFile !== undefined) tls.keyFile = keyFile;
+  const tlsFields = { caFile: 'SHARC_TLS_CA_FILE', certFile: 'SHARC_TLS_CERT_FILE', keyFile: 'SHARC_TLS_KEY_FILE' } as const;
+  for (const [field, name] of Object.entries(tlsFields) as Array<[keyof typeof tlsFields, string]>) {
+    const value = get(name);
+    if (value !== undefined) tls[field] = value;
+  }
   if (Object.keys(tls).length > 0) auth.tls = tls;
   return Object.keys(auth).length === 0 ? undefined : auth;
 }

@@ -46,6 +46,9 @@ export async function connectNats(options: NatsTransportOptions): Promise<Transp
       timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // Stated, though it is nats.js' default: reconnecting stops after the server refuses the
+      // credentials twice in a row (they were revoked), instead of retrying forever.
+      ignoreAuthErrorAbort: false,
       // Without this nats.js builds a RequestError and a TimeoutError, stack traces included, for
       // every request in case it fails: measured at ~12 % of the coordinator's CPU on tiny jobs.
       noAsyncTraces: true,
