@@ -7,7 +7,7 @@ import { demoCommand } from './commands/demo.js';
 import { inspectCommands } from './commands/inspect.js';
 import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
-import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, readConfigFile, servers } from './options.js';
+import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
 
 const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -89,6 +89,20 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
     .option('verbose', { type: 'boolean', default: false, describe: 'Show stacks and causes of errors', global: true })
     .option('progress', { choices: ['auto', 'always', 'never'] as const, default: 'auto' as const, describe: 'Progress bars: auto = on a terminal, never with --json', global: true })
     .option('log-level', { choices: LOG_LEVELS, default: 'info' as const, coerce: logLevel, describe: 'Service log level (coordinator, agent, up)', global: true })
+    .group(['user', 'password', 'token', 'nkey-seed-file', 'creds-file', 'tls-ca-file', 'tls-cert-file', 'tls-key-file'], 'NATS auth and TLS (infra/nats-auth.conf):')
+    .option('user', { type: 'string', describe: 'NATS user (with --password; prefer SHARC_PASSWORD or --config for the password)', global: true })
+    .option('password', { type: 'string', describe: 'Password of --user', global: true })
+    .option('token', { type: 'string', describe: 'NATS token (authorization { token } on the server)', global: true })
+    .option('nkey-seed-file', { type: 'string', describe: 'File with an nkey user seed (SU…)', global: true })
+    .option('creds-file', { type: 'string', describe: 'NATS .creds file (user JWT and seed)', global: true })
+    .option('tls-ca-file', { type: 'string', describe: "PEM CA of the server's certificate: connect with TLS", global: true })
+    .option('tls-cert-file', { type: 'string', describe: 'PEM client certificate, for servers that verify clients (with --tls-key-file)', global: true })
+    .option('tls-key-file', { type: 'string', describe: 'PEM key of --tls-cert-file', global: true })
+    // Checked once here, so a bad combination is a usage error (exit 2) naming the flag.
+    .check((args) => {
+      natsAuthOf(args as Parameters<typeof natsAuthOf>[0]);
+      return true;
+    }, true)
     .strictCommands()
     .strictOptions()
     .demandCommand(1, 'name a command: sharc --help lists them')

@@ -1,10 +1,10 @@
 import { connect, SharcError, type Cluster } from '@sharc/sdk';
-import { UsageError, type LogLevel } from './options.js';
+import { natsAuthOf, UsageError, type LogLevel, type NatsAuthArgs } from './options.js';
 import type { Output } from './output.js';
 import type { ProgressMode } from './progress.js';
 
 /** Options every command takes (see cli.ts). */
-export interface GlobalArgs extends Output {
+export interface GlobalArgs extends Output, NatsAuthArgs {
   servers: string;
   cluster: string;
   logLevel: LogLevel;
@@ -52,7 +52,8 @@ export async function withCluster<T>(args: GlobalArgs, body: (cluster: Cluster, 
   };
   process.on('SIGINT', onInterrupt);
   process.on('SIGTERM', onInterrupt);
-  const cluster = await connect({ servers: args.servers, cluster: args.cluster });
+  const auth = natsAuthOf(args);
+  const cluster = await connect({ servers: args.servers, cluster: args.cluster, ...(auth === undefined ? {} : { auth }) });
   try {
     return await body(cluster, abort.signal);
   } finally {

@@ -1,6 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { BUILTIN_REDUCTIONS, DTYPES, isSubjectToken, parseByteSize, type BuiltinReduction, type DType } from '@sharc/protocol';
+import {
+  BUILTIN_REDUCTIONS,
+  DTYPES,
+  isSubjectToken,
+  parseByteSize,
+  resolveNatsAuth,
+  type BuiltinReduction,
+  type DType,
+  type NatsAuthOptions,
+} from '@sharc/protocol';
 
 /**
  * How options reach a command (yargs applies the order): flags > `SHARC_*` environment >
@@ -84,6 +93,43 @@ export function servers(value: unknown): string {
     }
   }
   return list.join(',');
+}
+
+/** The NATS credential and TLS options every command takes (see cli.ts). */
+export interface NatsAuthArgs {
+  user?: string | undefined;
+  password?: string | undefined;
+  token?: string | undefined;
+  nkeySeedFile?: string | undefined;
+  credsFile?: string | undefined;
+  tlsCaFile?: string | undefined;
+  tlsCertFile?: string | undefined;
+  tlsKeyFile?: string | undefined;
+}
+
+/**
+ * The auth options of a command, checked (a user without a password, an unreadable seed
+ * file…: a UsageError naming the flag); undefined when none is set.
+ */
+export function natsAuthOf(args: NatsAuthArgs): NatsAuthOptions | undefined {
+  const auth: NatsAuthOptions = {};
+  const tls: NonNullable<NatsAuthOptions['tls']> = {};
+  if (args.user !== undefined) auth.user = args.user;
+  if (args.password !== undefined) auth.password = args.password;
+  if (args.token !== undefined) auth.token = args.token;
+  if (args.nkeySeedFile !== undefined) auth.nkeySeedFile = args.nkeySeedFile;
+  if (args.credsFile !== undefined) auth.credsFile = args.credsFile;
+  if (args.tlsCaFile !== undefined) tls.caFile = args.tlsCaFile;
+  if (args.tlsCertFile !== undefined) tls.certFile = args.tlsCertFile;
+  if (args.tlsKeyFile !== undefined) tls.keyFile = args.tlsKeyFile;
+  if (Object.keys(tls).length > 0) auth.tls = tls;
+  if (Object.keys(auth).length === 0) return undefined;
+  try {
+    resolveNatsAuth(auth);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return auth;
 }
 
 export function clusterName(value: unknown): string {

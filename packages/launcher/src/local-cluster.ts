@@ -24,8 +24,14 @@ export interface LocalClusterOptions {
   logDir?: string;
   /** Extra Node flags for agent processes (e.g. --expose-gc). */
   agentNodeArgs?: readonly string[];
-  /** Extra `sharc coordinator` flags (e.g. --dead-after-ms 1000). */
+  /** Extra `sharc coordinator` flags (e.g. --dead-after-ms 1000, or its credentials: --user coordinator). */
   coordinatorArgs?: readonly string[];
+  /** Extra `sharc agent` flags (e.g. its credentials: --nkey-seed-file FILE). */
+  agentArgs?: readonly string[];
+  /** More nats-server configuration (auth, TLS): see NatsServerOptions.extraConfig. */
+  natsConfig?: string;
+  /** Environment for nats-server only (passwords its config reads as `$VARIABLE`s). */
+  natsEnv?: NodeJS.ProcessEnv;
   /** Put every service in its own process group (see ServiceSpec.detached). @default false */
   detached?: boolean;
   /** Environment for the services. @default SHARC_LOG_LEVEL=warn unless set */
@@ -62,6 +68,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...logFile('nats-server'),
+    ...(options.natsConfig === undefined ? {} : { extraConfig: options.natsConfig }),
+    ...(options.natsEnv === undefined ? {} : { env: options.natsEnv }),
     detached,
   });
   const echo = options.echo ?? false;
@@ -93,6 +101,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     const args = ['agent', ...common, '--name', name, '--advertise-host', '127.0.0.1', '--data-host', '127.0.0.1'];
     if (options.threads !== undefined) args.push('--threads', String(options.threads));
     if (options.memory !== undefined) args.push('--memory', options.memory);
+    args.push(...(options.agentArgs ?? []));
     const agent = await startService(name, args, /sharc agent ready/, options.agentNodeArgs);
     agents.set(name, agent);
     return agent;

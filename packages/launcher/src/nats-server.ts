@@ -19,6 +19,14 @@ export interface NatsServerOptions {
   /** Where its log goes. @default kept in memory only */
   logFile?: string;
   detached?: boolean;
+  /**
+   * More nats-server configuration, appended to sharc's: e.g. the text of infra/nats-roles.conf and
+   * an accounts block, or a `tls { … }` block (an `include` would be read relative to the generated
+   * file, in the data dir). @default none: no auth, no TLS
+   */
+  extraConfig?: string;
+  /** Environment for nats-server, e.g. the passwords an auth config reads as `$VARIABLE`s. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface NatsServer {
@@ -35,12 +43,13 @@ export const NATS_PID_FILE = 'nats-server.pid';
  * The nats-server configuration sharc runs with (as infra/nats.conf): JetStream with its store
  * in `dataDir`, a pid file there (so a server left behind can be found), and the max_payload.
  */
-export function natsConfigText(options: { host: string; port: number; dataDir: string }): string {
+export function natsConfigText(options: { host: string; port: number; dataDir: string; extraConfig?: string }): string {
   return [
     `listen: "${options.host}:${options.port}"`,
     `max_payload: ${MAX_PAYLOAD_BYTES}`,
     `pid_file: "${path.join(options.dataDir, NATS_PID_FILE)}"`,
     `jetstream { store_dir: "${path.join(options.dataDir, 'jetstream')}" }`,
+    ...(options.extraConfig === undefined ? [] : [options.extraConfig]),
     '',
   ].join('\n');
 }
@@ -91,7 +100,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const config = path.join(dir, 'nats.conf');
-  await writeFile(config, natsConfigText({ host, port, dataDir: dir }));
+  await writeFile(config, natsConfigText({ host, port, dataDir: dir, ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }) }));
   const removeDir = () => (temporary ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
   let service: ServiceProcess;
   try {
@@ -101,6 +110,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       args: ['-c', config],
       ready: /Server is ready/,
       readyTimeoutMs: READY_TIMEOUT_MS,
+      ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.logFile === undefined ? {} : { logFile: options.logFile }),
       ...(options.detached === undefined ? {} : { detached: options.detached }),
     });

@@ -71,6 +71,14 @@ export class DataLostError extends SharcError {
 export class ConnectionError extends SharcError {
   static override readonly code = 'CONNECTION_ERROR';
 }
+/**
+ * The NATS server refused a publish or a subscription: this process's user may not use that
+ * subject (see infra/nats-auth.conf). Retrying cannot help; the credentials or the server's
+ * permissions must change.
+ */
+export class PermissionDeniedError extends SharcError {
+  static override readonly code = 'PERMISSION_DENIED';
+}
 /** A message that could not be decoded or does not follow the protocol. */
 export class ProtocolError extends SharcError {
   static override readonly code = 'PROTOCOL_ERROR';
@@ -99,6 +107,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   NoAgentsError,
   DataLostError,
   ConnectionError,
+  PermissionDeniedError,
   ProtocolError,
   TimeoutError,
   CancelledError,

@@ -25,6 +25,7 @@ export {
   NoAgentsError,
   DataLostError,
   ConnectionError,
+  PermissionDeniedError,
   ProtocolError,
   TimeoutError,
   CancelledError,
@@ -63,6 +64,8 @@ export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats } from './bus/nats.js';
 export type { NatsTransportOptions } from './bus/nats.js';
+export { resolveNatsAuth, natsAuthFromEnv, NATS_AUTH_SOURCES } from './bus/nats-auth.js';
+export type { NatsAuthOptions, NatsTlsOptions, NatsAuthMethod, ResolvedNatsAuth } from './bus/nats-auth.js';
 export {
   FrameReader,
   encodeFrameHeader,

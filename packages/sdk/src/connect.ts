@@ -5,6 +5,7 @@ import { Coordinator } from '@sharc/coordinator';
 import {
   ConnectionError,
   InProcessHub,
+  PermissionDeniedError,
   MessageBus,
   connectNats,
   createLogger,
@@ -32,6 +33,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Cluster> {
     servers: resolved.servers,
     name: clientId,
     connectTimeoutMs: resolved.connectTimeoutMs,
+    ...(resolved.auth === undefined ? {} : { auth: resolved.auth }),
     logger,
   });
   const bus = new MessageBus(transport, clientId, logger);
@@ -46,6 +48,7 @@ async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions
     });
   } catch (error) {
     await bus.close();
+    if (error instanceof PermissionDeniedError) throw error;
     throw new ConnectionError(
       `NATS at ${transport.address} answers, but no sharc coordinator for cluster '${options.cluster}' does: ` +
         'start one (sharc coordinator --servers URL), or a whole local cluster (sharc up)',

@@ -29,6 +29,7 @@ export {
   NoAgentsError,
   DataLostError,
   ConnectionError,
+  PermissionDeniedError,
   ProtocolError,
   TimeoutError,
   CancelledError,
@@ -36,4 +37,4 @@ export {
   DTYPES,
   BUILTIN_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

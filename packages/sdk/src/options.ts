@@ -1,4 +1,4 @@
-import { CLIENT_REQUEST_TIMEOUT_MS, InvalidArgumentError, isSubjectToken } from '@sharc/protocol';
+import { CLIENT_REQUEST_TIMEOUT_MS, InvalidArgumentError, isSubjectToken, natsAuthFromEnv, type NatsAuthOptions } from '@sharc/protocol';
 
 export interface ConnectOptions {
   /**
@@ -6,6 +6,13 @@ export interface ConnectOptions {
    * it, `SHARC_SERVERS` is used; without that, an embedded cluster starts in this process.
    */
   servers?: string | string[];
+  /**
+   * NATS credentials (one of user + password, token, nkeySeedFile, credsFile) and TLS
+   * (`tls: { caFile, certFile, keyFile }`), for a server that requires them (infra/nats-auth.conf).
+   * @default from SHARC_USER, SHARC_PASSWORD, SHARC_TOKEN, SHARC_NKEY_SEED_FILE, SHARC_CREDS_FILE,
+   * SHARC_TLS_CA_FILE, SHARC_TLS_CERT_FILE, SHARC_TLS_KEY_FILE; none when they are unset
+   */
+  auth?: NatsAuthOptions;
   /** Cluster name, when several share one NATS. @default 'default' (or SHARC_CLUSTER) */
   cluster?: string;
   /** How long connecting may take before failing. @default 5000 */
@@ -25,6 +32,7 @@ export interface ConnectOptions {
 
 export interface ResolvedConnectOptions {
   servers: string[] | undefined;
+  auth: NatsAuthOptions | undefined;
   cluster: string;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
@@ -38,12 +46,16 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
       ? undefined
       : (Array.isArray(rawServers) ? rawServers : rawServers.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
   if (servers !== undefined && servers.length === 0) throw new InvalidArgumentError('servers is empty: pass nats://host:port or leave it out for an embedded cluster');
+  if (servers === undefined && options.auth !== undefined) {
+    throw new InvalidArgumentError('auth is for a running cluster over NATS: pass servers too (an embedded cluster has no NATS to log in to)');
+  }
   const cluster = options.cluster ?? env.SHARC_CLUSTER ?? 'default';
   if (!isSubjectToken(cluster)) throw new InvalidArgumentError(`cluster ${JSON.stringify(cluster)} may only hold letters, digits, '-' and '_'`);
   const agents = options.embedded?.agents ?? 1;
   if (!Number.isInteger(agents) || agents < 1) throw new InvalidArgumentError(`embedded.agents must be a positive integer, got ${agents}`);
   return {
     servers,
+    auth: servers === undefined ? undefined : (options.auth ?? natsAuthFromEnv(env)),
     cluster,
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
     requestTimeoutMs: positive(options.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),

@@ -4,7 +4,7 @@ import { Agent } from '@sharc/node-agent';
 import { connectNats, parseByteSize } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
 import { serviceLogger } from '../logging.js';
-import { agentName, byteSize, port, positiveInteger } from '../options.js';
+import { agentName, byteSize, natsAuthOf, port, positiveInteger } from '../options.js';
 import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
@@ -33,7 +33,8 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
         exit(
           await runAction(args, async () => {
             const logger = serviceLogger('coordinator', args.logLevel);
-            const transport = await connectNats({ servers: args.servers, name: 'sharc-coordinator', logger });
+            const auth = natsAuthOf(args);
+            const transport = await connectNats({ servers: args.servers, name: 'sharc-coordinator', logger, ...(auth === undefined ? {} : { auth }) });
             const coordinator = Coordinator.start(transport, { logger, cluster: args.cluster, deadAfterMs: args.deadAfterMs!, copies: args.copies! });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
             process.stdout.write('sharc coordinator ready\n');
@@ -60,7 +61,8 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           await runAction(args, async () => {
             const name = args.name ?? undefined;
             const logger = serviceLogger(`agent ${name ?? process.pid}`, args.logLevel);
-            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger });
+            const auth = natsAuthOf(args);
+            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger, ...(auth === undefined ? {} : { auth }) });
             const agent = await Agent.start(transport, {
               logger,
               cluster: args.cluster,
