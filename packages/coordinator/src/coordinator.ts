@@ -8,6 +8,7 @@ import {
   fileLoadTimeoutMs,
   InternalError,
   InvalidArgumentError,
+  JobNotFoundError,
   MessageBus,
   NoAgentsError,
   bytesPerElement,
@@ -138,8 +139,7 @@ export class Coordinator {
       case 'job.submit':
         return this.runJob(message);
       case 'job.cancel':
-        this.loads.get(message.jobId)?.abort();
-        this.jobs.get(message.jobId)?.fail(new CancelledError(`job ${message.jobId} was cancelled`, { details: { jobId: message.jobId } }));
+        await this.cancelJob(message.jobId);
         return { type: 'ok' };
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
@@ -178,6 +178,26 @@ export class Coordinator {
       });
     } finally {
       this.loads.delete(jobId);
+    }
+  }
+
+  /**
+   * Fails a job (or a followed file load) with CancelledError and answers once it is over: the
+   * agents have been told to stop (their threads running it are terminated) and what the job
+   * allocated (a map's output) is freed.
+   */
+  private async cancelJob(jobId: string): Promise<void> {
+    const load = this.loads.get(jobId);
+    const job = this.jobs.get(jobId);
+    if (load === undefined && job === undefined) {
+      throw new JobNotFoundError(`no running job has id ${jobId}: it has finished, failed or never existed (sharc status lists running jobs)`, {
+        details: { jobId },
+      });
+    }
+    load?.abort();
+    if (job !== undefined) {
+      job.fail(new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } }));
+      await job.over;
     }
   }
 
@@ -336,6 +356,7 @@ export class Coordinator {
               kernel: spec.kernel,
               params: spec.params,
               ...(output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } }),
+              timeoutMs: timeout,
             },
           },
           'task.result',

@@ -22,7 +22,7 @@ export interface JobHooks {
   logger: Logger;
   /** Where progress events go: the submitting client's subject for this job. */
   jobSubject: string;
-  /** Sends one partition's task to its agent and waits until it is done. */
+  /** Sends one partition's task to its agent and waits until it is done; `timeoutMs` is what is left of the job's time. */
   runPartition(input: ArrayMeta, partitionIndex: number, timeoutMs: number): Promise<{ blocks: number }>;
   /** Tells every agent to stop work of the job. */
   cancelEverywhere(jobId: string): void;
@@ -46,6 +46,11 @@ export class RunningJob {
   private readonly timer: NodeJS.Timeout;
   private readonly failure: Promise<never>;
   private rejectFailure!: (error: SharcError) => void;
+  private markOver!: () => void;
+  /** Resolves once the job is over and, if it failed, cleaned up (a map's output freed). */
+  readonly over = new Promise<void>((resolve) => {
+    this.markOver = resolve;
+  });
 
   constructor(
     readonly jobId: string,
@@ -99,13 +104,15 @@ export class RunningJob {
       await Promise.race([
         Promise.all(
           this.input.partitions.map(async (p) => {
-            const result = await this.hooks.runPartition(this.input, p.index, this.timeoutMs);
+            const remainingMs = Math.max(1, this.startedAt + this.timeoutMs - Date.now());
+            const result = await this.hooks.runPartition(this.input, p.index, remainingMs);
             this.setPartitionDone(p.index, result.blocks);
           }),
         ),
         this.failure,
       ]);
       const array = await this.hooks.finish('done');
+      this.markOver();
       if (this.spec.kind === 'map' && array === undefined) throw new InvalidArgumentError('map produced no output array');
       return { type: 'job.done', jobId: this.jobId, ...(array === undefined ? {} : { array }) };
     } catch (error) {
@@ -117,7 +124,8 @@ export class RunningJob {
         .then(() => this.hooks.finish('failed'))
         .catch((cleanup: unknown) =>
           this.hooks.logger.error('cleanup after a failed job failed', { jobId: this.jobId, error: toErrorData(cleanup) }),
-        );
+        )
+        .finally(() => this.markOver());
       throw error;
     } finally {
       clearTimeout(this.timer);
