@@ -49,7 +49,7 @@ export class WorkerPool {
     // A thread that fails while it holds no task (a kernel's stray timer that throws after it
     // returned) is reported here; without a listener the EventEmitter would crash the agent.
     this.piscina.on('error', (error: unknown) =>
-      options.logger.warn('a worker thread failed between tasks and was replaced', { error: toErrorData(error) }),
+      options.logger.warn('a worker thread failed while it held no task; it was replaced', { error: toErrorData(error) }),
     );
   }
 
