@@ -11,6 +11,7 @@ import {
   JobNotFoundError,
   MessageBus,
   NoAgentsError,
+  REPLY_MARGIN_MS,
   bytesPerElement,
   colsOf,
   parseShape,
@@ -360,7 +361,9 @@ export class Coordinator {
             },
           },
           'task.result',
-          { timeoutMs: timeout },
+          // The job's own timer (a TimeoutError naming the job) fires first; this only ends a wait
+          // on an agent that never answers.
+          { timeoutMs: timeout + REPLY_MARGIN_MS },
         );
         return { blocks: reply.blocks };
       },
