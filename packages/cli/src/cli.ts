@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import yargs, { type Argv } from 'yargs';
 import { EXIT_USAGE, type GlobalArgs } from './context.js';
 import { arrayCommands } from './commands/arrays.js';
+import { cancelCommand } from './commands/cancel.js';
 import { computeCommands } from './commands/compute.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommands } from './commands/inspect.js';
@@ -121,6 +122,6 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
       process.stderr.write(`sharc: ${message ?? error?.message}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;
-  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, demoCommand]) cli = add(cli, exit);
+  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, cancelCommand, demoCommand]) cli = add(cli, exit);
   return cli.epilog('Docs: README.md. Every option can also come from SHARC_<OPTION> (e.g. SHARC_SERVERS) or --config.');
 }

@@ -23,7 +23,7 @@ interface ArrayJson {
 }
 
 interface StatusJson {
-  agents: Array<{ id: string; workInFlight: number }>;
+  agents: Array<{ id: string; workInFlight: number; usedBytes: number }>;
   jobs: Array<{ jobId: string; kind: string; array: string }>;
 }
 
@@ -32,6 +32,19 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
   let dir: string;
   let input: Float64Array;
   let sharc: (args: string[], env?: NodeJS.ProcessEnv) => ReturnType<typeof runSharc>;
+
+  /** The agents' memory in use once it has stopped changing (they report it every second). */
+  const settledUsedBytes = async (): Promise<number> => {
+    const used = async () => jsonOf<StatusJson>(await sharc(['status', '--json'])).agents.reduce((sum, a) => sum + a.usedBytes, 0);
+    let previous = await used();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const current = await used();
+      if (current === previous) return current;
+      previous = current;
+    }
+    return previous;
+  };
 
   before(async () => {
     processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB' });
@@ -137,6 +150,46 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
       assert.deepEqual(jobs, [], 'the cancelled job is gone from the coordinator');
     } finally {
       job.kill('SIGKILL');
+    }
+  });
+
+  it('cancel JOB stops a running map of another client, frees its output, and exits 0; an unknown id exits 1', async () => {
+    const usedBefore = await settledUsedBytes();
+    const map = spawn(
+      process.execPath,
+      [SHARC_BIN, 'map', 'input', '--kernel', `${KERNELS}#slowAddOne`, '--out', 'slow-out', '--params', '{"ms": 60000}', '--servers', processes.url],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    map.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => map.once('exit', (code) => resolve(code)));
+    try {
+      let jobs: StatusJson['jobs'] = [];
+      for (let attempt = 0; attempt < 100 && jobs.length === 0; attempt++) {
+        jobs = jsonOf<StatusJson>(await sharc(['status', '--json'])).jobs;
+        if (jobs.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(jobs.length, 1, 'the map shows in sharc status');
+      const jobId = jobs[0]!.jobId;
+      const cancel = await sharc(['cancel', jobId]);
+      assert.equal(cancel.code, 0, cancel.stderr);
+      assert.equal(cancel.stdout, `cancelled job ${jobId}\n`);
+      assert.equal(await exited, 1);
+      assert.match(stderr, new RegExp(`job ${jobId} was cancelled`));
+      const status = jsonOf<StatusJson>(await sharc(['status', '--json']));
+      assert.deepEqual(status.jobs, []);
+      assert.ok(!jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).some((a) => a.name === 'slow-out'), 'the output is not stored');
+      assert.equal(await settledUsedBytes(), usedBefore, 'the output was freed on every agent');
+
+      const again = await sharc(['cancel', jobId]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, new RegExp(`^sharc: no running job has id ${jobId}`));
+      assert.equal((await sharc(['cancel'])).code, 2);
+      assert.equal((await sharc(['cancel', 'not.a.job'])).code, 2);
+      const sum = jsonOf<{ value: number }>(await sharc(['reduce', 'input', 'sum', '--json']));
+      assert.equal(sum.value, input.reduce((a, b) => a + b, 0));
+    } finally {
+      map.kill('SIGKILL');
     }
   });
 

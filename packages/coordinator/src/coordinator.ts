@@ -6,6 +6,7 @@ import {
   DEFAULT_JOB_TIMEOUT_MS,
   fileLoadTimeoutMs,
   InvalidArgumentError,
+  JobNotFoundError,
   MessageBus,
   NoAgentsError,
   bytesPerElement,
@@ -175,8 +176,7 @@ export class Coordinator {
       case 'job.submit':
         return this.scheduler.run(message);
       case 'job.cancel':
-        this.loads.get(message.jobId)?.abort();
-        this.scheduler.cancel(message.jobId);
+        await this.cancelJob(message.jobId);
         return { type: 'ok' };
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
@@ -217,6 +217,23 @@ export class Coordinator {
       this.loads.delete(jobId);
     }
   }
+
+  /**
+   * Fails a job (or a followed file load) with CancelledError and answers once it is over: the
+   * agents have been told to stop (their threads running it are terminated) and what the job
+   * allocated (a map's output) is freed.
+   */
+  private async cancelJob(jobId: string): Promise<void> {
+    const load = this.loads.get(jobId);
+    if (load === undefined && !this.scheduler.has(jobId)) {
+      throw new JobNotFoundError(`no running job has id ${jobId}: it has finished, failed or never existed (sharc status lists running jobs)`, {
+        details: { jobId },
+      });
+    }
+    load?.abort();
+    await this.scheduler.cancel(jobId);
+  }
+
 
   private cancelOnAgents(jobId: string): void {
     this.scheduler.cancelOnAgents(jobId);

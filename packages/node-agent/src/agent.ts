@@ -4,6 +4,7 @@ import {
   inspectFile,
   readRange,
   CONTROL_TIMEOUT_MS,
+  CancelledError,
   InternalError,
   MessageBus,
   subjectFor,
@@ -22,6 +23,14 @@ import { WorkerPool } from './workers/pool.js';
 
 const REGISTER_RETRY_MS = 500;
 const PROGRESS_INTERVAL_MS = 100;
+/**
+ * The agent's own deadline for a task trails the job's by this much: the coordinator's
+ * task.cancel (and its TimeoutError) normally comes first; this only stops a kernel whose
+ * cancel never arrived (a lost coordinator, a dropped message).
+ */
+const TASK_DEADLINE_MARGIN_MS = 2_000;
+/** Cancelled job ids remembered, so a task that arrives after its job's cancel is refused. */
+const CANCELLED_JOBS_KEPT = 1_024;
 /** Ends a file error: the path is read on the agent's host, not the client's. */
 const ON_AGENT = ' on agent host: fromFile needs a path every agent can read (or `sharc put FILE` to upload it from the client)';
 
@@ -35,7 +44,9 @@ export class Agent {
   private readonly pool: WorkerPool;
   private readonly kernels: KernelCache;
   private readonly data: DataServer;
-  private readonly jobs = new Map<string, { controller: AbortController; tasks: number }>();
+  private readonly jobs = new Map<string, JobOnAgent>();
+  /** Recently cancelled jobs, oldest first. */
+  private readonly cancelled = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
   private heartbeat: NodeJS.Timeout | undefined;
   private dataPort = 0;
@@ -47,7 +58,7 @@ export class Agent {
   ) {
     this.bus = new MessageBus(transport, options.name, options.logger);
     this.store = new PartitionStore(options.memoryBytes);
-    this.pool = new WorkerPool(options.threads);
+    this.pool = new WorkerPool({ threads: options.threads, threadHeapMb: options.threadHeapMb, logger: options.logger });
     this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
     this.data = new DataServer(this.store, options.logger);
   }
@@ -104,7 +115,10 @@ export class Agent {
     this.closed = true;
     clearInterval(this.heartbeat);
     for (const stop of this.unsubscribe) stop();
-    for (const job of this.jobs.values()) job.controller.abort();
+    for (const job of this.jobs.values()) {
+      clearTimeout(job.deadline);
+      job.controller.abort();
+    }
     await this.data.close();
     await this.pool.close();
     await this.bus.close();
@@ -117,7 +131,7 @@ export class Agent {
       this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'control' }), (m) => this.control(m)),
       this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'task' }), (m) => this.task(m)),
       this.bus.listen(subjectFor(cluster, { to: 'agents', verb: 'cancel' }), (m) => {
-        if (m.type === 'task.cancel') this.jobs.get(m.jobId)?.controller.abort();
+        if (m.type === 'task.cancel') this.cancelJob(m.jobId);
       }),
     );
     await this.register();
@@ -216,7 +230,8 @@ export class Agent {
   private async task(message: Message): Promise<Outgoing> {
     if (message.type !== 'task.run') throw new InternalError(`agent task subject does not handle ${message.type}`);
     const { task } = message;
-    const job = this.joinJob(task.jobId);
+    if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
+    const job = this.joinJob(task.jobId, task.timeoutMs);
     const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
     // Progress goes out at most every PROGRESS_INTERVAL_MS per task: on 2 cores every message
     // wakes three processes that share them with the compute threads. The task's result
@@ -255,13 +270,31 @@ export class Agent {
     }
   }
 
-  /** Work of a job on this agent shares one AbortController, so task.cancel stops all of it. */
-  private joinJob(jobId: string): { controller: AbortController; tasks: number } {
+  /** Stops every task of the job on this agent: piscina terminates the threads running them. */
+  private cancelJob(jobId: string): void {
+    this.cancelled.add(jobId);
+    if (this.cancelled.size > CANCELLED_JOBS_KEPT) this.cancelled.delete(this.cancelled.values().next().value as string);
+    this.jobs.get(jobId)?.controller.abort();
+  }
+
+  /**
+   * Work of a job on this agent shares one AbortController, so task.cancel stops all of it.
+   * With `timeoutMs` (a task's share of the job's time) the agent also stops it by itself.
+   */
+  private joinJob(jobId: string, timeoutMs?: number): JobOnAgent {
     let job = this.jobs.get(jobId);
     if (job === undefined) {
-      job = { controller: new AbortController(), tasks: 0 };
+      const controller = new AbortController();
       // One listener per queued worker request of the job: many, by design.
-      setMaxListeners(0, job.controller.signal);
+      setMaxListeners(0, controller.signal);
+      job = { controller, tasks: 0 };
+      if (timeoutMs !== undefined) {
+        job.deadline = setTimeout(() => {
+          this.options.logger.warn('stopping a job whose time ran out without a cancel from the coordinator', { jobId });
+          this.cancelJob(jobId);
+        }, timeoutMs + TASK_DEADLINE_MARGIN_MS);
+        job.deadline.unref();
+      }
       this.jobs.set(jobId, job);
     }
     job.tasks++;
@@ -270,6 +303,17 @@ export class Agent {
 
   private leaveJob(jobId: string): void {
     const job = this.jobs.get(jobId);
-    if (job !== undefined && --job.tasks === 0) this.jobs.delete(jobId);
+    if (job !== undefined && --job.tasks === 0) {
+      clearTimeout(job.deadline);
+      this.jobs.delete(jobId);
+    }
   }
+}
+
+interface JobOnAgent {
+  controller: AbortController;
+  /** Tasks of the job running here. */
+  tasks: number;
+  /** The agent's own stop, should no task.cancel come. */
+  deadline?: NodeJS.Timeout;
 }

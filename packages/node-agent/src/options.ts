@@ -17,6 +17,14 @@ export interface AgentOptions {
   dataPort?: number;
   /** Address clients use to reach the data port. @default the host's first non-loopback IPv4, else 127.0.0.1 */
   advertiseHost?: string;
+  /**
+   * Heap limit of each worker thread, in MiB (V8's old generation). A kernel that allocates
+   * past it fails its job with a KernelError saying "out of memory" and only its thread is
+   * replaced: the agent, its other threads and its partitions carry on. Partitions, and typed
+   * arrays a kernel allocates, live outside this heap and are not counted.
+   * @default 1024
+   */
+  threadHeapMb?: number;
   /** Where kernel modules are cached by hash. @default `<tmpdir>/sharc-kernels` */
   kernelCacheDir?: string;
   /** How often the agent tells the coordinator it is alive. @default 1000 */
@@ -29,6 +37,9 @@ export type ResolvedAgentOptions = Required<AgentOptions>;
 
 const DEFAULT_MEMORY_FRACTION = 0.8;
 const DEFAULT_HEARTBEAT_MS = 1000;
+export const DEFAULT_THREAD_HEAP_MB = 1024;
+/** Below this a worker thread cannot even load a kernel module. */
+export const MIN_THREAD_HEAP_MB = 16;
 
 /** Fills defaults and validates once; errors name the option. */
 export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOptions {
@@ -46,6 +57,10 @@ export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOp
   if (!Number.isInteger(dataPort) || dataPort < 0 || dataPort > 65535) {
     throw new InvalidArgumentError(`dataPort must be 0..65535, got ${dataPort}`);
   }
+  const threadHeapMb = options.threadHeapMb ?? DEFAULT_THREAD_HEAP_MB;
+  if (!Number.isInteger(threadHeapMb) || threadHeapMb < MIN_THREAD_HEAP_MB) {
+    throw new InvalidArgumentError(`threadHeapMb must be an integer of at least ${MIN_THREAD_HEAP_MB} (MiB), got ${threadHeapMb}`);
+  }
   return {
     cluster: options.cluster ?? 'default',
     name,
@@ -54,6 +69,7 @@ export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOp
     dataHost: options.dataHost ?? '0.0.0.0',
     dataPort,
     advertiseHost: options.advertiseHost ?? defaultAdvertiseHost(),
+    threadHeapMb,
     kernelCacheDir: options.kernelCacheDir ?? path.join(os.tmpdir(), 'sharc-kernels'),
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     logger: options.logger ?? createLogger(`agent ${name}`),

@@ -47,7 +47,14 @@ export class NameTakenError extends SharcError {
 export class ArrayNotFoundError extends SharcError {
   static override readonly code = 'ARRAY_NOT_FOUND';
 }
-/** A kernel module could not be bundled or loaded, lacks the export, or threw. */
+/** No running job has this id (it finished, failed, or never existed). */
+export class JobNotFoundError extends SharcError {
+  static override readonly code = 'JOB_NOT_FOUND';
+}
+/**
+ * A kernel module could not be bundled or loaded, lacks the export, or threw; or it took down
+ * the worker thread it ran on (out of memory, process.exit): the thread is replaced.
+ */
 export class KernelError extends SharcError {
   static override readonly code = 'KERNEL_ERROR';
 }
@@ -101,6 +108,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   InvalidArgumentError,
   NameTakenError,
   ArrayNotFoundError,
+  JobNotFoundError,
   KernelError,
   FileFormatError,
   InsufficientMemoryError,

@@ -19,6 +19,7 @@ export {
   InvalidArgumentError,
   NameTakenError,
   ArrayNotFoundError,
+  JobNotFoundError,
   KernelError,
   FileFormatError,
   InsufficientMemoryError,

@@ -132,6 +132,11 @@ export const taskSchema = z.object({
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
   output: z.object({ arrayId: id, dtype, cols: z.number().int().positive() }).optional(),
+  /**
+   * What is left of the job's time: the agent stops the task by itself after this long, so a
+   * kernel that never returns is stopped even if the coordinator's task.cancel never arrives.
+   */
+  timeoutMs: z.number().int().positive().optional(),
 });
 export type Task = z.infer<typeof taskSchema>;
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   ArrayNotFoundError,
+  JobNotFoundError,
   CancelledError,
   ConnectionError,
   FileFormatError,
@@ -31,6 +32,7 @@ const ERROR_CLASSES: Array<[typeof SharcError, string]> = [
   [InvalidArgumentError, 'INVALID_ARGUMENT'],
   [NameTakenError, 'NAME_TAKEN'],
   [ArrayNotFoundError, 'ARRAY_NOT_FOUND'],
+  [JobNotFoundError, 'JOB_NOT_FOUND'],
   [KernelError, 'KERNEL_ERROR'],
   [FileFormatError, 'FILE_ERROR'],
   [InsufficientMemoryError, 'INSUFFICIENT_MEMORY'],

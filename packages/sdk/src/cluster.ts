@@ -22,6 +22,7 @@ import {
   parseShape,
   subjectFor,
   holdersOf,
+  isSubjectToken,
   DTYPES,
   type AgentInfo,
   type ArrayMeta,
@@ -301,6 +302,17 @@ export class Cluster implements ArrayOwner {
   async runningJobs(): Promise<JobStatus[]> {
     const listed = await this.call({ type: 'jobs.list' }, 'jobs.listed');
     return listed.jobs;
+  }
+
+  /**
+   * Cancels a running job of any client (ids as `runningJobs()` and `sharc status` show them):
+   * resolves once every agent has been told to stop it (the threads running it are terminated)
+   * and what it allocated (a map's output) is freed; its caller gets a CancelledError.
+   * Rejects with JobNotFoundError when no running job has this id.
+   */
+  async cancel(jobId: string): Promise<void> {
+    if (typeof jobId !== 'string' || !isSubjectToken(jobId)) throw new InvalidArgumentError(`job id ${JSON.stringify(jobId)} is not a job id (letters, digits, - and _)`);
+    await this.call({ type: 'job.cancel', jobId }, 'ok');
   }
 
   /** Disconnects; an embedded cluster is stopped and its memory freed. */

@@ -76,6 +76,7 @@ async function startEmbedded(options: ResolvedConnectOptions, clientId: string):
           dataHost: '127.0.0.1',
           advertiseHost: '127.0.0.1',
           ...(options.embedded.threads === undefined ? {} : { threads: options.embedded.threads }),
+          ...(options.embedded.threadHeapMb === undefined ? {} : { threadHeapMb: options.embedded.threadHeapMb }),
         }),
       );
     }

@@ -23,6 +23,7 @@ export {
   InvalidArgumentError,
   NameTakenError,
   ArrayNotFoundError,
+  JobNotFoundError,
   KernelError,
   FileFormatError,
   InsufficientMemoryError,

@@ -27,6 +27,8 @@ export interface ConnectOptions {
     threads?: number;
     /** Memory per agent. @default 80 % of the host's memory, divided among the agents */
     memoryBytes?: number;
+    /** Heap limit of each worker thread in MiB: a kernel past it fails with "out of memory". @default 1024 */
+    threadHeapMb?: number;
   };
 }
 
@@ -36,7 +38,7 @@ export interface ResolvedConnectOptions {
   cluster: string;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
-  embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined };
+  embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined; threadHeapMb: number | undefined };
 }
 
 export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConnectOptions {
@@ -59,7 +61,12 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
     cluster,
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
     requestTimeoutMs: positive(options.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),
-    embedded: { agents, threads: options.embedded?.threads, memoryBytes: options.embedded?.memoryBytes },
+    embedded: {
+      agents,
+      threads: options.embedded?.threads,
+      memoryBytes: options.embedded?.memoryBytes,
+      threadHeapMb: options.embedded?.threadHeapMb,
+    },
   };
 }
 

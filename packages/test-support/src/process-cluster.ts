@@ -19,6 +19,6 @@ export function startProcessCluster(options: ProcessClusterOptions = {}): Promis
   return startLocalCluster({
     ...options,
     sharcBin: SHARC_BIN,
-    ...(process.env.SHARC_TEST_VERBOSE ? { env: { SHARC_LOG_LEVEL: 'debug' }, echo: true } : {}),
+    ...(process.env.SHARC_TEST_VERBOSE ? { env: { ...options.env, SHARC_LOG_LEVEL: 'debug' }, echo: true } : {}),
   });
 }

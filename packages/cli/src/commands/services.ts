@@ -54,6 +54,10 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           .option('advertise-host', { type: 'string', describe: "Address clients use to reach this agent's data port [default: first non-loopback IPv4]" })
           .option('data-host', { type: 'string', describe: 'Address the data port listens on [default: 0.0.0.0]' })
           .option('data-port', { describe: 'Data port [default: any free port]', coerce: port('data-port') })
+          .option('thread-heap-mb', {
+            describe: 'Heap limit of each worker thread in MiB: a kernel that allocates past it fails its job ("out of memory") and only its thread is replaced [default: 1024]',
+            coerce: positiveInteger('thread-heap-mb'),
+          })
           .example('$0 agent --servers nats://10.0.0.1:4222 --threads 16 --memory 48GiB', 'serve 48 GiB of partitions on 16 threads')
           .example('$0 agent --name gpu-box-1 --advertise-host 10.0.0.7 --data-port 7070', 'a fixed name and data address (containers, firewalls)'),
       async (args) => {
@@ -72,6 +76,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               ...(args.advertiseHost === undefined ? {} : { advertiseHost: args.advertiseHost }),
               ...(args.dataHost === undefined ? {} : { dataHost: args.dataHost }),
               ...(args.dataPort === undefined ? {} : { dataPort: args.dataPort }),
+              ...(args.threadHeapMb === undefined ? {} : { threadHeapMb: args.threadHeapMb }),
             });
             logger.info('agent ready', { agent: agent.id, servers: args.servers });
             process.stdout.write(`sharc agent ready ${agent.id}\n`);

@@ -4,6 +4,7 @@ import {
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
   NoAgentsError,
+  REPLY_MARGIN_MS,
   bytesPerElement,
   isSubjectToken,
   parseShape,
@@ -44,8 +45,16 @@ export interface SchedulerDeps {
 }
 
 /** Sends one partition's task to an agent and waits for it to finish. */
-export async function sendTask(bus: MessageBus, cluster: string, agentId: string, task: Task, timeoutMs: number): Promise<{ blocks: number }> {
-  const reply = await bus.call(subjectFor(cluster, { to: 'agent', agentId, verb: 'task' }), { type: 'task.run', task }, 'task.result', { timeoutMs });
+export async function sendTask(bus: MessageBus, cluster: string, agentId: string, task: Omit<Task, 'timeoutMs'>, timeoutMs: number): Promise<{ blocks: number }> {
+  const reply = await bus.call(
+    subjectFor(cluster, { to: 'agent', agentId, verb: 'task' }),
+    // The agent stops the task itself after timeoutMs, should the cancel never reach it.
+    { type: 'task.run', task: { ...task, timeoutMs } },
+    'task.result',
+    // The job's own timer (a TimeoutError naming the job) fires first; this only ends a wait on
+    // an agent that never answers.
+    { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
+  );
   return { blocks: reply.blocks };
 }
 
@@ -66,8 +75,19 @@ export class JobScheduler {
     this.jobs.get(message.jobId)?.addProgress(message.partitionIndex, message.attempt, message.blocks);
   }
 
-  cancel(jobId: string): void {
-    this.jobs.get(jobId)?.fail(new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } }));
+  has(jobId: string): boolean {
+    return this.jobs.has(jobId);
+  }
+
+  /**
+   * Fails a job with CancelledError and resolves once it is over: the agents have been told
+   * to stop (their threads running it are terminated) and a map's output is freed.
+   */
+  async cancel(jobId: string): Promise<void> {
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return;
+    job.fail(new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } }));
+    await job.over;
   }
 
   failAll(error: SharcError): void {

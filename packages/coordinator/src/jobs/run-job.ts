@@ -28,7 +28,7 @@ export interface JobHooks {
   jobSubject: string;
   /** The agent that serves the partition now (recovery may have moved it). */
   agentOf(partitionIndex: number): string;
-  /** Sends attempt `attempt` of one partition's task to `agentId` and waits until it is done. */
+  /** Sends attempt `attempt` of one partition's task to `agentId` and waits until it is done; `timeoutMs` is what is left of the job's time. */
   runPartition(partitionIndex: number, agentId: string, attempt: number, timeoutMs: number): Promise<{ blocks: number }>;
   /**
    * After the agent of an attempt died: resolves once the partition (and a map's output
@@ -63,6 +63,11 @@ export class RunningJob {
   private readonly attempts: number[];
   /** Attempts in flight by agent: told when that agent is declared dead. */
   private readonly inFlight = new Map<string, Set<() => void>>();
+  private markOver!: () => void;
+  /** Resolves once the job is over and, if it failed, cleaned up (a map's output freed). */
+  readonly over = new Promise<void>((resolve) => {
+    this.markOver = resolve;
+  });
 
   constructor(
     readonly jobId: string,
@@ -127,6 +132,7 @@ export class RunningJob {
       await Promise.race([prepared, this.failure]);
       await Promise.race([Promise.all(this.input.partitions.map((p) => this.runPartition(p.index))), this.failure]);
       const array = await this.hooks.finish('done');
+      this.markOver();
       if (this.spec.kind === 'map' && array === undefined) throw new InvalidArgumentError('map produced no output array');
       return {
         type: 'job.done',
@@ -143,7 +149,8 @@ export class RunningJob {
         .then(() => this.hooks.finish('failed'))
         .catch((cleanup: unknown) =>
           this.hooks.logger.error('cleanup after a failed job failed', { jobId: this.jobId, error: toErrorData(cleanup) }),
-        );
+        )
+        .finally(() => this.markOver());
       throw error;
     } finally {
       clearTimeout(this.timer);
@@ -164,7 +171,8 @@ export class RunningJob {
       const lost = new Promise<'lost'>((resolve) => (markLost = () => resolve('lost')));
       const onAgent = this.inFlight.get(agentId) ?? new Set();
       this.inFlight.set(agentId, onAgent.add(markLost));
-      const run = this.hooks.runPartition(index, agentId, attempt, this.timeoutMs);
+      const remainingMs = Math.max(1, this.startedAt + this.timeoutMs - Date.now());
+      const run = this.hooks.runPartition(index, agentId, attempt, remainingMs);
       run.catch(() => undefined);
       let outcome: { blocks: number } | 'lost';
       try {

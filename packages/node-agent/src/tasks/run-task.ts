@@ -1,4 +1,6 @@
+import { setMaxListeners } from 'node:events';
 import {
+  InternalError,
   KernelError,
   colsOf,
   combineBuiltin,
@@ -51,12 +53,24 @@ export async function runTask(task: Task, context: TaskContext): Promise<TaskOut
     throw error;
   }
   const leases = output === undefined ? [input] : [input, output];
+  // The task's own signal: a batch that fails stops its sibling batches at once (their threads
+  // are terminated), instead of letting them run on until the coordinator's task.cancel.
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  const onJobAbort = () => stop.abort(context.signal.reason);
+  if (context.signal.aborted) onJobAbort();
+  else context.signal.addEventListener('abort', onJobAbort, { once: true });
   let clean = false;
   try {
-    const outcome = await runOnPartition(task, input.partition, output?.partition, context);
+    const outcome = await runOnPartition(task, input.partition, output?.partition, { ...context, signal: stop.signal });
     clean = true;
     return outcome;
+  } catch (error) {
+    stop.abort();
+    throw error;
   } finally {
+    context.signal.removeEventListener('abort', onJobAbort);
+    // Not clean: a thread may have been stopped mid-write, so the buffers are never recycled.
     for (const lease of leases) lease.release(clean);
   }
 }
@@ -157,11 +171,18 @@ function viewOf(partition: StoredPartition): PartitionView {
   };
 }
 
-/** Names the partition in a kernel error, keeping the kernel's own message and stack. */
+/**
+ * Names the partition in a kernel error (and in a worker thread's failure), keeping the
+ * kernel's own message and stack.
+ */
 function withPartition(error: SharcError, task: Task): SharcError {
-  if (!(error instanceof KernelError)) return error;
-  const wrapped = new KernelError(`partition ${task.partitionIndex} of array ${task.arrayId}: ${error.message}`, {
+  const threadFailure = error instanceof InternalError && typeof error.details.reason === 'string';
+  if (!(error instanceof KernelError) && !threadFailure) return error;
+  const ErrorClass = error instanceof KernelError ? KernelError : InternalError;
+  const wrapped = new ErrorClass(`partition ${task.partitionIndex} of array ${task.arrayId}: ${error.message}`, {
     details: { ...error.details, partition: task.partitionIndex, arrayId: task.arrayId },
+    retryable: error.retryable,
+    ...(error.cause === undefined ? {} : { cause: error.cause }),
   });
   if (error.stack !== undefined) wrapped.stack = error.stack;
   return wrapped;

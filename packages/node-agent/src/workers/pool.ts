@@ -1,30 +1,56 @@
 import { Piscina } from 'piscina';
-import { CancelledError, fromErrorData, InternalError, SharcError } from '@sharc/protocol';
+import { CancelledError, fromErrorData, InternalError, KernelError, toErrorData, type Logger, type SharcError } from '@sharc/protocol';
 import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
+/** Node's code for a worker that hit its `resourceLimits`. */
+const OUT_OF_MEMORY_CODE = 'ERR_WORKER_OUT_OF_MEMORY';
+/** How piscina words the failure of a task whose thread exited under it. */
+const EXITED = /^worker exited with code: (-?\d+)/;
+
+export interface WorkerPoolOptions {
+  threads: number;
+  /** Heap limit of each thread (V8 old generation), in MiB. */
+  threadHeapMb: number;
+  logger: Logger;
+}
 
 /**
  * The agent's worker threads (piscina: a well-kept pool that queues tasks, replaces a thread
  * that dies, and terminates a thread whose task is aborted). Threads start with the agent and
- * stay up, so a job never waits for a thread to boot.
+ * stay up, so a job never waits for a thread to boot. A kernel that loops forever, exhausts its
+ * thread's heap or exits its thread takes down that thread only: the partitions it read are the
+ * agent's SharedArrayBuffers, not the thread's, and piscina starts a fresh thread in its place.
  */
 export class WorkerPool {
+  readonly threads: number;
+  readonly threadHeapMb: number;
   private readonly piscina: Piscina;
   private requestsInFlight = 0;
 
-  constructor(readonly threads: number) {
+  constructor(options: WorkerPoolOptions) {
+    this.threads = options.threads;
+    this.threadHeapMb = options.threadHeapMb;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
-      minThreads: threads,
-      maxThreads: threads,
+      minThreads: options.threads,
+      maxThreads: options.threads,
       idleTimeout: Infinity,
       // Kernels may be async and modules load with dynamic import: let the thread's event loop run.
       atomics: 'async',
       // Tasks of concurrent jobs queue here. piscina's default ('auto', threads squared) would
       // fail a task at random once several jobs overlap; admission control is the coordinator's job.
       maxQueue: Infinity,
+      // Without a limit of its own a thread may grow to the process's default heap (a quarter of
+      // the host's memory or so) and, with several threads, take the host into its OOM killer,
+      // which kills the whole agent. With it, V8 stops just the thread.
+      resourceLimits: { maxOldGenerationSizeMb: options.threadHeapMb },
     });
+    // A thread that fails while it holds no task (a kernel's stray timer that throws after it
+    // returned) is reported here; without a listener the EventEmitter would crash the agent.
+    this.piscina.on('error', (error: unknown) =>
+      options.logger.warn('a worker thread failed while it held no task; it was replaced', { error: toErrorData(error) }),
+    );
   }
 
   /** Runs one request; resolves with its partials or rejects with the typed error it produced. */
@@ -34,8 +60,10 @@ export class WorkerPool {
     try {
       reply = (await this.piscina.run(request, signal === undefined ? {} : { signal })) as WorkerReply;
     } catch (error) {
+      // piscina has terminated the thread of an aborted request (a kernel that never returns
+      // stops here) and starts another in its place.
       if (signal?.aborted) throw new CancelledError('task cancelled', { cause: error });
-      throw new InternalError(`worker thread failed: ${(error as Error).message}`, { cause: error, retryable: true });
+      throw this.threadFailure(request, error);
     } finally {
       this.requestsInFlight--;
     }
@@ -51,5 +79,35 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     await this.piscina.destroy();
+  }
+
+  /**
+   * The error for a request whose thread died under it. Running user code, that is the
+   * kernel's doing (a KernelError the user can act on); running sharc's own built-ins, a bug.
+   */
+  private threadFailure(request: WorkerRequest, error: unknown): SharcError {
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as { code?: unknown } | undefined)?.code;
+    const exited = EXITED.exec(message);
+    let what: string;
+    let reason: 'out-of-memory' | 'worker-exited' | 'worker-crashed';
+    if (code === OUT_OF_MEMORY_CODE) {
+      reason = 'out-of-memory';
+      what = `ran out of memory: its worker thread reached the heap limit of ${this.threadHeapMb} MiB (agent option threadHeapMb, sharc agent --thread-heap-mb)`;
+    } else if (exited !== null) {
+      reason = 'worker-exited';
+      what = `ended its worker thread: the worker exited with code ${exited[1]} (a kernel must return or throw, not call process.exit)`;
+    } else {
+      reason = 'worker-crashed';
+      what = `crashed its worker thread: ${message}`;
+    }
+    const details = { reason, heapLimitMb: this.threadHeapMb };
+    if (request.kernel.kind === 'builtin') {
+      return new InternalError(`the built-in ${request.kernel.op} ${what}; the thread was replaced`, { cause: error, retryable: true, details });
+    }
+    const failure = new KernelError(`kernel ${request.kernel.label} ${what}; the thread was replaced`, { cause: error, details });
+    // The kernel's own stack, when the thread died of an exception it threw.
+    if (reason === 'worker-crashed' && error instanceof Error && error.stack !== undefined) failure.stack = error.stack;
+    return failure;
   }
 }
