@@ -4,32 +4,44 @@ import {
   kernelHash,
   CONTROL_TIMEOUT_MS,
   DEFAULT_JOB_TIMEOUT_MS,
-  fileLoadTimeoutMs,
   InvalidArgumentError,
   JobNotFoundError,
   MessageBus,
-  NoAgentsError,
-  bytesPerElement,
-  colsOf,
   parseShape,
   isSubjectToken,
   subjectFor,
   toErrorData,
+  type AgentInfo,
   type ArrayMeta,
   type Message,
+  type MessageType,
   type MessageOf,
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
 import { JobScheduler, sendTask } from './jobs/job-scheduler.js';
+import { resumeAfterRejoin } from './recovery/coordinator-restart.js';
+import type { PersistedJob } from './state/state-store.js';
 import { PartitionRecovery } from './recovery/partition-recovery.js';
 import { KernelStore } from './kernels/kernel-store.js';
 import { resolveCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from './options.js';
+import { loadFileOnAgents, type FileLoadFollower } from './placement/file-load.js';
 import { PartitionAllocator } from './placement/partition-allocator.js';
 import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog, type ArrayOrigin, type ArrayRecord } from './registry/array-catalog.js';
 
 const QUEUE_GROUP = 'sharc-coordinator';
+/** Client requests whose effect must be stored before they are answered. */
+const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
+  'array.create',
+  'array.commit',
+  'array.abort',
+  'array.delete',
+  'array.load',
+  'kernel.put',
+  'job.submit',
+  'job.cancel',
+]);
 /** The sender id of tasks the coordinator runs itself (rebuilding a lost map partition). */
 const COORDINATOR_CLIENT_ID = 'coordinator';
 /** How long rebuilding one map output partition may take. */
@@ -44,8 +56,11 @@ export class Coordinator {
   private readonly bus: MessageBus;
   private readonly agents: AgentRegistry;
   private readonly placement: PartitionAllocator;
-  private readonly arrays = new ArrayCatalog();
+  private readonly arrays: ArrayCatalog;
   private readonly kernels = new KernelStore();
+  /** Resolves once agents of the previous coordinator had their chance to rejoin (at once when there was none). */
+  private rejoined: Promise<void> = Promise.resolve();
+  private stopRejoin: () => void = () => undefined;
   private readonly recovery: PartitionRecovery;
   private readonly scheduler: JobScheduler;
   private readonly greeting = new Set<string>();
@@ -59,6 +74,8 @@ export class Coordinator {
     readonly options: ResolvedCoordinatorOptions,
   ) {
     this.bus = new MessageBus(transport, 'coordinator', options.logger);
+    const { state } = options;
+    this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId));
     this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger);
     this.recovery = new PartitionRecovery({
@@ -90,6 +107,8 @@ export class Coordinator {
       agents: this.agents,
       placement: this.placement,
       recovery: this.recovery,
+      state: options.state,
+      rejoined: () => this.rejoined,
       reserve: (meta, origin, replace) => this.reserve(meta, origin, replace, undefined),
       commit: async (arrayId) => (await this.commitArray(arrayId)).array,
       drop: (record) => this.dropArray(record),
@@ -98,30 +117,70 @@ export class Coordinator {
     this.sweeper.unref();
   }
 
-  static start(transport: Transport, options: CoordinatorOptions = {}): Coordinator {
+  /**
+   * Starts a coordinator: loads the state a previous one stored (arrays, kernels, running
+   * jobs), serves, announces itself, and resumes those jobs once their agents rejoined.
+   */
+  static async start(transport: Transport, options: CoordinatorOptions = {}): Promise<Coordinator> {
     const coordinator = new Coordinator(transport, resolveCoordinatorOptions(options));
+    const { jobs: resumable, agentIds } = await coordinator.restore();
     coordinator.listen();
-    // Clients waiting on jobs of a previous coordinator learn that those jobs are gone.
+    // Clients waiting on jobs of a previous coordinator learn which ones go on; they fail the others.
     coordinator.bus.publish(subjectFor(coordinator.options.cluster, { to: 'announcements' }), {
       type: 'coordinator.started',
       instanceId: randomBytes(8).toString('hex'),
+      resumedJobs: resumable.map((job) => job.jobId),
     });
+    const restart = resumeAfterRejoin(
+      {
+        arrays: coordinator.arrays,
+        agents: coordinator.agents,
+        scheduler: coordinator.scheduler,
+        state: coordinator.options.state,
+        logger: coordinator.options.logger,
+        deadAfterMs: coordinator.options.deadAfterMs,
+        agentDead: (id) => coordinator.onAgentDead(id),
+        drop: (record) => coordinator.dropArray(record),
+      },
+      resumable,
+      agentIds,
+    );
+    coordinator.rejoined = restart.rejoined;
+    coordinator.stopRejoin = restart.stop;
     return coordinator;
   }
 
+  /**
+   * Stops serving. With durable state, running jobs are left as stored, for the next
+   * coordinator to resume; without, they fail with a retryable CancelledError.
+   */
   async close(): Promise<void> {
     for (const stop of this.unsubscribe) stop();
-    this.scheduler.failAll(new CancelledError('the coordinator is shutting down', { retryable: true }));
+    if (this.options.state.kind === 'memory') this.scheduler.failAll(new CancelledError('the coordinator is shutting down', { retryable: true }));
+    else this.scheduler.detach();
     for (const load of this.loads.values()) load.abort();
     clearInterval(this.sweeper);
+    this.stopRejoin();
     this.agents.close();
+    await this.options.state.close();
     await this.bus.close();
+  }
+
+  /** Loads what a previous coordinator stored; returns the jobs it was running and the agents it knew. */
+  private async restore(): Promise<{ jobs: PersistedJob[]; agentIds: string[] }> {
+    const state = await this.options.state.load();
+    this.arrays.restore(state.arrays);
+    for (const { hash, code } of state.kernels) this.kernels.put(hash, code);
+    if (state.arrays.length + state.jobs.length > 0) {
+      this.options.logger.info('restored the cluster state', { arrays: state.arrays.length, kernels: state.kernels.length, jobs: state.jobs.length });
+    }
+    return { jobs: state.jobs, agentIds: state.agentIds };
   }
 
   private listen(): void {
     const { cluster } = this.options;
     this.unsubscribe.push(
-      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m) => this.onClient(m), { queue: QUEUE_GROUP }),
+      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m, context) => this.onClient(m, context), { queue: QUEUE_GROUP }),
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m), { queue: QUEUE_GROUP }),
     );
   }
@@ -129,7 +188,7 @@ export class Coordinator {
   private async onAgent(message: Message): Promise<Outgoing> {
     switch (message.type) {
       case 'agent.register':
-        this.agents.register(message.agent);
+        this.registerAgent(message.agent);
         return { type: 'ok' };
       case 'agent.heartbeat':
         // Unknown (this coordinator restarted) or declared dead and back (a network cut healed):
@@ -146,7 +205,17 @@ export class Coordinator {
     }
   }
 
-  private async onClient(message: Message): Promise<Outgoing> {
+  /** Answers a client; a change to the stored state is durable before the client hears of it. */
+  private async onClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
+    // After a restart, answers wait (a second or so) for the agents to rejoin: until then the
+    // coordinator does not know where their partitions can be read.
+    await this.rejoined;
+    const reply = await this.answerClient(message, context);
+    if (CHANGES_STATE.has(message.type)) await this.options.state.flush();
+    return reply;
+  }
+
+  private async answerClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
     switch (message.type) {
       case 'array.create':
         return this.createArray(message);
@@ -172,9 +241,10 @@ export class Coordinator {
       case 'kernel.put':
         if (kernelHash(message.code) !== message.hash) throw new InvalidArgumentError(`kernel code does not match its hash ${message.hash}`);
         this.kernels.put(message.hash, message.code);
+        this.options.state.saveKernel(message.hash, message.code);
         return { type: 'ok' };
       case 'job.submit':
-        return this.scheduler.run(message);
+        return this.scheduler.run(message, context);
       case 'job.cancel':
         await this.cancelJob(message.jobId);
         return { type: 'ok' };
@@ -234,58 +304,16 @@ export class Coordinator {
     await this.scheduler.cancel(jobId);
   }
 
-
   private cancelOnAgents(jobId: string): void {
     this.scheduler.cancelOnAgents(jobId);
   }
 
-  private async loadFile(
-    message: MessageOf<'array.load'>,
-    follow: { signal: AbortSignal; progress: (done: number, total: number) => void } | undefined,
-  ): Promise<Outgoing> {
+  private async loadFile(message: MessageOf<'array.load'>, follow: FileLoadFollower | undefined): Promise<Outgoing> {
     const name = message.name ?? generatedName();
     this.arrays.checkName(name, message.replace ?? false);
-    const inspector = this.agents.alive()[0];
-    if (inspector === undefined) throw new NoAgentsError('no agent is alive to read the file');
-    const layout = await this.bus.call(
-      this.placement.agentSubject(inspector.id),
-      { type: 'file.inspect', source: message.source },
-      'file.info',
-      { timeoutMs: CONTROL_TIMEOUT_MS },
-    );
-    const shape = parseShape(layout.shape);
-    const meta = this.placement.place(name, layout.dtype, shape, message.partitions);
-    if (follow?.signal.aborted) throw new CancelledError(`loading ${message.source.path} was cancelled`);
-    const rowBytes = colsOf(shape) * bytesPerElement(layout.dtype);
-    const total = meta.partitions.reduce((sum, p) => sum + p.byteLength, 0);
-    let loaded = 0;
-    follow?.progress(0, total);
-    await this.placement.allocate(meta, (partition) => ({
-      type: 'partition.load',
-      arrayId: meta.id,
-      dtype: meta.dtype,
-      shape: meta.shape,
-      partition,
-      source: message.source,
-      dataOffset: layout.dataOffset + partition.rowStart * rowBytes,
-      ...(message.jobId === undefined ? {} : { jobId: message.jobId }),
-    }), (partition) => fileLoadTimeoutMs(partition.byteLength), (partition) => {
-      loaded += partition.byteLength;
-      if (loaded < total) follow?.progress(loaded, total);
-    });
-    if (follow?.signal.aborted) {
-      await this.placement.release(meta);
-      throw new CancelledError(`loading ${message.source.path} was cancelled`);
-    }
-    const record: ArrayRecord = {
-      meta,
-      origin: { kind: 'file', source: message.source, dataOffset: layout.dataOffset },
-      state: 'pending',
-      replace: message.replace ?? false,
-      createdAt: Date.now(),
-    };
+    const record = await loadFileOnAgents({ bus: this.bus, agents: this.agents, placement: this.placement }, name, message, follow);
     this.arrays.addPending(record);
-    return this.commitArray(meta.id);
+    return this.commitArray(record.meta.id);
   }
 
   /**
@@ -337,7 +365,7 @@ export class Coordinator {
       .call(this.placement.agentSubject(agentId), { type: 'agent.hello', keep: this.arrays.partitionsOnAgent(agentId) }, 'agent.register', {
         timeoutMs: CONTROL_TIMEOUT_MS,
       })
-      .then((reply) => this.agents.register(reply.agent))
+      .then((reply) => this.registerAgent(reply.agent))
       .catch((error: unknown) => this.options.logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
       .finally(() => this.greeting.delete(agentId));
   }
@@ -377,8 +405,14 @@ export class Coordinator {
     }
   }
 
+  private registerAgent(info: AgentInfo): void {
+    this.agents.register(info);
+    this.options.state.saveAgent(info.id);
+  }
+
   /** Moves the dead agent's partitions and the running work on them to live agents. */
   private onAgentDead(agentId: string): void {
+    this.options.state.deleteAgent(agentId);
     this.recovery.agentDead(agentId);
     this.scheduler.agentLost(agentId);
   }

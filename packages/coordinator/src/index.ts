@@ -3,11 +3,15 @@
  * scheduling. One per cluster.
  *
  * ```ts
- * const coordinator = Coordinator.start(await connectNats({ servers, name: 'coordinator' }));
+ * const transport = await connectNats({ servers, name: 'coordinator' });
+ * const coordinator = await Coordinator.start(transport, { state: await KvStateStore.open(natsConnectionOf(transport)!, 'default', logger) });
  * ```
  */
 export { Coordinator } from './coordinator.js';
 export { resolveCoordinatorOptions } from './options.js';
+export { MemoryStateStore } from './state/state-store.js';
+export { KvStateStore } from './state/kv-state-store.js';
+export type { StateStore, CoordinatorState, PersistedJob } from './state/state-store.js';
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
 export { placePartitions, addReplicas, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
 export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';

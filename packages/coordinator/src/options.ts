@@ -1,3 +1,4 @@
+import { MemoryStateStore, type StateStore } from './state/state-store.js';
 import { InvalidArgumentError, MAX_COPIES, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
 
 export interface CoordinatorOptions {
@@ -13,6 +14,12 @@ export interface CoordinatorOptions {
   copies?: number;
   /** A client upload not committed within this time is dropped and its memory freed. @default 3600000 */
   pendingUploadTtlMs?: number;
+  /**
+   * Where arrays, placement, kernels and running jobs are kept. A JetStream store
+   * (`KvStateStore.open`) lets a coordinator killed outright be started again and resume
+   * everything. @default in memory: a restart forgets every array
+   */
+  state?: StateStore;
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
 }
@@ -33,6 +40,7 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
     deadAfterMs,
     copies,
     pendingUploadTtlMs: options.pendingUploadTtlMs ?? 60 * 60 * 1000,
+    state: options.state ?? new MemoryStateStore(),
     logger: options.logger ?? createLogger('coordinator'),
   };
 }

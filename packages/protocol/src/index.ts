@@ -63,7 +63,7 @@ export { MessageBus } from './bus/message-bus.js';
 export type { ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
 export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
-export { connectNats } from './bus/nats.js';
+export { connectNats, natsConnectionOf } from './bus/nats.js';
 export type { NatsTransportOptions } from './bus/nats.js';
 export { resolveNatsAuth, natsAuthFromEnv, NATS_AUTH_SOURCES } from './bus/nats-auth.js';
 export type { NatsAuthOptions, NatsTlsOptions, NatsAuthMethod, ResolvedNatsAuth } from './bus/nats-auth.js';

@@ -195,8 +195,12 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('jobs.list', {}),
   message('jobs.listed', { jobs: z.array(jobStatusSchema) }),
 
-  /** Published by a coordinator when it starts: clients fail the jobs a previous one was running. */
-  message('coordinator.started', { instanceId: id }),
+  /**
+   * Published by a coordinator when it starts. It resumes the jobs in `resumedJobs` (their
+   * state was in JetStream) and answers their submitters; clients fail every other job a
+   * previous coordinator was running.
+   */
+  message('coordinator.started', { instanceId: id, resumedJobs: z.array(id).max(100_000).optional() }),
 
   // Coordinator -> client: progress on the job's subject; the end as the reply to job.submit.
   message('job.progress', { jobId: id, done: count, total: count }),

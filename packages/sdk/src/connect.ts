@@ -62,7 +62,7 @@ async function startEmbedded(options: ResolvedConnectOptions, clientId: string):
   const logger = createLogger('embedded');
   // The agents share this process's event loop: a long synchronous loop in the user's code
   // delays their heartbeats without anything being wrong, so liveness is off here.
-  const coordinator = Coordinator.start(hub.connect(), { cluster: options.cluster, deadAfterMs: Infinity });
+  const coordinator = await Coordinator.start(hub.connect(), { cluster: options.cluster, deadAfterMs: Infinity });
   const agentCount = options.embedded.agents;
   const memoryBytes = options.embedded.memoryBytes ?? Math.floor((os.totalmem() * EMBEDDED_MEMORY_FRACTION) / agentCount);
   const agents: Agent[] = [];

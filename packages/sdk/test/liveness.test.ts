@@ -14,7 +14,8 @@ describe('agent death and coordinator restart (real processes)', () => {
   let processes: ProcessCluster;
   let cluster: Cluster;
   before(async () => {
-    processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB' });
+    // State in memory: a restarted coordinator starts empty (coordinator-restart.test.ts covers JetStream state).
+    processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB', coordinatorArgs: ['--state', 'memory'] });
     cluster = await connect({ servers: processes.url });
   });
   after(async () => {
@@ -43,7 +44,7 @@ describe('agent death and coordinator restart (real processes)', () => {
     assert.equal(await cluster.reduce(array, 'sum'), 499_500);
   });
 
-  it('fails jobs in flight at once when the coordinator restarts, and agents rejoin with their memory freed', async () => {
+  it('with state in memory, fails jobs in flight at once when the coordinator restarts, and agents rejoin with their memory freed', async () => {
     const array = await cluster.put(new Float64Array(2 * 1024).fill(1), { partitions: 2 });
     await (await cluster.map(array, { module: KERNELS, kernel: 'slowMap', params: { ms: 1 } })).delete();
     const started = Date.now();

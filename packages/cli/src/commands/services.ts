@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
-import { Coordinator } from '@sharc/coordinator';
+import { Coordinator, KvStateStore, MemoryStateStore } from '@sharc/coordinator';
 import { Agent } from '@sharc/node-agent';
-import { connectNats, parseByteSize } from '@sharc/protocol';
+import { connectNats, natsConnectionOf, parseByteSize } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
 import { serviceLogger } from '../logging.js';
 import { agentName, byteSize, natsAuthOf, port, positiveInteger } from '../options.js';
@@ -27,6 +27,11 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             default: 2,
             coerce: positiveInteger('copies'),
           })
+          .option('state', {
+            choices: ['jetstream', 'memory'] as const,
+            default: 'jetstream' as const,
+            describe: 'Where arrays, placement, kernels and running jobs are kept: jetstream survives a coordinator restart; memory forgets everything',
+          })
           .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster')
           .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)'),
       async (args) => {
@@ -35,7 +40,15 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             const logger = serviceLogger('coordinator', args.logLevel);
             const auth = natsAuthOf(args);
             const transport = await connectNats({ servers: args.servers, name: 'sharc-coordinator', logger, ...(auth === undefined ? {} : { auth }) });
-            const coordinator = Coordinator.start(transport, { logger, cluster: args.cluster, deadAfterMs: args.deadAfterMs!, copies: args.copies! });
+            const connection = natsConnectionOf(transport);
+            const state = args.state === 'jetstream' && connection !== undefined ? await KvStateStore.open(connection, args.cluster, logger) : new MemoryStateStore();
+            const coordinator = await Coordinator.start(transport, {
+              logger,
+              cluster: args.cluster,
+              deadAfterMs: args.deadAfterMs!,
+              copies: args.copies!,
+              state,
+            });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
             process.stdout.write('sharc coordinator ready\n');
             await runUntilStopped(() => coordinator.close(), logger, args.stopWithParent);

@@ -10,6 +10,7 @@ import {
   parseShape,
   rowsOf,
   subjectFor,
+  toErrorData,
   type ArrayMeta,
   type DType,
   type JobStatus,
@@ -24,8 +25,11 @@ import { newArrayId, type PartitionAllocator } from '../placement/partition-allo
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
-import { RunningJob } from './run-job.js';
+import type { PersistedJob, StateStore } from '../state/state-store.js';
+import { MAX_ATTEMPTS, RunningJob } from './run-job.js';
 
+/** Jobs still running after this long are stored for a restarted coordinator to resume. */
+const JOB_PERSIST_DELAY_MS = 100;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 
@@ -38,6 +42,9 @@ export interface SchedulerDeps {
   agents: AgentRegistry;
   placement: PartitionAllocator;
   recovery: PartitionRecovery;
+  state: StateStore;
+  /** Resolves once a restarted coordinator's agents had their chance to rejoin: jobs wait for it. */
+  rejoined(): Promise<void>;
   /** The array lifecycle, which the coordinator owns. */
   reserve(meta: ArrayMeta, origin: ArrayOrigin, replace: boolean): Promise<void>;
   commit(arrayId: string): Promise<ArrayMeta>;
@@ -64,6 +71,7 @@ export async function sendTask(bus: MessageBus, cluster: string, agentId: string
  */
 export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
+  private detached = false;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -78,6 +86,7 @@ export class JobScheduler {
   has(jobId: string): boolean {
     return this.jobs.has(jobId);
   }
+
 
   /**
    * Fails a job with CancelledError and resolves once it is over: the agents have been told
@@ -94,6 +103,14 @@ export class JobScheduler {
     for (const job of this.jobs.values()) job.fail(error);
   }
 
+  /**
+   * The coordinator is going away but its state stays: jobs are left as stored for the next
+   * one to resume; nothing more is written or freed for them here.
+   */
+  detach(): void {
+    this.detached = true;
+  }
+
   /** The agent was declared dead: every job's attempts on it move on. */
   agentLost(agentId: string): void {
     for (const job of this.jobs.values()) job.agentLost(agentId);
@@ -103,22 +120,64 @@ export class JobScheduler {
     this.deps.bus.publish(subjectFor(this.deps.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
   }
 
-  /** Runs a job to its end; the reply to job.submit is its outcome. */
-  async run(message: MessageOf<'job.submit'>): Promise<Outgoing> {
-    const { jobId, spec } = message;
+  /** Runs a submitted job to its end; the reply to job.submit is its outcome. */
+  run(message: MessageOf<'job.submit'>, context: { replyTo?: string }): Promise<Outgoing> {
     const clientId = message.from;
     if (!isSubjectToken(clientId)) throw new InvalidArgumentError(`sender ${JSON.stringify(clientId)} is not a valid client id`);
+    return this.start({
+      jobId: message.jobId,
+      clientId,
+      spec: message.spec,
+      startedAt: Date.now(),
+      timeoutMs: message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
+      generation: 0,
+      ...(context.replyTo === undefined ? {} : { replyTo: context.replyTo }),
+    });
+  }
+
+  /**
+   * Resumes a job a previous coordinator was running (its state was in the store): every
+   * partition runs again with attempt numbers of its own, and the submitter, still waiting on
+   * its request, hears the outcome at the reply subject it gave.
+   */
+  resume(job: PersistedJob): void {
+    const answer = (reply: Outgoing) => {
+      try {
+        this.deps.bus.reply(job.replyTo, reply);
+      } catch (error) {
+        this.deps.logger.error('could not answer a resumed job', { jobId: job.jobId, error: toErrorData(error) });
+      }
+    };
+    this.deps.logger.info('resuming a job of the previous coordinator', { jobId: job.jobId, kind: job.spec.kind });
+    this.start({ ...job, generation: job.generation + 1 }).then(answer, (error: unknown) => answer({ type: 'error', error: toErrorData(error) }));
+  }
+
+  private async start(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
+    const { jobId, spec, clientId } = params;
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
     const jobSubject = subjectFor(this.deps.cluster, { to: 'job', clientId, jobId });
     const input = this.deps.arrays.ready(spec.arrayId);
     const inputRecord = this.deps.arrays.getRecord(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
     if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
-    if (spec.kind === 'map' && spec.outputName !== undefined) this.deps.arrays.checkName(spec.outputName, spec.replace ?? false);
+    // (A resumed map's output is pending under that name already.)
+    if (spec.kind === 'map' && spec.outputName !== undefined && params.generation === 0) this.deps.arrays.checkName(spec.outputName, spec.replace ?? false);
 
     let output: ArrayMeta | undefined;
     const outputTask = () => (output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } });
-    const job = new RunningJob(jobId, spec, input, message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS, {
+    // Jobs that outlive JOB_PERSIST_DELAY_MS are stored, so that a new coordinator can resume
+    // them; tiny jobs finish first and never cost a write.
+    let stored = false;
+    const store = () => {
+      if (params.replyTo === undefined) return;
+      stored = true;
+      const { replyTo } = params;
+      this.deps.state.saveJob({ ...params, replyTo, ...(output === undefined ? {} : { outputId: output.id }) });
+    };
+    const storeTimer = setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
+    storeTimer.unref();
+    const remainingMs = Math.max(1, params.startedAt + params.timeoutMs - Date.now());
+    const job = new RunningJob(jobId, spec, input, remainingMs, params.generation * MAX_ATTEMPTS, {
       bus: this.deps.bus,
       logger: this.deps.logger,
       jobSubject,
@@ -139,6 +198,9 @@ export class JobScheduler {
       cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
         this.jobs.delete(jobId);
+        clearTimeout(storeTimer);
+        if (this.detached) return undefined;
+        if (stored) this.deps.state.deleteJob(jobId);
         if (output === undefined) return undefined;
         if (outcome === 'failed') {
           // A commit that failed has dropped the output already.
@@ -152,15 +214,33 @@ export class JobScheduler {
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
     const prepare = async () => {
+      await this.deps.rejoined();
       // Partitions of agents that died are served elsewhere first (a copy, the file, the lineage).
       await Promise.all(input.partitions.map((p) => this.deps.recovery.whenServed(inputRecord, p.index)));
       if (spec.kind !== 'map') return;
-      const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
-      const origin: ArrayOrigin = { kind: 'map', inputId: input.id, kernel: spec.kernel, params: spec.params, dtype: spec.dtype, cols: spec.cols };
-      await this.deps.reserve(meta, origin, spec.replace ?? false);
-      output = meta;
+      // A resumed map writes into the output the previous coordinator allocated.
+      const allocated = params.generation === 0 ? undefined : this.resumedOutput(params);
+      if (allocated?.state === 'pending') {
+        output = allocated.meta;
+        for (const p of input.partitions) await this.moveOutputPartition(output, input, p.index);
+      } else {
+        const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
+        const origin: ArrayOrigin = { kind: 'map', inputId: input.id, kernel: spec.kernel, params: spec.params, dtype: spec.dtype, cols: spec.cols };
+        await this.deps.reserve(meta, origin, spec.replace ?? false);
+        output = meta;
+      }
+      if (stored) store();
     };
     return job.run(prepare);
+  }
+
+  /** The output a previous coordinator allocated for a resumed map: by id, or (stored before it knew the id) by name. */
+  private resumedOutput(params: Omit<PersistedJob, 'replyTo'>): ArrayRecord | undefined {
+    if (params.outputId !== undefined) return this.deps.arrays.find(params.outputId);
+    const name = params.spec.kind === 'map' ? params.spec.outputName : undefined;
+    return this.deps.arrays
+      .all()
+      .find((r) => r.state === 'pending' && r.origin.kind === 'map' && r.origin.inputId === params.spec.arrayId && name !== undefined && r.meta.name === name);
   }
 
   /** A running map's output partition follows its input partition to the agent that took it over. */
@@ -171,6 +251,8 @@ export class JobScheduler {
     await this.deps.placement.releaseCopy(current.agentId, output.id, current);
     const moved = { ...current, agentId: target };
     output.partitions[index] = moved;
+    const record = this.deps.arrays.find(output.id);
+    if (record !== undefined) this.deps.arrays.touch(record);
     await this.deps.placement.allocateCopy(target, output.id, moved, { type: 'partition.allocate', arrayId: output.id, dtype: output.dtype, shape: output.shape, partition: moved });
   }
 

@@ -74,11 +74,13 @@ export class RunningJob {
     readonly spec: JobSpec,
     readonly input: ArrayMeta,
     readonly timeoutMs: number,
+    /** The first attempt number of every partition (a resumed job's attempts differ from its earlier runs'). */
+    private readonly firstAttempt: number,
     private readonly hooks: JobHooks,
   ) {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
     this.total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
-    this.attempts = input.partitions.map(() => 0);
+    this.attempts = input.partitions.map(() => firstAttempt);
     this.failure = new Promise<never>((_, reject) => {
       this.rejectFailure = reject;
     });
@@ -192,7 +194,7 @@ export class RunningJob {
         return;
       }
       if (this.settled) return;
-      if (attempt + 1 >= MAX_ATTEMPTS) {
+      if (attempt + 1 - this.firstAttempt >= MAX_ATTEMPTS) {
         throw new NoAgentsError(`partition ${index} of '${this.input.name}' lost its agent ${MAX_ATTEMPTS} times; giving up`, {
           retryable: true,
           details: { partition: index, agentId },

@@ -184,5 +184,6 @@ export class PartitionRecovery {
   /** Swaps the partition's metadata in place: running jobs hold the same array object. */
   private replace(record: ArrayRecord, partition: PartitionMeta): void {
     record.meta.partitions[partition.index] = partition;
+    this.hooks.catalog.touch(record);
   }
 }

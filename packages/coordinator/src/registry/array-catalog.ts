@@ -34,6 +34,22 @@ export class ArrayCatalog {
   private readonly byId = new Map<string, ArrayRecord>();
   private readonly byName = new Map<string, string>();
 
+  /** `changed` hears of every record that changed (undefined: deleted), to keep the state store current. */
+  constructor(private readonly changed: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
+
+  /** Puts back records a previous coordinator stored (names of ready arrays included). */
+  restore(records: readonly ArrayRecord[]): void {
+    for (const record of records) {
+      this.byId.set(record.meta.id, record);
+      if (record.state === 'ready') this.byName.set(record.meta.name, record.meta.id);
+    }
+  }
+
+  /** Says that a record's metadata changed in place (a partition moved to another agent). */
+  touch(record: ArrayRecord): void {
+    if (this.byId.get(record.meta.id) === record) this.changed(record.meta.id, record);
+  }
+
   /** Throws NameTakenError unless `name` is free, or taken but replaceable. */
   checkName(name: string, replace: boolean): void {
     const holder = this.byName.get(name);
@@ -53,6 +69,7 @@ export class ArrayCatalog {
 
   addPending(record: ArrayRecord): void {
     this.byId.set(record.meta.id, record);
+    this.changed(record.meta.id, record);
   }
 
   /** Makes a pending array visible; returns the array it replaced, if any. */
@@ -64,15 +81,19 @@ export class ArrayCatalog {
     if (replaced !== undefined && !record.replace) {
       throw new NameTakenError(`an array named '${record.meta.name}' appeared while this one was written: pass { replace: true }`);
     }
-    if (replaced !== undefined) this.byId.delete(replaced.meta.id);
-    if (replaced !== undefined && this.hasDependents(replaced.meta.id)) {
-      // Still the lineage of a live map output: out of sight, but kept (see retire()).
-      replaced.state = 'retired';
-      this.byId.set(replaced.meta.id, replaced);
+    if (replaced !== undefined) {
+      this.byId.delete(replaced.meta.id);
+      if (this.hasDependents(replaced.meta.id)) {
+        // Still the lineage of a live map output: out of sight, but kept (see retire()).
+        replaced.state = 'retired';
+        this.byId.set(replaced.meta.id, replaced);
+      }
+      this.changed(replaced.meta.id, this.byId.get(replaced.meta.id));
     }
     record.state = 'ready';
     delete record.transferToken;
     this.byName.set(record.meta.name, arrayId);
+    this.changed(arrayId, record);
     return { record, replaced };
   }
 
@@ -89,12 +110,14 @@ export class ArrayCatalog {
     const record = this.getRecord(arrayId);
     record.state = 'retired';
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
+    this.changed(arrayId, record);
   }
 
   remove(arrayId: string): ArrayRecord {
     const record = this.getRecord(arrayId);
     this.byId.delete(arrayId);
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
+    this.changed(arrayId, undefined);
     return record;
   }
 

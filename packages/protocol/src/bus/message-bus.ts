@@ -5,7 +5,8 @@ import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import type { Transport } from './transport.js';
 
-export type ServeHandler = (message: Message) => Promise<Outgoing> | Outgoing;
+/** `replyTo`: the request's reply subject (NATS), for work whose answer may come from a later process. */
+export type ServeHandler = (message: Message, context: { replyTo?: string }) => Promise<Outgoing> | Outgoing;
 export type ListenHandler = (message: Message) => void | Promise<void>;
 
 export interface RequestOptions {
@@ -50,8 +51,8 @@ export class MessageBus {
   serve(subject: string, handler: ServeHandler, options: { queue?: string } = {}): () => void {
     return this.transport.subscribe(
       subject,
-      (data, reply) => {
-        void this.answer(subject, data, reply, handler);
+      (data, reply, replySubject) => {
+        void this.answer(subject, data, reply, handler, replySubject);
       },
       options,
     );
@@ -75,6 +76,11 @@ export class MessageBus {
     });
   }
 
+  /** Answers a request received earlier (perhaps by another process) at its reply subject. */
+  reply(replySubject: string, message: Outgoing): void {
+    this.transport.publish(replySubject, this.encode(message));
+  }
+
   close(): Promise<void> {
     return this.transport.close();
   }
@@ -84,13 +90,14 @@ export class MessageBus {
     data: Uint8Array,
     reply: ((bytes: Uint8Array) => void) | undefined,
     handler: ServeHandler,
+    replySubject: string | undefined,
   ): Promise<void> {
     let response: Outgoing;
     let type = 'unknown';
     try {
       const message = decodeMessage(data);
       type = message.type;
-      response = await handler(message);
+      response = await handler(message, replySubject === undefined ? {} : { replyTo: replySubject });
     } catch (error) {
       const data = toErrorData(error);
       if (data.code === InternalError.code) {

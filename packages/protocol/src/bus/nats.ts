@@ -10,7 +10,7 @@ import {
 import { ConnectionError, PermissionDeniedError, TimeoutError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { NATS_AUTH_SOURCES, resolveNatsAuth, type NatsAuthOptions, type ResolvedNatsAuth } from './nats-auth.js';
-import type { Transport } from './transport.js';
+import type { RawHandler, RawSubscribeOptions, Transport } from './transport.js';
 
 export interface NatsTransportOptions {
   /** One or more `nats://host:port` URLs, comma separated or as a list. */
@@ -120,9 +120,14 @@ function tlsFailure(error: unknown): string | undefined {
   return undefined;
 }
 
+/** The NATS connection under a transport made by connectNats (for JetStream); undefined for others. */
+export function natsConnectionOf(transport: Transport): NatsConnection | undefined {
+  return transport instanceof NatsTransport ? transport.connection : undefined;
+}
+
 class NatsTransport implements Transport {
   constructor(
-    private readonly connection: NatsConnection,
+    readonly connection: NatsConnection,
     readonly address: string,
     private readonly logger: Logger | undefined,
   ) {}
@@ -160,17 +165,14 @@ class NatsTransport implements Transport {
     this.connection.publish(subject, data);
   }
 
-  subscribe(subject: string, handler: (data: Uint8Array, reply: ((d: Uint8Array) => void) | undefined) => void, options?: { queue?: string }): () => void {
+  subscribe(subject: string, handler: RawHandler, options?: RawSubscribeOptions): () => void {
     const sub = this.connection.subscribe(subject, {
       ...(options?.queue === undefined ? {} : { queue: options.queue }),
       callback: (error, msg) => {
         // A refused subscription ends here; watchStatus() has logged the violation.
         if (error) return;
         const replyTo = msg.reply;
-        handler(
-          msg.data,
-          replyTo ? (bytes) => this.connection.publish(replyTo, bytes) : undefined,
-        );
+        handler(msg.data, replyTo ? (bytes) => this.connection.publish(replyTo, bytes) : undefined, replyTo || undefined);
       },
     });
     return () => sub.unsubscribe();

@@ -4,7 +4,8 @@
  * validation, error replies, is shared, so embedded mode runs exactly the same logic.
  */
 export type ReplyFn = (data: Uint8Array) => void;
-export type RawHandler = (data: Uint8Array, reply: ReplyFn | undefined) => void;
+/** `replySubject` is where a request's reply goes (NATS only): a later process may answer there. */
+export type RawHandler = (data: Uint8Array, reply: ReplyFn | undefined, replySubject?: string) => void;
 
 export interface RawSubscribeOptions {
   /** Queue group: each message goes to one member of the group. */

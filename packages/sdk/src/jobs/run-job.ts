@@ -215,12 +215,14 @@ export class JobRunner {
         const jobId = (event as { jobId?: unknown }).jobId;
         if (typeof jobId === 'string') this.handlers.get(jobId)?.(event);
       }),
-      // A coordinator that starts knows nothing of jobs in flight: they are lost, say so now
-      // instead of waiting out their timeout.
+      // A coordinator that starts resumes the jobs it found stored (it answers their requests);
+      // any other job in flight is lost: say so now instead of waiting out its timeout.
       this.bus.listen(subjectFor(this.cluster, { to: 'announcements' }), (event) => {
         if (event.type !== 'coordinator.started') return;
         this.onCoordinatorStarted();
+        const resumed = new Set(event.resumedJobs ?? []);
         for (const [jobId, fail] of this.failers) {
+          if (resumed.has(jobId)) continue;
           fail(new ConnectionError(`the coordinator restarted and job ${jobId} was lost with it: run it again`, { retryable: true }));
         }
       }),

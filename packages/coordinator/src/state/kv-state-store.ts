@@ -1,0 +1,127 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import { ConnectionError, decodeValue, encodeValue, toErrorData, type Logger } from '@sharc/protocol';
+import type { ArrayRecord } from '../registry/array-catalog.js';
+import type { CoordinatorState, PersistedJob, StateStore } from './state-store.js';
+
+/** Bumped when the shape of a stored record changes; records of another version are skipped. */
+const STATE_VERSION = 1;
+const ARRAY_PREFIX = 'array.';
+const KERNEL_PREFIX = 'kernel.';
+const JOB_PREFIX = 'job.';
+const AGENT_PREFIX = 'agent.';
+
+type KvConnection = ConstructorParameters<typeof Kvm>[0];
+
+/**
+ * The coordinator's state in a JetStream key-value bucket (`sharc-<cluster>`, one value per
+ * key): `array.<id>`, `kernel.<hash>`, `job.<id>`, `agent.<id>`, each a msgpack record. nats-server keeps
+ * it on disk (and replicated, in a NATS cluster), so a coordinator killed outright and
+ * started again, here or on another host, finds every array, kernel and running job.
+ */
+export class KvStateStore implements StateStore {
+  readonly kind = 'jetstream';
+  private queue: Promise<void> = Promise.resolve();
+  private failure: Error | undefined;
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly bucket: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Opens (creating when missing) the cluster's bucket; fails clearly when JetStream is off. */
+  static async open(connection: KvConnection, cluster: string, logger: Logger): Promise<KvStateStore> {
+    const bucket = `sharc-${cluster}`;
+    try {
+      const kv = await new Kvm(connection).create(bucket, { history: 1 });
+      return new KvStateStore(kv, bucket, logger);
+    } catch (error) {
+      throw new ConnectionError(
+        `cannot open the JetStream key-value bucket ${bucket} for the coordinator's state: ${(error as Error).message}. ` +
+          'Enable JetStream on nats-server (infra/nats.conf does: jetstream { store_dir: ... }), or run the coordinator with --state memory (a restart then forgets every array)',
+        { cause: error, retryable: true },
+      );
+    }
+  }
+
+  async load(): Promise<CoordinatorState> {
+    const state: CoordinatorState = { arrays: [], agentIds: [], kernels: [], jobs: [] };
+    for await (const key of await this.kv.keys()) {
+      const entry = await this.kv.get(key);
+      if (entry === null || entry.value.length === 0) continue;
+      let record: { v?: unknown; value?: unknown };
+      try {
+        record = decodeValue(entry.value) as { v?: unknown; value?: unknown };
+      } catch (error) {
+        this.logger.warn('skipped an unreadable state record', { bucket: this.bucket, key, error: (error as Error).message });
+        continue;
+      }
+      if (record.v !== STATE_VERSION) {
+        this.logger.warn('skipped a state record of another version', { bucket: this.bucket, key, version: record.v });
+        continue;
+      }
+      if (key.startsWith(ARRAY_PREFIX)) state.arrays.push(record.value as ArrayRecord);
+      else if (key.startsWith(KERNEL_PREFIX)) state.kernels.push({ hash: key.slice(KERNEL_PREFIX.length), code: record.value as string });
+      else if (key.startsWith(JOB_PREFIX)) state.jobs.push(record.value as PersistedJob);
+      else if (key.startsWith(AGENT_PREFIX)) state.agentIds.push(key.slice(AGENT_PREFIX.length));
+    }
+    return state;
+  }
+
+  saveArray(record: ArrayRecord): void {
+    this.put(`${ARRAY_PREFIX}${record.meta.id}`, record);
+  }
+  deleteArray(arrayId: string): void {
+    this.remove(`${ARRAY_PREFIX}${arrayId}`);
+  }
+  saveKernel(hash: string, code: string): void {
+    this.put(`${KERNEL_PREFIX}${hash}`, code);
+  }
+  saveAgent(agentId: string): void {
+    this.put(`${AGENT_PREFIX}${agentId}`, true);
+  }
+  deleteAgent(agentId: string): void {
+    this.remove(`${AGENT_PREFIX}${agentId}`);
+  }
+  saveJob(job: PersistedJob): void {
+    this.put(`${JOB_PREFIX}${job.jobId}`, job);
+  }
+  deleteJob(jobId: string): void {
+    this.remove(`${JOB_PREFIX}${jobId}`);
+  }
+
+  /** Resolves once every queued write is stored; rejects (once) if one of them failed. */
+  async flush(): Promise<void> {
+    await this.queue;
+    const failure = this.failure;
+    this.failure = undefined;
+    if (failure !== undefined) {
+      throw new ConnectionError(`the coordinator could not store its state in JetStream: ${failure.message}`, { cause: failure, retryable: true });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+  }
+
+  private put(key: string, value: unknown): void {
+    const bytes = encodeValue({ v: STATE_VERSION, value });
+    this.enqueue(key, () => this.kv.put(key, bytes));
+  }
+
+  private remove(key: string): void {
+    this.enqueue(key, () => this.kv.purge(key));
+  }
+
+  /** One write after another, in the order the coordinator made its changes. */
+  private enqueue(key: string, write: () => Promise<unknown>): void {
+    this.queue = this.queue.then(async () => {
+      try {
+        await write();
+      } catch (error) {
+        this.failure = error as Error;
+        this.logger.error('a state write failed', { bucket: this.bucket, key, error: toErrorData(error) });
+      }
+    });
+  }
+}

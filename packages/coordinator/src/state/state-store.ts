@@ -1,0 +1,68 @@
+import type { JobSpec } from '@sharc/protocol';
+import type { ArrayRecord } from '../registry/array-catalog.js';
+
+/** A job the coordinator runs, as kept so that a restarted coordinator can resume it. */
+export interface PersistedJob {
+  jobId: string;
+  clientId: string;
+  spec: JobSpec;
+  /** Milliseconds since the epoch, and the job's whole budget from then. */
+  startedAt: number;
+  timeoutMs: number;
+  /** Where the submitter waits for the outcome (its job.submit request's reply subject). */
+  replyTo: string;
+  /** A map's output array (pending while the job runs). */
+  outputId?: string;
+  /** How many coordinators have run the job before: attempts of each get their own numbers. */
+  generation: number;
+}
+
+/** Everything a coordinator needs to pick up where the previous one stopped. */
+export interface CoordinatorState {
+  arrays: ArrayRecord[];
+  /** Agents that were alive: a restarted coordinator waits a moment for them to rejoin. */
+  agentIds: string[];
+  kernels: Array<{ hash: string; code: string }>;
+  jobs: PersistedJob[];
+}
+
+/**
+ * Where the coordinator keeps its state: the arrays and their placement, kernel code, and the
+ * jobs in flight. Writes are queued in order; `flush()` resolves once every write so far is
+ * stored, and the coordinator awaits it before it answers a change to the arrays.
+ */
+export interface StateStore {
+  /** `jetstream` survives a coordinator restart; `memory` does not. */
+  readonly kind: 'jetstream' | 'memory';
+  load(): Promise<CoordinatorState>;
+  saveArray(record: ArrayRecord): void;
+  deleteArray(arrayId: string): void;
+  saveKernel(hash: string, code: string): void;
+  saveAgent(agentId: string): void;
+  deleteAgent(agentId: string): void;
+  saveJob(job: PersistedJob): void;
+  deleteJob(jobId: string): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** No durable state (the embedded cluster, or `sharc coordinator --state memory`). */
+export class MemoryStateStore implements StateStore {
+  readonly kind = 'memory';
+  load(): Promise<CoordinatorState> {
+    return Promise.resolve({ arrays: [], agentIds: [], kernels: [], jobs: [] });
+  }
+  saveArray(): void {}
+  deleteArray(): void {}
+  saveKernel(): void {}
+  saveAgent(): void {}
+  deleteAgent(): void {}
+  saveJob(): void {}
+  deleteJob(): void {}
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
