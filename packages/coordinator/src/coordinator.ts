@@ -8,6 +8,7 @@ import {
   JobNotFoundError,
   MessageBus,
   parseShape,
+  holdersOf,
   isSubjectToken,
   subjectFor,
   toErrorData,
@@ -265,7 +266,8 @@ export class Coordinator {
     this.arrays.checkName(name, message.replace ?? false);
     const transferToken = randomBytes(16).toString('hex');
     const meta = this.placement.place(name, message.dtype, shape, message.partitions, message.copies ?? this.options.copies);
-    await this.reserve(meta, { kind: 'upload' }, message.replace ?? false, transferToken);
+    const copies = Math.max(...meta.partitions.map((p) => holdersOf(p).length));
+    await this.reserve(meta, { kind: 'upload', copies }, message.replace ?? false, transferToken);
     return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
   }
 

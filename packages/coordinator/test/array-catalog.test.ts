@@ -18,7 +18,7 @@ function pendingRecord(id: string, name: string, options: { replace?: boolean; c
       partitions: [{ index: 0, rowStart: 0, rowCount: 10, byteLength: 80, agentId: 'agent-0' }],
       createdAt,
     },
-    origin: { kind: 'upload' },
+    origin: { kind: 'upload', copies: 1 },
     state: 'pending',
     transferToken: `token-${id}`,
     replace: options.replace ?? false,

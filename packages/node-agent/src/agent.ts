@@ -8,6 +8,8 @@ import {
   InternalError,
   MessageBus,
   subjectFor,
+  tcpDataPlane,
+  PROTOCOL_VERSION,
   type AgentInfo,
   type DataRequest,
   type Message,
@@ -203,6 +205,24 @@ export class Agent {
           throw error;
         } finally {
           if (message.jobId !== undefined) this.leaveJob(message.jobId);
+        }
+        return { type: 'ok' };
+      }
+      case 'partition.fetch': {
+        const { arrayId, partition, holder } = message;
+        this.store.allocate(arrayId, message.dtype, message.shape, partition, undefined, 'overwritten');
+        const lease = this.store.acquire(arrayId, partition.index);
+        try {
+          await tcpDataPlane.read(
+            holder,
+            { v: PROTOCOL_VERSION, op: 'read', arrayId, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
+            new Uint8Array(lease.partition.buffer),
+          );
+          lease.release(true);
+        } catch (error) {
+          lease.release(false);
+          this.store.free(arrayId, partition.index);
+          throw error;
         }
         return { type: 'ok' };
       }

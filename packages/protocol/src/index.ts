@@ -76,6 +76,8 @@ export {
   MAX_FRAME_HEADER_BYTES,
 } from './data-plane.js';
 export type { DataRequest, DataReply, BodySink } from './data-plane.js';
+export { tcpDataPlane } from './data-client.js';
+export type { DataPlane } from './data-client.js';
 export { identityOf, combineBuiltin, finishBuiltin } from './reductions.js';
 export type { BuiltinPartial } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';

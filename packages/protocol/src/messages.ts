@@ -244,6 +244,11 @@ export const messageSchema = z.discriminatedUnion('type', [
     /** The load's job: a task.cancel for it stops the read. */
     jobId: id.optional(),
   }),
+  /**
+   * Makes a copy of a partition on this agent by reading it from the data port of `holder` (a
+   * copy lost with a dead agent is made again on another one).
+   */
+  message('partition.fetch', { arrayId: id, dtype, shape, partition: partitionMetaSchema, holder: agentInfoSchema }),
   message('partition.seal', { arrayId: id }),
   /** Frees the array's partitions on the agent, or only `partitionIndex` when given. */
   message('partition.free', { arrayId: id, partitionIndex: count.optional() }),

@@ -28,6 +28,7 @@ import {
   type ArrayMeta,
   type BuiltinPartial,
   type BuiltinReduction,
+  type DataPlane,
   type JobSpec,
   type JobStatus,
   type MessageBus,
@@ -43,7 +44,6 @@ import {
   readRange,
 } from '@sharc/protocol';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
-import type { DataPlane } from './data/data-client.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';

@@ -10,10 +10,11 @@ import {
   connectNats,
   createLogger,
   subjectFor,
+  tcpDataPlane,
+  type DataPlane,
   type Transport,
 } from '@sharc/protocol';
 import { Cluster } from './cluster.js';
-import { tcpDataPlane, type DataPlane } from './data/data-client.js';
 import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from './options.js';
 
 const EMBEDDED_MEMORY_FRACTION = 0.8;

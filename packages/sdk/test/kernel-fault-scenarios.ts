@@ -43,8 +43,10 @@ export function registerKernelFaultScenarios(target: FaultTarget): void {
     // next job would wait behind it until its own timeout and the test would fail.
     const partitions = target.agentCount * target.threads;
     data = await target.cluster().put(DATA, { shape: [ROWS, COLS], name: 'fault-data', partitions });
-    // Agents report their partitions with each heartbeat: wait until they have.
-    assert.ok(await eventually(async () => sum(await partitionCounts(target.cluster())) === partitions), 'agents report the partitions');
+    // Agents report their partitions (every copy) with each heartbeat: wait until they have.
+    const copies = data.placement.reduce((n, p) => n + 1 + (p.replicas?.length ?? 0), 0);
+    assert.equal(copies, partitions * Math.min(2, target.agentCount));
+    assert.ok(await eventually(async () => sum(await partitionCounts(target.cluster())) === copies), 'agents report the partitions');
     partitionsBefore = await partitionCounts(target.cluster());
   });
 

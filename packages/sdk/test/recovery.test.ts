@@ -59,7 +59,7 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
   const servingAgent = (ref: ArrayRef, index: number) => ref.placement[index]!.agentId;
   const pidOf = (agentId: string) => processes.agents.get(agentId)!.child.pid!;
 
-  it('every kind of array survives a SIGKILLed agent: uploads, file loads and map outputs read back exactly', async () => {
+  it('every kind of array survives a SIGKILLed agent: uploads, file loads and map outputs read back exactly; lost copies are made again', async () => {
     const rows = 3000;
     const data = Float64Array.from({ length: rows * 4 }, (_, i) => Math.sin(i) * 100);
     const uploaded = await cluster.put(data, { shape: [rows, 4], name: 'uploaded', partitions: 3 });
@@ -83,6 +83,18 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
     }
     const sum = data.reduce((a, b) => a + b, 0);
     assert.ok(Math.abs((await cluster.reduce(await cluster.open('uploaded'), 'sum')) - sum) < 1e-6);
+    // The lost copies are made again on the live agents: a second death loses nothing either.
+    const twoLiveCopies = async () =>
+      (await cluster.open('uploaded')).placement.every((p) => {
+        const holders = new Set([p.agentId, ...(p.replicas ?? [])]);
+        return holders.size === 2 && !holders.has(victim);
+      });
+    for (let i = 0; i < VERDICT_POLLS && !(await twoLiveCopies()); i++) await sleep(POLL_MS);
+    assert.ok(await twoLiveCopies(), `copies not restored: ${JSON.stringify((await cluster.open('uploaded')).placement)}`);
+    const second = servingAgent(await cluster.open('uploaded'), 1);
+    await processes.agents.get(second)!.kill();
+    await untilDead(second);
+    assert.deepEqual(await (await cluster.open('uploaded')).toArray(), data, 'uploaded reads back exactly after a second agent died');
     // One copy only, and it was on the dead agent: a clear, retryable refusal, not a hang.
     const lostIndex = single.placement.findIndex((p) => p.agentId === victim);
     if (lostIndex >= 0) {

@@ -35,6 +35,8 @@ export interface RecoveryHooks {
 export class PartitionRecovery {
   /** Rebuilds in progress, by array and partition: jobs wait on them. */
   private readonly rebuilding = new Map<string, Promise<void>>();
+  /** Copies being made again, by array and partition. */
+  private readonly copying = new Map<string, Promise<void>>();
 
   constructor(private readonly hooks: RecoveryHooks) {}
 
@@ -94,6 +96,7 @@ export class PartitionRecovery {
     for (const id of deadReplicas) await placement.releaseCopy(id, arrayId, partition);
     if (servingAlive) {
       this.replace(record, { ...partition, replicas: liveReplicas });
+      this.restoreCopies(record, index);
       return;
     }
     const [promoted, ...rest] = liveReplicas;
@@ -101,6 +104,7 @@ export class PartitionRecovery {
       await placement.releaseCopy(partition.agentId, arrayId, partition);
       this.replace(record, { ...partition, agentId: promoted, replicas: rest });
       logger.warn('a copy took over a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: promoted });
+      this.restoreCopies(record, index);
       return;
     }
     const moved = await this.rebuildFromSource(record, partition);
@@ -113,6 +117,49 @@ export class PartitionRecovery {
     }
     this.replace(record, moved);
     logger.warn('rebuilt a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: record.origin.kind });
+  }
+
+  /**
+   * An upload that lost a copy gets it back on another live agent, copied from the agent that
+   * serves it (agent to agent over the data ports), so the next death loses nothing either.
+   * In the background: the partition is served meanwhile.
+   */
+  private restoreCopies(record: ArrayRecord, index: number): void {
+    if (record.origin.kind !== 'upload') return;
+    const wanted = record.origin.copies;
+    const key = `${record.meta.id}#${index}`;
+    if (this.copying.has(key)) return;
+    const copy = async () => {
+      for (;;) {
+        const partition = record.meta.partitions[index]!;
+        const holders = holdersOf(partition);
+        if (holders.length >= wanted || this.hooks.catalog.find(record.meta.id) !== record) return;
+        const target = this.hooks.placement.roomiestAgent(partition.byteLength, new Set(holders));
+        const source = this.hooks.agents.get(partition.agentId);
+        if (target === undefined || source === undefined) {
+          this.hooks.logger.warn('no agent has room for another copy of a partition', { array: record.meta.name, partition: index, copies: holders.length });
+          return;
+        }
+        await this.hooks.placement.allocateCopy(
+          target,
+          record.meta.id,
+          partition,
+          { type: 'partition.fetch', arrayId: record.meta.id, dtype: record.meta.dtype, shape: record.meta.shape, partition, holder: source },
+          fileLoadTimeoutMs(partition.byteLength),
+        );
+        const now = record.meta.partitions[index]!;
+        if (this.hooks.catalog.find(record.meta.id) !== record) {
+          await this.hooks.placement.releaseCopy(target, record.meta.id, partition);
+          return;
+        }
+        this.replace(record, { ...now, replicas: [...(now.replicas ?? []), target] });
+        this.hooks.logger.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
+      }
+    };
+    const running = copy()
+      .catch((error: unknown) => this.hooks.logger.warn('could not make a new copy of a partition', { array: record.meta.name, partition: index, error: toErrorData(error) }))
+      .finally(() => this.copying.delete(key));
+    this.copying.set(key, running);
   }
 
   /** Reads the partition again from its file, or computes it again from its map input. */

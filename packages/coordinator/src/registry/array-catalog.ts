@@ -6,7 +6,7 @@ import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta, type DTy
  * computed again from its input (its lineage).
  */
 export type ArrayOrigin =
-  | { kind: 'upload' }
+  | { kind: 'upload'; copies: number }
   | { kind: 'file'; source: FileSource; dataOffset: number }
   | { kind: 'map'; inputId: string; kernel: KernelRef; params: unknown; dtype: DType; cols: number };
 

@@ -1,18 +1,12 @@
 import net from 'node:net';
-import {
-  ConnectionError,
-  FrameReader,
-  encodeFrameHeader,
-  fromErrorData,
-  parseDataReply,
-  type AgentInfo,
-  type DataReply,
-  type DataRequest,
-} from '@sharc/protocol';
+import { FrameReader, encodeFrameHeader, parseDataReply, type DataReply, type DataRequest } from './data-plane.js';
+import { ConnectionError, fromErrorData } from './errors.js';
+import type { AgentInfo } from './messages.js';
 
 /**
- * The client side of an agent's TCP data port (see data-plane.ts in @sharc/protocol): streams
- * partition bytes to the agent, or reads them back straight into the caller's buffer.
+ * The client side of an agent's TCP data port (see data-plane.ts): streams partition bytes to
+ * the agent, or reads them back straight into the caller's buffer. Clients use it, and agents
+ * too, to copy a partition from another agent.
  */
 
 /** Moves partition bytes between this client and the agents. */
