@@ -20,7 +20,7 @@ import { LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJo
 import { failedMeasurement, type Measurement } from './measurement.js';
 import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, textTable, writeReports } from './report.js';
 import { collectGarbage } from './timing.js';
-import { TRANSFER_RUNS, TRANSFER_WARMUPS, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
+import { TRANSFER_RUNS, TRANSFER_WARMUPS, durabilityMeasurement, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
 
 /** The bench takes under a minute; past this something hangs, and it stops everything and fails. */
 const DEADLINE_MS = 15 * 60 * 1000;
@@ -72,7 +72,8 @@ async function main(): Promise<number> {
     withProcessCluster(cleanup, PROCESS_CLUSTER, async (cluster) => ({
       compute: await attempt('compute', ON_PROCESSES, () => measureSharcCompute(cluster, data)),
       latency: await attempt('latency', ON_PROCESSES, () => measureTinyJobLatency(cluster)),
-      transfer: await attempt('transfer', ON_PROCESSES, () => measureSharcTransfer(cluster, data)),
+      transfer: await attempt('transfer', ON_PROCESSES, () => measureSharcTransfer(cluster, data, 1)),
+      replicated: await attempt('transfer', `${ON_PROCESSES}, 2 copies`, () => measureSharcTransfer(cluster, data, 2)),
     })),
   );
   const rawTransfer = await attempt('transfer', 'baseline: raw TCP loopback', () => measureRawTransfer(data, cleanup));
@@ -93,6 +94,9 @@ async function main(): Promise<number> {
   if (embedded?.latency !== undefined) measurements.push(...latencyMeasurements(EMBEDDED, embedded.latency));
   if (onProcesses?.transfer !== undefined && rawTransfer !== undefined) {
     measurements.push(...transferMeasurements(ON_PROCESSES, onProcesses.transfer, rawTransfer, bytes));
+  }
+  if (onProcesses?.transfer !== undefined && onProcesses.replicated !== undefined) {
+    measurements.push(durabilityMeasurement(ON_PROCESSES, onProcesses.transfer, onProcesses.replicated, bytes));
   }
   if (memory !== undefined) measurements.push(...agentMemoryMeasurements(memory));
   measurements.push(...failures);

@@ -28,7 +28,7 @@ export interface TransferRuns {
  * toArray into a new array, check every byte came back, delete; best of TRANSFER_RUNS each
  * way after the warm-up.
  */
-export async function measureSharcTransfer(cluster: Cluster, data: Float64Array): Promise<TransferRuns> {
+export async function measureSharcTransfer(cluster: Cluster, data: Float64Array, copies = 1): Promise<TransferRuns> {
   const runs: TransferRuns = { uploadMs: [], downloadMs: [], freshDownloadMs: [] };
   const sent = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   const into = new Float64Array(data.length);
@@ -36,7 +36,7 @@ export async function measureSharcTransfer(cluster: Cluster, data: Float64Array)
     const timed = i >= TRANSFER_WARMUPS;
     collectGarbage();
     const putStart = performance.now();
-    const array = await cluster.put(data);
+    const array = await cluster.put(data, { copies });
     if (timed) runs.uploadMs.push(performance.now() - putStart);
     try {
       into.fill(0);
@@ -84,6 +84,25 @@ export async function measureRawTransfer(data: Float64Array, cleanup: CleanupSta
   }
 }
 
+/**
+ * What durability costs a put: the same 1 GiB stored as 2 copies (each partition also sent to a
+ * second agent, from the client, in parallel) against 1 copy, in the same run. No target: the
+ * second copy is a second gigabyte to move.
+ */
+export function durabilityMeasurement(where: string, single: TransferRuns, replicated: TransferRuns, bytes: number): Measurement {
+  const rate = gigabytesPerSecond(bytes, Math.min(...replicated.uploadMs));
+  const singleRate = gigabytesPerSecond(bytes, Math.min(...single.uploadMs));
+  return {
+    benchmark: 'transfer',
+    subject: `put 1 GiB f64 stored as 2 copies (survives an agent's death), ${where}`,
+    value: rate,
+    unit: 'GB/s',
+    baseline: { label: 'the same put, 1 copy', value: singleRate, unit: 'GB/s' },
+    ratio: rate / singleRate,
+    details: { runsMs: replicated.uploadMs, baselineRunsMs: single.uploadMs, bytes },
+  };
+}
+
 export function transferMeasurements(where: string, sharc: TransferRuns, raw: TransferRuns, bytes: number): Measurement[] {
   const row = (direction: string, sharcMs: number[], rawMs: number[], targeted = true): Measurement => {
     const rate = gigabytesPerSecond(bytes, Math.min(...sharcMs));
@@ -101,7 +120,7 @@ export function transferMeasurements(where: string, sharc: TransferRuns, raw: Tr
     };
   };
   return [
-    row('put 1 GiB f64 (client → agents)', sharc.uploadMs, raw.uploadMs),
+    row('put 1 GiB f64, 1 copy (client → agents)', sharc.uploadMs, raw.uploadMs),
     row('toArray({ into }) 1 GiB f64 (agents → client, reused buffer)', sharc.downloadMs, raw.downloadMs),
     row('toArray() 1 GiB f64 into a new array (first touch of fresh pages)', sharc.freshDownloadMs ?? [], raw.downloadMs, false),
   ];
