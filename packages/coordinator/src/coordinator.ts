@@ -90,6 +90,8 @@ export class Coordinator {
       agents: this.agents,
       placement: this.placement,
       recovery: this.recovery,
+      maxRunningJobs: options.maxRunningJobs,
+      maxQueuedJobs: options.maxQueuedJobs,
       reserve: (meta, origin, replace) => this.reserve(meta, origin, replace, undefined),
       commit: async (arrayId) => (await this.commitArray(arrayId)).array,
       drop: (record) => this.dropArray(record),

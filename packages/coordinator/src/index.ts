@@ -11,3 +11,5 @@ export { resolveCoordinatorOptions } from './options.js';
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
 export { placePartitions, addReplicas, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
 export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';
+export { JobAdmission } from './jobs/admission.js';
+export type { AdmissionState, AdmissionTicket } from './jobs/admission.js';

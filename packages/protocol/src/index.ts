@@ -30,6 +30,7 @@ export {
   ProtocolError,
   TimeoutError,
   CancelledError,
+  BusyError,
   InternalError,
   toErrorData,
   fromErrorData,

@@ -24,6 +24,7 @@ import { newArrayId, type PartitionAllocator } from '../placement/partition-allo
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
+import { JobAdmission, checkOutputFits } from './admission.js';
 import { RunningJob } from './run-job.js';
 
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
@@ -38,6 +39,9 @@ export interface SchedulerDeps {
   agents: AgentRegistry;
   placement: PartitionAllocator;
   recovery: PartitionRecovery;
+  /** Jobs that may run at once, and wait in the queue. */
+  maxRunningJobs: number;
+  maxQueuedJobs: number;
   /** The array lifecycle, which the coordinator owns. */
   reserve(meta: ArrayMeta, origin: ArrayOrigin, replace: boolean): Promise<void>;
   commit(arrayId: string): Promise<ArrayMeta>;
@@ -64,11 +68,14 @@ export async function sendTask(bus: MessageBus, cluster: string, agentId: string
  */
 export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
+  private readonly admission: JobAdmission;
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
+  }
 
   status(): JobStatus[] {
-    return [...this.jobs.values()].map((job) => job.status());
+    return [...this.jobs.values()].map((job) => ({ ...job.status(), state: this.admission.stateOf(job.jobId) }));
   }
 
   progress(message: MessageOf<'task.progress'>): void {
@@ -149,18 +156,29 @@ export class JobScheduler {
         return this.deps.commit(output.id);
       },
     });
+    // Queued (or refused with BusyError) before anything is registered or allocated.
+    const ticket = this.admission.enter(jobId);
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
+    void job.over.then(() => ticket.release());
     const prepare = async () => {
+      await ticket.admitted;
+      // The input may have gone while the job waited.
+      this.deps.arrays.ready(spec.arrayId);
       // Partitions of agents that died are served elsewhere first (a copy, the file, the lineage).
       await Promise.all(input.partitions.map((p) => this.deps.recovery.whenServed(inputRecord, p.index)));
       if (spec.kind !== 'map') return;
       const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
+      checkOutputFits(meta, this.deps.agents);
       const origin: ArrayOrigin = { kind: 'map', inputId: input.id, kernel: spec.kernel, params: spec.params, dtype: spec.dtype, cols: spec.cols };
       await this.deps.reserve(meta, origin, spec.replace ?? false);
       output = meta;
     };
-    return job.run(prepare);
+    // A job cancelled, timed out or failed while it waits leaves the queue at once.
+    return job.run(prepare).catch((error: unknown) => {
+      ticket.withdraw();
+      throw error;
+    });
   }
 
   /** A running map's output partition follows its input partition to the agent that took it over. */
