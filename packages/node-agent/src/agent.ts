@@ -5,7 +5,6 @@ import {
   readRange,
   CONTROL_TIMEOUT_MS,
   CancelledError,
-  InternalError,
   InvalidArgumentError,
   MessageBus,
   subjectFor,
