@@ -125,6 +125,9 @@ export class JobScheduler {
 
     let output: ArrayMeta | undefined;
     const outputTask = () => (output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } });
+    // Queued (or refused with BusyError) before anything is registered, allocated or timed:
+    // a flood of refused submissions leaves nothing behind.
+    const ticket = this.admission.enter(jobId);
     const job = new RunningJob(jobId, spec, input, message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS, {
       bus: this.deps.bus,
       logger: this.deps.logger,
@@ -156,8 +159,6 @@ export class JobScheduler {
         return this.deps.commit(output.id);
       },
     });
-    // Queued (or refused with BusyError) before anything is registered or allocated.
-    const ticket = this.admission.enter(jobId);
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
     void job.over.then(() => ticket.release());
