@@ -58,6 +58,15 @@ export function positiveInteger(option: string): (value: unknown) => number | un
   };
 }
 
+export function nonNegativeInteger(option: string): (value: unknown) => number | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const number = typeof value === 'number' ? value : Number(value);
+    if (!Number.isSafeInteger(number) || number < 0) throw new UsageError(`--${option} must be a whole number of 0 or more, got ${JSON.stringify(value)}`);
+    return number;
+  };
+}
+
 export function port(option: string): (value: unknown) => number | undefined {
   return (value) => {
     if (value === undefined) return undefined;

@@ -58,14 +58,17 @@ export function arraysTable(arrays: readonly ArrayRef[]): string {
 
 export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string {
   if (jobs.length === 0) return 'jobs: none running';
+  // Running jobs first, then the queue in its order (the coordinator lists them by arrival).
+  const ordered = [...jobs.filter((j) => j.state === 'running'), ...jobs.filter((j) => j.state === 'queued')];
   return table(
-    ['JOB', 'KIND', 'ARRAY', 'PROGRESS', 'RUNNING FOR'],
-    jobs.map((j) => [
+    ['JOB', 'KIND', 'ARRAY', 'STATE', 'PROGRESS', 'SUBMITTED'],
+    ordered.map((j) => [
       j.jobId,
       j.kind,
       j.array,
+      j.state,
       `${j.totalBlocks === 0 ? 100 : Math.floor((j.doneBlocks / j.totalBlocks) * 100)}%`,
-      `${((now - j.startedAt) / 1000).toFixed(1)} s`,
+      `${((now - j.startedAt) / 1000).toFixed(1)} s ago`,
     ]),
   );
 }

@@ -24,7 +24,7 @@ interface ArrayJson {
 
 interface StatusJson {
   agents: Array<{ id: string; workInFlight: number; usedBytes: number }>;
-  jobs: Array<{ jobId: string; kind: string; array: string }>;
+  jobs: Array<{ jobId: string; kind: string; array: string; state: string }>;
 }
 
 describe('sharc client commands against a real cluster (nats-server, coordinator, 3 agent processes)', () => {
@@ -134,10 +134,10 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.equal(status?.jobs.length, 1, JSON.stringify(status));
-      assert.deepEqual([status!.jobs[0]!.kind, status!.jobs[0]!.array], ['reduce', 'input']);
+      assert.deepEqual([status!.jobs[0]!.kind, status!.jobs[0]!.array, status!.jobs[0]!.state], ['reduce', 'input', 'running']);
       assert.ok(status!.agents.some((a) => a.workInFlight > 0), `no agent shows load: ${JSON.stringify(status!.agents)}`);
       const table = await sharc(['status']);
-      assert.match(table.stdout, /JOB\s+KIND\s+ARRAY\s+PROGRESS\s+RUNNING FOR\n\S+\s+reduce\s+input\s+\d+%/);
+      assert.match(table.stdout, /JOB\s+KIND\s+ARRAY\s+STATE\s+PROGRESS\s+SUBMITTED\n\S+\s+reduce\s+input\s+running\s+\d+%/);
 
       job.kill('SIGINT');
       assert.equal(await exited, 1);

@@ -110,6 +110,8 @@ export class Coordinator {
       recovery: this.recovery,
       state: options.state,
       rejoined: () => this.rejoined,
+      maxRunningJobs: options.maxRunningJobs,
+      maxQueuedJobs: options.maxQueuedJobs,
       reserve: (meta, origin, replace) => this.reserve(meta, origin, replace, undefined),
       commit: async (arrayId) => (await this.commitArray(arrayId)).array,
       drop: (record) => this.dropArray(record),

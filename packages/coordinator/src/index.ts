@@ -15,3 +15,5 @@ export type { StateStore, CoordinatorState, PersistedJob } from './state/state-s
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
 export { placePartitions, addReplicas, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
 export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';
+export { JobAdmission } from './jobs/admission.js';
+export type { AdmissionState, AdmissionTicket } from './jobs/admission.js';

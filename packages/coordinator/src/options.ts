@@ -1,6 +1,10 @@
 import { MemoryStateStore, type StateStore } from './state/state-store.js';
 import { InvalidArgumentError, MAX_COPIES, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
 
+/** Enough to keep every thread of a mid-sized cluster busy, few enough that each job gets on. */
+export const DEFAULT_MAX_RUNNING_JOBS = 64;
+export const DEFAULT_MAX_QUEUED_JOBS = 1024;
+
 export interface CoordinatorOptions {
   /** Cluster name: the second token of every subject. @default 'default' */
   cluster?: string;
@@ -12,6 +16,13 @@ export interface CoordinatorOptions {
    * rebuilt from their file or their input instead. @default 2
    */
   copies?: number;
+  /**
+   * Jobs (reduce, map) that run at once; further jobs wait in a FIFO queue and allocate
+   * nothing (a map's output) until they start. @default 64
+   */
+  maxRunningJobs?: number;
+  /** Jobs that may wait; a submission beyond them is refused with a retryable BusyError. @default 1024 */
+  maxQueuedJobs?: number;
   /** A client upload not committed within this time is dropped and its memory freed. @default 3600000 */
   pendingUploadTtlMs?: number;
   /**
@@ -35,10 +46,20 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
   if (!(Number.isInteger(copies) && copies >= 1 && copies <= MAX_COPIES)) {
     throw new InvalidArgumentError(`copies must be an integer from 1 to ${MAX_COPIES}, got ${copies}`);
   }
+  const maxRunningJobs = options.maxRunningJobs ?? DEFAULT_MAX_RUNNING_JOBS;
+  if (!(Number.isInteger(maxRunningJobs) && maxRunningJobs >= 1)) {
+    throw new InvalidArgumentError(`maxRunningJobs must be a positive integer, got ${maxRunningJobs}`);
+  }
+  const maxQueuedJobs = options.maxQueuedJobs ?? DEFAULT_MAX_QUEUED_JOBS;
+  if (!(Number.isInteger(maxQueuedJobs) && maxQueuedJobs >= 0)) {
+    throw new InvalidArgumentError(`maxQueuedJobs must be an integer of 0 or more, got ${maxQueuedJobs}`);
+  }
   return {
     cluster,
     deadAfterMs,
     copies,
+    maxRunningJobs,
+    maxQueuedJobs,
     pendingUploadTtlMs: options.pendingUploadTtlMs ?? 60 * 60 * 1000,
     state: options.state ?? new MemoryStateStore(),
     logger: options.logger ?? createLogger('coordinator'),

@@ -5,7 +5,7 @@ import {
   readRange,
   CONTROL_TIMEOUT_MS,
   CancelledError,
-  InternalError,
+  InvalidArgumentError,
   MessageBus,
   subjectFor,
   tcpDataPlane,
@@ -243,12 +243,12 @@ export class Agent {
         return { type: 'file.info', dtype: layout.dtype, shape: layout.shape, dataOffset: layout.dataOffset };
       }
       default:
-        throw new InternalError(`agent control does not handle ${message.type}`);
+        throw new InvalidArgumentError(`an agent's control subject does not take ${message.type} messages`);
     }
   }
 
   private async task(message: Message): Promise<Outgoing> {
-    if (message.type !== 'task.run') throw new InternalError(`agent task subject does not handle ${message.type}`);
+    if (message.type !== 'task.run') throw new InvalidArgumentError(`an agent's task subject does not take ${message.type} messages`);
     const { task } = message;
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
     const job = this.joinJob(task.jobId, task.timeoutMs);

@@ -36,6 +36,11 @@ export function decodeMessage(bytes: Uint8Array): Message {
       { details: { version } },
     );
   }
+  // msgpack decodes nesting far deeper than the recursive schemas (an error's `cause` chain)
+  // can walk on the stack; refuse it here, by a fixed rule, instead of overflowing below.
+  if (nestingDepth(raw, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH) {
+    throw new ProtocolError(`message nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
+  }
   const parsed = messageSchema.safeParse(raw);
   if (!parsed.success) {
     const type = (raw as { type?: unknown }).type;
@@ -47,6 +52,25 @@ export function decodeMessage(bytes: Uint8Array): Message {
     );
   }
   return parsed.data;
+}
+
+/** Deepest nesting of arrays and maps a message may have (kernel params and partials included). */
+export const MAX_MESSAGE_DEPTH = 256;
+
+/** How deeply `value` nests arrays and objects, counted without recursion and up to `limit + 1`. */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (typeof item !== 'object' || item === null || ArrayBuffer.isView(item)) continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest > limit) return deepest;
+    for (const child of Array.isArray(item) ? item : Object.values(item)) {
+      if (typeof child === 'object' && child !== null) pending.push([child, depth + 1]);
+    }
+  }
+  return deepest;
 }
 
 /** Packs arbitrary plain data (kernel partials) the same way messages are packed. */

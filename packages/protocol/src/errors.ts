@@ -98,6 +98,13 @@ export class TimeoutError extends SharcError {
 export class CancelledError extends SharcError {
   static override readonly code = 'CANCELLED';
 }
+/**
+ * The coordinator is running as many jobs as it may (`maxRunningJobs`) and its queue of
+ * waiting jobs is full (`maxQueuedJobs`): nothing was started. Retry later, with backoff.
+ */
+export class BusyError extends SharcError {
+  static override readonly code = 'BUSY';
+}
 /** A bug or an unexpected state inside sharc. */
 export class InternalError extends SharcError {
   static override readonly code = 'INTERNAL';
@@ -119,6 +126,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   ProtocolError,
   TimeoutError,
   CancelledError,
+  BusyError,
   InternalError,
 ];
 

@@ -30,6 +30,7 @@ export {
   ProtocolError,
   TimeoutError,
   CancelledError,
+  BusyError,
   InternalError,
   toErrorData,
   fromErrorData,
@@ -56,7 +57,7 @@ export type {
   JobStatus,
   BuiltinReduction,
 } from './messages.js';
-export { encodeMessage, decodeMessage, encodeValue, decodeValue } from './codec.js';
+export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';

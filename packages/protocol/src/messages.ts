@@ -104,15 +104,17 @@ export type JobSpec = z.infer<typeof jobSpecSchema>;
 export type ReduceSpec = z.infer<typeof reduceSpecSchema>;
 export type MapSpec = z.infer<typeof mapSpecSchema>;
 
-/** A running job as `sharc status` shows it. */
+/** A job the coordinator has accepted, as `sharc status` shows it. */
 export const jobStatusSchema = z.object({
   jobId: id,
   kind: z.enum(['reduce', 'map']),
+  /** `queued`: waiting for one of the coordinator's `maxRunningJobs` slots (nothing allocated yet). */
+  state: z.enum(['queued', 'running']),
   /** Name of the input array. */
   array: z.string(),
   doneBlocks: count,
   totalBlocks: count,
-  /** Milliseconds since the epoch. */
+  /** When the coordinator accepted the job (it may have been queued since), in milliseconds since the epoch. */
   startedAt: count,
 });
 export type JobStatus = z.infer<typeof jobStatusSchema>;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  MAX_MESSAGE_DEPTH,
   PROTOCOL_VERSION,
   ProtocolError,
   decodeMessage,
@@ -223,5 +224,23 @@ describe('decodeMessage refuses bad payloads with ProtocolError', () => {
 
   it('refuses an unknown message type', () => {
     assert.throws(() => decodeMessage(encodeValue({ v: PROTOCOL_VERSION, from: 'x', type: 'format.disk' })), ProtocolError);
+  });
+
+  it('refuses an error whose cause chain nests deeper than MAX_MESSAGE_DEPTH', () => {
+    // Written by hand: msgpackr decodes this nesting, but packing it would overflow the stack.
+    const field = (key: string, value: unknown) => [encodeValue(key), encodeValue(value)];
+    const link = Buffer.concat([Buffer.from([0x85]), ...field('name', 'E'), ...field('code', 'X'), ...field('message', 'm'), ...field('retryable', false), encodeValue('cause')]);
+    const chain = Buffer.concat([...Array<Buffer>(1000).fill(link), encodeValue({ name: 'E', code: 'X', message: 'm', retryable: false })]);
+    const message = Buffer.concat([Buffer.from([0x84]), ...field('v', PROTOCOL_VERSION), ...field('from', 'x'), ...field('type', 'error'), encodeValue('error'), chain]);
+    assert.throws(() => decodeMessage(message), (e: Error) => e instanceof ProtocolError && /nests deeper than 256 levels/.test(e.message));
+  });
+
+  it('keeps params nested to MAX_MESSAGE_DEPTH and refuses one level more', () => {
+    const nested = (levels: number): unknown => (levels === 0 ? 1 : [nested(levels - 1)]);
+    const submit = (params: unknown) =>
+      encodeValue({ ...envelope, type: 'job.submit', jobId: 'j', spec: { kind: 'reduce', arrayId: 'a', kernel: { kind: 'builtin', op: 'sum' }, params } });
+    // The message itself and its spec are two levels: params may take the rest.
+    assert.equal(decodeMessage(submit(nested(MAX_MESSAGE_DEPTH - 2))).type, 'job.submit');
+    assert.throws(() => decodeMessage(submit(nested(MAX_MESSAGE_DEPTH - 1))), ProtocolError);
   });
 });

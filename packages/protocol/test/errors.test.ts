@@ -8,6 +8,7 @@ import {
   ArrayNotFoundError,
   JobNotFoundError,
   CancelledError,
+  BusyError,
   ConnectionError,
   FileFormatError,
   InsufficientMemoryError,
@@ -41,6 +42,7 @@ const ERROR_CLASSES: Array<[typeof SharcError, string]> = [
   [ProtocolError, 'PROTOCOL_ERROR'],
   [TimeoutError, 'TIMEOUT'],
   [CancelledError, 'CANCELLED'],
+  [BusyError, 'BUSY'],
   [InternalError, 'INTERNAL'],
 ];
 

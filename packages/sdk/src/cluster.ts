@@ -298,7 +298,10 @@ export class Cluster implements ArrayOwner {
     }));
   }
 
-  /** The jobs the coordinator is running now (from every client). */
+  /**
+   * The jobs the coordinator has accepted, from every client: `state: 'running'`, or
+   * `'queued'` while it waits for one of the coordinator's `maxRunningJobs` slots.
+   */
   async runningJobs(): Promise<JobStatus[]> {
     const listed = await this.call({ type: 'jobs.list' }, 'jobs.listed');
     return listed.jobs;

@@ -34,6 +34,7 @@ export {
   ProtocolError,
   TimeoutError,
   CancelledError,
+  BusyError,
   InternalError,
   DTYPES,
   BUILTIN_REDUCTIONS,

@@ -365,6 +365,23 @@ export function registerScenarios(target: ScenarioTarget): void {
       await assertKeeperIntact();
     });
 
+    it('refuses a map whose output would not fit before anything runs or is allocated', async () => {
+      const before = await settledUsedBytes(target.cluster());
+      // More output columns than all agents together can hold next to the keeper's rows.
+      const cols = Math.ceil((target.agentMemoryBytes * target.agentCount) / (keeper.shape[0]! * 8)) + 1;
+      // A minute per block: had it started, it would end in the TimeoutError, not the refusal.
+      const started = Date.now();
+      await assert.rejects(
+        target.cluster().map(keeper, { module: KERNELS, kernel: 'slowMap', params: { ms: 60_000 }, dtype: 'float64', cols, name: 'too-big-out' }, { timeoutMs: 30_000 }),
+        (e: Error) => e instanceof InsufficientMemoryError && /map's output 'too-big-out' needs .* free/.test(e.message),
+      );
+      assert.ok(Date.now() - started < 10_000, 'refused up front, not after running');
+      assert.equal(await usedBytes(target.cluster()), before, 'no agent allocated anything');
+      assert.deepEqual(await target.cluster().runningJobs(), []);
+      await assert.rejects(target.cluster().open('too-big-out'), ArrayNotFoundError);
+      await assertKeeperIntact();
+    });
+
     it('cancels a running job through its AbortSignal, and the agents stop working on it', async () => {
       const controller = new AbortController();
       // A minute per block: if agents went on with it, the next job would wait behind it.

@@ -4,7 +4,7 @@ import { Agent } from '@sharc/node-agent';
 import { connectNats, natsConnectionOf, parseByteSize } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
 import { serviceLogger } from '../logging.js';
-import { agentName, byteSize, natsAuthOf, port, positiveInteger } from '../options.js';
+import { agentName, byteSize, natsAuthOf, nonNegativeInteger, port, positiveInteger } from '../options.js';
 import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
@@ -32,8 +32,19 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             default: 'jetstream' as const,
             describe: 'Where arrays, placement, kernels and running jobs are kept: jetstream survives a coordinator restart; memory forgets everything',
           })
+          .option('max-running-jobs', {
+            describe: 'Jobs (reduce, map) that run at once; more wait in a FIFO queue and allocate nothing until they start',
+            default: 64,
+            coerce: positiveInteger('max-running-jobs'),
+          })
+          .option('max-queued-jobs', {
+            describe: 'Jobs that may wait for a running slot; a submission beyond them fails with a retryable BusyError',
+            default: 1024,
+            coerce: nonNegativeInteger('max-queued-jobs'),
+          })
           .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster')
-          .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)'),
+          .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)')
+          .example('$0 coordinator --max-running-jobs 8 --max-queued-jobs 100', 'run 8 jobs at once, queue 100, refuse the rest as busy'),
       async (args) => {
         exit(
           await runAction(args, async () => {
@@ -47,6 +58,8 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               cluster: args.cluster,
               deadAfterMs: args.deadAfterMs!,
               copies: args.copies!,
+              maxRunningJobs: args.maxRunningJobs!,
+              maxQueuedJobs: args.maxQueuedJobs!,
               state,
             });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });

@@ -26,6 +26,7 @@ import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import type { PersistedJob, StateStore } from '../state/state-store.js';
+import { JobAdmission, checkOutputFits } from './admission.js';
 import { MAX_ATTEMPTS, RunningJob } from './run-job.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
@@ -45,6 +46,9 @@ export interface SchedulerDeps {
   state: StateStore;
   /** Resolves once a restarted coordinator's agents had their chance to rejoin: jobs wait for it. */
   rejoined(): Promise<void>;
+  /** Jobs that may run at once, and wait in the queue. */
+  maxRunningJobs: number;
+  maxQueuedJobs: number;
   /** The array lifecycle, which the coordinator owns. */
   reserve(meta: ArrayMeta, origin: ArrayOrigin, replace: boolean): Promise<void>;
   commit(arrayId: string): Promise<ArrayMeta>;
@@ -72,11 +76,14 @@ export async function sendTask(bus: MessageBus, cluster: string, agentId: string
 export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
   private detached = false;
+  private readonly admission: JobAdmission;
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
+  }
 
   status(): JobStatus[] {
-    return [...this.jobs.values()].map((job) => job.status());
+    return [...this.jobs.values()].map((job) => ({ ...job.status(), state: this.admission.stateOf(job.jobId) }));
   }
 
   progress(message: MessageOf<'task.progress'>): void {
@@ -165,6 +172,9 @@ export class JobScheduler {
 
     let output: ArrayMeta | undefined;
     const outputTask = () => (output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } });
+    // Queued (or refused with BusyError) before anything is registered, allocated or timed:
+    // a flood of refused submissions leaves nothing behind.
+    const ticket = this.admission.enter(jobId);
     // Jobs that outlive JOB_PERSIST_DELAY_MS are stored, so that a new coordinator can resume
     // them; tiny jobs finish first and never cost a write.
     let stored = false;
@@ -213,8 +223,12 @@ export class JobScheduler {
     });
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
+    void job.over.then(() => ticket.release());
     const prepare = async () => {
       await this.deps.rejoined();
+      await ticket.admitted;
+      // The input may have gone while the job waited.
+      this.deps.arrays.ready(spec.arrayId);
       // Partitions of agents that died are served elsewhere first (a copy, the file, the lineage).
       await Promise.all(input.partitions.map((p) => this.deps.recovery.whenServed(inputRecord, p.index)));
       if (spec.kind !== 'map') return;
@@ -225,13 +239,18 @@ export class JobScheduler {
         for (const p of input.partitions) await this.moveOutputPartition(output, input, p.index);
       } else {
         const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
+        checkOutputFits(meta, this.deps.agents);
         const origin: ArrayOrigin = { kind: 'map', inputId: input.id, kernel: spec.kernel, params: spec.params, dtype: spec.dtype, cols: spec.cols };
         await this.deps.reserve(meta, origin, spec.replace ?? false);
         output = meta;
       }
       if (stored) store();
     };
-    return job.run(prepare);
+    // A job cancelled, timed out or failed while it waits leaves the queue at once.
+    return job.run(prepare).catch((error: unknown) => {
+      ticket.withdraw();
+      throw error;
+    });
   }
 
   /** The output a previous coordinator allocated for a resumed map: by id, or (stored before it knew the id) by name. */

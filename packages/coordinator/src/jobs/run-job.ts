@@ -92,8 +92,8 @@ export class RunningJob {
     this.timer.unref();
   }
 
-  /** What `sharc status` shows of the job. */
-  status(): JobStatus {
+  /** What `sharc status` shows of the job (the scheduler adds whether it is queued). */
+  status(): Omit<JobStatus, 'state'> {
     return {
       jobId: this.jobId,
       kind: this.spec.kind,
