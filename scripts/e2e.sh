@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh --nats --iproute
 npm run build --silent
 run_suites() {
-  node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec e2e/dist/test/netns.test.js e2e/dist/test/containers.test.js
+  node --test --test-concurrency=1 --test-timeout=600000 --test-reporter=spec e2e/dist/test/netns.test.js e2e/dist/test/containers.test.js e2e/dist/test/soak.test.js
 }
 if [ "${SHARC_E2E_CONTAINERS:-}" = "skip" ]; then
   run_suites
