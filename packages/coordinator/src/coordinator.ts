@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
+  ConnectionError,
   kernelHash,
   CONTROL_TIMEOUT_MS,
   DEFAULT_JOB_TIMEOUT_MS,
@@ -128,6 +129,8 @@ export class Coordinator {
     const coordinator = new Coordinator(transport, resolveCoordinatorOptions(options));
     const { jobs: resumable, agentIds } = await coordinator.restore();
     coordinator.listen();
+    // Ready means reachable: the server has our subscriptions before anyone hears of us.
+    await coordinator.bus.flush();
     // Clients waiting on jobs of a previous coordinator learn which ones go on; they fail the others.
     coordinator.bus.publish(subjectFor(coordinator.options.cluster, { to: 'announcements' }), {
       type: 'coordinator.started',
@@ -189,9 +192,10 @@ export class Coordinator {
   }
 
   private async onAgent(message: Message): Promise<Outgoing> {
+    this.checkActive();
     switch (message.type) {
       case 'agent.register':
-        this.registerAgent(message.agent);
+        this.registerAgent(message.agent, message.holds);
         return { type: 'ok' };
       case 'agent.heartbeat':
         // Unknown (this coordinator restarted) or declared dead and back (a network cut healed):
@@ -210,6 +214,7 @@ export class Coordinator {
 
   /** Answers a client; a change to the stored state is durable before the client hears of it. */
   private async onClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
+    this.checkActive();
     // After a restart, answers wait (a second or so) for the agents to rejoin: until then the
     // coordinator does not know where their partitions can be read.
     await this.rejoined;
@@ -231,9 +236,9 @@ export class Coordinator {
         await this.dropArray(this.arrays.getRecord(message.arrayId));
         return { type: 'ok' };
       case 'array.open':
-        return this.arrayInfo(this.arrays.byNameOrThrow(message.name));
+        return this.servedInfo(this.arrays.byNameOrThrow(message.name).id);
       case 'array.locate':
-        return this.arrayInfo(this.arrays.ready(message.arrayId));
+        return this.servedInfo(this.arrays.ready(message.arrayId).id);
       case 'array.delete':
         await this.dropArray(this.arrays.getRecord(message.arrayId));
         return { type: 'ok' };
@@ -369,7 +374,7 @@ export class Coordinator {
       .call(this.placement.agentSubject(agentId), { type: 'agent.hello', keep: this.arrays.partitionsOnAgent(agentId) }, 'agent.register', {
         timeoutMs: CONTROL_TIMEOUT_MS,
       })
-      .then((reply) => this.registerAgent(reply.agent))
+      .then((reply) => this.registerAgent(reply.agent, reply.holds))
       .catch((error: unknown) => this.options.logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
       .finally(() => this.greeting.delete(agentId));
   }
@@ -398,6 +403,13 @@ export class Coordinator {
     }
   }
 
+  /** Where to read an array, once partitions being recovered are served again (a DataLostError if one cannot be). */
+  private async servedInfo(arrayId: string): Promise<Outgoing<'array.info'>> {
+    const record = this.arrays.getRecord(arrayId);
+    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index)));
+    return this.arrayInfo(record.meta);
+  }
+
   private arrayInfo(meta: ArrayMeta): Outgoing<'array.info'> {
     return { type: 'array.info', array: meta, agents: this.placement.agentsOf(meta) };
   }
@@ -409,9 +421,29 @@ export class Coordinator {
     }
   }
 
-  private registerAgent(info: AgentInfo): void {
+  /** A coordinator that lost its lease (a standby took over) answers nothing more. */
+  private checkActive(): void {
+    if (!this.options.active()) throw new ConnectionError('this coordinator is no longer the active one: another took over', { retryable: true });
+  }
+
+  /**
+   * An agent (re)registers with what it holds. Partitions the catalog places on it that it
+   * lacks (it restarted with empty memory, say, while the coordinator was down too) are served
+   * elsewhere, as if that copy had died with an agent.
+   */
+  private registerAgent(info: AgentInfo, holds: ReadonlyArray<{ arrayId: string; partitions: number[] }> = []): void {
     this.agents.register(info);
     this.options.state.saveAgent(info.id);
+    const held = new Set(holds.flatMap(({ arrayId, partitions }) => partitions.map((index) => `${arrayId}#${index}`)));
+    const lacking = this.arrays.partitionsOnAgent(info.id).flatMap(({ arrayId, partitions }) =>
+      partitions.filter((index) => !held.has(`${arrayId}#${index}`)).map((index) => ({ arrayId, index })),
+    );
+    if (lacking.length === 0) return;
+    for (const { arrayId, index } of lacking) {
+      const record = this.arrays.find(arrayId);
+      // Judged once the other agents of a restarted coordinator are back: they hold the other copies.
+      if (record !== undefined && record.state !== 'pending') this.recovery.copyLost(record, index, info.id, this.rejoined);
+    }
   }
 
   /** Moves the dead agent's partitions and the running work on them to live agents. */

@@ -31,6 +31,11 @@ export interface CoordinatorOptions {
    * everything. @default in memory: a restart forgets every array
    */
   state?: StateStore;
+  /**
+   * Whether this coordinator is still the cluster's active one (it holds its LeaderLease);
+   * while it says no, nothing is answered. @default always
+   */
+  active?: () => boolean;
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
 }
@@ -62,6 +67,7 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
     maxQueuedJobs,
     pendingUploadTtlMs: options.pendingUploadTtlMs ?? 60 * 60 * 1000,
     state: options.state ?? new MemoryStateStore(),
+    active: options.active ?? (() => true),
     logger: options.logger ?? createLogger('coordinator'),
   };
 }

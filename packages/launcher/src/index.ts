@@ -11,7 +11,7 @@
  */
 export { startLocalCluster } from './local-cluster.js';
 export type { LocalCluster, LocalClusterOptions } from './local-cluster.js';
-export { startNatsServer, natsServerBinary, natsConfigText, freePort, NATS_PID_FILE } from './nats-server.js';
+export { startNatsServer, natsServerBinary, natsConfigText, freePort, NATS_PID_FILE, NATS_STORE_DIR } from './nats-server.js';
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { ServiceProcess, waitForLine, stopProcess } from './processes.js';
 export type { ServiceSpec } from './processes.js';

@@ -50,6 +50,11 @@ export interface LocalCluster {
   agents: Map<string, ServiceProcess>;
   /** SIGKILLs the coordinator and starts a new one. */
   restartCoordinator(): Promise<ServiceProcess>;
+  /**
+   * Starts another coordinator, which waits as a standby while the active one holds the
+   * cluster's lease and takes over when it stops. Stopped with the cluster.
+   */
+  addStandbyCoordinator(name: string): Promise<ServiceProcess>;
   /** Starts one more agent named `name`. */
   addAgent(name: string): Promise<ServiceProcess>;
   /** Stops agents, then the coordinator, then nats-server; resolves when all are gone. */
@@ -91,9 +96,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const startCoordinator = () =>
     startService('coordinator', ['coordinator', ...common, ...(options.coordinatorArgs ?? [])], /sharc coordinator ready/);
   const agents = new Map<string, ServiceProcess>();
+  const standbys: ServiceProcess[] = [];
   let coordinator: ServiceProcess | undefined;
   const stop = async () => {
     await Promise.all([...agents.values()].map((agent) => agent.stop()));
+    await Promise.all(standbys.map((standby) => standby.stop()));
     await coordinator?.stop();
     await nats.stop();
   };
@@ -130,6 +137,11 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     },
     agents,
     addAgent,
+    async addStandbyCoordinator(name) {
+      const standby = await startService(name, ['coordinator', ...common, ...(options.coordinatorArgs ?? [])], /sharc coordinator (standby|ready)/);
+      standbys.push(standby);
+      return standby;
+    },
     async restartCoordinator() {
       await coordinator?.kill();
       coordinator = await startCoordinator();

@@ -36,6 +36,9 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
+/** Where nats-server keeps JetStream (the coordinator's state), in a data dir of startNatsServer. */
+export const NATS_STORE_DIR = 'jetstream';
+
 /** The file nats-server writes its pid to, in a data dir of startNatsServer. */
 export const NATS_PID_FILE = 'nats-server.pid';
 
@@ -48,7 +51,7 @@ export function natsConfigText(options: { host: string; port: number; dataDir: s
     `listen: "${options.host}:${options.port}"`,
     `max_payload: ${MAX_PAYLOAD_BYTES}`,
     `pid_file: "${path.join(options.dataDir, NATS_PID_FILE)}"`,
-    `jetstream { store_dir: "${path.join(options.dataDir, 'jetstream')}" }`,
+    `jetstream { store_dir: "${path.join(options.dataDir, NATS_STORE_DIR)}" }`,
     ...(options.extraConfig === undefined ? [] : [options.extraConfig]),
     '',
   ].join('\n');

@@ -145,7 +145,7 @@ export class Agent {
     const subject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
     for (;;) {
       try {
-        await this.bus.call(subject, { type: 'agent.register', agent: this.info() }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS });
+        await this.bus.call(subject, { type: 'agent.register', agent: this.info(), holds: this.store.holdings() }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS });
         this.options.logger.info('registered with the coordinator', { agent: this.id, dataPort: this.dataPort });
         return;
       } catch (error) {
@@ -236,7 +236,7 @@ export class Agent {
         const keep = new Set(message.keep.flatMap(({ arrayId, partitions }) => partitions.map((index) => `${arrayId}#${index}`)));
         const freed = this.store.keepOnly((arrayId, index) => keep.has(`${arrayId}#${index}`));
         if (freed > 0) this.options.logger.info('freed partitions the coordinator no longer places here', { agent: this.id, freedBytes: freed });
-        return { type: 'agent.register', agent: this.info() };
+        return { type: 'agent.register', agent: this.info(), holds: this.store.holdings() };
       }
       case 'file.inspect': {
         const layout = await inspectFile(message.source, ON_AGENT);

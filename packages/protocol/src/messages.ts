@@ -221,7 +221,11 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('task.done', { jobId: id, partitionIndex: count, attempt: count, blocks: count, partial: z.unknown().optional() }),
 
   // Agent -> coordinator.
-  message('agent.register', { agent: agentInfoSchema }),
+  /** `holds`: the partitions the agent has, by array; the coordinator moves the ones it lacks. */
+  message('agent.register', {
+    agent: agentInfoSchema,
+    holds: z.array(z.object({ arrayId: id, partitions: z.array(count).max(MAX_PARTITIONS) })).max(100_000).optional(),
+  }),
   message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count, workInFlight: count }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),

@@ -89,4 +89,58 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
     assert.deepEqual(await (await cluster.open('resumed-map')).toArray(), data.map((v) => 2 * v + 1));
     for (const ref of await cluster.list()) await ref.delete();
   });
+
+  it('serves elsewhere what an agent restarted while the coordinator was down no longer holds', async () => {
+    const data = Float64Array.from({ length: 3000 }, (_, i) => i * 0.5);
+    const array = await cluster.put(data, { name: 'survivor', partitions: 3 });
+    const victim = array.placement[0]!.agentId;
+    await processes.coordinator.kill();
+    await processes.agents.get(victim)!.kill();
+    // Both come back: the agent with empty memory, under the same name.
+    await Promise.all([processes.restartCoordinator(), processes.addAgent(victim)]);
+    assert.deepEqual(await (await cluster.open('survivor')).toArray(), data);
+    // What the coordinator places on the restarted agent is what it holds (copies made again).
+    let placedOnVictim = -1;
+    let usedByVictim = -2;
+    for (let i = 0; i < 100 && placedOnVictim !== usedByVictim; i++) {
+      await sleep(100);
+      const placement = (await cluster.open('survivor')).placement;
+      placedOnVictim = placement.filter((p) => [p.agentId, ...(p.replicas ?? [])].includes(victim)).reduce((n, p) => n + p.byteLength, 0);
+      usedByVictim = (await cluster.nodes()).find((n) => n.id === victim)?.usedBytes ?? -3;
+    }
+    assert.equal(usedByVictim, placedOnVictim);
+    await (await cluster.open('survivor')).delete();
+  });
+});
+
+describe('a standby coordinator takes over when the active one is SIGKILLed (real processes)', () => {
+  let processes: ProcessCluster;
+  let cluster: Cluster;
+  before(async () => {
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB' });
+    cluster = await connect({ servers: processes.url });
+  });
+  after(async () => {
+    await cluster?.close();
+    await processes?.stop();
+  });
+
+  it('waits while the active one holds the lease, then serves: arrays intact, the running job finished', async () => {
+    const standby = await processes.addStandbyCoordinator('coordinator-2');
+    assert.match(standby.tail, /sharc coordinator standby/);
+    assert.doesNotMatch(standby.tail, /sharc coordinator ready/);
+    const data = Float64Array.from({ length: 2000 }, (_, i) => i);
+    const array = await cluster.put(data, { name: 'before-takeover', partitions: 2 });
+    const kernel = { module: RECOVERY_KERNELS, partial: 'reportBlock', combine: 'concatReports' };
+    await cluster.reduce(array, { ...kernel, params: { ms: 0 } });
+    const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 1500 } });
+    await sleep(600);
+    await processes.coordinator.kill();
+    const reports = await job;
+    assert.ok(standby.running && /sharc coordinator ready/.test(standby.tail), 'the standby is the active coordinator now');
+    assert.deepEqual(reports.map((r) => r.rowStart).sort((a, b) => a - b), array.placement.map((p) => p.rowStart));
+    assert.deepEqual(await (await cluster.open('before-takeover')).toArray(), data);
+    const fresh = await cluster.put(new Float64Array(10).fill(2));
+    assert.equal(await cluster.reduce(fresh, 'sum'), 20);
+  });
 });

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import { Coordinator, KvStateStore, MemoryStateStore } from '@sharc/coordinator';
+import os from 'node:os';
+import { Coordinator, KvStateStore, LeaderLease, MemoryStateStore } from '@sharc/coordinator';
 import { Agent } from '@sharc/node-agent';
 import { connectNats, natsConnectionOf, parseByteSize } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
@@ -52,19 +53,46 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             const auth = natsAuthOf(args);
             const transport = await connectNats({ servers: args.servers, name: 'sharc-coordinator', logger, ...(auth === undefined ? {} : { auth }) });
             const connection = natsConnectionOf(transport);
-            const state = args.state === 'jetstream' && connection !== undefined ? await KvStateStore.open(connection, args.cluster, logger) : new MemoryStateStore();
+            let state: KvStateStore | MemoryStateStore = new MemoryStateStore();
+            let lease: LeaderLease | undefined;
+            if (args.state === 'jetstream' && connection !== undefined) {
+              // One active coordinator per cluster: the holder of the lease. Others wait as
+              // standbys and take over when it stops renewing it.
+              lease = await LeaderLease.open(connection, args.cluster, `${os.hostname()}-${process.pid}`, logger);
+              await lease.acquire((holder) => {
+                logger.info('standby: another coordinator is active; taking over when it stops', { active: holder });
+                process.stdout.write('sharc coordinator standby\n');
+              });
+              lease.keep(() => {
+                // Another coordinator is active now: stop at once (a supervisor restarts this one as a standby).
+                logger.error('this coordinator lost its lease to another one; stopping');
+                process.exit(1);
+              });
+              const store = await KvStateStore.open(connection, args.cluster, logger);
+              const held = lease;
+              store.fenceWith(() => held.held);
+              state = store;
+            }
             const coordinator = await Coordinator.start(transport, {
               logger,
               cluster: args.cluster,
               deadAfterMs: args.deadAfterMs!,
               copies: args.copies!,
+              ...(lease === undefined ? {} : { active: () => lease.held }),
               maxRunningJobs: args.maxRunningJobs!,
               maxQueuedJobs: args.maxQueuedJobs!,
               state,
             });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
             process.stdout.write('sharc coordinator ready\n');
-            await runUntilStopped(() => coordinator.close(), logger, args.stopWithParent);
+            await runUntilStopped(
+              async () => {
+                await coordinator.close();
+                await lease?.release();
+              },
+              logger,
+              args.stopWithParent,
+            );
           }),
         );
       },

@@ -1,10 +1,10 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
-import { NATS_PID_FILE, natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
+import { NATS_PID_FILE, NATS_STORE_DIR, natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
 import { connect } from '@sharc/sdk';
 import { runAction, type GlobalArgs } from '../context.js';
 import { note, printResult } from '../output.js';
@@ -40,6 +40,9 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         natsServerBinary();
         if (args.port === 0) throw new UsageError('--port must be a port from 1 to 65535 (clients need to know it)');
         await stopLeftoverNatsServer(dataDir);
+        // A new cluster: the state an earlier `sharc up` of this data dir left in JetStream
+        // describes arrays whose agents, and their memory, are gone.
+        await rm(path.join(dataDir, NATS_STORE_DIR), { recursive: true, force: true });
         await checkPortFree(args.port!);
         await mkdir(logDir, { recursive: true });
 

@@ -64,15 +64,24 @@ export class PartitionRecovery {
     return this.start(record, index);
   }
 
-  /** Starts (or joins) the rebuild of a partition one of whose holders is dead. */
-  private start(record: ArrayRecord, index: number): Promise<void> {
+  /**
+   * The agent `agentId` is alive but lacks its copy of the partition: serve it as if that copy
+   * had died, once `after` resolves (readers wait for it from now on).
+   */
+  copyLost(record: ArrayRecord, index: number, agentId: string, after: Promise<void>): void {
+    this.hooks.logger.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
+    void this.start(record, index, agentId, after).catch(() => undefined);
+  }
+
+  /** Starts (or joins) the rebuild of a partition one of whose holders is dead (or is `gone`). */
+  private start(record: ArrayRecord, index: number, gone?: string, after: Promise<void> = Promise.resolve()): Promise<void> {
     const key = `${record.meta.id}#${index}`;
     const running = this.rebuilding.get(key);
     if (running !== undefined) return running;
     const partition = record.meta.partitions[index];
     if (partition === undefined) return Promise.reject(new DataLostError(`array ${record.meta.name} has no partition ${index}`));
-    if (holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
-    const rebuild = this.rebuild(record, index);
+    if (gone === undefined && holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
+    const rebuild = after.then(() => this.rebuild(record, index, gone));
     this.rebuilding.set(key, rebuild);
     rebuild.then(
       () => this.rebuilding.delete(key),
@@ -84,8 +93,9 @@ export class PartitionRecovery {
     return rebuild;
   }
 
-  private async rebuild(record: ArrayRecord, index: number): Promise<void> {
-    const { agents, placement, logger } = this.hooks;
+  private async rebuild(record: ArrayRecord, index: number, gone: string | undefined): Promise<void> {
+    const { placement, logger } = this.hooks;
+    const agents = { isAlive: (id: string) => id !== gone && this.hooks.agents.isAlive(id) };
     const arrayId = record.meta.id;
     const partition = record.meta.partitions[index]!;
     // Liveness as it is now, before any await: a restarted agent may register again meanwhile,

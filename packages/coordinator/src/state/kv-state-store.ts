@@ -23,11 +23,19 @@ export class KvStateStore implements StateStore {
   private queue: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
 
+  /** Writes are made only while this says yes: a coordinator that lost its lease writes nothing more. */
+  private fence: () => boolean = () => true;
+
   private constructor(
     private readonly kv: KV,
     private readonly bucket: string,
     private readonly logger: Logger,
   ) {}
+
+  /** Makes every later write conditional on `allowed()` (the coordinator still holds its lease). */
+  fenceWith(allowed: () => boolean): void {
+    this.fence = allowed;
+  }
 
   /** Opens (creating when missing) the cluster's bucket; fails clearly when JetStream is off. */
   static async open(connection: KvConnection, cluster: string, logger: Logger): Promise<KvStateStore> {
@@ -116,6 +124,10 @@ export class KvStateStore implements StateStore {
   /** One write after another, in the order the coordinator made its changes. */
   private enqueue(key: string, write: () => Promise<unknown>): void {
     this.queue = this.queue.then(async () => {
+      if (!this.fence()) {
+        this.logger.warn('a state write was dropped: this coordinator no longer holds the lease', { bucket: this.bucket, key });
+        return;
+      }
       try {
         await write();
       } catch (error) {

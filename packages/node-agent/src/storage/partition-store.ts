@@ -118,6 +118,13 @@ export class PartitionStore {
     return partition;
   }
 
+  /** The partitions held here, by array. */
+  holdings(): Array<{ arrayId: string; partitions: number[] }> {
+    const byArray = new Map<string, number[]>();
+    for (const p of this.partitions.values()) byArray.set(p.arrayId, [...(byArray.get(p.arrayId) ?? []), p.meta.index]);
+    return [...byArray].map(([arrayId, partitions]) => ({ arrayId, partitions }));
+  }
+
   /** Takes a partition for a task or a transfer; its buffer is not recycled until released. */
   acquire(arrayId: string, index: number): PartitionLease {
     const partition = this.get(arrayId, index);

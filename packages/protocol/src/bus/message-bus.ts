@@ -81,6 +81,11 @@ export class MessageBus {
     this.transport.publish(replySubject, this.encode(message));
   }
 
+  /** Resolves once the server has processed every subscription and message sent so far. */
+  async flush(): Promise<void> {
+    await this.transport.flush?.();
+  }
+
   close(): Promise<void> {
     return this.transport.close();
   }

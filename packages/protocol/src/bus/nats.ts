@@ -197,6 +197,10 @@ class NatsTransport implements Transport {
     }
   }
 
+  flush(): Promise<void> {
+    return this.connection.flush();
+  }
+
   async close(): Promise<void> {
     if (!this.connection.isClosed()) await this.connection.drain().catch(() => this.connection.close());
   }

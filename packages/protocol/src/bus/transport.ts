@@ -21,5 +21,7 @@ export interface Transport {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Largest message the transport carries. */
   readonly maxPayload: number;
+  /** Resolves once the server has processed everything sent so far (subscriptions included). */
+  flush?(): Promise<void>;
   close(): Promise<void>;
 }

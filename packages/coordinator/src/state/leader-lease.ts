@@ -1,0 +1,102 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import { ConnectionError, toErrorData, type Logger } from '@sharc/protocol';
+
+/** How long a lease lasts without renewal: a standby takes over this long after the active coordinator stops. */
+export const DEFAULT_LEASE_MS = 3000;
+const LEASE_KEY = 'leader';
+
+type KvConnection = ConstructorParameters<typeof Kvm>[0];
+
+/**
+ * Which coordinator of a cluster is the active one: the holder of a lease in a JetStream
+ * key-value bucket (`sharc-<cluster>-leader`) whose entries expire after `leaseMs`. The holder
+ * renews it every third of that; any number of standby coordinators wait, each trying to
+ * create the key, and the first to succeed after the holder stopped renewing (it died, or was
+ * cut off) takes over. Creating a key and updating it at a revision are atomic in JetStream,
+ * so two coordinators never both hold it; one that fails to renew has lost it and must stop
+ * (`onLost`).
+ */
+export class LeaderLease {
+  private revision = 0;
+  private renewer: NodeJS.Timeout | undefined;
+  private lastRenewed = 0;
+  private released = false;
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly holder: string,
+    private readonly leaseMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Opens the cluster's lease bucket (created when missing). */
+  static async open(connection: KvConnection, cluster: string, holder: string, logger: Logger, leaseMs = DEFAULT_LEASE_MS): Promise<LeaderLease> {
+    const bucket = `sharc-${cluster}-leader`;
+    try {
+      const kv = await new Kvm(connection).create(bucket, { history: 1, ttl: leaseMs });
+      return new LeaderLease(kv, holder, leaseMs, logger);
+    } catch (error) {
+      throw new ConnectionError(`cannot open the JetStream bucket ${bucket} for the coordinator's lease: ${(error as Error).message}`, {
+        cause: error,
+        retryable: true,
+      });
+    }
+  }
+
+  /**
+   * Resolves once this coordinator holds the lease: at once when nobody does, or when the
+   * holder stops renewing it. `onWaiting` is called once if another coordinator holds it.
+   */
+  async acquire(onWaiting: (holder: string) => void, signal?: AbortSignal): Promise<void> {
+    let told = false;
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        this.revision = await this.kv.create(LEASE_KEY, this.holder);
+        this.lastRenewed = Date.now();
+        return;
+      } catch {
+        if (!told) {
+          told = true;
+          const entry = await this.kv.get(LEASE_KEY).catch(() => null);
+          onWaiting(entry === null ? 'another coordinator' : entry.string());
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.leaseMs / 6));
+      }
+    }
+  }
+
+  /** Renews the lease every third of its life; `onLost` if a renewal is refused or comes too late. */
+  keep(onLost: (reason: string) => void): void {
+    const renew = async () => {
+      try {
+        this.revision = await this.kv.update(LEASE_KEY, this.holder, this.revision);
+        this.lastRenewed = Date.now();
+      } catch (error) {
+        if (this.released) return;
+        // Refused (wrong last sequence): another coordinator holds it now. Failed otherwise
+        // (NATS away for a moment): lost only once it has expired.
+        const refused = /wrong last sequence/i.test((error as Error).message);
+        if (refused || Date.now() - this.lastRenewed >= this.leaseMs) {
+          clearInterval(this.renewer);
+          this.logger.error('lost the coordinator lease', { error: toErrorData(error) });
+          onLost((error as Error).message);
+        }
+      }
+    };
+    this.renewer = setInterval(() => void renew(), this.leaseMs / 3);
+    this.renewer.unref();
+  }
+
+  /** Whether the lease is certainly still this coordinator's (renewed within its life). */
+  get held(): boolean {
+    return !this.released && Date.now() - this.lastRenewed < this.leaseMs;
+  }
+
+  /** Gives the lease up (a clean stop): a standby takes over at once instead of after it expires. */
+  async release(): Promise<void> {
+    this.released = true;
+    clearInterval(this.renewer);
+    await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
+  }
+}
