@@ -5,8 +5,9 @@
  * fails with a retryable error is retried (at-least-once, as Ray's chaos tests do) and counted.
  *
  * Each worker keeps its own array (put with 2 copies) for a few jobs or a second and a half,
- * then puts a fresh one: an array put with 2 copies survives one agent's death, and the runtime
- * does not make new copies afterwards, so no array may live through two kills.
+ * and after any job that needed a retry, then puts a fresh one: an array put with 2 copies
+ * survives one agent's death, and the runtime does not make new copies afterwards, so no array
+ * may live through two kills.
  */
 import { holdersOf } from '@sharc/protocol';
 import type { ArrayRef, Cluster } from '@sharc/sdk';
@@ -130,12 +131,15 @@ export async function runChaos(cluster: Cluster, commands: Commands, options: Ch
       const job = tally.started++;
       const kind = KINDS[job % KINDS.length]!;
       current.jobs += 1;
+      const retriesBefore = tally.retries;
       let problem: string | undefined;
       try {
         problem = await runJob(tally, cluster, kind, current.ref, current.data);
       } catch (error) {
         problem = `failed: ${(error as Error).name}: ${(error as Error).message}`;
       }
+      // A job that needed a retry lived through a kill: its array lost a copy, so the next job gets a fresh one.
+      if (tally.retries > retriesBefore) current.jobs = JOBS_PER_ARRAY;
       if (problem === undefined) tally.done[kind] += 1;
       else tally.failures.push({ job, kind, problem, at: new Date().toISOString() });
       if (!announced) {

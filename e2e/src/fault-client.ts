@@ -10,7 +10,8 @@
  *       a slow job over 12 partitions; prints "running" once its first blocks are done (the test
  *       SIGKILLs the victim then); checks the result, then the arrays read back exactly.
  *   fault-client.js partition --servers URL --victim AGENT
- *       a long reduce; prints "running" (the test cuts the victim's network, 10 s); watches
+ *       a long reduce, once without a fault (its duration is the baseline), then again: prints
+ *       "running" (the test cuts the victim's network, 10 s); watches
  *       nodes() for the victim going dead and coming back; returns the block reports and memory.
  *   fault-client.js chaos     --servers URL [--min-jobs N] [--max-ms MS]
  *       small jobs until "stop" arrives on stdin (see chaos-jobs.ts).
@@ -128,7 +129,12 @@ async function partitionDuringReduce(cluster: Cluster, victim: string): Promise<
   const name = 'partitioned';
   const { data, input, victimPartitions, copies } = await prepare(cluster, PARTITION_JOB, name, victim, 'reduce');
   const checks: Record<string, Check> = { copies };
-  const usedBefore = (await cluster.nodes()).find((n) => n.id === victim)?.usedBytes;
+  const usedBefore = (await victimMemory(cluster, victim)).used;
+  // The same job without a fault first: what the cut costs is the difference.
+  const baselineStartedAt = Date.now();
+  const baseline = await cluster.reduce<BlockReport[]>(input, { ...REPORT, params: { ms: PARTITION_JOB.ms } }, { timeoutMs: JOB_TIMEOUT_MS });
+  const baselineMs = Date.now() - baselineStartedAt;
+  checks.baselineEachRowOnce = check(coverageProblem(baseline, PARTITION_JOB.rows, COLS));
   const startedAt = Date.now();
   let doneAt: number | undefined;
   const job = cluster.reduce<BlockReport[]>(input, { ...REPORT, params: { ms: PARTITION_JOB.ms } }, announcingProgress(victim, victimPartitions));
@@ -146,7 +152,7 @@ async function partitionDuringReduce(cluster: Cluster, victim: string): Promise<
   const sum = await cluster.reduce(after, 'sum', { timeoutMs: JOB_TIMEOUT_MS });
   checks.sum = check(sum === localSum(data) ? undefined : `sum ${sum}, expected ${localSum(data)}`);
   await after.delete();
-  return { checks, reports, victimPartitions, placementBefore: input.placement, placementAfter: after.placement, startedAt, doneAt, deadSeen, aliveSeen, memory: { ...memory, usedBefore } };
+  return { checks, reports, victimPartitions, placementBefore: input.placement, placementAfter: after.placement, startedAt, doneAt, baselineMs, deadSeen, aliveSeen, memory: { ...memory, usedBefore } };
 }
 
 /**

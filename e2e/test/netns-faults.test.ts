@@ -161,8 +161,13 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
       assert.ok(takenOver >= 1, `none of ${victim}'s partitions was counted by another agent: ${JSON.stringify(reports)}`);
       t.diagnostic(`${takenOver} of ${victimPartitions} partitions of ${victim} counted by the agents that took them over; ${victim} came back ${doneAt > healedAt ? 'while the job still ran' : 'after the job'}`);
       t.diagnostic(`detection: ${victim} reported dead ${window(deadSeen, cutAt)} after the cut`);
-      t.diagnostic(`recovery: job done ${doneAt - cutAt} ms after the cut (${doneAt - startedAt} ms in all; cut ${cutAt - startedAt} ms into it)`);
+      const baselineMs = result.baselineMs as number;
+      t.diagnostic(
+        `recovery: job done ${doneAt - cutAt} ms after the cut (cut ${cutAt - startedAt} ms into it); ${doneAt - startedAt} ms in all ` +
+          `against ${baselineMs} ms without a fault: the cut cost ${doneAt - startedAt - baselineMs} ms`,
+      );
       const memory = result.memory as { used: number; placed: number; usedBefore: number };
+      assert.ok(memory.usedBefore > 0, `${victim} held nothing before the cut: ${JSON.stringify(memory)}`);
       t.diagnostic(
         `rejoin: ${victim} alive again ${window(aliveSeen, healedAt)} after its network came back; it held ${memory.usedBefore} bytes before the cut, ` +
           `${memory.used} after rejoining = ${memory.placed} the coordinator still places on it`,
