@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { holdersOf } from '@sharc/protocol';
 import { connect, type ArrayRef, type Cluster, type NodeInfo } from '@sharc/sdk';
 import { COLS, MAP_SCALE, ROWS, SUMMARY_COLS, localColumnSums, localReductions, localRowSummary, scenarioData } from './dataset.js';
 import type { ColumnSums } from './kernels/table-kernels.js';
@@ -85,14 +86,17 @@ async function scenario(cluster: Cluster, name: string): Promise<Record<string, 
 
 /**
  * What each agent itself reports (in its heartbeats, so up to a second late) must match where
- * the coordinator placed the partitions: the bytes really sit on those hosts.
+ * the coordinator placed the partitions and their copies: the bytes really sit on those hosts.
  */
 async function awaitAgentsHolding(cluster: Cluster, arrays: readonly ArrayRef[]): Promise<{ nodes: NodeInfo[]; check: Check }> {
   const expected: Record<string, { partitions: number; bytes: number }> = {};
+  // Every copy counts: an upload's replicas sit on their agents as much as the copy that serves.
   for (const p of arrays.flatMap((a) => a.placement)) {
-    const agent = (expected[p.agentId] ??= { partitions: 0, bytes: 0 });
-    agent.partitions += 1;
-    agent.bytes += p.byteLength;
+    for (const holder of holdersOf(p)) {
+      const agent = (expected[holder] ??= { partitions: 0, bytes: 0 });
+      agent.partitions += 1;
+      agent.bytes += p.byteLength;
+    }
   }
   const holds = (n: NodeInfo) => n.partitions === (expected[n.id]?.partitions ?? 0) && n.usedBytes >= (expected[n.id]?.bytes ?? 0);
   const deadline = Date.now() + HEARTBEAT_WAIT_MS;

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { natsConfigText, natsServerBinary, ServiceProcess } from '@sharc/launcher';
 import type { ClusterBackend } from './backend.js';
 import { cleanUpOnExit } from './exit-cleanup.js';
+import { ClientSession } from './client-session.js';
 import { createTopology, type NetnsHost, type NetnsTopology } from './netns-topology.js';
 import { runCommand } from './processes.js';
 
@@ -24,11 +25,14 @@ import { runCommand } from './processes.js';
 const SHARC_BIN = fileURLToPath(new URL('../../../packages/cli/dist/src/bin.js', import.meta.url));
 /** The program `runClient` runs (this folder's client.ts, built). */
 const CLIENT_PROGRAM = fileURLToPath(new URL('./client.js', import.meta.url));
+/** The program `startFaultClient` runs (fault-client.ts, built). */
+const FAULT_CLIENT_PROGRAM = fileURLToPath(new URL('./fault-client.js', import.meta.url));
 const NATS_PORT = 4222;
 /** Tail of each service's output appended to a failed client run. */
 const SERVICE_TAIL_CHARS = 1500;
 /** How long a service gets to exit after SIGTERM before it is SIGKILLed. */
 const STOP_GRACE_MS = 3000;
+const IP_TIMEOUT_MS = 10_000;
 
 export interface NetnsClusterOptions {
   /** Agent hosts, one agent each. @default 3 */
@@ -53,6 +57,17 @@ export interface NetnsCluster extends ClusterBackend {
   partitionHost(agentName: string): Promise<void>;
   /** Plugs the cable back in. */
   healHost(agentName: string): Promise<void>;
+  /** `ip link set eth0 down|up` inside the agent's own namespace: the host loses (or gets back) its network. */
+  setAgentLink(agentName: string, up: boolean): Promise<void>;
+  /** Starts the agent again, with the same name and flags, after it was killed; resolves once it is ready. */
+  restartAgent(agentName: string): Promise<void>;
+  /** The pid of the agent's current process (what its kernels see as `process.pid`). */
+  agentPid(agentName: string): number;
+  /**
+   * Starts the fault client (`e2e/dist/src/fault-client.js`) with `args` in the client
+   * namespace: a long-running client whose events the test reads as they come.
+   */
+  startFaultClient(args: readonly string[], timeoutMs: number): ClientSession;
 }
 
 /** Builds the namespaces and starts nats-server, the coordinator and the agents. Needs root and `ip`. */
@@ -100,14 +115,36 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
   // Services get exactly the configuration passed here: no SHARC_* of the caller's shell leaks in.
   // (ServiceProcess adds `env` to this process's environment; an undefined value removes a variable.)
   const serviceEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('SHARC_')).map((key) => [key, undefined]));
-  serviceEnv.SHARC_LOG_LEVEL = 'warn';
+  serviceEnv.SHARC_LOG_LEVEL = process.env.SHARC_E2E_LOG_LEVEL ?? 'warn';
+  /** SHARC_E2E_LOG_DIR keeps every service's whole stderr there (`agent-agent-2.log`, …), for a failure's post-mortem. */
+  const logDir = process.env.SHARC_E2E_LOG_DIR;
   const start = async (host: NetnsHost, name: string, command: string, args: string[], ready: RegExp, forgetStartupOutput = false) => {
     // `ip netns exec` execs the command: the child's pid is the service's own, so stop() and kill() reach it.
     const [cmd, argv] = topology.exec(host, command, args);
     const echo = Boolean(process.env.SHARC_TEST_VERBOSE);
-    const service = await ServiceProcess.start({ name, command: cmd, args: argv, ready, readyTimeoutMs, env: serviceEnv, echo });
+    const logFile = logDir === undefined ? undefined : path.join(logDir, `${name.replace(/\s+/g, '-')}.log`);
+    const service = await ServiceProcess.start({ name, command: cmd, args: argv, ready, readyTimeoutMs, env: serviceEnv, echo, ...(logFile === undefined ? {} : { logFile }) });
     services.push(service);
     if (forgetStartupOutput) startupOutput.set(service, service.tail);
+    return service;
+  };
+
+  const hostOf = (agentName: string): NetnsHost => {
+    const host = agentHosts.get(agentName);
+    if (host === undefined) throw new Error(`no agent named ${agentName}: agents are ${[...agentHosts.keys()].join(', ')}`);
+    return host;
+  };
+  /** The current process of each agent (a restarted agent's old one stays in `services` for the logs). */
+  const agentServices = new Map<string, ServiceProcess>();
+  const startAgent = async (name: string, host: NetnsHost) => {
+    const flags = ['--servers', servers, '--name', name, '--threads', String(options.threads ?? 1), '--memory', options.memory ?? '256MiB'];
+    flags.push('--advertise-host', host.address, '--data-host', host.address);
+    agentServices.set(name, await start(host, `agent ${name}`, process.execPath, sharc('agent', flags), /sharc agent ready/));
+  };
+  const agentService = (name: string): ServiceProcess => {
+    hostOf(name);
+    const service = agentServices.get(name);
+    if (service === undefined) throw new Error(`agent ${name} was not started`);
     return service;
   };
 
@@ -118,24 +155,7 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     // Its startup banner is 30 lines of [INF]: failure messages show only what it said after.
     await start(serverHost, 'nats-server', natsBinary, ['-c', config], /Server is ready/, true);
     await start(serverHost, 'coordinator', process.execPath, sharc('coordinator', ['--servers', servers]), /sharc coordinator ready/);
-    await Promise.all(
-      [...agentHosts].map(([name, host]) =>
-        start(host, `agent ${name}`, process.execPath, sharc('agent', [
-          '--servers',
-          servers,
-          '--name',
-          name,
-          '--threads',
-          String(options.threads ?? 1),
-          '--memory',
-          options.memory ?? '256MiB',
-          '--advertise-host',
-          host.address,
-          '--data-host',
-          host.address,
-        ]), /sharc agent ready/),
-      ),
-    );
+    await Promise.all([...agentHosts].map(([name, host]) => startAgent(name, host)));
   } catch (error) {
     await stop();
     throw error;
@@ -148,12 +168,6 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
   };
   const serviceLogs = () =>
     services.map((s) => `--- ${s.name}${s.running ? '' : ' (exited)'} ---\n${outputOf(s).slice(-SERVICE_TAIL_CHARS).trim() || '(no output)'}`).join('\n');
-
-  const hostOf = (agentName: string): NetnsHost => {
-    const host = agentHosts.get(agentName);
-    if (host === undefined) throw new Error(`no agent named ${agentName}: agents are ${[...agentHosts.keys()].join(', ')}`);
-    return host;
-  };
 
   return {
     name: 'netns',
@@ -177,13 +191,26 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
       }
     },
     async killAgent(name) {
-      hostOf(name);
-      const service = services.find((s) => s.name === `agent ${name}`);
-      if (service === undefined) throw new Error(`agent ${name} was not started`);
-      await service.kill();
+      await agentService(name).kill();
     },
     partitionHost: (name) => topology.setCable(hostOf(name), false),
     healHost: (name) => topology.setCable(hostOf(name), true),
+    async setAgentLink(name, up) {
+      await runCommand('ip', ['-n', hostOf(name).namespace, 'link', 'set', 'eth0', up ? 'up' : 'down'], { timeoutMs: IP_TIMEOUT_MS });
+    },
+    async restartAgent(name) {
+      if (agentService(name).running) throw new Error(`agent ${name} is still running: kill it first`);
+      await startAgent(name, hostOf(name));
+    },
+    agentPid(name) {
+      const pid = agentService(name).pid;
+      if (pid === undefined) throw new Error(`agent ${name} has no pid`);
+      return pid;
+    },
+    startFaultClient(args, timeoutMs) {
+      const [cmd, argv] = topology.exec(clientHost, process.execPath, [FAULT_CLIENT_PROGRAM, ...args]);
+      return ClientSession.start(cmd, argv, { timeoutMs, label: `fault client \`${args.slice(0, 1).join(' ')}\``, context: serviceLogs });
+    },
     stop,
   };
 }

@@ -192,6 +192,7 @@ export class JobScheduler {
       logger: this.deps.logger,
       jobSubject,
       deathWindowMs: this.deps.deadAfterMs + DEATH_VERDICT_MARGIN_MS,
+      finishedWorkDiesWithAgent: spec.kind === 'map',
       agentOf: (index) => input.partitions[index]!.agentId,
       runPartition: (index, agentId, attempt, timeout) =>
         sendTask(

@@ -35,6 +35,8 @@ export interface JobHooks {
    * partition) is served by a live agent again, or rejects when it cannot be rebuilt.
    */
   recoverPartition(partitionIndex: number): Promise<void>;
+  /** Whether a partition's finished work dies with its agent before the job ends (a map's output partition does). */
+  finishedWorkDiesWithAgent: boolean;
   /** How long to wait for an agent that stopped answering to be declared dead. */
   deathWindowMs: number;
   /** Tells every agent to stop work of the job. */
@@ -63,6 +65,11 @@ export class RunningJob {
   private readonly attempts: number[];
   /** Attempts in flight by agent: told when that agent is declared dead. */
   private readonly inFlight = new Map<string, Set<() => void>>();
+  /** Partitions finished on each agent, when their work dies with it (maps): run again if it does. */
+  private readonly finishedOn = new Map<string, Set<number>>();
+  /** Finished partitions running again because their agent died before the job ended. */
+  private readonly reruns: Array<Promise<void>> = [];
+  private partitionsDone = false;
   private markOver!: () => void;
   /** Resolves once the job is over and, if it failed, cleaned up (a map's output freed). */
   readonly over = new Promise<void>((resolve) => {
@@ -112,6 +119,15 @@ export class RunningJob {
   /** The agent was declared dead: its attempts of this job move to where their data is now. */
   agentLost(agentId: string): void {
     for (const lost of this.inFlight.get(agentId) ?? []) lost();
+    const finished = this.finishedOn.get(agentId);
+    this.finishedOn.delete(agentId);
+    // Once every partition is done the output is being committed: too late to move any.
+    if (this.settled || this.partitionsDone) return;
+    for (const index of finished ?? []) {
+      const again = this.runAgain(index, agentId);
+      again.catch(() => undefined);
+      this.reruns.push(again);
+    }
   }
 
   /** Whether the job has an attempt in flight on the agent. */
@@ -133,6 +149,9 @@ export class RunningJob {
     try {
       await Promise.race([prepared, this.failure]);
       await Promise.race([Promise.all(this.input.partitions.map((p) => this.runPartition(p.index))), this.failure]);
+      // A map's partitions finished on an agent that died since are computed again elsewhere.
+      while (this.reruns.length > 0) await Promise.race([Promise.all(this.reruns.splice(0)), this.failure]);
+      this.partitionsDone = true;
       const array = await this.hooks.finish('done');
       this.markOver();
       if (this.spec.kind === 'map' && array === undefined) throw new InvalidArgumentError('map produced no output array');
@@ -191,20 +210,34 @@ export class RunningJob {
       }
       if (outcome !== 'lost') {
         this.setPartitionDone(index, outcome.blocks);
+        if (this.hooks.finishedWorkDiesWithAgent) this.finishedOn.set(agentId, (this.finishedOn.get(agentId) ?? new Set()).add(index));
         return;
       }
       if (this.settled) return;
-      if (attempt + 1 - this.firstAttempt >= MAX_ATTEMPTS) {
-        throw new NoAgentsError(`partition ${index} of '${this.input.name}' lost its agent ${MAX_ATTEMPTS} times; giving up`, {
-          retryable: true,
-          details: { partition: index, agentId },
-        });
-      }
       this.hooks.logger.warn('partition moves to another agent', { jobId: this.jobId, partition: index, from: agentId, attempt: attempt + 1 });
-      this.setPartitionDone(index, 0);
-      await this.hooks.recoverPartition(index);
-      this.attempts[index] = attempt + 1;
+      await this.moveOn(index, agentId);
     }
+  }
+
+  /** A partition finished on an agent that died before the job ended: its output is gone with it. */
+  private async runAgain(index: number, agentId: string): Promise<void> {
+    this.hooks.logger.warn('a finished partition died with its agent; computing it again', { jobId: this.jobId, partition: index, from: agentId });
+    await this.moveOn(index, agentId);
+    if (!this.settled) await this.runPartition(index);
+  }
+
+  /** Gets the partition served by a live agent again and opens its next attempt. */
+  private async moveOn(index: number, agentId: string): Promise<void> {
+    const attempt = this.attempts[index]!;
+    if (attempt + 1 - this.firstAttempt >= MAX_ATTEMPTS) {
+      throw new NoAgentsError(`partition ${index} of '${this.input.name}' lost its agent ${MAX_ATTEMPTS} times; giving up`, {
+        retryable: true,
+        details: { partition: index, agentId },
+      });
+    }
+    this.setPartitionDone(index, 0);
+    await this.hooks.recoverPartition(index);
+    this.attempts[index] = attempt + 1;
   }
 
   private setPartitionDone(partitionIndex: number, blocks: number): void {

@@ -1,5 +1,6 @@
 import {
   CONTROL_TIMEOUT_MS,
+  ConnectionError,
   bytesPerElement,
   colsOf,
   holdersOf,
@@ -58,7 +59,7 @@ export class PartitionAllocator {
     for (const { p, agentId } of copies) this.agents.book(agentId, p.byteLength, 1);
     const results = await Promise.allSettled(
       copies.map(async ({ p, agentId }) => {
-        await this.bus.call(this.agentSubject(agentId), messageFor(p), 'ok', { timeoutMs: timeoutFor(p) });
+        await this.callAgent(agentId, messageFor(p), timeoutFor(p));
         if (agentId === p.agentId) onEach(p);
       }),
     );
@@ -77,8 +78,7 @@ export class PartitionAllocator {
     const alive = [...new Set(meta.partitions.flatMap(holdersOf))].filter((id) => this.agents.isAlive(id));
     await Promise.all(
       alive.map((id) =>
-        this.bus
-          .call(this.agentSubject(id), { type: 'partition.free', arrayId: meta.id }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })
+        this.callAgent(id, { type: 'partition.free', arrayId: meta.id })
           .catch((error: unknown) => this.logger.warn('an agent did not free an array', { arrayId: meta.id, agentId: id, error: toErrorData(error) })),
       ),
     );
@@ -87,7 +87,7 @@ export class PartitionAllocator {
   /** Sends `message` once to every agent holding a partition of the array. */
   async tellAgentsOf(meta: ArrayMeta, message: Outgoing): Promise<void> {
     const agentIds = new Set(meta.partitions.flatMap(holdersOf));
-    await Promise.all([...agentIds].map((id) => this.bus.call(this.agentSubject(id), message, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })));
+    await Promise.all([...agentIds].map((id) => this.callAgent(id, message)));
   }
 
   /** The agents holding the array's partitions, as clients need them for the data plane. */
@@ -103,7 +103,7 @@ export class PartitionAllocator {
   async allocateCopy(agentId: string, arrayId: string, partition: PartitionMeta, message: Outgoing, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
     this.agents.book(agentId, partition.byteLength, 1);
     try {
-      await this.bus.call(this.agentSubject(agentId), message, 'ok', { timeoutMs });
+      await this.callAgent(agentId, message, timeoutMs);
     } catch (error) {
       await this.releaseCopy(agentId, arrayId, partition);
       throw error;
@@ -114,8 +114,7 @@ export class PartitionAllocator {
   async releaseCopy(agentId: string, arrayId: string, partition: PartitionMeta): Promise<void> {
     this.agents.book(agentId, partition.byteLength, -1);
     if (!this.agents.isAlive(agentId)) return;
-    await this.bus
-      .call(this.agentSubject(agentId), { type: 'partition.free', arrayId, partitionIndex: partition.index }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS })
+    await this.callAgent(agentId, { type: 'partition.free', arrayId, partitionIndex: partition.index })
       .catch((error: unknown) => this.logger.warn('an agent did not free a partition', { arrayId, agentId, partition: partition.index, error: toErrorData(error) }));
   }
 
@@ -128,6 +127,23 @@ export class PartitionAllocator {
       if (best === undefined || room > this.agents.freeBytes(best)) best = agent.id;
     }
     return best;
+  }
+
+  /**
+   * A control request to one agent. It fails at once, retryably, for an agent declared dead,
+   * and as soon as the agent is declared dead while it waits: an agent killed after it got the
+   * request never answers, and the caller (a put, a map, a delete) would otherwise wait out
+   * the whole timeout.
+   */
+  private async callAgent(agentId: string, message: Outgoing, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
+    const died = () => new ConnectionError(`agent ${agentId} died before it answered ${message.type}`, { retryable: true, details: { agentId } });
+    if (!this.agents.isAlive(agentId)) throw died();
+    const death = this.agents.untilDead(agentId);
+    try {
+      await Promise.race([this.bus.call(this.agentSubject(agentId), message, 'ok', { timeoutMs }), death.dead.then(() => Promise.reject(died()))]);
+    } finally {
+      death.forget();
+    }
   }
 
   agentSubject(agentId: string): string {

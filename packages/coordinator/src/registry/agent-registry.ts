@@ -17,6 +17,8 @@ interface AgentRecord {
 export class AgentRegistry {
   private readonly agents = new Map<string, AgentRecord>();
   private readonly timer: NodeJS.Timeout | undefined;
+  /** Woken when their agent is declared dead (see untilDead). */
+  private readonly deathWaiters = new Map<string, Set<() => void>>();
 
   constructor(
     private readonly deadAfterMs: number,
@@ -39,9 +41,8 @@ export class AgentRegistry {
   register(info: AgentInfo): void {
     const existing = this.agents.get(info.id);
     if (existing !== undefined && existing.state === 'alive' && (existing.info.pid !== info.pid || existing.info.host !== info.host)) {
-      existing.state = 'dead';
       this.logger.warn('agent restarted: its old process is gone', { agent: info.id, oldPid: existing.info.pid, pid: info.pid });
-      this.onDead(info.id);
+      this.declareDead(existing);
     }
     this.agents.set(info.id, { info, lastSeen: Date.now(), state: 'alive', // What the agent says it holds is the truth: a restarted agent holds nothing.
       placedBytes: info.usedBytes,
@@ -64,6 +65,22 @@ export class AgentRegistry {
     record.info = { ...record.info, usedBytes: usage.usedBytes, partitions: usage.partitions, workInFlight: usage.workInFlight };
     if (record.state === 'dead') this.logger.warn('a dead agent is heard from again; asking it to rejoin', { agent: agentId });
     return record.state;
+  }
+
+  /**
+   * Resolves when the agent is next declared dead (silent too long, or restarted). `forget()`
+   * drops the wait, so requests that ended do not pile up on a long-lived agent.
+   */
+  untilDead(agentId: string): { dead: Promise<void>; forget: () => void } {
+    let wake!: () => void;
+    const dead = new Promise<void>((resolve) => (wake = resolve));
+    const waiters = this.deathWaiters.get(agentId) ?? new Set();
+    this.deathWaiters.set(agentId, waiters.add(wake));
+    const forget = () => {
+      waiters.delete(wake);
+      if (waiters.size === 0 && this.deathWaiters.get(agentId) === waiters) this.deathWaiters.delete(agentId);
+    };
+    return { dead, forget };
   }
 
   isAlive(agentId: string): boolean {
@@ -103,10 +120,17 @@ export class AgentRegistry {
     const now = Date.now();
     for (const record of this.agents.values()) {
       if (record.state === 'alive' && now - record.lastSeen > this.deadAfterMs) {
-        record.state = 'dead';
         this.logger.warn('agent declared dead', { agent: record.info.id, silentForMs: now - record.lastSeen });
-        this.onDead(record.info.id);
+        this.declareDead(record);
       }
     }
+  }
+
+  private declareDead(record: AgentRecord): void {
+    record.state = 'dead';
+    const waiters = this.deathWaiters.get(record.info.id);
+    this.deathWaiters.delete(record.info.id);
+    for (const wake of waiters ?? []) wake();
+    this.onDead(record.info.id);
   }
 }
