@@ -71,7 +71,7 @@ describe('work an agent takes with it when it dies', () => {
         finish: async () => undefined,
       };
       const spec = { kind, arrayId: input.id, kernel: { kind: 'map', hash: 'h', module: 'm', kernel: 'k' }, dtype: 'float64', cols: 1 } as unknown as JobSpec;
-      const job = new RunningJob('j1', spec, input, 10_000, hooks);
+      const job = new RunningJob('j1', spec, input, 10_000, 0, hooks);
       const running = job.run().catch((error: Error) => (kind === 'map' && /no output array/.test(error.message) ? undefined : Promise.reject(error)));
       await new Promise((resolve) => setTimeout(resolve, 10));
       assert.deepEqual(runs, ['0@agent-a#0', '1@agent-b#0'], 'both partitions started; partition 0 finished on agent-a');
