@@ -9,6 +9,7 @@ import { before, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CancelledError, InvalidArgumentError, JobNotFoundError, KernelError, TimeoutError, type ArrayRef, type Cluster } from '../src/index.js';
 import { KERNELS } from './scenarios.js';
+import { eventually, settledUsedBytes, usedBytes } from './cluster-waits.js';
 
 export const FAULTY_KERNELS = fileURLToPath(new URL('../../test/fixtures/faulty-kernels.ts', import.meta.url));
 
@@ -153,30 +154,4 @@ function sum(counts: Map<string, number>): number {
 
 async function partitionCounts(cluster: Cluster): Promise<Map<string, number>> {
   return new Map((await cluster.nodes()).map((n) => [n.id, n.partitions]));
-}
-
-/** Memory the agents hold, as they report it with each heartbeat (every second). */
-async function usedBytes(cluster: Cluster): Promise<number> {
-  return (await cluster.nodes()).reduce((sum, node) => sum + node.usedBytes, 0);
-}
-
-/** `usedBytes` once it has stopped changing: earlier cleanups have been reported. */
-async function settledUsedBytes(cluster: Cluster): Promise<number> {
-  let previous = await usedBytes(cluster);
-  for (let i = 0; i < 20; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 1200));
-    const current = await usedBytes(cluster);
-    if (current === previous) return current;
-    previous = current;
-  }
-  return previous;
-}
-
-/** Whether `condition` holds within 10 s (agents report their memory with each heartbeat). */
-async function eventually(condition: () => Promise<boolean>): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if (await condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
 }

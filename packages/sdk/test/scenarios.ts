@@ -23,6 +23,7 @@ import {
 } from '../src/index.js';
 import { formatNpyHeader, parseNpyHeader } from '@sharc/protocol';
 import { integerData, referenceReduce } from './fixtures/reference.js';
+import { eventually, settledUsedBytes, usedBytes } from './cluster-waits.js';
 
 export const KERNELS = fileURLToPath(new URL('../../test/fixtures/kernels.ts', import.meta.url));
 
@@ -429,30 +430,4 @@ export function registerScenarios(target: ScenarioTarget): void {
       await assertKeeperIntact();
     });
   });
-}
-
-/** Memory the agents hold, as they report it with each heartbeat (every second). */
-async function usedBytes(cluster: Cluster): Promise<number> {
-  return (await cluster.nodes()).reduce((sum, node) => sum + node.usedBytes, 0);
-}
-
-/** `usedBytes` once it has stopped changing: earlier tests' cleanups have been reported. */
-async function settledUsedBytes(cluster: Cluster): Promise<number> {
-  let previous = await usedBytes(cluster);
-  for (let i = 0; i < 20; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 1200));
-    const current = await usedBytes(cluster);
-    if (current === previous) return current;
-    previous = current;
-  }
-  return previous;
-}
-
-/** Whether `condition` holds within 10 s (agents report their memory with each heartbeat). */
-async function eventually(condition: () => Promise<boolean>): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if (await condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return false;
 }

@@ -1,0 +1,28 @@
+/** Waits on what agents report with each heartbeat (every second), shared by the scenario suites. */
+import type { Cluster } from '../src/index.js';
+
+/** Memory the agents hold, as they report it. */
+export async function usedBytes(cluster: Cluster): Promise<number> {
+  return (await cluster.nodes()).reduce((sum, node) => sum + node.usedBytes, 0);
+}
+
+/** `usedBytes` once it has stopped changing: earlier cleanups have been reported. */
+export async function settledUsedBytes(cluster: Cluster): Promise<number> {
+  let previous = await usedBytes(cluster);
+  for (let i = 0; i < 20; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const current = await usedBytes(cluster);
+    if (current === previous) return current;
+    previous = current;
+  }
+  return previous;
+}
+
+/** Whether `condition` holds within 10 s. */
+export async function eventually(condition: () => Promise<boolean>): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (await condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
