@@ -63,7 +63,10 @@ describe('job admission on real processes', () => {
     const baseline = 2 * data.byteLength;
     for (let i = 0; i < 50 && (await usedBytes()) !== baseline; i++) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(await usedBytes(), baseline);
-    const reduces = [slowReduce(2500), slowReduce(300), slowReduce(300)];
+    // The long one first, running before the others are sent: they queue behind it in any order.
+    const long = slowReduce(2500);
+    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
+    const reduces = [long, slowReduce(300), slowReduce(300)];
     const map = cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 2 }, dtype: 'float64', name: 'doubled' }, { timeoutMs: JOB_TIMEOUT_MS });
     const seen = await watchJobs((jobs) => jobs.length === 4);
     assert.equal(seen.length, 4, JSON.stringify(seen));
@@ -85,9 +88,14 @@ describe('job admission on real processes', () => {
 
   it('takes a cancelled job out of the queue: by its signal and by id from another client', async () => {
     const first = slowReduce(2000);
+    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
     const controller = new AbortController();
+    // One at a time, so the queue holds them in this order.
+    const queuedCount = (n: number) => watchJobs((jobs) => jobs.filter((j) => j.state === 'queued').length === n);
     const bySignal = slowReduce(0, { signal: controller.signal });
+    await queuedCount(1);
     const byId = slowReduce(0);
+    await queuedCount(2);
     const last = slowReduce(0);
     const seen = await watchJobs((jobs) => jobs.filter((j) => j.state === 'queued').length === 3);
     const queued = seen.filter((j) => j.state === 'queued');
