@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConnectionError, type AgentInfo, type ArrayMeta, type JobSpec, type Logger, type MessageBus } from '@sharc/protocol';
+import { ArrayNotFoundError, ConnectionError, MISSING_PARTITION_DETAIL, type AgentInfo, type ArrayMeta, type JobSpec, type Logger, type MessageBus } from '@sharc/protocol';
 import { RunningJob, type JobHooks } from '../src/jobs/run-job.js';
 import { PartitionAllocator } from '../src/placement/partition-allocator.js';
 import { AgentRegistry } from '../src/registry/agent-registry.js';
@@ -65,6 +65,7 @@ describe('work an agent takes with it when it dies', () => {
         recoverPartition: async (index) => {
           served[index] = 'agent-c';
         },
+        partitionMissing() {},
         finishedWorkDiesWithAgent: kind === 'map',
         deathWindowMs: 1000,
         cancelEverywhere() {},
@@ -81,4 +82,39 @@ describe('work an agent takes with it when it dies', () => {
       assert.deepEqual(runs, kind === 'map' ? ['0@agent-a#0', '1@agent-b#0', '0@agent-c#1'] : ['0@agent-a#0', '1@agent-b#0']);
     });
   }
+
+  it('an attempt on an agent that lacks the partition (it restarted empty) moves to where a copy is', async () => {
+    const served = input.partitions.map((p) => p.agentId);
+    const runs: string[] = [];
+    const missing: string[] = [];
+    const hooks: JobHooks = {
+      bus: { publish() {} } as unknown as MessageBus,
+      logger: quiet,
+      jobSubject: 'job',
+      agentOf: (index) => served[index]!,
+      runPartition: async (index, agentId, attempt) => {
+        runs.push(`${index}@${agentId}#${attempt}`);
+        if (agentId === 'agent-a') {
+          throw new ArrayNotFoundError('this agent holds no partition 0 of array a1', {
+            retryable: true,
+            details: { [MISSING_PARTITION_DETAIL]: true, arrayId: 'a1', partition: index },
+          });
+        }
+        return { blocks: 1 };
+      },
+      recoverPartition: async (index) => {
+        served[index] = 'agent-c';
+      },
+      partitionMissing: (index, agentId, arrayId) => missing.push(`${arrayId}#${index}@${agentId}`),
+      finishedWorkDiesWithAgent: false,
+      deathWindowMs: 1000,
+      cancelEverywhere() {},
+      finish: async () => undefined,
+    };
+    const spec = { kind: 'reduce', arrayId: input.id, kernel: { kind: 'builtin', op: 'sum' } } as unknown as JobSpec;
+    const done = await new RunningJob('j2', spec, input, 10_000, 0, hooks).run();
+    assert.deepEqual(missing, ['a1#0@agent-a']);
+    assert.deepEqual(runs.sort(), ['0@agent-a#0', '0@agent-c#1', '1@agent-b#0']);
+    assert.deepEqual(done.attempts, [1, 0], 'the partial of attempt 1 counts for partition 0');
+  });
 });

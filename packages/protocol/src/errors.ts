@@ -110,6 +110,16 @@ export class InternalError extends SharcError {
   static override readonly code = 'INTERNAL';
 }
 
+/** Set in `details` of an ArrayNotFoundError from an agent that lacks a partition placed on it. */
+export const MISSING_PARTITION_DETAIL = 'missingOnAgent';
+
+/** The array id of a partition an agent said it lacks, when `error` says that. */
+export function missingPartitionOf(error: unknown): string | undefined {
+  if (!(error instanceof ArrayNotFoundError) || error.details?.[MISSING_PARTITION_DETAIL] !== true) return undefined;
+  const arrayId = error.details.arrayId;
+  return typeof arrayId === 'string' ? arrayId : undefined;
+}
+
 const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   SharcError,
   InvalidArgumentError,

@@ -34,6 +34,8 @@ export {
   InternalError,
   toErrorData,
   fromErrorData,
+  MISSING_PARTITION_DETAIL,
+  missingPartitionOf,
 } from './errors.js';
 export type { ErrorData, SharcErrorOptions } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';

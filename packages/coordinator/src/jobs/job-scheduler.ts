@@ -171,6 +171,8 @@ export class JobScheduler {
     if (spec.kind === 'map' && spec.outputName !== undefined && params.generation === 0) this.deps.arrays.checkName(spec.outputName, spec.replace ?? false);
 
     let output: ArrayMeta | undefined;
+    /** Output partitions an agent said it lacks: allocated again before the next attempt. */
+    const lostOutputs = new Set<number>();
     const outputTask = () => (output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } });
     // Queued (or refused with BusyError) before anything is registered, allocated or timed:
     // a flood of refused submissions leaves nothing behind.
@@ -204,7 +206,11 @@ export class JobScheduler {
         ),
       recoverPartition: async (index) => {
         await this.deps.recovery.whenServed(inputRecord, index);
-        if (output !== undefined) await this.moveOutputPartition(output, input, index);
+        if (output !== undefined) await this.moveOutputPartition(output, input, index, lostOutputs.delete(index));
+      },
+      partitionMissing: (index, agentId, arrayId) => {
+        if (output !== undefined && arrayId === output.id) lostOutputs.add(index);
+        else this.deps.recovery.copyLost(inputRecord, index, agentId, Promise.resolve());
       },
       cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
@@ -264,10 +270,10 @@ export class JobScheduler {
   }
 
   /** A running map's output partition follows its input partition to the agent that took it over. */
-  private async moveOutputPartition(output: ArrayMeta, input: ArrayMeta, index: number): Promise<void> {
+  private async moveOutputPartition(output: ArrayMeta, input: ArrayMeta, index: number, lost = false): Promise<void> {
     const target = input.partitions[index]!.agentId;
     const current = output.partitions[index]!;
-    if (current.agentId === target) return;
+    if (current.agentId === target && !lost) return;
     await this.deps.placement.releaseCopy(current.agentId, output.id, current);
     const moved = { ...current, agentId: target };
     output.partitions[index] = moved;

@@ -1,5 +1,6 @@
 import {
   ConnectionError,
+  missingPartitionOf,
   InvalidArgumentError,
   NoAgentsError,
   TimeoutError,
@@ -35,6 +36,8 @@ export interface JobHooks {
    * partition) is served by a live agent again, or rejects when it cannot be rebuilt.
    */
   recoverPartition(partitionIndex: number): Promise<void>;
+  /** The agent said it lacks a partition of `arrayId` (the input, or a map's output) that an attempt needed. */
+  partitionMissing(partitionIndex: number, agentId: string, arrayId: string): void;
   /** Whether a partition's finished work dies with its agent before the job ends (a map's output partition does). */
   finishedWorkDiesWithAgent: boolean;
   /** How long to wait for an agent that stopped answering to be declared dead. */
@@ -199,12 +202,19 @@ export class RunningJob {
       try {
         outcome = await Promise.race([run, lost]);
       } catch (error) {
-        // The agent vanished from NATS (no responders) before the registry noticed: wait for
-        // the verdict instead of failing a job that can move on.
-        if (!(error instanceof ConnectionError)) throw error;
-        const verdict = await Promise.race([lost, delay(this.hooks.deathWindowMs).then(() => 'alive' as const)]);
-        if (verdict === 'alive') throw error;
-        outcome = verdict;
+        const missing = missingPartitionOf(error);
+        if (missing !== undefined) {
+          // The agent is alive but lacks the partition (it restarted empty): served elsewhere, then again.
+          this.hooks.partitionMissing(index, agentId, missing);
+          outcome = 'lost';
+        } else {
+          // The agent vanished from NATS (no responders) before the registry noticed: wait for
+          // the verdict instead of failing a job that can move on.
+          if (!(error instanceof ConnectionError)) throw error;
+          const verdict = await Promise.race([lost, delay(this.hooks.deathWindowMs).then(() => 'alive' as const)]);
+          if (verdict === 'alive') throw error;
+          outcome = verdict;
+        }
       } finally {
         onAgent.delete(markLost);
       }

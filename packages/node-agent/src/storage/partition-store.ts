@@ -1,5 +1,6 @@
 import {
   ArrayNotFoundError,
+  MISSING_PARTITION_DETAIL,
   type DataRequest,
   InsufficientMemoryError,
   InvalidArgumentError,
@@ -114,7 +115,14 @@ export class PartitionStore {
 
   get(arrayId: string, index: number): StoredPartition {
     const partition = this.partitions.get(keyOf(arrayId, index));
-    if (partition === undefined) throw new ArrayNotFoundError(`this agent holds no partition ${index} of array ${arrayId}`);
+    if (partition === undefined) {
+      // Retryable: the agent may have restarted (empty) just now, and the coordinator is moving
+      // the partition to where a copy of it is.
+      throw new ArrayNotFoundError(`this agent holds no partition ${index} of array ${arrayId}: it may have restarted; retry`, {
+        retryable: true,
+        details: { [MISSING_PARTITION_DETAIL]: true, arrayId, partition: index },
+      });
+    }
     return partition;
   }
 
