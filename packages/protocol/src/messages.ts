@@ -207,6 +207,12 @@ export const messageSchema = z.discriminatedUnion('type', [
   // Coordinator -> client: progress on the job's subject; the end as the reply to job.submit.
   message('job.progress', { jobId: id, done: count, total: count }),
   /**
+   * Partition `partitionIndex` of the job runs again as `attempt` (its agent died, or the job
+   * was resumed by a new coordinator): from now on the client counts only the partial the
+   * coordinator accepts, which `job.done` names.
+   */
+  message('job.attempt', { jobId: id, partitionIndex: count, attempt: count }),
+  /**
    * The job finished; a map's output array is in `array`. A reduce's partials came as
    * task.done; `attempts[i]` is the attempt of partition i whose partial counts (others are
    * stale: an agent declared dead that finished anyway).

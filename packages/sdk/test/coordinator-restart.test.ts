@@ -61,19 +61,25 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
     for (const ref of await cluster.list()) await ref.delete();
   });
 
-  it('resumes a reduce that was running; its caller gets the right answer, each partition counted once', async () => {
+  it('resumes a reduce whose agent died with it; the caller gets the right answer, each partition counted once', async () => {
     const rows = 3000;
     const array = await cluster.put(new Float64Array(rows).fill(1), { partitions: 3 });
     const kernel = { module: RECOVERY_KERNELS, partial: 'reportBlock', combine: 'concatReports' };
     await cluster.reduce(array, { ...kernel, params: { ms: 0 } });
+    const victim = array.placement[0]!.agentId;
+    const takeover = array.placement[0]!.replicas![0]!;
     const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 1500 } });
     await sleep(600);
+    // Partition 0's partial can now only come from the job the new coordinator resumes.
+    await processes.agents.get(victim)!.kill();
     await processes.restartCoordinator();
     const reports = await job;
     assert.deepEqual(reports.map((r) => r.rowStart).sort((a, b) => a - b), array.placement.map((p) => p.rowStart));
+    assert.equal(reports.find((r) => r.rowStart === 0)?.pid, processes.agents.get(takeover)!.child.pid, 'partition 0 counted from the copy');
     assert.equal(reports.reduce((n, r) => n + r.elements, 0), rows);
     assert.deepEqual(await cluster.runningJobs(), []);
     await array.delete();
+    await processes.addAgent(victim);
   });
 
   it('resumes a map that was running; its output is complete, named and stored', async () => {
@@ -137,6 +143,7 @@ describe('a standby coordinator takes over when the active one is SIGKILLed (rea
     await sleep(600);
     await processes.coordinator.kill();
     const reports = await job;
+    for (let i = 0; i < 100 && !/sharc coordinator ready/.test(standby.tail); i++) await sleep(100);
     assert.ok(standby.running && /sharc coordinator ready/.test(standby.tail), 'the standby is the active coordinator now');
     assert.deepEqual(reports.map((r) => r.rowStart).sort((a, b) => a - b), array.placement.map((p) => p.rowStart));
     assert.deepEqual(await (await cluster.open('before-takeover')).toArray(), data);

@@ -148,6 +148,8 @@ export class RunningJob {
    * Resolves with the `job.done` reply or rejects with the failure.
    */
   async run(prepare?: () => Promise<void>): Promise<Outgoing<'job.done'>> {
+    // A resumed job's earlier run may still send partials: none of them counts now.
+    if (this.firstAttempt > 0) for (const p of this.input.partitions) this.announceAttempt(p.index, this.firstAttempt);
     const prepared = prepare?.() ?? Promise.resolve();
     try {
       await Promise.race([prepared, this.failure]);
@@ -246,8 +248,18 @@ export class RunningJob {
       });
     }
     this.setPartitionDone(index, 0);
+    this.announceAttempt(index, attempt + 1);
     await this.hooks.recoverPartition(index);
     this.attempts[index] = attempt + 1;
+  }
+
+  /** Tells the client that a partition runs again: it then waits for job.done to know which partial counts. */
+  private announceAttempt(partitionIndex: number, attempt: number): void {
+    try {
+      this.hooks.bus.publish(this.hooks.jobSubject, { type: 'job.attempt', jobId: this.jobId, partitionIndex, attempt });
+    } catch (error) {
+      this.hooks.logger.warn('could not announce a new attempt', { jobId: this.jobId, error: toErrorData(error) });
+    }
   }
 
   private setPartitionDone(partitionIndex: number, blocks: number): void {

@@ -91,6 +91,8 @@ export class JobRunner {
         const partials = new Map<string, { blocks: number; partial: unknown }>();
         let output: JobResult | undefined;
         let accepted: readonly number[] | undefined;
+        /** Set once the coordinator says a partition runs again: then only job.done's attempts count. */
+        let retried = false;
         let reported = -1;
         const progress = (done: number) => {
           if (done > reported) {
@@ -98,23 +100,29 @@ export class JobRunner {
             options.onProgress?.(done, total);
           }
         };
-        /** The accepted partial of every partition, in row order, once all are in. */
-        const acceptedPartials = () => {
-          if (accepted === undefined) return undefined;
-          const chosen = input.partitions.map((p) => partials.get(attemptKey(p.index, accepted![p.index] ?? 0)));
+        /**
+         * The partial that counts for every partition, in row order, once all are in: the
+         * attempts job.done names; before it, the first attempts, as long as no partition has
+         * run again (a retried partition's first attempt may be a cut-off agent's late result).
+         */
+        const countedPartials = () => {
+          const attempts = accepted ?? (retried ? undefined : input.partitions.map(() => 0));
+          if (attempts === undefined) return undefined;
+          const chosen = input.partitions.map((p) => partials.get(attemptKey(p.index, attempts[p.index] ?? 0)));
           return chosen.every((p) => p !== undefined) ? chosen : undefined;
         };
-        // A job is complete when the coordinator has answered (it names the attempts that count,
-        // and registers a map's output) and, for a reduce, every accepted partial is in.
+        // A reduce is complete when the partial that counts for each partition is in (the
+        // coordinator's reply may still be on its way); a map when the coordinator has
+        // registered its output.
         const settleIfComplete = () => {
-          if (output === undefined) return;
-          const chosen = spec.kind === 'reduce' ? acceptedPartials() : [];
+          const chosen = spec.kind === 'reduce' ? countedPartials() : output === undefined ? undefined : [];
           if (chosen === undefined) return;
           progress(total);
           resolve({ ...output, partials: chosen.filter((p) => p!.blocks > 0).map((p) => p!.partial) });
         };
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') progress(event.done);
+          else if (event.type === 'job.attempt') retried = true;
           else if (event.type === 'task.done') {
             partials.set(attemptKey(event.partitionIndex, event.attempt), { blocks: event.blocks, partial: event.partial });
             settleIfComplete();
