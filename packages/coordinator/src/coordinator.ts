@@ -3,8 +3,6 @@ import {
   CancelledError,
   ConnectionError,
   kernelHash,
-  CONTROL_TIMEOUT_MS,
-  DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
   JobNotFoundError,
   MessageBus,
@@ -12,8 +10,6 @@ import {
   holdersOf,
   isSubjectToken,
   subjectFor,
-  toErrorData,
-  type AgentInfo,
   type ArrayMeta,
   type Message,
   type MessageType,
@@ -21,7 +17,8 @@ import {
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
-import { JobScheduler, sendTask } from './jobs/job-scheduler.js';
+import { JobScheduler } from './jobs/job-scheduler.js';
+import { rebuildMapPartition } from './recovery/map-rebuild.js';
 import { resumeAfterRejoin } from './recovery/coordinator-restart.js';
 import type { PersistedJob } from './state/state-store.js';
 import { PartitionRecovery } from './recovery/partition-recovery.js';
@@ -29,10 +26,12 @@ import { KernelStore } from './kernels/kernel-store.js';
 import { resolveCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from './options.js';
 import { loadFileOnAgents, type FileLoadFollower } from './placement/file-load.js';
 import { PartitionAllocator } from './placement/partition-allocator.js';
+import { AgentMembership } from './registry/agent-membership.js';
 import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog, type ArrayOrigin, type ArrayRecord } from './registry/array-catalog.js';
 
-const QUEUE_GROUP = 'sharc-coordinator';
+/** How often partitions short of copies (no room earlier) are looked at again. */
+const COPY_SWEEP_MS = 10_000;
 /** Client requests whose effect must be stored before they are answered. */
 const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
   'array.create',
@@ -44,10 +43,6 @@ const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
   'job.submit',
   'job.cancel',
 ]);
-/** The sender id of tasks the coordinator runs itself (rebuilding a lost map partition). */
-const COORDINATOR_CLIENT_ID = 'coordinator';
-/** How long rebuilding one map output partition may take. */
-const REBUILD_TIMEOUT_MS = DEFAULT_JOB_TIMEOUT_MS;
 
 /**
  * The coordinator: knows the agents and the arrays, places partitions, and runs jobs by
@@ -65,40 +60,29 @@ export class Coordinator {
   private stopRejoin: () => void = () => undefined;
   private readonly recovery: PartitionRecovery;
   private readonly scheduler: JobScheduler;
-  private readonly greeting = new Set<string>();
+  private readonly membership: AgentMembership;
   /** File loads a client follows, by job id: job.cancel aborts them. */
   private readonly loads = new Map<string, AbortController>();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly sweeper: NodeJS.Timeout;
+  private readonly copier: NodeJS.Timeout;
 
   private constructor(
     transport: Transport,
     readonly options: ResolvedCoordinatorOptions,
   ) {
-    this.bus = new MessageBus(transport, 'coordinator', options.logger);
+    this.bus = new MessageBus(transport, 'coordinator', options.logger, options.active);
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
-    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId));
+    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), options.active);
     this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger);
     this.recovery = new PartitionRecovery({
       catalog: this.arrays,
       agents: this.agents,
       placement: this.placement,
       logger: options.logger,
-      runMapTask: async (input, output, origin, index) => {
-        const agentId = input.partitions[index]!.agentId;
-        const jobId = `rebuild-${randomBytes(8).toString('hex')}`;
-        await sendTask(this.bus, this.options.cluster, agentId, {
-          jobId,
-          clientId: COORDINATOR_CLIENT_ID,
-          arrayId: input.id,
-          partitionIndex: index,
-          attempt: 0,
-          kernel: origin.kernel,
-          params: origin.params,
-          output: { arrayId: output.id, dtype: origin.dtype, cols: origin.cols },
-        }, REBUILD_TIMEOUT_MS);
-      },
+      runMapTask: (input, output, origin, index) =>
+        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index),
     });
     this.scheduler = new JobScheduler({
       bus: this.bus,
@@ -117,8 +101,20 @@ export class Coordinator {
       commit: async (arrayId) => (await this.commitArray(arrayId)).array,
       drop: (record) => this.dropArray(record),
     });
+    this.membership = new AgentMembership({
+      bus: this.bus,
+      agents: this.agents,
+      arrays: this.arrays,
+      placement: this.placement,
+      recovery: this.recovery,
+      state: options.state,
+      logger: options.logger,
+      rejoined: () => this.rejoined,
+    });
     this.sweeper = setInterval(() => void this.dropStaleUploads(), Math.min(60_000, options.pendingUploadTtlMs));
     this.sweeper.unref();
+    this.copier = setInterval(() => this.recovery.restoreAllCopies(), COPY_SWEEP_MS);
+    this.copier.unref();
   }
 
   /**
@@ -128,15 +124,7 @@ export class Coordinator {
   static async start(transport: Transport, options: CoordinatorOptions = {}): Promise<Coordinator> {
     const coordinator = new Coordinator(transport, resolveCoordinatorOptions(options));
     const { jobs: resumable, agentIds } = await coordinator.restore();
-    coordinator.listen();
-    // Ready means reachable: the server has our subscriptions before anyone hears of us.
-    await coordinator.bus.flush();
-    // Clients waiting on jobs of a previous coordinator learn which ones go on; they fail the others.
-    coordinator.bus.publish(subjectFor(coordinator.options.cluster, { to: 'announcements' }), {
-      type: 'coordinator.started',
-      instanceId: randomBytes(8).toString('hex'),
-      resumedJobs: resumable.map((job) => job.jobId),
-    });
+    // Set before anything is served: no request may skip the wait for the agents to rejoin.
     const restart = resumeAfterRejoin(
       {
         arrays: coordinator.arrays,
@@ -147,11 +135,22 @@ export class Coordinator {
         deadAfterMs: coordinator.options.deadAfterMs,
         agentDead: (id) => coordinator.onAgentDead(id),
         drop: (record) => coordinator.dropArray(record),
+        restoreCopies: () => coordinator.recovery.restoreAllCopies(),
       },
       resumable,
       agentIds,
     );
     coordinator.rejoined = restart.rejoined;
+    // Clients waiting on jobs of a previous coordinator learn which ones go on and fail the
+    // others; announced before serving, so no job of this coordinator is among those others.
+    coordinator.bus.publish(subjectFor(coordinator.options.cluster, { to: 'announcements' }), {
+      type: 'coordinator.started',
+      instanceId: randomBytes(8).toString('hex'),
+      resumedJobs: resumable.map((job) => job.jobId),
+    });
+    coordinator.listen();
+    // Ready means reachable: the server has our subscriptions before anyone hears of us.
+    await coordinator.bus.flush();
     coordinator.stopRejoin = restart.stop;
     return coordinator;
   }
@@ -166,6 +165,7 @@ export class Coordinator {
     else this.scheduler.detach();
     for (const load of this.loads.values()) load.abort();
     clearInterval(this.sweeper);
+    clearInterval(this.copier);
     this.stopRejoin();
     this.agents.close();
     await this.options.state.close();
@@ -186,8 +186,10 @@ export class Coordinator {
   private listen(): void {
     const { cluster } = this.options;
     this.unsubscribe.push(
-      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m, context) => this.onClient(m, context), { queue: QUEUE_GROUP }),
-      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m), { queue: QUEUE_GROUP }),
+      // Plain subscriptions, not a queue group: one coordinator is active (the lease holder), and
+      // a cut-off one that nats-server has not dropped yet must not take half the messages.
+      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m, context) => this.onClient(m, context)),
+      this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m)),
     );
   }
 
@@ -195,12 +197,10 @@ export class Coordinator {
     this.checkActive();
     switch (message.type) {
       case 'agent.register':
-        this.registerAgent(message.agent, message.holds);
+        this.membership.register(message.agent, message.holds);
         return { type: 'ok' };
       case 'agent.heartbeat':
-        // Unknown (this coordinator restarted) or declared dead and back (a network cut healed):
-        // it must learn which of its partitions still count before it serves again.
-        if (this.agents.heartbeat(message.agentId, message) !== 'alive') this.greet(message.agentId);
+        this.membership.heartbeat(message);
         return { type: 'ok' };
       case 'task.progress':
         this.scheduler.progress(message);
@@ -218,8 +218,16 @@ export class Coordinator {
     // After a restart, answers wait (a second or so) for the agents to rejoin: until then the
     // coordinator does not know where their partitions can be read.
     await this.rejoined;
-    const reply = await this.answerClient(message, context);
-    if (CHANGES_STATE.has(message.type)) await this.options.state.flush();
+    const mark = this.options.state.mark();
+    let reply: Outgoing;
+    try {
+      reply = await this.answerClient(message, context);
+    } catch (error) {
+      // What a failure changed (a failed job's stored record removed) is stored before it is told, too.
+      if (CHANGES_STATE.has(message.type)) await this.options.state.flush(mark).catch(() => undefined);
+      throw error;
+    }
+    if (CHANGES_STATE.has(message.type)) await this.options.state.flush(mark);
     return reply;
   }
 
@@ -366,19 +374,6 @@ export class Coordinator {
     return this.arrayInfo(record.meta);
   }
 
-  /** An agent heartbeats but is unknown (this coordinator restarted): ask it to register again. */
-  private greet(agentId: string): void {
-    if (this.greeting.has(agentId)) return;
-    this.greeting.add(agentId);
-    this.bus
-      .call(this.placement.agentSubject(agentId), { type: 'agent.hello', keep: this.arrays.partitionsOnAgent(agentId) }, 'agent.register', {
-        timeoutMs: CONTROL_TIMEOUT_MS,
-      })
-      .then((reply) => this.registerAgent(reply.agent, reply.holds))
-      .catch((error: unknown) => this.options.logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
-      .finally(() => this.greeting.delete(agentId));
-  }
-
   /**
    * Deletes an array. One that a live map output was computed from is only retired (unnamed,
    * its memory kept) until that output goes: it is the output's lineage.
@@ -424,26 +419,6 @@ export class Coordinator {
   /** A coordinator that lost its lease (a standby took over) answers nothing more. */
   private checkActive(): void {
     if (!this.options.active()) throw new ConnectionError('this coordinator is no longer the active one: another took over', { retryable: true });
-  }
-
-  /**
-   * An agent (re)registers with what it holds. Partitions the catalog places on it that it
-   * lacks (it restarted with empty memory, say, while the coordinator was down too) are served
-   * elsewhere, as if that copy had died with an agent.
-   */
-  private registerAgent(info: AgentInfo, holds: ReadonlyArray<{ arrayId: string; partitions: number[] }> = []): void {
-    this.agents.register(info);
-    this.options.state.saveAgent(info.id);
-    const held = new Set(holds.flatMap(({ arrayId, partitions }) => partitions.map((index) => `${arrayId}#${index}`)));
-    const lacking = this.arrays.partitionsOnAgent(info.id).flatMap(({ arrayId, partitions }) =>
-      partitions.filter((index) => !held.has(`${arrayId}#${index}`)).map((index) => ({ arrayId, index })),
-    );
-    if (lacking.length === 0) return;
-    for (const { arrayId, index } of lacking) {
-      const record = this.arrays.find(arrayId);
-      // Judged once the other agents of a restarted coordinator are back: they hold the other copies.
-      if (record !== undefined && record.state !== 'pending') this.recovery.copyLost(record, index, info.id, this.rejoined);
-    }
   }
 
   /** Moves the dead agent's partitions and the running work on them to live agents. */

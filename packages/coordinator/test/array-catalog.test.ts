@@ -201,6 +201,19 @@ describe('ArrayCatalog lineage', () => {
     catalog.checkName('input', false);
   });
 
+  it('keeps a chain of lineage: an input is needed while a retired output computed from it is', () => {
+    const catalog = new ArrayCatalog();
+    catalog.addPending(pendingRecord('a', 'a'));
+    catalog.commit('a');
+    catalog.addPending(mapOf('b', 'b', 'a'));
+    catalog.commit('b');
+    catalog.addPending(mapOf('c', 'c', 'b'));
+    catalog.commit('c');
+    catalog.retire('b');
+    // c is rebuilt from b, and b from a: a is still needed.
+    assert.equal(catalog.hasDependents('a'), true);
+  });
+
   it('keeps a replaced array that a map output was computed from, retired', () => {
     const catalog = new ArrayCatalog();
     catalog.addPending(pendingRecord('v1', 'data'));

@@ -201,7 +201,8 @@ export class Agent {
           lease.release(true);
         } catch (error) {
           lease.release(false);
-          this.store.free(message.arrayId);
+          // Only this partition: others of the array here are intact.
+          this.store.free(message.arrayId, message.partition.index);
           throw error;
         } finally {
           if (message.jobId !== undefined) this.leaveJob(message.jobId);

@@ -168,6 +168,28 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
     assert.equal(await cluster.reduce(array, 'sum'), rows);
   });
 
+  it('an agent restarted (empty) before it is declared dead has its partitions served from their copies', async () => {
+    const data = Float64Array.from({ length: 3000 }, (_, i) => i % 13);
+    const array = await cluster.put(data, { name: 'fast-restart', partitions: 3 });
+    const victim = servingAgent(array, 0);
+    await processes.agents.get(victim)!.kill();
+    await processes.addAgent(victim);
+    // Read while the coordinator moves the partitions: it waits for them, never reads the empty agent.
+    assert.deepEqual(await (await cluster.open('fast-restart')).toArray(), data);
+    assert.equal(await cluster.reduce(await cluster.open('fast-restart'), 'sum'), data.reduce((a, b) => a + b, 0));
+    // Two real copies again, and the agent holds what is placed on it.
+    await untilNodes((nodes) => nodes.find((n) => n.id === victim)?.state === 'alive');
+    for (let i = 0; i < VERDICT_POLLS; i++) {
+      const placement = (await cluster.open('fast-restart')).placement;
+      const placed = placement.filter((p) => [p.agentId, ...(p.replicas ?? [])].includes(victim)).reduce((n, p) => n + p.byteLength, 0);
+      const used = (await cluster.nodes()).find((n) => n.id === victim)?.usedBytes;
+      if (placement.every((p) => new Set([p.agentId, ...(p.replicas ?? [])]).size === 2) && used === placed) break;
+      await sleep(POLL_MS);
+    }
+    const placement = (await cluster.open('fast-restart')).placement;
+    assert.ok(placement.every((p) => new Set([p.agentId, ...(p.replicas ?? [])]).size === 2), JSON.stringify(placement));
+  });
+
   it('a map output whose input was deleted is still rebuilt from it; deleting the output frees both', async () => {
     const data = Float64Array.from({ length: 3000 }, (_, i) => i % 17);
     const input = await cluster.put(data, { name: 'input', partitions: 3 });

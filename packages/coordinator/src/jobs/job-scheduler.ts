@@ -256,6 +256,9 @@ export class JobScheduler {
     // A job cancelled, timed out or failed while it waits leaves the queue at once.
     return job.run(prepare).catch((error: unknown) => {
       ticket.withdraw();
+      // Gone from the store before its caller hears it failed: a new coordinator must not resume it.
+      clearTimeout(storeTimer);
+      if (stored && !this.detached) this.deps.state.deleteJob(jobId);
       throw error;
     });
   }

@@ -17,6 +17,8 @@ export interface RestartDeps {
   /** The agent is gone: its partitions move (as when it is declared dead). */
   agentDead(agentId: string): void;
   drop(record: ArrayRecord): Promise<void>;
+  /** Makes again the copies lost before (or with) the previous coordinator. */
+  restoreCopies(): void;
 }
 
 /**
@@ -52,6 +54,7 @@ export function resumeAfterRejoin(
       resolve();
       for (const job of jobs) deps.scheduler.resume(job);
       void dropOrphanedOutputs(deps, jobs);
+      deps.restoreCopies();
     };
     check();
   });

@@ -1,4 +1,5 @@
 import {
+  ConnectionError,
   DataLostError,
   InsufficientMemoryError,
   bytesPerElement,
@@ -14,12 +15,18 @@ import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 
+/** A map partition's rebuild moves on this many times when the agent doing it dies. */
+const MAX_REBUILD_ATTEMPTS = 3;
+
 export interface RecoveryHooks {
   catalog: ArrayCatalog;
   agents: AgentRegistry;
   placement: PartitionAllocator;
   logger: Logger;
-  /** Computes partition `index` of a map output from its input, on the agent that serves both. */
+  /**
+   * Computes partition `index` of a map output from its input, on the agent that serves both;
+   * rejects with a ConnectionError naming the agent (details.agentId) if it dies meanwhile.
+   */
   runMapTask(input: ArrayMeta, output: ArrayMeta, origin: Extract<ArrayOrigin, { kind: 'map' }>, index: number): Promise<void>;
 }
 
@@ -34,7 +41,9 @@ export interface RecoveryHooks {
  */
 export class PartitionRecovery {
   /** Rebuilds in progress, by array and partition: jobs wait on them. */
-  private readonly rebuilding = new Map<string, Promise<void>>();
+  private readonly rebuilding = new Map<string, { done: Promise<void>; gone: string | undefined }>();
+  /** Partitions short of copies for want of a live agent with room (warned once each). */
+  private readonly shortOfCopies = new Set<string>();
   /** Copies being made again, by array and partition. */
   private readonly copying = new Map<string, Promise<void>>();
 
@@ -47,7 +56,8 @@ export class PartitionRecovery {
       // is moved by its job.
       if (record.state === 'pending') continue;
       for (const partition of record.meta.partitions) {
-        if (holdersOf(partition).includes(agentId)) void this.start(record, partition.index).catch(() => undefined);
+        // `agentId` is excluded by name: a restarted process may register under it again at once.
+        if (holdersOf(partition).includes(agentId)) void this.start(record, partition.index, agentId).catch(() => undefined);
       }
     }
   }
@@ -58,7 +68,7 @@ export class PartitionRecovery {
    */
   whenServed(record: ArrayRecord, index: number): Promise<void> {
     const running = this.rebuilding.get(`${record.meta.id}#${index}`);
-    if (running !== undefined) return running;
+    if (running !== undefined) return running.done;
     const partition = record.meta.partitions[index];
     if (partition !== undefined && this.hooks.agents.isAlive(partition.agentId)) return Promise.resolve();
     return this.start(record, index);
@@ -77,20 +87,26 @@ export class PartitionRecovery {
   private start(record: ArrayRecord, index: number, gone?: string, after: Promise<void> = Promise.resolve()): Promise<void> {
     const key = `${record.meta.id}#${index}`;
     const running = this.rebuilding.get(key);
-    if (running !== undefined) return running;
+    // A rebuild that already leaves `gone` out serves this request too; one that does not must
+    // finish first, then this one runs (it would count `gone`'s empty copy as good otherwise).
+    if (running !== undefined && (gone === undefined || running.gone === gone)) return running.done;
     const partition = record.meta.partitions[index];
     if (partition === undefined) return Promise.reject(new DataLostError(`array ${record.meta.name} has no partition ${index}`));
-    if (gone === undefined && holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
-    const rebuild = after.then(() => this.rebuild(record, index, gone));
-    this.rebuilding.set(key, rebuild);
-    rebuild.then(
-      () => this.rebuilding.delete(key),
+    if (running === undefined && gone === undefined && holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
+    const before = running === undefined ? after : Promise.all([after, running.done.catch(() => undefined)]);
+    const done = before.then(() => this.rebuild(record, index, gone));
+    const entry = { done, gone };
+    this.rebuilding.set(key, entry);
+    done.then(
+      () => {
+        if (this.rebuilding.get(key) === entry) this.rebuilding.delete(key);
+      },
       (error: unknown) => {
-        this.rebuilding.delete(key);
+        if (this.rebuilding.get(key) === entry) this.rebuilding.delete(key);
         this.hooks.logger.error('a partition could not be recovered', { array: record.meta.name, partition: index, error: toErrorData(error) });
       },
     );
-    return rebuild;
+    return done;
   }
 
   private async rebuild(record: ArrayRecord, index: number, gone: string | undefined): Promise<void> {
@@ -130,6 +146,20 @@ export class PartitionRecovery {
   }
 
   /**
+   * Every upload partition with fewer copies than it was put with gets them back where there
+   * is room (after a restart, when an agent joins, and now and then: room may have been short).
+   */
+  restoreAllCopies(): void {
+    for (const record of this.hooks.catalog.all()) {
+      if (record.state === 'pending' || record.origin.kind !== 'upload') continue;
+      for (const partition of record.meta.partitions) {
+        const key = `${record.meta.id}#${partition.index}`;
+        if (holdersOf(partition).length < record.origin.copies && !this.rebuilding.has(key)) this.restoreCopies(record, partition.index);
+      }
+    }
+  }
+
+  /**
    * An upload that lost a copy gets it back on another live agent, copied from the agent that
    * serves it (agent to agent over the data ports), so the next death loses nothing either.
    * In the background: the partition is served meanwhile.
@@ -147,9 +177,12 @@ export class PartitionRecovery {
         const target = this.hooks.placement.roomiestAgent(partition.byteLength, new Set(holders));
         const source = this.hooks.agents.get(partition.agentId);
         if (target === undefined || source === undefined) {
-          this.hooks.logger.warn('no agent has room for another copy of a partition', { array: record.meta.name, partition: index, copies: holders.length });
+          // Said once: the sweep tries again every few seconds.
+          if (!this.shortOfCopies.has(key)) this.hooks.logger.warn('no agent can take another copy of a partition now', { array: record.meta.name, partition: index, copies: holders.length });
+          this.shortOfCopies.add(key);
           return;
         }
+        this.shortOfCopies.delete(key);
         await this.hooks.placement.allocateCopy(
           target,
           record.meta.id,
@@ -174,7 +207,7 @@ export class PartitionRecovery {
 
   /** Reads the partition again from its file, or computes it again from its map input. */
   private async rebuildFromSource(record: ArrayRecord, partition: PartitionMeta): Promise<PartitionMeta> {
-    const { placement, catalog } = this.hooks;
+    const { placement, catalog, logger } = this.hooks;
     const { meta, origin } = record;
     switch (origin.kind) {
       case 'upload':
@@ -210,23 +243,32 @@ export class PartitionRecovery {
         if (input === undefined) {
           throw new DataLostError(`partition ${partition.index} of '${meta.name}' died with agent ${partition.agentId} and its input array is gone`);
         }
-        await this.whenServed(input, partition.index);
-        const target = input.meta.partitions[partition.index]!.agentId;
-        const moved = { ...partition, agentId: target, replicas: [] };
-        await placement.allocateCopy(target, meta.id, moved, {
-          type: 'partition.allocate',
-          arrayId: meta.id,
-          dtype: meta.dtype,
-          shape: meta.shape,
-          partition: moved,
-        });
-        try {
-          await this.hooks.runMapTask(input.meta, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index);
-        } catch (error) {
-          await placement.releaseCopy(target, meta.id, moved);
-          throw error;
+        // Where the input partition is served; again elsewhere if that agent dies meanwhile.
+        for (let attempt = 1; ; attempt++) {
+          await this.whenServed(input, partition.index);
+          const target = input.meta.partitions[partition.index]!.agentId;
+          const moved = { ...partition, agentId: target, replicas: [] };
+          try {
+            await placement.allocateCopy(target, meta.id, moved, {
+              type: 'partition.allocate',
+              arrayId: meta.id,
+              dtype: meta.dtype,
+              shape: meta.shape,
+              partition: moved,
+            });
+            try {
+              await this.hooks.runMapTask(input.meta, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index);
+            } catch (error) {
+              await placement.releaseCopy(target, meta.id, moved);
+              throw error;
+            }
+            return moved;
+          } catch (error) {
+            const targetDied = error instanceof ConnectionError && error.details?.agentId === target;
+            if (!targetDied || attempt >= MAX_REBUILD_ATTEMPTS) throw error;
+            logger.warn('the agent rebuilding a map partition died; again on the next one', { array: meta.name, partition: partition.index, agent: target });
+          }
         }
-        return moved;
       }
     }
   }

@@ -24,6 +24,7 @@ export class AgentRegistry {
     private readonly deadAfterMs: number,
     private readonly logger: Logger,
     private readonly onDead: (agentId: string) => void = () => undefined,
+    private readonly active: () => boolean = () => true,
   ) {
     // Infinity turns liveness off: agents in the client's own process (the embedded cluster)
     // share its event loop, and a busy user loop must not get them declared dead.
@@ -117,6 +118,8 @@ export class AgentRegistry {
   }
 
   private sweep(): void {
+    // A coordinator that lost its lease (cut off itself) must not judge agents it cannot hear.
+    if (!this.active()) return;
     const now = Date.now();
     for (const record of this.agents.values()) {
       if (record.state === 'alive' && now - record.lastSeen > this.deadAfterMs) {

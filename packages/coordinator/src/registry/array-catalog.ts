@@ -97,10 +97,13 @@ export class ArrayCatalog {
     return { record, replaced };
   }
 
-  /** Whether a live (pending or ready) map output was computed from the array. */
+  /**
+   * Whether a map output was computed from the array and is still kept (pending, ready, or
+   * retired itself because a further output needs it: lineage is a chain).
+   */
   hasDependents(arrayId: string): boolean {
     for (const record of this.byId.values()) {
-      if (record.state !== 'retired' && record.origin.kind === 'map' && record.origin.inputId === arrayId) return true;
+      if (record.origin.kind === 'map' && record.origin.inputId === arrayId) return true;
     }
     return false;
   }

@@ -9,6 +9,8 @@ const ARRAY_PREFIX = 'array.';
 const KERNEL_PREFIX = 'kernel.';
 const JOB_PREFIX = 'job.';
 const AGENT_PREFIX = 'agent.';
+/** Failed writes remembered for flush(): only requests in flight can still ask about them. */
+const KEPT_FAILURES = 100;
 
 type KvConnection = ConstructorParameters<typeof Kvm>[0];
 
@@ -21,7 +23,10 @@ type KvConnection = ConstructorParameters<typeof Kvm>[0];
 export class KvStateStore implements StateStore {
   readonly kind = 'jetstream';
   private queue: Promise<void> = Promise.resolve();
-  private failure: Error | undefined;
+  /** Writes so far, in order. */
+  private written = 0;
+  /** Failed (or fenced-off) writes, by their place in that order; the latest few only. */
+  private failures: Array<{ seq: number; error: Error }> = [];
 
   /** Writes are made only while this says yes: a coordinator that lost its lease writes nothing more. */
   private fence: () => boolean = () => true;
@@ -98,13 +103,19 @@ export class KvStateStore implements StateStore {
     this.remove(`${JOB_PREFIX}${jobId}`);
   }
 
-  /** Resolves once every queued write is stored; rejects (once) if one of them failed. */
-  async flush(): Promise<void> {
+  mark(): number {
+    return this.written;
+  }
+
+  /** Resolves once every queued write is stored; rejects if one made after `since` failed. */
+  async flush(since = 0): Promise<void> {
     await this.queue;
-    const failure = this.failure;
-    this.failure = undefined;
+    const failure = this.failures.find((f) => f.seq > since);
     if (failure !== undefined) {
-      throw new ConnectionError(`the coordinator could not store its state in JetStream: ${failure.message}`, { cause: failure, retryable: true });
+      throw new ConnectionError(`the coordinator could not store its state in JetStream: ${failure.error.message}`, {
+        cause: failure.error,
+        retryable: true,
+      });
     }
   }
 
@@ -123,15 +134,21 @@ export class KvStateStore implements StateStore {
 
   /** One write after another, in the order the coordinator made its changes. */
   private enqueue(key: string, write: () => Promise<unknown>): void {
+    const seq = ++this.written;
+    const failed = (error: Error) => {
+      this.failures.push({ seq, error });
+      if (this.failures.length > KEPT_FAILURES) this.failures.shift();
+    };
     this.queue = this.queue.then(async () => {
       if (!this.fence()) {
         this.logger.warn('a state write was dropped: this coordinator no longer holds the lease', { bucket: this.bucket, key });
+        failed(new Error('this coordinator no longer holds the lease'));
         return;
       }
       try {
         await write();
       } catch (error) {
-        this.failure = error as Error;
+        failed(error as Error);
         this.logger.error('a state write failed', { bucket: this.bucket, key, error: toErrorData(error) });
       }
     });

@@ -1,5 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
-import { ConnectionError, toErrorData, type Logger } from '@sharc/protocol';
+import { ConnectionError, type Logger } from '@sharc/protocol';
 
 /** How long a lease lasts without renewal: a standby takes over this long after the active coordinator stops. */
 export const DEFAULT_LEASE_MS = 3000;
@@ -51,9 +51,10 @@ export class LeaderLease {
     let told = false;
     for (;;) {
       signal?.throwIfAborted();
+      const sent = Date.now();
       try {
         this.revision = await this.kv.create(LEASE_KEY, this.holder);
-        this.lastRenewed = Date.now();
+        this.lastRenewed = sent;
         return;
       } catch {
         if (!told) {
@@ -66,22 +67,50 @@ export class LeaderLease {
     }
   }
 
-  /** Renews the lease every third of its life; `onLost` if a renewal is refused or comes too late. */
+  /**
+   * Renews the lease every third of its life; `onLost` once it is another's, or once it has
+   * gone unrenewed for its whole life (cut off from NATS: a standby may hold it by now).
+   */
   keep(onLost: (reason: string) => void): void {
+    let renewing = false;
+    const lose = (reason: string) => {
+      clearInterval(this.renewer);
+      this.logger.error('lost the coordinator lease', { reason });
+      onLost(reason);
+    };
     const renew = async () => {
+      if (this.released) return;
+      if (!this.held) return lose(`not renewed for ${this.leaseMs} ms`);
+      if (renewing) return; // the previous renewal is still on its way
+      renewing = true;
+      // The lease's life counts from before the request: the server's may have begun no later.
+      const sent = Date.now();
       try {
         this.revision = await this.kv.update(LEASE_KEY, this.holder, this.revision);
-        this.lastRenewed = Date.now();
+        this.lastRenewed = sent;
       } catch (error) {
         if (this.released) return;
-        // Refused (wrong last sequence): another coordinator holds it now. Failed otherwise
-        // (NATS away for a moment): lost only once it has expired.
-        const refused = /wrong last sequence/i.test((error as Error).message);
-        if (refused || Date.now() - this.lastRenewed >= this.leaseMs) {
-          clearInterval(this.renewer);
-          this.logger.error('lost the coordinator lease', { error: toErrorData(error) });
-          onLost((error as Error).message);
+        // A renewal that timed out here may still have been stored: ask who holds it now.
+        const entry = await this.kv.get(LEASE_KEY).catch(() => undefined);
+        if (entry === undefined) {
+          // NATS is away for a moment: `held` runs out by itself if it stays away.
+        } else if (entry !== null && entry.string() === this.holder) {
+          this.revision = entry.revision;
+          this.lastRenewed = sent;
+        } else if (entry !== null && entry.operation === 'PUT') {
+          lose(`another coordinator holds it: ${(error as Error).message}`);
+        } else {
+          // Expired while nobody else took it: take it again.
+          await this.kv
+            .create(LEASE_KEY, this.holder)
+            .then((revision) => {
+              this.revision = revision;
+              this.lastRenewed = sent;
+            })
+            .catch((taken: unknown) => lose(`another coordinator took it: ${(taken as Error).message}`));
         }
+      } finally {
+        renewing = false;
       }
     };
     this.renewer = setInterval(() => void renew(), this.leaseMs / 3);

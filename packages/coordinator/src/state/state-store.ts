@@ -42,7 +42,10 @@ export interface StateStore {
   deleteAgent(agentId: string): void;
   saveJob(job: PersistedJob): void;
   deleteJob(jobId: string): void;
-  flush(): Promise<void>;
+  /** A point in the order of writes: `flush(mark)` reports failures of writes made after it. */
+  mark(): number;
+  /** Resolves once every write so far is stored; rejects if a write made after `since` failed. */
+  flush(since?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -59,6 +62,9 @@ export class MemoryStateStore implements StateStore {
   deleteAgent(): void {}
   saveJob(): void {}
   deleteJob(): void {}
+  mark(): number {
+    return 0;
+  }
   flush(): Promise<void> {
     return Promise.resolve();
   }

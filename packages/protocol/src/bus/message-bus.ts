@@ -1,5 +1,5 @@
 import { decodeMessage, encodeMessage } from '../codec.js';
-import { fromErrorData, InternalError, InvalidArgumentError, toErrorData } from '../errors.js';
+import { ConnectionError, fromErrorData, InternalError, InvalidArgumentError, toErrorData } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
@@ -24,10 +24,16 @@ export class MessageBus {
     readonly transport: Transport,
     readonly sender: string,
     private readonly logger: Logger,
+    /**
+     * While this says no, nothing goes out: publishes, replies and answers are dropped and
+     * requests fail (a coordinator that lost its lease to another must stay silent).
+     */
+    private readonly mayTalk: () => boolean = () => true,
   ) {}
 
   /** Sends a request and returns the reply; an `error` reply is thrown as its typed error. */
   async request(subject: string, message: Outgoing, options: RequestOptions): Promise<Message> {
+    if (!this.mayTalk()) throw new ConnectionError(`${this.sender} may no longer send (${message.type} on ${subject})`, { retryable: true });
     const bytes = await this.transport.request(subject, this.encode(message), options.timeoutMs);
     const reply = decodeMessage(bytes);
     if (reply.type === 'error') throw fromErrorData(reply.error);
@@ -44,6 +50,7 @@ export class MessageBus {
   }
 
   publish(subject: string, message: Outgoing): void {
+    if (!this.mayTalk()) return;
     this.transport.publish(subject, this.encode(message));
   }
 
@@ -78,6 +85,7 @@ export class MessageBus {
 
   /** Answers a request received earlier (perhaps by another process) at its reply subject. */
   reply(replySubject: string, message: Outgoing): void {
+    if (!this.mayTalk()) return;
     this.transport.publish(replySubject, this.encode(message));
   }
 
@@ -112,7 +120,7 @@ export class MessageBus {
       }
       response = { type: 'error', error: data };
     }
-    if (reply === undefined) return;
+    if (reply === undefined || !this.mayTalk()) return;
     try {
       reply(this.encode(response));
     } catch (error) {

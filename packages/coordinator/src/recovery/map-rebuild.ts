@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { ConnectionError, type ArrayMeta, type MessageBus } from '@sharc/protocol';
+import { sendTask } from '../jobs/job-scheduler.js';
+import type { AgentRegistry } from '../registry/agent-registry.js';
+import type { ArrayOrigin } from '../registry/array-catalog.js';
+
+/** The sender id of tasks the coordinator runs itself (rebuilding a lost map partition). */
+const COORDINATOR_CLIENT_ID = 'coordinator';
+/** How long rebuilding one map output partition may take (its agent's death ends the wait sooner). */
+const REBUILD_TIMEOUT_MS = 10 * 60 * 1000;
+
+/**
+ * Computes partition `index` of a map output again from its input, on the agent that serves
+ * the input partition (the output partition is allocated there already). Rejects with a
+ * ConnectionError naming the agent (details.agentId) as soon as that agent is declared dead.
+ */
+export async function rebuildMapPartition(
+  deps: { bus: MessageBus; cluster: string; agents: AgentRegistry },
+  input: ArrayMeta,
+  output: ArrayMeta,
+  origin: Extract<ArrayOrigin, { kind: 'map' }>,
+  index: number,
+): Promise<void> {
+  const agentId = input.partitions[index]!.agentId;
+  const death = deps.agents.untilDead(agentId);
+  const died = death.dead.then(() => {
+    throw new ConnectionError(`agent ${agentId} died while it rebuilt a partition`, { retryable: true, details: { agentId } });
+  });
+  const rebuilt = sendTask(
+    deps.bus,
+    deps.cluster,
+    agentId,
+    {
+      jobId: `rebuild-${randomBytes(8).toString('hex')}`,
+      clientId: COORDINATOR_CLIENT_ID,
+      arrayId: input.id,
+      partitionIndex: index,
+      attempt: 0,
+      kernel: origin.kernel,
+      params: origin.params,
+      output: { arrayId: output.id, dtype: origin.dtype, cols: origin.cols },
+    },
+    REBUILD_TIMEOUT_MS,
+  );
+  try {
+    await Promise.race([rebuilt, died]);
+  } finally {
+    death.forget();
+  }
+}
