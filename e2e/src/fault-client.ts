@@ -13,6 +13,9 @@
  *       a long reduce, once without a fault (its duration is the baseline), then again: prints
  *       "running" (the test cuts the victim's network, 10 s); watches
  *       nodes() for the victim going dead and coming back; returns the block reports and memory.
+ *   fault-client.js coordinator --servers URL --job reduce|map
+ *       a slow job; prints "running" (the test SIGKILLs the coordinator and starts a new one,
+ *       which resumes the job from JetStream); checks the result and the arrays.
  *   fault-client.js chaos     --servers URL [--min-jobs N] [--max-ms MS]
  *       small jobs until "stop" arrives on stdin (see chaos-jobs.ts).
  *   fault-client.js alive     --servers URL --agents A,B,C [--clean]
@@ -125,6 +128,37 @@ async function killDuringJob(cluster: Cluster, kind: 'reduce' | 'map', victim: s
   return { checks, reports, victimPartitions, placement: input.placement, startedAt, doneAt, deadSeen };
 }
 
+/** A slow job while the test SIGKILLs the coordinator and starts a new one: the new one resumes it. */
+async function coordinatorDiesDuringJob(cluster: Cluster, kind: 'reduce' | 'map'): Promise<Record<string, unknown>> {
+  const name = `coordinator-${kind}`;
+  const data = faultData(KILL_JOB.seed, KILL_JOB.rows * COLS);
+  const input = await cluster.put(data, { shape: [KILL_JOB.rows, COLS], partitions: KILL_JOB.partitions, name, timeoutMs: JOB_TIMEOUT_MS });
+  if (kind === 'reduce') await cluster.reduce(input, { ...REPORT, params: { ms: 0 } }, { timeoutMs: JOB_TIMEOUT_MS });
+  else await (await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: 0 } }, { timeoutMs: JOB_TIMEOUT_MS })).delete();
+  const checks: Record<string, Check> = {};
+  const options = announcingProgress('coordinator', []);
+  const startedAt = Date.now();
+  let output: ArrayRef | undefined;
+  if (kind === 'reduce') {
+    const reports = await cluster.reduce<BlockReport[]>(input, { ...REPORT, params: { ms: KILL_JOB.ms } }, options);
+    checks.eachRowOnce = check(coverageProblem(reports, KILL_JOB.rows, COLS), `${reports.length} blocks cover ${KILL_JOB.rows} rows once`);
+  } else {
+    output = await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: KILL_JOB.ms }, name: `${name}-out` }, options);
+  }
+  const doneAt = Date.now();
+  if (output !== undefined) {
+    const stored = await cluster.open(output.name);
+    checks.outputReadBack = check(firstDifference(await stored.toArray({ timeoutMs: JOB_TIMEOUT_MS }), localAffine(data)), 'the resumed map output is stored and exact');
+    await stored.delete();
+  }
+  const reopened = await cluster.open(name);
+  checks.inputReadBack = check(firstDifference(await reopened.toArray({ timeoutMs: JOB_TIMEOUT_MS }), data), `${data.length} values equal`);
+  const sum = await cluster.reduce(reopened, 'sum', { timeoutMs: JOB_TIMEOUT_MS });
+  checks.sum = check(sum === localSum(data) ? undefined : `sum ${sum}, expected ${localSum(data)}`);
+  await reopened.delete();
+  return { checks, startedAt, doneAt };
+}
+
 async function partitionDuringReduce(cluster: Cluster, victim: string): Promise<Record<string, unknown>> {
   const name = 'partitioned';
   const { data, input, victimPartitions, copies } = await prepare(cluster, PARTITION_JOB, name, victim, 'reduce');
@@ -197,6 +231,12 @@ async function main(): Promise<Record<string, unknown>> {
     case 'partition':
       run = (cluster) => partitionDuringReduce(cluster, victim());
       break;
+    case 'coordinator': {
+      const kind = values.job;
+      if (kind !== 'reduce' && kind !== 'map') throw new Error('coordinator needs --job reduce|map');
+      run = (cluster) => coordinatorDiesDuringJob(cluster, kind);
+      break;
+    }
     case 'chaos':
       run = (cluster) => runChaos(cluster, new Commands(), { minJobs: Number(values['min-jobs'] ?? 200), maxMs: Number(values['max-ms'] ?? 150_000) });
       break;
@@ -211,7 +251,7 @@ async function main(): Promise<Record<string, unknown>> {
       break;
     }
     default:
-      throw new Error(`unknown command ${JSON.stringify(command)}: use kill, partition, chaos or alive`);
+      throw new Error(`unknown command ${JSON.stringify(command)}: use kill, coordinator, partition, chaos or alive`);
   }
   const cluster = await connect({ servers: values.servers, connectTimeoutMs: CONNECT_TIMEOUT_MS });
   try {

@@ -61,6 +61,8 @@ export interface NetnsCluster extends ClusterBackend {
   setAgentLink(agentName: string, up: boolean): Promise<void>;
   /** Starts the agent again, with the same name and flags, after it was killed; resolves once it is ready. */
   restartAgent(agentName: string): Promise<void>;
+  /** SIGKILLs the coordinator and starts a new one on its host; resolves once that one is ready. */
+  restartCoordinator(): Promise<void>;
   /** The pid of the agent's current process (what its kernels see as `process.pid`). */
   agentPid(agentName: string): number;
   /**
@@ -148,13 +150,15 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     return service;
   };
 
+  const startCoordinator = () => start(serverHost, 'coordinator', process.execPath, sharc('coordinator', ['--servers', servers]), /sharc coordinator ready/);
+
   try {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-netns-'));
     const config = path.join(dir, 'nats.conf');
     await writeFile(config, natsConfigText({ host: serverHost.address, port: NATS_PORT, dataDir: dir }));
     // Its startup banner is 30 lines of [INF]: failure messages show only what it said after.
     await start(serverHost, 'nats-server', natsBinary, ['-c', config], /Server is ready/, true);
-    await start(serverHost, 'coordinator', process.execPath, sharc('coordinator', ['--servers', servers]), /sharc coordinator ready/);
+    await startCoordinator();
     await Promise.all([...agentHosts].map(([name, host]) => startAgent(name, host)));
   } catch (error) {
     await stop();
@@ -197,6 +201,11 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     healHost: (name) => topology.setCable(hostOf(name), true),
     async setAgentLink(name, up) {
       await runCommand('ip', ['-n', hostOf(name).namespace, 'link', 'set', 'eth0', up ? 'up' : 'down'], { timeoutMs: IP_TIMEOUT_MS });
+    },
+    async restartCoordinator() {
+      const old = services.find((s) => s.name === 'coordinator' && s.running);
+      await old?.kill();
+      await startCoordinator();
     },
     async restartAgent(name) {
       if (agentService(name).running) throw new Error(`agent ${name} is still running: kill it first`);

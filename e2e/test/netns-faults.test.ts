@@ -116,6 +116,26 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
     });
   }
 
+  for (const kind of ['map', 'reduce'] as const) {
+    it(`SIGKILL of the coordinator during a long ${kind}, a new one started: the job completes, arrays intact`, { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
+      const session = client(['coordinator', '--job', kind]);
+      try {
+        await session.next('running');
+        const killedAt = Date.now();
+        await cluster().restartCoordinator();
+        const readyAt = Date.now();
+        const result = await session.result();
+        assertChecks(result);
+        t.diagnostic(
+          `${kind}: coordinator SIGKILLed ${killedAt - (result.startedAt as number)} ms into the job; the new one ready ${readyAt - killedAt} ms later ` +
+            `(the old one's lease runs out first); job done ${(result.doneAt as number) - killedAt} ms after the kill`,
+        );
+      } finally {
+        await session.kill();
+      }
+    });
+  }
+
   it('an agent host cut off the network for 10 s during a long reduce: counted once, stale results ignored, it rejoins with the right memory', { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
     const victim = cluster().agentNames[2]!;
     const session = client(['partition', '--victim', victim]);
