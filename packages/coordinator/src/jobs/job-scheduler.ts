@@ -179,15 +179,16 @@ export class JobScheduler {
     const ticket = this.admission.enter(jobId);
     // Jobs that outlive JOB_PERSIST_DELAY_MS are stored, so that a new coordinator can resume
     // them; tiny jobs finish first and never cost a write.
+    // (Without a reply subject, in the embedded cluster, nobody could be answered after a restart.)
     let stored = false;
+    const { replyTo } = params;
     const store = () => {
-      if (params.replyTo === undefined) return;
+      if (replyTo === undefined) return;
       stored = true;
-      const { replyTo } = params;
       this.deps.state.saveJob({ ...params, replyTo, ...(output === undefined ? {} : { outputId: output.id }) });
     };
-    const storeTimer = setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
-    storeTimer.unref();
+    const storeTimer = replyTo === undefined ? undefined : setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
+    storeTimer?.unref();
     const remainingMs = Math.max(1, params.startedAt + params.timeoutMs - Date.now());
     const job = new RunningJob(jobId, spec, input, remainingMs, params.generation * MAX_ATTEMPTS, {
       bus: this.deps.bus,
