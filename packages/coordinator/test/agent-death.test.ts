@@ -72,7 +72,7 @@ describe('work an agent takes with it when it dies', () => {
         finish: async () => undefined,
       };
       const spec = { kind, arrayId: input.id, kernel: { kind: 'map', hash: 'h', module: 'm', kernel: 'k' }, dtype: 'float64', cols: 1 } as unknown as JobSpec;
-      const job = new RunningJob('j1', spec, input, 10_000, 0, hooks);
+      const job = new RunningJob('j1', spec, input, { startedAt: Date.now(), timeoutMs: 10_000 }, 0, hooks);
       const running = job.run().catch((error: Error) => (kind === 'map' && /no output array/.test(error.message) ? undefined : Promise.reject(error)));
       await new Promise((resolve) => setTimeout(resolve, 10));
       assert.deepEqual(runs, ['0@agent-a#0', '1@agent-b#0'], 'both partitions started; partition 0 finished on agent-a');
@@ -112,7 +112,7 @@ describe('work an agent takes with it when it dies', () => {
       finish: async () => undefined,
     };
     const spec = { kind: 'reduce', arrayId: input.id, kernel: { kind: 'builtin', op: 'sum' } } as unknown as JobSpec;
-    const done = await new RunningJob('j2', spec, input, 10_000, 0, hooks).run();
+    const done = await new RunningJob('j2', spec, input, { startedAt: Date.now(), timeoutMs: 10_000 }, 0, hooks).run();
     assert.deepEqual(missing, ['a1#0@agent-a']);
     assert.deepEqual(runs.sort(), ['0@agent-a#0', '0@agent-c#1', '1@agent-b#0']);
     assert.deepEqual(done.attempts, [1, 0], 'the partial of attempt 1 counts for partition 0');

@@ -189,8 +189,7 @@ export class JobScheduler {
     };
     const storeTimer = replyTo === undefined ? undefined : setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
     storeTimer?.unref();
-    const remainingMs = Math.max(1, params.startedAt + params.timeoutMs - Date.now());
-    const job = new RunningJob(jobId, spec, input, remainingMs, params.generation * MAX_ATTEMPTS, {
+    const job = new RunningJob(jobId, spec, input, { startedAt: params.startedAt, timeoutMs: params.timeoutMs }, params.generation * MAX_ATTEMPTS, {
       bus: this.deps.bus,
       logger: this.deps.logger,
       jobSubject,

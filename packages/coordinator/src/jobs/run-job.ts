@@ -55,7 +55,6 @@ export interface JobHooks {
  */
 export class RunningJob {
   readonly total: number;
-  readonly startedAt = Date.now();
   /** Blocks done per partition: progress events add to it, a partition's result settles it. */
   private readonly doneByPartition = new Map<number, number>();
   private done = 0;
@@ -83,7 +82,8 @@ export class RunningJob {
     readonly jobId: string,
     readonly spec: JobSpec,
     readonly input: ArrayMeta,
-    readonly timeoutMs: number,
+    /** When the job was submitted (a resumed job keeps its first submission's) and the time it was given from then. */
+    private readonly timing: { startedAt: number; timeoutMs: number },
     /** The first attempt number of every partition (a resumed job's attempts differ from its earlier runs'). */
     private readonly firstAttempt: number,
     private readonly hooks: JobHooks,
@@ -96,8 +96,8 @@ export class RunningJob {
     });
     this.failure.catch(() => undefined);
     this.timer = setTimeout(
-      () => this.rejectFailure(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`, { details: { jobId } })),
-      timeoutMs,
+      () => this.rejectFailure(new TimeoutError(`job ${jobId} did not finish within ${timing.timeoutMs} ms`, { details: { jobId } })),
+      this.remainingMs(),
     );
     this.timer.unref();
   }
@@ -110,8 +110,13 @@ export class RunningJob {
       array: this.input.name,
       doneBlocks: this.done,
       totalBlocks: this.total,
-      startedAt: this.startedAt,
+      startedAt: this.timing.startedAt,
     };
+  }
+
+  /** What is left of the job's time (at least 1 ms, so that a timer still fires). */
+  private remainingMs(): number {
+    return Math.max(1, this.timing.startedAt + this.timing.timeoutMs - Date.now());
   }
 
   /** Ends the job with `error` (cancel, dead agent, shutdown); the first failure wins. */
@@ -197,8 +202,7 @@ export class RunningJob {
       const lost = new Promise<'lost'>((resolve) => (markLost = () => resolve('lost')));
       const onAgent = this.inFlight.get(agentId) ?? new Set();
       this.inFlight.set(agentId, onAgent.add(markLost));
-      const remainingMs = Math.max(1, this.startedAt + this.timeoutMs - Date.now());
-      const run = this.hooks.runPartition(index, agentId, attempt, remainingMs);
+      const run = this.hooks.runPartition(index, agentId, attempt, this.remainingMs());
       run.catch(() => undefined);
       let outcome: { blocks: number } | 'lost';
       try {
