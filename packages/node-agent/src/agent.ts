@@ -11,6 +11,7 @@ import {
   tcpDataPlane,
   PROTOCOL_VERSION,
   type AgentInfo,
+  type Answer,
   type DataRequest,
   type Message,
   type Outgoing,
@@ -248,7 +249,7 @@ export class Agent {
     }
   }
 
-  private async task(message: Message): Promise<Outgoing> {
+  private async task(message: Message): Promise<Outgoing | Answer> {
     if (message.type !== 'task.run') throw new InvalidArgumentError(`an agent's task subject does not take ${message.type} messages`);
     const { task } = message;
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
@@ -275,17 +276,18 @@ export class Agent {
         signal: job.controller.signal,
         onBlocksDone: reportProgress,
       });
-      if (task.output === undefined) {
-        this.bus.publish(subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId }), {
-          type: 'task.done',
-          jobId: task.jobId,
-          partitionIndex: task.partitionIndex,
-          attempt: task.attempt,
-          blocks: outcome.blocks,
-          ...('partial' in outcome ? { partial: outcome.partial } : {}),
-        });
-      }
-      return { type: 'task.result', blocks: outcome.blocks };
+      const reply: Outgoing = { type: 'task.result', blocks: outcome.blocks };
+      if (task.output !== undefined) return reply;
+      // A reduce's partial goes straight to the client, in the same write as the reply.
+      const done: Outgoing = {
+        type: 'task.done',
+        jobId: task.jobId,
+        partitionIndex: task.partitionIndex,
+        attempt: task.attempt,
+        blocks: outcome.blocks,
+        ...('partial' in outcome ? { partial: outcome.partial } : {}),
+      };
+      return { reply, before: [{ subject: subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId }), message: done }] };
     } finally {
       this.leaveJob(task.jobId);
     }

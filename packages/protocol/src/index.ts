@@ -63,7 +63,7 @@ export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEP
 export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';
-export type { ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
+export type { Answer, ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
 export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats, natsConnectionOf } from './bus/nats.js';

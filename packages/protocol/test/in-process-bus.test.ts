@@ -371,6 +371,44 @@ describe('MessageBus over the in-process hub', () => {
     }
   });
 
+  it('an answer with messages for others sends them before its reply', async () => {
+    const order: string[] = [];
+    client.listen('sharc.test.job.j1', (message) => {
+      order.push(`event ${message.type} from ${message.from}`);
+    });
+    server.serve(subject, () => ({
+      reply: { type: 'task.result', blocks: 1 },
+      before: [{ subject: 'sharc.test.job.j1', message: { type: 'job.progress', jobId: 'j1', done: 1, total: 1 } }],
+    }));
+    const reply = await client.request(subject, { type: 'nodes.list' }, { timeoutMs: 1000 });
+    order.push(`reply ${reply.type}`);
+    await settle();
+    assert.deepEqual(order, ['event job.progress from coordinator', 'reply task.result']);
+  });
+
+  it('an answer whose message for others cannot be encoded fails the request and sends nothing else', async () => {
+    const smallServer = new MessageBus(withMaxPayload(hub.connect(), 4096), 'small', serverLog);
+    const events: Message[] = [];
+    client.listen('sharc.test.job.j2', (message) => {
+      events.push(message);
+    });
+    try {
+      smallServer.serve('small.svc', () => ({
+        reply: { type: 'task.result', blocks: 1 },
+        before: [{ subject: 'sharc.test.job.j2', message: { type: 'kernel.code', hash: 'h', code: 'x'.repeat(10_000) } }],
+      }));
+      await assert.rejects(client.request('small.svc', { type: 'nodes.list' }, { timeoutMs: 1000 }), (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError, String(error));
+        assert.match(error.message, /kernel\.code message of \d+ bytes exceeds the server's max_payload of 4096 bytes/);
+        return true;
+      });
+      await settle();
+      assert.deepEqual(events, []);
+    } finally {
+      await smallServer.close();
+    }
+  });
+
   it('publish refuses a message larger than the transport carries, naming the limit', async () => {
     const sender = new MessageBus(withMaxPayload(hub.connect(), 64), 'sender', clientLog);
     try {

@@ -58,7 +58,11 @@ export class RunningJob {
   /** Blocks done per partition: progress events add to it, a partition's result settles it. */
   private readonly doneByPartition = new Map<number, number>();
   private done = 0;
-  private lastProgress = 0;
+  /**
+   * When progress was last published. The first event waits one interval too: a job that ends
+   * sooner (most small ones) sends none, and its caller hears the end one message sooner.
+   */
+  private lastProgress = Date.now();
   private settled = false;
   private readonly timer: NodeJS.Timeout;
   private readonly failure: Promise<never>;

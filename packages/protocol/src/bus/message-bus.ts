@@ -5,8 +5,18 @@ import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import type { Transport } from './transport.js';
 
+/**
+ * A reply with messages for others that go out just before it, in the same write: one
+ * wake-up of the server and one syscall instead of one each (an agent's partial for the
+ * client, and its reply to the coordinator).
+ */
+export interface Answer {
+  reply: Outgoing;
+  before: ReadonlyArray<{ subject: string; message: Outgoing }>;
+}
+
 /** `replyTo`: the request's reply subject (NATS), for work whose answer may come from a later process. */
-export type ServeHandler = (message: Message, context: { replyTo?: string }) => Promise<Outgoing> | Outgoing;
+export type ServeHandler = (message: Message, context: { replyTo?: string }) => Promise<Outgoing | Answer> | Outgoing | Answer;
 export type ListenHandler = (message: Message) => void | Promise<void>;
 
 export interface RequestOptions {
@@ -107,10 +117,18 @@ export class MessageBus {
   ): Promise<void> {
     let response: Outgoing;
     let type = 'unknown';
+    /** Encoded before anything is sent: a message that cannot be encoded fails the request instead. */
+    let before: Array<{ subject: string; bytes: Uint8Array }> = [];
     try {
       const message = decodeMessage(data);
       type = message.type;
-      response = await handler(message, replySubject === undefined ? {} : { replyTo: replySubject });
+      const answer = await handler(message, replySubject === undefined ? {} : { replyTo: replySubject });
+      if ('reply' in answer) {
+        before = answer.before.map(({ subject, message }) => ({ subject, bytes: this.encode(message) }));
+        response = answer.reply;
+      } else {
+        response = answer;
+      }
     } catch (error) {
       const data = toErrorData(error);
       if (data.code === InternalError.code) {
@@ -120,7 +138,9 @@ export class MessageBus {
       }
       response = { type: 'error', error: data };
     }
-    if (reply === undefined || !this.mayTalk()) return;
+    if (!this.mayTalk()) return;
+    for (const { subject, bytes } of before) this.transport.publish(subject, bytes);
+    if (reply === undefined) return;
     try {
       reply(this.encode(response));
     } catch (error) {
