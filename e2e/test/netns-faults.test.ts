@@ -140,6 +140,7 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
     const victim = cluster().agentNames[2]!;
     const session = client(['partition', '--victim', victim]);
     let healedAt: number | undefined;
+    let healed = false;
     try {
       await session.next('running');
       const victimPid = cluster().agentPid(victim);
@@ -147,8 +148,10 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
       await cluster().setAgentLink(victim, false);
       const cutAt = Date.now();
       await sleep(CUT_MS);
-      await cluster().setAgentLink(victim, true);
+      // Taken before the link comes up: a rejoin as `ip` returns still counts as after it.
       healedAt = Date.now();
+      await cluster().setAgentLink(victim, true);
+      healed = true;
       const result = await session.result();
       assertChecks(result);
       const reports = result.reports as BlockReport[];
@@ -194,7 +197,7 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
       );
     } finally {
       await session.kill();
-      if (healedAt === undefined) await cluster().setAgentLink(victim, true);
+      if (!healed) await cluster().setAgentLink(victim, true);
       await restoreAgents();
     }
   });

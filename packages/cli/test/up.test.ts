@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -91,15 +92,16 @@ describe('sharc up: a whole local cluster as separate processes', () => {
   });
 
   it('refuses a port that is in use, naming it, and starts nothing', async () => {
-    const port = await freePort();
-    const blocker = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1'); setTimeout(() => {}, 60000)`], { stdio: 'ignore' });
+    // This process holds the port, listening before sharc up starts.
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
     try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
       const run = await runSharc(['up', '--port', String(port), '--data-dir', path.join(dir, 'busy')]);
       assert.equal(run.code, 2, run.stderr);
       assert.match(run.stderr, new RegExp(`port ${port} is in use .*--port`));
     } finally {
-      blocker.kill();
+      blocker.close();
     }
   });
 

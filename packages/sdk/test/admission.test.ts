@@ -15,6 +15,8 @@ const MAX_RUNNING = 1;
 const MAX_QUEUED = 3;
 const ROWS = 20_000;
 const JOB_TIMEOUT_MS = 60_000;
+/** Longer than any test below takes: a holding job always ends by cancel. */
+const HOLD_MS = 40_000;
 
 describe('job admission on real processes', () => {
   let processes: ProcessCluster;
@@ -48,6 +50,21 @@ describe('job admission on real processes', () => {
     await processes?.stop();
   });
 
+  /**
+   * A job that holds the running slot until `release()` cancels it: the checks made while it
+   * runs do not race its end, however slow the machine.
+   */
+  const holdSlot = () => {
+    const controller = new AbortController();
+    const job = slowReduce(HOLD_MS, { signal: controller.signal });
+    return {
+      release: async () => {
+        controller.abort();
+        await assert.rejects(job, CancelledError);
+      },
+    };
+  };
+
   /** Polls runningJobs() from another client until `done` holds for what it shows. */
   async function watchJobs(done: (jobs: JobStatus[]) => boolean, timeoutMs = 20_000): Promise<JobStatus[]> {
     const until = Date.now() + timeoutMs;
@@ -63,10 +80,10 @@ describe('job admission on real processes', () => {
     const baseline = 2 * data.byteLength;
     for (let i = 0; i < 50 && (await usedBytes()) !== baseline; i++) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(await usedBytes(), baseline);
-    // The long one first, running before the others are sent: they queue behind it in any order.
-    const long = slowReduce(2500);
+    // The holding job first, running before the others are sent: they queue behind it in any order.
+    const hold = holdSlot();
     await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
-    const reduces = [long, slowReduce(300), slowReduce(300)];
+    const reduces = [slowReduce(300), slowReduce(300)];
     const map = cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 2 }, dtype: 'float64', name: 'doubled' }, { timeoutMs: JOB_TIMEOUT_MS });
     const seen = await watchJobs((jobs) => jobs.length === 4);
     assert.equal(seen.length, 4, JSON.stringify(seen));
@@ -79,6 +96,7 @@ describe('job admission on real processes', () => {
     assert.ok(whileQueued.some((j) => j.kind === 'map' && j.state === 'queued'), 'the map is still queued');
     assert.equal(await usedBytes(), baseline, 'a queued map holds no agent memory');
 
+    await hold.release();
     for (const result of await Promise.all(reduces)) assert.equal(result, expectedSum);
     const doubled = await map;
     assert.deepEqual(await doubled.toArray(), data.map((v) => v * 2));
@@ -87,7 +105,7 @@ describe('job admission on real processes', () => {
   });
 
   it('takes a cancelled job out of the queue: by its signal and by id from another client', async () => {
-    const first = slowReduce(2000);
+    const hold = holdSlot();
     await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
     const controller = new AbortController();
     // One at a time, so the queue holds them in this order.
@@ -111,7 +129,7 @@ describe('job admission on real processes', () => {
     await byIdRefused;
     const afterCancel = await watcher.runningJobs();
     assert.ok(!afterCancel.some((j) => j.jobId === target.jobId), 'the cancelled job left the queue');
-    assert.equal(await first, expectedSum);
+    await hold.release();
     assert.equal(await last, expectedSum);
     assert.deepEqual(await watchJobs((jobs) => jobs.length === 0), []);
   });
@@ -119,7 +137,23 @@ describe('job admission on real processes', () => {
   it('refuses a flood beyond the queue with a retryable BusyError; every accepted job completes correctly', async () => {
     const FLOOD = 300;
     assert.deepEqual(await watchJobs((jobs) => jobs.length === 0), [], 'the queue is empty before the flood');
-    const outcomes = await Promise.allSettled(Array.from({ length: FLOOD }, (_, i) => slowReduce(i === 0 ? 1500 : 100)));
+    const hold = holdSlot();
+    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
+    // Everything arrives while the slot is held: the queue takes MAX_QUEUED, the rest is refused.
+    let settled = 0;
+    const flood = Array.from({ length: FLOOD }, () => {
+      const job = slowReduce(100);
+      job.then(
+        () => settled++,
+        () => settled++,
+      );
+      return job;
+    });
+    const refusals = FLOOD - MAX_QUEUED;
+    for (let i = 0; i < 400 && settled < refusals; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(settled, refusals, 'every submission beyond the queue was answered at once, while the slot was held');
+    await hold.release();
+    const outcomes = await Promise.allSettled(flood);
     const accepted = outcomes.filter((o): o is PromiseFulfilledResult<unknown> => o.status === 'fulfilled');
     const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
     for (const { reason } of refused) {
@@ -129,9 +163,8 @@ describe('job admission on real processes', () => {
       assert.match(reason.message, /queued.*retry later/);
     }
     for (const { value } of accepted) assert.equal(value, expectedSum);
-    // The first job holds the slot for 1.5 s: everything else arrives while it runs.
-    assert.ok(accepted.length >= MAX_RUNNING + MAX_QUEUED, `${accepted.length} accepted`);
-    assert.ok(refused.length >= FLOOD - 2 * (MAX_RUNNING + MAX_QUEUED), `${refused.length} refused`);
+    assert.equal(accepted.length, MAX_QUEUED, `${accepted.length} accepted`);
+    assert.equal(refused.length, refusals, `${refused.length} refused`);
     assert.ok(allAlive(), 'every process of the cluster is still running');
     assert.equal((await watcher.nodes()).filter((n) => n.state === 'alive').length, 2);
     // Busy is not broken: once the queue drains, a new job runs.

@@ -1,4 +1,4 @@
-/** Waits on what agents report with each heartbeat (every second), shared by the scenario suites. */
+/** Waits on what the cluster reports (agents with each heartbeat, every second), shared by the scenario suites. */
 import type { Cluster } from '../src/index.js';
 
 /** Memory the agents hold, as they report it. */
@@ -25,4 +25,14 @@ export async function eventually(condition: () => Promise<boolean>): Promise<boo
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return false;
+}
+
+/**
+ * Resolves once the coordinator shows `count` jobs running, plus `afterMs` (a coordinator
+ * stores a running job 100 ms after it started, so a later coordinator can resume it).
+ */
+export async function jobsRunning(cluster: Cluster, count = 1, afterMs = 400): Promise<void> {
+  const shown = await eventually(async () => (await cluster.runningJobs()).filter((job) => job.state === 'running').length >= count);
+  if (!shown) throw new Error(`the coordinator did not show ${count} running job(s) within 10 s`);
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
 }

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { connect, type Cluster } from '../src/index.js';
 import type { BlockReport } from './fixtures/recovery-kernels.js';
+import { jobsRunning } from './cluster-waits.js';
 import { KERNELS } from './scenarios.js';
 
 const RECOVERY_KERNELS = fileURLToPath(new URL('../../test/fixtures/recovery-kernels.ts', import.meta.url));
@@ -24,7 +25,8 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
   let dir: string;
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-restart-'));
-    processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB' });
+    // A restarted coordinator counts an agent dead that has not rejoined within this window: roomy, on a loaded machine.
+    processes = await startProcessCluster({ agents: 3, threads: 1, memory: '256MiB', coordinatorArgs: ['--dead-after-ms', '6000'] });
     cluster = await connect({ servers: processes.url });
   });
   after(async () => {
@@ -68,8 +70,8 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
     await cluster.reduce(array, { ...kernel, params: { ms: 0 } });
     const victim = array.placement[0]!.agentId;
     const takeover = array.placement[0]!.replicas![0]!;
-    const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 1500 } });
-    await sleep(600);
+    const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 3000 } });
+    await jobsRunning(cluster);
     // Partition 0's partial can now only come from the job the new coordinator resumes.
     await processes.agents.get(victim)!.kill();
     await processes.restartCoordinator();
@@ -86,8 +88,8 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
     const data = Float64Array.from({ length: 3000 }, (_, i) => i);
     const array = await cluster.put(data, { partitions: 3 });
     await (await cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 0 } })).delete();
-    const job = cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 1500 }, name: 'resumed-map' });
-    await sleep(600);
+    const job = cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 3000 }, name: 'resumed-map' });
+    await jobsRunning(cluster);
     await processes.restartCoordinator();
     const output = await job;
     assert.equal(output.name, 'resumed-map');
@@ -139,8 +141,8 @@ describe('a standby coordinator takes over when the active one is SIGKILLed (rea
     const array = await cluster.put(data, { name: 'before-takeover', partitions: 2 });
     const kernel = { module: RECOVERY_KERNELS, partial: 'reportBlock', combine: 'concatReports' };
     await cluster.reduce(array, { ...kernel, params: { ms: 0 } });
-    const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 1500 } });
-    await sleep(600);
+    const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 3000 } });
+    await jobsRunning(cluster);
     await processes.coordinator.kill();
     const reports = await job;
     for (let i = 0; i < 100 && !/sharc coordinator ready/.test(standby.tail); i++) await sleep(100);

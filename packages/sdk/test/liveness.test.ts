@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { ConnectionError, connect, type Cluster } from '../src/index.js';
+import { jobsRunning } from './cluster-waits.js';
 import { KERNELS } from './scenarios.js';
 
 const DETECTION_BUDGET_MS = 15_000;
@@ -56,7 +57,7 @@ describe('agent death and coordinator restart (real processes)', () => {
       assert.match(error.message, /coordinator restarted/);
       return true;
     });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await jobsRunning(cluster, 1, 0);
     await processes.restartCoordinator();
     await failed;
     assert.ok(Date.now() - started < DETECTION_BUDGET_MS, `took ${Date.now() - started} ms`);
