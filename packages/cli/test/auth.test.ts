@@ -34,7 +34,7 @@ describe('sharc command line: NATS auth options', () => {
 
   it('takes the token from SHARC_TOKEN, from --config, and from --token', async () => {
     const config = path.join(dir, 'sharc.yaml');
-    await writeFile(config, `servers: ${processes.url}\ntoken: ${token}\n`);
+    await writeFile(config, `servers: ${processes.url}\ntoken: "${token}"\n`);
     const runs = [
       await runSharc(['status', '--json', '--servers', processes.url], { SHARC_TOKEN: token }),
       await runSharc(['status', '--json', '--config', config]),

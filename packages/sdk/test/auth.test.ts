@@ -22,7 +22,8 @@ describe('NATS auth with per-role permissions (infra/nats-roles.conf): passwords
   let dir: string;
   let processes: ProcessCluster;
   let servers: string;
-  const clientPassword = randomBytes(12).toString('hex');
+  // Starting with a letter, as infra/nats-auth.conf asks: nats-server parses `1e5…` as a number.
+  const clientPassword = `pw${randomBytes(12).toString('hex')}`;
   const clientNkeySeedFile = () => path.join(dir, 'client.nk');
 
   before(async () => {
@@ -33,7 +34,7 @@ describe('NATS auth with per-role permissions (infra/nats-roles.conf): passwords
       await writeFile(path.join(dir, name), `${new TextDecoder().decode(key.getSeed())}\n`);
       await chmod(path.join(dir, name), 0o600);
     }
-    const coordinatorPassword = randomBytes(12).toString('hex');
+    const coordinatorPassword = `pw${randomBytes(12).toString('hex')}`;
     processes = await startProcessCluster({
       agents: 1,
       threads: 1,
