@@ -409,6 +409,32 @@ describe('MessageBus over the in-process hub', () => {
     }
   });
 
+  it('an answer whose message for others cannot be published fails the request with a retryable ConnectionError', async () => {
+    const base = hub.connect();
+    // Replies go back through the hub; publishing anything else fails.
+    const failing: Transport = {
+      ...withMaxPayload(base, base.maxPayload),
+      publish: () => {
+        throw new Error('connection closed');
+      },
+    };
+    const flaky = new MessageBus(failing, 'flaky', serverLog);
+    try {
+      flaky.serve('flaky.svc', () => ({
+        reply: { type: 'task.result', blocks: 1 },
+        before: [{ subject: 'sharc.test.job.j3', message: { type: 'job.progress', jobId: 'j3', done: 1, total: 1 } }],
+      }));
+      await assert.rejects(client.request('flaky.svc', { type: 'nodes.list' }, { timeoutMs: 1000 }), (error: unknown) => {
+        assert.ok(error instanceof ConnectionError && error.retryable, String(error));
+        assert.match(error.message, /could not publish: connection closed/);
+        return true;
+      });
+      assert.equal(serverLog.entries.filter((entry) => entry.message === 'could not send the messages of an answer').length, 1);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   it('publish refuses a message larger than the transport carries, naming the limit', async () => {
     const sender = new MessageBus(withMaxPayload(hub.connect(), 64), 'sender', clientLog);
     try {

@@ -139,7 +139,13 @@ export class MessageBus {
       response = { type: 'error', error: data };
     }
     if (!this.mayTalk()) return;
-    for (const { subject, bytes } of before) this.transport.publish(subject, bytes);
+    try {
+      for (const { subject: to, bytes } of before) this.transport.publish(to, bytes);
+    } catch (error) {
+      // Said to the requester as the outcome, as if the handler had failed to publish them.
+      this.logger.error('could not send the messages of an answer', { subject, type, error: toErrorData(error) });
+      response = { type: 'error', error: toErrorData(new ConnectionError(`could not publish: ${(error as Error).message}`, { retryable: true, cause: error })) };
+    }
     if (reply === undefined) return;
     try {
       reply(this.encode(response));
