@@ -51,12 +51,14 @@ describe('job admission on real processes', () => {
   });
 
   /**
-   * A job that holds the running slot until `release()` cancels it: the checks made while it
-   * runs do not race its end, however slow the machine.
+   * Starts a job that holds the running slot until `release()` cancels it, and returns once it
+   * runs: the checks made meanwhile do not race its end, however slow the machine.
    */
-  const holdSlot = () => {
+  const holdSlot = async () => {
     const controller = new AbortController();
     const job = slowReduce(HOLD_MS, { signal: controller.signal });
+    job.catch(() => undefined);
+    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
     return {
       release: async () => {
         controller.abort();
@@ -81,8 +83,7 @@ describe('job admission on real processes', () => {
     for (let i = 0; i < 50 && (await usedBytes()) !== baseline; i++) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(await usedBytes(), baseline);
     // The holding job first, running before the others are sent: they queue behind it in any order.
-    const hold = holdSlot();
-    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
+    const hold = await holdSlot();
     const reduces = [slowReduce(300), slowReduce(300)];
     const map = cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 2 }, dtype: 'float64', name: 'doubled' }, { timeoutMs: JOB_TIMEOUT_MS });
     const seen = await watchJobs((jobs) => jobs.length === 4);
@@ -105,8 +106,7 @@ describe('job admission on real processes', () => {
   });
 
   it('takes a cancelled job out of the queue: by its signal and by id from another client', async () => {
-    const hold = holdSlot();
-    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
+    const hold = await holdSlot();
     const controller = new AbortController();
     // One at a time, so the queue holds them in this order.
     const queuedCount = (n: number) => watchJobs((jobs) => jobs.filter((j) => j.state === 'queued').length === n);
@@ -137,8 +137,7 @@ describe('job admission on real processes', () => {
   it('refuses a flood beyond the queue with a retryable BusyError; every accepted job completes correctly', async () => {
     const FLOOD = 300;
     assert.deepEqual(await watchJobs((jobs) => jobs.length === 0), [], 'the queue is empty before the flood');
-    const hold = holdSlot();
-    await watchJobs((jobs) => jobs.some((j) => j.state === 'running'));
+    const hold = await holdSlot();
     // Everything arrives while the slot is held: the queue takes MAX_QUEUED, the rest is refused.
     let settled = 0;
     const flood = Array.from({ length: FLOOD }, () => {
