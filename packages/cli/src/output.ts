@@ -51,8 +51,8 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
 export function arraysTable(arrays: readonly ArrayRef[]): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
   return table(
-    ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS'],
-    arrays.map((a) => [a.name, a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions)]),
+    ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS', 'STATE'],
+    arrays.map((a) => [a.name, a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions), stateOf(a)]),
   );
 }
 
@@ -75,5 +75,19 @@ export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string 
 
 /** The JSON shape of an array in `ls`, `status` and `put` output. */
 export function arrayJson(a: ArrayRef): Record<string, unknown> {
-  return { name: a.name, id: a.id, dtype: a.dtype, shape: a.shape, bytes: a.byteLength, partitions: a.partitions };
+  return {
+    name: a.name,
+    id: a.id,
+    dtype: a.dtype,
+    shape: a.shape,
+    bytes: a.byteLength,
+    partitions: a.partitions,
+    state: a.state,
+    ...(a.state === 'lost' ? { lostPartitions: a.lostPartitions } : {}),
+  };
+}
+
+/** `ready`, or `lost (partitions 1, 3)`: which partitions are gone for good (the array can only be deleted). */
+function stateOf(a: ArrayRef): string {
+  return a.state === 'lost' ? `lost (partition${a.lostPartitions.length === 1 ? '' : 's'} ${a.lostPartitions.join(', ')})` : a.state;
 }

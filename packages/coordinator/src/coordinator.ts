@@ -6,6 +6,7 @@ import {
   InvalidArgumentError,
   JobNotFoundError,
   MessageBus,
+  PartitionLostError,
   parseShape,
   holdersOf,
   isSubjectToken,
@@ -75,7 +76,7 @@ export class Coordinator {
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), options.active);
-    this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger);
+    this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger, () => this.arrays.servingCounts());
     this.recovery = new PartitionRecovery({
       catalog: this.arrays,
       agents: this.agents,
@@ -244,7 +245,7 @@ export class Coordinator {
         await this.dropArray(this.arrays.getRecord(message.arrayId));
         return { type: 'ok' };
       case 'array.open':
-        return this.servedInfo(this.arrays.byNameOrThrow(message.name).id);
+        return this.servedInfo(this.arrays.byNameOrThrow(message.name).id, { opening: true });
       case 'array.locate':
         return this.servedInfo(this.arrays.ready(message.arrayId).id);
       case 'array.delete':
@@ -398,10 +399,17 @@ export class Coordinator {
     }
   }
 
-  /** Where to read an array, once partitions being recovered are served again (a DataLostError if one cannot be). */
-  private async servedInfo(arrayId: string): Promise<Outgoing<'array.info'>> {
+  /**
+   * Where to read an array, once partitions being recovered are served again (a DataLostError if
+   * one cannot be). `opening`: an array with partitions lost for good opens all the same (its
+   * `lostPartitions` say so), so that it can be deleted; reading it fails.
+   */
+  private async servedInfo(arrayId: string, { opening = false } = {}): Promise<Outgoing<'array.info'>> {
     const record = this.arrays.getRecord(arrayId);
-    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index)));
+    const lostForGood = (error: unknown) => {
+      if (!opening || !(error instanceof PartitionLostError)) throw error;
+    };
+    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index).catch(lostForGood)));
     return this.arrayInfo(record.meta);
   }
 

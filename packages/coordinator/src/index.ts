@@ -16,5 +16,7 @@ export type { StateStore, CoordinatorState, PersistedJob } from './state/state-s
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
 export { placePartitions, addReplicas, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
 export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';
+export { balancePrimaries, choosePrimary } from './placement/balance-primaries.js';
+export type { BalanceOptions, ServingCounts } from './placement/balance-primaries.js';
 export { JobAdmission } from './jobs/admission.js';
 export type { AdmissionState, AdmissionTicket } from './jobs/admission.js';

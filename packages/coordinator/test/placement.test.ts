@@ -1,11 +1,14 @@
 /**
  * Partition placement: rows are cut into contiguous ranges that cover the array exactly once,
- * spread over agents by free memory, and a request the cluster cannot hold is refused.
+ * spread over agents by free memory, and a request the cluster cannot hold is refused; the
+ * copy serving each partition (its primary) is spread evenly over the agents holding copies.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, type PartitionMeta } from '@sharc/protocol';
-import { DEFAULT_PARTITION_BYTES, addReplicas, placePartitions, type AgentCapacity } from '../src/index.js';
+import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, type Logger, type MessageBus, type PartitionMeta } from '@sharc/protocol';
+import { DEFAULT_PARTITION_BYTES, addReplicas, balancePrimaries, choosePrimary, placePartitions, type AgentCapacity } from '../src/index.js';
+import { PartitionAllocator } from '../src/placement/partition-allocator.js';
+import { AgentRegistry } from '../src/registry/agent-registry.js';
 
 const GiB = 1024 ** 3;
 
@@ -233,5 +236,92 @@ describe('addReplicas', () => {
       return true;
     });
     assert.deepEqual(addReplicas(placed, capacity, 1), placed);
+  });
+});
+
+describe('primaries (the copy that serves each partition)', () => {
+  const MiB = 1024 ** 2;
+  const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+  const served = (partitions: readonly PartitionMeta[], ids: readonly string[]) => ids.map((id) => partitions.filter((p) => p.agentId === id).length);
+  const holderSets = (partitions: readonly PartitionMeta[]) => partitions.map((p) => [p.agentId, ...(p.replicas ?? [])].sort());
+  /** 8 partitions all served by agent-b, each with a copy on agent-a: what a death of agent-a and its copies made again leave. */
+  const piledOnB = (): PartitionMeta[] =>
+    Array.from({ length: 8 }, (_, index) => ({ index, rowStart: index * 10, rowCount: 10, byteLength: 80, agentId: 'agent-b', replicas: ['agent-a'] }));
+
+  it('spreads primaries piled onto one agent evenly over the agents holding copies, moving no copy', () => {
+    const before = piledOnB();
+    const balanced = balancePrimaries(before);
+    assert.deepEqual(served(balanced, ['agent-a', 'agent-b']), [4, 4]);
+    assert.deepEqual(holderSets(balanced), holderSets(before), 'every partition keeps the same copies');
+    for (const p of balanced) assert.equal(new Set([p.agentId, ...(p.replicas ?? [])]).size, 2, JSON.stringify(p));
+    assert.deepEqual(served(before, ['agent-a', 'agent-b']), [0, 8], 'the input is not changed');
+  });
+
+  it('is deterministic and leaves a balanced array as it is (the same objects: nothing moves for nothing)', () => {
+    const once = balancePrimaries(piledOnB());
+    assert.deepEqual(balancePrimaries(piledOnB()), once);
+    const again = balancePrimaries(once);
+    again.forEach((p, i) => assert.equal(p, once[i], `partition ${i} was not touched`));
+  });
+
+  it('moves no primary to an agent that cannot serve, and leaves partitions of such an agent and pinned ones alone', () => {
+    const partitions = piledOnB();
+    assert.deepEqual(served(balancePrimaries(partitions, { canServe: (id) => id !== 'agent-a' }), ['agent-a', 'agent-b']), [0, 8]);
+    const pinned = balancePrimaries(partitions, { pinned: (index) => index < 6 });
+    assert.deepEqual(pinned.slice(0, 6), partitions.slice(0, 6));
+    assert.deepEqual(served(pinned, ['agent-a', 'agent-b']), [2, 6]);
+    // A dead primary is recovery's to move (it releases the dead copy), not balancing's.
+    const deadPrimary = partitions.map((p) => ({ ...p, agentId: 'agent-a', replicas: ['agent-b'] }));
+    assert.deepEqual(balancePrimaries(deadPrimary, { canServe: (id) => id !== 'agent-a' }), deadPrimary);
+  });
+
+  it('breaks ties by what each agent serves of all arrays', () => {
+    // One partition, copies on both: the agent serving less elsewhere serves it.
+    const one: PartitionMeta[] = [{ index: 0, rowStart: 0, rowCount: 10, byteLength: 80, agentId: 'agent-a', replicas: ['agent-b'] }];
+    assert.equal(balancePrimaries(one, { servedElsewhere: new Map([['agent-a', 3]]) })[0]!.agentId, 'agent-b');
+    assert.equal(balancePrimaries(one)[0], one[0], 'serving one partition more than another agent is even enough');
+    assert.equal(balancePrimaries(one, { servedElsewhere: new Map([['agent-a', 1], ['agent-b', 2]]) })[0], one[0]);
+    // Three copies: the least loaded of the holders takes a primary first.
+    const three = Array.from({ length: 2 }, (_, index) => ({ index, rowStart: index, rowCount: 1, byteLength: 8, agentId: 'agent-a', replicas: ['agent-b', 'agent-c'] }));
+    const balanced = balancePrimaries(three, { servedElsewhere: new Map([['agent-b', 5]]) });
+    assert.deepEqual(served(balanced, ['agent-a', 'agent-b', 'agent-c']), [1, 0, 1]);
+    assert.equal(choosePrimary(['agent-b', 'agent-c'], new Map(), new Map([['agent-b', 5]])), 'agent-c');
+    assert.equal(choosePrimary(['agent-b', 'agent-c'], new Map([['agent-c', 1]]), new Map([['agent-b', 5]])), 'agent-b');
+    assert.equal(choosePrimary(['agent-c', 'agent-b'], new Map(), new Map()), 'agent-c', 'a full tie: the first holder');
+    assert.equal(choosePrimary([], new Map()), undefined);
+  });
+
+  it('ends balanced for any placement: no partition could move to a holder serving two fewer of the array', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const ids = ['a', 'b', 'c', 'd'];
+    for (let round = 0; round < 200; round++) {
+      const partitions: PartitionMeta[] = Array.from({ length: 1 + random(12) }, (_, index) => {
+        const copies = 1 + random(3);
+        const holders = [...ids].sort(() => random(3) - 1).slice(0, copies);
+        return { index, rowStart: index, rowCount: 1, byteLength: 8, agentId: holders[0]!, replicas: holders.slice(1) };
+      });
+      const balanced = balancePrimaries(partitions);
+      assert.deepEqual(holderSets(balanced), holderSets(partitions));
+      const counts = new Map(ids.map((id) => [id, balanced.filter((p) => p.agentId === id).length]));
+      for (const p of balanced) {
+        for (const r of p.replicas ?? []) assert.ok(counts.get(p.agentId)! - counts.get(r)! < 2, `round ${round}: ${JSON.stringify(balanced)}`);
+      }
+    }
+  });
+
+  it('a new array with copies on 2 agents of unequal free memory is served half by each', () => {
+    const registry = new AgentRegistry(Infinity, quiet);
+    registry.register({ id: 'big', host: 'h', pid: 1, dataHost: '127.0.0.1', dataPort: 7000, threads: 1, memoryBytes: 4096 * MiB, usedBytes: 0, partitions: 0, workInFlight: 0 });
+    registry.register({ id: 'small', host: 'h', pid: 2, dataHost: '127.0.0.1', dataPort: 7001, threads: 1, memoryBytes: 1024 * MiB, usedBytes: 0, partitions: 0, workInFlight: 0 });
+    const allocator = new PartitionAllocator({} as MessageBus, registry, 'default', quiet);
+    const meta = allocator.place('x', 'float64', [8 * 1024 * 1024], 8, 2);
+    // By room alone, 'big' would serve all 8 (it has the most free memory left after each).
+    assert.deepEqual(served(meta.partitions, ['big', 'small']), [4, 4]);
+    for (const p of meta.partitions) assert.deepEqual([p.agentId, ...(p.replicas ?? [])].sort(), ['big', 'small']);
+    registry.close();
   });
 });

@@ -72,7 +72,15 @@ export class NoAgentsError extends SharcError {
 }
 /** Every copy of a partition is gone (its agents died) and it has no source to rebuild it from. */
 export class DataLostError extends SharcError {
-  static override readonly code = 'DATA_LOST';
+  static override readonly code: string = 'DATA_LOST';
+}
+/**
+ * A partition is lost for good: every agent that held a copy came back without it (it
+ * restarted), and it has no source to rebuild it from (an upload). Never retryable: the array
+ * can only be deleted and put again. `details`: `array` (its name), `arrayId`, `partitions`.
+ */
+export class PartitionLostError extends DataLostError {
+  static override readonly code = 'PARTITION_LOST';
 }
 /** The servers cannot be reached, or the connection was lost. */
 export class ConnectionError extends SharcError {
@@ -131,6 +139,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   InsufficientMemoryError,
   NoAgentsError,
   DataLostError,
+  PartitionLostError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

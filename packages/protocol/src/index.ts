@@ -25,6 +25,7 @@ export {
   InsufficientMemoryError,
   NoAgentsError,
   DataLostError,
+  PartitionLostError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

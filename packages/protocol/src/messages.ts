@@ -49,6 +49,11 @@ export const arrayMetaSchema = z.object({
   shape,
   partitions: z.array(partitionMetaSchema),
   createdAt: z.number(),
+  /**
+   * Partitions lost for good (in index order): every copy's agent came back without it and it
+   * has no source to rebuild it from. Such an array can only be deleted. Absent when none is.
+   */
+  lostPartitions: z.array(count).max(MAX_PARTITIONS).optional(),
 });
 export type ArrayMeta = z.infer<typeof arrayMetaSchema>;
 

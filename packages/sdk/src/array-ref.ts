@@ -50,6 +50,17 @@ export class ArrayRef {
   get placement(): readonly PartitionMeta[] {
     return this.meta.partitions;
   }
+  /**
+   * `lost`: some partitions are lost for good (see `lostPartitions`): jobs and reads fail with
+   * a PartitionLostError, and the array can only be deleted (and put again).
+   */
+  get state(): 'ready' | 'lost' {
+    return this.lostPartitions.length > 0 ? 'lost' : 'ready';
+  }
+  /** Indexes of the partitions lost for good: every agent holding a copy came back without it. */
+  get lostPartitions(): readonly number[] {
+    return this.meta.lostPartitions ?? [];
+  }
   get byteLength(): number {
     return this.meta.shape[0] * colsOf(this.meta.shape) * bytesPerElement(this.meta.dtype);
   }

@@ -29,6 +29,7 @@ export {
   InsufficientMemoryError,
   NoAgentsError,
   DataLostError,
+  PartitionLostError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

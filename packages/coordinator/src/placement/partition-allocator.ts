@@ -18,6 +18,7 @@ import {
 } from '@sharc/protocol';
 import { randomBytes } from 'node:crypto';
 import type { AgentRegistry } from '../registry/agent-registry.js';
+import { balancePrimaries, type ServingCounts } from './balance-primaries.js';
 import { addReplicas, placePartitions } from './place-partitions.js';
 
 /**
@@ -30,11 +31,14 @@ export class PartitionAllocator {
     private readonly agents: AgentRegistry,
     private readonly cluster: string,
     private readonly logger: Logger,
+    /** Partitions each agent serves of the arrays already stored: the tie-break for a new array's primaries. */
+    private readonly servingLoad: () => ServingCounts = () => new Map(),
   ) {}
 
   /**
    * A new array's metadata, its partitions placed on the alive agents with room, each with
-   * `copies - 1` replicas on other agents (fewer when fewer agents are alive).
+   * `copies - 1` replicas on other agents (fewer when fewer agents are alive), and the serving
+   * copies spread evenly over the agents holding copies.
    */
   place(name: string, dtype: DType, shape: Shape, partitions: number | undefined, copies = 1): ArrayMeta {
     const agents = this.agents.alive().map((a) => ({ id: a.id, freeBytes: this.agents.freeBytes(a.id) }));
@@ -42,7 +46,8 @@ export class PartitionAllocator {
       { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
       agents,
     );
-    return { id: newArrayId(), name, dtype, shape, partitions: addReplicas(placed, agents, copies), createdAt: Date.now() };
+    const balanced = balancePrimaries(addReplicas(placed, agents, copies), { servedElsewhere: this.servingLoad() });
+    return { id: newArrayId(), name, dtype, shape, partitions: balanced, createdAt: Date.now() };
   }
 
   /**
@@ -72,7 +77,9 @@ export class PartitionAllocator {
 
   /** Unbooks the array's memory and tells its agents to free it (an agent that does not answer is logged). */
   async release(meta: ArrayMeta): Promise<void> {
-    for (const p of meta.partitions) for (const agentId of holdersOf(p)) this.agents.book(agentId, p.byteLength, -1);
+    // A partition lost for good is booked nowhere: its agents came back without it.
+    const lost = new Set(meta.lostPartitions ?? []);
+    for (const p of meta.partitions) if (!lost.has(p.index)) for (const agentId of holdersOf(p)) this.agents.book(agentId, p.byteLength, -1);
     // A dead agent would only make this wait out the timeout; when it comes back the
     // coordinator's greeting tells it what to keep.
     const alive = [...new Set(meta.partitions.flatMap(holdersOf))].filter((id) => this.agents.isAlive(id));

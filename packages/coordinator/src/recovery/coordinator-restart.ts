@@ -32,7 +32,8 @@ export function resumeAfterRejoin(
   jobs: readonly PersistedJob[],
   agentIds: readonly string[],
 ): { rejoined: Promise<void>; stop(): void } {
-  const holders = new Set(deps.arrays.all().flatMap((r) => r.meta.partitions.flatMap(holdersOf)));
+  // (A partition lost for good is held by nobody: its last agent may never come back.)
+  const holders = new Set(deps.arrays.all().flatMap((r) => r.meta.partitions.filter((p) => !r.meta.lostPartitions?.includes(p.index)).flatMap(holdersOf)));
   const expected = new Set([...holders, ...agentIds]);
   let timer: NodeJS.Timeout | undefined;
   const stop = () => clearTimeout(timer);

@@ -10,8 +10,8 @@ const COORDINATOR_CLIENT_ID = 'coordinator';
 const REBUILD_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
- * Computes partition `index` of a map output again from its input, on the agent that serves
- * the input partition (the output partition is allocated there already). Rejects with a
+ * Computes partition `index` of a map output again from its input, on the agent the output
+ * partition is allocated on (one that holds the input partition). Rejects with a
  * ConnectionError naming the agent (details.agentId) as soon as that agent is declared dead.
  */
 export async function rebuildMapPartition(
@@ -21,7 +21,9 @@ export async function rebuildMapPartition(
   origin: Extract<ArrayOrigin, { kind: 'map' }>,
   index: number,
 ): Promise<void> {
-  const agentId = input.partitions[index]!.agentId;
+  // Where the output partition was allocated: an agent with a copy of the input partition (the
+  // input's primary may have moved to another copy since).
+  const agentId = output.partitions[index]!.agentId;
   const death = deps.agents.untilDead(agentId);
   const died = death.dead.then(() => {
     throw new ConnectionError(`agent ${agentId} died while it rebuilt a partition`, { retryable: true, details: { agentId } });

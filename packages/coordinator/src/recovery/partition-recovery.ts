@@ -2,6 +2,7 @@ import {
   ConnectionError,
   DataLostError,
   InsufficientMemoryError,
+  PartitionLostError,
   bytesPerElement,
   colsOf,
   fileLoadTimeoutMs,
@@ -11,9 +12,11 @@ import {
   type Logger,
   type PartitionMeta,
 } from '@sharc/protocol';
+import { balancePrimaries, choosePrimary, servingCounts } from '../placement/balance-primaries.js';
 import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
+import { awaitingHoldersError, partitionLostError } from './lost-partitions.js';
 
 /** A map partition's rebuild moves on this many times when the agent doing it dies. */
 const MAX_REBUILD_ATTEMPTS = 3;
@@ -37,11 +40,14 @@ export interface RecoveryHooks {
  * - a map output is computed again from its input partition (recovered first, recursively),
  *   on the agent that serves that input: the lineage Spark and Dask keep, for one partition.
  * A partition with none of these is lost until its agent comes back (it keeps its memory over
- * a network cut); jobs that need it fail with a DataLostError that says so.
+ * a network cut); jobs that need it fail with a retryable DataLostError that says so. Once every
+ * agent that held a copy came back without it (it restarted), it is lost for good: the catalog
+ * records it, and jobs and reads fail with a PartitionLostError that is not retryable.
+ * After a copy is made again, primaries are spread evenly over the copies again.
  */
 export class PartitionRecovery {
   /** Rebuilds in progress, by array and partition: jobs wait on them. */
-  private readonly rebuilding = new Map<string, { done: Promise<void>; gone: string | undefined }>();
+  private readonly rebuilding = new Map<string, { done: Promise<void>; gone: string | undefined; lacks: boolean }>();
   /** Partitions short of copies for want of a live agent with room (warned once each). */
   private readonly shortOfCopies = new Set<string>();
   /** Copies being made again, by array and partition. */
@@ -55,18 +61,20 @@ export class PartitionRecovery {
       // Uploads in progress fail at commit (their agent cannot seal); a running map's output
       // is moved by its job.
       if (record.state === 'pending') continue;
+      const lost = new Set(record.meta.lostPartitions ?? []);
       for (const partition of record.meta.partitions) {
         // `agentId` is excluded by name: a restarted process may register under it again at once.
-        if (holdersOf(partition).includes(agentId)) void this.start(record, partition.index, agentId).catch(() => undefined);
+        if (!lost.has(partition.index) && holdersOf(partition).includes(agentId)) void this.start(record, partition.index, agentId).catch(() => undefined);
       }
     }
   }
 
   /**
    * Resolves once partition `index` of the array is served by a live agent (at once when it
-   * is); rejects with DataLostError when it cannot be rebuilt.
+   * is); rejects with DataLostError when it cannot be rebuilt (PartitionLostError: for good).
    */
   whenServed(record: ArrayRecord, index: number): Promise<void> {
+    if (record.meta.lostPartitions?.includes(index)) return Promise.reject(partitionLostError(record.meta));
     const running = this.rebuilding.get(`${record.meta.id}#${index}`);
     if (running !== undefined) return running.done;
     const partition = record.meta.partitions[index];
@@ -75,27 +83,34 @@ export class PartitionRecovery {
   }
 
   /**
-   * The agent `agentId` is alive but lacks its copy of the partition: serve it as if that copy
-   * had died, once `after` resolves (readers wait for it from now on).
+   * The agent `agentId` is alive but lacks its copy of the partition (it restarted): serve it as
+   * if that copy had died, once `after` resolves (readers wait for it from now on). That copy
+   * will not come back: when it was the last one and there is no source, the partition is lost
+   * for good.
    */
   copyLost(record: ArrayRecord, index: number, agentId: string, after: Promise<void>): void {
+    if (record.meta.lostPartitions?.includes(index)) return;
     this.hooks.logger.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
-    void this.start(record, index, agentId, after).catch(() => undefined);
+    void this.start(record, index, agentId, after, true).catch(() => undefined);
   }
 
-  /** Starts (or joins) the rebuild of a partition one of whose holders is dead (or is `gone`). */
-  private start(record: ArrayRecord, index: number, gone?: string, after: Promise<void> = Promise.resolve()): Promise<void> {
+  /**
+   * Starts (or joins) the rebuild of a partition one of whose holders is dead (or is `gone`;
+   * with `lacks`, `gone` is alive again without its copy, which will not come back).
+   */
+  private start(record: ArrayRecord, index: number, gone?: string, after: Promise<void> = Promise.resolve(), lacks = false): Promise<void> {
     const key = `${record.meta.id}#${index}`;
     const running = this.rebuilding.get(key);
     // A rebuild that already leaves `gone` out serves this request too; one that does not must
-    // finish first, then this one runs (it would count `gone`'s empty copy as good otherwise).
-    if (running !== undefined && (gone === undefined || running.gone === gone)) return running.done;
+    // finish first, then this one runs (it would count `gone`'s empty copy as good otherwise, or
+    // wait for a copy that `gone` no longer has).
+    if (running !== undefined && (gone === undefined || (running.gone === gone && (running.lacks || !lacks)))) return running.done;
     const partition = record.meta.partitions[index];
     if (partition === undefined) return Promise.reject(new DataLostError(`array ${record.meta.name} has no partition ${index}`));
     if (running === undefined && gone === undefined && holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
     const before = running === undefined ? after : Promise.all([after, running.done.catch(() => undefined)]);
-    const done = before.then(() => this.rebuild(record, index, gone));
-    const entry = { done, gone };
+    const done = before.then(() => this.rebuild(record, index, gone, lacks));
+    const entry = { done, gone, lacks };
     this.rebuilding.set(key, entry);
     done.then(
       () => {
@@ -109,7 +124,7 @@ export class PartitionRecovery {
     return done;
   }
 
-  private async rebuild(record: ArrayRecord, index: number, gone: string | undefined): Promise<void> {
+  private async rebuild(record: ArrayRecord, index: number, gone: string | undefined, lacks: boolean): Promise<void> {
     const { placement, logger } = this.hooks;
     const agents = { isAlive: (id: string) => id !== gone && this.hooks.agents.isAlive(id) };
     const arrayId = record.meta.id;
@@ -125,15 +140,16 @@ export class PartitionRecovery {
       this.restoreCopies(record, index);
       return;
     }
-    const [promoted, ...rest] = liveReplicas;
+    const promoted = this.choosePrimary(record, index, liveReplicas);
     if (promoted !== undefined) {
       await placement.releaseCopy(partition.agentId, arrayId, partition);
-      this.replace(record, { ...partition, agentId: promoted, replicas: rest });
+      this.replace(record, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
       logger.warn('a copy took over a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: promoted });
       this.restoreCopies(record, index);
       return;
     }
-    const moved = await this.rebuildFromSource(record, partition);
+    if (record.origin.kind === 'upload') throw this.noLiveCopy(record, partition, lacks ? gone : undefined);
+    const moved = await this.rebuildFromSource(record, partition, lacks);
     // (The same agent, restarted and chosen to rebuild it, holds the new copy: keep that.)
     if (moved.agentId !== partition.agentId) await placement.releaseCopy(partition.agentId, arrayId, partition);
     if (this.hooks.catalog.find(arrayId) !== record) {
@@ -147,16 +163,73 @@ export class PartitionRecovery {
 
   /**
    * Every upload partition with fewer copies than it was put with gets them back where there
-   * is room (after a restart, when an agent joins, and now and then: room may have been short).
+   * is room (after a restart, when an agent joins, and now and then: room may have been short),
+   * and every array's primaries are spread evenly over its live copies.
    */
   restoreAllCopies(): void {
     for (const record of this.hooks.catalog.all()) {
       if (record.state === 'pending' || record.origin.kind !== 'upload') continue;
+      const lost = new Set(record.meta.lostPartitions ?? []);
       for (const partition of record.meta.partitions) {
         const key = `${record.meta.id}#${partition.index}`;
-        if (holdersOf(partition).length < record.origin.copies && !this.rebuilding.has(key)) this.restoreCopies(record, partition.index);
+        if (!lost.has(partition.index) && holdersOf(partition).length < record.origin.copies && !this.rebuilding.has(key)) this.restoreCopies(record, partition.index);
       }
+      this.balance(record);
     }
+  }
+
+  /**
+   * Spreads the array's primaries (the copy each partition is served from) evenly over the live
+   * agents holding copies: after a death moved them all to the survivors, and a copy was made
+   * again on an agent that came back, half of them go back to it. Partitions being rebuilt
+   * stay as they are; the catalog stores the new placement.
+   */
+  private balance(record: ArrayRecord): void {
+    const { catalog, agents, logger } = this.hooks;
+    const arrayId = record.meta.id;
+    if (record.state === 'pending' || catalog.find(arrayId) !== record) return;
+    const lost = new Set(record.meta.lostPartitions ?? []);
+    const current = record.meta.partitions;
+    const balanced = balancePrimaries(current, {
+      canServe: (agentId) => agents.isAlive(agentId),
+      servedElsewhere: catalog.servingCounts(arrayId),
+      pinned: (index) => lost.has(index) || this.rebuilding.has(`${arrayId}#${index}`),
+    });
+    const moved = balanced.filter((partition, position) => partition !== current[position]);
+    if (moved.length === 0) return;
+    for (const partition of moved) current[partition.index] = partition;
+    catalog.touch(record);
+    logger.info('spread the serving copies of an array evenly', { array: record.meta.name, moved: moved.map((p) => `${p.index}->${p.agentId}`) });
+  }
+
+  /** Of a partition's live copies, the one to serve it: the agent serving the fewest of the array (then of all arrays). */
+  private choosePrimary(record: ArrayRecord, index: number, candidates: readonly string[]): string | undefined {
+    const { agents, catalog } = this.hooks;
+    const others = record.meta.partitions.filter((p) => p.index !== index && agents.isAlive(p.agentId) && !record.meta.lostPartitions?.includes(p.index));
+    return choosePrimary(candidates, servingCounts(others), servingCounts(others, catalog.servingCounts(record.meta.id)));
+  }
+
+  /**
+   * An upload partition none of whose copies is on a live agent. Agents that are dead may come
+   * back with theirs (retryable); `lacking` came back without its copy and is dropped from the
+   * holders; once none is left, the partition is lost for good.
+   */
+  private noLiveCopy(record: ArrayRecord, partition: PartitionMeta, lacking: string | undefined): DataLostError {
+    const holders = holdersOf(partition).filter((id) => id !== lacking);
+    if (lacking !== undefined) {
+      if (holders.length === 0) {
+        this.hooks.catalog.markLost(record, partition.index);
+        this.hooks.logger.error('a partition is lost for good: every agent holding a copy came back without it', {
+          array: record.meta.name,
+          partition: partition.index,
+          agent: lacking,
+        });
+        return partitionLostError(record.meta);
+      }
+      const [agentId, ...replicas] = holders as [string, ...string[]];
+      this.replace(record, { ...partition, agentId, replicas });
+    }
+    return awaitingHoldersError(record.meta, partition, holders);
   }
 
   /**
@@ -168,7 +241,7 @@ export class PartitionRecovery {
     if (record.origin.kind !== 'upload') return;
     const wanted = record.origin.copies;
     const key = `${record.meta.id}#${index}`;
-    if (this.copying.has(key)) return;
+    if (this.copying.has(key) || record.meta.lostPartitions?.includes(index)) return;
     const copy = async () => {
       for (;;) {
         const partition = record.meta.partitions[index]!;
@@ -197,6 +270,8 @@ export class PartitionRecovery {
         }
         this.replace(record, { ...now, replicas: [...(now.replicas ?? []), target] });
         this.hooks.logger.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
+        // The new copy may serve: an agent back from the dead gets its share of the primaries.
+        this.balance(record);
       }
     };
     const running = copy()
@@ -206,16 +281,13 @@ export class PartitionRecovery {
   }
 
   /** Reads the partition again from its file, or computes it again from its map input. */
-  private async rebuildFromSource(record: ArrayRecord, partition: PartitionMeta): Promise<PartitionMeta> {
+  private async rebuildFromSource(record: ArrayRecord, partition: PartitionMeta, lacks: boolean): Promise<PartitionMeta> {
     const { placement, catalog, logger } = this.hooks;
     const { meta, origin } = record;
     switch (origin.kind) {
       case 'upload':
-        throw new DataLostError(
-          `partition ${partition.index} of '${meta.name}' was stored only on agent ${partition.agentId}, which died: ` +
-            'put the array again (arrays put with { copies: 2 }, the default with 2+ agents, survive an agent), or restart that agent with its memory intact',
-          { retryable: true, details: { array: meta.name, partition: partition.index, agentId: partition.agentId } },
-        );
+        // (Has no source: told apart by noLiveCopy before this is called.)
+        throw awaitingHoldersError(meta, partition, holdersOf(partition));
       case 'file': {
         const target = placement.roomiestAgent(partition.byteLength);
         if (target === undefined) throw this.noRoom(meta, partition);
@@ -245,7 +317,9 @@ export class PartitionRecovery {
         }
         // Where the input partition is served; again elsewhere if that agent dies meanwhile.
         for (let attempt = 1; ; attempt++) {
-          await this.whenServed(input, partition.index);
+          await this.whenServed(input, partition.index).catch((error: unknown) => {
+            throw this.inputLost(record, partition, error, lacks);
+          });
           const target = input.meta.partitions[partition.index]!.agentId;
           const moved = { ...partition, agentId: target, replicas: [] };
           try {
@@ -271,6 +345,26 @@ export class PartitionRecovery {
         }
       }
     }
+  }
+
+  /**
+   * The map output partition cannot be computed again: its input partition is lost for good. It
+   * is lost for good too once its own agent came back without it (`lacks`); until then, that
+   * agent may still come back with it.
+   */
+  private inputLost(record: ArrayRecord, partition: PartitionMeta, error: unknown, lacks: boolean): unknown {
+    if (!(error instanceof PartitionLostError)) return error;
+    const input = record.origin.kind === 'map' ? this.hooks.catalog.find(record.origin.inputId) : undefined;
+    const inputName = input?.meta.name ?? 'its input';
+    if (!lacks) {
+      return new DataLostError(
+        `partition ${partition.index} of '${record.meta.name}' was on agent ${partition.agentId}, which died, and cannot be computed again: ` +
+          `its input '${inputName}' lost that partition for good. It is served again if that agent comes back with its memory; otherwise compute it again from data put again`,
+        { retryable: true, cause: error, details: { array: record.meta.name, arrayId: record.meta.id, partition: partition.index } },
+      );
+    }
+    this.hooks.catalog.markLost(record, partition.index);
+    return partitionLostError(record.meta, `its agent restarted without it, and its input '${inputName}' lost that partition for good too, so it cannot be computed again`);
   }
 
   private noRoom(meta: ArrayMeta, partition: PartitionMeta): Error {

@@ -35,7 +35,8 @@ export class AgentMembership {
   /**
    * An agent (re)registers with what it holds. Partitions the catalog places on it that it
    * lacks (it restarted with empty memory, say, while the coordinator was down too) are served
-   * elsewhere, as if that copy had died with an agent.
+   * elsewhere, as if that copy had died with an agent: such a copy will not come back, and a
+   * partition whose every copy went that way with no source to rebuild it from is lost for good.
    */
   register(info: AgentInfo, holds: ReadonlyArray<{ arrayId: string; partitions: number[] }> = []): void {
     const { agents, arrays, recovery, state } = this.deps;
@@ -50,6 +51,9 @@ export class AgentMembership {
         if (!held.has(`${arrayId}#${index}`)) recovery.copyLost(record, index, info.id, this.deps.rejoined());
       }
     }
+    // Copies lost with it (or while no agent had room) are made again, on it if it has the
+    // room, and it takes its share of the primaries; once the others are back, too.
+    void this.deps.rejoined().then(() => recovery.restoreAllCopies());
   }
 
   private greet(agentId: string): void {

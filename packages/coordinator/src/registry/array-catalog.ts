@@ -50,6 +50,29 @@ export class ArrayCatalog {
     if (this.byId.get(record.meta.id) === record) this.changed(record.meta.id, record);
   }
 
+  /**
+   * Records that a partition is lost for good (every agent that held a copy came back without
+   * it, and it has no source): jobs and reads of the array fail, listings say so, and only
+   * deleting it is left.
+   */
+  markLost(record: ArrayRecord, index: number): void {
+    const lost = new Set(record.meta.lostPartitions ?? []);
+    if (lost.has(index)) return;
+    record.meta.lostPartitions = [...lost.add(index)].sort((a, b) => a - b);
+    this.touch(record);
+  }
+
+  /** Partitions each agent serves (as the primary copy) of every array but `exceptArrayId`. */
+  servingCounts(exceptArrayId?: string): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const record of this.byId.values()) {
+      if (record.meta.id === exceptArrayId) continue;
+      const lost = new Set(record.meta.lostPartitions ?? []);
+      for (const p of record.meta.partitions) if (!lost.has(p.index)) counts.set(p.agentId, (counts.get(p.agentId) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   /** Throws NameTakenError unless `name` is free, or taken but replaceable. */
   checkName(name: string, replace: boolean): void {
     const holder = this.byName.get(name);
@@ -124,10 +147,11 @@ export class ArrayCatalog {
     return record;
   }
 
-  /** The partitions (any copy) placed on the agent, by array: what it must keep. */
+  /** The partitions (any copy) placed on the agent, by array: what it must keep (none lost for good). */
   partitionsOnAgent(agentId: string): Array<{ arrayId: string; partitions: number[] }> {
     return [...this.byId.values()].flatMap((r) => {
-      const partitions = r.meta.partitions.filter((p) => holdersOf(p).includes(agentId)).map((p) => p.index);
+      const lost = new Set(r.meta.lostPartitions ?? []);
+      const partitions = r.meta.partitions.filter((p) => !lost.has(p.index) && holdersOf(p).includes(agentId)).map((p) => p.index);
       return partitions.length === 0 ? [] : [{ arrayId: r.meta.id, partitions }];
     });
   }
