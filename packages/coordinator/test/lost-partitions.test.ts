@@ -1,0 +1,157 @@
+/**
+ * When a partition with no source (an upload) is lost, and when it is lost for good: while its
+ * agents are only dead they may come back with it (a retryable DataLostError); once every agent
+ * that held a copy came back without it, it is lost for good (a PartitionLostError, not
+ * retryable, naming the array, the partitions and the fix), and the catalog says so.
+ * The registry, catalog, allocator, recovery and membership are the real ones; the bus answers
+ * every control request with ok.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DataLostError, PartitionLostError, fromErrorData, toErrorData, type AgentInfo, type Logger, type MessageBus } from '@sharc/protocol';
+import { PartitionAllocator } from '../src/placement/partition-allocator.js';
+import { PartitionRecovery } from '../src/recovery/partition-recovery.js';
+import { AgentMembership } from '../src/registry/agent-membership.js';
+import { AgentRegistry } from '../src/registry/agent-registry.js';
+import { ArrayCatalog, type ArrayRecord } from '../src/registry/array-catalog.js';
+import { MemoryStateStore } from '../src/state/state-store.js';
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+function agentInfo(id: string, pid: number): AgentInfo {
+  return { id, host: 'h', pid, dataHost: '127.0.0.1', dataPort: 7000, threads: 1, memoryBytes: 1 << 20, usedBytes: 0, partitions: 0, workInFlight: 0 };
+}
+
+/** Liveness window of the registry here: short, the tests wait it out. */
+const DEAD_AFTER_MS = 300;
+
+function setup() {
+  const agents = new AgentRegistry(DEAD_AFTER_MS, quiet, (id) => recovery.agentDead(id));
+  const catalog = new ArrayCatalog();
+  const bus = { call: async () => ({ type: 'ok' }) } as unknown as MessageBus;
+  const placement = new PartitionAllocator(bus, agents, 'default', quiet, () => catalog.servingCounts());
+  const recovery: PartitionRecovery = new PartitionRecovery({ catalog, agents, placement, logger: quiet, runMapTask: async () => undefined });
+  const membership = new AgentMembership({ bus, agents, arrays: catalog, placement, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
+  for (const [id, pid] of [['agent-a', 1], ['agent-b', 2], ['agent-c', 3]] as const) membership.register(agentInfo(id, pid));
+  /** An uploaded array 'single' of two partitions, each with the given holders. */
+  const put = (holders: [string[], string[]]): ArrayRecord => {
+    const record: ArrayRecord = {
+      meta: {
+        id: 'arr1',
+        name: 'single',
+        dtype: 'float64',
+        shape: [20],
+        createdAt: 0,
+        partitions: holders.map(([agentId, ...replicas], index) => ({ index, rowStart: index * 10, rowCount: 10, byteLength: 80, agentId: agentId!, replicas })),
+      },
+      origin: { kind: 'upload', copies: holders[0].length },
+      state: 'ready',
+      replace: false,
+      createdAt: 0,
+    };
+    catalog.restore([record]);
+    return record;
+  };
+  /** The agents fall silent and are declared dead (the others keep sending heartbeats). */
+  const silence = async (...ids: string[]) => {
+    const beat = setInterval(() => {
+      for (const a of agents.alive()) if (!ids.includes(a.id)) agents.heartbeat(a.id, a);
+    }, 50);
+    try {
+      while (ids.some((id) => agents.isAlive(id))) await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      clearInterval(beat);
+    }
+  };
+  return { agents, catalog, recovery, membership, put, silence, close: () => agents.close() };
+}
+
+/** Settles the promise, for assertions on how it failed. */
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  assert.fail('expected a failure');
+}
+
+describe('partitions lost for now and for good', () => {
+  it("a copies-1 partition of a dead agent is retryable; once that agent is back without it, it is lost for good", async (t) => {
+    const { catalog, recovery, membership, put, silence, close } = setup();
+    t.after(close);
+    const record = put([['agent-a'], ['agent-b']]);
+    // Declared dead (silent): it may come back with its memory.
+    await silence('agent-a');
+    const dead = await failure(recovery.whenServed(record, 0));
+    assert.ok(dead instanceof DataLostError && !(dead instanceof PartitionLostError) && dead.retryable, `${dead.name}: ${dead.message}`);
+    assert.match(dead.message, /partition 0 of 'single' was stored only on agent agent-a, which died: it is served again if that agent comes back/);
+    assert.equal(record.meta.lostPartitions, undefined, 'not lost for good yet');
+    assert.deepEqual(catalog.partitionsOnAgent('agent-a'), [{ arrayId: 'arr1', partitions: [0] }], 'the agent keeps it if it comes back with it');
+
+    // Back, restarted: it holds nothing.
+    membership.register(agentInfo('agent-a', 10), []);
+    const lost = await failure(recovery.whenServed(record, 0));
+    assert.ok(lost instanceof PartitionLostError && lost instanceof DataLostError, `${lost.name}: ${lost.message}`);
+    assert.equal(lost.retryable, false);
+    assert.equal(lost.code, 'PARTITION_LOST');
+    assert.match(lost.message, /array 'single' has lost partition 0 for good: .*restarted without it.*Delete it .*sharc rm single.* put it again, with \{ copies: 2 \}/);
+    assert.deepEqual(lost.details, { array: 'single', arrayId: 'arr1', partitions: [0] });
+    assert.deepEqual(record.meta.lostPartitions, [0]);
+    assert.deepEqual(catalog.partitionsOnAgent('agent-a'), [], 'nobody is told to keep it');
+    assert.deepEqual(catalog.list().map((m) => m.lostPartitions), [[0]], 'the listing says so');
+    // Every later ask fails the same way, at once; the other partition is fine.
+    assert.ok((await failure(recovery.whenServed(record, 0))) instanceof PartitionLostError);
+    await recovery.whenServed(record, 1);
+    // It crosses NATS as the same class.
+    const rebuilt = fromErrorData(toErrorData(lost));
+    assert.ok(rebuilt instanceof PartitionLostError && !rebuilt.retryable);
+  });
+
+  it('an agent restarted before it is declared dead loses its copies-1 partitions for good at once', async (t) => {
+    const { recovery, membership, put, close } = setup();
+    t.after(close);
+    const record = put([['agent-a'], ['agent-b']]);
+    // Same name, new process: declared dead and lacking its copies in one go.
+    membership.register(agentInfo('agent-a', 11), []);
+    const lost = await failure(recovery.whenServed(record, 0));
+    assert.ok(lost instanceof PartitionLostError, `${lost.name}: ${lost.message}`);
+    assert.deepEqual(record.meta.lostPartitions, [0]);
+  });
+
+  it('with two copies, it is lost for good only once both agents came back without it', async (t) => {
+    const { recovery, membership, put, silence, close } = setup();
+    t.after(close);
+    const record = put([['agent-a', 'agent-b'], ['agent-b', 'agent-c']]);
+    await silence('agent-a', 'agent-b');
+    const bothDead = await failure(recovery.whenServed(record, 0));
+    assert.ok(bothDead instanceof DataLostError && bothDead.retryable, bothDead.message);
+    assert.match(bothDead.message, /stored on agents agent-a, agent-b, which died/);
+    // agent-a is back without it: agent-b may still come back with its copy.
+    membership.register(agentInfo('agent-a', 12), []);
+    const waiting = await failure(recovery.whenServed(record, 0));
+    assert.ok(!(waiting instanceof PartitionLostError) && waiting instanceof DataLostError && waiting.retryable, waiting.message);
+    assert.match(waiting.message, /stored only on agent agent-b, which died/);
+    assert.equal(record.meta.lostPartitions, undefined);
+    // Partition 1 had a copy on agent-c, alive: it is served from there.
+    await recovery.whenServed(record, 1);
+    assert.equal(record.meta.partitions[1]!.agentId, 'agent-c');
+    // agent-b is back without it too.
+    membership.register(agentInfo('agent-b', 13), []);
+    assert.ok((await failure(recovery.whenServed(record, 0))) instanceof PartitionLostError);
+    assert.deepEqual(record.meta.lostPartitions, [0]);
+  });
+
+  it('an agent that comes back with its copy (a network cut) serves it again', async (t) => {
+    const { recovery, membership, put, silence, close } = setup();
+    t.after(close);
+    const record = put([['agent-a'], ['agent-b']]);
+    await silence('agent-a');
+    assert.ok((await failure(recovery.whenServed(record, 0))).message.includes('which died'));
+    // The same process registers again, holding it.
+    membership.register(agentInfo('agent-a', 1), [{ arrayId: 'arr1', partitions: [0] }]);
+    await recovery.whenServed(record, 0);
+    assert.equal(record.meta.lostPartitions, undefined);
+    assert.equal(record.meta.partitions[0]!.agentId, 'agent-a');
+  });
+});
