@@ -142,6 +142,28 @@ describe('partitions lost for now and for good', () => {
     assert.deepEqual(record.meta.lostPartitions, [0]);
   });
 
+  it('a map output computed from a partition lost for good is lost for good too once its own copy is gone', async (t) => {
+    const { catalog, recovery, membership, put, close } = setup();
+    t.after(close);
+    const input = put([['agent-a'], ['agent-b']]);
+    const output: ArrayRecord = {
+      meta: { ...structuredClone(input.meta), id: 'out1', name: 'doubled' },
+      origin: { kind: 'map', inputId: 'arr1', kernel: { kind: 'map', hash: 'h', module: 'm', kernel: 'k' } as never, params: {}, dtype: 'float64', cols: 1 },
+      state: 'ready',
+      replace: false,
+      createdAt: 0,
+    };
+    catalog.restore([output]);
+    membership.register(agentInfo('agent-a', 14), []);
+    const lost = await failure(recovery.whenServed(output, 0));
+    assert.ok(lost instanceof PartitionLostError && !lost.retryable, `${lost.name}: ${lost.message}`);
+    assert.match(lost.message, /array 'doubled' has lost partition 0 for good: .*its input 'single' lost that partition for good too/);
+    assert.deepEqual(output.meta.lostPartitions, [0]);
+    assert.deepEqual(input.meta.lostPartitions, [0]);
+    // Partition 1 of both, on agent-b, is fine.
+    await recovery.whenServed(output, 1);
+  });
+
   it('an agent that comes back with its copy (a network cut) serves it again', async (t) => {
     const { recovery, membership, put, silence, close } = setup();
     t.after(close);
