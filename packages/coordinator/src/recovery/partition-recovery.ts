@@ -126,6 +126,8 @@ export class PartitionRecovery {
 
   private async rebuild(record: ArrayRecord, index: number, gone: string | undefined, lacks: boolean): Promise<void> {
     const { placement, logger } = this.hooks;
+    // Lost for good by a rebuild this one waited for.
+    if (record.meta.lostPartitions?.includes(index)) throw partitionLostError(record.meta);
     const agents = { isAlive: (id: string) => id !== gone && this.hooks.agents.isAlive(id) };
     const arrayId = record.meta.id;
     const partition = record.meta.partitions[index]!;
