@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
   ConnectionError,
+  DataLostError,
   kernelHash,
   InvalidArgumentError,
   JobNotFoundError,
   MessageBus,
-  PartitionLostError,
   parseShape,
   holdersOf,
   isSubjectToken,
@@ -401,15 +401,15 @@ export class Coordinator {
 
   /**
    * Where to read an array, once partitions being recovered are served again (a DataLostError if
-   * one cannot be). `opening`: an array with partitions lost for good opens all the same (its
-   * `lostPartitions` say so), so that it can be deleted; reading it fails.
+   * one cannot be). `opening`: an array with a partition no live agent holds opens all the same
+   * (its placement and `lostPartitions` say so), so that it can be deleted; reading it fails.
    */
   private async servedInfo(arrayId: string, { opening = false } = {}): Promise<Outgoing<'array.info'>> {
     const record = this.arrays.getRecord(arrayId);
-    const lostForGood = (error: unknown) => {
-      if (!opening || !(error instanceof PartitionLostError)) throw error;
+    const unreadable = (error: unknown) => {
+      if (!opening || !(error instanceof DataLostError)) throw error;
     };
-    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index).catch(lostForGood)));
+    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index).catch(unreadable)));
     return this.arrayInfo(record.meta);
   }
 

@@ -73,6 +73,8 @@ describe('placement after agents die and come back (real processes)', () => {
       return true;
     });
     assert.equal((await listed('fragile'))?.state, 'ready');
+    // It opens (so that it could be deleted); reading it says why it cannot be read.
+    await assert.rejects((await cluster.open('fragile')).toArray(), (error: Error) => error instanceof DataLostError && (error as DataLostError).retryable);
 
     // Restarted under the same name, with empty memory: that partition will never come back.
     await processes.addAgent(victim);
@@ -108,6 +110,16 @@ describe('placement after agents die and come back (real processes)', () => {
     // The name is free for the array put again.
     const again = await cluster.put(data, { name: 'fragile', partitions: 4 });
     assert.equal(await cluster.reduce(again, 'sum'), data.reduce((a, b) => a + b, 0));
+  });
+
+  it('an array whose only copy of a partition is on a dead agent can be deleted by name (sharc rm)', async () => {
+    const array = await cluster.put(new Float64Array(4000).fill(2), { name: 'orphaned', partitions: 4, copies: 1 });
+    const victim = array.placement[0]!.agentId;
+    await processes.agents.get(victim)!.kill();
+    await untilDead(victim);
+    await run(process.execPath, [SHARC_BIN, 'rm', 'orphaned', '--servers', processes.url]);
+    assert.equal(await listed('orphaned'), undefined);
+    await until(async () => (await cluster.nodes()).every((n) => n.state === 'dead' || n.usedBytes === 0), 'the live agent freed its partitions');
   });
 
   it('a copies-1 partition whose agent is paused past the liveness window comes back with it, and jobs work again', async () => {
