@@ -23,7 +23,8 @@ function agentInfo(id: string, pid: number): AgentInfo {
 }
 
 /** Liveness window of the registry here: short, the tests wait it out. */
-const DEAD_AFTER_MS = 300;
+const DEAD_AFTER_MS = 1000;
+const HEARTBEAT_MS = 100;
 
 function setup() {
   const agents = new AgentRegistry(DEAD_AFTER_MS, quiet, (id) => recovery.agentDead(id));
@@ -52,18 +53,25 @@ function setup() {
     catalog.restore([record]);
     return record;
   };
-  /** The agents fall silent and are declared dead (the others keep sending heartbeats). */
-  const silence = async (...ids: string[]) => {
-    const beat = setInterval(() => {
-      for (const a of agents.alive()) if (!ids.includes(a.id)) agents.heartbeat(a.id, a);
-    }, 50);
-    try {
-      while (ids.some((id) => agents.isAlive(id))) await new Promise((resolve) => setTimeout(resolve, 50));
-    } finally {
-      clearInterval(beat);
-    }
+  // Every agent sends heartbeats but those silenced; one that registers again speaks again.
+  const silent = new Set<string>();
+  const beat = setInterval(() => {
+    for (const a of agents.alive()) if (!silent.has(a.id)) agents.heartbeat(a.id, a);
+  }, HEARTBEAT_MS);
+  const register = (info: AgentInfo, holds: Array<{ arrayId: string; partitions: number[] }> = []) => {
+    silent.delete(info.id);
+    membership.register(info, holds);
   };
-  return { agents, catalog, recovery, membership, put, silence, close: () => agents.close() };
+  /** The agents fall silent and are declared dead. */
+  const silence = async (...ids: string[]) => {
+    for (const id of ids) silent.add(id);
+    while (ids.some((id) => agents.isAlive(id))) await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS));
+  };
+  const close = () => {
+    clearInterval(beat);
+    agents.close();
+  };
+  return { catalog, recovery, membership: { register }, put, silence, close };
 }
 
 /** Settles the promise, for assertions on how it failed. */
