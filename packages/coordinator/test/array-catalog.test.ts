@@ -239,4 +239,23 @@ describe('ArrayCatalog lineage', () => {
     assert.deepEqual(catalog.partitionsOnAgent('agent-2'), [{ arrayId: 'a', partitions: [1] }]);
     assert.deepEqual(catalog.partitionsOnAgent('agent-3'), []);
   });
+
+  it('records partitions lost for good: stored, listed, kept by no agent, counted as served by none', () => {
+    const saved: Array<number[] | undefined> = [];
+    const catalog = new ArrayCatalog((_, record) => saved.push(record?.meta.lostPartitions && [...record.meta.lostPartitions]));
+    const record = pendingRecord('a', 'a');
+    record.meta.partitions = [0, 1, 2].map((index) => ({ index, rowStart: index, rowCount: 1, byteLength: 8, agentId: 'agent-0' }));
+    catalog.addPending(record);
+    catalog.commit('a');
+    saved.length = 0;
+    catalog.markLost(record, 2);
+    catalog.markLost(record, 0);
+    catalog.markLost(record, 2);
+    assert.deepEqual(record.meta.lostPartitions, [0, 2], 'in index order, once each');
+    assert.deepEqual(saved, [[2], [0, 2]], 'each change is stored, a repeat is not');
+    assert.deepEqual(catalog.list()[0]?.lostPartitions, [0, 2]);
+    assert.deepEqual(catalog.partitionsOnAgent('agent-0'), [{ arrayId: 'a', partitions: [1] }]);
+    assert.deepEqual(catalog.servingCounts(), new Map([['agent-0', 1]]));
+    assert.deepEqual(catalog.servingCounts('a'), new Map());
+  });
 });
