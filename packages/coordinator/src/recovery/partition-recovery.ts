@@ -144,8 +144,9 @@ export class PartitionRecovery {
     }
     const promoted = this.choosePrimary(record, index, liveReplicas);
     if (promoted !== undefined) {
-      await placement.releaseCopy(partition.agentId, arrayId, partition);
+      // Placed before the await: the next partition of the dead agent chooses knowing this one.
       this.replace(record, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
+      await placement.releaseCopy(partition.agentId, arrayId, partition);
       logger.warn('a copy took over a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: promoted });
       this.restoreCopies(record, index);
       return;

@@ -1,8 +1,11 @@
 /**
- * When a partition with no source (an upload) is lost, and when it is lost for good: while its
+ * Recovery of an agent's partitions. When a partition with no source (an upload) is lost, and
+ * when it is lost for good: while its
  * agents are only dead they may come back with it (a retryable DataLostError); once every agent
  * that held a copy came back without it, it is lost for good (a PartitionLostError, not
- * retryable, naming the array, the partitions and the fix), and the catalog says so.
+ * retryable, naming the array, the partitions and the fix), and the catalog says so. And the
+ * primaries (serving copies) are spread evenly again when a dead agent's move and when an agent
+ * registers again holding copies.
  * The registry, catalog, allocator, recovery and membership are the real ones; the bus answers
  * every control request with ok.
  */
@@ -34,18 +37,18 @@ function setup() {
   const recovery: PartitionRecovery = new PartitionRecovery({ catalog, agents, placement, logger: quiet, runMapTask: async () => undefined });
   const membership = new AgentMembership({ bus, agents, arrays: catalog, placement, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
   for (const [id, pid] of [['agent-a', 1], ['agent-b', 2], ['agent-c', 3]] as const) membership.register(agentInfo(id, pid));
-  /** An uploaded array 'single' of two partitions, each with the given holders. */
-  const put = (holders: [string[], string[]]): ArrayRecord => {
+  /** An uploaded array 'single' of a partition for each list of holders. */
+  const put = (holders: string[][]): ArrayRecord => {
     const record: ArrayRecord = {
       meta: {
         id: 'arr1',
         name: 'single',
         dtype: 'float64',
-        shape: [20],
+        shape: [holders.length * 10],
         createdAt: 0,
         partitions: holders.map(([agentId, ...replicas], index) => ({ index, rowStart: index * 10, rowCount: 10, byteLength: 80, agentId: agentId!, replicas })),
       },
-      origin: { kind: 'upload', copies: holders[0].length },
+      origin: { kind: 'upload', copies: holders[0]!.length },
       state: 'ready',
       replace: false,
       createdAt: 0,
@@ -183,5 +186,35 @@ describe('partitions lost for now and for good', () => {
     await recovery.whenServed(record, 0);
     assert.equal(record.meta.lostPartitions, undefined);
     assert.equal(record.meta.partitions[0]!.agentId, 'agent-a');
+  });
+});
+
+describe('primaries after recovery', () => {
+  const servedBy = (record: ArrayRecord, ids: string[]) => ids.map((id) => record.meta.partitions.filter((p) => p.agentId === id).length);
+
+  it("a dead agent's primaries move to the copies serving the fewest of the array", async (t) => {
+    const { recovery, put, silence, close } = setup();
+    t.after(close);
+    // Three copies of each; agent-a serves all four.
+    const record = put([0, 1, 2, 3].map(() => ['agent-a', 'agent-b', 'agent-c']));
+    await silence('agent-a');
+    await Promise.all(record.meta.partitions.map((p) => recovery.whenServed(record, p.index)));
+    assert.deepEqual(servedBy(record, ['agent-a', 'agent-b', 'agent-c']), [0, 2, 2], JSON.stringify(record.meta.partitions));
+    for (const p of record.meta.partitions) assert.deepEqual([p.agentId, ...(p.replicas ?? [])].sort(), ['agent-b', 'agent-c']);
+  });
+
+  it('an agent that registers again holding its copies takes back its share of the primaries', async (t) => {
+    const { recovery, membership, put, close } = setup();
+    t.after(close);
+    // All four served by agent-b, with copies on agent-a (as a death of agent-a left them, copies made again).
+    const record = put([0, 1, 2, 3].map(() => ['agent-b', 'agent-a']));
+    membership.register(agentInfo('agent-a', 1), [{ arrayId: 'arr1', partitions: [0, 1, 2, 3] }]);
+    for (let i = 0; i < 50 && servedBy(record, ['agent-a'])[0] === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(servedBy(record, ['agent-a', 'agent-b']), [2, 2], JSON.stringify(record.meta.partitions));
+    // Served where it is said to be: every partition's copies are the same two agents.
+    for (const p of record.meta.partitions) {
+      assert.deepEqual([p.agentId, ...(p.replicas ?? [])].sort(), ['agent-a', 'agent-b']);
+      await recovery.whenServed(record, p.index);
+    }
   });
 });
