@@ -469,9 +469,10 @@ function putDType(data: TypedArray, declared: DType | undefined): DType {
     return dtype;
   }
   if (dtype !== own) {
-    const needed = dtype === 'bool' ? 'a Uint8Array of 0 and 1' : `a ${typedArrayConstructor(dtype).name}`;
+    const convert = `${typedArrayConstructor(dtype).name}.from(data)`;
     throw new InvalidArgumentError(
-      `put stores the typed array's elements as they are: a ${data.constructor.name} is ${own}, not ${dtype}; pass ${needed} (e.g. ${typedArrayConstructor(dtype).name}.from(data)) or drop dtype`,
+      `put stores a typed array's elements as they are: this ${data.constructor.name} is ${own}, not ${dtype}; ` +
+        `pass ${dtype === 'bool' ? 'a Uint8Array of 0 and 1' : `${dtype} data (${convert})`} or drop dtype`,
     );
   }
   return dtype;

@@ -215,7 +215,7 @@ np.save(${JSON.stringify(file)}, a)`);
       assert.match(error.message, /element 2 is 2/);
       return true;
     });
-    await assert.rejects(cluster.put(new Float64Array(2), { dtype: 'int64' } as never), /a Float64Array is float64, not int64; pass a BigInt64Array/);
+    await assert.rejects(cluster.put(new Float64Array(2), { dtype: 'int64' } as never), /this Float64Array is float64, not int64; pass int64 data \(BigInt64Array\.from\(data\)\)/);
   });
 
   it('keeps a 0-d array 0-d: shape () loads as [], reduces, maps and saves back as ()', async () => {
