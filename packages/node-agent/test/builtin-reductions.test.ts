@@ -78,10 +78,16 @@ describe('int64 and uint64 block reductions', () => {
     assert.equal(builtinReducer('sum', 'uint64')(unsigned), BigInt(length) * UINT64_MAX);
   });
 
-  it('sums squares exactly when small squares add up past 2^53', () => {
-    const values = new BigInt64Array(3 * 2 ** 10).fill(2n ** 26n - 1n);
-    values[7] = -(2n ** 26n) + 1n;
-    assert.equal(builtinReducer('sumsq', 'int64')(values), BigInt(values.length) * (2n ** 26n - 1n) ** 2n);
+  it('sums squares exactly when small and mid-sized squares add up past 2^53', () => {
+    for (const magnitude of [2n ** 22n - 1n, 2n ** 26n - 1n, 2n ** 44n + 3n]) {
+      const values = new BigInt64Array(3 * 2 ** 10).fill(magnitude);
+      values[7] = -magnitude;
+      assert.equal(builtinReducer('sumsq', 'int64')(values), BigInt(values.length) * magnitude ** 2n, String(magnitude));
+    }
+    const extremes = BigInt64Array.of(INT64_MIN, INT64_MAX, INT64_MIN, -1n, 1n);
+    assert.equal(builtinReducer('sumsq', 'int64')(extremes), 2n * INT64_MIN ** 2n + INT64_MAX ** 2n + 2n);
+    const top = new BigUint64Array(300).fill(UINT64_MAX);
+    assert.equal(builtinReducer('sumsq', 'uint64')(top), 300n * UINT64_MAX ** 2n);
   });
 
   it('finds min and max at the int64 and uint64 extremes, first occurrence kept', () => {
