@@ -15,15 +15,12 @@ import {
   bytesPerElement,
   colsOf,
   combineBuiltin,
-  dtypeOf,
   elementCount,
   emptyReductionError,
   finishBuiltin,
-  firstNonBoolIndex,
   identityOf,
   parseDType,
   parseShape,
-  typedArrayConstructor,
   subjectFor,
   holdersOf,
   isSubjectToken,
@@ -54,6 +51,7 @@ import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
+import { putDType } from './put-dtype.js';
 import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
@@ -442,40 +440,6 @@ export class Cluster implements ArrayOwner {
       options.signal?.removeEventListener('abort', onAbort);
     }
   }
-}
-
-/**
- * The dtype `put` stores `data` as: the typed array's own, or bool for a Uint8Array of 0/1
- * declared `{ dtype: 'bool' }`. put never converts: a dtype that is not the array's is refused.
- */
-function putDType(data: TypedArray, declared: DType | undefined): DType {
-  const own = ArrayBuffer.isView(data) ? dtypeOf(data) : undefined;
-  if (own === undefined) {
-    const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
-    throw new InvalidArgumentError(
-      `unknown dtype: put takes a typed array (Float64Array, BigInt64Array, … a Uint8Array for uint8 or, with { dtype: 'bool' }, bool), got ${what}`,
-    );
-  }
-  if (declared === undefined) return own;
-  const dtype = parseDType(declared);
-  if (dtype === 'bool' && own === 'uint8') {
-    const bad = firstNonBoolIndex(data as Uint8Array);
-    if (bad >= 0) {
-      throw new InvalidArgumentError(
-        `a bool array holds 0 or 1, but element ${bad} is ${(data as Uint8Array)[bad]}: pass Uint8Array.from(values, (v) => (v ? 1 : 0))`,
-        { details: { index: bad } },
-      );
-    }
-    return dtype;
-  }
-  if (dtype !== own) {
-    const convert = `${typedArrayConstructor(dtype).name}.from(data)`;
-    throw new InvalidArgumentError(
-      `put stores a typed array's elements as they are: this ${data.constructor.name} is ${own}, not ${dtype}; ` +
-        `pass ${dtype === 'bool' ? 'a Uint8Array of 0 and 1' : `${dtype} data (${convert})`} or drop dtype`,
-    );
-  }
-  return dtype;
 }
 
 /** The file a fromFile / putFile call names, checked: format from the extension unless given. */
