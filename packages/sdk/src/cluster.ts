@@ -91,6 +91,8 @@ export class Cluster implements ArrayOwner {
    */
   put(data: Uint8Array, options: PutOptions & { dtype: 'bool' }): Promise<ArrayRef<'bool'>>;
   put<T extends TypedArray>(data: T, options?: PutOptions & { dtype?: DTypeOfArray<T> }): Promise<ArrayRef<DTypeOfArray<T>>>;
+  /** Options typed as PutOptions (dtype: any DType) land here; put checks the dtype when it runs. */
+  put(data: TypedArray, options?: PutOptions): Promise<ArrayRef>;
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
     options = checkJobOptions(options);
     const dtype = putDType(data, options.dtype);
