@@ -32,7 +32,7 @@ export function localAffine(data: Float64Array): Float64Array {
 }
 
 /** The first index where two arrays differ, as a sentence; undefined when they are equal. */
-export function firstDifference(got: ArrayLike<number>, expected: ArrayLike<number>): string | undefined {
+export function firstDifference(got: ArrayLike<number | bigint>, expected: ArrayLike<number>): string | undefined {
   if (!(got instanceof Float64Array)) return `expected a Float64Array, got ${Object.prototype.toString.call(got)}`;
   if (got.length !== expected.length) return `length ${got.length}, expected ${expected.length}`;
   for (let i = 0; i < got.length; i++) {

@@ -12,7 +12,19 @@ export interface Output {
 
 /** Prints a command's result: `json` as one JSON document, or `text` for people. */
 export function printResult(output: Output, json: unknown, text: () => string): void {
-  process.stdout.write(output.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`);
+  process.stdout.write(output.json ? `${toJson(json)}\n` : `${text()}\n`);
+}
+
+const BIGINT_MARK = '\u0000bigint:';
+
+/**
+ * JSON with bigints (exact int64 sums) written as number literals of every digit: JSON allows
+ * them, and Python's json reads them exactly (JSON.stringify alone refuses bigints).
+ */
+export function toJson(value: unknown): string {
+  // undefined (a kernel's result) has no JSON: it prints as undefined, as before.
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v}` : v), 2) as string | undefined;
+  return text === undefined ? String(text) : text.replace(/"\\u0000bigint:(-?\d+)"/g, '$1');
 }
 
 /** A message for people on stderr (kept off stdout, which scripts read). */
@@ -52,7 +64,7 @@ export function arraysTable(arrays: readonly ArrayRef[]): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
   return table(
     ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS', 'STATE'],
-    arrays.map((a) => [a.name, a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions), stateOf(a)]),
+    arrays.map((a) => [a.name, a.dtype, a.shape.length === 0 ? '()' : a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions), stateOf(a)]),
   );
 }
 

@@ -85,6 +85,20 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
     assert.equal(custom.value, input.filter((v) => v > 400).length);
   });
 
+  it('reduce of an int64 array prints the exact sum past 2^63, in text and as a JSON number', async () => {
+    const values = new BigInt64Array(1000).fill(2n ** 62n + 12345n);
+    await writeFile(path.join(dir, 'big.npy'), Buffer.concat([formatNpyHeader('int64', [1000]), Buffer.from(values.buffer)]));
+    jsonOf(await sharc(['put', path.join(dir, 'big.npy'), '--name', 'big', '--json']));
+    const exact = String(1000n * (2n ** 62n + 12345n));
+    const text = await sharc(['reduce', 'big', 'sum']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.equal(text.stdout.trim(), exact);
+    const json = await sharc(['reduce', 'big', 'sum', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    assert.match(json.stdout, new RegExp(`"value": ${exact}\\n`), 'every digit, as a JSON number');
+    assert.equal((await sharc(['rm', 'big'])).code, 0);
+  });
+
   it('map --kernel FILE.ts#export --out, then get NAME OUT.npy, matches a local computation', async () => {
     const mapped = jsonOf<ArrayJson>(await sharc(['map', 'input', '--kernel', `${KERNELS}#addOne`, '--out', 'plus-one', '--json']));
     assert.equal(mapped.name, 'plus-one');

@@ -10,7 +10,7 @@ import { batchesOf, blocksOf } from '../src/tasks/blocks.js';
 import type { StoredPartition } from '../src/storage/partition-store.js';
 import type { Block } from '../src/workers/worker-protocol.js';
 
-const BYTES: Record<DType, number> = { float64: 8, float32: 4, int32: 4, uint32: 4, int16: 2, uint16: 2, int8: 1, uint8: 1 };
+const BYTES: Record<DType, number> = { float64: 8, float32: 4, int64: 8, uint64: 8, int32: 4, uint32: 4, int16: 2, uint16: 2, int8: 1, uint8: 1, bool: 1 };
 
 function partition(options: {
   dtype: DType;

@@ -14,7 +14,7 @@ export {
   fromErrorData,
 } from './errors.js';
 export type { ErrorData } from './errors.js';
-export { DTYPES, bytesPerElement, viewOf, typedArrayConstructor } from './dtypes.js';
+export { DTYPES, bytesPerElement, viewOf, typedArrayConstructor, isBigIntDType } from './dtypes.js';
 export type { DType, TypedArray } from './dtypes.js';
 export { colsOf, rowsOf } from './shape.js';
 export type { Shape } from './shape.js';

@@ -10,8 +10,8 @@
  * ```
  */
 export { PROTOCOL_VERSION } from './version.js';
-export { DTYPES, isDType, parseDType, typedArrayConstructor, bytesPerElement, dtypeOf, viewOf } from './dtypes.js';
-export type { DType, TypedArray, TypedArrayConstructorOf } from './dtypes.js';
+export { DTYPES, isDType, isBigIntDType, parseDType, typedArrayConstructor, bytesPerElement, dtypeOf, viewOf, firstNonBoolIndex } from './dtypes.js';
+export type { DType, BigIntDType, DTypeOfArray, TypedArray, TypedArrayByDType, TypedArrayOf, TypedArrayConstructorOf } from './dtypes.js';
 export { parseShape, rowsOf, colsOf, elementCount } from './shape.js';
 export type { Shape } from './shape.js';
 export {
@@ -82,8 +82,8 @@ export {
 export type { DataRequest, DataReply, BodySink } from './data-plane.js';
 export { tcpDataPlane } from './data-client.js';
 export type { DataPlane } from './data-client.js';
-export { identityOf, combineBuiltin, finishBuiltin } from './reductions.js';
-export type { BuiltinPartial } from './reductions.js';
+export { identityOf, combineBuiltin, finishBuiltin, emptyReductionError } from './reductions.js';
+export type { BuiltinPartial, BuiltinResult } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
 export { inspectFile, readRange } from './formats/array-file.js';

@@ -16,7 +16,13 @@ const partitionCount = z.number().int().positive().max(MAX_PARTITIONS);
 export const MAX_COPIES = 3;
 const count = z.number().int().nonnegative();
 const dtype = z.enum(DTYPES);
-const shape = z.union([z.tuple([count]), z.tuple([count, count])]).readonly();
+/** `[]` is a 0-d array (one element), `[rows]` 1-D, `[rows, cols]` 2-D. */
+const shape = z.union([
+  // z.tuple([]) infers never[]: a custom check keeps the type `readonly []`.
+  z.custom<readonly []>((value) => Array.isArray(value) && value.length === 0, 'expected []'),
+  z.tuple([count]).readonly(),
+  z.tuple([count, count]).readonly(),
+]);
 
 export const errorDataSchema: z.ZodType<import('./errors.js').ErrorData> = z.lazy(() =>
   z.object({
@@ -100,7 +106,8 @@ export const mapSpecSchema = z.object({
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
   dtype,
-  cols: z.number().int().positive(),
+  /** Output columns; 0 for an output of zero columns (the input may have none). */
+  cols: count,
   outputName: z.string().min(1).max(256).optional(),
   replace: z.boolean().optional(),
 });
@@ -138,7 +145,7 @@ export const taskSchema = z.object({
   attempt: count,
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
-  output: z.object({ arrayId: id, dtype, cols: z.number().int().positive() }).optional(),
+  output: z.object({ arrayId: id, dtype, cols: count }).optional(),
   /**
    * What is left of the job's time: the agent stops the task by itself after this long, so a
    * kernel that never returns is stopped even if the coordinator's task.cancel never arrives.

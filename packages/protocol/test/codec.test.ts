@@ -56,6 +56,25 @@ describe('encodeMessage / decodeMessage round trips', () => {
     assert.deepEqual(roundTrip(message), message);
   });
 
+  it('keeps the new dtypes, a 0-d shape [] and a zero-column shape', () => {
+    for (const [dtype, shape] of [['int64', []], ['uint64', [3]], ['bool', [5, 0]]] as const) {
+      const message: Message = { ...envelope, type: 'array.create', dtype, shape };
+      assert.deepEqual(roundTrip(message), message);
+    }
+  });
+
+  it('refuses a 3-D shape in a message', () => {
+    const bytes = encodeValue({ ...envelope, type: 'array.create', dtype: 'float64', shape: [2, 2, 2] });
+    assert.throws(() => decodeMessage(bytes), ProtocolError);
+  });
+
+  it('keeps exact bigint reduce partials of any size in task.done (int64 sums past 2^64)', () => {
+    for (const partial of [2n ** 62n + 1n, -(2n ** 63n), 2n ** 80n + 7n, -(2n ** 70n) - 1n, [2n ** 65n, 3]]) {
+      const message: Message = { ...envelope, type: 'task.done', jobId: 'j1', partitionIndex: 0, attempt: 0, blocks: 2, partial };
+      assert.deepEqual(roundTrip(message), message);
+    }
+  });
+
   it('keeps an array.info with nested array metadata and agents', () => {
     const message: Message = {
       ...envelope,

@@ -11,6 +11,8 @@ import {
   colsOf,
   dtypeOf,
   elementCount,
+  firstNonBoolIndex,
+  isBigIntDType,
   isDType,
   parseDType,
   parseShape,
@@ -24,6 +26,8 @@ import {
 const SAMPLES: Array<[DType, TypedArray, number]> = [
   ['float64', new Float64Array(2), 8],
   ['float32', new Float32Array(2), 4],
+  ['int64', new BigInt64Array(2), 8],
+  ['uint64', new BigUint64Array(2), 8],
   ['int32', new Int32Array(2), 4],
   ['uint32', new Uint32Array(2), 4],
   ['int16', new Int16Array(2), 2],
@@ -33,8 +37,25 @@ const SAMPLES: Array<[DType, TypedArray, number]> = [
 ];
 
 describe('dtypes', () => {
-  it('lists exactly the eight numeric dtypes', () => {
-    assert.deepEqual([...DTYPES].sort(), SAMPLES.map(([dtype]) => dtype).sort());
+  it('lists exactly the ten numeric dtypes and bool', () => {
+    assert.deepEqual([...DTYPES].sort(), [...SAMPLES.map(([dtype]) => dtype), 'bool'].sort());
+  });
+
+  it('holds bool in a Uint8Array of one byte per element; a Uint8Array is uint8 unless declared bool', () => {
+    assert.equal(typedArrayConstructor('bool'), Uint8Array);
+    assert.equal(bytesPerElement('bool'), 1);
+    assert.equal(dtypeOf(Uint8Array.of(0, 1)), 'uint8');
+    assert.equal(parseDType('bool'), 'bool');
+  });
+
+  it('tells bigint dtypes apart', () => {
+    assert.deepEqual(DTYPES.filter(isBigIntDType), ['int64', 'uint64']);
+  });
+
+  it('finds the first byte of a bool array that is neither 0 nor 1', () => {
+    assert.equal(firstNonBoolIndex(Uint8Array.of(0, 1, 1, 0)), -1);
+    assert.equal(firstNonBoolIndex(Uint8Array.of(0, 1, 2, 255)), 2);
+    assert.equal(firstNonBoolIndex(new Uint8Array(0)), -1);
   });
 
   for (const [dtype, sample, bytes] of SAMPLES) {
@@ -48,8 +69,6 @@ describe('dtypes', () => {
   }
 
   it('has no dtype for arrays sharc cannot store', () => {
-    assert.equal(dtypeOf(new BigInt64Array(1)), undefined);
-    assert.equal(dtypeOf(new BigUint64Array(1)), undefined);
     assert.equal(dtypeOf(new Uint8ClampedArray(1)), undefined);
     assert.equal(dtypeOf(new DataView(new ArrayBuffer(8))), undefined);
   });
@@ -71,7 +90,7 @@ describe('dtypes', () => {
   });
 
   it('names the field in the error', () => {
-    assert.throws(() => parseDType('int64', 'output dtype'), /unknown output dtype "int64"/);
+    assert.throws(() => parseDType('float16', 'output dtype'), /unknown output dtype "float16"/);
   });
 
   it('refuses non-strings and other spellings', () => {
@@ -79,6 +98,14 @@ describe('dtypes', () => {
       assert.throws(() => parseDType(value), InvalidArgumentError, String(value));
       assert.equal(isDType(value), false);
     }
+  });
+
+  it('viewOf gives BigInt64Array views of int64 bytes', () => {
+    const buffer = new ArrayBuffer(24);
+    const view = viewOf('int64', buffer, 8, 2);
+    assert.ok(view instanceof BigInt64Array);
+    view[1] = -(2n ** 62n);
+    assert.equal(new BigInt64Array(buffer)[2], -(2n ** 62n));
   });
 
   it('viewOf shares the buffer at the given offset', () => {
@@ -92,7 +119,10 @@ describe('dtypes', () => {
 });
 
 describe('parseShape', () => {
-  it('accepts [n] and [rows, cols]', () => {
+  it('accepts [n] and [rows, cols], and [] for a 0-d array of one element', () => {
+    assert.deepEqual(parseShape([]), []);
+    assert.deepEqual(parseShape([], 1), []);
+    assert.throws(() => parseShape([], 2), /holds 1 elements but the data has 2/);
     assert.deepEqual(parseShape([5]), [5]);
     assert.deepEqual(parseShape([0]), [0]);
     assert.deepEqual(parseShape([3, 4]), [3, 4]);
@@ -124,9 +154,9 @@ describe('parseShape', () => {
     }
   });
 
-  it('refuses 3-D and empty shapes', () => {
-    for (const shape of [[2, 3, 4], [], [1, 1, 1, 1]]) {
-      assert.throws(() => parseShape(shape), /shape must be \[rows\] or \[rows, cols\]/, JSON.stringify(shape));
+  it('refuses 3-D shapes', () => {
+    for (const shape of [[2, 3, 4], [1, 1, 1, 1]]) {
+      assert.throws(() => parseShape(shape), /shape must be \[rows\], \[rows, cols\] or \[\]/, JSON.stringify(shape));
     }
   });
 
@@ -148,7 +178,10 @@ describe('parseShape', () => {
     assert.throws(() => parseShape([4], 5), /holds 4 elements but the data has 5/);
   });
 
-  it('rowsOf, colsOf and elementCount read 1-D and 2-D shapes', () => {
+  it('rowsOf, colsOf and elementCount read 0-D, 1-D and 2-D shapes', () => {
+    assert.equal(rowsOf([]), 1);
+    assert.equal(colsOf([]), 1);
+    assert.equal(elementCount([]), 1);
     assert.equal(rowsOf([7]), 7);
     assert.equal(colsOf([7]), 1);
     assert.equal(elementCount([7]), 7);

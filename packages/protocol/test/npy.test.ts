@@ -38,10 +38,10 @@ function assertRefused(bytes: Uint8Array, pattern: RegExp): void {
 }
 
 describe('formatNpyHeader / parseNpyHeader', () => {
-  const shapes: number[][] = [[0], [1], [7], [1_000_000], [3, 4], [0, 5], [123456, 789]];
+  const shapes: number[][] = [[], [0], [1], [7], [1_000_000], [3, 4], [0, 5], [5, 0], [123456, 789]];
 
   for (const dtype of DTYPES) {
-    it(`round trips ${dtype} for 1-D and 2-D shapes`, () => {
+    it(`round trips ${dtype} for 0-D, 1-D and 2-D shapes`, () => {
       for (const shape of shapes) {
         const header = formatNpyHeader(dtype, shape);
         const parsed = parseNpyHeader(header);
@@ -96,6 +96,22 @@ describe('formatNpyHeader / parseNpyHeader', () => {
       assert.equal(parseNpyHeader(header).dtype, 'uint8', descr);
     }
   });
+
+  it("reads numpy's int64, uint64 and bool descriptors, and writes them as numpy does", () => {
+    for (const [descr, dtype] of [['<i8', 'int64'], ['<u8', 'uint64'], ['|b1', 'bool'], ['=i8', 'int64'], ['<b1', 'bool']] as const) {
+      const header = v1Header(`{'descr': '${descr}', 'fortran_order': False, 'shape': (4,), }`);
+      assert.equal(parseNpyHeader(header).dtype, dtype, descr);
+    }
+    assert.match(formatNpyHeader('int64', [2]).toString('latin1'), /'descr': '<i8'/);
+    assert.match(formatNpyHeader('uint64', [2]).toString('latin1'), /'descr': '<u8'/);
+    assert.match(formatNpyHeader('bool', [2]).toString('latin1'), /'descr': '\|b1'/);
+  });
+
+  it('keeps a 0-d array 0-d: shape () reads as [] and is written back as ()', () => {
+    const header = v1Header("{'descr': '<f8', 'fortran_order': False, 'shape': (), }");
+    assert.deepEqual(parseNpyHeader(header).shape, []);
+    assert.match(formatNpyHeader('float64', []).toString('latin1'), /'shape': \(\), /);
+  });
 });
 
 describe('parseNpyHeader refuses what sharc cannot read', () => {
@@ -115,9 +131,19 @@ describe('parseNpyHeader refuses what sharc cannot read', () => {
   });
 
   it('refuses big-endian and unsupported dtypes', () => {
-    for (const descr of ['>f8', '>i4', '<c16', '<i8', '<f2', '|b1', '<U10']) {
+    for (const descr of ['>f8', '>i4', '<c16', '>i8', '<f2', '|O', '<U10']) {
       assertRefused(v1Header(`{'descr': '${descr}', 'fortran_order': False, 'shape': (3,), }`), new RegExp(`dtype ${descr.replace(/[|<>=]/g, '\\$&')}`));
     }
+  });
+
+  it('says a big-endian array can be saved little-endian', () => {
+    assertRefused(v1Header("{'descr': '>f8', 'fortran_order': False, 'shape': (3,), }"), /astype\('<f8'\)/);
+  });
+
+  it('refuses a structured dtype naming its fields and the fix, not "lacks descr"', () => {
+    const header = v1Header("{'descr': [('x', '<f8'), ('label', '<i4'), ('flags', '|b1', (2,))], 'fortran_order': False, 'shape': (3,), }", 192);
+    assertRefused(header, /structured dtypes \(fields x, label, flags\) are not supported: save each field as its own array/);
+    assertRefused(header, /np\.save\('x\.npy', a\['x'\]\)/);
   });
 
   it('refuses 3-D shapes', () => {

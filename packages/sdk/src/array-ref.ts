@@ -1,19 +1,20 @@
 import {
   InvalidArgumentError,
   bytesPerElement,
-  colsOf,
+  elementCount,
   typedArrayConstructor,
   type ArrayMeta,
   type DType,
   type PartitionMeta,
   type Shape,
   type TypedArray,
+  type TypedArrayOf,
 } from '@sharc/protocol';
 import type { JobOptions } from './jobs/run-job.js';
 
-export interface ToArrayOptions extends JobOptions {
+export interface ToArrayOptions<D extends DType = DType> extends JobOptions {
   /** A typed array of the array's dtype and length to fill instead of allocating a new one. */
-  into?: TypedArray;
+  into?: TypedArrayOf<D>;
 }
 
 /** What ArrayRef needs from its cluster (kept narrow so the two files do not depend on each other's internals). */
@@ -23,8 +24,12 @@ export interface ArrayOwner {
   saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void>;
 }
 
-/** A handle to an array stored in the cluster. Metadata is local; methods go to the cluster. */
-export class ArrayRef {
+/**
+ * A handle to an array stored in the cluster. Metadata is local; methods go to the cluster.
+ * `D` is its dtype when known from the call that made it (`put` of a Float64Array gives an
+ * `ArrayRef<'float64'>`); `open`, `list` and `fromFile` give `ArrayRef<DType>`.
+ */
+export class ArrayRef<D extends DType = DType> {
   constructor(
     private readonly owner: ArrayOwner,
     readonly meta: ArrayMeta,
@@ -36,8 +41,8 @@ export class ArrayRef {
   get name(): string {
     return this.meta.name;
   }
-  get dtype(): DType {
-    return this.meta.dtype;
+  get dtype(): D {
+    return this.meta.dtype as D;
   }
   get shape(): Shape {
     return this.meta.shape;
@@ -62,15 +67,17 @@ export class ArrayRef {
     return this.meta.lostPartitions ?? [];
   }
   get byteLength(): number {
-    return this.meta.shape[0] * colsOf(this.meta.shape) * bytesPerElement(this.meta.dtype);
+    return elementCount(this.meta.shape) * bytesPerElement(this.meta.dtype);
   }
 
   /**
    * Fetches the whole array, row-major, into a new typed array of its dtype, or into `into`
    * (same dtype and length) to reuse memory across calls: fresh memory costs a page fault per
-   * 4 KiB on first write, which bounds how fast a new array can be filled.
+   * 4 KiB on first write, which bounds how fast a new array can be filled. int64 and uint64
+   * come as BigInt64Array and BigUint64Array, bool as a Uint8Array of 0 and 1; a 0-d array
+   * (shape []) as one element.
    */
-  async toArray(options: ToArrayOptions = {}): Promise<TypedArray> {
+  async toArray(options: ToArrayOptions<D> = {}): Promise<TypedArrayOf<D>> {
     const ctor = typedArrayConstructor(this.meta.dtype);
     const length = this.byteLength / bytesPerElement(this.meta.dtype);
     const into = options.into;
@@ -80,7 +87,7 @@ export class ArrayRef {
     }
     const result = into ?? new ctor(length);
     await this.owner.readPartitions(this.meta, () => undefined, options, new Uint8Array(result.buffer, result.byteOffset, result.byteLength));
-    return result;
+    return result as TypedArrayOf<D>;
   }
 
   /** Writes the array to a `.npy` file on the client's disk (numpy.load reads it). */

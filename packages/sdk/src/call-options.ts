@@ -4,8 +4,14 @@ import type { JobOptions } from './jobs/run-job.js';
 /** The options and kernel descriptions the Cluster's calls take. */
 
 export interface PutOptions extends JobOptions {
-  /** Shape of the data, row-major. @default [data.length] */
+  /** Shape of the data, row-major; `[]` for a 0-d array of one element. @default [data.length] */
   shape?: readonly number[];
+  /**
+   * Element type. Only bool needs it: a Uint8Array of 0 and 1 put with `dtype: 'bool'` is
+   * stored as numpy's bool. Any other value must be the typed array's own dtype (put never
+   * converts). @default the typed array's dtype (Float64Array: float64, BigInt64Array: int64…)
+   */
+  dtype?: DType;
   /** A name any client can `open`. @default a generated one */
   name?: string;
   /** Row partitions. @default one per agent, more for arrays over 256 MiB per partition */

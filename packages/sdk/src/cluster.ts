@@ -15,7 +15,8 @@ import {
   bytesPerElement,
   colsOf,
   combineBuiltin,
-  dtypeOf,
+  elementCount,
+  emptyReductionError,
   finishBuiltin,
   identityOf,
   parseDType,
@@ -23,11 +24,12 @@ import {
   subjectFor,
   holdersOf,
   isSubjectToken,
-  DTYPES,
   type AgentInfo,
   type ArrayMeta,
   type BuiltinPartial,
   type BuiltinReduction,
+  type BuiltinResult,
+  type DTypeOfArray,
   type DataPlane,
   type JobSpec,
   type JobStatus,
@@ -49,6 +51,7 @@ import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
+import { putDType } from './put-dtype.js';
 import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
@@ -81,14 +84,18 @@ export class Cluster implements ArrayOwner {
     return this.options.servers === undefined;
   }
 
-  /** Stores `data` in the cluster, split into row partitions over the agents. */
+  /**
+   * Stores `data` in the cluster, split into row partitions over the agents. Its dtype is the
+   * typed array's (BigInt64Array: int64…); bool data is a Uint8Array of 0 and 1 put with
+   * `{ dtype: 'bool' }`.
+   */
+  put(data: Uint8Array, options: PutOptions & { dtype: 'bool' }): Promise<ArrayRef<'bool'>>;
+  put<T extends TypedArray>(data: T, options?: PutOptions & { dtype?: DTypeOfArray<T> }): Promise<ArrayRef<DTypeOfArray<T>>>;
+  /** Options typed as PutOptions (dtype: any DType) land here; put checks the dtype when it runs. */
+  put(data: TypedArray, options?: PutOptions): Promise<ArrayRef>;
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
     options = checkJobOptions(options);
-    const dtype = dtypeOf(data as ArrayBufferView);
-    if (dtype === undefined || !ArrayBuffer.isView(data)) {
-      const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
-      throw new InvalidArgumentError(`unknown dtype: put takes a typed array of ${DTYPES.join(', ')}, got ${what}`);
-    }
+    const dtype = putDType(data, options.dtype);
     const shape = parseShape(options.shape ?? [data.length], data.length);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return this.upload(dtype, shape, options, TRANSFER_CONCURRENCY, (byteOffset, byteLength) =>
@@ -213,8 +220,12 @@ export class Cluster implements ArrayOwner {
     return ref;
   }
 
-  /** A built-in reduction (`'sum' | 'min' | 'max' | 'mean' | 'sumsq' | 'count'`) over every element. */
-  reduce(array: ArrayRef, op: BuiltinReduction, options?: JobOptions): Promise<number>;
+  /**
+   * A built-in reduction (`'sum' | 'min' | 'max' | 'mean' | 'sumsq' | 'count'`) over every
+   * element: a number, or for int64/uint64 arrays an exact bigint (`mean`, `count`: numbers).
+   * `min`/`max` of an array with no elements throw an InvalidArgumentError, as numpy does.
+   */
+  reduce<D extends DType, O extends BuiltinReduction>(array: ArrayRef<D>, op: O, options?: JobOptions): Promise<BuiltinResult<D, O>>;
   /** A custom reduction: `partial` on each block of rows on the agents, `combine` to merge. */
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
@@ -224,9 +235,13 @@ export class Cluster implements ArrayOwner {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
         throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
       }
+      if (elementCount(array.shape) === 0) {
+        const empty = emptyReductionError(kernel, array.shape);
+        if (empty !== undefined) throw empty;
+      }
       const done = await this.job({ kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: kernel } }, array, options);
       const partials = done.partials as BuiltinPartial[];
-      return finishBuiltin(kernel, partials.reduce((acc, p) => combineBuiltin(kernel, acc, p), identityOf(kernel)));
+      return finishBuiltin(kernel, partials.reduce((acc, p) => combineBuiltin(kernel, acc, p), identityOf(kernel, array.dtype)));
     }
     if (typeof kernel !== 'object' || kernel === null) {
       throw new InvalidArgumentError(`reduce takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
@@ -252,6 +267,7 @@ export class Cluster implements ArrayOwner {
   }
 
   /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */
+  map<D extends DType, K extends MapKernel>(array: ArrayRef<D>, kernel: K, options?: JobOptions): Promise<ArrayRef<K extends { dtype: infer O extends DType } ? O : D>>;
   async map(array: ArrayRef, kernel: MapKernel, options: JobOptions = {}): Promise<ArrayRef> {
     checkArrayRef(array);
     options = checkJobOptions(options);
@@ -261,7 +277,7 @@ export class Cluster implements ArrayOwner {
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const dtype = kernel.dtype === undefined ? array.dtype : parseDType(kernel.dtype);
     const cols = kernel.cols ?? colsOf(array.shape);
-    if (!Number.isInteger(cols) || cols < 1) throw new InvalidArgumentError(`cols must be a positive integer, got ${cols}`);
+    if (!Number.isInteger(cols) || cols < 0) throw new InvalidArgumentError(`cols must be a non-negative integer, got ${cols}`);
     if (kernel.name !== undefined) checkName(kernel.name);
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);

@@ -40,4 +40,4 @@ export {
   DTYPES,
   BUILTIN_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinResult, JobStatus, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

@@ -82,7 +82,7 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
       assert.deepEqual(await ref.toArray(), expected, `${name} reads back exactly`);
     }
     const sum = data.reduce((a, b) => a + b, 0);
-    assert.ok(Math.abs((await cluster.reduce(await cluster.open('uploaded'), 'sum')) - sum) < 1e-6);
+    assert.ok(Math.abs(Number(await cluster.reduce(await cluster.open('uploaded'), 'sum')) - sum) < 1e-6);
     // The lost copies are made again on the live agents: a second death loses nothing either.
     const twoLiveCopies = async () =>
       (await cluster.open('uploaded')).placement.every((p) => {

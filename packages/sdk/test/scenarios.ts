@@ -290,12 +290,13 @@ export function registerScenarios(target: ScenarioTarget): void {
 
   describe('bad input: a clear typed error, and nothing stored is lost', () => {
     const cases: Array<[string, () => Promise<unknown>, new (...args: never[]) => Error, RegExp]> = [
-      ['unknown dtype', () => target.cluster().put(new BigInt64Array(4) as never), InvalidArgumentError, /unknown dtype.*BigInt64Array/],
+      ['unknown dtype', () => target.cluster().put(new Uint8ClampedArray(4) as never), InvalidArgumentError, /unknown dtype.*Uint8ClampedArray/],
+      ['a dtype that is not the data\'s', () => target.cluster().put(new Int32Array(4), { dtype: 'float32' } as never), InvalidArgumentError, /this Int32Array is int32, not float32; pass float32 data \(Float32Array\.from\(data\)\)/],
       ['a plain array', () => target.cluster().put([1, 2, 3] as never), InvalidArgumentError, /unknown dtype/],
       ['shape that does not match the data', () => target.cluster().put(new Float64Array(6), { shape: [4, 2] }), InvalidArgumentError, /holds 8 elements but the data has 6/],
       ['non-integer shape', () => target.cluster().put(new Float64Array(6), { shape: [1.5, 4] }), InvalidArgumentError, /non-negative integer/],
       ['negative shape', () => target.cluster().put(new Float64Array(6), { shape: [-2, -3] }), InvalidArgumentError, /non-negative integer/],
-      ['3-D shape', () => target.cluster().put(new Float64Array(8), { shape: [2, 2, 2] }), InvalidArgumentError, /\[rows\] or \[rows, cols\]/],
+      ['3-D shape', () => target.cluster().put(new Float64Array(8), { shape: [2, 2, 2] }), InvalidArgumentError, /\[rows\], \[rows, cols\] or \[\]/],
       ['name taken', () => target.cluster().put(new Float64Array(3), { name: 'keeper' }), NameTakenError, /already exists.*replace: true/],
       ['unknown array name', () => target.cluster().open('no-such-array'), ArrayNotFoundError, /no array named 'no-such-array'/],
       ['unknown reduction', () => target.cluster().reduce(keeper, 'median' as never), InvalidArgumentError, /unknown reduction 'median'/],

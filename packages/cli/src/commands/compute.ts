@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, printResult } from '../output.js';
+import { arrayJson, formatBytes, printResult, toJson } from '../output.js';
 import { dtype, jsonParams, kernelSpec, positiveInteger, reduceOperation } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -45,7 +45,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               } finally {
                 bar.stop();
               }
-              printResult(args, { array: ref.name, value }, () => (typeof value === 'number' ? String(value) : JSON.stringify(value, null, 2)));
+              printResult(args, { array: ref.name, value }, () => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : toJson(value)));
             }),
           ),
         ),

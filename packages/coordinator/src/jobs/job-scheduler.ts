@@ -18,6 +18,7 @@ import {
   type MessageBus,
   type MessageOf,
   type Outgoing,
+  type Shape,
   type SharcError,
   type Task,
 } from '@sharc/protocol';
@@ -288,7 +289,8 @@ export class JobScheduler {
   /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */
   private mapOutputMeta(input: ArrayMeta, name: string, dtype: DType, cols: number): ArrayMeta {
     const rows = rowsOf(parseShape(input.shape));
-    const shape: [number] | [number, number] = input.shape.length === 1 && cols === 1 ? [rows] : [rows, cols];
+    // One value per input element keeps the input's 0-d or 1-D shape; otherwise rows × cols.
+    const shape: Shape = input.shape.length < 2 && cols === 1 ? input.shape : [rows, cols];
     const rowBytes = cols * bytesPerElement(dtype);
     // One copy: a lost output partition is computed again from its input.
     const partitions = input.partitions.map(({ index, rowStart, rowCount, agentId }) => ({ index, rowStart, rowCount, agentId, byteLength: rowCount * rowBytes }));

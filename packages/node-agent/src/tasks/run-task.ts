@@ -130,10 +130,8 @@ async function runBuiltinReduce(
   let partials: unknown[];
   if (input.meta.byteLength <= INLINE_BYTES) {
     const view = viewOf(input);
-    partials = blocks.map((block) => {
-      const values = blockView(view, block);
-      return builtinReducer(op, values)(values);
-    });
+    const reducer = builtinReducer(op, input.dtype);
+    partials = blocks.map((block) => reducer(blockView(view, block)));
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
     const kernel: WorkerKernel = { kind: 'builtin', op };
@@ -150,7 +148,7 @@ async function runBuiltinReduce(
     );
     partials = results.flat();
   }
-  const partial = (partials as BuiltinPartial[]).reduce((acc, next) => combineBuiltin(op, acc, next), identityOf(op));
+  const partial = (partials as BuiltinPartial[]).reduce((acc, next) => combineBuiltin(op, acc, next), identityOf(op, input.dtype));
   return { partial, blocks: blocks.length };
 }
 

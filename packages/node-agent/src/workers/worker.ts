@@ -36,8 +36,7 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
       const partials: unknown[] = [];
       if (kernel.kind === 'builtin') {
         for (const block of request.blocks) {
-          const values = blockView(input, block);
-          partials.push(builtinReducer(kernel.op, values)(values));
+          partials.push(builtinReducer(kernel.op, input.dtype)(blockView(input, block)));
         }
         return partials;
       }

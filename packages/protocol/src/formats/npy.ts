@@ -22,6 +22,9 @@ const DESCR_BY_DTYPE: Record<DType, string> = {
   uint16: '<u2',
   int8: '|i1',
   uint8: '|u1',
+  int64: '<i8',
+  uint64: '<u8',
+  bool: '|b1',
 };
 const DTYPE_BY_DESCR = new Map<string, DType>(
   Object.entries(DESCR_BY_DTYPE).flatMap(([dtype, descr]) => {
@@ -63,6 +66,15 @@ export function parseNpyHeader(bytes: Uint8Array, fileName = 'file'): NpyHeader 
     throw corrupt(`the header of ${headerLength} bytes is truncated or too large`);
   }
   const text = buf.subarray(headerStart, headerStart + headerLength).toString(major === 3 ? 'utf8' : 'latin1');
+  const structured = /'descr'\s*:\s*\[/.exec(text);
+  if (structured !== null) {
+    // A record array: 'descr' is a list of (name, type) pairs instead of one type string.
+    const fields = [...text.slice(structured.index).matchAll(/\(\s*(['"])(.*?)\1\s*,/g)].map((m) => m[2]);
+    throw corrupt(
+      `structured dtypes (fields ${fields.join(', ') || '?'}) are not supported: save each field as its own array, ` +
+        `e.g. np.save('${fields[0] ?? 'field'}.npy', a['${fields[0] ?? 'field'}'])`,
+    );
+  }
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(text)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
@@ -71,7 +83,8 @@ export function parseNpyHeader(bytes: Uint8Array, fileName = 'file'): NpyHeader 
   }
   const dtype = DTYPE_BY_DESCR.get(descr);
   if (dtype === undefined) {
-    throw corrupt(`dtype ${descr} is not supported: sharc reads little-endian ${Object.keys(DESCR_BY_DTYPE).join(', ')}`);
+    const swap = descr.startsWith('>') ? `; for big-endian data save a.astype('<${descr.slice(1)}')` : '';
+    throw corrupt(`dtype ${descr} is not supported: sharc reads little-endian ${Object.keys(DESCR_BY_DTYPE).join(', ')}${swap}`);
   }
   if (fortran === 'True') throw corrupt('fortran_order arrays are not supported: save with np.ascontiguousarray');
   const dims = shapeText
@@ -83,11 +96,13 @@ export function parseNpyHeader(bytes: Uint8Array, fileName = 'file'): NpyHeader 
     return Number(d);
   });
   if (shape.length > 2) throw corrupt(`shape (${shapeText}) has ${shape.length} dimensions; sharc holds 1-D and 2-D arrays`);
-  return { dtype, shape: shape.length === 0 ? [1] : shape, dataOffset: headerStart + headerLength };
+  // shape () is a 0-d array of one element (np.save of a numpy scalar): it stays 0-d.
+  return { dtype, shape, dataOffset: headerStart + headerLength };
 }
 
 /** The header bytes of a C-order `.npy` file (version 1.0) for `dtype` and `shape`. */
 export function formatNpyHeader(dtype: DType, shape: readonly number[]): Buffer {
+  // Python tuple syntax: (), (n,), (r, c).
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let dict = `{'descr': '${DESCR_BY_DTYPE[dtype]}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   const unpadded = PREFIX_BYTES + dict.length + 1; // + newline
