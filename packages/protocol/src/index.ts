@@ -41,6 +41,8 @@ export type { ErrorData, SharcErrorOptions } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
+// The parts saved state is validated with (the coordinator's records reuse them).
+export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
   Message,
