@@ -87,7 +87,7 @@ export { identityOf, combineBuiltin, finishBuiltin } from './reductions.js';
 export type { BuiltinPartial } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
-export { inspectFile, readRange } from './formats/array-file.js';
+export { inspectFile, readRange, checkFileUnchanged } from './formats/array-file.js';
 export type { FileLayout } from './formats/array-file.js';
 export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';

@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FileFormatError, formatNpyHeader, inspectFile, InvalidArgumentError, readRange, type FileSource } from '../src/index.js';
+import { checkFileUnchanged, FileFormatError, formatNpyHeader, inspectFile, InvalidArgumentError, readRange, type FileSource } from '../src/index.js';
 
 describe('inspectFile', () => {
   let dir: string;
@@ -119,5 +119,52 @@ describe('inspectFile', () => {
       await refused({ path: raw, dtype: 'float32' }, InvalidArgumentError, /give both dtype and shape/);
       await refused({ path: raw, format: 'npy', dtype: 'float32', shape: [1000] }, FileFormatError, /is not a valid \.npy file: it does not start with the \\x93NUMPY magic/);
     });
+  });
+});
+
+describe('checkFileUnchanged (before a partition is read, at load and when a lost one is read again)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-file-unchanged-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function refused(source: FileSource, expected: Parameters<typeof checkFileUnchanged>[1], why: RegExp): Promise<void> {
+    await assert.rejects(checkFileUnchanged(source, expected), (error: unknown) => {
+      assert.ok(error instanceof FileFormatError, String(error));
+      assert.match(error.message, /is no longer the file the array was loaded from/);
+      assert.match(error.message, why);
+      assert.match(error.message, /Put the file back as it was, or load it again as a new array$/);
+      return true;
+    });
+  }
+
+  it('passes a .npy file as it was loaded, and refuses one replaced by another of the same size', async () => {
+    const file = path.join(dir, 'frames.npy');
+    await writeFile(file, Buffer.concat([formatNpyHeader('float64', [300, 4]), Buffer.alloc(9600)]));
+    const loaded = await inspectFile({ path: file });
+    await checkFileUnchanged({ path: file }, loaded);
+    // np.save of a float32 (600, 4): the very same number of bytes, read as float64 it is garbage.
+    await writeFile(file, Buffer.concat([formatNpyHeader('float32', [600, 4]), Buffer.alloc(9600)]));
+    await refused({ path: file }, loaded, /\(float64 \[300, 4\] from byte 128\): it is a \.npy file of float32 \[600, 4\] from byte 128 now, 9728 bytes in all/);
+    await writeFile(file, Buffer.alloc(9728));
+    await refused({ path: file }, loaded, /it is not a \.npy file now \(9728 bytes\)/);
+  });
+
+  it('passes a raw file of the same size (or holding the stated range), refuses one that grew or shrank', async () => {
+    const file = path.join(dir, 'frames.f32');
+    await writeFile(file, Buffer.alloc(4000));
+    const source: FileSource = { path: file, dtype: 'float32', shape: [1000] };
+    const loaded = await inspectFile(source);
+    await checkFileUnchanged(source, loaded);
+    await writeFile(file, Buffer.alloc(4004));
+    await refused(source, loaded, /\(float32 \[1000\] from byte 0\): it has 4004 bytes now/);
+    const range: FileSource = { path: file, dtype: 'float32', shape: [10], byteOffset: 3964 };
+    const rangeLayout = await inspectFile(range);
+    await checkFileUnchanged(range, rangeLayout);
+    await writeFile(file, Buffer.alloc(4000));
+    await refused(range, rangeLayout, /it has 4000 bytes now/);
   });
 });

@@ -3,7 +3,7 @@ import { bytesPerElement, type DType } from '../dtypes.js';
 import { CancelledError, FileFormatError, InvalidArgumentError } from '../errors.js';
 import type { FileSource } from '../messages.js';
 import { colsOf, elementCount, parseShape, type Shape } from '../shape.js';
-import { hasNpyMagic, NPY_MAX_HEADER_BYTES, parseNpyHeader } from './npy.js';
+import { hasNpyMagic, NPY_MAX_HEADER_BYTES, parseNpyHeader, type NpyHeader } from './npy.js';
 
 /**
  * Array files (.npy, or raw bytes of a declared layout) as both agents (`fromFile`: each reads
@@ -38,6 +38,55 @@ export async function inspectFile(source: FileSource, where = ''): Promise<FileL
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Checks that a file still holds what an array was loaded from, before a partition is read
+ * from it (at load, and again when a lost partition is read again, maybe days later): the
+ * same dtype and shape with element 0 at the same byte, and the size that goes with them. A
+ * file that changed since is refused with a FileFormatError saying so, rather than read as
+ * something it no longer is. (Bytes rewritten in place at the same size cannot be told apart.)
+ */
+export async function checkFileUnchanged(source: FileSource, expected: FileLayout, where = ''): Promise<void> {
+  const handle = await openFile(source.path, where);
+  try {
+    const { size } = await handle.stat();
+    const head = new Uint8Array(Math.min(size, NPY_MAX_HEADER_BYTES));
+    await handle.read(head, 0, head.length, 0);
+    const dataBytes = elementCount(expected.shape) * bytesPerElement(expected.dtype);
+    let now: string | undefined;
+    if (hasNpyMagic(head) && source.format !== 'raw') {
+      let header: NpyHeader;
+      try {
+        header = parseNpyHeader(head, source.path);
+      } catch (error) {
+        throw changed(source, expected, (error as Error).message);
+      }
+      if (
+        header.dtype !== expected.dtype ||
+        !sameShape(header.shape, expected.shape) ||
+        header.dataOffset !== expected.dataOffset ||
+        size !== header.dataOffset + dataBytes
+      ) {
+        now = `it is a .npy file of ${header.dtype} [${header.shape.join(', ')}] from byte ${header.dataOffset} now, ${size} bytes in all`;
+      }
+    } else if (source.dtype === undefined || source.format === 'npy') {
+      now = `it is not a .npy file now (${size} bytes)`;
+    } else if (source.byteOffset === undefined ? size !== dataBytes : expected.dataOffset + dataBytes > size) {
+      now = `it has ${size} bytes now`;
+    }
+    if (now !== undefined) throw changed(source, expected, now);
+  } finally {
+    await handle.close();
+  }
+}
+
+function changed(source: FileSource, expected: FileLayout, why: string): FileFormatError {
+  return new FileFormatError(
+    `${source.path} is no longer the file the array was loaded from (${expected.dtype} [${expected.shape.join(', ')}] from byte ${expected.dataOffset}): ${why}. ` +
+      'Put the file back as it was, or load it again as a new array',
+    { details: { path: source.path } },
+  );
 }
 
 function npyLayout(source: FileSource, head: Uint8Array, size: number): FileLayout {
