@@ -114,6 +114,10 @@ describe('inspectFile', () => {
       );
     });
 
+    it('that is a directory is refused as not a regular file', async () => {
+      await refused({ path: dir, dtype: 'uint8', shape: [4096] }, FileFormatError, /is not a regular file \(a directory\)/);
+    });
+
     it('without a dtype and shape is refused: it is not a .npy file', async () => {
       await refused({ path: raw }, InvalidArgumentError, /\(4000 bytes\) is not a \.npy file .*\\x93NUMPY.*: for raw little-endian bytes give both dtype and shape \(--dtype and --shape\)/);
       await refused({ path: raw, dtype: 'float32' }, InvalidArgumentError, /give both dtype and shape/);

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { bytesPerElement, type DType } from '../dtypes.js';
 import { CancelledError, FileFormatError, InvalidArgumentError } from '../errors.js';
 import type { FileSource } from '../messages.js';
@@ -31,7 +31,7 @@ export interface FileLayout {
 export async function inspectFile(source: FileSource, where = ''): Promise<FileLayout> {
   const handle = await openFile(source.path, where);
   try {
-    const { size } = await handle.stat();
+    const size = await regularFileSize(handle, source.path, where);
     const head = new Uint8Array(Math.min(size, NPY_MAX_HEADER_BYTES));
     await handle.read(head, 0, head.length, 0);
     return hasNpyMagic(head) && source.format !== 'raw' ? npyLayout(source, head, size) : rawLayout(source, head, size);
@@ -50,7 +50,7 @@ export async function inspectFile(source: FileSource, where = ''): Promise<FileL
 export async function checkFileUnchanged(source: FileSource, expected: FileLayout, where = ''): Promise<void> {
   const handle = await openFile(source.path, where);
   try {
-    const { size } = await handle.stat();
+    const size = await regularFileSize(handle, source.path, where);
     const head = new Uint8Array(Math.min(size, NPY_MAX_HEADER_BYTES));
     await handle.read(head, 0, head.length, 0);
     const dataBytes = elementCount(expected.shape) * bytesPerElement(expected.dtype);
@@ -190,6 +190,16 @@ export async function readRange(filePath: string, position: number, target: Uint
   } finally {
     await handle.close();
   }
+}
+
+async function regularFileSize(handle: FileHandle, filePath: string, where: string): Promise<number> {
+  const stats = await handle.stat();
+  if (!stats.isFile()) {
+    throw new FileFormatError(`${filePath} is not a regular file (${stats.isDirectory() ? 'a directory' : 'a device, pipe or socket'})${where}`, {
+      details: { path: filePath },
+    });
+  }
+  return stats.size;
 }
 
 async function openFile(filePath: string, where: string) {
