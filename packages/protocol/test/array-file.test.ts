@@ -119,8 +119,8 @@ describe('inspectFile', () => {
     });
 
     it('without a dtype and shape is refused: it is not a .npy file', async () => {
-      await refused({ path: raw }, InvalidArgumentError, /\(4000 bytes\) is not a \.npy file .*\\x93NUMPY.*: for raw little-endian bytes give both dtype and shape \(--dtype and --shape\)/);
-      await refused({ path: raw, dtype: 'float32' }, InvalidArgumentError, /give both dtype and shape/);
+      await refused({ path: raw }, FileFormatError, /\(4000 bytes\) is not a \.npy file .*\\x93NUMPY.*: if it holds raw little-endian bytes, give both dtype and shape \(--dtype and --shape\)/);
+      await refused({ path: raw, dtype: 'float32' }, InvalidArgumentError, /holds raw bytes \(no \.npy magic\): give both dtype and shape/);
       await refused({ path: raw, format: 'npy', dtype: 'float32', shape: [1000] }, FileFormatError, /is not a valid \.npy file: it does not start with the \\x93NUMPY magic/);
     });
   });

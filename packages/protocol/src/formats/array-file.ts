@@ -131,12 +131,18 @@ function rawLayout(source: FileSource, head: Uint8Array, size: number): FileLayo
       { details: { path: source.path, size } },
     );
   }
-  if (source.dtype === undefined || source.shape === undefined) {
-    throw new InvalidArgumentError(
+  if (source.dtype === undefined && source.shape === undefined) {
+    // Nothing said it was raw: the file is not what it was taken for.
+    throw new FileFormatError(
       `${source.path} (${size} bytes) is not a .npy file (it does not start with the \\x93NUMPY magic): ` +
-        'for raw little-endian bytes give both dtype and shape (--dtype and --shape)',
+        'if it holds raw little-endian bytes, give both dtype and shape (--dtype and --shape)',
       { details: { path: source.path, size } },
     );
+  }
+  if (source.dtype === undefined || source.shape === undefined) {
+    throw new InvalidArgumentError(`${source.path} holds raw bytes (no .npy magic): give both dtype and shape (--dtype and --shape)`, {
+      details: { path: source.path, size },
+    });
   }
   const layout: FileLayout = { dtype: source.dtype, shape: parseShape(source.shape), dataOffset: source.byteOffset ?? 0 };
   const itemBytes = bytesPerElement(layout.dtype);
