@@ -211,7 +211,7 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
       // One element short: it would have been stored without its last float.
       [[raw, '--dtype', 'float32', '--shape', '999'], /thousand.f32 has 4000 bytes, but shape \[999\] of float32 needs 3996: give the shape that covers it \(\[1000\]\), or give byteOffset \(--byte-offset\)/],
       [[raw, '--dtype', 'float32', '--shape', '2', '--byte-offset', '3996'], /thousand.f32 has 4000 bytes, but shape \[2\] of float32 from byte 3996 needs bytes 3996..4004/],
-      [[raw], /thousand.f32 \(4000 bytes\) is not a .npy file .*: if it holds raw little-endian bytes give both dtype and shape \(--dtype and --shape\)/],
+      [[raw], /thousand.f32 \(4000 bytes\) is not a .npy file .*: if it holds raw little-endian bytes, give both dtype and shape \(--dtype and --shape\)/],
     ];
     for (const [args, message] of cases) {
       for (const where of [[], ['--agents-read']]) {
