@@ -25,6 +25,7 @@ describe('sharc command line: usage errors exit 2 and name the bad option', () =
     ['reduce with an unknown op', ['reduce', 'm', 'median'], /reduce OP must be one of sum, .* or a kernel module/],
     ['map --dtype float16', ['map', 'm', '--kernel', 'k.ts#f', '--dtype', 'float16'], /--dtype must be one of float64/],
     ['--params that is not JSON', ['reduce', 'm', 'k.ts', '--params', '{x'], /--params must be JSON/],
+    ['put --byte-offset -4', ['put', 'x.f32', '--dtype', 'float32', '--shape', '4', '--byte-offset', '-4'], /--byte-offset must be a whole number of 0 or more, got -4/],
   ];
   for (const [what, args, message] of cases) {
     it(`refuses ${what}`, async () => {

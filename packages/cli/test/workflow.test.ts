@@ -207,18 +207,49 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
     }
   });
 
-  it('put refuses a truncated .npy and a raw file without --dtype, storing nothing', async () => {
+  it('put refuses a file described as something it is not (uploaded or read by the agents), storing nothing', async () => {
     const truncated = path.join(dir, 'truncated.npy');
     const whole = await readFile(path.join(dir, 'input.npy'));
     await writeFile(truncated, whole.subarray(0, 100_000));
-    const cut = await sharc(['put', truncated, '--name', 'cut']);
-    assert.equal(cut.code, 1);
-    assert.match(cut.stderr, /truncated.npy is truncated: shape \[40000, 16\] of float64 needs 5120128 bytes, the file has 100000/);
-    const raw = await sharc(['put', path.join(dir, 'input.bin'), '--name', 'raw']);
-    assert.equal(raw.code, 2);
-    assert.match(raw.stderr, /input.bin is not a .npy file: for raw little-endian bytes give --dtype and --shape/);
-    const names = jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).map((a) => a.name);
-    assert.ok(!names.includes('cut') && !names.includes('raw'), names.join(', '));
+    const raw = path.join(dir, 'thousand.f32');
+    await writeFile(raw, Buffer.from(Float32Array.from({ length: 1000 }, (_, i) => i).buffer));
+    const namesBefore = jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).map((a) => a.name);
+    const cases: Array<[string[], RegExp]> = [
+      [[truncated], /truncated.npy is truncated: its header says float64 \[40000, 16\], which needs 5120128 bytes \(128 of header\), the file has 100000/],
+      // The header would have been stored as data.
+      [
+        [path.join(dir, 'input.npy'), '--dtype', 'float64', '--shape', '3,4'],
+        /input.npy is a .npy file of float64 \[40000, 16\] \(its header\), but shape \[3, 4\] was given: drop dtype\/shape \(--dtype\/--shape\); they come from its header/,
+      ],
+      [[path.join(dir, 'input.npy'), '--byte-offset', '0'], /input.npy is a .npy file of float64 \[40000, 16\]: its header says where the data starts \(byte 128\); drop byteOffset \(--byte-offset\)/],
+      // One element short: it would have been stored without its last float.
+      [[raw, '--dtype', 'float32', '--shape', '999'], /thousand.f32 has 4000 bytes, but shape \[999\] of float32 needs 3996: give the shape that covers it \(\[1000\]\), or give byteOffset \(--byte-offset\)/],
+      [[raw, '--dtype', 'float32', '--shape', '2', '--byte-offset', '3996'], /thousand.f32 has 4000 bytes, but shape \[2\] of float32 from byte 3996 needs bytes 3996..4004/],
+      [[raw], /thousand.f32 \(4000 bytes\) is not a .npy file .*: if it holds raw little-endian bytes, give both dtype and shape \(--dtype and --shape\)/],
+    ];
+    for (const [args, message] of cases) {
+      for (const where of [[], ['--agents-read']]) {
+        const run = await sharc(['put', ...args, ...where, '--name', 'wrong']);
+        assert.equal(run.code, 1, `${args.join(' ')} ${where.join(' ')}: ${run.stderr}`);
+        assert.match(run.stderr, message);
+      }
+    }
+    assert.deepEqual(jsonOf<ArrayJson[]>(await sharc(['ls', '--json'])).map((a) => a.name), namesBefore, 'nothing was stored');
+
+    // What fits is stored exactly: the whole raw file, or the range --byte-offset states.
+    for (const where of [[], ['--agents-read']]) {
+      const cluster = await connect({ servers: processes.url });
+      try {
+        jsonOf(await sharc(['put', raw, '--dtype', 'float32', '--shape', '250,4', '--name', 'raw-whole', ...where, '--json']));
+        assert.deepEqual(await (await cluster.open('raw-whole')).toArray(), Float32Array.from({ length: 1000 }, (_, i) => i));
+        jsonOf(await sharc(['put', raw, '--dtype', 'float32', '--shape', '10', '--byte-offset', '400', '--name', 'raw-range', ...where, '--json']));
+        assert.deepEqual(await (await cluster.open('raw-range')).toArray(), Float32Array.from({ length: 10 }, (_, i) => 100 + i));
+        await (await cluster.open('raw-whole')).delete();
+        await (await cluster.open('raw-range')).delete();
+      } finally {
+        await cluster.close();
+      }
+    }
   });
 
   it('a failed save leaves an existing file as it was, and no partial file', async () => {

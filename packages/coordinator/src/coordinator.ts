@@ -124,7 +124,18 @@ export class Coordinator {
    */
   static async start(transport: Transport, options: CoordinatorOptions = {}): Promise<Coordinator> {
     const coordinator = new Coordinator(transport, resolveCoordinatorOptions(options));
-    const { jobs: resumable, agentIds } = await coordinator.restore();
+    let restored: Awaited<ReturnType<Coordinator['restore']>>;
+    try {
+      restored = await coordinator.restore();
+    } catch (error) {
+      // Saved state it cannot read (StateUnreadableError): stop before serving or telling any
+      // agent what to keep, so nothing the unread records describe is freed.
+      clearInterval(coordinator.sweeper);
+      clearInterval(coordinator.copier);
+      coordinator.agents.close();
+      throw error;
+    }
+    const { jobs: resumable, agentIds } = restored;
     // Set before anything is served: no request may skip the wait for the agents to rejoin.
     const restart = resumeAfterRejoin(
       {

@@ -13,6 +13,7 @@ export { MemoryStateStore } from './state/state-store.js';
 export { KvStateStore } from './state/kv-state-store.js';
 export { LeaderLease, DEFAULT_LEASE_MS } from './state/leader-lease.js';
 export type { StateStore, CoordinatorState, PersistedJob } from './state/state-store.js';
+export { StateUnreadableError, STATE_FORMAT_VERSION } from './state/records.js';
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';
 export { placePartitions, addReplicas, DEFAULT_PARTITION_BYTES } from './placement/place-partitions.js';
 export type { AgentCapacity, PlacementRequest } from './placement/place-partitions.js';

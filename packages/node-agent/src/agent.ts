@@ -1,6 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import os from 'node:os';
 import {
+  bytesPerElement,
+  checkFileUnchanged,
+  colsOf,
   inspectFile,
   readRange,
   CONTROL_TIMEOUT_MS,
@@ -194,6 +197,14 @@ export class Agent {
         );
         return { type: 'ok' };
       case 'partition.load': {
+        // The file must still be what the array was loaded from (a lost partition is read again
+        // from it, maybe long after): the same dtype and shape, element 0 at the same byte.
+        const rowBytes = colsOf(message.shape) * bytesPerElement(message.dtype);
+        await checkFileUnchanged(
+          message.source,
+          { dtype: message.dtype, shape: message.shape, dataOffset: message.dataOffset - message.partition.rowStart * rowBytes },
+          ON_AGENT,
+        );
         this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
         const lease = this.store.acquire(message.arrayId, message.partition.index);
         const job = message.jobId === undefined ? undefined : this.joinJob(message.jobId);

@@ -42,6 +42,8 @@ export type { ErrorData, SharcErrorOptions } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
+// The parts saved state is validated with (the coordinator's records reuse them).
+export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
   Message,
@@ -86,7 +88,7 @@ export { identityOf, combineBuiltin, finishBuiltin, emptyReductionError } from '
 export type { BuiltinPartial, BuiltinResult } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
-export { inspectFile, readRange } from './formats/array-file.js';
+export { inspectFile, readRange, checkFileUnchanged } from './formats/array-file.js';
 export type { FileLayout } from './formats/array-file.js';
 export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';

@@ -154,9 +154,14 @@ export const taskSchema = z.object({
 });
 export type Task = z.infer<typeof taskSchema>;
 
+/**
+ * A file to read an array from. Without `format` its first bytes decide (the .npy magic or
+ * not). A .npy file's header gives dtype and shape (any given must agree with it); raw bytes
+ * need both, and their shape must cover the whole file unless `byteOffset` states a range.
+ */
 export const fileSourceSchema = z.object({
   path: z.string().min(1),
-  format: z.enum(['npy', 'raw']),
+  format: z.enum(['npy', 'raw']).optional(),
   dtype: dtype.optional(),
   shape: shape.optional(),
   byteOffset: count.optional(),

@@ -28,13 +28,24 @@ export interface PutOptions extends JobOptions {
 
 /** fromFile needs no copies: the file itself is where a lost partition is read again from. */
 export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
-  /** @default 'npy' for *.npy files, else 'raw' */
+  /**
+   * Whether the file is `.npy` or raw little-endian bytes; a file that starts with the .npy
+   * magic is .npy (its header gives dtype and shape), and is refused when `'raw'` is given.
+   * @default decided by the file's first bytes
+   */
   format?: 'npy' | 'raw';
-  /** Raw files: element type. */
+  /** Raw files: element type (needed). .npy files: must agree with the header if given. */
   dtype?: DType;
-  /** Raw files: shape. */
+  /**
+   * Raw files: shape (needed); without `byteOffset` it must cover the whole file exactly.
+   * .npy files: must agree with the header if given.
+   */
   shape?: readonly number[];
-  /** Raw files: where element 0 starts. @default 0 */
+  /**
+   * Raw files: read only the bytes `shape` covers, starting here (which must lie inside the
+   * file) instead of the whole file. Refused for .npy files: the header says where data starts.
+   * @default the shape covers the whole file
+   */
   byteOffset?: number;
 }
 

@@ -444,23 +444,28 @@ export class Cluster implements ArrayOwner {
   }
 }
 
-/** The file a fromFile / putFile call names, checked: format from the extension unless given. */
+/**
+ * The file a fromFile / putFile call names, checked as far as this client can without reading
+ * it: whoever reads it (`inspectFile`) decides .npy or raw by its first bytes and checks its size.
+ */
 function fileSource(file: string, options: FromFileOptions): FileSource {
   if (typeof file !== 'string' || file.length === 0) throw new InvalidArgumentError(`a file path is needed, got ${JSON.stringify(file)}`);
   if (options.byteOffset !== undefined && !(Number.isSafeInteger(options.byteOffset) && options.byteOffset >= 0)) {
     throw new InvalidArgumentError(`byteOffset must be a non-negative integer, got ${options.byteOffset}`);
   }
-  const format = options.format ?? (file.toLowerCase().endsWith('.npy') ? 'npy' : 'raw');
-  if (format !== 'npy' && format !== 'raw') throw new InvalidArgumentError(`format must be 'npy' or 'raw', got ${JSON.stringify(format)}`);
+  const format = options.format;
+  if (format !== undefined && format !== 'npy' && format !== 'raw') {
+    throw new InvalidArgumentError(`format must be 'npy' or 'raw', got ${JSON.stringify(format)}`);
+  }
   const source = {
     path: path.resolve(file),
-    format,
+    ...(format === undefined ? {} : { format }),
     ...(options.dtype === undefined ? {} : { dtype: parseDType(options.dtype) }),
     ...(options.shape === undefined ? {} : { shape: parseShape(options.shape) }),
     ...(options.byteOffset === undefined ? {} : { byteOffset: options.byteOffset }),
   };
   if (format === 'raw' && (source.dtype === undefined || source.shape === undefined)) {
-    throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }; for a .npy file pass format: 'npy'`);
+    throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }`);
   }
   return source;
 }

@@ -278,4 +278,46 @@ np.save(${JSON.stringify(file)}, a)`);
       });
     }
   });
+
+  it('refuses a numpy file described as something else, through putFile and fromFile, storing nothing', async () => {
+    const npy = path.join(dir, 'small.npy');
+    const raw = path.join(dir, 'thousand.f32');
+    python(
+      `import numpy; numpy.save(${JSON.stringify(npy)}, numpy.arange(12.0).reshape(3, 4)); ` +
+        `numpy.arange(1000, dtype=numpy.float32).tofile(${JSON.stringify(raw)})`,
+    );
+    const before = (await cluster.list()).map((a) => a.name).sort();
+    const cases = [
+      // The header would be read as data: 128 bytes of text as 16 float64.
+      [npy, { format: 'raw' as const, dtype: 'float64' as const, shape: [3, 4] }, /small\.npy is a \.npy file of float64 \[3, 4\] \(its header\), not raw bytes: drop format: 'raw'/],
+      [npy, { dtype: 'float32' as const, shape: [6, 4] }, /small\.npy is a \.npy file of float64 \[3, 4\] \(its header\), but dtype float32 and shape \[6, 4\] were given/],
+      [npy, { byteOffset: 64 }, /small\.npy is a \.npy file of float64 \[3, 4\]: its header says where the data starts \(byte 128\)/],
+      // One float short: the last element would be dropped without a word.
+      [raw, { dtype: 'float32' as const, shape: [999] }, /thousand\.f32 has 4000 bytes, but shape \[999\] of float32 needs 3996: give the shape that covers it \(\[1000\]\)/],
+      [raw, { dtype: 'float64' as const, shape: [1000] }, /thousand\.f32 has 4000 bytes, but shape \[1000\] of float64 needs 8000: give the shape that covers it \(\[500\]\)/],
+      [raw, {}, /thousand\.f32 \(4000 bytes\) is not a \.npy file/],
+    ] as const;
+    for (const [file, options, message] of cases) {
+      for (const call of ['putFile', 'fromFile'] as const) {
+        await assert.rejects(cluster[call](file, { ...options, name: 'wrong' }), (error: unknown) => {
+          const expected = Object.keys(options).length === 0 ? FileFormatError : InvalidArgumentError;
+          assert.ok(error instanceof expected, `${call} ${JSON.stringify(options)}: ${String(error)}`);
+          assert.match(error.message, message);
+          return true;
+        });
+      }
+    }
+    assert.deepEqual((await cluster.list()).map((a) => a.name).sort(), before, 'nothing was stored');
+
+    // What does fit is read exactly: the header's own dtype/shape, the whole raw file, a stated range.
+    for (const call of ['putFile', 'fromFile'] as const) {
+      const same = await cluster[call](npy, { dtype: 'float64', shape: [3, 4] });
+      assert.deepEqual(await same.toArray(), Float64Array.from({ length: 12 }, (_, i) => i));
+      const whole = await cluster[call](raw, { dtype: 'float32', shape: [250, 4], partitions: 3 });
+      assert.deepEqual(await whole.toArray(), Float32Array.from({ length: 1000 }, (_, i) => i));
+      const range = await cluster[call](raw, { dtype: 'float32', shape: [999], byteOffset: 4, partitions: 2 });
+      assert.deepEqual(await range.toArray(), Float32Array.from({ length: 999 }, (_, i) => i + 1));
+      for (const ref of [same, whole, range]) await ref.delete();
+    }
+  });
 });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
-import { DataLostError, connect, type ArrayRef, type Cluster } from '../src/index.js';
+import { DataLostError, FileFormatError, connect, type ArrayRef, type Cluster } from '../src/index.js';
 import type { BlockReport } from './fixtures/recovery-kernels.js';
 import { KERNELS } from './scenarios.js';
 
@@ -104,6 +104,25 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
         return true;
       });
     }
+  });
+
+  it('a lost partition of a file load is not read again from a file that changed since: a clear refusal, not wrong numbers', async () => {
+    const rows = 3000;
+    const data = Float64Array.from({ length: rows * 4 }, (_, i) => i);
+    const file = path.join(dir, 'replaced.npy');
+    await (await cluster.put(data, { shape: [rows, 4], name: 'source', partitions: 3 })).save(file);
+    const loaded = await cluster.fromFile(file, { name: 'replaced', partitions: 3 });
+    // Saved over with float32 data of twice the rows: the very same size, garbage as float64.
+    await (await cluster.put(new Float32Array(rows * 8).fill(1), { shape: [rows * 2, 4], name: 'other', partitions: 3 })).save(file);
+    const victim = servingAgent(loaded, 0);
+    await processes.agents.get(victim)!.kill();
+    await untilDead(victim);
+    // (open waits for a partition being recovered, and says why it could not be.)
+    await assert.rejects(async () => (await cluster.open('replaced')).toArray(), (error: Error) => {
+      assert.ok(error instanceof FileFormatError, `${error.name}: ${error.message}`);
+      assert.match(error.message, /replaced\.npy is no longer the file the array was loaded from \(float64 \[3000, 4\] from byte 128\): it is a \.npy file of float32 \[6000, 4\] from byte 128 now/);
+      return true;
+    });
   });
 
   it('a reduce in flight when an agent is SIGKILLed finishes, counting every partition exactly once', async () => {

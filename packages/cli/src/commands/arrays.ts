@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
 import { arrayJson, formatBytes, printResult } from '../output.js';
-import { dtype, positiveInteger, shape, UsageError } from '../options.js';
+import { dtype, nonNegativeInteger, positiveInteger, shape, UsageError } from '../options.js';
 import { progressBar } from '../progress.js';
 
 /** `sharc put`, `sharc get`, `sharc rm`: arrays in and out of the cluster. */
@@ -13,7 +13,7 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
       'Store a .npy (or raw) file as a named array, split into row partitions over the agents',
       (y) =>
         y
-          .positional('file', { type: 'string', demandOption: true, describe: '.npy file (or raw bytes with --dtype and --shape)' })
+          .positional('file', { type: 'string', demandOption: true, describe: '.npy file (or raw little-endian bytes with --dtype and --shape)' })
           .option('name', { type: 'string', describe: 'Name other clients open it by [default: generated]' })
           .option('replace', { type: 'boolean', default: false, describe: 'Replace an array of the same name (once the new one is stored)' })
           .option('partitions', { describe: 'Row partitions [default: one per agent, more for big arrays]', coerce: positiveInteger('partitions') })
@@ -21,30 +21,34 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
             describe: "Copies of each partition on distinct agents (2 survives an agent's death) [default: the coordinator's, 2]",
             coerce: positiveInteger('copies'),
           })
-          .option('dtype', { type: 'string', describe: 'Raw files: element type', coerce: dtype('dtype') })
-          .option('shape', { type: 'string', describe: 'Raw files: ROWS or ROWS,COLS', coerce: shape })
+          .option('dtype', { type: 'string', describe: 'Raw files: element type (a .npy file has it in its header)', coerce: dtype('dtype') })
+          .option('shape', { type: 'string', describe: 'Raw files: ROWS or ROWS,COLS, covering the whole file', coerce: shape })
+          .option('byte-offset', {
+            describe: 'Raw files: read only the bytes --shape covers, starting at this byte [default: the whole file]',
+            coerce: nonNegativeInteger('byte-offset'),
+          })
           .option('agents-read', {
             type: 'boolean',
             default: false,
             describe: 'Agents read FILE themselves (a path every agent host can read, e.g. shared storage) instead of this machine uploading it',
           })
           .example('$0 put frames.npy --name frames', 'upload from this machine with a progress bar')
-          .example('$0 put /data/big.npy --name big --agents-read', 'agents load their rows from shared storage'),
+          .example('$0 put /data/big.npy --name big --agents-read', 'agents load their rows from shared storage')
+          .example('$0 put frames.f32 --dtype float32 --shape 1000,64', 'raw bytes: the shape must cover the whole file'),
       async (args) =>
         exit(
           await runAction(args, () =>
             withCluster(args, async (cluster, signal) => {
               const file = args.file;
-              if ((args.dtype === undefined) !== (args.shape === undefined)) throw new UsageError('raw files need both --dtype and --shape');
-              if (args.dtype === undefined && !file.toLowerCase().endsWith('.npy')) {
-                throw new UsageError(`${file} is not a .npy file: for raw little-endian bytes give --dtype and --shape`);
-              }
               const options = {
                 signal,
                 replace: args.replace,
                 ...(args.name === undefined ? {} : { name: args.name }),
                 ...(args.partitions === undefined ? {} : { partitions: args.partitions }),
-                ...(args.dtype === undefined ? {} : { format: 'raw' as const, dtype: args.dtype, shape: args.shape! }),
+                // Whoever reads the file decides .npy or raw by its first bytes, and checks these against it.
+                ...(args.dtype === undefined ? {} : { dtype: args.dtype }),
+                ...(args.shape === undefined ? {} : { shape: args.shape }),
+                ...(args.byteOffset === undefined ? {} : { byteOffset: args.byteOffset }),
               };
               if (args.agentsRead && args.copies !== undefined) {
                 throw new UsageError('--copies is for uploads: with --agents-read the file itself is where a lost partition is read again from');

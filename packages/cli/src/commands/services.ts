@@ -82,6 +82,12 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               maxRunningJobs: args.maxRunningJobs!,
               maxQueuedJobs: args.maxQueuedJobs!,
               state,
+            }).catch(async (error: unknown) => {
+              // (Saved state it cannot read.) Give the lease up, so a fixed coordinator starts at
+              // once, and disconnect, so this process exits with the error.
+              await lease?.release();
+              await transport.close();
+              throw error;
             });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
             process.stdout.write('sharc coordinator ready\n');

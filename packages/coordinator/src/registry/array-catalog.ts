@@ -1,29 +1,8 @@
-import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta, type DType, type FileSource, type KernelRef } from '@sharc/protocol';
+import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta } from '@sharc/protocol';
+import type { ArrayRecord } from '../state/records.js';
 
-/**
- * Where an array's bytes come from, so a partition lost with its agents can be rebuilt:
- * uploads are kept as copies on several agents, a file is read again, a map output is
- * computed again from its input (its lineage).
- */
-export type ArrayOrigin =
-  | { kind: 'upload'; copies: number }
-  | { kind: 'file'; source: FileSource; dataOffset: number }
-  | { kind: 'map'; inputId: string; kernel: KernelRef; params: unknown; dtype: DType; cols: number };
-
-export interface ArrayRecord {
-  meta: ArrayMeta;
-  origin: ArrayOrigin;
-  /**
-   * `retired`: deleted or replaced by its user, but kept (unnamed, unlisted) while a map
-   * output computed from it lives: that output's lost partitions are rebuilt from it.
-   */
-  state: 'pending' | 'ready' | 'retired';
-  /** For a pending upload: what the client must present on the data port. */
-  transferToken?: string;
-  /** For a pending array: whether committing it may replace a ready array of the same name. */
-  replace: boolean;
-  createdAt: number;
-}
+// Saved by the state store: the types come from its schemas, so what is read back is what is written.
+export type { ArrayOrigin, ArrayRecord } from '../state/records.js';
 
 /**
  * Every array the cluster knows, by id and by name. An array is `pending` while its bytes are

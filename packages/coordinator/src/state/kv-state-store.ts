@@ -1,14 +1,14 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { ConnectionError, decodeValue, encodeValue, toErrorData, type Logger } from '@sharc/protocol';
-import type { ArrayRecord } from '../registry/array-catalog.js';
-import type { CoordinatorState, PersistedJob, StateStore } from './state-store.js';
+import { parseRecord, RECORD_KINDS, STATE_FORMAT_VERSION, StateUnreadableError, type ArrayRecord, type PersistedJob } from './records.js';
+import type { CoordinatorState, StateStore } from './state-store.js';
 
-/** Bumped when the shape of a stored record changes; records of another version are skipped. */
-const STATE_VERSION = 1;
-const ARRAY_PREFIX = 'array.';
-const KERNEL_PREFIX = 'kernel.';
-const JOB_PREFIX = 'job.';
-const AGENT_PREFIX = 'agent.';
+const ARRAY_PREFIX = RECORD_KINDS.array.prefix;
+const KERNEL_PREFIX = RECORD_KINDS.kernel.prefix;
+const JOB_PREFIX = RECORD_KINDS.job.prefix;
+const AGENT_PREFIX = RECORD_KINDS.agent.prefix;
+/** Unreadable records named in the error at most (the rest are counted). */
+const MAX_PROBLEMS_SHOWN = 5;
 /** Failed writes remembered for flush(): only requests in flight can still ask about them. */
 const KEPT_FAILURES = 100;
 
@@ -57,28 +57,60 @@ export class KvStateStore implements StateStore {
     }
   }
 
+  /**
+   * Reads every record, each validated against its schema and migrated from an older state
+   * format version (then written back in the current one). A record that cannot be read (not
+   * msgpack, of a newer version, not matching its schema) stops the load with a
+   * StateUnreadableError naming the bucket, the keys and what to do; no record is skipped,
+   * because whatever a skipped record held would be freed on the agents.
+   */
   async load(): Promise<CoordinatorState> {
     const state: CoordinatorState = { arrays: [], agentIds: [], kernels: [], jobs: [] };
+    const problems: string[] = [];
+    const migrated: Array<{ key: string; value: unknown }> = [];
     for await (const key of await this.kv.keys()) {
       const entry = await this.kv.get(key);
-      if (entry === null || entry.value.length === 0) continue;
-      let record: { v?: unknown; value?: unknown };
+      // A deleted key (purged, or a delete marker) has no value.
+      if (entry === null || entry.value.length === 0 || entry.operation !== 'PUT') continue;
+      let parsed: ReturnType<typeof parseRecord>;
       try {
-        record = decodeValue(entry.value) as { v?: unknown; value?: unknown };
+        let raw: unknown;
+        try {
+          raw = decodeValue(entry.value);
+        } catch (error) {
+          throw new Error(`it is not msgpack (${entry.value.length} bytes): ${(error as Error).message}`);
+        }
+        parsed = parseRecord(key, raw);
       } catch (error) {
-        this.logger.warn('skipped an unreadable state record', { bucket: this.bucket, key, error: (error as Error).message });
+        problems.push(`${key}: ${(error as Error).message}`);
         continue;
       }
-      if (record.v !== STATE_VERSION) {
-        this.logger.warn('skipped a state record of another version', { bucket: this.bucket, key, version: record.v });
-        continue;
-      }
-      if (key.startsWith(ARRAY_PREFIX)) state.arrays.push(record.value as ArrayRecord);
-      else if (key.startsWith(KERNEL_PREFIX)) state.kernels.push({ hash: key.slice(KERNEL_PREFIX.length), code: record.value as string });
-      else if (key.startsWith(JOB_PREFIX)) state.jobs.push(record.value as PersistedJob);
-      else if (key.startsWith(AGENT_PREFIX)) state.agentIds.push(key.slice(AGENT_PREFIX.length));
+      const { record } = parsed;
+      if (record.kind === 'array') state.arrays.push(record.value);
+      else if (record.kind === 'kernel') state.kernels.push({ hash: record.hash, code: record.code });
+      else if (record.kind === 'job') state.jobs.push(record.value);
+      else state.agentIds.push(record.agentId);
+      if (parsed.migrated) migrated.push({ key, value: record.kind === 'array' || record.kind === 'job' ? record.value : record.kind === 'kernel' ? record.code : true });
+    }
+    if (problems.length > 0) throw this.unreadable(problems);
+    for (const { key, value } of migrated) this.put(key, value);
+    if (migrated.length > 0) {
+      this.logger.info('migrated saved state records to the current format', { bucket: this.bucket, records: migrated.length, version: STATE_FORMAT_VERSION });
     }
     return state;
+  }
+
+  private unreadable(problems: string[]): StateUnreadableError {
+    const shown = problems.slice(0, MAX_PROBLEMS_SHOWN);
+    const more = problems.length > shown.length ? ` (and ${problems.length - shown.length} more)` : '';
+    return new StateUnreadableError(
+      `the coordinator cannot read its saved state in the JetStream bucket ${this.bucket} and stopped, ` +
+        `changing nothing (no agent was told to free anything). ${problems.length === 1 ? 'Record' : 'Records'} ${shown.join('; ')}${more}. ` +
+        'Run the sharc version that wrote it, or repair or delete that record ' +
+        `(nats kv get/del ${this.bucket} KEY). To start fresh instead: --state memory, or delete the bucket ` +
+        `(nats kv rm ${this.bucket}); a fresh coordinator forgets every array, and agents then free their partitions`,
+      { details: { bucket: this.bucket, problems } },
+    );
   }
 
   saveArray(record: ArrayRecord): void {
@@ -124,7 +156,7 @@ export class KvStateStore implements StateStore {
   }
 
   private put(key: string, value: unknown): void {
-    const bytes = encodeValue({ v: STATE_VERSION, value });
+    const bytes = encodeValue({ v: STATE_FORMAT_VERSION, value });
     this.enqueue(key, () => this.kv.put(key, bytes));
   }
 

@@ -1,21 +1,6 @@
-import type { JobSpec } from '@sharc/protocol';
-import type { ArrayRecord } from '../registry/array-catalog.js';
+import type { ArrayRecord, PersistedJob } from './records.js';
 
-/** A job the coordinator runs, as kept so that a restarted coordinator can resume it. */
-export interface PersistedJob {
-  jobId: string;
-  clientId: string;
-  spec: JobSpec;
-  /** Milliseconds since the epoch, and the job's whole budget from then. */
-  startedAt: number;
-  timeoutMs: number;
-  /** Where the submitter waits for the outcome (its job.submit request's reply subject). */
-  replyTo: string;
-  /** A map's output array (pending while the job runs). */
-  outputId?: string;
-  /** How many coordinators have run the job before: attempts of each get their own numbers. */
-  generation: number;
-}
+export type { PersistedJob } from './records.js';
 
 /** Everything a coordinator needs to pick up where the previous one stopped. */
 export interface CoordinatorState {

@@ -34,6 +34,11 @@ const DTYPE_BY_DESCR = new Map<string, DType>(
   }) as Array<[string, DType]>,
 );
 
+/** Whether `bytes` (the first bytes of a file) start with the `.npy` magic string. */
+export function hasNpyMagic(bytes: Uint8Array): boolean {
+  return bytes.length >= MAGIC.length && MAGIC.every((byte, i) => bytes[i] === byte);
+}
+
 export interface NpyHeader {
   dtype: DType;
   shape: number[];
