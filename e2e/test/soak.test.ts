@@ -73,7 +73,7 @@ describe('soak: small jobs from 4 clients, bounded, with memory checked', () => 
                 counts.custom++;
                 break;
               case 2: {
-                const summary = await client.map(mine, { module: KERNELS, kernel: 'rowSummary', params: { scale: 2 }, cols: 3 });
+                const summary = await client.map(mine, { module: KERNELS, kernel: 'rowSummary', params: { scale: 2 } }, { cols: 3 });
                 const back = await summary.toArray();
                 const row = ROWS - 1;
                 assert.deepEqual([...back.subarray(row * 3, row * 3 + 3)], [row, (data[row * 2]! + data[row * 2 + 1]!) * 2, Math.max(data[row * 2]!, data[row * 2 + 1]!)]);

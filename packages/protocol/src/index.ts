@@ -61,6 +61,9 @@ export type {
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';
+export { keysOf, checkKeys, unknownKeyMessage, nearestName } from './options-check.js';
+export type { KnownKeys, ElsewhereKeys } from './options-check.js';
+export { environmentValue, dropEmptySharcVariables } from './environment.js';
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';
 export type { Answer, ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';

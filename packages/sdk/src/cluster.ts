@@ -23,6 +23,7 @@ import {
   subjectFor,
   holdersOf,
   isSubjectToken,
+  checkKeys,
   DTYPES,
   type AgentInfo,
   type ArrayMeta,
@@ -47,12 +48,33 @@ import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
-import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
+import {
+  FROM_FILE_OPTIONS,
+  MAP_KERNEL,
+  MAP_KERNEL_ELSEWHERE,
+  MAP_OPTIONS,
+  MAP_OPTIONS_ELSEWHERE,
+  PUT_FILE_OPTIONS,
+  PUT_OPTIONS,
+  REDUCE_KERNEL,
+  REDUCE_KERNEL_ELSEWHERE,
+  REDUCE_OPTIONS,
+  REDUCE_OPTIONS_ELSEWHERE,
+  SAVE_OPTIONS,
+  type FromFileOptions,
+  type MapKernel,
+  type MapOptions,
+  type NodeInfo,
+  type PutFileOptions,
+  type PutOptions,
+  type ReduceKernel,
+} from './call-options.js';
+import { TO_ARRAY_OPTIONS } from './array-ref.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
-export type { JobOptions, PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo };
+export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, NodeInfo };
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
@@ -83,7 +105,7 @@ export class Cluster implements ArrayOwner {
 
   /** Stores `data` in the cluster, split into row partitions over the agents. */
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options);
+    options = checkJobOptions(options, PUT_OPTIONS);
     const dtype = dtypeOf(data as ArrayBufferView);
     if (dtype === undefined || !ArrayBuffer.isView(data)) {
       const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
@@ -102,8 +124,8 @@ export class Cluster implements ArrayOwner {
    * FILE_UPLOAD_CONCURRENCY partitions are held at once). Use `fromFile` instead when every
    * agent can read the path itself.
    */
-  async putFile(file: string, options: FromFileOptions & Pick<PutOptions, 'copies'> = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options);
+  async putFile(file: string, options: PutFileOptions = {}): Promise<ArrayRef> {
+    options = checkJobOptions(options, PUT_FILE_OPTIONS);
     const source = fileSource(file, options);
     const layout = await inspectFile(source, ' on this client');
     return this.upload(layout.dtype, layout.shape, options, FILE_UPLOAD_CONCURRENCY, async (byteOffset, byteLength, signal) => {
@@ -185,7 +207,7 @@ export class Cluster implements ArrayOwner {
    * row ranges straight into its partitions; no byte passes through this client.
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options);
+    options = checkJobOptions(options, FROM_FILE_OPTIONS);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkName(options.name);
     const source = fileSource(file, options);
@@ -219,7 +241,8 @@ export class Cluster implements ArrayOwner {
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
     checkArrayRef(array);
-    options = checkJobOptions(options);
+    if (typeof kernel === 'object' && kernel !== null) checkKeys(kernel, REDUCE_KERNEL, [REDUCE_OPTIONS_ELSEWHERE]);
+    options = checkJobOptions(options, REDUCE_OPTIONS, [REDUCE_KERNEL_ELSEWHERE]);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
         throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
@@ -231,6 +254,7 @@ export class Cluster implements ArrayOwner {
     if (typeof kernel !== 'object' || kernel === null) {
       throw new InvalidArgumentError(`reduce takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
     }
+    checkModule(kernel.module, 'reduce');
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const partialName = kernel.partial ?? 'partial';
     const combineName = kernel.combine ?? 'combine';
@@ -251,18 +275,23 @@ export class Cluster implements ArrayOwner {
     return foldPartials(done.partials, combine, `${bundle.label}#${combineName}`);
   }
 
-  /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */
-  async map(array: ArrayRef, kernel: MapKernel, options: JobOptions = {}): Promise<ArrayRef> {
+  /**
+   * Runs `kernel` over every block of rows; the output is a new array placed with the input,
+   * named, typed and shaped by the options: `map(a, { module, kernel, params }, { name, dtype, cols })`.
+   */
+  async map(array: ArrayRef, kernel: MapKernel, options: MapOptions = {}): Promise<ArrayRef> {
     checkArrayRef(array);
-    options = checkJobOptions(options);
+    if (typeof kernel === 'object' && kernel !== null) checkKeys(kernel, MAP_KERNEL, [MAP_OPTIONS_ELSEWHERE]);
+    options = checkJobOptions(options, MAP_OPTIONS, [MAP_KERNEL_ELSEWHERE]);
     if (typeof kernel !== 'object' || kernel === null || typeof kernel.kernel !== 'string') {
-      throw new InvalidArgumentError('map takes { module, kernel: exportName, params, dtype, cols, name }');
+      throw new InvalidArgumentError('map takes { module, kernel: exportName, params } (the output\'s name, dtype and cols go in its third argument)');
     }
+    checkModule(kernel.module, 'map');
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
-    const dtype = kernel.dtype === undefined ? array.dtype : parseDType(kernel.dtype);
-    const cols = kernel.cols ?? colsOf(array.shape);
+    const dtype = options.dtype === undefined ? array.dtype : parseDType(options.dtype);
+    const cols = options.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 1) throw new InvalidArgumentError(`cols must be a positive integer, got ${cols}`);
-    if (kernel.name !== undefined) checkName(kernel.name);
+    if (options.name !== undefined) checkName(options.name);
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
     const done = await this.job(
@@ -273,8 +302,8 @@ export class Cluster implements ArrayOwner {
         params: kernel.params,
         dtype,
         cols,
-        ...(kernel.name === undefined ? {} : { outputName: kernel.name }),
-        ...(kernel.replace === undefined ? {} : { replace: kernel.replace }),
+        ...(options.name === undefined ? {} : { outputName: options.name }),
+        ...(options.replace === undefined ? {} : { replace: options.replace }),
       },
       array,
       options,
@@ -334,7 +363,7 @@ export class Cluster implements ArrayOwner {
     options: JobOptions,
     into?: Uint8Array,
   ): Promise<void> {
-    options = checkJobOptions(options);
+    options = checkJobOptions(options, TO_ARRAY_OPTIONS);
     const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
     const agents = new Map(info.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
@@ -352,7 +381,7 @@ export class Cluster implements ArrayOwner {
   }
 
   async saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void> {
-    options = checkJobOptions(options);
+    options = checkJobOptions(options, SAVE_OPTIONS);
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
     await writeNpy(file, meta.dtype, meta.shape, (writeAt) =>
       this.readPartitions(meta, (partition, bytes) => writeAt(bytes, partition.rowStart * rowBytes), options),
@@ -447,6 +476,12 @@ function fileSource(file: string, options: FromFileOptions): FileSource {
     throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }; for a .npy file pass format: 'npy'`);
   }
   return source;
+}
+
+function checkModule(module: unknown, call: string): void {
+  if (!(typeof module === 'string' && module.length > 0) && !(module instanceof URL)) {
+    throw new InvalidArgumentError(`${call}'s kernel needs module: the path (or file URL) of a TS/JS module on this client, got ${JSON.stringify(module) ?? typeof module}`);
+  }
 }
 
 function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): AgentInfo {

@@ -1,4 +1,13 @@
-import { CLIENT_REQUEST_TIMEOUT_MS, InvalidArgumentError, isSubjectToken, natsAuthFromEnv, type NatsAuthOptions } from '@sharc/protocol';
+import {
+  CLIENT_REQUEST_TIMEOUT_MS,
+  InvalidArgumentError,
+  checkKeys,
+  environmentValue,
+  isSubjectToken,
+  keysOf,
+  natsAuthFromEnv,
+  type NatsAuthOptions,
+} from '@sharc/protocol';
 
 export interface ConnectOptions {
   /**
@@ -20,17 +29,22 @@ export interface ConnectOptions {
   /** How long control requests (put, open, delete…) may take. @default 120000 (longer than any service-side step) */
   requestTimeoutMs?: number;
   /** Embedded cluster only: how it is sized. */
-  embedded?: {
-    /** Agents in the process. @default 1 */
-    agents?: number;
-    /** Worker threads per agent. @default all cores */
-    threads?: number;
-    /** Memory per agent. @default 80 % of the host's memory, divided among the agents */
-    memoryBytes?: number;
-    /** Heap limit of each worker thread in MiB: a kernel past it fails with "out of memory". @default 1024 */
-    threadHeapMb?: number;
-  };
+  embedded?: EmbeddedOptions;
 }
+
+export interface EmbeddedOptions {
+  /** Agents in the process. @default 1 */
+  agents?: number;
+  /** Worker threads per agent. @default all cores */
+  threads?: number;
+  /** Memory per agent. @default 80 % of the host's memory, divided among the agents */
+  memoryBytes?: number;
+  /** Heap limit of each worker thread in MiB: a kernel past it fails with "out of memory". @default 1024 */
+  threadHeapMb?: number;
+}
+
+const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded']);
+const EMBEDDED_OPTION_KEYS = keysOf<EmbeddedOptions>()(['agents', 'threads', 'memoryBytes', 'threadHeapMb']);
 
 export interface ResolvedConnectOptions {
   servers: string[] | undefined;
@@ -41,8 +55,14 @@ export interface ResolvedConnectOptions {
   embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined; threadHeapMb: number | undefined };
 }
 
+/**
+ * Fills defaults from the options, then `SHARC_*` variables (an empty one counts as unset), and
+ * checks them once: an unknown key (`server` for `servers`) fails before anything starts.
+ */
 export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConnectOptions {
-  const rawServers = options.servers ?? (env.SHARC_SERVERS === undefined || env.SHARC_SERVERS === '' ? undefined : env.SHARC_SERVERS);
+  checkKeys(options, { of: 'connect', keys: CONNECT_OPTION_KEYS });
+  if (options.embedded !== undefined) checkKeys(options.embedded, { of: "connect's embedded", keys: EMBEDDED_OPTION_KEYS });
+  const rawServers = options.servers ?? environmentValue('SHARC_SERVERS', env);
   const servers =
     rawServers === undefined
       ? undefined
@@ -51,7 +71,7 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
   if (servers === undefined && options.auth !== undefined) {
     throw new InvalidArgumentError('auth is for a running cluster over NATS: pass servers too (an embedded cluster has no NATS to log in to)');
   }
-  const cluster = options.cluster ?? env.SHARC_CLUSTER ?? 'default';
+  const cluster = options.cluster ?? environmentValue('SHARC_CLUSTER', env) ?? 'default';
   if (!isSubjectToken(cluster)) throw new InvalidArgumentError(`cluster ${JSON.stringify(cluster)} may only hold letters, digits, '-' and '_'`);
   const agents = options.embedded?.agents ?? 1;
   if (!Number.isInteger(agents) || agents < 1) throw new InvalidArgumentError(`embedded.agents must be a positive integer, got ${agents}`);

@@ -1,15 +1,16 @@
-import { CancelledError, InvalidArgumentError, MAX_COPIES, MAX_PARTITIONS, createLogger } from '@sharc/protocol';
+import { CancelledError, InvalidArgumentError, MAX_COPIES, MAX_PARTITIONS, checkKeys, createLogger, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
 import { ArrayRef } from './array-ref.js';
 import type { JobOptions } from './jobs/run-job.js';
 
 /** Checks of what a caller passes, before anything is sent: each error names the option. */
 
 /**
- * Checks the options every long call takes, and returns them with `onProgress` guarded: a
+ * Checks a long call's options (no key but `known`'s: a misspelt or misplaced one is an error
+ * naming it) and the ones every long call takes, and returns them with `onProgress` guarded: a
  * callback that throws is logged, never allowed to break the job it reports on.
  */
-export function checkJobOptions<T extends JobOptions>(options: T): T {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+export function checkJobOptions<T extends JobOptions>(options: T, known: KnownKeys, elsewhere: readonly ElsewhereKeys[] = []): T {
+  checkKeys(options, known, elsewhere);
   const { timeoutMs, signal, onProgress } = options;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
     throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
