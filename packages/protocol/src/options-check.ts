@@ -44,9 +44,7 @@ export interface ElsewhereKeys {
  */
 export function checkKeys(value: unknown, known: KnownKeys, elsewhere: readonly ElsewhereKeys[] = []): void {
   const noun = known.noun ?? 'option';
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new InvalidArgumentError(`the ${noun}s of ${known.of} must be an object, got ${describe(value)}`);
-  }
+  if (!isPlainObject(value)) throw new InvalidArgumentError(`the ${noun}s of ${known.of} must be a plain object ({ … }), got ${describe(value)}`);
   for (const key of Object.keys(value)) {
     if (known.keys.includes(key)) continue;
     const home = elsewhere.find((place) => place.keys.includes(key));
@@ -108,8 +106,19 @@ function editDistance(a: string, b: string): number {
   return at(a.length, b.length);
 }
 
+/** `{ … }` or Object.create(null); not an AbortSignal, array or other instance passed where options go. */
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === null || prototype === Object.prototype || Object.getPrototypeOf(prototype) === null;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'object';
+    return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
+  }
   return typeof value === 'string' ? JSON.stringify(value) : typeof value;
 }

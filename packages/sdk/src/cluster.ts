@@ -24,6 +24,7 @@ import {
   holdersOf,
   isSubjectToken,
   checkKeys,
+  nearestName,
   DTYPES,
   type AgentInfo,
   type ArrayMeta,
@@ -245,7 +246,8 @@ export class Cluster implements ArrayOwner {
     options = checkJobOptions(options, REDUCE_OPTIONS, [REDUCE_KERNEL_ELSEWHERE]);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
-        throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
+        const meant = nearestName(kernel, BUILTIN_REDUCTIONS);
+        throw new InvalidArgumentError(`unknown reduction '${kernel}': ${meant === undefined ? '' : `did you mean '${meant}'? `}use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
       }
       const done = await this.job({ kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: kernel } }, array, options);
       const partials = done.partials as BuiltinPartial[];

@@ -60,6 +60,9 @@ export interface ResolvedConnectOptions {
  * checks them once: an unknown key (`server` for `servers`) fails before anything starts.
  */
 export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConnectOptions {
+  if (typeof options === 'string' || Array.isArray(options)) {
+    throw new InvalidArgumentError(`connect takes an options object: write connect({ servers: ${JSON.stringify(options)} })`);
+  }
   checkKeys(options, { of: 'connect', keys: CONNECT_OPTION_KEYS });
   if (options.embedded !== undefined) checkKeys(options.embedded, { of: "connect's embedded", keys: EMBEDDED_OPTION_KEYS });
   const rawServers = options.servers ?? environmentValue('SHARC_SERVERS', env);

@@ -61,7 +61,7 @@ describe('option keys: the nearest valid name', () => {
     assert.throws(() => checkKeys({ module: 'k.ts', timeoutMS: 5 }, kernel, [options]), {
       message: "unknown key 'timeoutMS' of reduce's kernel: did you mean 'timeoutMs'? (it goes in reduce's third argument (options))",
     });
-    assert.throws(() => checkKeys('fast', kernel), { message: /the keys of reduce's kernel must be an object, got "fast"/ });
+    assert.throws(() => checkKeys('fast', kernel), { message: /the keys of reduce's kernel must be a plain object \(\{ … \}\), got "fast"/ });
   });
 });
 
@@ -71,6 +71,10 @@ describe('connect options', () => {
     const before = listening();
     await refuses(() => connect({ server: 'nats://127.0.0.1:4222' } as Untyped), /unknown option 'server' of connect: did you mean 'servers'\?/);
     assert.equal(listening(), before, 'no agent data port was opened');
+  });
+
+  it("connect('nats://…') says to pass { servers } instead of starting an embedded cluster", async () => {
+    await refuses(() => connect('nats://127.0.0.1:4222' as Untyped), /connect takes an options object: write connect\(\{ servers: "nats:\/\/127.0.0.1:4222" \}\)/);
   });
 
   it('checks the nested objects: embedded, auth and auth.tls', async () => {
@@ -162,6 +166,12 @@ describe('calls on an embedded cluster: a misspelt or misplaced option stores an
       (c, a) => c.map(a, { module: KERNELS, kernel: 'slowMap' }, { params: SLOW } as Untyped),
       /^'params' goes in map's second argument \(the kernel\), not in the options$/,
     ],
+    [
+      'a signal where the options go',
+      (c, a) => c.reduce(a, 'sum', new AbortController().signal as Untyped),
+      /^the options of reduce must be a plain object \(\{ … \}\), got an AbortSignal$/,
+    ],
+    ['a built-in in the wrong case', (c, a) => c.reduce(a, 'Sum' as Untyped), /^unknown reduction 'Sum': did you mean 'sum'\? use one of sum, /],
     ['shpae', (c) => c.put(new Float64Array(8), { name: 'put-typo', shpae: [2, 4] } as Untyped), /^unknown option 'shpae' of put: did you mean 'shape'\?$/],
     ['coppies', (c) => c.put(new Float64Array(8), { name: 'put-typo', coppies: 2 } as Untyped), /^unknown option 'coppies' of put: did you mean 'copies'\?$/],
     ['toArray intoo', (_c, a) => a.toArray({ intoo: new Float64Array(4000) } as Untyped), /^unknown option 'intoo' of toArray: did you mean 'into'\?$/],
