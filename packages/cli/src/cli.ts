@@ -10,7 +10,7 @@ import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
 import { declaredOptionNames, unknownConfigKeyMessage } from './config-keys.js';
-import { dropEmptySharcVariables } from '@sharc/protocol';
+import { dropEmptySharcVariables, misspeltSharcVariables } from '@sharc/protocol';
 
 const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -22,6 +22,7 @@ const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as {
 export async function runCli(argv: readonly string[]): Promise<number> {
   // `SHARC_CLUSTER=` means unset (for yargs' env layer too, and for the services `up` starts).
   dropEmptySharcVariables(process.env);
+  warnMisspeltVariables();
   const ignored = new Set<string>();
   for (;;) {
     let exitCode = 0;
@@ -54,6 +55,17 @@ interface CliHooks {
   ignored: ReadonlySet<string>;
   /** What the options are declared on: yargs, or a recorder of their names (config-keys.ts). */
   start?: Argv;
+}
+
+/**
+ * SHARC_* variables that are no option of any command are ignored (other tools share the
+ * prefix), but one a letter or two from an option (`SHARC_SERVER`) is most likely meant as it.
+ */
+function warnMisspeltVariables(): void {
+  const known = [...everyOptionName().keys()].map(environmentName);
+  for (const { name, meant } of misspeltSharcVariables(known)) {
+    process.stderr.write(`sharc: warning: ${name} is no option of any command, ignored: did you mean ${meant}?\n`);
+  }
 }
 
 let declaredNames: Map<string, string> | undefined;

@@ -90,6 +90,13 @@ describe('sharc command line: usage errors exit 2 and name the bad option', () =
     }
   });
 
+  it('warns about a SHARC_* variable a letter from an option, and still ignores it', async () => {
+    const run = await runSharc(['status', '--servers', 'nats://127.0.0.1:1'], { SHARC_SERVER: 'nats://10.0.0.1:4222', SHARC_E2E_IMAGE: 'other-tool' });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /warning: SHARC_SERVER is no option of any command, ignored: did you mean SHARC_SERVERS\?/);
+    assert.doesNotMatch(run.stderr, /SHARC_E2E_IMAGE/, 'a variable of another tool is no typo');
+  });
+
   it('treats an empty SHARC_* variable as unset', async () => {
     const run = await runSharc(['status', '--servers', 'nats://127.0.0.1:1'], { SHARC_CLUSTER: '', SHARC_THREADS: '', SHARC_USER: '' });
     assert.equal(run.code, 1, `reaches the connection step: ${run.stderr}`);

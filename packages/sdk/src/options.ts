@@ -6,6 +6,7 @@ import {
   isSubjectToken,
   keysOf,
   natsAuthFromEnv,
+  NATS_AUTH_VARIABLES,
   type NatsAuthOptions,
 } from '@sharc/protocol';
 
@@ -42,6 +43,9 @@ export interface EmbeddedOptions {
   /** Heap limit of each worker thread in MiB: a kernel past it fails with "out of memory". @default 1024 */
   threadHeapMb?: number;
 }
+
+/** The `SHARC_*` variables the SDK reads (a near miss of one is warned about by connect). */
+export const SDK_VARIABLES: readonly string[] = ['SHARC_SERVERS', 'SHARC_CLUSTER', 'SHARC_LOG_LEVEL', ...NATS_AUTH_VARIABLES];
 
 const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded']);
 const EMBEDDED_OPTION_KEYS = keysOf<EmbeddedOptions>()(['agents', 'threads', 'memoryBytes', 'threadHeapMb']);

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent } from '@sharc/node-agent';
 import { Coordinator } from '@sharc/coordinator';
-import { InProcessHub, checkKeys, nearestName, resolveNatsAuth, unknownKeyMessage } from '@sharc/protocol';
+import { InProcessHub, checkKeys, misspeltSharcVariables, nearestName, resolveNatsAuth, unknownKeyMessage } from '@sharc/protocol';
 import { connect, InvalidArgumentError, type ArrayRef, type Cluster } from '../src/index.js';
-import { resolveConnectOptions } from '../src/options.js';
+import { SDK_VARIABLES, resolveConnectOptions } from '../src/options.js';
 import { KERNELS } from './scenarios.js';
 
 /** What a user of plain JavaScript can pass: no compiler between them and the call. */
@@ -92,6 +92,14 @@ describe('connect options', () => {
     assert.equal(resolved.cluster, 'default');
     assert.equal(resolved.servers, undefined);
     assert.equal(resolveConnectOptions({}, { SHARC_CLUSTER: 'blue' }).cluster, 'blue');
+  });
+
+  it('finds SHARC_* variables a letter or two from one the SDK reads, not other tools\' ones', () => {
+    const env = { SHARC_SERVER: 'nats://h:4222', SHARC_CLUSTR: 'blue', SHARC_E2E_IMAGE: 'x', SHARC_SERVERS: 'nats://h:4222', SHARC_TOKN: '' };
+    assert.deepEqual(misspeltSharcVariables(SDK_VARIABLES, env), [
+      { name: 'SHARC_SERVER', meant: 'SHARC_SERVERS' },
+      { name: 'SHARC_CLUSTR', meant: 'SHARC_CLUSTER' },
+    ]);
   });
 
   it('the services refuse unknown keys too', async () => {

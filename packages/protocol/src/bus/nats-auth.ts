@@ -153,17 +153,22 @@ function resolveTls(tls: NatsTlsOptions | undefined): Pick<ConnectionOptions, 't
   return { tls: checked };
 }
 
+const AUTH_VARIABLES = { user: 'SHARC_USER', password: 'SHARC_PASSWORD', token: 'SHARC_TOKEN', nkeySeedFile: 'SHARC_NKEY_SEED_FILE', credsFile: 'SHARC_CREDS_FILE' } as const;
+const TLS_VARIABLES = { caFile: 'SHARC_TLS_CA_FILE', certFile: 'SHARC_TLS_CERT_FILE', keyFile: 'SHARC_TLS_KEY_FILE' } as const;
+/** The variables natsAuthFromEnv reads. */
+export const NATS_AUTH_VARIABLES: readonly string[] = [...Object.values(AUTH_VARIABLES), ...Object.values(TLS_VARIABLES)];
+
 /** Auth options from `SHARC_*` variables, for the SDK when `connect()` gets no `auth`. */
 export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuthOptions | undefined {
   const get = (name: string) => environmentValue(name, env);
   const auth: NatsAuthOptions = {};
-  const fields = { user: 'SHARC_USER', password: 'SHARC_PASSWORD', token: 'SHARC_TOKEN', nkeySeedFile: 'SHARC_NKEY_SEED_FILE', credsFile: 'SHARC_CREDS_FILE' } as const;
+  const fields = AUTH_VARIABLES;
   for (const [field, name] of Object.entries(fields) as Array<[keyof typeof fields, string]>) {
     const value = get(name);
     if (value !== undefined) auth[field] = value;
   }
   const tls: NatsTlsOptions = {};
-  const tlsFields = { caFile: 'SHARC_TLS_CA_FILE', certFile: 'SHARC_TLS_CERT_FILE', keyFile: 'SHARC_TLS_KEY_FILE' } as const;
+  const tlsFields = TLS_VARIABLES;
   for (const [field, name] of Object.entries(tlsFields) as Array<[keyof typeof tlsFields, string]>) {
     const value = get(name);
     if (value !== undefined) tls[field] = value;
