@@ -9,7 +9,6 @@ import {
   type PartitionMeta,
   type Shape,
   type TypedArray,
-  type KnownKeys,
 } from '@sharc/protocol';
 import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
 
@@ -17,7 +16,7 @@ export interface ToArrayOptions extends JobOptions {
   /** A typed array of the array's dtype and length to fill instead of allocating a new one. */
   into?: TypedArray;
 }
-export const TO_ARRAY_OPTIONS: KnownKeys = { of: 'toArray', keys: keysOf<ToArrayOptions>()([...JOB_OPTION_KEYS, 'into']) };
+export const TO_ARRAY_OPTION_KEYS = keysOf<ToArrayOptions>()([...JOB_OPTION_KEYS, 'into']);
 
 /** What ArrayRef needs from its cluster (kept narrow so the two files do not depend on each other's internals). */
 export interface ArrayOwner {

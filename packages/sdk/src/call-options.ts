@@ -1,4 +1,5 @@
-import { keysOf, type DType, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
+import { keysOf, type DType } from '@sharc/protocol';
+import { TO_ARRAY_OPTION_KEYS } from './array-ref.js';
 import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
 
 /**
@@ -88,20 +89,17 @@ export interface MapOptions extends JobOptions {
 }
 export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace']);
 
-/** How each call's options object is named in errors, and where a misplaced key goes instead. */
-export const PUT_OPTIONS: KnownKeys = { of: 'put', keys: PUT_OPTION_KEYS };
-export const PUT_FILE_OPTIONS: KnownKeys = { of: 'putFile', keys: PUT_FILE_OPTION_KEYS };
-export const FROM_FILE_OPTIONS: KnownKeys = { of: 'fromFile', keys: FROM_FILE_OPTION_KEYS };
-export const SAVE_OPTIONS: KnownKeys = { of: 'save', keys: JOB_OPTION_KEYS };
-export const REDUCE_OPTIONS: KnownKeys = { of: 'reduce', here: 'the options', keys: JOB_OPTION_KEYS };
-export const REDUCE_KERNEL: KnownKeys = { of: "reduce's kernel", here: 'the kernel', noun: 'key', keys: REDUCE_KERNEL_KEYS };
-export const MAP_OPTIONS: KnownKeys = { of: 'map', here: 'the options', keys: MAP_OPTION_KEYS };
-export const MAP_KERNEL: KnownKeys = { of: "map's kernel", here: 'the kernel', noun: 'key', keys: MAP_KERNEL_KEYS };
-/** A kernel key in reduce's options, or an option in its kernel. */
-export const REDUCE_KERNEL_ELSEWHERE: ElsewhereKeys = { keys: REDUCE_KERNEL_KEYS, goesIn: "reduce's second argument (the kernel)" };
-export const REDUCE_OPTIONS_ELSEWHERE: ElsewhereKeys = { keys: JOB_OPTION_KEYS, goesIn: "reduce's third argument (options)" };
-export const MAP_KERNEL_ELSEWHERE: ElsewhereKeys = { keys: MAP_KERNEL_KEYS, goesIn: "map's second argument (the kernel)" };
-export const MAP_OPTIONS_ELSEWHERE: ElsewhereKeys = { keys: MAP_OPTION_KEYS, goesIn: "map's third argument (options)" };
+/** Each call's keys: its options and, for reduce and map, its kernel (validate.ts checkCall). */
+export const CALL_KEYS = {
+  put: { options: PUT_OPTION_KEYS },
+  putFile: { options: PUT_FILE_OPTION_KEYS },
+  fromFile: { options: FROM_FILE_OPTION_KEYS },
+  toArray: { options: TO_ARRAY_OPTION_KEYS },
+  save: { options: JOB_OPTION_KEYS },
+  reduce: { options: JOB_OPTION_KEYS, kernel: REDUCE_KERNEL_KEYS },
+  map: { options: MAP_OPTION_KEYS, kernel: MAP_KERNEL_KEYS },
+} as const satisfies Record<string, { options: readonly string[]; kernel?: readonly string[] }>;
+export type CallName = keyof typeof CALL_KEYS;
 
 export interface NodeInfo {
   id: string;

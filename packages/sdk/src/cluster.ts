@@ -23,7 +23,6 @@ import {
   subjectFor,
   holdersOf,
   isSubjectToken,
-  checkKeys,
   nearestName,
   DTYPES,
   type AgentInfo,
@@ -49,30 +48,9 @@ import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
-import {
-  FROM_FILE_OPTIONS,
-  MAP_KERNEL,
-  MAP_KERNEL_ELSEWHERE,
-  MAP_OPTIONS,
-  MAP_OPTIONS_ELSEWHERE,
-  PUT_FILE_OPTIONS,
-  PUT_OPTIONS,
-  REDUCE_KERNEL,
-  REDUCE_KERNEL_ELSEWHERE,
-  REDUCE_OPTIONS,
-  REDUCE_OPTIONS_ELSEWHERE,
-  SAVE_OPTIONS,
-  type FromFileOptions,
-  type MapKernel,
-  type MapOptions,
-  type NodeInfo,
-  type PutFileOptions,
-  type PutOptions,
-  type ReduceKernel,
-} from './call-options.js';
-import { TO_ARRAY_OPTIONS } from './array-ref.js';
+import type { FromFileOptions, MapKernel, MapOptions, NodeInfo, PutFileOptions, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
-import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
+import { checkArrayRef, checkCall, checkCopies, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
 export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, NodeInfo };
@@ -106,7 +84,7 @@ export class Cluster implements ArrayOwner {
 
   /** Stores `data` in the cluster, split into row partitions over the agents. */
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options, PUT_OPTIONS);
+    options = checkCall('put', options);
     const dtype = dtypeOf(data as ArrayBufferView);
     if (dtype === undefined || !ArrayBuffer.isView(data)) {
       const what = (data as { constructor?: { name?: string } } | null)?.constructor?.name ?? typeof data;
@@ -126,7 +104,7 @@ export class Cluster implements ArrayOwner {
    * agent can read the path itself.
    */
   async putFile(file: string, options: PutFileOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options, PUT_FILE_OPTIONS);
+    options = checkCall('putFile', options);
     const source = fileSource(file, options);
     const layout = await inspectFile(source, ' on this client');
     return this.upload(layout.dtype, layout.shape, options, FILE_UPLOAD_CONCURRENCY, async (byteOffset, byteLength, signal) => {
@@ -208,7 +186,7 @@ export class Cluster implements ArrayOwner {
    * row ranges straight into its partitions; no byte passes through this client.
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options, FROM_FILE_OPTIONS);
+    options = checkCall('fromFile', options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkName(options.name);
     const source = fileSource(file, options);
@@ -242,8 +220,7 @@ export class Cluster implements ArrayOwner {
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
     checkArrayRef(array);
-    if (typeof kernel === 'object' && kernel !== null) checkKeys(kernel, REDUCE_KERNEL, [REDUCE_OPTIONS_ELSEWHERE]);
-    options = checkJobOptions(options, REDUCE_OPTIONS, [REDUCE_KERNEL_ELSEWHERE]);
+    options = checkCall('reduce', options, kernel);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
         const meant = nearestName(kernel, BUILTIN_REDUCTIONS);
@@ -283,8 +260,7 @@ export class Cluster implements ArrayOwner {
    */
   async map(array: ArrayRef, kernel: MapKernel, options: MapOptions = {}): Promise<ArrayRef> {
     checkArrayRef(array);
-    if (typeof kernel === 'object' && kernel !== null) checkKeys(kernel, MAP_KERNEL, [MAP_OPTIONS_ELSEWHERE]);
-    options = checkJobOptions(options, MAP_OPTIONS, [MAP_KERNEL_ELSEWHERE]);
+    options = checkCall('map', options, kernel);
     if (typeof kernel !== 'object' || kernel === null || typeof kernel.kernel !== 'string') {
       throw new InvalidArgumentError('map takes { module, kernel: exportName, params } (the output\'s name, dtype and cols go in its third argument)');
     }
@@ -365,7 +341,7 @@ export class Cluster implements ArrayOwner {
     options: JobOptions,
     into?: Uint8Array,
   ): Promise<void> {
-    options = checkJobOptions(options, TO_ARRAY_OPTIONS);
+    options = checkCall('toArray', options);
     const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
     const agents = new Map(info.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
@@ -383,7 +359,7 @@ export class Cluster implements ArrayOwner {
   }
 
   async saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void> {
-    options = checkJobOptions(options, SAVE_OPTIONS);
+    options = checkCall('save', options);
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
     await writeNpy(file, meta.dtype, meta.shape, (writeAt) =>
       this.readPartitions(meta, (partition, bytes) => writeAt(bytes, partition.rowStart * rowBytes), options),
