@@ -83,7 +83,8 @@ export function nearestName(name: string, candidates: readonly string[]): string
       bestDistance = distance;
     }
   }
-  return bestDistance <= Math.min(MAX_SUGGESTION_DISTANCE, Math.ceil(wanted.length / 3)) ? best : undefined;
+  // One edit in four letters (`auth` → `out`) is another word; in six (`server`) it is a typo.
+  return bestDistance <= Math.min(MAX_SUGGESTION_DISTANCE, Math.max(1, Math.floor(wanted.length / 3))) ? best : undefined;
 }
 
 /** Beyond this many edits a suggestion is more likely a different word than a typo. */

@@ -33,6 +33,7 @@ export interface ConnectOptions {
   embedded?: EmbeddedOptions;
 }
 
+/** How the cluster connect() starts in this process (without servers) is sized. */
 export interface EmbeddedOptions {
   /** Agents in the process. @default 1 */
   agents?: number;
@@ -75,6 +76,9 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
       ? undefined
       : (Array.isArray(rawServers) ? rawServers : rawServers.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
   if (servers !== undefined && servers.length === 0) throw new InvalidArgumentError('servers is empty: pass nats://host:port or leave it out for an embedded cluster');
+  if (options.servers !== undefined && options.embedded !== undefined) {
+    throw new InvalidArgumentError('embedded sizes a cluster started in this process: leave it out when you pass servers');
+  }
   if (servers === undefined && options.auth !== undefined) {
     throw new InvalidArgumentError('auth is for a running cluster over NATS: pass servers too (an embedded cluster has no NATS to log in to)');
   }

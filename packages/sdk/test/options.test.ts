@@ -35,6 +35,7 @@ describe('option keys: the nearest valid name', () => {
     ['shpae', ['shape', 'name', 'partitions', 'replace', 'copies'], 'shape'],
     ['server', ['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded'], 'servers'],
     ['colour', ['dtype', 'cols', 'name', 'replace'], undefined],
+    ['auth', ['out', 'name', 'dtype'], undefined],
     ['x', ['dtype', 'cols', 'name', 'replace'], undefined],
   ];
   for (const [typed, keys, meant] of cases) {
@@ -75,6 +76,10 @@ describe('connect options', () => {
 
   it("connect('nats://…') says to pass { servers } instead of starting an embedded cluster", async () => {
     await refuses(() => connect('nats://127.0.0.1:4222' as Untyped), /connect takes an options object: write connect\(\{ servers: "nats:\/\/127.0.0.1:4222" \}\)/);
+  });
+
+  it('refuses embedded sizes next to servers, which would ignore them', async () => {
+    await refuses(() => connect({ servers: 'nats://127.0.0.1:1', embedded: { agents: 2 } }), /embedded sizes a cluster started in this process: leave it out when you pass servers/);
   });
 
   it('checks the nested objects: embedded, auth and auth.tls', async () => {
