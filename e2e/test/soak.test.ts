@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { environmentValue } from '@sharc/protocol';
 import { connect, type ArrayRef, type Cluster } from '@sharc/sdk';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 
-const SOAK_MS = Number(process.env.SHARC_SOAK_MS ?? 120_000);
+const SOAK_MS = Number(environmentValue('SHARC_SOAK_MS') ?? 120_000);
 const CLIENTS = 4;
 /** Memory is compared from here (the end of the warm-up)… */
 const WARM_UP_END = 0.3;
