@@ -25,9 +25,12 @@ export function declaredOptionNames(declare: (start: Argv) => unknown): Map<stri
       get: (_target, method) => {
         if (typeof method !== 'string' || method === 'then') return undefined;
         return (...args: unknown[]) => {
-          if ((method === 'option' || method === 'positional') && typeof args[0] === 'string') names.set(camelCase(args[0]), args[0]);
+          const [first, , builder] = args;
+          if ((method === 'option' || method === 'options' || method === 'positional') && typeof first === 'string') names.set(camelCase(first), first);
+          if (method === 'options' && typeof first === 'object' && first !== null) for (const key of Object.keys(first)) names.set(camelCase(key), key);
           // A command's options are declared in its builder: run it on the recorder too.
-          if (method === 'command' && typeof args[2] === 'function') (args[2] as (y: object) => unknown)(recorder);
+          if (method === 'command' && typeof builder === 'function') (builder as (y: object) => unknown)(recorder);
+          if (method === 'command' && typeof builder === 'object' && builder !== null) for (const key of Object.keys(builder)) names.set(camelCase(key), key);
           return recorder;
         };
       },

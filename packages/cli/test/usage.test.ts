@@ -66,8 +66,9 @@ describe('sharc command line: usage errors exit 2 and name the bad option', () =
 
   it('ignores --config keys of other commands, and refuses one no command takes with the nearest name', async () => {
     const shared = path.join(dir, 'shared.yaml');
-    // threads is an agent option and max-running-jobs a coordinator one: status ignores both.
-    await writeFile(shared, 'threads: 2\nmax-running-jobs: 4\nservers: nats://127.0.0.1:1\n');
+    // Options of agent, coordinator, up, put, map and reduce: status ignores them all.
+    const others = ['threads: 2', 'max-running-jobs: 4', 'dataDir: /tmp/x', 'agents-read: true', 'out: y', 'combine: merge', 'timeout-ms: 5', 'gib: 1'];
+    await writeFile(shared, `${others.join('\n')}\nservers: nats://127.0.0.1:1\n`);
     const ignored = await runSharc(['status', '--config', shared]);
     assert.equal(ignored.code, 1, ignored.stderr);
     assert.match(ignored.stderr, /cannot reach NATS at nats:\/\/127.0.0.1:1/);
