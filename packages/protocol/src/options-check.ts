@@ -44,7 +44,10 @@ export interface ElsewhereKeys {
  */
 export function checkKeys(value: unknown, known: KnownKeys, elsewhere: readonly ElsewhereKeys[] = []): void {
   const noun = known.noun ?? 'option';
-  if (!isPlainObject(value)) throw new InvalidArgumentError(`the ${noun}s of ${known.of} must be a plain object ({ … }), got ${describe(value)}`);
+  if (!isPlainObject(value)) {
+    const subject = noun === 'option' ? `the options of ${known.of}` : known.of;
+    throw new InvalidArgumentError(`${subject} must be a plain object ({ … }), got ${describe(value)}`);
+  }
   for (const key of Object.keys(value)) {
     if (known.keys.includes(key)) continue;
     const home = elsewhere.find((place) => place.keys.includes(key));
