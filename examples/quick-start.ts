@@ -15,7 +15,7 @@ try {
   const a = await cluster.put(data, { shape: [rows, cols], name: 'quick-start', replace: true });
   console.log('sum', await cluster.reduce(a, 'sum'), 'max', await cluster.reduce(a, 'max'));
   console.log('values above 1:', await cluster.reduce(a, { module: kernels, params: { threshold: 1 } }));
-  const tripled = await cluster.map(a, { module: kernels, kernel: 'scale', params: { factor: 3 }, name: 'tripled', replace: true });
+  const tripled = await cluster.map(a, { module: kernels, kernel: 'scale', params: { factor: 3 } }, { name: 'tripled', replace: true });
   console.log('sum of tripled', await cluster.reduce(tripled, 'sum'));
 } finally {
   await cluster.close();

@@ -54,8 +54,8 @@ async function scenario(cluster: Cluster, name: string): Promise<Record<string, 
 
   const summary = await cluster.map(
     array,
-    { module: KERNELS, kernel: 'rowSummary', params: { scale: MAP_SCALE }, cols: SUMMARY_COLS, name: `${name}-summary` },
-    job,
+    { module: KERNELS, kernel: 'rowSummary', params: { scale: MAP_SCALE } },
+    { cols: SUMMARY_COLS, name: `${name}-summary`, ...job },
   );
   const fetched = await summary.toArray(job);
   checks.map = arrayCheck(fetched, localRowSummary(data));

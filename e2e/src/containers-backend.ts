@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { freePort } from '@sharc/launcher';
+import { environmentValue } from '@sharc/protocol';
 import type { StartedTestContainer } from 'testcontainers';
 import type { ClusterBackend } from './backend.js';
 import { cleanUpOnExit } from './exit-cleanup.js';
@@ -144,7 +145,7 @@ export async function startContainerCluster(options: ContainerClusterOptions = {
   const memoryBytes = options.memoryBytes ?? 256 * 1024 * 1024;
   const clientTimeoutMs = options.clientTimeoutMs ?? 60_000;
   const { GenericContainer, Wait, getContainerRuntimeClient } = await loadTestcontainers();
-  const image = await resolveImage(options.image ?? process.env.SHARC_E2E_IMAGE);
+  const image = await resolveImage(options.image ?? environmentValue('SHARC_E2E_IMAGE'));
   const run = randomBytes(4).toString('hex');
   const [natsPort, ...dataPorts] = await freePorts(1 + agentCount);
   const servers = `nats://${LOOPBACK}:${natsPort}`;

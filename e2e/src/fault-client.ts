@@ -115,7 +115,7 @@ async function killDuringJob(cluster: Cluster, kind: 'reduce' | 'map', victim: s
   let reports: BlockReport[] = [];
   let output: ArrayRef | undefined;
   if (kind === 'reduce') reports = await cluster.reduce<BlockReport[]>(input, { ...REPORT, params: { ms: KILL_JOB.ms } }, options);
-  else output = await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: KILL_JOB.ms }, name: `${name}-out` }, options);
+  else output = await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: KILL_JOB.ms } }, { name: `${name}-out`, ...options });
   const doneAt = Date.now();
   const { deadSeen } = await watch;
   if (kind === 'reduce') checks.eachRowOnce = check(coverageProblem(reports, KILL_JOB.rows, COLS), `${reports.length} blocks cover ${KILL_JOB.rows} rows once`);
@@ -143,7 +143,7 @@ async function coordinatorDiesDuringJob(cluster: Cluster, kind: 'reduce' | 'map'
     const reports = await cluster.reduce<BlockReport[]>(input, { ...REPORT, params: { ms: KILL_JOB.ms } }, options);
     checks.eachRowOnce = check(coverageProblem(reports, KILL_JOB.rows, COLS), `${reports.length} blocks cover ${KILL_JOB.rows} rows once`);
   } else {
-    output = await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: KILL_JOB.ms }, name: `${name}-out` }, options);
+    output = await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: KILL_JOB.ms } }, { name: `${name}-out`, ...options });
   }
   const doneAt = Date.now();
   if (output !== undefined) {

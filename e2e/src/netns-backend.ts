@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { natsConfigText, natsServerBinary, ServiceProcess } from '@sharc/launcher';
+import { environmentValue } from '@sharc/protocol';
 import type { ClusterBackend } from './backend.js';
 import { cleanUpOnExit } from './exit-cleanup.js';
 import { ClientSession } from './client-session.js';
@@ -117,9 +118,9 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
   // Services get exactly the configuration passed here: no SHARC_* of the caller's shell leaks in.
   // (ServiceProcess adds `env` to this process's environment; an undefined value removes a variable.)
   const serviceEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.keys(process.env).filter((key) => key.startsWith('SHARC_')).map((key) => [key, undefined]));
-  serviceEnv.SHARC_LOG_LEVEL = process.env.SHARC_E2E_LOG_LEVEL ?? 'warn';
+  serviceEnv.SHARC_LOG_LEVEL = environmentValue('SHARC_E2E_LOG_LEVEL') ?? 'warn';
   /** SHARC_E2E_LOG_DIR keeps every service's whole stderr there (`agent-agent-2.log`, …), for a failure's post-mortem. */
-  const logDir = process.env.SHARC_E2E_LOG_DIR;
+  const logDir = environmentValue('SHARC_E2E_LOG_DIR');
   const start = async (host: NetnsHost, name: string, command: string, args: string[], ready: RegExp, forgetStartupOutput = false) => {
     // `ip netns exec` execs the command: the child's pid is the service's own, so stop() and kill() reach it.
     const [cmd, argv] = topology.exec(host, command, args);

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { environmentValue } from '@sharc/protocol';
 import { killAndRestartAgents } from '../src/chaos-monkey.js';
 import type { ClientEvent, ClientSession } from '../src/client-session.js';
 import type { BlockReport } from '../src/kernels/fault-kernels.js';
@@ -203,7 +204,7 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
   });
 
   it(`chaos: ≥ ${CHAOS_MIN_JOBS} small jobs while agents are SIGKILLed and restarted one at a time: every result right, none lost, none doubled`, { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
-    const seed = Number(process.env.SHARC_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    const seed = Number(environmentValue('SHARC_CHAOS_SEED') ?? Math.floor(Math.random() * 2 ** 31));
     t.diagnostic(`chaos seed ${seed} (SHARC_CHAOS_SEED=${seed} repeats the victims and pauses)`);
     const session = client(['chaos', '--min-jobs', String(CHAOS_MIN_JOBS), '--max-ms', '150000']);
     try {

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { environmentValue } from '@sharc/protocol';
 import { connect, type ArrayRef, type Cluster } from '@sharc/sdk';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 
-const SOAK_MS = Number(process.env.SHARC_SOAK_MS ?? 120_000);
+const SOAK_MS = Number(environmentValue('SHARC_SOAK_MS') ?? 120_000);
 const CLIENTS = 4;
 /** Memory is compared from here (the end of the warm-up)… */
 const WARM_UP_END = 0.3;
@@ -73,7 +74,7 @@ describe('soak: small jobs from 4 clients, bounded, with memory checked', () => 
                 counts.custom++;
                 break;
               case 2: {
-                const summary = await client.map(mine, { module: KERNELS, kernel: 'rowSummary', params: { scale: 2 }, cols: 3 });
+                const summary = await client.map(mine, { module: KERNELS, kernel: 'rowSummary', params: { scale: 2 } }, { cols: 3 });
                 const back = await summary.toArray();
                 const row = ROWS - 1;
                 assert.deepEqual([...back.subarray(row * 3, row * 3 + 3)], [row, (data[row * 2]! + data[row * 2 + 1]!) * 2, Math.max(data[row * 2]!, data[row * 2 + 1]!)]);

@@ -9,6 +9,8 @@ import { inspectCommands } from './commands/inspect.js';
 import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
+import { declaredOptionNames, unknownConfigKeyMessage } from './config-keys.js';
+import { dropEmptySharcVariables, misspeltSharcVariables } from '@sharc/protocol';
 
 const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -18,6 +20,9 @@ const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as {
  * run until stopped and exit the process themselves.
  */
 export async function runCli(argv: readonly string[]): Promise<number> {
+  // `SHARC_CLUSTER=` means unset (for yargs' env layer too, and for the services `up` starts).
+  dropEmptySharcVariables(process.env);
+  warnMisspeltVariables();
   const ignored = new Set<string>();
   for (;;) {
     let exitCode = 0;
@@ -48,6 +53,26 @@ interface CliHooks {
   retryIgnoring: (keys: string[]) => void;
   /** Option keys (camelCase) to drop from the config file. */
   ignored: ReadonlySet<string>;
+  /** What the options are declared on: yargs, or a recorder of their names (config-keys.ts). */
+  start?: Argv;
+}
+
+/**
+ * SHARC_* variables that are no option of any command are ignored (other tools share the
+ * prefix), but one a letter or two from an option (`SHARC_SERVER`) is most likely meant as it.
+ */
+function warnMisspeltVariables(): void {
+  const known = [...everyOptionName().keys()].map(environmentName);
+  for (const { name, meant } of misspeltSharcVariables(known)) {
+    process.stderr.write(`sharc: warning: ${name} is no option of any command, ignored: did you mean ${meant}?\n`);
+  }
+}
+
+let declaredNames: Map<string, string> | undefined;
+/** Every option name of every command (camelCase → as declared). */
+function everyOptionName(): Map<string, string> {
+  declaredNames ??= declaredOptionNames((start) => buildCli([], { exit: () => undefined, retryIgnoring: () => undefined, ignored: new Set(), start }));
+  return declaredNames;
 }
 
 const camelCase = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -73,12 +98,17 @@ function unknownFromElsewhere(message: string | undefined, configKeys: ReadonlyS
 function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
   const { exit } = hooks;
   const configKeys = new Set<string>();
+  /** camelCase → as written in the file. */
+  const writtenKeys = new Map<string, string>();
+  let configFile = '';
   const readConfig = (file: string) => {
+    configFile = file;
     const entries = Object.entries(readConfigFile(file)).filter(([key]) => !hooks.ignored.has(camelCase(key)));
     for (const [key] of entries) configKeys.add(camelCase(key));
+    for (const [key] of entries) writtenKeys.set(camelCase(key), key);
     return Object.fromEntries(entries);
   };
-  let cli = yargs(argv)
+  let cli = (hooks.start ?? yargs(argv))
     .scriptName('sharc')
     .usage('$0 <command> [options]\n\nSHared ARray Cluster: map, reduce and custom kernels over big typed arrays on every core of every host.')
     // Precedence (yargs): flags > SHARC_* environment > --config file > defaults.
@@ -114,7 +144,11 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
     .exitProcess(false)
     .fail((message, error) => {
       const elsewhere = unknownFromElsewhere(message, configKeys, hooks.ignored);
-      if (elsewhere.length > 0) {
+      // A config-file key of another command is ignored; one no command takes is a mistake.
+      const unknownToAll = elsewhere.find((key) => configKeys.has(key) && !everyOptionName().has(key));
+      if (unknownToAll !== undefined) {
+        message = unknownConfigKeyMessage(writtenKeys.get(unknownToAll) ?? unknownToAll, configFile, everyOptionName());
+      } else if (elsewhere.length > 0) {
         hooks.retryIgnoring(elsewhere);
         throw error ?? new Error(message);
       }

@@ -65,6 +65,49 @@ describe('sharc command line: usage errors exit 2 and name the bad option', () =
     assert.match(run.stderr, /cannot reach NATS at nats:\/\/127.0.0.1:1/);
   });
 
+  it('ignores --config keys of other commands, and refuses one no command takes with the nearest name', async () => {
+    const shared = path.join(dir, 'shared.yaml');
+    // Options of agent, coordinator, up, put, map and reduce: status ignores them all.
+    const others = ['threads: 2', 'max-running-jobs: 4', 'dataDir: /tmp/x', 'agents-read: true', 'out: y', 'combine: merge', 'timeout-ms: 5', 'gib: 1'];
+    await writeFile(shared, `${others.join('\n')}\nservers: nats://127.0.0.1:1\n`);
+    const ignored = await runSharc(['status', '--config', shared]);
+    assert.equal(ignored.code, 1, ignored.stderr);
+    assert.match(ignored.stderr, /cannot reach NATS at nats:\/\/127.0.0.1:1/);
+
+    const typos: Array<[string, RegExp]> = [
+      ['server: nats://127.0.0.1:1\n', /unknown option 'server' \(no sharc command takes it\): did you mean 'servers'\?/],
+      ['max-running-job: 4\n', /unknown option 'max-running-job' \(no sharc command takes it\): did you mean 'max-running-jobs'\?/],
+      ['threds: 2\n', /unknown option 'threds' \(no sharc command takes it\): did you mean 'threads'\?/],
+      ['frobnicate: 1\n', /unknown option 'frobnicate' \(no sharc command takes it\): sharc <command> --help lists the options/],
+    ];
+    for (const [text, message] of typos) {
+      const file = path.join(dir, 'typo.yaml');
+      await writeFile(file, text);
+      for (const command of ['status', 'agent']) {
+        const run = await runSharc([command, '--config', file]);
+        assert.equal(run.code, 2, `${command} with ${text}: ${run.stderr}`);
+        assert.match(run.stderr, new RegExp(`--config ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+        assert.match(run.stderr, message);
+      }
+    }
+  });
+
+  it('warns about a SHARC_* variable a letter from an option, and still ignores it', async () => {
+    const run = await runSharc(['status', '--servers', 'nats://127.0.0.1:1'], { SHARC_SERVER: 'nats://10.0.0.1:4222', SHARC_E2E_IMAGE: 'other-tool' });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /warning: SHARC_SERVER is no option of any command, ignored: did you mean SHARC_SERVERS\?/);
+    assert.doesNotMatch(run.stderr, /SHARC_E2E_IMAGE/, 'a variable of another tool is no typo');
+  });
+
+  it('treats an empty SHARC_* variable as unset', async () => {
+    const run = await runSharc(['status', '--servers', 'nats://127.0.0.1:1'], { SHARC_CLUSTER: '', SHARC_THREADS: '', SHARC_USER: '' });
+    assert.equal(run.code, 1, `reaches the connection step: ${run.stderr}`);
+    assert.match(run.stderr, /cannot reach NATS at nats:\/\/127.0.0.1:1/);
+    const agent = await runSharc(['agent', '--servers', 'nats://127.0.0.1:1'], { SHARC_THREADS: '', SHARC_MEMORY: '' });
+    assert.equal(agent.code, 1, `an empty value is not checked as a value: ${agent.stderr}`);
+    assert.match(agent.stderr, /cannot reach NATS at nats:\/\/127.0.0.1:1/);
+  });
+
   it('prints help with examples for every command, exit 0', async () => {
     for (const command of ['up', 'coordinator', 'agent', 'status', 'ls', 'put', 'get', 'reduce', 'map', 'rm', 'demo']) {
       const run = await runSharc([command, '--help']);

@@ -1,5 +1,5 @@
 import { MemoryStateStore, type StateStore } from './state/state-store.js';
-import { InvalidArgumentError, MAX_COPIES, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
+import { InvalidArgumentError, MAX_COPIES, checkKeys, createLogger, isSubjectToken, keysOf, type Logger } from '@sharc/protocol';
 
 /** Enough to keep every thread of a mid-sized cluster busy, few enough that each job gets on. */
 export const DEFAULT_MAX_RUNNING_JOBS = 64;
@@ -42,7 +42,20 @@ export interface CoordinatorOptions {
 
 export type ResolvedCoordinatorOptions = Required<CoordinatorOptions>;
 
+const COORDINATOR_OPTION_KEYS = keysOf<CoordinatorOptions>()([
+  'cluster',
+  'deadAfterMs',
+  'copies',
+  'maxRunningJobs',
+  'maxQueuedJobs',
+  'pendingUploadTtlMs',
+  'state',
+  'active',
+  'logger',
+]);
+
 export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): ResolvedCoordinatorOptions {
+  checkKeys(options, { of: 'Coordinator.start', keys: COORDINATOR_OPTION_KEYS });
   const cluster = options.cluster ?? 'default';
   if (!isSubjectToken(cluster)) throw new InvalidArgumentError(`cluster ${JSON.stringify(cluster)} may only hold letters, digits, '-' and '_'`);
   const deadAfterMs = options.deadAfterMs ?? 3000;

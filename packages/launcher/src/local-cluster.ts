@@ -80,7 +80,8 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   const echo = options.echo ?? false;
   // --stop-with-parent: a service stops when this process (holding its stdin) is gone.
   const common = ['--servers', nats.url, ...(options.cluster === undefined ? [] : ['--cluster', options.cluster]), '--stop-with-parent'];
-  const env = { SHARC_LOG_LEVEL: process.env.SHARC_LOG_LEVEL ?? 'warn', ...options.env };
+  // An empty SHARC_LOG_LEVEL counts as unset, as everywhere in sharc (protocol's environmentValue).
+  const env = { SHARC_LOG_LEVEL: process.env.SHARC_LOG_LEVEL || 'warn', ...options.env };
   const startService = (name: string, args: readonly string[], ready: RegExp, nodeArgs: readonly string[] = []) =>
     ServiceProcess.start({
       name,

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError, createLogger, isSubjectToken, type Logger } from '@sharc/protocol';
+import { InvalidArgumentError, checkKeys, createLogger, isSubjectToken, keysOf, type Logger } from '@sharc/protocol';
 
 export interface AgentOptions {
   /** Cluster name: the second token of every subject. @default 'default' */
@@ -35,6 +35,20 @@ export interface AgentOptions {
 
 export type ResolvedAgentOptions = Required<AgentOptions>;
 
+const AGENT_OPTION_KEYS = keysOf<AgentOptions>()([
+  'cluster',
+  'name',
+  'threads',
+  'memoryBytes',
+  'dataHost',
+  'dataPort',
+  'advertiseHost',
+  'threadHeapMb',
+  'kernelCacheDir',
+  'heartbeatMs',
+  'logger',
+]);
+
 const DEFAULT_MEMORY_FRACTION = 0.8;
 const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_THREAD_HEAP_MB = 1024;
@@ -43,6 +57,7 @@ export const MIN_THREAD_HEAP_MB = 16;
 
 /** Fills defaults and validates once; errors name the option. */
 export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOptions {
+  checkKeys(options, { of: 'Agent.start', keys: AGENT_OPTION_KEYS });
   const name = options.name ?? `${os.hostname()}-${process.pid}`.replace(/[^A-Za-z0-9_-]/g, '-');
   if (!isSubjectToken(name)) throw new InvalidArgumentError(`agent name ${JSON.stringify(name)} may only hold letters, digits, '-' and '_'`);
   const threads = options.threads ?? os.availableParallelism();

@@ -64,6 +64,9 @@ export type {
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';
+export { keysOf, checkKeys, unknownKeyMessage, nearestName } from './options-check.js';
+export type { KnownKeys, ElsewhereKeys } from './options-check.js';
+export { environmentValue, dropEmptySharcVariables, misspeltSharcVariables } from './environment.js';
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';
 export type { Answer, ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
@@ -71,7 +74,7 @@ export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats, natsConnectionOf } from './bus/nats.js';
 export type { NatsTransportOptions } from './bus/nats.js';
-export { resolveNatsAuth, natsAuthFromEnv, NATS_AUTH_SOURCES } from './bus/nats-auth.js';
+export { resolveNatsAuth, natsAuthFromEnv, NATS_AUTH_SOURCES, NATS_AUTH_VARIABLES } from './bus/nats-auth.js';
 export type { NatsAuthOptions, NatsTlsOptions, NatsAuthMethod, ResolvedNatsAuth } from './bus/nats-auth.js';
 export {
   FrameReader,

@@ -1,3 +1,5 @@
+import { environmentValue } from './environment.js';
+
 /** The few log calls sharc's services make; any pino-like logger fits. */
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;
@@ -13,7 +15,7 @@ type Level = (typeof LEVELS)[number];
  * One JSON line per event on stderr, at or above `SHARC_LOG_LEVEL` (default `warn`, so an
  * embedded cluster stays quiet inside a user's program).
  */
-export function createLogger(component: string, level: string = process.env.SHARC_LOG_LEVEL ?? 'warn'): Logger {
+export function createLogger(component: string, level: string = environmentValue('SHARC_LOG_LEVEL') ?? 'warn'): Logger {
   const threshold = LEVELS.indexOf((LEVELS as readonly string[]).includes(level) ? (level as Level) : 'warn');
   const write = (at: Level) => (message: string, fields?: Record<string, unknown>) => {
     if (LEVELS.indexOf(at) < threshold) return;

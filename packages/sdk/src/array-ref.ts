@@ -2,6 +2,7 @@ import {
   InvalidArgumentError,
   bytesPerElement,
   elementCount,
+  keysOf,
   typedArrayConstructor,
   type ArrayMeta,
   type DType,
@@ -10,12 +11,13 @@ import {
   type TypedArray,
   type TypedArrayOf,
 } from '@sharc/protocol';
-import type { JobOptions } from './jobs/run-job.js';
+import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
 
 export interface ToArrayOptions<D extends DType = DType> extends JobOptions {
   /** A typed array of the array's dtype and length to fill instead of allocating a new one. */
   into?: TypedArrayOf<D>;
 }
+export const TO_ARRAY_OPTION_KEYS = keysOf<ToArrayOptions>()([...JOB_OPTION_KEYS, 'into']);
 
 /** What ArrayRef needs from its cluster (kept narrow so the two files do not depend on each other's internals). */
 export interface ArrayOwner {

@@ -1,7 +1,21 @@
-import type { DType } from '@sharc/protocol';
-import type { JobOptions } from './jobs/run-job.js';
+import { keysOf, type DType } from '@sharc/protocol';
+import { TO_ARRAY_OPTION_KEYS } from './array-ref.js';
+import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
 
-/** The options and kernel descriptions the Cluster's calls take. */
+/**
+ * The options and kernel descriptions the Cluster's calls take, one shape per call: what to
+ * run on (the array, the data, the file), what to run (a built-in name or a kernel
+ * `{ module, … }`), then every option in the last object:
+ *
+ *     put(data, { shape, name, partitions, replace, copies, ...jobOptions })
+ *     putFile(file, { format, dtype, shape, byteOffset, name, partitions, replace, copies, ...jobOptions })
+ *     fromFile(file, { format, dtype, shape, byteOffset, name, partitions, replace, ...jobOptions })
+ *     reduce(array, 'sum' | { module, partial, combine, params }, { ...jobOptions })
+ *     map(array, { module, kernel, params }, { name, replace, dtype, cols, ...jobOptions })
+ *
+ * Each type's keys are listed once below it (`keysOf` makes the compiler check the list), and
+ * each call refuses any other key, naming the nearest valid one or the argument it belongs in.
+ */
 
 export interface PutOptions extends JobOptions {
   /** Shape of the data, row-major; `[]` for a 0-d array of one element. @default [data.length] */
@@ -25,6 +39,7 @@ export interface PutOptions extends JobOptions {
    */
   copies?: number;
 }
+export const PUT_OPTION_KEYS = keysOf<PutOptions>()([...JOB_OPTION_KEYS, 'shape', 'name', 'partitions', 'replace', 'copies', 'dtype']);
 
 /** fromFile needs no copies: the file itself is where a lost partition is read again from. */
 export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
@@ -48,7 +63,13 @@ export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
    */
   byteOffset?: number;
 }
+export const FROM_FILE_OPTION_KEYS = keysOf<FromFileOptions>()([...JOB_OPTION_KEYS, 'name', 'partitions', 'replace', 'format', 'dtype', 'shape', 'byteOffset']);
 
+/** putFile uploads from this client: copies of each partition are made, as for put. */
+export interface PutFileOptions extends FromFileOptions, Pick<PutOptions, 'copies'> {}
+export const PUT_FILE_OPTION_KEYS = keysOf<PutFileOptions>()([...FROM_FILE_OPTION_KEYS, 'copies']);
+
+/** A custom reduction: reduce's second argument. Options (timeoutMs…) go in its third. */
 export interface ReduceKernel {
   /** Path (or file URL) of a TS/JS module on the client's disk. */
   module: string | URL;
@@ -56,22 +77,46 @@ export interface ReduceKernel {
   partial?: string;
   /** Export merging two partials: `(a, b) => partial`. @default 'combine' */
   combine?: string;
+  /** Plain data handed to each call as `ctx.params`. @default undefined */
   params?: unknown;
 }
+export const REDUCE_KERNEL_KEYS = keysOf<ReduceKernel>()(['module', 'partial', 'combine', 'params']);
 
+/** What map runs: its second argument. The output's name, dtype, cols and options go in its third. */
 export interface MapKernel {
+  /** Path (or file URL) of a TS/JS module on the client's disk. */
   module: string | URL;
   /** Export run on each block: `(input, output, ctx) => void`. */
   kernel: string;
+  /** Plain data handed to each call as `ctx.params`. @default undefined */
   params?: unknown;
+}
+export const MAP_KERNEL_KEYS = keysOf<MapKernel>()(['module', 'kernel', 'params']);
+
+/** map's third argument: the output array, and the options of every long call. */
+export interface MapOptions extends JobOptions {
   /** Output element type. @default the input's */
   dtype?: DType;
   /** Output columns. @default the input's */
   cols?: number;
   /** Name of the output array. @default a generated one */
   name?: string;
+  /** Overwrite an array of the same name (only once the new one is complete). @default false */
   replace?: boolean;
 }
+export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace']);
+
+/** Each call's keys: its options and, for reduce and map, its kernel (validate.ts checkCall). */
+export const CALL_KEYS = {
+  put: { options: PUT_OPTION_KEYS },
+  putFile: { options: PUT_FILE_OPTION_KEYS },
+  fromFile: { options: FROM_FILE_OPTION_KEYS },
+  toArray: { options: TO_ARRAY_OPTION_KEYS },
+  save: { options: JOB_OPTION_KEYS },
+  reduce: { options: JOB_OPTION_KEYS, kernel: REDUCE_KERNEL_KEYS },
+  map: { options: MAP_OPTION_KEYS, kernel: MAP_KERNEL_KEYS },
+} as const satisfies Record<string, { options: readonly string[]; kernel?: readonly string[] }>;
+export type CallName = keyof typeof CALL_KEYS;
 
 export interface NodeInfo {
   id: string;

@@ -24,6 +24,7 @@ import {
   subjectFor,
   holdersOf,
   isSubjectToken,
+  nearestName,
   type AgentInfo,
   type ArrayMeta,
   type BuiltinPartial,
@@ -49,13 +50,13 @@ import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
-import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
+import type { FromFileOptions, MapKernel, MapOptions, NodeInfo, PutFileOptions, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { putDType } from './put-dtype.js';
-import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
+import { checkArrayRef, checkCall, checkCopies, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
-export type { JobOptions, PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo };
+export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, NodeInfo };
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
@@ -94,7 +95,7 @@ export class Cluster implements ArrayOwner {
   /** Options typed as PutOptions (dtype: any DType) land here; put checks the dtype when it runs. */
   put(data: TypedArray, options?: PutOptions): Promise<ArrayRef>;
   async put(data: TypedArray, options: PutOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options);
+    options = checkCall('put', options);
     const dtype = putDType(data, options.dtype);
     const shape = parseShape(options.shape ?? [data.length], data.length);
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -109,8 +110,8 @@ export class Cluster implements ArrayOwner {
    * FILE_UPLOAD_CONCURRENCY partitions are held at once). Use `fromFile` instead when every
    * agent can read the path itself.
    */
-  async putFile(file: string, options: FromFileOptions & Pick<PutOptions, 'copies'> = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options);
+  async putFile(file: string, options: PutFileOptions = {}): Promise<ArrayRef> {
+    options = checkCall('putFile', options);
     const source = fileSource(file, options);
     const layout = await inspectFile(source, ' on this client');
     return this.upload(layout.dtype, layout.shape, options, FILE_UPLOAD_CONCURRENCY, async (byteOffset, byteLength, signal) => {
@@ -192,7 +193,7 @@ export class Cluster implements ArrayOwner {
    * row ranges straight into its partitions; no byte passes through this client.
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
-    options = checkJobOptions(options);
+    options = checkCall('fromFile', options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkName(options.name);
     const source = fileSource(file, options);
@@ -230,10 +231,11 @@ export class Cluster implements ArrayOwner {
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
     checkArrayRef(array);
-    options = checkJobOptions(options);
+    options = checkCall('reduce', options, kernel);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
-        throw new InvalidArgumentError(`unknown reduction '${kernel}': use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
+        const meant = nearestName(kernel, BUILTIN_REDUCTIONS);
+        throw new InvalidArgumentError(`unknown reduction '${kernel}': ${meant === undefined ? '' : `did you mean '${meant}'? `}use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
       }
       if (elementCount(array.shape) === 0) {
         const empty = emptyReductionError(kernel, array.shape);
@@ -246,6 +248,7 @@ export class Cluster implements ArrayOwner {
     if (typeof kernel !== 'object' || kernel === null) {
       throw new InvalidArgumentError(`reduce takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
     }
+    checkModule(kernel.module, 'reduce');
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const partialName = kernel.partial ?? 'partial';
     const combineName = kernel.combine ?? 'combine';
@@ -266,19 +269,23 @@ export class Cluster implements ArrayOwner {
     return foldPartials(done.partials, combine, `${bundle.label}#${combineName}`);
   }
 
-  /** Runs `kernel` over every block of rows; the output is a new array placed with the input. */
-  map<D extends DType, K extends MapKernel>(array: ArrayRef<D>, kernel: K, options?: JobOptions): Promise<ArrayRef<K extends { dtype: infer O extends DType } ? O : D>>;
-  async map(array: ArrayRef, kernel: MapKernel, options: JobOptions = {}): Promise<ArrayRef> {
+  /**
+   * Runs `kernel` over every block of rows; the output is a new array placed with the input,
+   * named, typed and shaped by the options: `map(a, { module, kernel, params }, { name, dtype, cols })`.
+   */
+  map<D extends DType, O extends MapOptions>(array: ArrayRef<D>, kernel: MapKernel, options?: O): Promise<ArrayRef<O extends { dtype: infer X extends DType } ? X : D>>;
+  async map(array: ArrayRef, kernel: MapKernel, options: MapOptions = {}): Promise<ArrayRef> {
     checkArrayRef(array);
-    options = checkJobOptions(options);
+    options = checkCall('map', options, kernel);
     if (typeof kernel !== 'object' || kernel === null || typeof kernel.kernel !== 'string') {
-      throw new InvalidArgumentError('map takes { module, kernel: exportName, params, dtype, cols, name }');
+      throw new InvalidArgumentError('map takes { module, kernel: exportName, params } (the output\'s name, dtype and cols go in its third argument)');
     }
+    checkModule(kernel.module, 'map');
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
-    const dtype = kernel.dtype === undefined ? array.dtype : parseDType(kernel.dtype);
-    const cols = kernel.cols ?? colsOf(array.shape);
+    const dtype = options.dtype === undefined ? array.dtype : parseDType(options.dtype);
+    const cols = options.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 0) throw new InvalidArgumentError(`cols must be a non-negative integer, got ${cols}`);
-    if (kernel.name !== undefined) checkName(kernel.name);
+    if (options.name !== undefined) checkName(options.name);
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
     const done = await this.job(
@@ -289,8 +296,8 @@ export class Cluster implements ArrayOwner {
         params: kernel.params,
         dtype,
         cols,
-        ...(kernel.name === undefined ? {} : { outputName: kernel.name }),
-        ...(kernel.replace === undefined ? {} : { replace: kernel.replace }),
+        ...(options.name === undefined ? {} : { outputName: options.name }),
+        ...(options.replace === undefined ? {} : { replace: options.replace }),
       },
       array,
       options,
@@ -350,7 +357,7 @@ export class Cluster implements ArrayOwner {
     options: JobOptions,
     into?: Uint8Array,
   ): Promise<void> {
-    options = checkJobOptions(options);
+    options = checkCall('toArray', options);
     const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
     const agents = new Map(info.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
@@ -368,7 +375,7 @@ export class Cluster implements ArrayOwner {
   }
 
   async saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void> {
-    options = checkJobOptions(options);
+    options = checkCall('save', options);
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
     await writeNpy(file, meta.dtype, meta.shape, (writeAt) =>
       this.readPartitions(meta, (partition, bytes) => writeAt(bytes, partition.rowStart * rowBytes), options),
@@ -468,6 +475,12 @@ function fileSource(file: string, options: FromFileOptions): FileSource {
     throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }`);
   }
   return source;
+}
+
+function checkModule(module: unknown, call: string): void {
+  if (!(typeof module === 'string' && module.length > 0) && !(module instanceof URL)) {
+    throw new InvalidArgumentError(`${call}'s kernel needs module: the path (or file URL) of a TS/JS module on this client, got ${JSON.stringify(module) ?? typeof module}`);
+  }
 }
 
 function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): AgentInfo {

@@ -9,13 +9,14 @@ import {
   MessageBus,
   connectNats,
   createLogger,
+  misspeltSharcVariables,
   subjectFor,
   tcpDataPlane,
   type DataPlane,
   type Transport,
 } from '@sharc/protocol';
 import { Cluster } from './cluster.js';
-import { resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from './options.js';
+import { SDK_VARIABLES, resolveConnectOptions, type ConnectOptions, type ResolvedConnectOptions } from './options.js';
 
 const EMBEDDED_MEMORY_FRACTION = 0.8;
 
@@ -28,6 +29,10 @@ export async function connect(options: ConnectOptions = {}): Promise<Cluster> {
   const resolved = resolveConnectOptions(options);
   const clientId = `client-${randomBytes(6).toString('hex')}`;
   const logger = createLogger(clientId);
+  for (const { name, meant } of misspeltSharcVariables(SDK_VARIABLES)) {
+    const consequence = resolved.servers === undefined && meant === 'SHARC_SERVERS' ? '; starting an embedded cluster' : '';
+    logger.warn(`${name} is set, but sharc reads no such variable: did you mean ${meant}? (ignored${consequence})`);
+  }
   if (resolved.servers === undefined) return startEmbedded(resolved, clientId);
 
   const transport = await connectNats({

@@ -6,17 +6,17 @@
  * const cluster = await connect();                      // embedded; or { servers: 'nats://host:4222' }
  * const a = await cluster.put(new Float64Array(1e6), { shape: [1000, 1000], name: 'm' });
  * console.log(await cluster.reduce(a, 'sum'));
- * const b = await cluster.map(a, { module: './k.ts', kernel: 'double' });
+ * const b = await cluster.map(a, { module: './k.ts', kernel: 'double' }, { name: 'doubled', timeoutMs: 60_000 });
  * console.log(await b.toArray());
  * await cluster.close();
  * ```
  */
 export { connect } from './connect.js';
 export { Cluster } from './cluster.js';
-export type { PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo, JobOptions } from './cluster.js';
+export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, NodeInfo, JobOptions } from './cluster.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
-export type { ConnectOptions } from './options.js';
+export type { ConnectOptions, EmbeddedOptions } from './options.js';
 export type { KernelContext } from './kernel-types.js';
 export {
   SharcError,

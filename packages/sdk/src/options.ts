@@ -1,4 +1,14 @@
-import { CLIENT_REQUEST_TIMEOUT_MS, InvalidArgumentError, isSubjectToken, natsAuthFromEnv, type NatsAuthOptions } from '@sharc/protocol';
+import {
+  CLIENT_REQUEST_TIMEOUT_MS,
+  InvalidArgumentError,
+  checkKeys,
+  environmentValue,
+  isSubjectToken,
+  keysOf,
+  natsAuthFromEnv,
+  NATS_AUTH_VARIABLES,
+  type NatsAuthOptions,
+} from '@sharc/protocol';
 
 export interface ConnectOptions {
   /**
@@ -20,17 +30,26 @@ export interface ConnectOptions {
   /** How long control requests (put, open, delete…) may take. @default 120000 (longer than any service-side step) */
   requestTimeoutMs?: number;
   /** Embedded cluster only: how it is sized. */
-  embedded?: {
-    /** Agents in the process. @default 1 */
-    agents?: number;
-    /** Worker threads per agent. @default all cores */
-    threads?: number;
-    /** Memory per agent. @default 80 % of the host's memory, divided among the agents */
-    memoryBytes?: number;
-    /** Heap limit of each worker thread in MiB: a kernel past it fails with "out of memory". @default 1024 */
-    threadHeapMb?: number;
-  };
+  embedded?: EmbeddedOptions;
 }
+
+/** How the cluster connect() starts in this process (without servers) is sized. */
+export interface EmbeddedOptions {
+  /** Agents in the process. @default 1 */
+  agents?: number;
+  /** Worker threads per agent. @default all cores */
+  threads?: number;
+  /** Memory per agent. @default 80 % of the host's memory, divided among the agents */
+  memoryBytes?: number;
+  /** Heap limit of each worker thread in MiB: a kernel past it fails with "out of memory". @default 1024 */
+  threadHeapMb?: number;
+}
+
+/** The `SHARC_*` variables the SDK reads (a near miss of one is warned about by connect). */
+export const SDK_VARIABLES: readonly string[] = ['SHARC_SERVERS', 'SHARC_CLUSTER', 'SHARC_LOG_LEVEL', ...NATS_AUTH_VARIABLES];
+
+const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded']);
+const EMBEDDED_OPTION_KEYS = keysOf<EmbeddedOptions>()(['agents', 'threads', 'memoryBytes', 'threadHeapMb']);
 
 export interface ResolvedConnectOptions {
   servers: string[] | undefined;
@@ -41,17 +60,29 @@ export interface ResolvedConnectOptions {
   embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined; threadHeapMb: number | undefined };
 }
 
+/**
+ * Fills defaults from the options, then `SHARC_*` variables (an empty one counts as unset), and
+ * checks them once: an unknown key (`server` for `servers`) fails before anything starts.
+ */
 export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedConnectOptions {
-  const rawServers = options.servers ?? (env.SHARC_SERVERS === undefined || env.SHARC_SERVERS === '' ? undefined : env.SHARC_SERVERS);
+  if (typeof options === 'string' || Array.isArray(options)) {
+    throw new InvalidArgumentError(`connect takes an options object: write connect({ servers: ${JSON.stringify(options)} })`);
+  }
+  checkKeys(options, { of: 'connect', keys: CONNECT_OPTION_KEYS });
+  if (options.embedded !== undefined) checkKeys(options.embedded, { of: "connect's embedded", keys: EMBEDDED_OPTION_KEYS });
+  const rawServers = options.servers ?? environmentValue('SHARC_SERVERS', env);
   const servers =
     rawServers === undefined
       ? undefined
       : (Array.isArray(rawServers) ? rawServers : rawServers.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
   if (servers !== undefined && servers.length === 0) throw new InvalidArgumentError('servers is empty: pass nats://host:port or leave it out for an embedded cluster');
+  if (options.servers !== undefined && options.embedded !== undefined) {
+    throw new InvalidArgumentError('embedded sizes a cluster started in this process: leave it out when you pass servers');
+  }
   if (servers === undefined && options.auth !== undefined) {
     throw new InvalidArgumentError('auth is for a running cluster over NATS: pass servers too (an embedded cluster has no NATS to log in to)');
   }
-  const cluster = options.cluster ?? env.SHARC_CLUSTER ?? 'default';
+  const cluster = options.cluster ?? environmentValue('SHARC_CLUSTER', env) ?? 'default';
   if (!isSubjectToken(cluster)) throw new InvalidArgumentError(`cluster ${JSON.stringify(cluster)} may only hold letters, digits, '-' and '_'`);
   const agents = options.embedded?.agents ?? 1;
   if (!Number.isInteger(agents) || agents < 1) throw new InvalidArgumentError(`embedded.agents must be a positive integer, got ${agents}`);

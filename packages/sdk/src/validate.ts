@@ -1,15 +1,33 @@
-import { CancelledError, InvalidArgumentError, MAX_COPIES, MAX_PARTITIONS, createLogger } from '@sharc/protocol';
+import { CancelledError, InvalidArgumentError, MAX_COPIES, MAX_PARTITIONS, checkKeys, createLogger, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
 import { ArrayRef } from './array-ref.js';
+import { CALL_KEYS, type CallName } from './call-options.js';
 import type { JobOptions } from './jobs/run-job.js';
 
 /** Checks of what a caller passes, before anything is sent: each error names the option. */
 
 /**
- * Checks the options every long call takes, and returns them with `onProgress` guarded: a
+ * Checks a call's arguments as call-options.ts declares them: no key but the call's in its
+ * options, nor in its kernel (reduce, map), where a key of the other argument says where it
+ * goes. Returns the options checked by checkJobOptions.
+ */
+export function checkCall<T extends JobOptions>(call: CallName, options: T, kernel?: unknown): T {
+  const keys: { options: readonly string[]; kernel?: readonly string[] } = CALL_KEYS[call];
+  if (keys.kernel === undefined) return checkJobOptions(options, { of: call, keys: keys.options });
+  if (typeof kernel === 'object' && kernel !== null) {
+    checkKeys(kernel, { of: `${call}'s kernel`, here: 'the kernel', noun: 'key', keys: keys.kernel }, [
+      { keys: keys.options, goesIn: `${call}'s third argument (options)` },
+    ]);
+  }
+  return checkJobOptions(options, { of: call, here: 'the options', keys: keys.options }, [{ keys: keys.kernel, goesIn: `${call}'s second argument (the kernel)` }]);
+}
+
+/**
+ * Checks a long call's options (no key but `known`'s: a misspelt or misplaced one is an error
+ * naming it) and the ones every long call takes, and returns them with `onProgress` guarded: a
  * callback that throws is logged, never allowed to break the job it reports on.
  */
-export function checkJobOptions<T extends JobOptions>(options: T): T {
-  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
+export function checkJobOptions<T extends JobOptions>(options: T, known: KnownKeys, elsewhere: readonly ElsewhereKeys[] = []): T {
+  checkKeys(options, known, elsewhere);
   const { timeoutMs, signal, onProgress } = options;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
     throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);

@@ -85,7 +85,7 @@ describe('job admission on real processes', () => {
     // The holding job first, running before the others are sent: they queue behind it in any order.
     const hold = await holdSlot();
     const reduces = [slowReduce(300), slowReduce(300)];
-    const map = cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 2 }, dtype: 'float64', name: 'doubled' }, { timeoutMs: JOB_TIMEOUT_MS });
+    const map = cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 2 } }, { dtype: 'float64', name: 'doubled', timeoutMs: JOB_TIMEOUT_MS });
     const seen = await watchJobs((jobs) => jobs.length === 4);
     assert.equal(seen.length, 4, JSON.stringify(seen));
     assert.deepEqual(seen.map((j) => j.state).sort(), ['queued', 'queued', 'queued', 'running'], JSON.stringify(seen));

@@ -42,7 +42,7 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
     const file = path.join(dir, 'kept.npy');
     await uploaded.save(file);
     await cluster.fromFile(file, { name: 'from-file' });
-    await cluster.map(uploaded, { module: KERNELS, kernel: 'scale', params: { factor: 2 }, name: 'doubled' });
+    await cluster.map(uploaded, { module: KERNELS, kernel: 'scale', params: { factor: 2 } }, { name: 'doubled' });
     const before = (await cluster.list()).map((a) => ({ name: a.name, placement: a.placement })).sort((a, b) => a.name.localeCompare(b.name));
 
     await processes.restartCoordinator();
@@ -88,7 +88,7 @@ describe('coordinator SIGKILLed and restarted: state in JetStream (real processe
     const data = Float64Array.from({ length: 3000 }, (_, i) => i);
     const array = await cluster.put(data, { partitions: 3 });
     await (await cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 0 } })).delete();
-    const job = cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 3000 }, name: 'resumed-map' });
+    const job = cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 3000 } }, { name: 'resumed-map' });
     await jobsRunning(cluster);
     await processes.restartCoordinator();
     const output = await job;

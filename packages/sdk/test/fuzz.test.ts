@@ -65,7 +65,7 @@ describe(`fuzz: hostile messages on every subject (seed ${SEED}; replay with SHA
     cluster = await connect({ servers: processes.url });
     raw = await connectNats({ servers: processes.url, name: 'fuzzer' });
     stored = await cluster.put(data, { name: 'precious', shape: [10_000, 5], partitions: 3 });
-    mapped = await cluster.map(stored, { module: KERNELS, kernel: 'scale', params: { factor: 3 }, dtype: 'float64', name: 'tripled' });
+    mapped = await cluster.map(stored, { module: KERNELS, kernel: 'scale', params: { factor: 3 } }, { dtype: 'float64', name: 'tripled' });
     Object.assign(loggedBefore, await refusalsLogged());
   });
   after(async () => {
@@ -188,7 +188,7 @@ describe(`fuzz: hostile messages on every subject (seed ${SEED}; replay with SHA
     assert.equal(await cluster.reduce(precious, 'sum'), sum);
     assert.deepEqual(await (await cluster.open('tripled')).toArray(), data.map((v) => v * 3));
     assert.equal(mapped.name, 'tripled');
-    const again = await cluster.map(precious, { module: KERNELS, kernel: 'scale', params: { factor: 2 }, dtype: 'float64' });
+    const again = await cluster.map(precious, { module: KERNELS, kernel: 'scale', params: { factor: 2 } }, { dtype: 'float64' });
     assert.deepEqual(await again.toArray(), data.map((v) => v * 2));
     const fresh = await cluster.put(Float64Array.of(1, 2, 3), { name: 'after-fuzz' });
     assert.equal(await cluster.reduce(fresh, 'sum'), 6);

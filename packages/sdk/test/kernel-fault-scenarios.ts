@@ -91,7 +91,7 @@ export function registerKernelFaultScenarios(target: FaultTarget): void {
   it('stops a map that never returns at its timeout and frees its output', async () => {
     const before = await settledUsedBytes(target.cluster());
     await assert.rejects(
-      target.cluster().map(data, { module: FAULTY_KERNELS, kernel: 'spinForeverMap', name: 'spin-output' }, { timeoutMs: SPIN_TIMEOUT_MS }),
+      target.cluster().map(data, { module: FAULTY_KERNELS, kernel: 'spinForeverMap' }, { name: 'spin-output', timeoutMs: SPIN_TIMEOUT_MS }),
       TimeoutError,
     );
     assert.ok(!(await target.cluster().list()).some((a) => a.name === 'spin-output'), 'the output is not listed');
@@ -121,7 +121,7 @@ export function registerKernelFaultScenarios(target: FaultTarget): void {
 
   it('cancels a running map by its job id from another client: its caller gets CancelledError and the output is freed', async () => {
     const before = await settledUsedBytes(target.cluster());
-    const job = target.cluster().map(data, { module: FAULTY_KERNELS, kernel: 'spinForeverMap', name: 'cancel-output' });
+    const job = target.cluster().map(data, { module: FAULTY_KERNELS, kernel: 'spinForeverMap' }, { name: 'cancel-output' });
     job.catch(() => undefined);
     const other = target.otherClient();
     let running: Awaited<ReturnType<Cluster['runningJobs']>> = [];

@@ -203,7 +203,7 @@ np.save(${JSON.stringify(file)}, a)`);
     const flagsFile = path.join(dir, 'put-bool.npy');
     await flags.save(flagsFile);
     assert.equal(python(`import numpy as np; a = np.load(${JSON.stringify(flagsFile)}); print(a.dtype, a.tolist())`), 'bool [True, False, False, True, True]');
-    const positive = await cluster.map(await cluster.put(Float64Array.of(-1, 2, 0, 3)), { module: DTYPE_KERNELS, kernel: 'isPositive', dtype: 'bool' });
+    const positive = await cluster.map(await cluster.put(Float64Array.of(-1, 2, 0, 3)), { module: DTYPE_KERNELS, kernel: 'isPositive' }, { dtype: 'bool' });
     assert.equal(positive.dtype, 'bool');
     assert.deepEqual(await positive.toArray(), Uint8Array.of(0, 1, 0, 1));
     for (const ref of [ints, mapped, flags, positive]) await ref.delete();

@@ -68,7 +68,7 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
     const file = path.join(dir, 'loaded.npy');
     await uploaded.save(file);
     await cluster.fromFile(file, { name: 'loaded', partitions: 3 });
-    await cluster.map(uploaded, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 0 }, name: 'mapped' });
+    await cluster.map(uploaded, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 0 } }, { name: 'mapped' });
     const single = await cluster.put(data, { shape: [rows, 4], name: 'single', partitions: 3, copies: 1 });
 
     const victim = servingAgent(uploaded, 0);
@@ -151,7 +151,7 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
     const array = await cluster.put(data, { partitions: 6 });
     await (await cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 0 } })).delete();
     const victim = servingAgent(array, 1);
-    const job = cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 1500 }, name: 'affine' });
+    const job = cluster.map(array, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 1500 } }, { name: 'affine' });
     await sleep(700);
     await processes.agents.get(victim)!.kill();
     const output = await job;
@@ -212,7 +212,7 @@ describe('agent death: no data lost, jobs in flight finish correctly (real proce
   it('a map output whose input was deleted is still rebuilt from it; deleting the output frees both', async () => {
     const data = Float64Array.from({ length: 3000 }, (_, i) => i % 17);
     const input = await cluster.put(data, { name: 'input', partitions: 3 });
-    const output = await cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 3 }, name: 'tripled' });
+    const output = await cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 3 } }, { name: 'tripled' });
     await input.delete();
     assert.deepEqual((await cluster.list()).map((a) => a.name), ['tripled']);
     const victim = servingAgent(output, 2);

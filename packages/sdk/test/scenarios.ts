@@ -162,7 +162,7 @@ export function registerScenarios(target: ScenarioTarget): void {
     });
 
     it('maps to another dtype and column count', async () => {
-      const norms = await target.cluster().map(keeper, { module: KERNELS, kernel: 'rowNorm', dtype: 'float32', cols: 1, name: 'norms' });
+      const norms = await target.cluster().map(keeper, { module: KERNELS, kernel: 'rowNorm' }, { dtype: 'float32', cols: 1, name: 'norms' });
       assert.equal(norms.dtype, 'float32');
       assert.deepEqual(norms.shape, [100_000, 1]);
       assert.equal(norms.partitions, keeper.partitions);
@@ -175,7 +175,7 @@ export function registerScenarios(target: ScenarioTarget): void {
     });
 
     it('gives kernels global row numbers and params', async () => {
-      const rows = await target.cluster().map(keeper, { module: KERNELS, kernel: 'rowIndex', dtype: 'int32', cols: 1, params: { offset: 10 } });
+      const rows = await target.cluster().map(keeper, { module: KERNELS, kernel: 'rowIndex', params: { offset: 10 } }, { dtype: 'int32', cols: 1 });
       const values = await rows.toArray();
       assert.deepEqual(values, Int32Array.from({ length: 100_000 }, (_, i) => i + 10));
       await rows.delete();
@@ -305,7 +305,7 @@ export function registerScenarios(target: ScenarioTarget): void {
       ['kernel export not a function', () => target.cluster().map(keeper, { module: KERNELS, kernel: 'notAFunction' }), KernelError, /is a number, not a function/],
       ['kernel returns a non-serialisable partial', () => target.cluster().reduce(keeper, { module: KERNELS, partial: 'returnsFunction', combine: 'add' }), KernelError, /not serialisable: f is a function/],
       ['file missing', () => target.cluster().fromFile(path.join(dir, 'absent.npy')), FileFormatError, /does not exist/],
-      ['output dtype unknown', () => target.cluster().map(keeper, { module: KERNELS, kernel: 'scale', dtype: 'float16' as never }), InvalidArgumentError, /unknown dtype "float16"/],
+      ['output dtype unknown', () => target.cluster().map(keeper, { module: KERNELS, kernel: 'scale' }, { dtype: 'float16' as never }), InvalidArgumentError, /unknown dtype "float16"/],
       ['zero partitions', () => target.cluster().put(new Float64Array(4), { partitions: 0 }), InvalidArgumentError, /partitions must be an integer from 1/],
       ['fractional partitions', () => target.cluster().put(new Float64Array(4), { partitions: 1.5 }), InvalidArgumentError, /partitions must be an integer from 1/],
       ['a zero timeout', () => target.cluster().reduce(keeper, 'sum', { timeoutMs: 0 }), InvalidArgumentError, /timeoutMs must be a positive number/],
@@ -374,7 +374,7 @@ export function registerScenarios(target: ScenarioTarget): void {
       // A minute per block: had it started, it would end in the TimeoutError, not the refusal.
       const started = Date.now();
       await assert.rejects(
-        target.cluster().map(keeper, { module: KERNELS, kernel: 'slowMap', params: { ms: 60_000 }, dtype: 'float64', cols, name: 'too-big-out' }, { timeoutMs: 30_000 }),
+        target.cluster().map(keeper, { module: KERNELS, kernel: 'slowMap', params: { ms: 60_000 } }, { dtype: 'float64', cols, name: 'too-big-out', timeoutMs: 30_000 }),
         (e: Error) => e instanceof InsufficientMemoryError && /map's output 'too-big-out' needs .* free/.test(e.message),
       );
       assert.ok(Date.now() - started < 10_000, 'refused up front, not after running');
@@ -400,7 +400,7 @@ export function registerScenarios(target: ScenarioTarget): void {
     it('cancels a map without leaving its output behind', async () => {
       const before = await settledUsedBytes(target.cluster());
       const controller = new AbortController();
-      const job = target.cluster().map(keeper, { module: KERNELS, kernel: 'slowMap', params: { ms: 300 }, name: 'cancelled-output' }, { signal: controller.signal });
+      const job = target.cluster().map(keeper, { module: KERNELS, kernel: 'slowMap', params: { ms: 300 } }, { name: 'cancelled-output', signal: controller.signal });
       setTimeout(() => controller.abort(), 200);
       await assert.rejects(job, CancelledError);
       // The coordinator drops the output when its job fails: memory comes back, the name is free.

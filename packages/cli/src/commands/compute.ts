@@ -78,13 +78,13 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                   {
                     module: path.resolve(kernel.module),
                     kernel: kernel.exportName!,
+                    ...(args.params === undefined ? {} : { params: args.params }),
+                  },
+                  {
                     replace: args.replace,
                     ...(args.out === undefined ? {} : { name: args.out }),
                     ...(args.dtype === undefined ? {} : { dtype: args.dtype }),
                     ...(args.cols === undefined ? {} : { cols: args.cols }),
-                    ...(args.params === undefined ? {} : { params: args.params }),
-                  },
-                  {
                     signal,
                     ...(args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs }),
                     ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }),

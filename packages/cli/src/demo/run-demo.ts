@@ -54,7 +54,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     );
     const energy = await timed('map rms -> float32 column', () =>
       withBar('map', 'blocks', (onProgress) =>
-        cluster.map(a, { module: KERNELS, kernel: 'rms', dtype: 'float32', cols: 1, name: 'rms' }, onProgress ? { onProgress } : {}),
+        cluster.map(a, { module: KERNELS, kernel: 'rms' }, { dtype: 'float32', cols: 1, name: 'rms', ...(onProgress ? { onProgress } : {}) }),
       ),
     );
     const perRow = await timed('toArray (into a new array)', () => a.toArray());

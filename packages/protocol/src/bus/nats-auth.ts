@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions } from '@nats-io/transport-node';
+import { environmentValue } from '../environment.js';
 import { InvalidArgumentError } from '../errors.js';
+import { checkKeys, keysOf } from '../options-check.js';
 
 /**
  * How a sharc process proves who it is to nats-server, and how it checks the server: one of
@@ -31,6 +33,9 @@ export interface NatsTlsOptions {
   /** PEM key of `certFile`. (sharc: --tls-key-file) */
   keyFile?: string;
 }
+
+const NATS_AUTH_KEYS = keysOf<NatsAuthOptions>()(['user', 'password', 'token', 'nkeySeedFile', 'credsFile', 'tls']);
+const NATS_TLS_KEYS = keysOf<NatsTlsOptions>()(['caFile', 'certFile', 'keyFile']);
 
 /** Which way of authenticating was configured, for error messages and logs. */
 export type NatsAuthMethod = 'none' | 'user' | 'token' | 'nkey' | 'creds';
@@ -84,6 +89,8 @@ function readOption(file: string, field: AuthField): Uint8Array {
  * password, two ways of authenticating at once, an unreadable or malformed seed, creds or PEM file.
  */
 export function resolveNatsAuth(options: NatsAuthOptions = {}): ResolvedNatsAuth {
+  checkKeys(options, { of: 'auth', keys: NATS_AUTH_KEYS });
+  if (options.tls !== undefined) checkKeys(options.tls, { of: 'auth.tls', keys: NATS_TLS_KEYS });
   const given = (value: string | undefined) => value !== undefined && value !== '';
   const methods: Array<Exclude<NatsAuthMethod, 'none'>> = [];
   if (given(options.user) || given(options.password)) methods.push('user');
@@ -146,17 +153,22 @@ function resolveTls(tls: NatsTlsOptions | undefined): Pick<ConnectionOptions, 't
   return { tls: checked };
 }
 
+const AUTH_VARIABLES = { user: 'SHARC_USER', password: 'SHARC_PASSWORD', token: 'SHARC_TOKEN', nkeySeedFile: 'SHARC_NKEY_SEED_FILE', credsFile: 'SHARC_CREDS_FILE' } as const;
+const TLS_VARIABLES = { caFile: 'SHARC_TLS_CA_FILE', certFile: 'SHARC_TLS_CERT_FILE', keyFile: 'SHARC_TLS_KEY_FILE' } as const;
+/** The variables natsAuthFromEnv reads. */
+export const NATS_AUTH_VARIABLES: readonly string[] = [...Object.values(AUTH_VARIABLES), ...Object.values(TLS_VARIABLES)];
+
 /** Auth options from `SHARC_*` variables, for the SDK when `connect()` gets no `auth`. */
 export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuthOptions | undefined {
-  const get = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const get = (name: string) => environmentValue(name, env);
   const auth: NatsAuthOptions = {};
-  const fields = { user: 'SHARC_USER', password: 'SHARC_PASSWORD', token: 'SHARC_TOKEN', nkeySeedFile: 'SHARC_NKEY_SEED_FILE', credsFile: 'SHARC_CREDS_FILE' } as const;
+  const fields = AUTH_VARIABLES;
   for (const [field, name] of Object.entries(fields) as Array<[keyof typeof fields, string]>) {
     const value = get(name);
     if (value !== undefined) auth[field] = value;
   }
   const tls: NatsTlsOptions = {};
-  const tlsFields = { caFile: 'SHARC_TLS_CA_FILE', certFile: 'SHARC_TLS_CERT_FILE', keyFile: 'SHARC_TLS_KEY_FILE' } as const;
+  const tlsFields = TLS_VARIABLES;
   for (const [field, name] of Object.entries(tlsFields) as Array<[keyof typeof tlsFields, string]>) {
     const value = get(name);
     if (value !== undefined) tls[field] = value;

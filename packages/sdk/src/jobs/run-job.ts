@@ -11,6 +11,7 @@ import {
   bytesPerElement,
   colsOf,
   subjectFor,
+  keysOf,
   type ArrayMeta,
   type JobSpec,
   type Message,
@@ -26,6 +27,9 @@ export interface JobOptions {
   /** Rejects with TimeoutError (and cancels the work) after this many milliseconds. */
   timeoutMs?: number;
 }
+
+/** The keys of JobOptions, which every long call's options hold besides its own. */
+export const JOB_OPTION_KEYS = keysOf<JobOptions>()(['onProgress', 'signal', 'timeoutMs']);
 
 export interface JobResult {
   /** Reduce: one partial per non-empty partition, in row order. */
