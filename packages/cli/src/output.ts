@@ -48,11 +48,14 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
   );
 }
 
-export function arraysTable(arrays: readonly ArrayRef[]): string {
+/** `withState`: a STATE column, for `ls --all` (ready, or pending with what writes it). */
+export function arraysTable(arrays: readonly ArrayRef[], withState = false): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
+  const state = (a: ArrayRef) =>
+    a.pending === undefined ? 'ready' : a.pending.writer === 'upload' ? `pending: upload by ${a.pending.clientId ?? 'unknown client'}` : 'pending: map output';
   return table(
-    ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS'],
-    arrays.map((a) => [a.name, a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions)]),
+    ['ARRAY', ...(withState ? ['STATE'] : []), 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS'],
+    arrays.map((a) => [a.name, ...(withState ? [state(a)] : []), a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions)]),
   );
 }
 
@@ -75,5 +78,13 @@ export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string 
 
 /** The JSON shape of an array in `ls`, `status` and `put` output. */
 export function arrayJson(a: ArrayRef): Record<string, unknown> {
-  return { name: a.name, id: a.id, dtype: a.dtype, shape: a.shape, bytes: a.byteLength, partitions: a.partitions };
+  return {
+    name: a.name,
+    id: a.id,
+    dtype: a.dtype,
+    shape: a.shape,
+    bytes: a.byteLength,
+    partitions: a.partitions,
+    ...(a.pending === undefined ? {} : { state: a.state, writer: a.pending.writer, ...(a.pending.clientId === undefined ? {} : { clientId: a.pending.clientId }) }),
+  };
 }

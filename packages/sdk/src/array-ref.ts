@@ -6,6 +6,7 @@ import {
   type ArrayMeta,
   type DType,
   type PartitionMeta,
+  type PendingArray,
   type Shape,
   type TypedArray,
 } from '@sharc/protocol';
@@ -28,7 +29,22 @@ export class ArrayRef {
   constructor(
     private readonly owner: ArrayOwner,
     readonly meta: ArrayMeta,
+    /** Set for an array still being written, as `list({ all: true })` shows it. */
+    private readonly writing?: Omit<PendingArray, 'array'>,
   ) {}
+
+  /**
+   * `'pending'`: still being written (listed by `list({ all: true })` only): an upload in
+   * progress (`writer: 'upload'`, its client in `clientId`) or a running map's output. It
+   * cannot be read yet; `delete()` drops an upload in progress.
+   */
+  get state(): 'ready' | 'pending' {
+    return this.writing === undefined ? 'ready' : 'pending';
+  }
+  /** For a pending array: what writes it, and (an upload) the client whose lease keeps it. */
+  get pending(): Omit<PendingArray, 'array'> | undefined {
+    return this.writing;
+  }
 
   get id(): string {
     return this.meta.id;

@@ -22,6 +22,12 @@ export interface PutOptions extends JobOptions {
 
 /** fromFile needs no copies: the file itself is where a lost partition is read again from. */
 export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
+  /**
+   * Keep loading if this client goes away (its process dies, or the coordinator does not hear
+   * from it for its liveness window): the array is stored under `name`, which is then required.
+   * Without it, a client's death cancels the load and frees its memory. @default false
+   */
+  detached?: boolean;
   /** @default 'npy' for *.npy files, else 'raw' */
   format?: 'npy' | 'raw';
   /** Raw files: element type. */
@@ -30,6 +36,28 @@ export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
   shape?: readonly number[];
   /** Raw files: where element 0 starts. @default 0 */
   byteOffset?: number;
+}
+
+/** Options of `map`. */
+export interface MapOptions extends JobOptions {
+  /**
+   * Keep running if this client goes away (its process dies, or the coordinator does not hear
+   * from it for its liveness window, `sharc coordinator --dead-after-ms`): the output is stored
+   * under the kernel's `name`, which is then required (an unnamed output could not be found
+   * again). Without it, a client's death cancels the map and frees its output. Cancelling it
+   * (signal, timeout, `cancel(jobId)`) still stops it. Not for `reduce`, whose result goes only
+   * to its caller. @default false
+   */
+  detached?: boolean;
+}
+
+/** Options of `list`. */
+export interface ListOptions {
+  /**
+   * Also list arrays still being written (uploads in progress, outputs of running maps), with
+   * `state: 'pending'`: `delete()` drops an upload in progress. @default false
+   */
+  all?: boolean;
 }
 
 export interface ReduceKernel {

@@ -13,7 +13,7 @@
  */
 export { connect } from './connect.js';
 export { Cluster } from './cluster.js';
-export type { PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo, JobOptions } from './cluster.js';
+export type { PutOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions } from './cluster.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
 export type { ConnectOptions } from './options.js';
@@ -39,4 +39,4 @@ export {
   DTYPES,
   BUILTIN_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, BuiltinReduction, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

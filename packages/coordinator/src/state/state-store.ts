@@ -15,6 +15,8 @@ export interface PersistedJob {
   outputId?: string;
   /** How many coordinators have run the job before: attempts of each get their own numbers. */
   generation: number;
+  /** Keeps running when its client goes away (a map with a named output). */
+  detached?: boolean;
 }
 
 /** Everything a coordinator needs to pick up where the previous one stopped. */
