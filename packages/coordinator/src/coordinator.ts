@@ -451,10 +451,17 @@ export class Coordinator {
    */
   private async deleteArray(message: MessageOf<'array.delete'>): Promise<void> {
     if ((message.arrayId === undefined) === (message.name === undefined)) throw new InvalidArgumentError('array.delete takes an arrayId or a name, one of the two');
-    const record =
-      message.arrayId !== undefined
-        ? this.arrays.getRecord(message.arrayId)
-        : (this.arrays.pendingByName(message.name!) ?? this.arrays.getRecord(this.arrays.byNameOrThrow(message.name!).id));
+    // By name: the stored array (what `ls` shows), else one being written under that name.
+    const byName = (name: string) => {
+      const pending = this.arrays.pendingByName(name);
+      try {
+        return this.arrays.getRecord(this.arrays.byNameOrThrow(name).id);
+      } catch (error) {
+        if (pending === undefined) throw error;
+        return pending;
+      }
+    };
+    const record = message.arrayId !== undefined ? this.arrays.getRecord(message.arrayId) : byName(message.name!);
     if (record.state === 'pending' && record.transferToken === undefined) {
       throw new InvalidArgumentError(
         `array '${record.meta.name}' is the output of a running job: cancel the job instead (sharc status lists it, sharc cancel JOB / cluster.cancel(jobId))`,
