@@ -16,7 +16,6 @@ import {
   type MessageType,
   type MessageOf,
   type Outgoing,
-  type SharcError,
   type Transport,
 } from '@sharc/protocol';
 import { JobScheduler } from './jobs/job-scheduler.js';
@@ -31,6 +30,7 @@ import { PartitionAllocator } from './placement/partition-allocator.js';
 import { AgentMembership } from './registry/agent-membership.js';
 import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog, type ArrayOrigin, type ArrayRecord } from './registry/array-catalog.js';
+import { dropWorkOfGoneClient } from './registry/client-departure.js';
 import { ClientSessions } from './registry/client-sessions.js';
 import { DroppedUploads } from './registry/dropped-uploads.js';
 
@@ -491,36 +491,21 @@ export class Coordinator {
   }
 
   /**
-   * A client went silent past the liveness window: its lease ended. Its uploads in progress
-   * are dropped (their memory and names freed) and its jobs and file loads cancelled, unless
-   * detached (a map's output is freed with its job). After a restart it waits for the agents
-   * to rejoin first: the jobs it resumes are among those to cancel.
+   * A client went silent past the liveness window: what it held goes (see dropWorkOfGoneClient).
+   * After a restart it waits for the agents to rejoin first: the jobs it resumes are among those.
    */
   private async onClientGone(clientId: string, silentForMs: number): Promise<void> {
     await this.rejoined;
-    const reason = (what: string, details: Record<string, unknown> = {}): SharcError =>
-      new ConnectionError(
-        `${what}: the coordinator did not hear from client ${clientId} for ${silentForMs} ms (its liveness window, sharc coordinator --dead-after-ms). ` +
-          'Was its process stopped, its event loop blocked, or its link to NATS down? Run it again',
-        { retryable: true, details: { clientId, ...details } },
-      );
-    const uploads = this.arrays.uploadsOf(clientId);
-    const jobs = this.scheduler.failJobsOf(clientId, reason('the job was cancelled'));
-    const loads = [...this.loads.entries()].filter(([, load]) => load.clientId === clientId && !load.detached);
-    for (const [, load] of loads) load.controller.abort();
-    if (uploads.length + jobs.length + loads.length === 0) return;
-    this.options.logger.warn('a client went away: dropping its uploads in progress, cancelling its jobs', {
-      client: clientId,
-      silentForMs,
-      uploads: uploads.map((r) => r.meta.name),
-      jobs: [...jobs, ...loads.map(([jobId]) => jobId)],
-    });
-    const mark = this.options.state.mark();
-    for (const record of uploads) {
-      this.droppedUploads.remember(record.meta.id, reason(`the upload of '${record.meta.name}' was dropped`, { arrayId: record.meta.id, name: record.meta.name }));
-      await this.dropArray(record).catch((error: unknown) => this.options.logger.warn('could not free a dropped upload', { arrayId: record.meta.id, error: (error as Error).message }));
-    }
-    await this.options.state.flush(mark).catch(() => undefined);
+    const abortLoadsOf = (id: string) =>
+      [...this.loads.entries()]
+        .filter(([, load]) => load.clientId === id && !load.detached)
+        .map(([jobId, load]) => {
+          load.controller.abort();
+          return jobId;
+        });
+    const { arrays, scheduler, droppedUploads } = this;
+    const { state, logger } = this.options;
+    await dropWorkOfGoneClient({ arrays, scheduler, droppedUploads, state, logger, abortLoadsOf, drop: (record) => this.dropArray(record) }, clientId, silentForMs);
   }
 
   /** Moves the dead agent's partitions and the running work on them to live agents. */
