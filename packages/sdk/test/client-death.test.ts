@@ -188,6 +188,19 @@ describe('a client that dies leaves nothing behind (real processes; the client S
       await again.delete();
     });
 
+    it('a coordinator restarted after the client died resumes its map, then cancels it once the client is not heard from', async () => {
+      const before = await settledUsedBytes(cluster);
+      const client = await startMap('restart-orphan', 60_000, false);
+      // A job is stored for a new coordinator to resume once it has run 100 ms.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await client.kill();
+      await processes.restartCoordinator();
+      // The new coordinator never heard from the client: it gives it a window, then lets go.
+      const over = await within(BOUND_MS + WINDOW_MS, async () => (await cluster.runningJobs()).length === 0 && (await usedBytes(cluster)) === before);
+      assert.ok(over, `jobs: ${JSON.stringify(await cluster.runningJobs())}; agents hold ${await usedBytes(cluster)} bytes, ${before} before the map`);
+      assert.equal((await cluster.list({ all: true })).find((a) => a.name === 'restart-orphan'), undefined);
+    });
+
     it('a detached map outlives its SIGKILLed client: its named output is stored and right', async () => {
       // Each partition's block sleeps past the liveness window after the kill.
       const client = await startMap('detached-out', WINDOW_MS + 2000, true);
