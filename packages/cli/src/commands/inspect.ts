@@ -37,9 +37,7 @@ export function inspectCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           .option('all', {
             type: 'boolean',
             default: false,
-            describe:
-              "Also list arrays still being written, with their STATE: uploads in progress (and the client writing each) and outputs of running maps. " +
-              "sharc rm NAME drops an upload in progress; one whose client went away is dropped within the coordinator's liveness window",
+            describe: 'Also list arrays being written (STATE pending: uploads in progress and their client, outputs of running maps); sharc rm NAME drops an upload',
           })
           .example('$0 ls --json', 'names, dtypes, shapes and sizes as JSON')
           .example('$0 ls --all', 'and arrays being written (pending), with the client writing each'),
