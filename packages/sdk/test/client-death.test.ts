@@ -178,6 +178,9 @@ describe('a client that dies leaves nothing behind (real processes; the client S
     it('a client SIGKILLed during a long map: its job is cancelled, the output freed, the name free', async () => {
       const before = await settledUsedBytes(cluster);
       const client = await startMap('orphan-out', 60_000, false);
+      const listed = await within(BOUND_MS, async () => (await cluster.list({ all: true })).some((a) => a.name === 'orphan-out' && a.pending?.writer === 'map'));
+      assert.ok(listed, 'the output being written is listed by list({ all })');
+      await assert.rejects(cluster.delete('orphan-out'), /output of a running job: cancel the job instead/);
       await client.kill();
       const over = await within(BOUND_MS, async () => (await cluster.runningJobs()).length === 0 && (await usedBytes(cluster)) === before);
       assert.ok(over, `jobs: ${JSON.stringify(await cluster.runningJobs())}; agents hold ${await usedBytes(cluster)} bytes, ${before} before the map`);
