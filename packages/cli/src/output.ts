@@ -60,6 +60,7 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
   );
 }
 
+/** Every array with its state: ready, pending (`ls --all`: what writes it), or lost. */
 export function arraysTable(arrays: readonly ArrayRef[]): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
   return table(
@@ -96,10 +97,12 @@ export function arrayJson(a: ArrayRef): Record<string, unknown> {
     partitions: a.partitions,
     state: a.state,
     ...(a.state === 'lost' ? { lostPartitions: a.lostPartitions } : {}),
+    ...(a.pending === undefined ? {} : { writer: a.pending.writer, ...(a.pending.clientId === undefined ? {} : { clientId: a.pending.clientId }) }),
   };
 }
 
-/** `ready`, or `lost (partitions 1, 3)`: which partitions are gone for good (the array can only be deleted). */
+/** `ready`, `pending: upload by client-…`, or `lost (partitions 1, 3)`: which partitions are gone for good (the array can only be deleted). */
 function stateOf(a: ArrayRef): string {
+  if (a.pending !== undefined) return a.pending.writer === 'upload' ? `pending: upload by ${a.pending.clientId ?? 'unknown client'}` : 'pending: map output';
   return a.state === 'lost' ? `lost (partition${a.lostPartitions.length === 1 ? '' : 's'} ${a.lostPartitions.join(', ')})` : a.state;
 }

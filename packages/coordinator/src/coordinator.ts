@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
+  CLIENT_HEARTBEAT_MS,
   ConnectionError,
   DataLostError,
   kernelHash,
@@ -30,6 +31,9 @@ import { PartitionAllocator } from './placement/partition-allocator.js';
 import { AgentMembership } from './registry/agent-membership.js';
 import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog, type ArrayOrigin, type ArrayRecord } from './registry/array-catalog.js';
+import { dropWorkOfGoneClient } from './registry/client-departure.js';
+import { ClientSessions } from './registry/client-sessions.js';
+import { DroppedUploads } from './registry/dropped-uploads.js';
 
 /** How often partitions short of copies (no room earlier) are looked at again. */
 const COPY_SWEEP_MS = 10_000;
@@ -62,10 +66,12 @@ export class Coordinator {
   private readonly recovery: PartitionRecovery;
   private readonly scheduler: JobScheduler;
   private readonly membership: AgentMembership;
-  /** File loads a client follows, by job id: job.cancel aborts them. */
-  private readonly loads = new Map<string, AbortController>();
+  /** File loads a client follows, by job id: job.cancel aborts them, and so does their client's death unless detached. */
+  private readonly loads = new Map<string, { controller: AbortController; clientId: string; detached: boolean }>();
+  /** Which clients are still there: a silent one's uploads are dropped and its jobs cancelled. */
+  private readonly clients: ClientSessions;
+  private readonly droppedUploads = new DroppedUploads();
   private readonly unsubscribe: Array<() => void> = [];
-  private readonly sweeper: NodeJS.Timeout;
   private readonly copier: NodeJS.Timeout;
 
   private constructor(
@@ -99,6 +105,7 @@ export class Coordinator {
       maxRunningJobs: options.maxRunningJobs,
       maxQueuedJobs: options.maxQueuedJobs,
       reserve: (meta, origin, replace) => this.reserve(meta, origin, replace, undefined),
+      expectClient: (clientId) => this.clients.expect(clientId),
       commit: async (arrayId) => (await this.commitArray(arrayId)).array,
       drop: (record) => this.dropArray(record),
     });
@@ -112,8 +119,9 @@ export class Coordinator {
       logger: options.logger,
       rejoined: () => this.rejoined,
     });
-    this.sweeper = setInterval(() => void this.dropStaleUploads(), Math.min(60_000, options.pendingUploadTtlMs));
-    this.sweeper.unref();
+    // A window shorter than a few heartbeats would end sessions of clients that are there.
+    const clientWindowMs = Math.max(options.deadAfterMs, 2 * CLIENT_HEARTBEAT_MS);
+    this.clients = new ClientSessions(clientWindowMs, options.logger, (clientId, silentForMs) => void this.onClientGone(clientId, silentForMs), options.active);
     this.copier = setInterval(() => this.recovery.restoreAllCopies(), COPY_SWEEP_MS);
     this.copier.unref();
   }
@@ -130,7 +138,6 @@ export class Coordinator {
     } catch (error) {
       // Saved state it cannot read (StateUnreadableError): stop before serving or telling any
       // agent what to keep, so nothing the unread records describe is freed.
-      clearInterval(coordinator.sweeper);
       clearInterval(coordinator.copier);
       coordinator.agents.close();
       throw error;
@@ -175,8 +182,8 @@ export class Coordinator {
     for (const stop of this.unsubscribe) stop();
     if (this.options.state.kind === 'memory') this.scheduler.failAll(new CancelledError('the coordinator is shutting down', { retryable: true }));
     else this.scheduler.detach();
-    for (const load of this.loads.values()) load.abort();
-    clearInterval(this.sweeper);
+    for (const load of this.loads.values()) load.controller.abort();
+    this.clients.close();
     clearInterval(this.copier);
     this.stopRejoin();
     this.agents.close();
@@ -188,6 +195,8 @@ export class Coordinator {
   private async restore(): Promise<{ jobs: PersistedJob[]; agentIds: string[] }> {
     const state = await this.options.state.load();
     this.arrays.restore(state.arrays);
+    // Their clients get a full window from now to show they are still there.
+    for (const record of state.arrays) if (record.owner !== undefined) this.clients.expect(record.owner);
     for (const { hash, code } of state.kernels) this.kernels.put(hash, code);
     if (state.arrays.length + state.jobs.length > 0) {
       this.options.logger.info('restored the cluster state', { arrays: state.arrays.length, kernels: state.kernels.length, jobs: state.jobs.length });
@@ -226,7 +235,14 @@ export class Coordinator {
 
   /** Answers a client; a change to the stored state is durable before the client hears of it. */
   private async onClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
+    // A heartbeat is published, not asked: nothing to answer, and nothing to wait for.
+    if (message.type === 'client.heartbeat') {
+      if (this.options.active()) this.clients.heard(message.from);
+      return { type: 'ok' };
+    }
     this.checkActive();
+    // Any request renews the sender's lease too.
+    this.clients.heard(message.from);
     // After a restart, answers wait (a second or so) for the agents to rejoin: until then the
     // coordinator does not know where their partitions can be read.
     await this.rejoined;
@@ -260,10 +276,10 @@ export class Coordinator {
       case 'array.locate':
         return this.servedInfo(this.arrays.ready(message.arrayId).id);
       case 'array.delete':
-        await this.dropArray(this.arrays.getRecord(message.arrayId));
+        await this.deleteArray(message);
         return { type: 'ok' };
       case 'array.list':
-        return { type: 'array.listed', arrays: this.arrays.list() };
+        return this.listArrays(message.all ?? false);
       case 'array.load':
         return this.loadArray(message);
       case 'kernel.put':
@@ -294,17 +310,21 @@ export class Coordinator {
     const transferToken = randomBytes(16).toString('hex');
     const meta = this.placement.place(name, message.dtype, shape, message.partitions, message.copies ?? this.options.copies);
     const copies = Math.max(...meta.partitions.map((p) => holdersOf(p).length));
-    await this.reserve(meta, { kind: 'upload', copies }, message.replace ?? false, transferToken);
+    await this.reserve(meta, { kind: 'upload', copies }, message.replace ?? false, { transferToken, owner: message.from });
     return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
   }
 
   private async loadArray(message: MessageOf<'array.load'>): Promise<Outgoing> {
     const { jobId } = message;
+    const detached = message.detached ?? false;
+    if (detached && message.name === undefined) {
+      throw new InvalidArgumentError('a detached file load needs a name: it is kept after its client goes away, and found again only by its name');
+    }
     if (jobId === undefined) return this.loadFile(message, undefined);
     if (!isSubjectToken(message.from)) throw new InvalidArgumentError(`sender ${JSON.stringify(message.from)} is not a valid client id`);
     if (this.loads.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
     const controller = new AbortController();
-    this.loads.set(jobId, controller);
+    this.loads.set(jobId, { controller, clientId: message.from, detached });
     const subject = subjectFor(this.options.cluster, { to: 'job', clientId: message.from, jobId });
     controller.signal.addEventListener('abort', () => this.cancelOnAgents(jobId), { once: true });
     try {
@@ -329,7 +349,7 @@ export class Coordinator {
         details: { jobId },
       });
     }
-    load?.abort();
+    load?.controller.abort();
     await this.scheduler.cancel(jobId);
   }
 
@@ -349,7 +369,13 @@ export class Coordinator {
    * Allocates a new array's partitions on its agents and records it as pending: an upload
    * (with its transfer token, written by a client) or a map output (written by workers).
    */
-  private async reserve(meta: ArrayMeta, origin: ArrayOrigin, replace: boolean, transferToken: string | undefined): Promise<void> {
+  private async reserve(
+    meta: ArrayMeta,
+    origin: ArrayOrigin,
+    replace: boolean,
+    upload: { transferToken: string; owner: string } | undefined,
+  ): Promise<void> {
+    const transferToken = upload?.transferToken;
     await this.placement.allocate(meta, (partition) => ({
       type: 'partition.allocate',
       arrayId: meta.id,
@@ -358,11 +384,14 @@ export class Coordinator {
       partition,
       ...(transferToken === undefined ? {} : { transferToken }),
     }));
-    this.arrays.addPending({ meta, origin, state: 'pending', replace, createdAt: Date.now(), ...(transferToken === undefined ? {} : { transferToken }) });
+    this.arrays.addPending({ meta, origin, state: 'pending', replace, createdAt: Date.now(), ...upload });
   }
 
   /** An upload's commit or abort must come with the upload's transfer token, while it is pending. */
   private checkUpload(arrayId: string, transferToken: string): void {
+    // An upload dropped meanwhile (deleted, or its client was silent too long): say why.
+    const dropped = this.arrays.find(arrayId) === undefined ? this.droppedUploads.reasonFor(arrayId) : undefined;
+    if (dropped !== undefined) throw dropped;
     const record = this.arrays.getRecord(arrayId);
     if (record.state !== 'pending' || record.transferToken === undefined || record.transferToken !== transferToken) {
       throw new InvalidArgumentError(`array ${arrayId} is not an upload in progress with this transfer token`);
@@ -428,16 +457,73 @@ export class Coordinator {
     return { type: 'array.info', array: meta, agents: this.placement.agentsOf(meta) };
   }
 
-  private async dropStaleUploads(): Promise<void> {
-    for (const record of this.arrays.stalePending(this.options.pendingUploadTtlMs)) {
-      this.options.logger.warn('dropping an upload that was never committed', { arrayId: record.meta.id, name: record.meta.name });
-      await this.dropArray(record).catch(() => undefined);
-    }
-  }
-
   /** A coordinator that lost its lease (a standby took over) answers nothing more. */
   private checkActive(): void {
     if (!this.options.active()) throw new ConnectionError('this coordinator is no longer the active one: another took over', { retryable: true });
+  }
+
+  /**
+   * Deletes an array by id or by name: a ready one (kept, retired, while a map output needs
+   * it), or an upload in progress, whose client then fails with CancelledError. The output of
+   * a running map goes with its job: cancel that instead.
+   */
+  private async deleteArray(message: MessageOf<'array.delete'>): Promise<void> {
+    if ((message.arrayId === undefined) === (message.name === undefined)) throw new InvalidArgumentError('array.delete takes an arrayId or a name, one of the two');
+    // By name: the stored array (what `ls` shows), else one being written under that name.
+    const byName = (name: string) => {
+      const pending = this.arrays.pendingByName(name);
+      try {
+        return this.arrays.getRecord(this.arrays.byNameOrThrow(name).id);
+      } catch (error) {
+        if (pending === undefined) throw error;
+        return pending;
+      }
+    };
+    const record = message.arrayId !== undefined ? this.arrays.getRecord(message.arrayId) : byName(message.name!);
+    if (record.state === 'pending' && record.transferToken === undefined) {
+      throw new InvalidArgumentError(
+        `array '${record.meta.name}' is the output of a running job: cancel the job instead (sharc status lists it, sharc cancel JOB / cluster.cancel(jobId))`,
+      );
+    }
+    if (record.state === 'pending') {
+      this.options.logger.info('dropping an upload in progress: deleted by a client', { arrayId: record.meta.id, name: record.meta.name, owner: record.owner, by: message.from });
+      this.droppedUploads.remember(
+        record.meta.id,
+        new CancelledError(`the upload of '${record.meta.name}' was deleted before it finished (sharc rm / delete, by ${message.from})`, {
+          details: { arrayId: record.meta.id, name: record.meta.name },
+        }),
+      );
+    }
+    await this.dropArray(record);
+  }
+
+  private listArrays(all: boolean): Outgoing<'array.listed'> {
+    const arrays = this.arrays.list();
+    if (!all) return { type: 'array.listed', arrays };
+    const pending = this.arrays.pending().map((r) => ({
+      array: r.meta,
+      writer: r.transferToken === undefined ? ('map' as const) : ('upload' as const),
+      ...(r.owner === undefined ? {} : { clientId: r.owner }),
+    }));
+    return { type: 'array.listed', arrays, pending };
+  }
+
+  /**
+   * A client went silent past the liveness window: what it held goes (see dropWorkOfGoneClient).
+   * After a restart it waits for the agents to rejoin first: the jobs it resumes are among those.
+   */
+  private async onClientGone(clientId: string, silentForMs: number): Promise<void> {
+    await this.rejoined;
+    const abortLoadsOf = (id: string) =>
+      [...this.loads.entries()]
+        .filter(([, load]) => load.clientId === id && !load.detached)
+        .map(([jobId, load]) => {
+          load.controller.abort();
+          return jobId;
+        });
+    const { arrays, scheduler, droppedUploads } = this;
+    const { state, logger } = this.options;
+    await dropWorkOfGoneClient({ arrays, scheduler, droppedUploads, state, logger, abortLoadsOf, drop: (record) => this.dropArray(record) }, clientId, silentForMs);
   }
 
   /** Moves the dead agent's partitions and the running work on them to live agents. */

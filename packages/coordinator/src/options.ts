@@ -8,7 +8,11 @@ export const DEFAULT_MAX_QUEUED_JOBS = 1024;
 export interface CoordinatorOptions {
   /** Cluster name: the second token of every subject. @default 'default' */
   cluster?: string;
-  /** An agent silent for this long is declared dead; Infinity turns liveness off. @default 3000 */
+  /**
+   * An agent silent for this long is declared dead, and a client silent for this long is
+   * gone (its uploads in progress are dropped, its jobs that are not detached cancelled);
+   * Infinity turns liveness off. @default 3000
+   */
   deadAfterMs?: number;
   /**
    * Copies of each uploaded partition, on distinct agents, unless a put asks otherwise: 2
@@ -23,8 +27,6 @@ export interface CoordinatorOptions {
   maxRunningJobs?: number;
   /** Jobs that may wait; a submission beyond them is refused with a retryable BusyError. @default 1024 */
   maxQueuedJobs?: number;
-  /** A client upload not committed within this time is dropped and its memory freed. @default 3600000 */
-  pendingUploadTtlMs?: number;
   /**
    * Where arrays, placement, kernels and running jobs are kept. A JetStream store
    * (`KvStateStore.open`) lets a coordinator killed outright be started again and resume
@@ -48,7 +50,6 @@ const COORDINATOR_OPTION_KEYS = keysOf<CoordinatorOptions>()([
   'copies',
   'maxRunningJobs',
   'maxQueuedJobs',
-  'pendingUploadTtlMs',
   'state',
   'active',
   'logger',
@@ -78,7 +79,6 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
     copies,
     maxRunningJobs,
     maxQueuedJobs,
-    pendingUploadTtlMs: options.pendingUploadTtlMs ?? 60 * 60 * 1000,
     state: options.state ?? new MemoryStateStore(),
     active: options.active ?? (() => true),
     logger: options.logger ?? createLogger('coordinator'),

@@ -163,19 +163,19 @@ describe('ArrayCatalog', () => {
     assert.deepEqual(catalog.list().map((meta) => meta.name).sort(), ['alpha', 'beta']);
   });
 
-  it('reports pending uploads older than the given age as stale', () => {
-    const now = Date.now();
-    catalog.addPending(pendingRecord('abandoned', 'a', { createdAt: now - 60_000 }));
-    catalog.addPending(pendingRecord('fresh', 'b', { createdAt: now + 60_000 }));
-    // A running map's output is pending too, but has no transfer token: never swept.
-    const output = pendingRecord('map-output', 'd', { createdAt: now - 60_000 });
+  it("finds the uploads in progress whose lease a client holds, and arrays being written by name", () => {
+    catalog.addPending({ ...pendingRecord('mine', 'a'), owner: 'client-1' });
+    catalog.addPending({ ...pendingRecord('theirs', 'b'), owner: 'client-2' });
+    // A running map's output is pending too, but has no transfer token and no lease: never dropped with a client.
+    const output = { ...pendingRecord('map-output', 'd'), owner: 'client-1' };
     delete output.transferToken;
     catalog.addPending(output);
     put('done', 'c');
-    assert.deepEqual(
-      catalog.stalePending(30_000).map((record) => record.meta.id),
-      ['abandoned'],
-    );
+    assert.deepEqual(catalog.uploadsOf('client-1').map((record) => record.meta.id), ['mine']);
+    assert.deepEqual(catalog.pending().map((record) => record.meta.id).sort(), ['map-output', 'mine', 'theirs']);
+    assert.equal(catalog.pendingByName('b')?.meta.id, 'theirs');
+    assert.equal(catalog.pendingByName('c'), undefined, 'a ready array is not pending');
+    assert.throws(() => catalog.checkName('a', true), /being written right now \(by an upload of client client-1\)/);
   });
 });
 

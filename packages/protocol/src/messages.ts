@@ -131,6 +131,16 @@ export const jobStatusSchema = z.object({
 });
 export type JobStatus = z.infer<typeof jobStatusSchema>;
 
+/** An array still being written, as `list({ all: true })` and `sharc ls --all` show it. */
+export const pendingArraySchema = z.object({
+  array: arrayMetaSchema,
+  /** What writes it: a client's upload (put), or a running map (its output). */
+  writer: z.enum(['upload', 'map']),
+  /** The client whose lease keeps an upload alive: it is dropped when that client goes silent. */
+  clientId: z.string().max(256).optional(),
+});
+export type PendingArray = z.infer<typeof pendingArraySchema>;
+
 /** One partition's share of a job, sent to the agent that holds the partition. */
 export const taskSchema = z.object({
   jobId: id,
@@ -194,9 +204,14 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('array.open', { name: z.string().min(1).max(256) }),
   message('array.locate', { arrayId: id }),
   message('array.info', { array: arrayMetaSchema, agents: z.array(agentInfoSchema) }),
-  message('array.delete', { arrayId: id }),
-  message('array.list', {}),
-  message('array.listed', { arrays: z.array(arrayMetaSchema) }),
+  /**
+   * Deletes an array by id, or by name (one of the two): a ready array, or an upload still in
+   * progress (dropped; its client's put fails with CancelledError).
+   */
+  message('array.delete', { arrayId: id.optional(), name: z.string().min(1).max(256).optional() }),
+  /** `all`: arrays still being written are listed too, in `pending`. */
+  message('array.list', { all: z.boolean().optional() }),
+  message('array.listed', { arrays: z.array(arrayMetaSchema), pending: z.array(pendingArraySchema).optional() }),
   message('array.load', {
     source: fileSourceSchema,
     /** Set by clients that follow the load: progress comes on the job's subject, job.cancel stops it. */
@@ -204,15 +219,27 @@ export const messageSchema = z.discriminatedUnion('type', [
     name: z.string().min(1).max(256).optional(),
     partitions: partitionCount.optional(),
     replace: z.boolean().optional(),
+    /** Keep loading if the client goes away (needs `name`); otherwise its death cancels the load. */
+    detached: z.boolean().optional(),
   }),
   message('kernel.put', { hash: id, code: z.string() }),
   /** Answered when the job ends: `job.done`, or an `error` reply with the job's failure. */
-  message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional() }),
+  /**
+   * `detached`: the job keeps running if its client goes silent (a map with a named output
+   * only); otherwise the client's death cancels it and frees what it allocated.
+   */
+  message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional(), detached: z.boolean().optional() }),
   message('job.cancel', { jobId: id }),
   message('nodes.list', {}),
   message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
   message('jobs.list', {}),
   message('jobs.listed', { jobs: z.array(jobStatusSchema) }),
+  /**
+   * Published by a client every CLIENT_HEARTBEAT_MS: it renews the lease on what the
+   * coordinator holds for it (uploads in progress, running jobs). A client silent for the
+   * coordinator's liveness window is gone: its uploads are dropped and its jobs cancelled.
+   */
+  message('client.heartbeat', {}),
 
   /**
    * Published by a coordinator when it starts. It resumes the jobs in `resumedJobs` (their

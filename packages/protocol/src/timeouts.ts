@@ -16,3 +16,9 @@ export function fileLoadTimeoutMs(bytes: number): number {
   const SLOWEST_DISK_BYTES_PER_MS = 20_000; // 20 MB/s
   return Math.max(CONTROL_TIMEOUT_MS, Math.ceil(bytes / SLOWEST_DISK_BYTES_PER_MS));
 }
+/**
+ * How often a client renews its lease (client.heartbeat). The coordinator drops the uploads
+ * and cancels the jobs of a client it has not heard from for its liveness window (3 s by
+ * default, sharc coordinator --dead-after-ms): a few heartbeats fit in it.
+ */
+export const CLIENT_HEARTBEAT_MS = 1000;

@@ -7,6 +7,7 @@ import {
   type ArrayMeta,
   type DType,
   type PartitionMeta,
+  type PendingArray,
   type Shape,
   type TypedArray,
   type TypedArrayOf,
@@ -35,7 +36,25 @@ export class ArrayRef<D extends DType = DType> {
   constructor(
     private readonly owner: ArrayOwner,
     readonly meta: ArrayMeta,
+    /** Set for an array still being written, as `list({ all: true })` shows it. */
+    private readonly writing?: Omit<PendingArray, 'array'>,
   ) {}
+
+  /**
+   * `'pending'`: still being written (listed by `list({ all: true })` only): an upload in
+   * progress (`writer: 'upload'`, its client in `clientId`) or a running map's output. It
+   * cannot be read yet; `delete()` drops an upload in progress.
+   * `'lost'`: some partitions are lost for good (see `lostPartitions`): jobs and reads fail with
+   * a PartitionLostError, and the array can only be deleted (and put again).
+   */
+  get state(): 'ready' | 'pending' | 'lost' {
+    if (this.writing !== undefined) return 'pending';
+    return this.lostPartitions.length > 0 ? 'lost' : 'ready';
+  }
+  /** For a pending array: what writes it, and (an upload) the client whose lease keeps it. */
+  get pending(): Omit<PendingArray, 'array'> | undefined {
+    return this.writing;
+  }
 
   get id(): string {
     return this.meta.id;
@@ -56,13 +75,6 @@ export class ArrayRef<D extends DType = DType> {
   /** Which rows each partition holds and on which agent. */
   get placement(): readonly PartitionMeta[] {
     return this.meta.partitions;
-  }
-  /**
-   * `lost`: some partitions are lost for good (see `lostPartitions`): jobs and reads fail with
-   * a PartitionLostError, and the array can only be deleted (and put again).
-   */
-  get state(): 'ready' | 'lost' {
-    return this.lostPartitions.length > 0 ? 'lost' : 'ready';
   }
   /** Indexes of the partitions lost for good: every agent holding a copy came back without it. */
   get lostPartitions(): readonly number[] {

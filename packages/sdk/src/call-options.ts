@@ -44,6 +44,12 @@ export const PUT_OPTION_KEYS = keysOf<PutOptions>()([...JOB_OPTION_KEYS, 'shape'
 /** fromFile needs no copies: the file itself is where a lost partition is read again from. */
 export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
   /**
+   * Keep loading if this client goes away (its process dies, or the coordinator does not hear
+   * from it for its liveness window): the array is stored under `name`, which is then required.
+   * Without it, a client's death cancels the load and frees its memory. @default false
+   */
+  detached?: boolean;
+  /**
    * Whether the file is `.npy` or raw little-endian bytes; a file that starts with the .npy
    * magic is .npy (its header gives dtype and shape), and is refused when `'raw'` is given.
    * @default decided by the file's first bytes
@@ -63,11 +69,20 @@ export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
    */
   byteOffset?: number;
 }
-export const FROM_FILE_OPTION_KEYS = keysOf<FromFileOptions>()([...JOB_OPTION_KEYS, 'name', 'partitions', 'replace', 'format', 'dtype', 'shape', 'byteOffset']);
+export const FROM_FILE_OPTION_KEYS = keysOf<FromFileOptions>()([...JOB_OPTION_KEYS, 'name', 'partitions', 'replace', 'format', 'dtype', 'shape', 'byteOffset', 'detached']);
 
 /** putFile uploads from this client: copies of each partition are made, as for put. */
 export interface PutFileOptions extends FromFileOptions, Pick<PutOptions, 'copies'> {}
 export const PUT_FILE_OPTION_KEYS = keysOf<PutFileOptions>()([...FROM_FILE_OPTION_KEYS, 'copies']);
+
+/** Options of `list`. */
+export interface ListOptions {
+  /**
+   * Also list arrays still being written (uploads in progress, outputs of running maps), with
+   * `state: 'pending'`: `delete()` drops an upload in progress. @default false
+   */
+  all?: boolean;
+}
 
 /** A custom reduction: reduce's second argument. Options (timeoutMs…) go in its third. */
 export interface ReduceKernel {
@@ -103,8 +118,17 @@ export interface MapOptions extends JobOptions {
   name?: string;
   /** Overwrite an array of the same name (only once the new one is complete). @default false */
   replace?: boolean;
+  /**
+   * Keep running if this client goes away (its process dies, or the coordinator does not hear
+   * from it for its liveness window, `sharc coordinator --dead-after-ms`): the output is stored
+   * under `name`, which is then required (an unnamed output could not be found again). Without
+   * it, a client's death cancels the map and frees its output. Cancelling it (signal, timeout,
+   * `cancel(jobId)`) still stops it. Not for `reduce`, whose result goes only to its caller.
+   * @default false
+   */
+  detached?: boolean;
 }
-export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace']);
+export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace', 'detached']);
 
 /** Each call's keys: its options and, for reduce and map, its kernel (validate.ts checkCall). */
 export const CALL_KEYS = {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   BUILTIN_REDUCTIONS,
   CancelledError,
+  CLIENT_HEARTBEAT_MS,
   DEFAULT_JOB_TIMEOUT_MS,
   REPLY_MARGIN_MS,
   InvalidArgumentError,
@@ -39,6 +40,7 @@ import {
   type MessageType,
   type Outgoing,
   type PartitionMeta,
+  SharcError,
   type TypedArray,
   type DType,
   type FileSource,
@@ -50,13 +52,13 @@ import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
-import type { FromFileOptions, MapKernel, MapOptions, NodeInfo, PutFileOptions, PutOptions, ReduceKernel } from './call-options.js';
+import type { FromFileOptions, ListOptions, MapKernel, MapOptions, NodeInfo, PutFileOptions, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { putDType } from './put-dtype.js';
-import { checkArrayRef, checkCall, checkCopies, checkName, checkPartitions } from './validate.js';
+import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
-export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, NodeInfo };
+export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo };
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
@@ -68,6 +70,8 @@ export class Cluster implements ArrayOwner {
   private readonly bundler = new KernelBundler();
   private readonly uploadedKernels = new Set<string>();
   private readonly jobs: JobRunner;
+  /** Renews this client's lease on what the coordinator holds for it (uploads in progress, jobs). */
+  private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
   constructor(
@@ -78,6 +82,10 @@ export class Cluster implements ArrayOwner {
   ) {
     // A restarted coordinator has no kernel code: upload again on next use.
     this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
+    // Always, not only while something is held: one code path, and one small message a second.
+    // (The embedded cluster's coordinator ignores it: its one client is this process.)
+    this.heartbeat = setInterval(() => this.renewLease(), CLIENT_HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
 
   /** Whether this cluster runs inside this process. */
@@ -110,7 +118,10 @@ export class Cluster implements ArrayOwner {
    * FILE_UPLOAD_CONCURRENCY partitions are held at once). Use `fromFile` instead when every
    * agent can read the path itself.
    */
-  async putFile(file: string, options: PutFileOptions = {}): Promise<ArrayRef> {
+  async putFile(file: string, options: Omit<PutFileOptions, 'detached'> = {}): Promise<ArrayRef> {
+    if ((options as { detached?: unknown }).detached !== undefined) {
+      throw new InvalidArgumentError('detached is not for an upload: this client writes its bytes, so it ends with this client (fromFile, which agents read themselves, can be detached)');
+    }
     options = checkCall('putFile', options);
     const source = fileSource(file, options);
     const layout = await inspectFile(source, ' on this client');
@@ -170,7 +181,13 @@ export class Cluster implements ArrayOwner {
       const committed = await this.call({ type: 'array.commit', arrayId: array.id, transferToken }, 'array.info');
       return new ArrayRef(this, committed.array);
     } catch (error) {
-      await this.call({ type: 'array.abort', arrayId: array.id, transferToken }, 'ok').catch(() => undefined);
+      const refused = await this.call({ type: 'array.abort', arrayId: array.id, transferToken }, 'ok').then(
+        () => undefined,
+        (abortError: unknown) => abortError,
+      );
+      // The coordinator dropped the upload meanwhile and says why (deleted by a user, or this
+      // client was not heard from for its liveness window): that is the failure to report.
+      if (refused instanceof SharcError && refused.details?.arrayId === array.id) throw refused;
       throw error;
     }
   }
@@ -182,10 +199,27 @@ export class Cluster implements ArrayOwner {
     return new ArrayRef(this, info.array);
   }
 
-  /** Every stored array. */
-  async list(): Promise<ArrayRef[]> {
-    const listed = await this.call({ type: 'array.list' }, 'array.listed');
-    return listed.arrays.map((meta) => new ArrayRef(this, meta));
+  /**
+   * Every stored array; with `{ all: true }` also those still being written (`state:
+   * 'pending'`): uploads in progress and outputs of running maps.
+   */
+  async list(options: ListOptions = {}): Promise<ArrayRef[]> {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('list options must be an object, e.g. { all: true }');
+    if (options.all !== undefined && typeof options.all !== 'boolean') throw new InvalidArgumentError(`all must be true or false, got ${JSON.stringify(options.all)}`);
+    const listed = await this.call({ type: 'array.list', ...(options.all === true ? { all: true } : {}) }, 'array.listed');
+    return [
+      ...listed.arrays.map((meta) => new ArrayRef(this, meta)),
+      ...(listed.pending ?? []).map(({ array, ...writing }) => new ArrayRef(this, array, writing)),
+    ];
+  }
+
+  /**
+   * Deletes the array named `name` and frees its memory: a stored one, or an upload still in
+   * progress (from any client: its put then fails with CancelledError). By id: `ref.delete()`.
+   */
+  async delete(name: string): Promise<void> {
+    checkName(name);
+    await this.call({ type: 'array.delete', name }, 'ok');
   }
 
   /**
@@ -196,6 +230,7 @@ export class Cluster implements ArrayOwner {
     options = checkCall('fromFile', options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkName(options.name);
+    const detached = checkDetached(options.detached, options.name, 'fromFile');
     const source = fileSource(file, options);
     const info = await this.jobs.follow(
       options,
@@ -208,6 +243,7 @@ export class Cluster implements ArrayOwner {
             ...(options.name === undefined ? {} : { name: options.name }),
             ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
             ...(options.replace === undefined ? {} : { replace: options.replace }),
+            ...(detached ? { detached: true } : {}),
           },
           'array.info',
           // Agents read their rows in parallel; a big file takes as long as the disk needs.
@@ -231,6 +267,9 @@ export class Cluster implements ArrayOwner {
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
   async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
     checkArrayRef(array);
+    if ((options as { detached?: unknown }).detached !== undefined) {
+      throw new InvalidArgumentError("detached is for map and fromFile, whose output stays in the cluster: a reduce's result goes only to its caller, so a reduce ends with its client");
+    }
     options = checkCall('reduce', options, kernel);
     if (typeof kernel === 'string') {
       if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
@@ -286,6 +325,7 @@ export class Cluster implements ArrayOwner {
     const cols = options.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 0) throw new InvalidArgumentError(`cols must be a non-negative integer, got ${cols}`);
     if (options.name !== undefined) checkName(options.name);
+    const detached = checkDetached(options.detached, options.name, 'map');
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
     const done = await this.job(
@@ -301,6 +341,7 @@ export class Cluster implements ArrayOwner {
       },
       array,
       options,
+      detached,
     );
     if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
     return new ArrayRef(this, done.array);
@@ -345,6 +386,7 @@ export class Cluster implements ArrayOwner {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeat);
     this.jobs.close();
     await this.shutdown();
   }
@@ -393,9 +435,18 @@ export class Cluster implements ArrayOwner {
     return this.bus.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, { timeoutMs });
   }
 
-  private job(spec: JobSpec, input: ArrayRef, options: JobOptions): Promise<JobResult> {
+  private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.jobs.run(spec, input.meta, options);
+    return this.jobs.run(spec, input.meta, options, detached);
+  }
+
+  /** One heartbeat: published, never waited on (a lost one is covered by the next). */
+  private renewLease(): void {
+    try {
+      this.bus.publish(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'client.heartbeat' });
+    } catch {
+      // The connection is closing or reconnecting: nats.js buffers while it reconnects.
+    }
   }
 
   private async prepareKernel(module: string | URL): Promise<KernelBundle> {

@@ -13,7 +13,7 @@
  */
 export { connect } from './connect.js';
 export { Cluster } from './cluster.js';
-export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, NodeInfo, JobOptions } from './cluster.js';
+export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions } from './cluster.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
 export type { ConnectOptions, EmbeddedOptions } from './options.js';
@@ -40,4 +40,4 @@ export {
   DTYPES,
   BUILTIN_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinResult, JobStatus, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinResult, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

@@ -73,3 +73,17 @@ export function checkName(name: string): void {
     throw new InvalidArgumentError(`array name must be a non-empty string of at most 256 characters, got ${JSON.stringify(name)}`);
   }
 }
+
+/** `detached` is a boolean; a detached map or file load needs a name to be found again by. */
+export function checkDetached(detached: unknown, name: string | undefined, what: 'map' | 'fromFile'): boolean {
+  if (detached === undefined) return false;
+  if (typeof detached !== 'boolean') throw new InvalidArgumentError(`detached must be true or false, got ${JSON.stringify(detached)}`);
+  if (detached && name === undefined) {
+    throw new InvalidArgumentError(
+      what === 'map'
+        ? 'a detached map needs a name for its output ({ name } in the kernel): it is kept after this client goes away, and found again only by its name'
+        : 'a detached fromFile needs { name }: the array is kept after this client goes away, and found again only by its name',
+    );
+  }
+  return detached;
+}

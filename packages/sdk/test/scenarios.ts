@@ -226,6 +226,20 @@ export function registerScenarios(target: ScenarioTarget): void {
       await assert.rejects(target.cluster().open('swap'), ArrayNotFoundError);
     });
 
+    it('deletes by name; list({ all }) lists stored arrays as ready', async () => {
+      const cluster = target.cluster();
+      await cluster.put(new Float64Array([1, 2, 3]), { name: 'by-name' });
+      await cluster.delete('by-name');
+      await assert.rejects(cluster.open('by-name'), ArrayNotFoundError);
+      await assert.rejects(cluster.delete('by-name'), ArrayNotFoundError);
+      // Nothing is being written now: all lists the stored arrays, each ready.
+      const listed = await cluster.list({ all: true });
+      assert.ok(listed.every((a) => a.state === 'ready' && a.pending === undefined));
+      assert.ok(listed.some((a) => a.name === 'keeper' && a.state === 'ready'));
+      await assert.rejects(cluster.list({ all: 'yes' } as never), InvalidArgumentError);
+      await assertKeeperIntact();
+    });
+
     it('saves a .npy that reads back, and loads .npy and raw files in place', async () => {
       const file = path.join(dir, 'keeper.npy');
       await keeper.save(file);

@@ -102,7 +102,7 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
     )
     .command(
       'rm <names..>',
-      'Delete arrays and free their memory on every agent',
+      'Delete arrays and free their memory on every agent (an upload in progress too: see sharc ls --all)',
       (y) => y.positional('names', { type: 'string', array: true, demandOption: true }).example('$0 rm frames rms', 'delete two arrays'),
       async (args) =>
         exit(
@@ -111,7 +111,7 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
               const deleted: string[] = [];
               for (const name of args.names) {
                 try {
-                  await (await cluster.open(name)).delete();
+                  await cluster.delete(name);
                 } catch (error) {
                   if (deleted.length === 0) throw error;
                   throw new Error(`deleted ${deleted.map((d) => `'${d}'`).join(', ')}, then stopped at '${name}': ${(error as Error).message}`, { cause: error });

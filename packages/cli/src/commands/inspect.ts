@@ -32,12 +32,20 @@ export function inspectCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
     .command(
       'ls',
       'List stored arrays',
-      (y) => y.example('$0 ls --json', 'names, dtypes, shapes and sizes as JSON'),
+      (y) =>
+        y
+          .option('all', {
+            type: 'boolean',
+            default: false,
+            describe: 'Also list arrays being written (STATE pending: uploads in progress and their client, outputs of running maps); sharc rm NAME drops an upload',
+          })
+          .example('$0 ls --json', 'names, dtypes, shapes and sizes as JSON')
+          .example('$0 ls --all', 'and arrays being written (pending), with the client writing each'),
       async (args) =>
         exit(
           await runAction(args, () =>
             withCluster(args, async (cluster) => {
-              const arrays = await cluster.list();
+              const arrays = await cluster.list({ all: args.all });
               printResult(args, arrays.map(arrayJson), () => arraysTable(arrays));
             }),
           ),

@@ -19,7 +19,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
       (y) =>
         withStopOption(y)
           .option('dead-after-ms', {
-            describe: 'Declare an agent dead after this long without a heartbeat',
+            describe: 'Declare an agent dead, or a client gone (its uploads in progress dropped, its jobs cancelled unless detached), after this long without a heartbeat',
             default: 3000,
             coerce: positiveInteger('dead-after-ms'),
           })

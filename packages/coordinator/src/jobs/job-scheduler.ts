@@ -52,6 +52,8 @@ export interface SchedulerDeps {
   maxQueuedJobs: number;
   /** The array lifecycle, which the coordinator owns. */
   reserve(meta: ArrayMeta, origin: ArrayOrigin, replace: boolean): Promise<void>;
+  /** A resumed job's client gets a full liveness window from now (see ClientSessions.expect). */
+  expectClient(clientId: string): void;
   commit(arrayId: string): Promise<ArrayMeta>;
   drop(record: ArrayRecord): Promise<void>;
 }
@@ -76,6 +78,8 @@ export async function sendTask(bus: MessageBus, cluster: string, agentId: string
  */
 export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
+  /** Whose each job is, and whether it outlives its client: a gone client's other jobs are cancelled. */
+  private readonly owners = new Map<string, { clientId: string; detached: boolean }>();
   private detached = false;
   private readonly admission: JobAdmission;
 
@@ -105,6 +109,20 @@ export class JobScheduler {
     if (job === undefined) return;
     job.fail(new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } }));
     await job.over;
+  }
+
+  /**
+   * The client went away: fails its jobs that are not detached with `error` (as a cancel does:
+   * agents told to stop, a map's output freed). Returns their ids.
+   */
+  failJobsOf(clientId: string, error: SharcError): string[] {
+    const failed: string[] = [];
+    for (const [jobId, owner] of this.owners) {
+      if (owner.clientId !== clientId || owner.detached) continue;
+      this.jobs.get(jobId)?.fail(error);
+      failed.push(jobId);
+    }
+    return failed;
   }
 
   failAll(error: SharcError): void {
@@ -139,6 +157,7 @@ export class JobScheduler {
       startedAt: Date.now(),
       timeoutMs: message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
       generation: 0,
+      ...(message.detached === true ? { detached: true } : {}),
       ...(context.replyTo === undefined ? {} : { replyTo: context.replyTo }),
     });
   }
@@ -157,6 +176,7 @@ export class JobScheduler {
       }
     };
     this.deps.logger.info('resuming a job of the previous coordinator', { jobId: job.jobId, kind: job.spec.kind });
+    this.deps.expectClient(job.clientId);
     this.start({ ...job, generation: job.generation + 1 }).then(answer, (error: unknown) => answer({ type: 'error', error: toErrorData(error) }));
   }
 
@@ -168,6 +188,12 @@ export class JobScheduler {
     const inputRecord = this.deps.arrays.getRecord(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
     if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
+    if (params.detached === true && spec.kind === 'reduce') {
+      throw new InvalidArgumentError("detached is for a map (or fromFile), whose output stays in the cluster: a reduce's result goes only to its caller, so it ends with its client");
+    }
+    if (params.detached === true && spec.kind === 'map' && spec.outputName === undefined) {
+      throw new InvalidArgumentError('a detached map needs a name for its output: it is kept after its client goes away, and found again only by its name');
+    }
     // (A resumed map's output is pending under that name already.)
     if (spec.kind === 'map' && spec.outputName !== undefined && params.generation === 0) this.deps.arrays.checkName(spec.outputName, spec.replace ?? false);
 
@@ -216,6 +242,7 @@ export class JobScheduler {
       cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
         this.jobs.delete(jobId);
+        this.owners.delete(jobId);
         clearTimeout(storeTimer);
         if (this.detached) return undefined;
         if (stored) this.deps.state.deleteJob(jobId);
@@ -231,6 +258,7 @@ export class JobScheduler {
     });
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
+    this.owners.set(jobId, { clientId, detached: params.detached === true });
     void job.over.then(() => ticket.release());
     const prepare = async () => {
       await this.deps.rejoined();

@@ -62,9 +62,12 @@ export class ArrayCatalog {
     }
     for (const record of this.byId.values()) {
       if (record.state === 'pending' && record.meta.name === name) {
-        throw new NameTakenError(`an array named '${name}' is being written right now: wait for it or pick another name`, {
-          details: { name },
-        });
+        const writer = record.transferToken === undefined ? 'a running map' : `an upload of client ${record.owner ?? 'unknown'}`;
+        throw new NameTakenError(
+          `an array named '${name}' is being written right now (by ${writer}): wait for it, pick another name, or drop it ` +
+            `(sharc rm / cluster.delete(name); sharc ls --all lists arrays being written). A client that went away loses it within the liveness window`,
+          { details: { name } },
+        );
       }
     }
   }
@@ -135,6 +138,21 @@ export class ArrayCatalog {
     });
   }
 
+  /** An array still being written (upload or map output), by name. */
+  pendingByName(name: string): ArrayRecord | undefined {
+    return [...this.byId.values()].find((r) => r.state === 'pending' && r.meta.name === name);
+  }
+
+  /** Arrays still being written: uploads in progress and outputs of running maps. */
+  pending(): ArrayRecord[] {
+    return [...this.byId.values()].filter((r) => r.state === 'pending');
+  }
+
+  /** The uploads in progress whose lease `clientId` holds. */
+  uploadsOf(clientId: string): ArrayRecord[] {
+    return [...this.byId.values()].filter((r) => r.state === 'pending' && r.transferToken !== undefined && r.owner === clientId);
+  }
+
   /** Every record (pending, ready and retired). */
   all(): ArrayRecord[] {
     return [...this.byId.values()];
@@ -169,14 +187,5 @@ export class ArrayCatalog {
 
   list(): ArrayMeta[] {
     return [...this.byId.values()].filter((r) => r.state === 'ready').map((r) => r.meta);
-  }
-
-  /**
-   * Client uploads pending for longer than `maxAgeMs`: their client went away. Outputs of
-   * running jobs are pending too but have no transfer token, and are never swept.
-   */
-  stalePending(maxAgeMs: number): ArrayRecord[] {
-    const now = Date.now();
-    return [...this.byId.values()].filter((r) => r.state === 'pending' && r.transferToken !== undefined && now - r.createdAt > maxAgeMs);
   }
 }

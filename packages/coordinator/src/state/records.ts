@@ -44,6 +44,11 @@ export const arrayRecordSchema = z.object({
   state: z.enum(['pending', 'ready', 'retired']),
   /** For a pending upload: what the client must present on the data port. */
   transferToken: z.string().optional(),
+  /**
+   * For a pending upload: the client writing it, whose lease (ClientSessions) keeps it: the
+   * upload is dropped when that client goes silent.
+   */
+  owner: z.string().optional(),
   /** For a pending array: whether committing it may replace a ready array of the same name. */
   replace: z.boolean(),
   createdAt: z.number(),
@@ -64,6 +69,8 @@ export const persistedJobSchema = z.object({
   outputId: id.optional(),
   /** How many coordinators have run the job before: attempts of each get their own numbers. */
   generation: count,
+  /** Keeps running when its client goes away (a map with a named output). */
+  detached: z.boolean().optional(),
 });
 export type PersistedJob = z.infer<typeof persistedJobSchema>;
 

@@ -71,7 +71,7 @@ export class JobRunner {
   }
 
   /** Submits a job and resolves when it is done, with a reduce's partials or a map's output. */
-  async run(spec: JobSpec, input: ArrayMeta, options: JobOptions): Promise<JobResult> {
+  async run(spec: JobSpec, input: ArrayMeta, options: JobOptions, detached = false): Promise<JobResult> {
     if (options.signal?.aborted) throw new CancelledError('the job was cancelled before it started', { cause: options.signal.reason });
     this.listen();
     const jobId = randomBytes(12).toString('hex');
@@ -138,7 +138,14 @@ export class JobRunner {
         this.bus
           .call(
             coordinator,
-            { type: 'job.submit', jobId, spec, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) },
+            {
+              type: 'job.submit',
+              jobId,
+              spec,
+              ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+              // Outlives this client (a map with a named output): its death does not cancel it.
+              ...(detached ? { detached: true } : {}),
+            },
             'job.done',
             { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
           )

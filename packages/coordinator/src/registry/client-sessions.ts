@@ -1,0 +1,68 @@
+import type { Logger } from '@sharc/protocol';
+
+/**
+ * Which clients are still there: the lease on what the coordinator holds for a client (its
+ * uploads in progress, its running jobs). Every message from a client renews it, and clients
+ * send a `client.heartbeat` every second; one silent for `deadAfterMs` is gone, and `onGone`
+ * drops what it held (as Dask's scheduler drops a disconnected client's futures, and Ray an
+ * owner's objects). A client is judged only by what this coordinator could have heard: after
+ * a restart, or a pause of its own, each gets a full window again.
+ */
+export class ClientSessions {
+  private readonly lastHeard = new Map<string, number>();
+  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly sweepEveryMs: number;
+  private lastSweep = Date.now();
+
+  constructor(
+    private readonly deadAfterMs: number,
+    private readonly logger: Logger,
+    private readonly onGone: (clientId: string, silentForMs: number) => void,
+    private readonly active: () => boolean = () => true,
+  ) {
+    // Infinity turns liveness off: the embedded cluster's one client is this process.
+    this.sweepEveryMs = Math.max(100, Math.floor(deadAfterMs / 4));
+    if (Number.isFinite(deadAfterMs)) {
+      this.timer = setInterval(() => this.sweep(), this.sweepEveryMs);
+      this.timer.unref();
+    }
+  }
+
+  /** The client was heard from: its lease runs a full window from now. */
+  heard(clientId: string): void {
+    this.lastHeard.set(clientId, Date.now());
+  }
+
+  /**
+   * A client that holds something this coordinator has not heard from yet (its state was
+   * restored from the store): it gets a full window from now to show it is still there.
+   */
+  expect(clientId: string): void {
+    if (!this.lastHeard.has(clientId)) this.heard(clientId);
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const late = now - this.lastSweep - this.sweepEveryMs;
+    this.lastSweep = now;
+    // A coordinator that lost its lease cannot hear clients, and must not judge them.
+    if (!this.active()) return;
+    // This process did not run for a while (a stall, a debugger, a suspended VM): heartbeats
+    // that arrived meanwhile are still queued, so nobody's silence counts for that time.
+    if (late > this.sweepEveryMs) {
+      for (const [clientId, heard] of this.lastHeard) this.lastHeard.set(clientId, Math.min(now, heard + late));
+      return;
+    }
+    for (const [clientId, heard] of this.lastHeard) {
+      const silentForMs = now - heard;
+      if (silentForMs <= this.deadAfterMs) continue;
+      this.lastHeard.delete(clientId);
+      this.logger.debug('client session ended', { client: clientId, silentForMs });
+      this.onGone(clientId, silentForMs);
+    }
+  }
+}
