@@ -70,6 +70,21 @@ function unknownFromElsewhere(message: string | undefined, configKeys: ReadonlyS
   return elsewhere ? keys : [];
 }
 
+/** Global flags that take no value: the word after one of them may be the command. */
+const FLAGS_WITHOUT_VALUE = new Set(['--json', '--verbose', '--help', '-h', '--version', '--no-json', '--no-verbose']);
+
+/**
+ * yargs' message for a usage error, with the unknown command named: `recommendCommands` says
+ * only "Did you mean reduce?", so the word typed (the first one that is no flag or flag value)
+ * is put in front of it.
+ */
+function usageMessage(message: string, argv: readonly string[]): string {
+  const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
+  if (recommended === undefined) return message;
+  const typed = argv.find((word, i) => !word.startsWith('-') && (i === 0 || !argv[i - 1]!.startsWith('-') || argv[i - 1]!.includes('=') || FLAGS_WITHOUT_VALUE.has(argv[i - 1]!)));
+  return typed === undefined ? `unknown command: did you mean ${recommended}?` : `unknown command '${typed}': did you mean ${recommended}?`;
+}
+
 function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
   const { exit } = hooks;
   const configKeys = new Set<string>();
@@ -105,6 +120,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
       return true;
     }, true)
     .strictCommands()
+    .recommendCommands()
     .strictOptions()
     .demandCommand(1, 'name a command: sharc --help lists them')
     .help()
@@ -119,7 +135,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
         throw error ?? new Error(message);
       }
       exit(EXIT_USAGE);
-      process.stderr.write(`sharc: ${message ?? error?.message}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
+      process.stderr.write(`sharc: ${usageMessage(message ?? error?.message ?? 'bad command line', argv)}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;
   for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, cancelCommand, demoCommand]) cli = add(cli, exit);

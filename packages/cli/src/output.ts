@@ -1,4 +1,4 @@
-import { formatBytes } from '@sharc/protocol';
+import { escapeForTerminal, formatBytes } from '@sharc/protocol';
 import type { ArrayRef, JobStatus, NodeInfo } from '@sharc/sdk';
 
 export { formatBytes };
@@ -20,6 +20,12 @@ export function note(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** An array name in a sentence: `'frames'`, or `$'a\x1b[2J'` when it holds a character that does not print. */
+export function quotedName(name: string): string {
+  const escaped = escapeForTerminal(name);
+  return escaped === name ? `'${name}'` : escaped;
+}
+
 /** A plain-text table with a header row; columns sized to their widest cell. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -37,7 +43,7 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
     ['AGENT', 'HOST', 'STATE', 'THREADS', 'MEMORY USED/LIMIT', 'PARTITIONS', 'LOAD'],
     nodes.map((n) => [
       n.id,
-      n.host,
+      escapeForTerminal(n.host),
       n.state,
       String(n.threads),
       `${formatBytes(n.usedBytes)} / ${formatBytes(n.memoryBytes)}`,
@@ -52,7 +58,8 @@ export function arraysTable(arrays: readonly ArrayRef[]): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
   return table(
     ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS'],
-    arrays.map((a) => [a.name, a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions)]),
+    // A name stored by an older version may hold control characters: never print them raw.
+    arrays.map((a) => [escapeForTerminal(a.name), a.dtype, a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions)]),
   );
 }
 
@@ -65,7 +72,7 @@ export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string 
     ordered.map((j) => [
       j.jobId,
       j.kind,
-      j.array,
+      escapeForTerminal(j.array),
       j.state,
       `${j.totalBlocks === 0 ? 100 : Math.floor((j.doneBlocks / j.totalBlocks) * 100)}%`,
       `${((now - j.startedAt) / 1000).toFixed(1)} s ago`,

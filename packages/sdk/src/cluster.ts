@@ -49,7 +49,7 @@ import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import type { FromFileOptions, MapKernel, NodeInfo, PutOptions, ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
-import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkPartitions } from './validate.js';
+import { checkArrayRef, checkCopies, checkJobOptions, checkName, checkNewName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
 export type { JobOptions, PutOptions, FromFileOptions, ReduceKernel, MapKernel, NodeInfo };
@@ -122,7 +122,7 @@ export class Cluster implements ArrayOwner {
     read: (byteOffset: number, byteLength: number, signal: AbortSignal) => Uint8Array | Promise<Uint8Array>,
   ): Promise<ArrayRef> {
     if (options.partitions !== undefined) checkPartitions(options.partitions);
-    if (options.name !== undefined) checkName(options.name);
+    if (options.name !== undefined) checkNewName(options.name);
     if (options.copies !== undefined) checkCopies(options.copies);
     const placed = await this.call(
       {
@@ -187,7 +187,7 @@ export class Cluster implements ArrayOwner {
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
     options = checkJobOptions(options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
-    if (options.name !== undefined) checkName(options.name);
+    if (options.name !== undefined) checkNewName(options.name);
     const source = fileSource(file, options);
     const info = await this.jobs.follow(
       options,
@@ -262,7 +262,7 @@ export class Cluster implements ArrayOwner {
     const dtype = kernel.dtype === undefined ? array.dtype : parseDType(kernel.dtype);
     const cols = kernel.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 1) throw new InvalidArgumentError(`cols must be a positive integer, got ${cols}`);
-    if (kernel.name !== undefined) checkName(kernel.name);
+    if (kernel.name !== undefined) checkNewName(kernel.name);
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
     const done = await this.job(

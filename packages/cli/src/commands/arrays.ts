@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, printResult } from '../output.js';
+import { arrayJson, formatBytes, printResult, quotedName } from '../output.js';
 import { dtype, positiveInteger, shape, UsageError } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -110,11 +110,11 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
                   await (await cluster.open(name)).delete();
                 } catch (error) {
                   if (deleted.length === 0) throw error;
-                  throw new Error(`deleted ${deleted.map((d) => `'${d}'`).join(', ')}, then stopped at '${name}': ${(error as Error).message}`, { cause: error });
+                  throw new Error(`deleted ${deleted.map(quotedName).join(', ')}, then stopped at ${quotedName(name)}: ${(error as Error).message}`, { cause: error });
                 }
                 deleted.push(name);
               }
-              printResult(args, { deleted }, () => deleted.map((name) => `deleted '${name}'`).join('\n'));
+              printResult(args, { deleted }, () => deleted.map((name) => `deleted ${quotedName(name)}`).join('\n'));
             }),
           ),
         ),
