@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { EXIT_USAGE, type GlobalArgs } from './context.js';
 import { arrayCommands } from './commands/arrays.js';
 import { cancelCommand } from './commands/cancel.js';
@@ -9,6 +9,12 @@ import { inspectCommands } from './commands/inspect.js';
 import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
+
+/**
+ * yargs' CommonJS build: its help wraps at word boundaries (cliui with wrap-ansi), while the ES
+ * module build's cliui cuts lines at any character ("stor\ned" at 80 columns).
+ */
+const yargs = createRequire(import.meta.url)('yargs') as typeof import('yargs').default;
 
 const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -70,6 +76,13 @@ function unknownFromElsewhere(message: string | undefined, configKeys: ReadonlyS
   return elsewhere ? keys : [];
 }
 
+/** Help's width: the terminal's, else $COLUMNS (as shells set it), at most 120 characters. */
+function helpWidth(): number {
+  const columns = process.stdout.columns ?? Number(process.env.COLUMNS);
+  return Number.isInteger(columns) && columns > 0 ? Math.min(MAX_HELP_WIDTH, columns) : MAX_HELP_WIDTH;
+}
+const MAX_HELP_WIDTH = 120;
+
 /** Global flags that take no value: the word after one of them may be the command. */
 const FLAGS_WITHOUT_VALUE = new Set(['--json', '--verbose', '--help', '-h', '--version', '--no-json', '--no-verbose']);
 
@@ -126,7 +139,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
     .help()
     .alias('h', 'help')
     .version(SHARC_VERSION)
-    .wrap(Math.min(120, process.stdout.columns ?? 120))
+    .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, error) => {
       const elsewhere = unknownFromElsewhere(message, configKeys, hooks.ignored);

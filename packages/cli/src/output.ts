@@ -20,6 +20,11 @@ export function note(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** `1 thread`, `4 threads`: a count and its noun, singular for one. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${count === 1 ? noun : `${noun}s`}`;
+}
+
 /** An array name in a sentence: `'frames'`, or `$'a\x1b[2J'` when it holds a character that does not print. */
 export function quotedName(name: string): string {
   const escaped = escapeForTerminal(name);

@@ -43,6 +43,7 @@ import {
   inspectFile,
   readRange,
 } from '@sharc/protocol';
+import { whenAborted } from './abort-listener.js';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
@@ -403,7 +404,7 @@ export class Cluster implements ArrayOwner {
     setMaxListeners(concurrency * MAX_COPIES + 1, stop.signal);
     const onAbort = () => stop.abort(new CancelledError('transfer cancelled', { cause: options.signal?.reason }));
     if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = options.signal === undefined ? undefined : whenAborted(options.signal, onAbort);
     const timeout = options.timeoutMs;
     const timer =
       timeout === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
@@ -423,7 +424,7 @@ export class Cluster implements ArrayOwner {
       throw stop.signal.reason instanceof Error ? stop.signal.reason : error;
     } finally {
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      stopListening?.();
     }
   }
 }
