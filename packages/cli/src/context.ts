@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { escapeControlsInMessage } from '@sharc/protocol';
 import { connect, SharcError, type Cluster } from '@sharc/sdk';
 import { cliMessage } from './error-fixes.js';
 import { natsAuthOf, UsageError, type LogLevel, type NatsAuthArgs } from './options.js';
@@ -44,7 +45,8 @@ export async function runAction(args: Output, body: () => Promise<void>): Promis
     await body();
     return EXIT_OK;
   } catch (error) {
-    process.stderr.write(`sharc: ${describe(error instanceof InterruptedError ? error.cause : error, args.verbose)}\n`);
+    // A message may quote what a user typed (an array name) with characters that move the cursor.
+    process.stderr.write(`sharc: ${escapeControlsInMessage(describe(error instanceof InterruptedError ? error.cause : error, args.verbose))}\n`);
     if (error instanceof InterruptedError) return exitCodeOfSignal(error.signal);
     return error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
   }

@@ -85,6 +85,10 @@ describe('sharc command line ergonomics against a real cluster', () => {
     assert.equal(map.code, 1);
     assert.match(map.stderr, /position 4: U\+0007 \(BEL\)/);
     assert.deepEqual(await names(), ['input']);
+    // An error quoting a name as it was typed prints it escaped too.
+    const typed = await sharc(['reduce', 'no\x1b[2Jpe', 'sum']);
+    assert.equal(typed.code, 1);
+    assert.ok(typed.stderr.startsWith("sharc: no array named 'no\\x1b[2Jpe'"), typed.stderr);
     // Plain spaces, punctuation and letters of any script are fine.
     const fine = await sharc(['put', path.join(dir, 'input.npy'), '--name', 'données 2024 (v1) — ok', '--partitions', '1']);
     assert.equal(fine.code, 0, fine.stderr);

@@ -83,3 +83,16 @@ function hexEscape(codePoint: number): string {
   if (codePoint <= 0xff) return `\\x${hex.padStart(2, '0')}`;
   return codePoint <= 0xffff ? `\\u${hex.padStart(4, '0')}` : `\\U${hex.padStart(8, '0')}`;
 }
+
+/**
+ * `text` with every character that does not print, but newlines and tabs, written as an escape
+ * (`\x1b`): for messages that may quote a name as it was typed, whose lines stay lines.
+ */
+export function escapeControlsInMessage(text: string): string {
+  let out = '';
+  for (const character of text) {
+    const codePoint = character.codePointAt(0)!;
+    out += codePoint === 0x0a || codePoint === 0x09 || !NOT_PRINTABLE.test(character) ? character : hexEscape(codePoint);
+  }
+  return out;
+}

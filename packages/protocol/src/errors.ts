@@ -29,9 +29,9 @@ export interface SharcErrorOptions {
 /**
  * A change that makes a failed call succeed, as data: set an option of the call (`replace: true`),
  * or make another call first (`list`: see which arrays exist). `alternative` is a fix in plain
- * words that needs no option ("pick another name").
+ * words that needs no option ("pick another name"); `note` what the fix costs.
  */
-export type ErrorFix = ({ option: string; value: unknown } | { call: FixCall }) & { alternative?: string };
+export type ErrorFix = ({ option: string; value: unknown } | { call: FixCall }) & { alternative?: string; note?: string };
 
 /** Calls a fix may point to, and how the SDK says them. */
 const SDK_CALLS = {
@@ -44,20 +44,21 @@ export function fixOf(error: unknown): { problem: string; fix: ErrorFix } | unde
   if (!(error instanceof SharcError)) return undefined;
   const { problem, fix } = error.details;
   if (typeof problem !== 'string' || typeof fix !== 'object' || fix === null) return undefined;
-  const { option, call, alternative } = fix as Record<string, unknown>;
-  if (alternative !== undefined && typeof alternative !== 'string') return undefined;
-  const extra = alternative === undefined ? {} : { alternative };
+  const { option, call, alternative, note } = fix as Record<string, unknown>;
+  if ((alternative !== undefined && typeof alternative !== 'string') || (note !== undefined && typeof note !== 'string')) return undefined;
+  const extra = { ...(alternative === undefined ? {} : { alternative }), ...(note === undefined ? {} : { note }) };
   if (typeof option === 'string' && 'value' in fix) return { problem, fix: { option, value: (fix as { value: unknown }).value, ...extra } };
   if (typeof call === 'string' && Object.hasOwn(SDK_CALLS, call)) return { problem, fix: { call: call as FixCall, ...extra } };
   return undefined;
 }
 
 /**
- * `fix` in words: `alternative or <how>`, where `how` says the option or call (the SDK's wording
- * unless the caller's front end gives its own, e.g. a CLI flag).
+ * `fix` in words: `alternative or <how> (note)`, where `how` says the option or call (the SDK's
+ * wording unless the caller's front end gives its own, e.g. a CLI flag).
  */
 export function describeFix(fix: ErrorFix, how: string = sdkWording(fix)): string {
-  return fix.alternative === undefined ? how : `${fix.alternative} or ${how}`;
+  const withNote = fix.note === undefined ? how : `${how} (${fix.note})`;
+  return fix.alternative === undefined ? withNote : `${fix.alternative} or ${withNote}`;
 }
 
 function sdkWording(fix: ErrorFix): string {

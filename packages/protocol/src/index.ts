@@ -41,7 +41,7 @@ export {
 } from './errors.js';
 export type { ErrorData, SharcErrorOptions, ErrorFix, FixCall } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
-export { arrayNameProblem, escapeForTerminal, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
+export { arrayNameProblem, escapeForTerminal, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
 export { holdersOf } from './placement.js';
