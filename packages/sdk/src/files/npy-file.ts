@@ -13,7 +13,7 @@ export async function writeNpy(
   shape: Shape,
   writeBody: (writeAt: (bytes: Uint8Array, bodyOffset: number) => Promise<void>) => Promise<void>,
 ): Promise<void> {
-  const cannotWrite = (error: unknown, why = (error as Error).message) =>
+  const cannotWrite = (error: unknown, why = reasonOf(error as NodeJS.ErrnoException)) =>
     new FileFormatError(`cannot write ${file}: ${why}`, { cause: error, details: { path: file } });
   // Checked first so a directory fails at once, not after the whole array was fetched.
   const existing = await stat(file).catch(() => undefined);
@@ -49,5 +49,23 @@ export async function writeNpy(
   } finally {
     // Whatever failed (the fetch, a write, the close or the rename), no partial file stays behind.
     if (!complete) await unlink(partial).catch(() => undefined);
+  }
+}
+
+/** Why a file could not be written, in words that name no temporary file. */
+function reasonOf(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return 'its directory does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory (give a file path)';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    default:
+      return error.message;
   }
 }
