@@ -15,10 +15,15 @@ const waitersOf = new WeakMap<AbortSignal, Waiters>();
 
 /**
  * Runs `callback` once if `signal` aborts before the returned function is called; that function
- * (call it when the call ends, however it ends) stops listening. A signal that is already
- * aborted is the caller's to check: `callback` runs only on an abort still to come.
+ * (call it when the call ends, however it ends) stops listening. On a signal that is already
+ * aborted (its event is past), `callback` runs on the next microtask.
  */
 export function whenAborted(signal: AbortSignal, callback: () => void): () => void {
+  if (signal.aborted) {
+    let stopped = false;
+    queueMicrotask(() => stopped || callback());
+    return () => (stopped = true);
+  }
   let waiters = waitersOf.get(signal);
   if (waiters === undefined) {
     const callbacks = new Set<() => void>();

@@ -7,6 +7,7 @@ import { getEventListeners } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { CancelledError, InvalidArgumentError, NameTakenError, ArrayNotFoundError, fixOf } from '@sharc/protocol';
+import { whenAborted } from '../src/abort-listener.js';
 import { connect, type ArrayRef, type Cluster } from '../src/index.js';
 
 const KERNELS = fileURLToPath(new URL('../../test/fixtures/kernels.ts', import.meta.url));
@@ -111,5 +112,31 @@ describe('calls on an embedded cluster (in-process bus, real worker threads)', (
       assert.deepEqual(fixOf(error), { problem: "no array named 'nope'", fix: { call: 'list' } });
       return true;
     });
+  });
+});
+
+describe('whenAborted: one listener per signal, however many calls wait on it', () => {
+  it('calls each waiter once, only those still waiting, and removes its listener with the last', async () => {
+    const controller = new AbortController();
+    const called: string[] = [];
+    const stops = ['a', 'b', 'c'].map((name) => whenAborted(controller.signal, () => called.push(name)));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    stops[1]!();
+    controller.abort();
+    assert.deepEqual(called, ['a', 'c']);
+    for (const stop of stops) stop();
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    const idle = new AbortController();
+    const stopsIdle = Array.from({ length: 50 }, () => whenAborted(idle.signal, () => called.push('never')));
+    for (const stop of stopsIdle) stop();
+    assert.equal(getEventListeners(idle.signal, 'abort').length, 0, 'calls that ended leave nothing');
+  });
+
+  it('calls a waiter on a signal aborted before it started waiting, unless it stopped first', async () => {
+    const called: string[] = [];
+    whenAborted(AbortSignal.abort(), () => called.push('late'));
+    whenAborted(AbortSignal.abort(), () => called.push('stopped'))();
+    await Promise.resolve();
+    assert.deepEqual(called, ['late']);
   });
 });
