@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { EXIT_USAGE, type GlobalArgs } from './context.js';
 import { arrayCommands } from './commands/arrays.js';
 import { cancelCommand } from './commands/cancel.js';
@@ -11,6 +11,12 @@ import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
 import { declaredOptionNames, unknownConfigKeyMessage } from './config-keys.js';
 import { dropEmptySharcVariables, misspeltSharcVariables } from '@sharc/protocol';
+
+/**
+ * yargs' CommonJS build: its help wraps at word boundaries (cliui with wrap-ansi), while the ES
+ * module build's cliui cuts lines at any character ("stor\ned" at 80 columns).
+ */
+const yargs = createRequire(import.meta.url)('yargs') as typeof import('yargs').default;
 
 const SHARC_VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 
@@ -95,6 +101,28 @@ function unknownFromElsewhere(message: string | undefined, configKeys: ReadonlyS
   return elsewhere ? keys : [];
 }
 
+/** Help's width: the terminal's, else $COLUMNS (as shells set it), at most 120 characters. */
+function helpWidth(): number {
+  const columns = process.stdout.columns ?? Number(process.env.COLUMNS);
+  return Number.isInteger(columns) && columns > 0 ? Math.min(MAX_HELP_WIDTH, columns) : MAX_HELP_WIDTH;
+}
+const MAX_HELP_WIDTH = 120;
+
+/** Global flags that take no value: the word after one of them may be the command. */
+const FLAGS_WITHOUT_VALUE = new Set(['--json', '--verbose', '--help', '-h', '--version', '--no-json', '--no-verbose']);
+
+/**
+ * yargs' message for a usage error, with the unknown command named: `recommendCommands` says
+ * only "Did you mean reduce?", so the word typed (the first one that is no flag or flag value)
+ * is put in front of it.
+ */
+function usageMessage(message: string, argv: readonly string[]): string {
+  const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
+  if (recommended === undefined) return message;
+  const typed = argv.find((word, i) => !word.startsWith('-') && (i === 0 || !argv[i - 1]!.startsWith('-') || argv[i - 1]!.includes('=') || FLAGS_WITHOUT_VALUE.has(argv[i - 1]!)));
+  return typed === undefined ? `unknown command: did you mean ${recommended}?` : `unknown command '${typed}': did you mean ${recommended}?`;
+}
+
 function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
   const { exit } = hooks;
   const configKeys = new Set<string>();
@@ -135,12 +163,13 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
       return true;
     }, true)
     .strictCommands()
+    .recommendCommands()
     .strictOptions()
     .demandCommand(1, 'name a command: sharc --help lists them')
     .help()
     .alias('h', 'help')
     .version(SHARC_VERSION)
-    .wrap(Math.min(120, process.stdout.columns ?? 120))
+    .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, error) => {
       const elsewhere = unknownFromElsewhere(message, configKeys, hooks.ignored);
@@ -153,7 +182,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
         throw error ?? new Error(message);
       }
       exit(EXIT_USAGE);
-      process.stderr.write(`sharc: ${message ?? error?.message}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
+      process.stderr.write(`sharc: ${usageMessage(message ?? error?.message ?? 'bad command line', argv)}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;
   for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, cancelCommand, demoCommand]) cli = add(cli, exit);

@@ -1,4 +1,7 @@
+import os from 'node:os';
+import { escapeControlsInMessage } from '@sharc/protocol';
 import { connect, SharcError, type Cluster } from '@sharc/sdk';
+import { cliMessage } from './error-fixes.js';
 import { natsAuthOf, UsageError, type LogLevel, type NatsAuthArgs } from './options.js';
 import type { Output } from './output.js';
 import type { ProgressMode } from './progress.js';
@@ -17,6 +20,22 @@ export const EXIT_FAILED = 1;
 /** The command line is wrong: message and usage hint on stderr. */
 export const EXIT_USAGE = 2;
 
+/** The exit code of a command stopped by `signal`: 128 + its number (130 for Ctrl-C, 143 for SIGTERM). */
+export function exitCodeOfSignal(signal: NodeJS.Signals): number {
+  return 128 + os.constants.signals[signal];
+}
+
+/** A command stopped by a signal (Ctrl-C, SIGTERM): what it failed with, and the exit code that says so. */
+export class InterruptedError extends Error {
+  override readonly name = 'InterruptedError';
+  constructor(
+    readonly signal: NodeJS.Signals,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cliMessage(cause) : `stopped by ${signal}`, { cause });
+  }
+}
+
 /**
  * Runs a command body and turns what it throws into an exit code and one clear message
  * (stack and cause only with --verbose). Returns the exit code.
@@ -26,17 +45,31 @@ export async function runAction(args: Output, body: () => Promise<void>): Promis
     await body();
     return EXIT_OK;
   } catch (error) {
-    process.stderr.write(`sharc: ${describe(error, args.verbose)}\n`);
+    // A message may quote what a user typed (an array name) with characters that move the cursor.
+    process.stderr.write(`sharc: ${escapeControlsInMessage(describe(error instanceof InterruptedError ? error.cause : error, args.verbose))}\n`);
+    if (error instanceof InterruptedError) return exitCodeOfSignal(error.signal);
     return error instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
   }
 }
 
-function describe(error: unknown, verbose: boolean): string {
+function describe(error: unknown, verbose: boolean, parentFrames?: string): string {
   if (!(error instanceof Error)) return String(error);
-  if (!verbose) return error.message;
+  const message = cliMessage(error);
+  if (!verbose) return message;
   const code = error instanceof SharcError ? ` [${error.code}${error.retryable ? ', retryable' : ''}]` : '';
-  const cause = error.cause === undefined ? '' : `\ncaused by: ${describe(error.cause, true)}`;
-  return `${error.stack ?? error.message}${code}${cause}`;
+  // A wrapper may carry the stack of what it wraps (a kernel error carries the kernel's own
+  // stack, which its cause has too): print each stack once.
+  const frames = framesOf(error);
+  const shown = frames === '' || frames === parentFrames ? '' : `\n${frames}`;
+  const cause = error.cause === undefined ? '' : `\ncaused by: ${describe(error.cause, true, frames)}`;
+  return `${error.name}: ${message}${code}${shown}${cause}`;
+}
+
+/** The "    at …" lines of an error's stack (its first lines repeat the message). */
+function framesOf(error: Error): string {
+  const lines = (error.stack ?? '').split('\n');
+  const first = lines.findIndex((line) => /^\s+at /.test(line));
+  return first === -1 ? '' : lines.slice(first).join('\n');
 }
 
 /**
@@ -45,20 +78,27 @@ function describe(error: unknown, verbose: boolean): string {
  */
 export async function withCluster<T>(args: GlobalArgs, body: (cluster: Cluster, signal: AbortSignal) => Promise<T>): Promise<T> {
   const abort = new AbortController();
-  const onInterrupt = () => {
-    if (abort.signal.aborted) process.exit(EXIT_FAILED);
-    process.stderr.write('\nsharc: cancelling (Ctrl-C again to quit at once)\n');
-    abort.abort(new Error('interrupted'));
+  let interruptedBy: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy !== undefined) process.exit(exitCodeOfSignal(signal));
+    interruptedBy = signal;
+    process.stderr.write(`\nsharc: cancelling (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`);
+    abort.abort(new Error(`interrupted by ${signal}`));
   };
-  process.on('SIGINT', onInterrupt);
-  process.on('SIGTERM', onInterrupt);
-  const auth = natsAuthOf(args);
-  const cluster = await connect({ servers: args.servers, cluster: args.cluster, ...(auth === undefined ? {} : { auth }) });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    return await body(cluster, abort.signal);
+    const auth = natsAuthOf(args);
+    const cluster = await connect({ servers: args.servers, cluster: args.cluster, ...(auth === undefined ? {} : { auth }) });
+    try {
+      return await body(cluster, abort.signal);
+    } finally {
+      await cluster.close();
+    }
+  } catch (error) {
+    throw interruptedBy === undefined ? error : new InterruptedError(interruptedBy, error);
   } finally {
-    process.off('SIGINT', onInterrupt);
-    process.off('SIGTERM', onInterrupt);
-    await cluster.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

@@ -1,4 +1,4 @@
-import { formatBytes } from '@sharc/protocol';
+import { escapeForTerminal, formatBytes } from '@sharc/protocol';
 import type { ArrayRef, JobStatus, NodeInfo } from '@sharc/sdk';
 
 export { formatBytes };
@@ -32,6 +32,17 @@ export function note(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+/** `1 thread`, `4 threads`: a count and its noun, singular for one. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${count === 1 ? noun : `${noun}s`}`;
+}
+
+/** An array name in a sentence: `'frames'`, or `$'a\x1b[2J'` when it holds a character that does not print. */
+export function quotedName(name: string): string {
+  const escaped = escapeForTerminal(name);
+  return escaped === name ? `'${name}'` : escaped;
+}
+
 /** A plain-text table with a header row; columns sized to their widest cell. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -49,7 +60,7 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
     ['AGENT', 'HOST', 'STATE', 'THREADS', 'MEMORY USED/LIMIT', 'PARTITIONS', 'LOAD'],
     nodes.map((n) => [
       n.id,
-      n.host,
+      escapeForTerminal(n.host),
       n.state,
       String(n.threads),
       `${formatBytes(n.usedBytes)} / ${formatBytes(n.memoryBytes)}`,
@@ -65,7 +76,8 @@ export function arraysTable(arrays: readonly ArrayRef[]): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
   return table(
     ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS', 'STATE'],
-    arrays.map((a) => [a.name, a.dtype, a.shape.length === 0 ? '()' : a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions), stateOf(a)]),
+    // A name stored by an older version may hold control characters: never print them raw.
+    arrays.map((a) => [escapeForTerminal(a.name), a.dtype, a.shape.length === 0 ? '()' : a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions), stateOf(a)]),
   );
 }
 
@@ -78,7 +90,7 @@ export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string 
     ordered.map((j) => [
       j.jobId,
       j.kind,
-      j.array,
+      escapeForTerminal(j.array),
       j.state,
       `${j.totalBlocks === 0 ? 100 : Math.floor((j.doneBlocks / j.totalBlocks) * 100)}%`,
       `${((now - j.startedAt) / 1000).toFixed(1)} s ago`,

@@ -1,5 +1,5 @@
 import { SingleBar, Presets } from 'cli-progress';
-import { formatBytes } from './output.js';
+import { formatBytes, plural } from './output.js';
 
 export type ProgressMode = 'auto' | 'always' | 'never';
 
@@ -31,7 +31,7 @@ export function progressBar(label: string, unit: 'bytes' | 'blocks', mode: Progr
     Presets.shades_classic,
   );
   const shown = (done: number, total: number) =>
-    unit === 'bytes' ? `${formatBytes(done)} / ${formatBytes(total)}` : `${done}/${total} blocks`;
+    unit === 'bytes' ? `${formatBytes(done)} / ${formatBytes(total)}` : `${done}/${plural(total, 'block')}`;
   let started = false;
   return {
     onProgress: (done, total) => {

@@ -154,7 +154,7 @@ describe('sharc client commands against a real cluster (nats-server, coordinator
       assert.match(table.stdout, /JOB\s+KIND\s+ARRAY\s+STATE\s+PROGRESS\s+SUBMITTED\n\S+\s+reduce\s+input\s+running\s+\d+%/);
 
       job.kill('SIGINT');
-      assert.equal(await exited, 1);
+      assert.equal(await exited, 130, "Ctrl-C exits 128 + SIGINT");
       assert.match(stderr, /cancelling/);
       let jobs = status!.jobs;
       for (let attempt = 0; attempt < 50 && jobs.length > 0; attempt++) {

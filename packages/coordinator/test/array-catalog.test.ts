@@ -60,7 +60,11 @@ describe('ArrayCatalog', () => {
         assert.ok(error instanceof NameTakenError);
         assert.match(error.message, /'temps'/);
         assert.match(error.message, /replace: true/);
-        assert.deepEqual(error.details, { name: 'temps' });
+        assert.deepEqual(error.details, {
+          name: 'temps',
+          problem: "an array named 'temps' already exists",
+          fix: { option: 'replace', value: true, alternative: 'pick another name' },
+        });
         return true;
       },
     );

@@ -131,7 +131,7 @@ describe('placePartitions', () => {
       (error: unknown) => {
         assert.ok(error instanceof InsufficientMemoryError);
         assert.deepEqual(error.details, { neededBytes: 8000, freeBytes: 7999 });
-        assert.match(error.message, /2 agent\(s\)/);
+        assert.match(error.message, /2 agents have/);
         return true;
       },
     );

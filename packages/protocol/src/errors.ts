@@ -18,6 +18,51 @@ export interface SharcErrorOptions {
   cause?: unknown;
   details?: Record<string, unknown>;
   retryable?: boolean;
+  /**
+   * What the caller changes for the call to succeed. The message gets the SDK's wording of it
+   * (`…: pass { replace: true }`); `details` keep it as data (see `fixOf`), so another front end
+   * (the CLI: `use --replace`) words it its own way instead of rewriting the message.
+   */
+  fix?: ErrorFix;
+}
+
+/**
+ * A change that makes a failed call succeed, as data: set an option of the call (`replace: true`),
+ * or make another call first (`list`: see which arrays exist). `alternative` is a fix in plain
+ * words that needs no option ("pick another name"); `note` what the fix costs.
+ */
+export type ErrorFix = ({ option: string; value: unknown } | { call: FixCall }) & { alternative?: string; note?: string };
+
+/** Calls a fix may point to, and how the SDK says them. */
+const SDK_CALLS = {
+  list: 'list the stored arrays with cluster.list()',
+} as const;
+export type FixCall = keyof typeof SDK_CALLS;
+
+/** The problem (the message without its fix) and the fix of an error built with `fix`. */
+export function fixOf(error: unknown): { problem: string; fix: ErrorFix } | undefined {
+  if (!(error instanceof SharcError)) return undefined;
+  const { problem, fix } = error.details;
+  if (typeof problem !== 'string' || typeof fix !== 'object' || fix === null) return undefined;
+  const { option, call, alternative, note } = fix as Record<string, unknown>;
+  if ((alternative !== undefined && typeof alternative !== 'string') || (note !== undefined && typeof note !== 'string')) return undefined;
+  const extra = { ...(alternative === undefined ? {} : { alternative }), ...(note === undefined ? {} : { note }) };
+  if (typeof option === 'string' && 'value' in fix) return { problem, fix: { option, value: (fix as { value: unknown }).value, ...extra } };
+  if (typeof call === 'string' && Object.hasOwn(SDK_CALLS, call)) return { problem, fix: { call: call as FixCall, ...extra } };
+  return undefined;
+}
+
+/**
+ * `fix` in words: `alternative or <how> (note)`, where `how` says the option or call (the SDK's
+ * wording unless the caller's front end gives its own, e.g. a CLI flag).
+ */
+export function describeFix(fix: ErrorFix, how: string = sdkWording(fix)): string {
+  const withNote = fix.note === undefined ? how : `${how} (${fix.note})`;
+  return fix.alternative === undefined ? withNote : `${fix.alternative} or ${withNote}`;
+}
+
+function sdkWording(fix: ErrorFix): string {
+  return 'call' in fix ? SDK_CALLS[fix.call] : `pass { ${fix.option}: ${JSON.stringify(fix.value)} }`;
 }
 
 export class SharcError extends Error {
@@ -27,11 +72,12 @@ export class SharcError extends Error {
   readonly details: Record<string, unknown>;
 
   constructor(message: string, options: SharcErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const { fix } = options;
+    super(fix === undefined ? message : `${message}: ${describeFix(fix)}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = (new.target as typeof SharcError).code;
     this.retryable = options.retryable ?? false;
-    this.details = options.details ?? {};
+    this.details = fix === undefined ? (options.details ?? {}) : { ...options.details, problem: message, fix };
   }
 }
 
@@ -39,7 +85,7 @@ export class SharcError extends Error {
 export class InvalidArgumentError extends SharcError {
   static override readonly code = 'INVALID_ARGUMENT';
 }
-/** An array name that is already used; pass `{ replace: true }` to overwrite it. */
+/** An array name that is already used; `{ replace: true }` overwrites it. */
 export class NameTakenError extends SharcError {
   static override readonly code = 'NAME_TAKEN';
 }

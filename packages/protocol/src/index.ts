@@ -37,9 +37,12 @@ export {
   fromErrorData,
   MISSING_PARTITION_DETAIL,
   missingPartitionOf,
+  fixOf,
+  describeFix,
 } from './errors.js';
-export type { ErrorData, SharcErrorOptions } from './errors.js';
+export type { ErrorData, SharcErrorOptions, ErrorFix, FixCall } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
+export { arrayNameProblem, escapeForTerminal, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).

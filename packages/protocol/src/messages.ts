@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { arrayNameProblem, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 import { BUILTIN_REDUCTIONS } from './builtin-names.js';
 import { DTYPES } from './dtypes.js';
 
@@ -23,6 +24,13 @@ const shape = z.union([
   z.tuple([count]).readonly(),
   z.tuple([count, count]).readonly(),
 ]);
+/** The name of an array that exists (an older version may have stored one `newArrayName` refuses). */
+const arrayName = z.string().min(1).max(MAX_ARRAY_NAME_LENGTH);
+/** A name given to a new array: any client may send one, so the rule is checked here too. */
+const newArrayName = z.string().superRefine((name, context) => {
+  const problem = arrayNameProblem(name);
+  if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+});
 
 export const errorDataSchema: z.ZodType<import('./errors.js').ErrorData> = z.lazy(() =>
   z.object({
@@ -50,7 +58,7 @@ export type PartitionMeta = z.infer<typeof partitionMetaSchema>;
 
 export const arrayMetaSchema = z.object({
   id,
-  name: z.string().min(1).max(256),
+  name: arrayName,
   dtype,
   shape,
   partitions: z.array(partitionMetaSchema),
@@ -108,7 +116,7 @@ export const mapSpecSchema = z.object({
   dtype,
   /** Output columns; 0 for an output of zero columns (the input may have none). */
   cols: count,
-  outputName: z.string().min(1).max(256).optional(),
+  outputName: newArrayName.optional(),
   replace: z.boolean().optional(),
 });
 export const jobSpecSchema = z.discriminatedUnion('kind', [reduceSpecSchema, mapSpecSchema]);
@@ -147,6 +155,8 @@ export const taskSchema = z.object({
   /** The client that submitted the job: reduce partials go straight to it. */
   clientId: id,
   arrayId: id,
+  /** The input array's name, so errors can say which array a user knows it as. */
+  arrayName: arrayName.optional(),
   partitionIndex: count,
   /**
    * Which attempt at this partition this is (0, then 1, 2… when an agent died and the work
@@ -190,7 +200,7 @@ export const messageSchema = z.discriminatedUnion('type', [
 
   // Client -> coordinator.
   message('array.create', {
-    name: z.string().min(1).max(256).optional(),
+    name: newArrayName.optional(),
     dtype,
     shape,
     partitions: partitionCount.optional(),
@@ -201,7 +211,7 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('array.placed', { array: arrayMetaSchema, transferToken: z.string(), agents: z.array(agentInfoSchema) }),
   message('array.commit', { arrayId: id, transferToken: z.string() }),
   message('array.abort', { arrayId: id, transferToken: z.string() }),
-  message('array.open', { name: z.string().min(1).max(256) }),
+  message('array.open', { name: arrayName }),
   message('array.locate', { arrayId: id }),
   message('array.info', { array: arrayMetaSchema, agents: z.array(agentInfoSchema) }),
   /**
@@ -216,7 +226,7 @@ export const messageSchema = z.discriminatedUnion('type', [
     source: fileSourceSchema,
     /** Set by clients that follow the load: progress comes on the job's subject, job.cancel stops it. */
     jobId: id.optional(),
-    name: z.string().min(1).max(256).optional(),
+    name: newArrayName.optional(),
     partitions: partitionCount.optional(),
     replace: z.boolean().optional(),
     /** Keep loading if the client goes away (needs `name`); otherwise its death cancels the load. */

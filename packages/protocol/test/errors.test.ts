@@ -24,6 +24,8 @@ import {
   encodeMessage,
   fromErrorData,
   toErrorData,
+  fixOf,
+  describeFix,
   PROTOCOL_VERSION,
   type ErrorData,
 } from '../src/index.js';
@@ -135,5 +137,22 @@ describe('typed errors', () => {
     assert.equal(rebuilt.constructor, SharcError);
     assert.equal(rebuilt.message, 'from a newer peer');
     assert.equal(rebuilt.retryable, true);
+  });
+
+  it('keeps the fix of an error as data across a hop: the SDK wording in the message, the parts in details', () => {
+    const error = new NameTakenError("an array named 'a' already exists", {
+      fix: { option: 'replace', value: true, alternative: 'pick another name' },
+      details: { name: 'a' },
+    });
+    assert.equal(error.message, "an array named 'a' already exists: pick another name or pass { replace: true }");
+    const decoded = decodeMessage(encodeMessage({ v: PROTOCOL_VERSION, from: 'peer', type: 'error', error: toErrorData(error) }));
+    assert.equal(decoded.type, 'error');
+    const rebuilt = fromErrorData((decoded as { error: ErrorData }).error);
+    assert.equal(rebuilt.message, error.message, 'the fix is not added twice');
+    const found = fixOf(rebuilt)!;
+    assert.deepEqual(found, { problem: "an array named 'a' already exists", fix: { option: 'replace', value: true, alternative: 'pick another name' } });
+    assert.equal(describeFix(found.fix, 'use --replace'), 'pick another name or use --replace');
+    assert.equal(new ArrayNotFoundError("no array named 'b'", { fix: { call: 'list' } }).message, "no array named 'b': list the stored arrays with cluster.list()");
+    assert.equal(fixOf(new NameTakenError('x', { details: { problem: 'x', fix: { call: 'format-disk' } } })), undefined, 'an unknown call is no fix');
   });
 });

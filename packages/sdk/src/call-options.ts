@@ -83,6 +83,7 @@ export interface ListOptions {
    */
   all?: boolean;
 }
+export const LIST_OPTION_KEYS = keysOf<ListOptions>()(['all']);
 
 /** A custom reduction: reduce's second argument. Options (timeoutMs…) go in its third. */
 export interface ReduceKernel {

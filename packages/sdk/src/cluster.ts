@@ -26,6 +26,7 @@ import {
   holdersOf,
   isSubjectToken,
   nearestName,
+  checkKeys,
   type AgentInfo,
   type ArrayMeta,
   type BuiltinPartial,
@@ -48,14 +49,15 @@ import {
   inspectFile,
   readRange,
 } from '@sharc/protocol';
+import { whenAborted } from './abort-listener.js';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
-import type { FromFileOptions, ListOptions, MapKernel, MapOptions, NodeInfo, PutFileOptions, PutOptions, ReduceKernel } from './call-options.js';
+import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { putDType } from './put-dtype.js';
-import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkPartitions } from './validate.js';
+import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkNewName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
 export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo };
@@ -141,7 +143,7 @@ export class Cluster implements ArrayOwner {
     read: (byteOffset: number, byteLength: number, signal: AbortSignal) => Uint8Array | Promise<Uint8Array>,
   ): Promise<ArrayRef> {
     if (options.partitions !== undefined) checkPartitions(options.partitions);
-    if (options.name !== undefined) checkName(options.name);
+    if (options.name !== undefined) checkNewName(options.name);
     if (options.copies !== undefined) checkCopies(options.copies);
     const placed = await this.call(
       {
@@ -204,7 +206,7 @@ export class Cluster implements ArrayOwner {
    * 'pending'`): uploads in progress and outputs of running maps.
    */
   async list(options: ListOptions = {}): Promise<ArrayRef[]> {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('list options must be an object, e.g. { all: true }');
+    checkKeys(options, { of: 'list', keys: LIST_OPTION_KEYS });
     if (options.all !== undefined && typeof options.all !== 'boolean') throw new InvalidArgumentError(`all must be true or false, got ${JSON.stringify(options.all)}`);
     const listed = await this.call({ type: 'array.list', ...(options.all === true ? { all: true } : {}) }, 'array.listed');
     return [
@@ -229,7 +231,7 @@ export class Cluster implements ArrayOwner {
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
     options = checkCall('fromFile', options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
-    if (options.name !== undefined) checkName(options.name);
+    if (options.name !== undefined) checkNewName(options.name);
     const detached = checkDetached(options.detached, options.name, 'fromFile');
     const source = fileSource(file, options);
     const info = await this.jobs.follow(
@@ -324,7 +326,7 @@ export class Cluster implements ArrayOwner {
     const dtype = options.dtype === undefined ? array.dtype : parseDType(options.dtype);
     const cols = options.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 0) throw new InvalidArgumentError(`cols must be a non-negative integer, got ${cols}`);
-    if (options.name !== undefined) checkName(options.name);
+    if (options.name !== undefined) checkNewName(options.name);
     const detached = checkDetached(options.detached, options.name, 'map');
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
@@ -477,7 +479,7 @@ export class Cluster implements ArrayOwner {
     setMaxListeners(concurrency * MAX_COPIES + 1, stop.signal);
     const onAbort = () => stop.abort(new CancelledError('transfer cancelled', { cause: options.signal?.reason }));
     if (options.signal?.aborted) onAbort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const stopListening = options.signal === undefined ? undefined : whenAborted(options.signal, onAbort);
     const timeout = options.timeoutMs;
     const timer =
       timeout === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
@@ -497,7 +499,7 @@ export class Cluster implements ArrayOwner {
       throw stop.signal.reason instanceof Error ? stop.signal.reason : error;
     } finally {
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      stopListening?.();
     }
   }
 }

@@ -1,4 +1,4 @@
-import { CancelledError, InvalidArgumentError, MAX_COPIES, MAX_PARTITIONS, checkKeys, createLogger, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
+import { arrayNameProblem, CancelledError, InvalidArgumentError, MAX_ARRAY_NAME_LENGTH, MAX_COPIES, MAX_PARTITIONS, checkKeys, createLogger, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
 import { ArrayRef } from './array-ref.js';
 import { CALL_KEYS, type CallName } from './call-options.js';
 import type { JobOptions } from './jobs/run-job.js';
@@ -68,9 +68,10 @@ export function checkArrayRef(array: unknown): void {
   }
 }
 
+/** Checks the name of an array to open or delete (one an older version stored may hold anything). */
 export function checkName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-    throw new InvalidArgumentError(`array name must be a non-empty string of at most 256 characters, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_ARRAY_NAME_LENGTH) {
+    throw new InvalidArgumentError(`array name must be a non-empty string of at most ${MAX_ARRAY_NAME_LENGTH} characters, got ${JSON.stringify(name)}`);
   }
 }
 
@@ -86,4 +87,11 @@ export function checkDetached(detached: unknown, name: string | undefined, what:
     );
   }
   return detached;
+}
+
+/** Checks a name given to a new array: printable characters only (see arrayNameProblem). */
+export function checkNewName(name: string): void {
+  checkName(name);
+  const problem = arrayNameProblem(name);
+  if (problem !== undefined) throw new InvalidArgumentError(problem, { details: { name } });
 }

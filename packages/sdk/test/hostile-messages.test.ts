@@ -99,6 +99,30 @@ describe('hostile messages on a real cluster', () => {
     assert.equal((reply as MessageOf<'error'>).error.code, ProtocolError.code);
   });
 
+  it('refuses array names that do not print from a client that skips the SDK, naming position and code point', async () => {
+    const client = subjectFor('default', { to: 'coordinator', verb: 'client' });
+    const requests: Array<[string, Record<string, unknown>]> = [
+      ['array.create', { type: 'array.create', name: 'x\x1b[2J', dtype: 'float64', shape: [4] }],
+      ['array.load', { type: 'array.load', name: 'x\x1b[2J', source: { path: '/nonexistent.npy', format: 'npy' } }],
+      [
+        'job.submit of a map',
+        {
+          type: 'job.submit',
+          jobId: 'named-badly',
+          spec: { kind: 'map', arrayId: stored.id, kernel: { kind: 'builtin', op: 'sum' }, dtype: 'float64', cols: 1, outputName: 'x\x1b[2J' },
+        },
+      ],
+    ];
+    for (const [what, fields] of requests) {
+      const reply = decodeMessage(await raw.request(client, encodeValue({ v: PROTOCOL_VERSION, from: 'x', ...fields }), 5000));
+      assert.equal(reply.type, 'error', what);
+      const { error } = reply as MessageOf<'error'>;
+      assert.equal(error.code, ProtocolError.code, what);
+      assert.match(error.message, /position 2: U\+001B \(ESC\)/, what);
+    }
+    assert.deepEqual((await cluster.list()).map((a) => a.name), ['precious']);
+  });
+
   it('drops malformed events without crashing anyone', async () => {
     const eventSubjects = [
       subjectFor('default', { to: 'announcements' }),

@@ -1,7 +1,9 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { escapeForTerminal } from '@sharc/protocol';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, printResult } from '../output.js';
+import { arrayJson, formatBytes, plural, printResult, quotedName } from '../output.js';
 import { dtype, nonNegativeInteger, positiveInteger, shape, UsageError } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -70,7 +72,7 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
               printResult(
                 args,
                 arrayJson(stored),
-                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${stored.partitions} partitions`,
+                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
               );
             }),
           ),
@@ -82,20 +84,22 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
       (y) =>
         y
           .positional('name', { type: 'string', demandOption: true })
-          .positional('out', { type: 'string', demandOption: true, describe: 'Output .npy path' })
-          .example('$0 get rms rms.npy', "write array 'rms' to rms.npy"),
+          .positional('out', { type: 'string', demandOption: true, describe: 'Output .npy file, or a directory to write NAME.npy in' })
+          .example('$0 get rms rms.npy', "write array 'rms' to rms.npy")
+          .example('$0 get rms results/', 'write it to results/rms.npy'),
       async (args) =>
         exit(
           await runAction(args, () =>
             withCluster(args, async (cluster, signal) => {
               const ref = await cluster.open(args.name);
+              const out = await outputFile(args.out, ref.name);
               const bar = progressBar('get', 'bytes', args.progress, args.json);
               try {
-                await ref.save(args.out, { signal, ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }) });
+                await ref.save(out, { signal, ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }) });
               } finally {
                 bar.stop();
               }
-              printResult(args, { ...arrayJson(ref), file: path.resolve(args.out) }, () => `wrote ${args.out}: ${ref.dtype} [${ref.shape.join(', ')}], ${formatBytes(ref.byteLength)}`);
+              printResult(args, { ...arrayJson(ref), file: path.resolve(out) }, () => `wrote ${out}: ${ref.dtype} [${ref.shape.join(', ')}], ${formatBytes(ref.byteLength)}`);
             }),
           ),
         ),
@@ -114,13 +118,28 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
                   await cluster.delete(name);
                 } catch (error) {
                   if (deleted.length === 0) throw error;
-                  throw new Error(`deleted ${deleted.map((d) => `'${d}'`).join(', ')}, then stopped at '${name}': ${(error as Error).message}`, { cause: error });
+                  throw new Error(`deleted ${deleted.map(quotedName).join(', ')}, then stopped at ${quotedName(name)}: ${(error as Error).message}`, { cause: error });
                 }
                 deleted.push(name);
               }
-              printResult(args, { deleted }, () => deleted.map((name) => `deleted '${name}'`).join('\n'));
+              printResult(args, { deleted }, () => deleted.map((name) => `deleted ${quotedName(name)}`).join('\n'));
             }),
           ),
         ),
     );
+}
+
+/**
+ * Where `sharc get NAME OUT` writes: OUT, or OUT/NAME.npy when OUT is a directory (as cp does).
+ * A name that is no plain file name (a '/', '..', a character that does not print) needs OUT to
+ * be a file.
+ */
+async function outputFile(out: string, name: string): Promise<string> {
+  const isDirectory = (await stat(out).catch(() => undefined))?.isDirectory() ?? false;
+  if (!isDirectory) return out;
+  const fileName = `${name}.npy`;
+  if (name.includes('/') || name.includes(path.sep) || name === '.' || name === '..' || escapeForTerminal(name) !== name) {
+    throw new UsageError(`${out} is a directory and array name ${quotedName(name)} is no file name: give the output file, e.g. ${path.join(out, 'array.npy')}`);
+  }
+  return path.join(out, fileName);
 }

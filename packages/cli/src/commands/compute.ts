@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, printResult, toJson } from '../output.js';
+import { arrayJson, formatBytes, plural, printResult, toJson } from '../output.js';
 import { dtype, jsonParams, kernelSpec, positiveInteger, reduceOperation } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -97,7 +97,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               printResult(
                 args,
                 arrayJson(stored),
-                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${stored.partitions} partitions`,
+                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
               );
             }),
           ),

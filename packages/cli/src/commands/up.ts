@@ -7,7 +7,7 @@ import type { Argv } from 'yargs';
 import { NATS_PID_FILE, NATS_STORE_DIR, natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
 import { connect } from '@sharc/sdk';
 import { runAction, type GlobalArgs } from '../context.js';
-import { note, printResult } from '../output.js';
+import { note, plural, printResult } from '../output.js';
 import { byteSize, port, positiveInteger, UsageError } from '../options.js';
 import { clusterStatus } from './inspect.js';
 
@@ -59,7 +59,7 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         // After a SIGHUP the terminal is gone: writing to it must not end this process.
         process.stdout.on('error', () => undefined);
         process.stderr.on('error', () => undefined);
-        note(`sharc up: starting nats-server on port ${args.port}, a coordinator and ${agents} agents (${threads} threads each); logs in ${logDir}`);
+        note(`sharc up: starting nats-server on port ${args.port}, a coordinator and ${plural(agents, 'agent')} (${plural(threads, 'thread')} each); logs in ${logDir}`);
         let cluster: LocalCluster;
         try {
           cluster = await startLocalCluster({
@@ -84,7 +84,7 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
           const client = await connect({ servers: cluster.url, cluster: args.cluster });
           try {
             const alive = (await client.nodes()).filter((n) => n.state === 'alive').length;
-            if (alive !== agents) throw new Error(`only ${alive} of ${agents} agents registered; see ${logDir}`);
+            if (alive !== agents) throw new Error(`only ${alive} of ${plural(agents, 'agent')} registered; see ${logDir}`);
             process.stdout.write(`sharc cluster ready: ${cluster.url}\n`);
             const status = await clusterStatus(client);
             printResult(args, status.json, status.text);

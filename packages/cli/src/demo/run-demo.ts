@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { connect } from '@sharc/sdk';
+import { plural } from '../output.js';
 import { progressBar, type ProgressMode } from '../progress.js';
 import type { Stats } from './signal-kernels.js';
 
@@ -43,7 +44,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   const cluster = await connect();
   try {
     const nodes = await cluster.nodes();
-    console.log(`agents: ${nodes.map((n) => `${n.id} (${n.threads} threads)`).join(', ')}\n`);
+    console.log(`agents: ${nodes.map((n) => `${n.id} (${plural(n.threads, 'thread')})`).join(', ')}\n`);
 
     const a = await timed('put', () => withBar('put', 'bytes', (onProgress) => cluster.put(signal, { shape: [rows, COLS], name: 'signal', ...(onProgress ? { onProgress } : {}) })));
     const sum = await timed("reduce 'sum'", () => cluster.reduce(a, 'sum'));
@@ -65,7 +66,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     for (let i = 0; i < signal.length; i++) localSum += signal[i]!;
     console.log(`\nsum ${sum.toFixed(3)} (plain JS: ${localSum.toFixed(3)}), sumsq ${sumsq.toExponential(6)}`);
     console.log(`min ${min.toFixed(3)}, max ${max.toFixed(3)}, mean ${mean.toFixed(6)}`);
-    console.log(`custom: ${stats.above} of ${stats.count} samples above 12, peak |x| ${stats.peak.toFixed(3)}`);
+    console.log(`custom: ${stats.above} of ${plural(stats.count, 'sample')} above 12, peak |x| ${stats.peak.toFixed(3)}`);
     const rmsValues = await energy.toArray();
     const exact = perRow.length === signal.length && perRow.every((value, i) => value === signal[i]);
     console.log(`rms of row 0: ${rmsValues[0]?.toFixed(4)}, round trip exact: ${exact}`);

@@ -228,7 +228,7 @@ export class JobScheduler {
           this.deps.bus,
           this.deps.cluster,
           agentId,
-          { jobId, clientId, arrayId: input.id, partitionIndex: index, attempt, kernel: spec.kernel, params: spec.params, ...outputTask() },
+          { jobId, clientId, arrayId: input.id, arrayName: input.name, partitionIndex: index, attempt, kernel: spec.kernel, params: spec.params, ...outputTask() },
           timeout,
         ),
       recoverPartition: async (index) => {

@@ -30,7 +30,7 @@ export function placePartitions(request: PlacementRequest, agents: AgentCapacity
   const freeBytes = agents.reduce((sum, agent) => sum + agent.freeBytes, 0);
   if (totalBytes > freeBytes) {
     throw new InsufficientMemoryError(
-      `the array needs ${formatBytes(totalBytes)} but the cluster's ${agents.length} agent(s) have ${formatBytes(freeBytes)} free: ` +
+      `the array needs ${formatBytes(totalBytes)} but the cluster's ${agents.length} ${agents.length === 1 ? 'agent has' : 'agents have'} ${formatBytes(freeBytes)} free: ` +
         'delete arrays you no longer need, add agents, or raise their --memory',
       { details: { neededBytes: totalBytes, freeBytes } },
     );
@@ -115,8 +115,11 @@ export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[]
       if (best === undefined) {
         throw new InsufficientMemoryError(
           `${replicasEach + 1} copies of partition ${partition.index} (${formatBytes(partition.byteLength)} each) do not fit on ` +
-            `${agents.length} agents: free memory (delete arrays, add agents), or store fewer copies ({ copies: 1 } / --copies 1, which an agent's death then loses)`,
-          { details: { neededBytes: partition.byteLength, copies: replicasEach + 1 } },
+            `${agents.length} agents`,
+          {
+            details: { neededBytes: partition.byteLength, copies: replicasEach + 1 },
+            fix: { option: 'copies', value: 1, alternative: 'free memory (delete arrays, add agents)', note: "an agent's death then loses the array" },
+          },
         );
       }
       free.set(best, free.get(best)! - partition.byteLength);

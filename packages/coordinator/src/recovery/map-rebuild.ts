@@ -36,6 +36,7 @@ export async function rebuildMapPartition(
       jobId: `rebuild-${randomBytes(8).toString('hex')}`,
       clientId: COORDINATOR_CLIENT_ID,
       arrayId: input.id,
+      arrayName: input.name,
       partitionIndex: index,
       attempt: 0,
       kernel: origin.kernel,

@@ -56,7 +56,8 @@ export class ArrayCatalog {
   checkName(name: string, replace: boolean): void {
     const holder = this.byName.get(name);
     if (holder !== undefined && !replace) {
-      throw new NameTakenError(`an array named '${name}' already exists: pick another name or pass { replace: true }`, {
+      throw new NameTakenError(`an array named '${name}' already exists`, {
+        fix: { option: 'replace', value: true, alternative: 'pick another name' },
         details: { name },
       });
     }
@@ -84,7 +85,10 @@ export class ArrayCatalog {
     const holderId = this.byName.get(record.meta.name);
     const replaced = holderId === undefined ? undefined : this.byId.get(holderId);
     if (replaced !== undefined && !record.replace) {
-      throw new NameTakenError(`an array named '${record.meta.name}' appeared while this one was written: pass { replace: true }`);
+      throw new NameTakenError(`an array named '${record.meta.name}' appeared while this one was written`, {
+        fix: { option: 'replace', value: true },
+        details: { name: record.meta.name },
+      });
     }
     if (replaced !== undefined) {
       this.byId.delete(replaced.meta.id);
@@ -178,7 +182,8 @@ export class ArrayCatalog {
   byNameOrThrow(name: string): ArrayMeta {
     const id = this.byName.get(name);
     if (id === undefined) {
-      throw new ArrayNotFoundError(`no array named '${name}': list the stored arrays with cluster.list() or sharc ls`, {
+      throw new ArrayNotFoundError(`no array named '${name}'`, {
+        fix: { call: 'list' },
         details: { name },
       });
     }

@@ -4,8 +4,10 @@ import {
   KernelError,
   colsOf,
   combineBuiltin,
+  escapeForTerminal,
   identityOf,
   type BuiltinPartial,
+  type PartitionMeta,
   type SharcError,
   type Task,
 } from '@sharc/protocol';
@@ -117,7 +119,7 @@ async function runOnPartition(
     );
     return { blocks: blocks.length };
   } catch (error) {
-    throw withPartition(error as SharcError, task);
+    throw withPartition(error as SharcError, task, input.meta);
   }
 }
 
@@ -170,15 +172,17 @@ function viewOf(partition: StoredPartition): PartitionView {
 }
 
 /**
- * Names the partition in a kernel error (and in a worker thread's failure), keeping the
- * kernel's own message and stack.
+ * Names the array (as its user knows it), the partition and its rows in a kernel error (and in
+ * a worker thread's failure), keeping the kernel's own message and stack.
  */
-function withPartition(error: SharcError, task: Task): SharcError {
+function withPartition(error: SharcError, task: Task, partition: PartitionMeta): SharcError {
   const threadFailure = error instanceof InternalError && typeof error.details.reason === 'string';
   if (!(error instanceof KernelError) && !threadFailure) return error;
   const ErrorClass = error instanceof KernelError ? KernelError : InternalError;
-  const wrapped = new ErrorClass(`partition ${task.partitionIndex} of array ${task.arrayId}: ${error.message}`, {
-    details: { ...error.details, partition: task.partitionIndex, arrayId: task.arrayId },
+  const array = task.arrayName === undefined ? task.arrayId : `'${escapeForTerminal(task.arrayName)}'`;
+  const rows = partition.rowCount === 0 ? 'no rows' : `rows ${partition.rowStart}..${partition.rowStart + partition.rowCount - 1}`;
+  const wrapped = new ErrorClass(`partition ${task.partitionIndex} of array ${array} (${rows}): ${error.message}`, {
+    details: { ...error.details, partition: task.partitionIndex, arrayId: task.arrayId, ...(task.arrayName === undefined ? {} : { arrayName: task.arrayName }) },
     retryable: error.retryable,
     ...(error.cause === undefined ? {} : { cause: error.cause }),
   });

@@ -1,4 +1,4 @@
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { FileFormatError, formatNpyHeader, type DType, type Shape } from '@sharc/protocol';
 
 /**
@@ -13,28 +13,59 @@ export async function writeNpy(
   shape: Shape,
   writeBody: (writeAt: (bytes: Uint8Array, bodyOffset: number) => Promise<void>) => Promise<void>,
 ): Promise<void> {
+  const cannotWrite = (error: unknown, why = reasonOf(error as NodeJS.ErrnoException)) =>
+    new FileFormatError(`cannot write ${file}: ${why}`, { cause: error, details: { path: file } });
+  // Checked first so a directory fails at once, not after the whole array was fetched.
+  const existing = await stat(file).catch(() => undefined);
+  if (existing?.isDirectory()) throw cannotWrite(undefined, 'it is a directory (give a file path)');
   const partial = `${file}.partial-${process.pid}-${Date.now()}`;
   let handle;
   try {
     handle = await open(partial, 'w');
   } catch (error) {
-    throw new FileFormatError(`cannot write ${file}: ${(error as Error).message}`, { cause: error, details: { path: file } });
+    throw cannotWrite(error);
   }
   let complete = false;
   try {
-    const header = formatNpyHeader(dtype, shape);
-    await handle.write(header, 0, header.length, 0);
-    await writeBody(async (bytes, bodyOffset) => {
-      let done = 0;
-      while (done < bytes.length) {
-        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, header.length + bodyOffset + done);
-        done += bytesWritten;
-      }
-    });
+    try {
+      const header = formatNpyHeader(dtype, shape);
+      await handle.write(header, 0, header.length, 0);
+      await writeBody(async (bytes, bodyOffset) => {
+        let done = 0;
+        while (done < bytes.length) {
+          const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, header.length + bodyOffset + done);
+          done += bytesWritten;
+        }
+      });
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(partial, file);
+    } catch (error) {
+      throw cannotWrite(error);
+    }
     complete = true;
   } finally {
-    await handle.close();
+    // Whatever failed (the fetch, a write, the close or the rename), no partial file stays behind.
     if (!complete) await unlink(partial).catch(() => undefined);
   }
-  await rename(partial, file);
+}
+
+/** Why a file could not be written, in words that name no temporary file. */
+function reasonOf(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return 'its directory does not exist';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'it is a directory (give a file path)';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    default:
+      return error.message;
+  }
 }

@@ -17,6 +17,7 @@ import {
   type Message,
   type MessageBus,
 } from '@sharc/protocol';
+import { whenAborted } from '../abort-listener.js';
 
 /** Options every long-running call accepts. */
 export interface JobOptions {
@@ -217,9 +218,7 @@ export class JobRunner {
     cleanup.push(() => this.failers.delete(jobId));
     const { signal, timeoutMs } = options;
     if (signal !== undefined) {
-      const onAbort = () => cancel(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }));
-      signal.addEventListener('abort', onAbort, { once: true });
-      cleanup.push(() => signal.removeEventListener('abort', onAbort));
+      cleanup.push(whenAborted(signal, () => cancel(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason }))));
     }
     if (timeoutMs !== undefined) {
       const timer = setTimeout(() => cancel(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`)), timeoutMs);
