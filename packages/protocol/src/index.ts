@@ -64,7 +64,7 @@ export { createLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';
 export type { Answer, ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
-export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
+export type { Transport, RawHandler, ReplyFn, ConnectionChange } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats, natsConnectionOf } from './bus/nats.js';
 export type { NatsTransportOptions } from './bus/nats.js';
