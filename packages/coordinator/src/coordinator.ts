@@ -201,6 +201,7 @@ export class Coordinator {
         return { type: 'ok' };
       case 'agent.heartbeat':
         this.membership.heartbeat(message);
+        if (message.tasks !== undefined) this.scheduler.tasksListed(message.agentId, message.tasks);
         return { type: 'ok' };
       case 'task.progress':
         this.scheduler.progress(message);
@@ -264,6 +265,8 @@ export class Coordinator {
       case 'job.cancel':
         await this.cancelJob(message.jobId);
         return { type: 'ok' };
+      case 'job.sync':
+        return this.scheduler.sync(message.jobId);
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
       case 'jobs.list':

@@ -16,3 +16,8 @@ export function fileLoadTimeoutMs(bytes: number): number {
   const SLOWEST_DISK_BYTES_PER_MS = 20_000; // 20 MB/s
   return Math.max(CONTROL_TIMEOUT_MS, Math.ceil(bytes / SLOWEST_DISK_BYTES_PER_MS));
 }
+/**
+ * A NATS outage shorter than this (the default liveness window) costs latency only; a client
+ * cut off from NATS for longer fails its calls in flight with a retryable ConnectionError.
+ */
+export const NATS_OUTAGE_TOLERANCE_MS = 3000;
