@@ -190,6 +190,7 @@ export class Coordinator {
       // a cut-off one that nats-server has not dropped yet must not take half the messages.
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m, context) => this.onClient(m, context)),
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m)),
+      this.bus.onConnectionChange((change) => this.agents.connected(change === 'reconnected')),
     );
   }
 
@@ -421,7 +422,7 @@ export class Coordinator {
 
   /** A coordinator that lost its lease (a standby took over) answers nothing more. */
   private checkActive(): void {
-    if (!this.options.active()) throw new ConnectionError('this coordinator is no longer the active one: another took over', { retryable: true });
+    if (!this.options.active()) throw new ConnectionError('this coordinator cannot prove it holds its lease now (NATS was away, or another coordinator took over)', { retryable: true });
   }
 
   /** Moves the dead agent's partitions and the running work on them to live agents. */

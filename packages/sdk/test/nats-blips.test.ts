@@ -39,7 +39,7 @@ describe('NATS blips: nats-server killed and restarted mid-job (real processes)'
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-blips-'));
-    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', dataDir: dir, coordinatorArgs: ['--max-running-jobs', '4'] });
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', dataDir: dir, ...(process.env.BLIPS_LOG_DIR === undefined ? {} : { logDir: process.env.BLIPS_LOG_DIR }), coordinatorArgs: ['--max-running-jobs', '4'] });
     cluster = await connect({ servers: processes.url });
     const data = Float64Array.from({ length: 40_000 }, (_, i) => (i % 97) - 48);
     expected = data.reduce((a, b) => a + b, 0);
@@ -64,8 +64,8 @@ describe('NATS blips: nats-server killed and restarted mid-job (real processes)'
   async function loopsThrough(outageMs: number, runAfter = 5): Promise<Array<{ ok: true; value: unknown } | { ok: false; error: unknown }>> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     let blipped = false;
-    let afterBlip = 0;
     const loop = async () => {
+      let afterBlip = 0;
       while (!blipped || afterBlip < runAfter) {
         if (blipped) afterBlip++;
         try {

@@ -1,5 +1,5 @@
 import { Kvm, type KV } from '@nats-io/kv';
-import { ConnectionError, decodeValue, encodeValue, toErrorData, type Logger } from '@sharc/protocol';
+import { ConnectionError, decodeValue, encodeValue, type Logger } from '@sharc/protocol';
 import type { ArrayRecord } from '../registry/array-catalog.js';
 import type { CoordinatorState, PersistedJob, StateStore } from './state-store.js';
 

@@ -104,11 +104,13 @@ export class LeaderLease {
         if (lapsed) this.logger.warn('holds the coordinator lease again after NATS was away', { holder: this.holder });
       };
       try {
-        renewed(await this.kv.update(LEASE_KEY, this.holder, this.revision));
+        // Bounded by the renewal interval: a request lost while NATS was away must not hold up
+        // the renewals after it is back.
+        renewed(await this.kv.update(LEASE_KEY, this.holder, this.revision, this.leaseMs / 3));
       } catch (error) {
         if (this.released) return;
         // A renewal that timed out here may still have been stored: ask who holds it now.
-        const entry = await this.kv.get(LEASE_KEY).catch(() => undefined);
+        const entry = await within(this.kv.get(LEASE_KEY), this.leaseMs / 3).catch(() => undefined);
         if (entry === undefined) {
           // NATS is away: `held` runs out by itself if it stays away; renewing goes on.
           maybeStored = true;
@@ -162,4 +164,13 @@ export class LeaderLease {
     clearInterval(this.renewer);
     await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
   }
+}
+
+/** `promise`'s value, or undefined if it takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
