@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, startProcessCluster, type NatsServer, type ProcessCluster } from '@sharc/test-support';
 import { ConnectionError, connect, type ArrayRef, type Cluster } from '../src/index.js';
-import { eventually } from './cluster-waits.js';
-import { KERNELS } from './scenarios.js';
+import { eventually, jobsRunning } from './cluster-waits.js';
 
+const RECOVERY_KERNELS = fileURLToPath(new URL('../../test/fixtures/recovery-kernels.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Longer than any call may take here: one that has not settled by then hangs. */
 const HANG_MS = 40_000;
@@ -108,12 +109,13 @@ describe('NATS blips: nats-server killed and restarted mid-job (real processes)'
   it('a map through a blip writes the right output', async () => {
     const pid = processes.coordinator.pid;
     const input = await cluster.put(Float64Array.from({ length: 20_000 }, (_, i) => i % 13), { partitions: 4 });
-    const maps = Array.from({ length: 4 }, () => bounded(cluster.map(input, { module: KERNELS, kernel: 'scale', params: { factor: 3 } }), 'a map'));
-    await sleep(50);
+    // Each block spins 200 ms: 4 maps of 4 partitions keep both agents' threads busy through the blip.
+    const maps = Array.from({ length: 4 }, () => bounded(cluster.map(input, { module: RECOVERY_KERNELS, kernel: 'slowAffine', params: { ms: 200 } }), 'a map'));
+    await jobsRunning(cluster, 2, 100);
     await blip(500);
     const outputs = await Promise.all(maps);
     for (const output of outputs) {
-      assert.deepEqual(await bounded(output.toArray(), 'toArray'), Float64Array.from({ length: 20_000 }, (_, i) => (i % 13) * 3));
+      assert.deepEqual(await bounded(output.toArray(), 'toArray'), Float64Array.from({ length: 20_000 }, (_, i) => 2 * (i % 13) + 1));
       await output.delete();
     }
     await input.delete();
