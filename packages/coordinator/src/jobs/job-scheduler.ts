@@ -36,7 +36,9 @@ const JOB_PERSIST_DELAY_MS = 100;
  * the way (NATS was away) asks for it again with job.sync within seconds.
  */
 const FINISHED_KEPT_MS = 10 * 60 * 1000;
+/** At most this many outcomes, and this many partitions named in them (job.done lists each partition's attempt). */
 const FINISHED_KEPT = 10_000;
+const FINISHED_KEPT_PARTITIONS = 1_000_000;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 
@@ -84,7 +86,9 @@ export class JobScheduler {
   /** The outcome of each job until it is known (job.submit resent with the same id waits on it). */
   private readonly outcomes = new Map<string, Promise<Outgoing>>();
   /** Outcomes of jobs that ended lately, oldest first: resent to a client that missed them. */
-  private readonly finished = new Map<string, { at: number; outcome: { reply: Outgoing } | { error: unknown } }>();
+  private readonly finished = new Map<string, { at: number; weight: number; outcome: { reply: Outgoing } | { error: unknown } }>();
+  /** Partitions named in the outcomes kept. */
+  private finishedWeight = 0;
   private detached = false;
   private readonly admission: JobAdmission;
 
@@ -154,10 +158,14 @@ export class JobScheduler {
   /** Keeps a job's outcome for a while, for a client that missed it. */
   private remember(jobId: string, outcome: { reply: Outgoing } | { error: unknown }): void {
     const now = Date.now();
-    this.finished.set(jobId, { at: now, outcome });
+    const reply = 'reply' in outcome && outcome.reply.type === 'job.done' ? outcome.reply : undefined;
+    const weight = 1 + (reply?.attempts?.length ?? 0) + (reply?.array?.partitions.length ?? 0);
+    this.finished.set(jobId, { at: now, weight, outcome });
+    this.finishedWeight += weight;
     for (const [id, entry] of this.finished) {
-      if (this.finished.size <= FINISHED_KEPT && now - entry.at < FINISHED_KEPT_MS) break;
+      if (this.finished.size <= FINISHED_KEPT && this.finishedWeight <= FINISHED_KEPT_PARTITIONS && now - entry.at < FINISHED_KEPT_MS) break;
       this.finished.delete(id);
+      this.finishedWeight -= entry.weight;
     }
   }
 
