@@ -4,54 +4,14 @@
  * coordinator held it meanwhile, and lost (onLost) only when another one did.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { LeaderLease } from '@sharc/coordinator';
 import { connectNats, createLogger, natsConnectionOf, type Transport } from '@sharc/protocol';
 import { startNatsServer, type NatsServer } from '@sharc/test-support';
+import { cuttableProxy, within, type CuttableProxy } from './cuttable-proxy.js';
 
 const LEASE_MS = 1000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A TCP proxy to `port` whose connections can be cut (and refused) until restored. */
-async function cuttableProxy(port: number): Promise<{ port: number; cut(): void; restore(): void; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let cut = false;
-  const server = net.createServer((client) => {
-    if (cut) return void client.destroy();
-    const upstream = net.connect(port, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.on('error', () => undefined);
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut() {
-      cut = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    restore() {
-      cut = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** Whether `condition` holds within `ms`. */
-async function within(ms: number, condition: () => boolean): Promise<boolean> {
-  for (const until = Date.now() + ms; Date.now() < until; await sleep(50)) if (condition()) return true;
-  return condition();
-}
 
 describe('coordinator lease through a NATS outage (real nats-server)', () => {
   let nats: NatsServer;
@@ -76,7 +36,7 @@ describe('coordinator lease through a NATS outage (real nats-server)', () => {
   }
 
   /** A lease held through a cuttable proxy, and what its onLost said. */
-  async function heldThroughProxy(): Promise<{ lease: LeaderLease; proxy: Awaited<ReturnType<typeof cuttableProxy>>; lost: string[]; clusterName: string }> {
+  async function heldThroughProxy(): Promise<{ lease: LeaderLease; proxy: CuttableProxy; lost: string[]; clusterName: string }> {
     const proxy = await cuttableProxy(nats.port);
     const clusterName = `lease${++cluster}`;
     const lease = await leaseAt(`nats://127.0.0.1:${proxy.port}`, 'cut-off', clusterName);
