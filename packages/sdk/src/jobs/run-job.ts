@@ -307,7 +307,13 @@ export class JobRunner {
         };
         const cancel = (error: Error) => {
           fail(error);
-          this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
+          void this.bus
+            .request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS })
+            .catch(() => undefined)
+            // A map that ended before the cancel arrived left an output nobody owns: its job.done names it, and onDone frees it.
+            .then(() => (spec.kind === 'map' ? this.bus.request(coordinator, { type: 'job.sync', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }) : undefined))
+            .then((reply) => reply?.type === 'job.done' && onDone(reply))
+            .catch(() => undefined);
         };
         this.pending.set(jobId, { sync, fail: cancel });
         progress(0);
