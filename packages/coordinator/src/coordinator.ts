@@ -211,6 +211,7 @@ export class Coordinator {
       // a cut-off one that nats-server has not dropped yet must not take half the messages.
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m, context) => this.onClient(m, context)),
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m)),
+      this.bus.onConnectionChange((change) => this.agents.connected(change === 'reconnected')),
     );
   }
 
@@ -222,6 +223,7 @@ export class Coordinator {
         return { type: 'ok' };
       case 'agent.heartbeat':
         this.membership.heartbeat(message);
+        if (message.tasks !== undefined) this.scheduler.tasksListed(message.agentId, message.tasks);
         return { type: 'ok' };
       case 'task.progress':
         this.scheduler.progress(message);
@@ -292,6 +294,8 @@ export class Coordinator {
       case 'job.cancel':
         await this.cancelJob(message.jobId);
         return { type: 'ok' };
+      case 'job.sync':
+        return this.scheduler.sync(message.jobId);
       case 'nodes.list':
         return { type: 'nodes.listed', agents: this.agents.all() };
       case 'jobs.list':
@@ -459,7 +463,7 @@ export class Coordinator {
 
   /** A coordinator that lost its lease (a standby took over) answers nothing more. */
   private checkActive(): void {
-    if (!this.options.active()) throw new ConnectionError('this coordinator is no longer the active one: another took over', { retryable: true });
+    if (!this.options.active()) throw new ConnectionError('this coordinator cannot prove it holds its lease now (NATS was away, or another coordinator took over)', { retryable: true });
   }
 
   /**

@@ -55,6 +55,8 @@ export class Agent {
   private readonly cancelled = new Set<string>();
   private readonly unsubscribe: Array<() => void> = [];
   private heartbeat: NodeJS.Timeout | undefined;
+  /** Tasks running here, listed in every heartbeat. */
+  private readonly runningTasks = new Set<{ jobId: string; partitionIndex: number; attempt: number }>();
   private dataPort = 0;
   private closed = false;
 
@@ -141,6 +143,8 @@ export class Agent {
       }),
     );
     await this.register();
+    // Back after NATS was away: the coordinator hears at once which of its tasks still run here.
+    this.unsubscribe.push(this.bus.onConnectionChange((change) => change === 'reconnected' && this.beat()));
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -168,6 +172,8 @@ export class Agent {
         usedBytes: this.store.usedBytes,
         partitions: this.store.count,
         workInFlight: this.pool.inFlight,
+        // The coordinator runs again a task it sent that no heartbeat lists (lost on the way).
+        tasks: [...this.runningTasks],
       });
     } catch (error) {
       this.options.logger.warn('heartbeat not sent', { error: (error as Error).message });
@@ -265,6 +271,8 @@ export class Agent {
     const { task } = message;
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
     const job = this.joinJob(task.jobId, task.timeoutMs);
+    const running = { jobId: task.jobId, partitionIndex: task.partitionIndex, attempt: task.attempt };
+    this.runningTasks.add(running);
     const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
     // Progress goes out at most every PROGRESS_INTERVAL_MS per task: on 2 cores every message
     // wakes three processes that share them with the compute threads. The task's result
@@ -300,6 +308,7 @@ export class Agent {
       };
       return { reply, before: [{ subject: subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId }), message: done }] };
     } finally {
+      this.runningTasks.delete(running);
       this.leaveJob(task.jobId);
     }
   }

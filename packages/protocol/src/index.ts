@@ -74,7 +74,7 @@ export { environmentValue, dropEmptySharcVariables, misspeltSharcVariables } fro
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';
 export type { Answer, ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
-export type { Transport, RawHandler, ReplyFn } from './bus/transport.js';
+export type { Transport, RawHandler, ReplyFn, ConnectionChange } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats, natsConnectionOf } from './bus/nats.js';
 export type { NatsTransportOptions } from './bus/nats.js';
@@ -100,6 +100,6 @@ export type { FileLayout } from './formats/array-file.js';
 export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
 export { parseByteSize, formatBytes } from './sizes.js';
-export { CONTROL_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, CLIENT_HEARTBEAT_MS, DEFAULT_JOB_TIMEOUT_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs } from './timeouts.js';
+export { CONTROL_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, CLIENT_HEARTBEAT_MS, DEFAULT_JOB_TIMEOUT_MS, NATS_OUTAGE_TOLERANCE_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs } from './timeouts.js';
 export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';

@@ -107,6 +107,11 @@ export const reduceSpecSchema = z.object({
   arrayId: id,
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
+  /**
+   * Only these partitions run (a client whose partials of a finished job were lost on the way
+   * asks for them again). @default every partition
+   */
+  partitions: z.array(count).min(1).max(MAX_PARTITIONS).optional(),
 });
 export const mapSpecSchema = z.object({
   kind: z.literal('map'),
@@ -240,6 +245,17 @@ export const messageSchema = z.discriminatedUnion('type', [
    */
   message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional(), detached: z.boolean().optional() }),
   message('job.cancel', { jobId: id }),
+  /**
+   * Where is this job? Asked by a client that waits on it and may have missed messages (NATS was
+   * away; NATS core delivers at most once). Answered with `job.done` if it ended lately, or with
+   * `job.state`: still queued or running, `failed` with its error if it failed lately (an
+   * `error` reply is only ever about the job.sync itself), or `unknown` (the submission never arrived, or it
+   * ended long ago): the client may submit it again under the same id (job.submit is
+   * idempotent by job id: a resent one attaches to the running job or gets its outcome).
+   */
+  message('job.sync', { jobId: id }),
+  /** `failed`: the job ended lately with `error` (what job.submit's `error` reply said). */
+  message('job.state', { jobId: id, state: z.enum(['queued', 'running', 'unknown', 'failed']), error: errorDataSchema.optional() }),
   message('nodes.list', {}),
   message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
   message('jobs.list', {}),
@@ -286,7 +302,18 @@ export const messageSchema = z.discriminatedUnion('type', [
     agent: agentInfoSchema,
     holds: z.array(z.object({ arrayId: id, partitions: z.array(count).max(MAX_PARTITIONS) })).max(100_000).optional(),
   }),
-  message('agent.heartbeat', { agentId: id, usedBytes: count, partitions: count, workInFlight: count }),
+  /**
+   * `tasks`: the tasks running on the agent. A task the coordinator sent that the agent's
+   * heartbeats do not list, and whose result never came, was lost on the way (NATS was away):
+   * it runs again as a new attempt.
+   */
+  message('agent.heartbeat', {
+    agentId: id,
+    usedBytes: count,
+    partitions: count,
+    workInFlight: count,
+    tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(100_000).optional(),
+  }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
   message('task.progress', { jobId: id, partitionIndex: count, attempt: count, blocks: count }),

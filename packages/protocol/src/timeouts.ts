@@ -22,3 +22,9 @@ export function fileLoadTimeoutMs(bytes: number): number {
  * default, sharc coordinator --dead-after-ms): a few heartbeats fit in it.
  */
 export const CLIENT_HEARTBEAT_MS = 1000;
+
+/**
+ * A NATS outage shorter than this (the default liveness window) costs latency only; a client
+ * cut off from NATS for longer fails its calls in flight with a retryable ConnectionError.
+ */
+export const NATS_OUTAGE_TOLERANCE_MS = 3000;

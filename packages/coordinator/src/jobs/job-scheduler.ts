@@ -28,10 +28,18 @@ import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import type { PersistedJob, StateStore } from '../state/state-store.js';
 import { JobAdmission, checkOutputFits } from './admission.js';
-import { MAX_ATTEMPTS, RunningJob } from './run-job.js';
+import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
 const JOB_PERSIST_DELAY_MS = 100;
+/**
+ * How long, and how many, finished jobs' outcomes are kept: a client whose reply was lost on
+ * the way (NATS was away) asks for it again with job.sync within seconds.
+ */
+const FINISHED_KEPT_MS = 10 * 60 * 1000;
+/** At most this many outcomes, and this many partitions named in them (job.done lists each partition's attempt). */
+const FINISHED_KEPT = 10_000;
+const FINISHED_KEPT_PARTITIONS = 1_000_000;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 
@@ -80,6 +88,12 @@ export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
   /** Whose each job is, and whether it outlives its client: a gone client's other jobs are cancelled. */
   private readonly owners = new Map<string, { clientId: string; detached: boolean }>();
+  /** The outcome of each job until it is known (job.submit resent with the same id waits on it). */
+  private readonly outcomes = new Map<string, Promise<Outgoing>>();
+  /** Outcomes of jobs that ended lately, oldest first: resent to a client that missed them. */
+  private readonly finished = new Map<string, { at: number; weight: number; outcome: { reply: Outgoing } | { error: unknown } }>();
+  /** Partitions named in the outcomes kept. */
+  private finishedWeight = 0;
   private detached = false;
   private readonly admission: JobAdmission;
 
@@ -137,6 +151,43 @@ export class JobScheduler {
     this.detached = true;
   }
 
+  /**
+   * Where a job is, for a client that may have missed its messages: its `job.done` if it ended
+   * lately, else its state: failed lately (with the error), queued, running, or unknown here.
+   */
+  async sync(jobId: string): Promise<Outgoing> {
+    const finished = this.finished.get(jobId);
+    if (finished !== undefined) {
+      if ('reply' in finished.outcome) return finished.outcome.reply;
+      return { type: 'job.state', jobId, state: 'failed', error: toErrorData(finished.outcome.error) };
+    }
+    const job = this.jobs.get(jobId);
+    if (job === undefined) return { type: 'job.state', jobId, state: 'unknown' };
+    return { type: 'job.state', jobId, state: this.admission.stateOf(jobId) };
+  }
+
+  /** An agent's heartbeat listed the tasks it runs: attempts sent to it that it lacks were lost on the way. */
+  tasksListed(agentId: string, tasks: ReadonlyArray<{ jobId: string; partitionIndex: number; attempt: number }>): void {
+    const byJob = new Map<string, Set<string>>();
+    for (const t of tasks) byJob.set(t.jobId, (byJob.get(t.jobId) ?? new Set()).add(attemptKey(t.partitionIndex, t.attempt)));
+    const now = Date.now();
+    for (const job of this.jobs.values()) job.tasksListed(agentId, byJob.get(job.jobId) ?? new Set(), now);
+  }
+
+  /** Keeps a job's outcome for a while, for a client that missed it. */
+  private remember(jobId: string, outcome: { reply: Outgoing } | { error: unknown }): void {
+    const now = Date.now();
+    const reply = 'reply' in outcome && outcome.reply.type === 'job.done' ? outcome.reply : undefined;
+    const weight = 1 + (reply?.attempts?.length ?? 0) + (reply?.array?.partitions.length ?? 0);
+    this.finished.set(jobId, { at: now, weight, outcome });
+    this.finishedWeight += weight;
+    for (const [id, entry] of this.finished) {
+      if (this.finished.size <= FINISHED_KEPT && this.finishedWeight <= FINISHED_KEPT_PARTITIONS && now - entry.at < FINISHED_KEPT_MS) break;
+      this.finished.delete(id);
+      this.finishedWeight -= entry.weight;
+    }
+  }
+
   /** The agent was declared dead: every job's attempts on it move on. */
   agentLost(agentId: string): void {
     for (const job of this.jobs.values()) job.agentLost(agentId);
@@ -180,7 +231,31 @@ export class JobScheduler {
     this.start({ ...job, generation: job.generation + 1 }).then(answer, (error: unknown) => answer({ type: 'error', error: toErrorData(error) }));
   }
 
-  private async start(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
+  /**
+   * Starts a job, or (job.submit is idempotent by job id: a client resends it when it may have
+   * been lost) answers with the outcome of the job of that id, running or ended lately.
+   */
+  private start(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
+    const { jobId } = params;
+    const finished = this.finished.get(jobId);
+    if (finished !== undefined) return 'reply' in finished.outcome ? Promise.resolve(finished.outcome.reply) : Promise.reject(finished.outcome.error as Error);
+    const running = this.outcomes.get(jobId);
+    if (running !== undefined) return running;
+    let outcome: Promise<Outgoing>;
+    try {
+      outcome = this.launch(params);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    this.outcomes.set(jobId, outcome);
+    outcome.then(
+      (reply) => this.remember(jobId, { reply }),
+      (error: unknown) => this.remember(jobId, { error }),
+    ).finally(() => this.outcomes.delete(jobId));
+    return outcome;
+  }
+
+  private launch(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
     const { jobId, spec, clientId } = params;
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
     const jobSubject = subjectFor(this.deps.cluster, { to: 'job', clientId, jobId });
@@ -194,6 +269,7 @@ export class JobScheduler {
     if (params.detached === true && spec.kind === 'map' && spec.outputName === undefined) {
       throw new InvalidArgumentError('a detached map needs a name for its output: it is kept after its client goes away, and found again only by its name');
     }
+    if (spec.kind === 'reduce' && spec.partitions !== undefined) checkPartitionSubset(spec.partitions, input);
     // (A resumed map's output is pending under that name already.)
     if (spec.kind === 'map' && spec.outputName !== undefined && params.generation === 0) this.deps.arrays.checkName(spec.outputName, spec.replace ?? false);
 
@@ -327,6 +403,13 @@ export class JobScheduler {
     }
     return { id: newArrayId(), name, dtype, shape, partitions, createdAt: Date.now() };
   }
+}
+
+/** A reduce of some partitions names each once, and only partitions the array has. */
+function checkPartitionSubset(partitions: readonly number[], input: ArrayMeta): void {
+  const unknown = partitions.find((index) => index >= input.partitions.length);
+  if (unknown !== undefined) throw new InvalidArgumentError(`partition ${unknown} does not exist: '${input.name}' has ${input.partitions.length}`);
+  if (new Set(partitions).size !== partitions.length) throw new InvalidArgumentError('a partition is named twice in the partitions to reduce');
 }
 
 function generatedName(): string {

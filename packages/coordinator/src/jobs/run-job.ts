@@ -19,6 +19,16 @@ import {
 
 /** Progress events go out at most this often per job. */
 const PROGRESS_INTERVAL_MS = 100;
+/**
+ * A heartbeat sent this soon after a task may have left before the task arrived: it says
+ * nothing of it. Beyond the time a task.run takes to reach an agent on a loaded machine.
+ */
+const TASK_LISTING_GRACE_MS = 500;
+/**
+ * Heartbeats in a row that must leave a task out before it counts as lost: the first may
+ * have been read just before the task's result, which arrived in the same read.
+ */
+const MISSED_BEATS_FOR_LOST = 2;
 /** A partition's work moves to another agent at most this many times before the job fails. */
 export const MAX_ATTEMPTS = 4;
 
@@ -55,6 +65,8 @@ export interface JobHooks {
  */
 export class RunningJob {
   readonly total: number;
+  /** The partitions that run: all, or those a reduce's spec names. */
+  private readonly running: ArrayMeta['partitions'];
   /** Blocks done per partition: progress events add to it, a partition's result settles it. */
   private readonly doneByPartition = new Map<number, number>();
   private done = 0;
@@ -69,8 +81,8 @@ export class RunningJob {
   private rejectFailure!: (error: SharcError) => void;
   /** The current attempt of each partition: the only one whose result counts. */
   private readonly attempts: number[];
-  /** Attempts in flight by agent: told when that agent is declared dead. */
-  private readonly inFlight = new Map<string, Set<() => void>>();
+  /** Attempts in flight by agent: told when that agent is declared dead, or its heartbeats stop listing them. */
+  private readonly inFlight = new Map<string, Set<AttemptInFlight>>();
   /** Partitions finished on each agent, when their work dies with it (maps): run again if it does. */
   private readonly finishedOn = new Map<string, Set<number>>();
   /** Finished partitions running again because their agent died before the job ended. */
@@ -93,7 +105,8 @@ export class RunningJob {
     private readonly hooks: JobHooks,
   ) {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
-    this.total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
+    this.running = spec.kind === 'reduce' && spec.partitions !== undefined ? input.partitions.filter((p) => spec.partitions!.includes(p.index)) : input.partitions;
+    this.total = this.running.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
     this.attempts = input.partitions.map(() => firstAttempt);
     this.failure = new Promise<never>((_, reject) => {
       this.rejectFailure = reject;
@@ -130,7 +143,7 @@ export class RunningJob {
 
   /** The agent was declared dead: its attempts of this job move to where their data is now. */
   agentLost(agentId: string): void {
-    for (const lost of this.inFlight.get(agentId) ?? []) lost();
+    for (const attempt of this.inFlight.get(agentId) ?? []) attempt.lost('dead');
     const finished = this.finishedOn.get(agentId);
     this.finishedOn.delete(agentId);
     // Once every partition is done the output is being committed: too late to move any.
@@ -139,6 +152,20 @@ export class RunningJob {
       const again = this.runAgain(index, agentId);
       again.catch(() => undefined);
       this.reruns.push(again);
+    }
+  }
+
+  /**
+   * The agent's heartbeat lists the tasks it runs (`running`: `partition:attempt` of this job).
+   * An attempt sent to it that two heartbeats in a row leave out (the first one sent at
+   * least TASK_LISTING_GRACE_MS after the task), and whose result has not come, was lost on
+   * the way: the task.run request or its reply (NATS delivers at most once, and was away).
+   * It runs again as a new attempt; should its result turn up after all, it is stale.
+   */
+  tasksListed(agentId: string, running: ReadonlySet<string>, now = Date.now()): void {
+    for (const attempt of this.inFlight.get(agentId) ?? []) {
+      if (running.has(attemptKey(attempt.partitionIndex, attempt.attempt))) attempt.missedBeats = 0;
+      else if (now - attempt.sentAt >= TASK_LISTING_GRACE_MS && ++attempt.missedBeats >= MISSED_BEATS_FOR_LOST) attempt.lost('vanished');
     }
   }
 
@@ -158,11 +185,11 @@ export class RunningJob {
    */
   async run(prepare?: () => Promise<void>): Promise<Outgoing<'job.done'>> {
     // A resumed job's earlier run may still send partials: none of them counts now.
-    if (this.firstAttempt > 0) for (const p of this.input.partitions) this.announceAttempt(p.index, this.firstAttempt);
+    if (this.firstAttempt > 0) for (const p of this.running) this.announceAttempt(p.index, this.firstAttempt);
     const prepared = prepare?.() ?? Promise.resolve();
     try {
       await Promise.race([prepared, this.failure]);
-      await Promise.race([Promise.all(this.input.partitions.map((p) => this.runPartition(p.index))), this.failure]);
+      await Promise.race([Promise.all(this.running.map((p) => this.runPartition(p.index))), this.failure]);
       // A map's partitions finished on an agent that died since are computed again elsewhere.
       while (this.reruns.length > 0) await Promise.race([Promise.all(this.reruns.splice(0)), this.failure]);
       this.partitionsDone = true;
@@ -202,13 +229,14 @@ export class RunningJob {
     for (;;) {
       const attempt = this.attempts[index]!;
       const agentId = this.hooks.agentOf(index);
-      let markLost!: () => void;
-      const lost = new Promise<'lost'>((resolve) => (markLost = () => resolve('lost')));
+      let markLost!: (why: 'dead' | 'vanished') => void;
+      const lost = new Promise<'lost' | 'vanished'>((resolve) => (markLost = (why) => resolve(why === 'dead' ? 'lost' : 'vanished')));
+      const inFlight: AttemptInFlight = { partitionIndex: index, attempt, sentAt: Date.now(), missedBeats: 0, lost: markLost };
       const onAgent = this.inFlight.get(agentId) ?? new Set();
-      this.inFlight.set(agentId, onAgent.add(markLost));
+      this.inFlight.set(agentId, onAgent.add(inFlight));
       const run = this.hooks.runPartition(index, agentId, attempt, this.remainingMs());
       run.catch(() => undefined);
-      let outcome: { blocks: number } | 'lost';
+      let outcome: { blocks: number } | 'lost' | 'vanished';
       try {
         outcome = await Promise.race([run, lost]);
       } catch (error) {
@@ -222,11 +250,19 @@ export class RunningJob {
           // the verdict instead of failing a job that can move on.
           if (!(error instanceof ConnectionError)) throw error;
           const verdict = await Promise.race([lost, delay(this.hooks.deathWindowMs).then(() => 'alive' as const)]);
-          if (verdict === 'alive') throw error;
-          outcome = verdict;
+          // Alive after all (NATS was away, or this coordinator could not send meanwhile): run it
+          // again there, as long as the partition's attempts last.
+          if (verdict === 'alive' && attempt + 1 - this.firstAttempt >= MAX_ATTEMPTS) throw error;
+          outcome = verdict === 'alive' ? 'vanished' : verdict;
         }
       } finally {
-        onAgent.delete(markLost);
+        onAgent.delete(inFlight);
+      }
+      if (outcome === 'vanished') {
+        if (this.settled) return;
+        this.hooks.logger.warn('a task or its result was lost on the way; running it again', { jobId: this.jobId, partition: index, agentId, attempt: attempt + 1 });
+        await this.moveOn(index, agentId);
+        continue;
       }
       if (outcome !== 'lost') {
         this.setPartitionDone(index, outcome.blocks);
@@ -284,6 +320,22 @@ export class RunningJob {
       this.hooks.logger.warn('could not publish job progress', { jobId: this.jobId, error: toErrorData(error) });
     }
   }
+}
+
+/** One attempt sent to an agent, waiting for its result. */
+interface AttemptInFlight {
+  partitionIndex: number;
+  attempt: number;
+  sentAt: number;
+  /** Heartbeats of the agent in a row that did not list it. */
+  missedBeats: number;
+  /** `dead`: its agent was declared dead; `vanished`: the agent does not run it (lost on the way). */
+  lost(why: 'dead' | 'vanished'): void;
+}
+
+/** How a heartbeat names an attempt of a job: see tasksListed. */
+export function attemptKey(partitionIndex: number, attempt: number): string {
+  return `${partitionIndex}:${attempt}`;
 }
 
 function delay(ms: number): Promise<void> {

@@ -1,6 +1,7 @@
 import {
   CONTROL_TIMEOUT_MS,
   ConnectionError,
+  TimeoutError,
   bytesPerElement,
   colsOf,
   holdersOf,
@@ -147,9 +148,35 @@ export class PartitionAllocator {
     if (!this.agents.isAlive(agentId)) throw died();
     const death = this.agents.untilDead(agentId);
     try {
-      await Promise.race([this.bus.call(this.agentSubject(agentId), message, 'ok', { timeoutMs }), death.dead.then(() => Promise.reject(died()))]);
+      await Promise.race([this.ask(agentId, message, timeoutMs), death.dead.then(() => Promise.reject(died()))]);
     } finally {
       death.forget();
+    }
+  }
+
+  /**
+   * Sends a control request. One that the agent may receive twice safely (it answers at once
+   * and a repeat changes nothing) is sent again when no answer comes within
+   * RESEND_AFTER_MS or nobody listens: the request or its reply may have been lost while NATS
+   * was away (NATS core delivers at most once). Others wait for their one answer.
+   */
+  private async ask(agentId: string, message: Outgoing, timeoutMs: number): Promise<void> {
+    const subject = this.agentSubject(agentId);
+    if (!RESENDABLE.has(message.type)) {
+      await this.bus.call(subject, message, 'ok', { timeoutMs });
+      return;
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        await this.bus.call(subject, message, 'ok', { timeoutMs: Math.max(1, Math.min(left, RESEND_AFTER_MS)) });
+        return;
+      } catch (error) {
+        const lost = (error instanceof TimeoutError || error instanceof ConnectionError) && error.retryable;
+        if (!lost || Date.now() + RESEND_PAUSE_MS >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS).unref());
+      }
     }
   }
 
@@ -157,6 +184,13 @@ export class PartitionAllocator {
     return subjectFor(this.cluster, { to: 'agent', agentId, verb: 'control' });
   }
 }
+
+/** Control requests an agent handles at once and may get twice (allocating what it has returns it; seal and free repeat as no-ops). */
+const RESENDABLE: ReadonlySet<string> = new Set(['partition.allocate', 'partition.seal', 'partition.free']);
+/** How long to wait for the answer to a resendable request before sending it again. */
+const RESEND_AFTER_MS = 3_000;
+/** Pause before sending again a request nobody answered (the agent may be resubscribing after NATS was away). */
+const RESEND_PAUSE_MS = 250;
 
 export function newArrayId(): string {
   return randomBytes(8).toString('hex');

@@ -19,6 +19,10 @@ export class AgentRegistry {
   private readonly timer: NodeJS.Timeout | undefined;
   /** Woken when their agent is declared dead (see untilDead). */
   private readonly deathWaiters = new Map<string, Set<() => void>>();
+  /** Whether this coordinator's connection to NATS is cut now. */
+  private cutOff = false;
+  /** Until when this coordinator could not hear agents (cut off, or without its lease). */
+  private deafUntil = 0;
 
   constructor(
     private readonly deadAfterMs: number,
@@ -117,13 +121,27 @@ export class AgentRegistry {
     clearInterval(this.timer);
   }
 
+  /**
+   * This coordinator's own connection to NATS was cut (`false`) or is back (`true`). While cut
+   * off it hears no agent, so their silence then says nothing of them.
+   */
+  connected(connected: boolean): void {
+    this.cutOff = !connected;
+    this.deafUntil = Date.now();
+  }
+
   private sweep(): void {
-    // A coordinator that lost its lease (cut off itself) must not judge agents it cannot hear.
-    if (!this.active()) return;
     const now = Date.now();
+    // A coordinator cut off itself (from NATS, or unsure of its lease: it ignores heartbeats
+    // then) must not judge agents it cannot hear: their silence counts from when it hears again.
+    if (!this.active() || this.cutOff) {
+      this.deafUntil = now;
+      return;
+    }
     for (const record of this.agents.values()) {
-      if (record.state === 'alive' && now - record.lastSeen > this.deadAfterMs) {
-        this.logger.warn('agent declared dead', { agent: record.info.id, silentForMs: now - record.lastSeen });
+      const silentForMs = now - Math.max(record.lastSeen, this.deafUntil);
+      if (record.state === 'alive' && silentForMs > this.deadAfterMs) {
+        this.logger.warn('agent declared dead', { agent: record.info.id, silentForMs });
         this.declareDead(record);
       }
     }

@@ -11,6 +11,8 @@ const AGENT_PREFIX = RECORD_KINDS.agent.prefix;
 const MAX_PROBLEMS_SHOWN = 5;
 /** Failed writes remembered for flush(): only requests in flight can still ask about them. */
 const KEPT_FAILURES = 100;
+/** How soon a failed write is tried again (NATS reconnects every 250 ms). */
+const WRITE_RETRY_MS = 250;
 
 type KvConnection = ConstructorParameters<typeof Kvm>[0];
 
@@ -30,6 +32,7 @@ export class KvStateStore implements StateStore {
 
   /** Writes are made only while this says yes: a coordinator that lost its lease writes nothing more. */
   private fence: () => boolean = () => true;
+  private closing = false;
 
   private constructor(
     private readonly kv: KV,
@@ -152,6 +155,8 @@ export class KvStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    // Writes that cannot be stored now are given up (and logged) instead of holding the stop.
+    this.closing = true;
     await this.queue;
   }
 
@@ -164,7 +169,13 @@ export class KvStateStore implements StateStore {
     this.enqueue(key, () => this.kv.purge(key));
   }
 
-  /** One write after another, in the order the coordinator made its changes. */
+  /**
+   * One write after another, in the order the coordinator made its changes. A write that
+   * fails (NATS is away for a moment) or may not be made yet (the lease is unrenewed while NATS
+   * is away) is tried again until it is stored, later writes waiting behind it: state is never
+   * dropped while this coordinator lives. It ends only when the coordinator loses its lease to
+   * another (the process stops) or closes: then a write never stored is a failure for flush().
+   */
   private enqueue(key: string, write: () => Promise<unknown>): void {
     const seq = ++this.written;
     const failed = (error: Error) => {
@@ -172,16 +183,25 @@ export class KvStateStore implements StateStore {
       if (this.failures.length > KEPT_FAILURES) this.failures.shift();
     };
     this.queue = this.queue.then(async () => {
-      if (!this.fence()) {
-        this.logger.warn('a state write was dropped: this coordinator no longer holds the lease', { bucket: this.bucket, key });
-        failed(new Error('this coordinator no longer holds the lease'));
-        return;
-      }
-      try {
-        await write();
-      } catch (error) {
-        failed(error as Error);
-        this.logger.error('a state write failed', { bucket: this.bucket, key, error: toErrorData(error) });
+      for (let tries = 1; ; tries++) {
+        let failure: Error;
+        if (!this.fence()) {
+          failure = new Error('this coordinator does not hold the lease now (NATS is away, or another coordinator took over)');
+        } else {
+          try {
+            await write();
+            if (tries > 1) this.logger.warn('a state write is stored after it failed', { bucket: this.bucket, key, tries });
+            return;
+          } catch (error) {
+            failure = error as Error;
+          }
+        }
+        if (tries === 1) this.logger.error('a state write failed; trying again until it is stored', { bucket: this.bucket, key, error: failure.message });
+        if (this.closing) {
+          failed(failure);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, WRITE_RETRY_MS).unref());
       }
     });
   }

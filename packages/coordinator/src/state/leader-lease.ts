@@ -13,7 +13,8 @@ type KvConnection = ConstructorParameters<typeof Kvm>[0];
  * renews it every third of that; any number of standby coordinators wait, each trying to
  * create the key, and the first to succeed after the holder stopped renewing (it died, or was
  * cut off) takes over. Creating a key and updating it at a revision are atomic in JetStream,
- * so two coordinators never both hold it; one that fails to renew has lost it and must stop
+ * so two coordinators never both hold it. One that could not renew it (NATS was away) stays
+ * silent until it holds it again; one that finds another holder has lost it and must stop
  * (`onLost`).
  */
 export class LeaderLease {
@@ -68,46 +69,60 @@ export class LeaderLease {
   }
 
   /**
-   * Renews the lease every third of its life; `onLost` once it is another's, or once it has
-   * gone unrenewed for its whole life (cut off from NATS: a standby may hold it by now).
+   * Renews the lease every third of its life; `onLost` once another coordinator holds it, or
+   * held it while this one was cut off (this one's view of the cluster may be stale then).
+   *
+   * A lease left unrenewed for its whole life (NATS was away) is not lost: `held` says no, so
+   * the coordinator sends and writes nothing (a standby may have taken over meanwhile), and
+   * renewing goes on. Once NATS answers again the key tells: still this holder's, or expired
+   * with nobody having written it since (its revision is the next one after this holder's
+   * last), and the lease is taken back and the coordinator carries on; a PUT by another
+   * holder, or a revision that shows one came and went, and it is lost.
    */
   keep(onLost: (reason: string) => void): void {
     let renewing = false;
+    let lost = false;
+    /** Whether the last renewal failed without saying whether it was stored (its reply was lost). */
+    let maybeStored = false;
     const lose = (reason: string) => {
+      if (lost) return;
+      lost = true;
       clearInterval(this.renewer);
       this.logger.error('lost the coordinator lease', { reason });
       onLost(reason);
     };
     const renew = async () => {
-      if (this.released) return;
-      if (!this.held) return lose(`not renewed for ${this.leaseMs} ms`);
-      if (renewing) return; // the previous renewal is still on its way
+      if (this.released || lost || renewing) return; // (the previous renewal may still be on its way)
       renewing = true;
+      const lapsed = !this.held;
       // The lease's life counts from before the request: the server's may have begun no later.
       const sent = Date.now();
-      try {
-        this.revision = await this.kv.update(LEASE_KEY, this.holder, this.revision);
+      const renewed = (revision: number) => {
+        this.revision = revision;
         this.lastRenewed = sent;
+        maybeStored = false;
+        if (lapsed) this.logger.warn('holds the coordinator lease again after NATS was away', { holder: this.holder });
+      };
+      try {
+        // Bounded by the renewal interval: a request lost while NATS was away must not hold up
+        // the renewals after it is back.
+        renewed(await this.kv.update(LEASE_KEY, this.holder, this.revision, this.leaseMs / 3));
       } catch (error) {
         if (this.released) return;
         // A renewal that timed out here may still have been stored: ask who holds it now.
-        const entry = await this.kv.get(LEASE_KEY).catch(() => undefined);
+        const entry = await within(this.kv.get(LEASE_KEY), this.leaseMs / 3).catch(() => undefined);
         if (entry === undefined) {
-          // NATS is away for a moment: `held` runs out by itself if it stays away.
-        } else if (entry !== null && entry.string() === this.holder) {
-          this.revision = entry.revision;
-          this.lastRenewed = sent;
+          // NATS is away: `held` runs out by itself if it stays away; renewing goes on.
+          maybeStored = true;
+        } else if (entry !== null && entry.operation === 'PUT' && entry.string() === this.holder) {
+          renewed(entry.revision);
         } else if (entry !== null && entry.operation === 'PUT') {
-          lose(`another coordinator holds it: ${(error as Error).message}`);
+          lose(`another coordinator holds it (${entry.string()}): ${(error as Error).message}`);
+        } else if (entry !== null) {
+          // Only a holder deletes the key (when it stops): another one held it meanwhile.
+          lose('another coordinator held it while this one was cut off, and has released it');
         } else {
-          // Expired while nobody else took it: take it again.
-          await this.kv
-            .create(LEASE_KEY, this.holder)
-            .then((revision) => {
-              this.revision = revision;
-              this.lastRenewed = sent;
-            })
-            .catch((taken: unknown) => lose(`another coordinator took it: ${(taken as Error).message}`));
+          await this.takeBack(maybeStored, renewed, lose);
         }
       } finally {
         renewing = false;
@@ -115,6 +130,27 @@ export class LeaderLease {
     };
     this.renewer = setInterval(() => void renew(), this.leaseMs / 3);
     this.renewer.unref();
+  }
+
+  /**
+   * The lease expired while this coordinator was cut off and nobody holds it now: takes it
+   * again, unless the key's revision shows that another coordinator wrote it in between
+   * (each write takes the bucket's next sequence: this holder's next revision is its last + 1,
+   * or + 2 when its last renewal may have been stored unseen). Then it is lost: that other
+   * coordinator may have changed the cluster's state since.
+   */
+  private async takeBack(maybeStored: boolean, renewed: (revision: number) => void, lose: (reason: string) => void): Promise<void> {
+    let revision: number;
+    try {
+      revision = await this.kv.create(LEASE_KEY, this.holder);
+    } catch {
+      return; // NATS away again, or another took it this instant: the next renewal finds out
+    }
+    const expected = this.revision + 1;
+    if (revision === expected || (maybeStored && revision === expected + 1)) return renewed(revision);
+    this.revision = revision;
+    await this.kv.delete(LEASE_KEY, { previousSeq: revision }).catch(() => undefined);
+    lose(`another coordinator held it while this one was cut off (revision ${revision} after this one's ${expected - 1})`);
   }
 
   /** Whether the lease is certainly still this coordinator's (renewed within its life). */
@@ -128,4 +164,13 @@ export class LeaderLease {
     clearInterval(this.renewer);
     await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
   }
+}
+
+/** `promise`'s value, or undefined if it takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

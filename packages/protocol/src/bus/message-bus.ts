@@ -3,7 +3,7 @@ import { ConnectionError, fromErrorData, InternalError, InvalidArgumentError, to
 import type { Logger } from '../logger.js';
 import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
-import type { Transport } from './transport.js';
+import type { ConnectionChange, Transport } from './transport.js';
 
 /**
  * A reply with messages for others that go out just before it, in the same write: one
@@ -97,6 +97,14 @@ export class MessageBus {
   reply(replySubject: string, message: Outgoing): void {
     if (!this.mayTalk()) return;
     this.transport.publish(replySubject, this.encode(message));
+  }
+
+  /**
+   * Calls `listener` when the connection to NATS is cut and when it is back (never in the
+   * embedded cluster). Returns a function that stops listening.
+   */
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+    return this.transport.onConnectionChange?.(listener) ?? (() => undefined);
   }
 
   /** Resolves once the server has processed every subscription and message sent so far. */

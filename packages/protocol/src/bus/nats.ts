@@ -10,7 +10,7 @@ import {
 import { ConnectionError, PermissionDeniedError, TimeoutError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { NATS_AUTH_SOURCES, resolveNatsAuth, type NatsAuthOptions, type ResolvedNatsAuth } from './nats-auth.js';
-import type { RawHandler, RawSubscribeOptions, Transport } from './transport.js';
+import type { ConnectionChange, RawHandler, RawSubscribeOptions, Transport } from './transport.js';
 
 export interface NatsTransportOptions {
   /** One or more `nats://host:port` URLs, comma separated or as a list. */
@@ -126,6 +126,8 @@ export function natsConnectionOf(transport: Transport): NatsConnection | undefin
 }
 
 class NatsTransport implements Transport {
+  private readonly connectionListeners = new Set<(change: ConnectionChange) => void>();
+
   constructor(
     readonly connection: NatsConnection,
     readonly address: string,
@@ -144,6 +146,23 @@ class NatsTransport implements Transport {
         this.logger?.error('nats error', { server: this.address, error: status.error.message });
       } else if (status.type !== 'ping') {
         this.logger?.info('nats status', { status: status.type, server: this.address });
+        if (status.type === 'disconnect') this.tell('disconnected');
+        else if (status.type === 'reconnect') this.tell('reconnected');
+      }
+    }
+  }
+
+  onConnectionChange(listener: (change: ConnectionChange) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
+  }
+
+  private tell(change: ConnectionChange): void {
+    for (const listener of this.connectionListeners) {
+      try {
+        listener(change);
+      } catch (error) {
+        this.logger?.error('a connection listener failed', { change, error: (error as Error).message });
       }
     }
   }

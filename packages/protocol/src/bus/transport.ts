@@ -12,6 +12,9 @@ export interface RawSubscribeOptions {
   queue?: string;
 }
 
+/** What a transport says of its connection: it was cut (`disconnected`) or is back (`reconnected`). */
+export type ConnectionChange = 'disconnected' | 'reconnected';
+
 export interface Transport {
   /** Where this transport is connected, for messages and logs. */
   readonly address: string;
@@ -23,5 +26,11 @@ export interface Transport {
   readonly maxPayload: number;
   /** Resolves once the server has processed everything sent so far (subscriptions included). */
   flush?(): Promise<void>;
+  /**
+   * Calls `listener` when the connection to the server is cut and when it is back (NATS; the
+   * in-process transport never is cut). Messages in flight meanwhile may be lost: NATS core is
+   * at-most-once, so whoever waits on one asks again. Returns a function that stops listening.
+   */
+  onConnectionChange?(listener: (change: ConnectionChange) => void): () => void;
   close(): Promise<void>;
 }

@@ -12,10 +12,14 @@ import {
   colsOf,
   subjectFor,
   keysOf,
+  NATS_OUTAGE_TOLERANCE_MS,
+  fromErrorData,
   type ArrayMeta,
+  type ConnectionChange,
   type JobSpec,
   type Message,
   type MessageBus,
+  type MessageOf,
 } from '@sharc/protocol';
 import { whenAborted } from '../abort-listener.js';
 
@@ -42,23 +46,68 @@ export interface JobResult {
 /**
  * A reduce's partials come straight from the agents and the end of the job from the
  * coordinator. On one nats-server the partials always arrive first; across a NATS cluster they
- * may trail the reply a little, so the client waits this long before calling them lost.
+ * may trail the reply a little. Partials still missing this long after the reply were lost on
+ * the way (NATS was away): those partitions run again.
  */
-const PARTIALS_GRACE_MS = 5_000;
+const PARTIALS_GRACE_MS = 1_000;
+/** Rounds of running again partitions whose partials were lost before the job fails. */
+const MAX_PARTIAL_REFETCHES = 3;
+/**
+ * How often a client asks the coordinator where a job it waits on is (job.sync): NATS core
+ * delivers at most once, so the reply to job.submit, a partial or job.attempt may have been
+ * lost while NATS was away, and nobody would send it again unasked.
+ */
+const SYNC_INTERVAL_MS = 2_000;
+/** How soon to ask again when the coordinator could not be reached (no responders, no reply). */
+const SYNC_RETRY_MS = 500;
+/**
+ * A job whose coordinator has not answered anything for this long (while this client was
+ * connected) fails with a retryable ConnectionError: it may be gone, or cut off from NATS.
+ */
+const COORDINATOR_SILENCE_LIMIT_MS = 10_000;
 
 function attemptKey(partitionIndex: number, attempt: number): string {
   return `${partitionIndex}:${attempt}`;
 }
 
+type Partial = { blocks: number; partial: unknown };
+
+/** What one job (or a re-run of some of its partitions) produced: partials by partition. */
+interface JobOutput {
+  partials: Map<number, Partial>;
+  array?: ArrayMeta;
+}
+
+/** A job waiting for its end, as the runner sees it. */
+interface PendingJob {
+  /** Asks the coordinator where the job is now. */
+  sync(): void;
+  /** Fails the job (and cancels it). */
+  fail(error: Error): void;
+}
+
 /**
  * Runs jobs for one client. It listens once on `sharc.<cluster>.job.<clientId>.*` and routes
  * each event to its job, so a job costs no subscription round trip.
+ *
+ * Nothing a job waits for is trusted to arrive: NATS core delivers at most once, and what was
+ * in flight while NATS was away is lost. A job waited on for a while, and every job when the
+ * connection comes back, asks the coordinator where it is (job.sync) and gets its end again;
+ * one the coordinator never heard of is submitted again under the same id (job.submit is
+ * idempotent); partials lost on the way are computed again. A client cut off from NATS for
+ * longer than NATS_OUTAGE_TOLERANCE_MS fails its jobs with a retryable ConnectionError.
  */
 export class JobRunner {
   private readonly handlers = new Map<string, (event: Message) => void>();
   /** How to fail each job in flight, should its coordinator go away. */
   private readonly failers = new Map<string, (error: Error) => void>();
+  /** Jobs submitted and not yet ended. */
+  private readonly pending = new Map<string, PendingJob>();
   private stopListening: Array<() => void> | undefined;
+  /** Runs out when the connection to NATS has been cut for too long. */
+  private outage: NodeJS.Timeout | undefined;
+  /** When the connection to NATS was last cut or back. */
+  private lastCut = -Infinity;
 
   constructor(
     private readonly bus: MessageBus,
@@ -69,22 +118,39 @@ export class JobRunner {
 
   close(): void {
     for (const stop of this.stopListening ?? []) stop();
+    clearTimeout(this.outage);
   }
 
   /** Submits a job and resolves when it is done, with a reduce's partials or a map's output. */
   async run(spec: JobSpec, input: ArrayMeta, options: JobOptions, detached = false): Promise<JobResult> {
+    const output = await this.runJob(spec, input, options, 0, detached);
+    const partials = input.partitions.map((p) => output.partials.get(p.index)).filter((p) => p !== undefined && p.blocks > 0);
+    return { partials: partials.map((p) => p!.partial), ...(output.array === undefined ? {} : { array: output.array }) };
+  }
+
+  /**
+   * Runs one job to its end; `refetches`: how many times partials of this job were run again
+   * already; `detached`: the job outlives this client (a map with a named output).
+   */
+  private async runJob(spec: JobSpec, input: ArrayMeta, options: JobOptions, refetches: number, detached = false): Promise<JobOutput> {
     if (options.signal?.aborted) throw new CancelledError('the job was cancelled before it started', { cause: options.signal.reason });
     this.listen();
     const jobId = randomBytes(12).toString('hex');
     const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
-    const total = input.partitions.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
-    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
+    const only = spec.kind === 'reduce' ? spec.partitions : undefined;
+    /** The partitions that run: every one, or those a re-run names. */
+    const expected = only === undefined ? input.partitions : input.partitions.filter((p) => only.includes(p.index));
+    const total = expected.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.pending.delete(jobId)];
     try {
-      return await new Promise<JobResult>((resolvePromise, rejectPromise) => {
+      return await new Promise<JobOutput>((resolvePromise, rejectPromise) => {
         let settled = false;
-        const resolve = (result: JobResult) => {
+        /** Whether the caller got the job's output (else a map's output that turns up is freed). */
+        let delivered = false;
+        const resolve = (result: JobOutput) => {
           settled = true;
+          delivered = true;
           resolvePromise(result);
         };
         const fail = (error: unknown) => {
@@ -93,8 +159,8 @@ export class JobRunner {
         };
         // Keyed by partition and attempt: a retried partition's stale attempt (an agent declared
         // dead that finished anyway) may report too; job.done says which attempt counts.
-        const partials = new Map<string, { blocks: number; partial: unknown }>();
-        let output: JobResult | undefined;
+        const partials = new Map<string, Partial>();
+        let output: { array?: ArrayMeta } | undefined;
         let accepted: readonly number[] | undefined;
         /** Set once the coordinator says a partition runs again: then only job.done's attempts count. */
         let retried = false;
@@ -106,26 +172,40 @@ export class JobRunner {
           }
         };
         /**
-         * The partial that counts for every partition, in row order, once all are in: the
-         * attempts job.done names; before it, the first attempts, as long as no partition has
-         * run again (a retried partition's first attempt may be a cut-off agent's late result).
+         * The partial that counts for every partition, once all are in: the attempts job.done
+         * names; before it, the first attempts, as long as no partition has run again (a
+         * retried partition's first attempt may be a cut-off agent's late result).
          */
         const countedPartials = () => {
           const attempts = accepted ?? (retried ? undefined : input.partitions.map(() => 0));
           if (attempts === undefined) return undefined;
-          const chosen = input.partitions.map((p) => partials.get(attemptKey(p.index, attempts[p.index] ?? 0)));
-          return chosen.every((p) => p !== undefined) ? chosen : undefined;
+          const chosen = new Map<number, Partial>();
+          for (const p of expected) {
+            const partial = partials.get(attemptKey(p.index, attempts[p.index] ?? 0));
+            if (partial === undefined) return undefined;
+            chosen.set(p.index, partial);
+          }
+          return chosen;
         };
         // A reduce is complete when the partial that counts for each partition is in (the
         // coordinator's reply may still be on its way); a map when the coordinator has
         // registered its output.
         const settleIfComplete = () => {
-          const chosen = spec.kind === 'reduce' ? countedPartials() : output === undefined ? undefined : [];
+          if (settled) return;
+          const chosen = spec.kind === 'reduce' ? countedPartials() : output === undefined ? undefined : new Map<number, Partial>();
           if (chosen === undefined) return;
           progress(total);
-          resolve({ ...output, partials: chosen.filter((p) => p!.blocks > 0).map((p) => p!.partial) });
+          resolve({ ...output, partials: chosen });
+        };
+        /** When the coordinator last answered about this job, and why it could not be reached since. */
+        let lastHeard = Date.now();
+        let unreachable: Error | undefined;
+        const heard = () => {
+          lastHeard = Date.now();
+          unreachable = undefined;
         };
         this.handlers.set(jobId, (event) => {
+          heard();
           if (event.type === 'job.progress') progress(event.done);
           else if (event.type === 'job.attempt') retried = true;
           else if (event.type === 'task.done') {
@@ -135,39 +215,125 @@ export class JobRunner {
         });
         this.watch(jobId, options, fail, cleanup);
         const timeoutMs = options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
-        progress(0);
-        this.bus
-          .call(
-            coordinator,
-            {
-              type: 'job.submit',
-              jobId,
-              spec,
-              ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-              // Outlives this client (a map with a named output): its death does not cancel it.
-              ...(detached ? { detached: true } : {}),
-            },
-            'job.done',
-            { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
-          )
-          .then((done) => {
-            if (settled) {
-              // The caller gave up (cancel, timeout) as the job finished: its output has no owner.
-              if (done.array !== undefined) {
-                this.bus.request(coordinator, { type: 'array.delete', arrayId: done.array.id }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
-              }
-              return;
-            }
-            output = { partials: [], ...(done.array === undefined ? {} : { array: done.array }) };
-            accepted = done.attempts ?? input.partitions.map(() => 0);
+
+        /** Partitions whose partials never came run again (as a job of their own), up to MAX_PARTIAL_REFETCHES times. */
+        const refetch = async () => {
+          if (settled || spec.kind !== 'reduce' || accepted === undefined) return;
+          const attempts = accepted;
+          const missing = expected.filter((p) => !partials.has(attemptKey(p.index, attempts[p.index] ?? 0))).map((p) => p.index);
+          if (missing.length === 0) return;
+          if (refetches >= MAX_PARTIAL_REFETCHES) {
+            fail(new InternalError(`job ${jobId} finished but the results of partitions ${missing.join(', ')} never arrived`));
+            return;
+          }
+          const stop = new AbortController();
+          cleanup.push(() => stop.abort());
+          try {
+            const again = await this.runJob({ ...spec, partitions: missing }, input, { signal: stop.signal }, refetches + 1);
+            for (const [index, partial] of again.partials) partials.set(attemptKey(index, attempts[index] ?? 0), partial);
             settleIfComplete();
-            if (settled) return;
-            const timer = setTimeout(() => {
-              const missing = input.partitions.filter((p) => !partials.has(attemptKey(p.index, accepted![p.index] ?? 0))).map((p) => p.index);
-              fail(new InternalError(`job ${jobId} finished but the results of partitions ${missing.join(', ')} never arrived`));
-            }, PARTIALS_GRACE_MS);
-            cleanup.push(() => clearTimeout(timer));
-          }, fail);
+          } catch (error) {
+            if (!settled) fail(error);
+          }
+        };
+        const onDone = (done: MessageOf<'job.done'>) => {
+          heard();
+          if (settled) {
+            // The caller gave up (cancel, timeout) as the job finished: its output has no owner.
+            if (!delivered && done.array !== undefined && output === undefined) {
+              output = { array: done.array };
+              this.bus.request(coordinator, { type: 'array.delete', arrayId: done.array.id }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
+            }
+            return;
+          }
+          if (output !== undefined) return; // heard already (the reply, and a job.sync's answer)
+          output = done.array === undefined ? {} : { array: done.array };
+          accepted = done.attempts ?? input.partitions.map(() => 0);
+          settleIfComplete();
+          if (settled) return;
+          const timer = setTimeout(() => void refetch(), PARTIALS_GRACE_MS);
+          cleanup.push(() => clearTimeout(timer));
+        };
+        /** The coordinator could not be reached (no responders, no reply in time): ask again soon, give up after a while. */
+        const unreachableNow = (error: unknown) => {
+          unreachable ??= error as Error;
+          if (Date.now() - lastHeard <= COORDINATOR_SILENCE_LIMIT_MS) return schedule(SYNC_RETRY_MS);
+          const cause = unreachable;
+          cancel(new ConnectionError(`the coordinator has not answered about job ${jobId} for ${Date.now() - lastHeard} ms (${cause.message}); its outcome is unknown: run it again`, { retryable: true, cause }));
+        };
+        const submit = (resent: boolean) => {
+          this.bus
+            .call(
+              coordinator,
+              {
+                type: 'job.submit',
+                jobId,
+                spec,
+                ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+                // Outlives this client (a map with a named output): its death does not cancel it.
+                ...(detached ? { detached: true } : {}),
+              },
+              'job.done',
+              { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
+            )
+            .then(onDone, (error: unknown) => {
+              if (settled) return;
+              // No coordinator heard it (NATS was away, or is back before the coordinator): job.sync finds out.
+              if (isUnreachable(error) && (resent || this.recentlyCut())) return unreachableNow(error);
+              fail(error);
+            });
+        };
+        let syncing = false;
+        let syncTimer: NodeJS.Timeout | undefined;
+        const schedule = (ms: number) => {
+          clearTimeout(syncTimer);
+          syncTimer = setTimeout(sync, ms);
+          syncTimer.unref();
+        };
+        cleanup.push(() => clearTimeout(syncTimer));
+        const sync = () => {
+          if (settled || syncing) return;
+          syncing = true;
+          clearTimeout(syncTimer);
+          this.bus
+            .request(coordinator, { type: 'job.sync', jobId }, { timeoutMs: SYNC_INTERVAL_MS })
+            .then(
+              (reply) => {
+                heard();
+                if (settled) return;
+                if (reply.type === 'job.done') return onDone(reply);
+                if (reply.type !== 'job.state') throw new InternalError(`expected a job.state reply to job.sync, got ${reply.type}`);
+                if (reply.state === 'failed') return fail(reply.error === undefined ? new InternalError(`job ${jobId} failed`) : fromErrorData(reply.error));
+                // Never heard of: the submission was lost on the way; job.submit is idempotent.
+                if (reply.state === 'unknown') submit(true);
+                // Its end came, but partials are missing: the grace timer runs them again.
+                schedule(SYNC_INTERVAL_MS);
+              },
+              (error: unknown) => {
+                if (settled) return;
+                if (isUnreachable(error)) return unreachableNow(error);
+                fail(error);
+              },
+            )
+            .catch((error: unknown) => !settled && fail(error))
+            .finally(() => {
+              syncing = false;
+            });
+        };
+        const cancel = (error: Error) => {
+          fail(error);
+          void this.bus
+            .request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS })
+            .catch(() => undefined)
+            // A map that ended before the cancel arrived left an output nobody owns: its job.done names it, and onDone frees it.
+            .then(() => (spec.kind === 'map' ? this.bus.request(coordinator, { type: 'job.sync', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }) : undefined))
+            .then((reply) => reply?.type === 'job.done' && onDone(reply))
+            .catch(() => undefined);
+        };
+        this.pending.set(jobId, { sync, fail: cancel });
+        progress(0);
+        submit(false);
+        schedule(SYNC_INTERVAL_MS);
       });
     } finally {
       for (const stop of cleanup) stop();
@@ -226,9 +392,46 @@ export class JobRunner {
     }
   }
 
+  /**
+   * NATS was cut: jobs wait (a short outage costs latency only) for NATS_OUTAGE_TOLERANCE_MS,
+   * then fail with a retryable ConnectionError. Back: every job asks where it is, at once.
+   */
+  private connectionChanged(change: ConnectionChange): void {
+    this.lastCut = Date.now();
+    if (change === 'reconnected') {
+      clearTimeout(this.outage);
+      this.outage = undefined;
+      for (const job of this.pending.values()) job.sync();
+      return;
+    }
+    if (this.outage !== undefined) return;
+    const since = Date.now();
+    this.outage = setTimeout(() => {
+      this.outage = undefined;
+      for (const [jobId, job] of this.pending) {
+        job.fail(
+          new ConnectionError(
+            `the connection to NATS at ${this.bus.transport.address} has been down for ${Date.now() - since} ms: job ${jobId}'s outcome is unknown; run it again`,
+            { retryable: true },
+          ),
+        );
+      }
+    }, NATS_OUTAGE_TOLERANCE_MS);
+    this.outage.unref();
+  }
+
+  /**
+   * Whether NATS was away lately: a job.submit that no coordinator heard then is asked about
+   * and sent again, instead of failing at once as it does when no coordinator runs.
+   */
+  private recentlyCut(): boolean {
+    return this.outage !== undefined || Date.now() - this.lastCut < COORDINATOR_SILENCE_LIMIT_MS;
+  }
+
   private listen(): void {
     if (this.stopListening !== undefined) return;
     this.stopListening = [
+      this.bus.onConnectionChange((change) => this.connectionChanged(change)),
       this.bus.listen(subjectFor(this.cluster, { to: 'jobs of client', clientId: this.bus.sender }), (event) => {
         const jobId = (event as { jobId?: unknown }).jobId;
         if (typeof jobId === 'string') this.handlers.get(jobId)?.(event);
@@ -246,4 +449,9 @@ export class JobRunner {
       }),
     ];
   }
+}
+
+/** A request that no coordinator answered: nobody listens (no responders) or no reply came in time. */
+function isUnreachable(error: unknown): boolean {
+  return (error instanceof ConnectionError || error instanceof TimeoutError) && error.retryable;
 }
