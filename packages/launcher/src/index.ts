@@ -15,3 +15,5 @@ export { startNatsServer, natsServerBinary, natsConfigText, freePort, NATS_PID_F
 export type { NatsServer, NatsServerOptions } from './nats-server.js';
 export { ServiceProcess, waitForLine, stopProcess } from './processes.js';
 export type { ServiceSpec } from './processes.js';
+export { DEFAULT_MAX_CRASHES, DEFAULT_CRASH_WINDOW_MS } from './supervise.js';
+export type { RestartOptions, ServiceEvent } from './supervise.js';

@@ -32,7 +32,15 @@ export interface NatsServerOptions {
 export interface NatsServer {
   url: string;
   port: number;
-  process: ServiceProcess;
+  /** The running nats-server (a new one after restart()). */
+  readonly process: ServiceProcess;
+  /**
+   * Starts it again with the same port, config and JetStream store (after SIGKILLing it if it
+   * still runs): clients reconnect by themselves and JetStream finds its data on disk.
+   * Aborting `signal` before it is ready stops it, and restart() rejects.
+   */
+  restart(signal?: AbortSignal): Promise<ServiceProcess>;
+  /** Stops it (and removes a temporary data dir). */
   stop(): Promise<void>;
 }
 
@@ -105,9 +113,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const config = path.join(dir, 'nats.conf');
   await writeFile(config, natsConfigText({ host, port, dataDir: dir, ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }) }));
   const removeDir = () => (temporary ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
-  let service: ServiceProcess;
-  try {
-    service = await ServiceProcess.start({
+  const spawnServer = (signal?: AbortSignal) =>
+    ServiceProcess.start({
+      ...(signal === undefined ? {} : { signal }),
       name: 'nats-server',
       command: binary,
       args: ['-c', config],
@@ -117,6 +125,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       ...(options.logFile === undefined ? {} : { logFile: options.logFile }),
       ...(options.detached === undefined ? {} : { detached: options.detached }),
     });
+  let service: ServiceProcess;
+  try {
+    service = await spawnServer();
   } catch (error) {
     await removeDir();
     throw error;
@@ -124,7 +135,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     url: `nats://${host}:${port}`,
     port,
-    process: service,
+    get process() {
+      return service;
+    },
+    async restart(signal) {
+      await service.kill();
+      service = await spawnServer(signal);
+      return service;
+    },
     async stop() {
       await service.stop();
       await removeDir();

@@ -10,7 +10,7 @@ import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
 export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
-  // Set by launchers: stop when stdin closes, i.e. when the launcher that holds it is gone.
+  // Set by launchers: stop when the launcher's IPC channel closes, i.e. when the launcher is gone.
   const withStopOption = <T>(y: Argv<T>) => y.option('stop-with-parent', { type: 'boolean', default: false, hidden: true });
   return cli
     .command(
