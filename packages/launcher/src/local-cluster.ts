@@ -19,6 +19,12 @@ export interface LocalClusterOptions {
   cluster?: string;
   /** NATS port. @default a free one */
   port?: number;
+  /**
+   * NATS servers to use (e.g. a NATS cluster's, see startNatsCluster: `servers`, comma
+   * separated) instead of starting a nats-server; port, dataDir, natsConfig and natsEnv then do
+   * not apply. @default start one
+   */
+  servers?: string;
   /** NATS config, JetStream store and, without logDir, nothing else. @default a temporary dir */
   dataDir?: string;
   /** Each service's stderr goes to `<logDir>/<name>.log`. @default kept in memory only */
@@ -50,8 +56,10 @@ export interface LocalClusterOptions {
 }
 
 export interface LocalCluster {
+  /** The NATS server(s) its services use, comma separated. */
   url: string;
-  nats: NatsServer;
+  /** The nats-server it started; undefined when given `servers`. */
+  nats: NatsServer | undefined;
   readonly coordinator: ServiceProcess;
   /** Agent processes by name (agent-1, agent-2, …). */
   agents: Map<string, ServiceProcess>;
@@ -76,17 +84,25 @@ export interface LocalCluster {
 export async function startLocalCluster(options: LocalClusterOptions): Promise<LocalCluster> {
   const logFile = (name: string) => (options.logDir === undefined ? {} : { logFile: path.join(options.logDir, `${name}.log`) });
   const detached = options.detached ?? false;
-  const nats = await startNatsServer({
-    ...(options.port === undefined ? {} : { port: options.port }),
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
-    ...logFile('nats-server'),
-    ...(options.natsConfig === undefined ? {} : { extraConfig: options.natsConfig }),
-    ...(options.natsEnv === undefined ? {} : { env: options.natsEnv }),
-    detached,
-  });
+  if (options.servers !== undefined) {
+    const misplaced = (['port', 'dataDir', 'natsConfig', 'natsEnv'] as const).filter((key) => options[key] !== undefined);
+    if (misplaced.length > 0) throw new TypeError(`${misplaced.join(', ')} configure the nats-server startLocalCluster starts: not with servers`);
+  }
+  const nats =
+    options.servers !== undefined
+      ? undefined
+      : await startNatsServer({
+          ...(options.port === undefined ? {} : { port: options.port }),
+          ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+          ...logFile('nats-server'),
+          ...(options.natsConfig === undefined ? {} : { extraConfig: options.natsConfig }),
+          ...(options.natsEnv === undefined ? {} : { env: options.natsEnv }),
+          detached,
+        });
   const echo = options.echo ?? false;
   // --stop-with-parent: a service stops when this process (the other end of its IPC channel) is gone.
-  const common = ['--servers', nats.url, ...(options.cluster === undefined ? [] : ['--cluster', options.cluster]), '--stop-with-parent'];
+  const url = options.servers ?? nats!.url;
+  const common = ['--servers', url, ...(options.cluster === undefined ? [] : ['--cluster', options.cluster]), '--stop-with-parent'];
   const env = { SHARC_LOG_LEVEL: process.env.SHARC_LOG_LEVEL ?? 'warn', ...options.env };
   const startService = (name: string, args: readonly string[], ready: RegExp, nodeArgs: readonly string[] = [], signal?: AbortSignal) =>
     ServiceProcess.start({
@@ -109,7 +125,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
   let coordinator: ServiceProcess | undefined;
   const supervisions: Supervision[] = [];
   const restart = options.restart;
-  if (restart !== undefined) {
+  if (restart !== undefined && nats !== undefined) {
     supervisions.push(supervise({ name: 'nats-server', essential: true, start: (signal) => nats.restart(signal) }, nats.process, restart));
   }
   const superviseCoordinator = (started: ServiceProcess) => {
@@ -122,7 +138,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     await Promise.all([...agents.values()].map((agent) => agent.stop()));
     await Promise.all(standbys.map((standby) => standby.stop()));
     await coordinator?.stop();
-    await nats.stop();
+    await nats?.stop();
   };
   const startAgent = async (name: string, signal?: AbortSignal) => {
     const args = ['agent', ...common, '--name', name, '--advertise-host', '127.0.0.1', '--data-host', '127.0.0.1'];
@@ -156,7 +172,7 @@ export async function startLocalCluster(options: LocalClusterOptions): Promise<L
     throw error;
   }
   return {
-    url: nats.url,
+    url,
     nats,
     get coordinator() {
       return coordinator!;

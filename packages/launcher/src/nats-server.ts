@@ -27,6 +27,22 @@ export interface NatsServerOptions {
   extraConfig?: string;
   /** Environment for nats-server, e.g. the passwords an auth config reads as `$VARIABLE`s. */
   env?: NodeJS.ProcessEnv;
+  /** A member of a NATS cluster (see startNatsCluster). @default a server on its own */
+  clusterMember?: NatsClusterMember;
+}
+
+/** What makes a nats-server one of a cluster: its name, its route port and the others' routes. */
+export interface NatsClusterMember {
+  /** The cluster's name: the same on every member. */
+  cluster: string;
+  /** This server's name, unique in the cluster (JetStream needs one). */
+  serverName: string;
+  /** Where the other members connect to this one, on the server's host. */
+  routePort: number;
+  /** The other members' route addresses, e.g. nats-route://127.0.0.1:6222. */
+  routes: readonly string[];
+  /** HTTP monitoring port (/jsz tells the JetStream meta leader), on the server's host. */
+  monitorPort: number;
 }
 
 export interface NatsServer {
@@ -54,9 +70,17 @@ export const NATS_PID_FILE = 'nats-server.pid';
  * The nats-server configuration sharc runs with (as infra/nats.conf): JetStream with its store
  * in `dataDir`, a pid file there (so a server left behind can be found), and the max_payload.
  */
-export function natsConfigText(options: { host: string; port: number; dataDir: string; extraConfig?: string }): string {
+export function natsConfigText(options: { host: string; port: number; dataDir: string; extraConfig?: string; clusterMember?: NatsClusterMember }): string {
+  const member = options.clusterMember;
   return [
     `listen: "${options.host}:${options.port}"`,
+    ...(member === undefined
+      ? []
+      : [
+          `server_name: "${member.serverName}"`,
+          `http: "${options.host}:${member.monitorPort}"`,
+          `cluster { name: "${member.cluster}", listen: "${options.host}:${member.routePort}", routes: [${member.routes.map((r) => `"${r}"`).join(', ')}] }`,
+        ]),
     `max_payload: ${MAX_PAYLOAD_BYTES}`,
     `pid_file: "${path.join(options.dataDir, NATS_PID_FILE)}"`,
     `jetstream { store_dir: "${path.join(options.dataDir, NATS_STORE_DIR)}" }`,
@@ -111,12 +135,21 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const config = path.join(dir, 'nats.conf');
-  await writeFile(config, natsConfigText({ host, port, dataDir: dir, ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }) }));
+  await writeFile(
+    config,
+    natsConfigText({
+      host,
+      port,
+      dataDir: dir,
+      ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }),
+      ...(options.clusterMember === undefined ? {} : { clusterMember: options.clusterMember }),
+    }),
+  );
   const removeDir = () => (temporary ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
   const spawnServer = (signal?: AbortSignal) =>
     ServiceProcess.start({
       ...(signal === undefined ? {} : { signal }),
-      name: 'nats-server',
+      name: options.clusterMember?.serverName ?? 'nats-server',
       command: binary,
       args: ['-c', config],
       ready: /Server is ready/,

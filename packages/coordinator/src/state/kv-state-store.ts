@@ -1,6 +1,7 @@
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { ConnectionError, decodeValue, encodeValue, toErrorData, type Logger } from '@sharc/protocol';
 import type { ArrayRecord } from '../registry/array-catalog.js';
+import { openKvBucket, type KvConnection } from './kv-bucket.js';
 import type { CoordinatorState, PersistedJob, StateStore } from './state-store.js';
 
 /** Bumped when the shape of a stored record changes; records of another version are skipped. */
@@ -11,8 +12,6 @@ const JOB_PREFIX = 'job.';
 const AGENT_PREFIX = 'agent.';
 /** Failed writes remembered for flush(): only requests in flight can still ask about them. */
 const KEPT_FAILURES = 100;
-
-type KvConnection = ConstructorParameters<typeof Kvm>[0];
 
 /**
  * The coordinator's state in a JetStream key-value bucket (`sharc-<cluster>`, one value per
@@ -42,11 +41,14 @@ export class KvStateStore implements StateStore {
     this.fence = allowed;
   }
 
-  /** Opens (creating when missing) the cluster's bucket; fails clearly when JetStream is off. */
-  static async open(connection: KvConnection, cluster: string, logger: Logger): Promise<KvStateStore> {
+  /**
+   * Opens (creating when missing) the cluster's bucket; fails clearly when JetStream is off.
+   * `replicas`: copies JetStream keeps on distinct servers of a NATS cluster (see openKvBucket).
+   */
+  static async open(connection: KvConnection, cluster: string, logger: Logger, options: { replicas?: number } = {}): Promise<KvStateStore> {
     const bucket = `sharc-${cluster}`;
     try {
-      const kv = await new Kvm(connection).create(bucket, { history: 1 });
+      const kv = await openKvBucket(connection, bucket, { history: 1, logger, ...options });
       return new KvStateStore(kv, bucket, logger);
     } catch (error) {
       throw new ConnectionError(
