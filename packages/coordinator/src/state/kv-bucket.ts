@@ -34,10 +34,11 @@ export function checkStateReplicas(replicas: number): number {
  */
 export async function openKvBucket(connection: KvConnection, bucket: string, options: KvBucketOptions): Promise<KV> {
   const replicas = checkStateReplicas(options.replicas ?? 1);
+  // JetStream's words for too few servers: "replicas > 1 not supported in non-clustered mode", "insufficient resources".
   const hint = (error: unknown) =>
-    replicas === 1
-      ? error
-      : new Error(`${(error as Error).message} (${replicas} replicas need a NATS cluster of at least ${replicas} servers with JetStream)`, { cause: error });
+    replicas > 1 && /replicas|insufficient resources/i.test((error as Error).message)
+      ? new Error(`${(error as Error).message} (${replicas} replicas need a NATS cluster of at least ${replicas} servers with JetStream)`, { cause: error })
+      : error;
   try {
     const kv = await new Kvm(connection).create(bucket, { history: options.history, replicas, ...(options.ttl === undefined ? {} : { ttl: options.ttl }) });
     const status = await kv.status();
