@@ -4,9 +4,10 @@
  * all three servers, and one server killed outright and started again mid-job costs nothing.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startNatsCluster, startProcessCluster, type NatsCluster, type NatsClusterNode, type ProcessCluster } from '@sharc/test-support';
+import { SHARC_BIN, startNatsCluster, startNatsServer, startProcessCluster, type NatsCluster, type NatsClusterNode, type ProcessCluster } from '@sharc/test-support';
 import { connect, type Cluster } from '../src/index.js';
 import type { BlockReport } from './fixtures/recovery-kernels.js';
 import { jobsRunning } from './cluster-waits.js';
@@ -92,6 +93,13 @@ describe('a 3-server NATS cluster with JetStream replicas 3 (real processes)', (
     await nats.waitForJetStream();
 
     const result = await outcome;
+    const coordinator = processes.coordinator;
+    // Issue 9 item 2: a coordinator must give its lease up only when another one holds it, not
+    // because JetStream did not answer for a few seconds while a server failed over.
+    assert.ok(
+      coordinator.running,
+      `the coordinator exited during the failover of nats-server ${victim.name} (issue 9 item 2: it must keep its lease unless another coordinator holds it):\n${coordinator.tail}`,
+    );
     assert.ok(
       !('error' in result),
       `the reduce failed after nats-server ${victim.name} was killed and restarted: ${'error' in result ? `${result.error.name}: ${result.error.message}` : ''}`,
@@ -112,5 +120,22 @@ describe('a 3-server NATS cluster with JetStream replicas 3 (real processes)', (
     assert.deepEqual((await cluster.list()).map((a) => a.name), ['survives']);
     assert.deepEqual((await cluster.open('survives')).placement, array.placement);
     assert.equal(await cluster.reduce(await cluster.open('survives'), 'sum'), rows * 2);
+  });
+});
+
+describe('--state-replicas on a single nats-server', () => {
+  it('a coordinator asked for 3 replicas exits 1, saying a NATS cluster of 3 servers is needed', async () => {
+    const server = await startNatsServer();
+    try {
+      const coordinator = spawn(process.execPath, [SHARC_BIN, 'coordinator', '--servers', server.url, '--state-replicas', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      coordinator.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      coordinator.stdout.resume();
+      const code = await new Promise<number | null>((resolve) => coordinator.once('exit', (exitCode) => resolve(exitCode)));
+      assert.equal(code, 1, stderr);
+      assert.match(stderr, /3 replicas need a NATS cluster of at least 3 servers with JetStream/);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -10,6 +10,12 @@ import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
 export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
+  // A service runs until stopped and exits by itself; one that failed to start exits at once,
+  // whatever it had opened (its NATS connection would keep it running, doing nothing).
+  const exitService = (code: number) => {
+    exit(code);
+    if (code !== 0) process.exit(code);
+  };
   // Set by launchers: stop when the launcher's IPC channel closes, i.e. when the launcher is gone.
   const withStopOption = <T>(y: Argv<T>) => y.option('stop-with-parent', { type: 'boolean', default: false, hidden: true });
   return cli
@@ -53,7 +59,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           .example('$0 coordinator --max-running-jobs 8 --max-queued-jobs 100', 'run 8 jobs at once, queue 100, refuse the rest as busy')
           .example('$0 coordinator --state-replicas 3', 'keep the state on 3 servers of a NATS cluster (list them in --servers)'),
       async (args) => {
-        exit(
+        exitService(
           await runAction(args, async () => {
             const logger = serviceLogger('coordinator', args.logLevel);
             const auth = natsAuthOf(args);
@@ -121,7 +127,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           .example('$0 agent --servers nats://10.0.0.1:4222 --threads 16 --memory 48GiB', 'serve 48 GiB of partitions on 16 threads')
           .example('$0 agent --name gpu-box-1 --advertise-host 10.0.0.7 --data-port 7070', 'a fixed name and data address (containers, firewalls)'),
       async (args) => {
-        exit(
+        exitService(
           await runAction(args, async () => {
             const name = args.name ?? undefined;
             const logger = serviceLogger(`agent ${name ?? process.pid}`, args.logLevel);

@@ -1,6 +1,13 @@
 import { Bucket, Kvm, type KV } from '@nats-io/kv';
 import { InvalidArgumentError, type Logger } from '@sharc/protocol';
 
+/**
+ * How long opening a bucket retries while JetStream does not answer: in a NATS cluster, a
+ * server that just restarted or a stream electing its leader answers after a few seconds.
+ */
+const OPEN_RETRY_MS = 30_000;
+const OPEN_RETRY_PAUSE_MS = 500;
+
 /** JetStream keeps at most this many copies of a stream. */
 export const MAX_STATE_REPLICAS = 5;
 
@@ -33,6 +40,20 @@ export function checkStateReplicas(replicas: number): number {
  * state must be kept as safely as asked, not as it once was.
  */
 export async function openKvBucket(connection: KvConnection, bucket: string, options: KvBucketOptions): Promise<KV> {
+  const deadline = Date.now() + OPEN_RETRY_MS;
+  for (;;) {
+    try {
+      return await openOnce(connection, bucket, options);
+    } catch (error) {
+      const passing = (error as Error).name === 'TimeoutError' || /temporarily unavailable/i.test((error as Error).message);
+      if (!passing || Date.now() > deadline) throw error;
+      options.logger.warn('JetStream does not answer yet; trying again', { bucket, error: (error as Error).message });
+      await new Promise((resolve) => setTimeout(resolve, OPEN_RETRY_PAUSE_MS));
+    }
+  }
+}
+
+async function openOnce(connection: KvConnection, bucket: string, options: KvBucketOptions): Promise<KV> {
   const replicas = checkStateReplicas(options.replicas ?? 1);
   // JetStream's words for too few servers: "replicas > 1 not supported in non-clustered mode", "insufficient resources".
   const hint = (error: unknown) =>
