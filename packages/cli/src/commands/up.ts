@@ -21,14 +21,14 @@ const LEFTOVER_STOP_MS = 5000;
 export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
   return cli.command(
     'up',
-    'Launch a local cluster as separate processes (nats-server with JetStream, coordinator, N agents) until Ctrl-C',
+    'Launch a local cluster as separate processes (nats-server with JetStream, coordinator, N agents) until Ctrl-C; a service that exits is started again',
     (y) =>
       y
         .option('agents', { describe: 'Agent processes', default: 2, coerce: positiveInteger('agents') })
         .option('threads', { describe: 'Worker threads per agent [default: cores / agents, at least 1]', coerce: positiveInteger('threads') })
         .option('memory', { describe: 'Memory per agent, e.g. 4GiB [default: half of RAM / agents]', coerce: byteSize('memory') })
         .option('port', { describe: 'NATS port on 127.0.0.1', default: 4222, coerce: port('port') })
-        .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log)' })
+        .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log); one sharc up per data dir' })
         .example('$0 up --agents 3', 'three agents; then in another terminal: sharc status')
         .example('$0 up --port 4333 --data-dir /tmp/sharc', 'a second cluster beside the first'),
     async (args) => {
