@@ -139,3 +139,40 @@ describe('--state-replicas on a single nats-server', () => {
     }
   });
 });
+
+describe('--state-replicas raised on a NATS cluster whose buckets have 1 replica', () => {
+  it('a coordinator started with 3 changes the existing buckets to 3, and the arrays stay', async () => {
+    const nats = await startNatsCluster({ size: 3 });
+    let first: ProcessCluster | undefined;
+    let second: ProcessCluster | undefined;
+    try {
+      first = await startProcessCluster({ servers: nats.servers, agents: 1, threads: 1, memory: '64MiB' });
+      const client = await connect({ servers: nats.servers });
+      try {
+        await client.put(new Float64Array(100).fill(2), { name: 'before' });
+      } finally {
+        await client.close();
+      }
+      for (const bucket of STATE_BUCKETS) assert.equal((await bucketReplicas(nats)).get(bucket)?.servers.length, 1, bucket);
+      // A new coordinator with --state-replicas 3; the agent stays and joins it.
+      await first.coordinator.stop();
+      second = await startProcessCluster({ servers: nats.servers, agents: 0, coordinatorArgs: ['--state-replicas', '3'] });
+      const replicas = await bucketReplicas(nats);
+      for (const bucket of STATE_BUCKETS) {
+        assert.equal(replicas.get(bucket)?.setting, 3, bucket);
+        assert.deepEqual(replicas.get(bucket)?.servers.sort(), ['n1', 'n2', 'n3'], bucket);
+      }
+      const again = await connect({ servers: nats.servers });
+      try {
+        assert.deepEqual((await again.list()).map((a) => a.name), ['before']);
+        assert.equal(await again.reduce(await again.open('before'), 'sum'), 200);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await second?.stop();
+      await first?.stop();
+      await nats.stop();
+    }
+  });
+});
