@@ -3,8 +3,9 @@ import { toErrorData, type Logger } from '@sharc/protocol';
 /**
  * Keeps a service process (coordinator, agent) running until SIGTERM or SIGINT (or, when
  * launched with --stop-with-parent by a launcher holding its IPC channel, until that launcher
- * goes away), then closes it and exits: 0, or 1 if closing failed. Every request and event handler catches its own errors; the
- * unhandled-rejection net under them logs a stray one instead of letting the process die.
+ * goes away), then closes it and exits: 0, or 1 if closing failed. Every request and event
+ * handler catches its own errors; the unhandled-rejection net under them logs a stray one
+ * instead of letting the process die.
  */
 export function runUntilStopped(close: () => Promise<void>, logger: Logger, stopWithParent: boolean): Promise<never> {
   return new Promise<never>(() => {
