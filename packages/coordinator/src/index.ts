@@ -12,6 +12,7 @@ export { resolveCoordinatorOptions } from './options.js';
 export { MemoryStateStore } from './state/state-store.js';
 export { KvStateStore } from './state/kv-state-store.js';
 export { LeaderLease, DEFAULT_LEASE_MS } from './state/leader-lease.js';
+export { MAX_STATE_REPLICAS } from './state/kv-bucket.js';
 export type { StateStore, CoordinatorState, PersistedJob } from './state/state-store.js';
 export { StateUnreadableError, STATE_FORMAT_VERSION } from './state/records.js';
 export type { CoordinatorOptions, ResolvedCoordinatorOptions } from './options.js';

@@ -27,12 +27,36 @@ export interface NatsServerOptions {
   extraConfig?: string;
   /** Environment for nats-server, e.g. the passwords an auth config reads as `$VARIABLE`s. */
   env?: NodeJS.ProcessEnv;
+  /** A member of a NATS cluster (see startNatsCluster). @default a server on its own */
+  clusterMember?: NatsClusterMember;
+}
+
+/** What makes a nats-server one of a cluster: its name, its route port and the others' routes. */
+export interface NatsClusterMember {
+  /** The cluster's name: the same on every member. */
+  cluster: string;
+  /** This server's name, unique in the cluster (JetStream needs one). */
+  serverName: string;
+  /** Where the other members connect to this one, on the server's host. */
+  routePort: number;
+  /** The other members' route addresses, e.g. nats-route://127.0.0.1:6222. */
+  routes: readonly string[];
+  /** HTTP monitoring port (/jsz tells the JetStream meta leader), on the server's host. */
+  monitorPort: number;
 }
 
 export interface NatsServer {
   url: string;
   port: number;
-  process: ServiceProcess;
+  /** The running nats-server (a new one after restart()). */
+  readonly process: ServiceProcess;
+  /**
+   * Starts it again with the same port, config and JetStream store (after SIGKILLing it if it
+   * still runs): clients reconnect by themselves and JetStream finds its data on disk.
+   * Aborting `signal` before it is ready stops it, and restart() rejects.
+   */
+  restart(signal?: AbortSignal): Promise<ServiceProcess>;
+  /** Stops it (and removes a temporary data dir). */
   stop(): Promise<void>;
 }
 
@@ -46,9 +70,17 @@ export const NATS_PID_FILE = 'nats-server.pid';
  * The nats-server configuration sharc runs with (as infra/nats.conf): JetStream with its store
  * in `dataDir`, a pid file there (so a server left behind can be found), and the max_payload.
  */
-export function natsConfigText(options: { host: string; port: number; dataDir: string; extraConfig?: string }): string {
+export function natsConfigText(options: { host: string; port: number; dataDir: string; extraConfig?: string; clusterMember?: NatsClusterMember }): string {
+  const member = options.clusterMember;
   return [
     `listen: "${options.host}:${options.port}"`,
+    ...(member === undefined
+      ? []
+      : [
+          `server_name: "${member.serverName}"`,
+          `http: "${options.host}:${member.monitorPort}"`,
+          `cluster { name: "${member.cluster}", listen: "${options.host}:${member.routePort}", routes: [${member.routes.map((r) => `"${r}"`).join(', ')}] }`,
+        ]),
     `max_payload: ${MAX_PAYLOAD_BYTES}`,
     `pid_file: "${path.join(options.dataDir, NATS_PID_FILE)}"`,
     `jetstream { store_dir: "${path.join(options.dataDir, NATS_STORE_DIR)}" }`,
@@ -103,12 +135,21 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const port = options.port ?? (await freePort());
   const host = options.host ?? '127.0.0.1';
   const config = path.join(dir, 'nats.conf');
-  await writeFile(config, natsConfigText({ host, port, dataDir: dir, ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }) }));
+  await writeFile(
+    config,
+    natsConfigText({
+      host,
+      port,
+      dataDir: dir,
+      ...(options.extraConfig === undefined ? {} : { extraConfig: options.extraConfig }),
+      ...(options.clusterMember === undefined ? {} : { clusterMember: options.clusterMember }),
+    }),
+  );
   const removeDir = () => (temporary ? rm(dir, { recursive: true, force: true }) : Promise.resolve());
-  let service: ServiceProcess;
-  try {
-    service = await ServiceProcess.start({
-      name: 'nats-server',
+  const spawnServer = (signal?: AbortSignal) =>
+    ServiceProcess.start({
+      ...(signal === undefined ? {} : { signal }),
+      name: options.clusterMember?.serverName ?? 'nats-server',
       command: binary,
       args: ['-c', config],
       ready: /Server is ready/,
@@ -117,6 +158,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       ...(options.logFile === undefined ? {} : { logFile: options.logFile }),
       ...(options.detached === undefined ? {} : { detached: options.detached }),
     });
+  let service: ServiceProcess;
+  try {
+    service = await spawnServer();
   } catch (error) {
     await removeDir();
     throw error;
@@ -124,7 +168,14 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     url: `nats://${host}:${port}`,
     port,
-    process: service,
+    get process() {
+      return service;
+    },
+    async restart(signal) {
+      await service.kill();
+      service = await spawnServer(signal);
+      return service;
+    },
     async stop() {
       await service.stop();
       await removeDir();

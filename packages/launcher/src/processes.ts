@@ -22,11 +22,21 @@ export interface ServiceSpec {
    * stops the services in order instead of all at once.
    */
   detached?: boolean;
+  /**
+   * Open an IPC channel to the service (a Node process, e.g. a sharc service run with
+   * --stop-with-parent): it closes when this process dies in any way, even SIGKILL, and the
+   * service then stops. A copy of the command line run by hand has no such channel and keeps
+   * running. @default false
+   */
+  parentChannel?: boolean;
+  /** Aborting it before the service is ready stops it, and start() rejects. */
+  signal?: AbortSignal;
 }
 
 /** A running child process with the tail of what it printed. */
 export class ServiceProcess {
   private tailText = '';
+  private stopAsked = false;
   private readonly log: WriteStream | undefined;
 
   private constructor(
@@ -45,25 +55,29 @@ export class ServiceProcess {
       keep(chunk);
       this.log?.write(chunk);
     });
-    // A launcher that stops reading must not make the service block on a full pipe.
-    child.stdin?.on('error', () => undefined);
-    // The launcher keeps the write end of the child's stdin open: it closes when the launcher
-    // dies in any way (even SIGKILL), which a sharc service run with --stop-with-parent obeys.
+    // The parent channel tells the service when this process is gone; it must not keep this
+    // process alive by itself.
+    child.channel?.unref();
   }
 
   /** Starts the process and resolves once it printed its ready line. */
   static async start(spec: ServiceSpec): Promise<ServiceProcess> {
     const child = spawn(spec.command, [...spec.args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', ...(spec.parentChannel === true ? (['ipc'] as const) : [])],
       env: { ...process.env, ...spec.env },
       detached: spec.detached ?? false,
     });
     const service = new ServiceProcess(spec.name, child, spec.logFile, spec.echo ?? false);
+    const abandon = () => void service.stop();
+    spec.signal?.addEventListener('abort', abandon, { once: true });
     try {
+      spec.signal?.throwIfAborted();
       await waitForLine(child, spec.ready, spec.readyTimeoutMs, spec.name);
     } catch (error) {
       await service.stop();
       throw error;
+    } finally {
+      spec.signal?.removeEventListener('abort', abandon);
     }
     return service;
   }
@@ -76,6 +90,11 @@ export class ServiceProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** Whether it was asked to stop (stop() or kill()): its exit is then no crash. */
+  get stopRequested(): boolean {
+    return this.stopAsked;
+  }
+
   /** The last few KiB it printed, for error messages. */
   get tail(): string {
     return this.tailText;
@@ -83,12 +102,14 @@ export class ServiceProcess {
 
   /** SIGTERM, SIGKILL after `graceMs`; resolves once it is gone. */
   async stop(graceMs?: number): Promise<void> {
+    this.stopAsked = true;
     await stopProcess(this.child, graceMs);
     this.log?.end();
   }
 
   /** SIGKILL, as a crash would; resolves once it is gone. */
   async kill(): Promise<void> {
+    this.stopAsked = true;
     if (!this.running) return;
     const gone = new Promise((resolve) => this.child.once('exit', resolve));
     this.child.kill('SIGKILL');

@@ -30,7 +30,7 @@ describe('coordinator lease through a NATS outage (real nats-server)', () => {
   async function leaseAt(url: string, name: string, clusterName: string): Promise<LeaderLease> {
     const transport = await connectNats({ servers: url, name });
     transports.push(transport);
-    const lease = await LeaderLease.open(natsConnectionOf(transport)!, clusterName, name, createLogger(name, 'silent'), LEASE_MS);
+    const lease = await LeaderLease.open(natsConnectionOf(transport)!, clusterName, name, createLogger(name, 'silent'), { leaseMs: LEASE_MS });
     leases.push(lease);
     return lease;
   }

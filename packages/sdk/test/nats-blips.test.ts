@@ -55,10 +55,10 @@ describe('NATS blips: nats-server killed and restarted mid-job (real processes)'
 
   /** SIGKILLs nats-server, waits `outageMs`, starts it again on the same port with the same store. */
   async function blip(outageMs: number): Promise<void> {
-    const nats = restarted?.process ?? processes.nats.process;
+    const nats = restarted?.process ?? processes.nats!.process;
     await nats.kill();
     await sleep(outageMs);
-    restarted = await startNatsServer({ port: processes.nats.port, dataDir: dir });
+    restarted = await startNatsServer({ port: processes.nats!.port, dataDir: dir });
   }
 
   /** Runs `LOOPS` reduce loops through a blip; every outcome, in order. */

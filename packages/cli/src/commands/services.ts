@@ -1,16 +1,22 @@
 import type { Argv } from 'yargs';
 import os from 'node:os';
-import { Coordinator, KvStateStore, LeaderLease, MemoryStateStore } from '@sharc/coordinator';
+import { Coordinator, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
 import { Agent } from '@sharc/node-agent';
 import { connectNats, natsConnectionOf, parseByteSize } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
 import { serviceLogger } from '../logging.js';
-import { agentName, byteSize, natsAuthOf, nonNegativeInteger, port, positiveInteger } from '../options.js';
+import { agentName, byteSize, natsAuthOf, nonNegativeInteger, port, positiveInteger, UsageError } from '../options.js';
 import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
 export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
-  // Set by launchers: stop when stdin closes, i.e. when the launcher that holds it is gone.
+  // A service runs until stopped and exits by itself; one that failed to start exits at once,
+  // whatever it had opened (its NATS connection would keep it running, doing nothing).
+  const exitService = (code: number) => {
+    exit(code);
+    if (code !== 0) process.exit(code);
+  };
+  // Set by launchers: stop when the launcher's IPC channel closes, i.e. when the launcher is gone.
   const withStopOption = <T>(y: Argv<T>) => y.option('stop-with-parent', { type: 'boolean', default: false, hidden: true });
   return cli
     .command(
@@ -33,6 +39,11 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             default: 'jetstream' as const,
             describe: 'Where arrays, placement, kernels and running jobs are kept: jetstream survives a coordinator restart; memory forgets everything',
           })
+          .option('state-replicas', {
+            describe: `Copies JetStream keeps of that state and of the coordinators' lease, each on another server of a NATS cluster (3 on a 3-server cluster survives the loss of one server); at most the number of servers, ${MAX_STATE_REPLICAS} at most`,
+            default: 1,
+            coerce: stateReplicas,
+          })
           .option('max-running-jobs', {
             describe: 'Jobs (reduce, map) that run at once; more wait in a FIFO queue and allocate nothing until they start',
             default: 64,
@@ -45,9 +56,10 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           })
           .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster')
           .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)')
-          .example('$0 coordinator --max-running-jobs 8 --max-queued-jobs 100', 'run 8 jobs at once, queue 100, refuse the rest as busy'),
+          .example('$0 coordinator --max-running-jobs 8 --max-queued-jobs 100', 'run 8 jobs at once, queue 100, refuse the rest as busy')
+          .example('$0 coordinator --state-replicas 3', 'keep the state on 3 servers of a NATS cluster (list them in --servers)'),
       async (args) => {
-        exit(
+        exitService(
           await runAction(args, async () => {
             const logger = serviceLogger('coordinator', args.logLevel);
             const auth = natsAuthOf(args);
@@ -58,7 +70,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             if (args.state === 'jetstream' && connection !== undefined) {
               // One active coordinator per cluster: the holder of the lease. Others wait as
               // standbys and take over when it stops renewing it.
-              lease = await LeaderLease.open(connection, args.cluster, `${os.hostname()}-${process.pid}`, logger);
+              lease = await LeaderLease.open(connection, args.cluster, `${os.hostname()}-${process.pid}`, logger, { replicas: args.stateReplicas! });
               await lease.acquire((holder) => {
                 logger.info('standby: another coordinator is active; taking over when it stops', { active: holder });
                 process.stdout.write('sharc coordinator standby\n');
@@ -68,7 +80,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                 logger.error('this coordinator lost its lease to another one; stopping');
                 process.exit(1);
               });
-              const store = await KvStateStore.open(connection, args.cluster, logger);
+              const store = await KvStateStore.open(connection, args.cluster, logger, { replicas: args.stateReplicas! });
               const held = lease;
               store.fenceWith(() => held.held);
               state = store;
@@ -121,7 +133,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           .example('$0 agent --servers nats://10.0.0.1:4222 --threads 16 --memory 48GiB', 'serve 48 GiB of partitions on 16 threads')
           .example('$0 agent --name gpu-box-1 --advertise-host 10.0.0.7 --data-port 7070', 'a fixed name and data address (containers, firewalls)'),
       async (args) => {
-        exit(
+        exitService(
           await runAction(args, async () => {
             const name = args.name ?? undefined;
             const logger = serviceLogger(`agent ${name ?? process.pid}`, args.logLevel);
@@ -145,4 +157,12 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
         );
       },
     );
+}
+
+function stateReplicas(value: unknown): number | undefined {
+  const replicas = positiveInteger('state-replicas')(value);
+  if (replicas !== undefined && replicas > MAX_STATE_REPLICAS) {
+    throw new UsageError(`--state-replicas must be from 1 to ${MAX_STATE_REPLICAS} (JetStream's limit), got ${replicas}`);
+  }
+  return replicas;
 }

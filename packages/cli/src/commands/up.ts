@@ -4,12 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Argv } from 'yargs';
-import { NATS_PID_FILE, NATS_STORE_DIR, natsServerBinary, startLocalCluster, type LocalCluster, type ServiceProcess } from '@sharc/launcher';
+import { NATS_PID_FILE, NATS_STORE_DIR, natsServerBinary, startLocalCluster, type LocalCluster, type ServiceEvent } from '@sharc/launcher';
 import { connect } from '@sharc/sdk';
 import { runAction, type GlobalArgs } from '../context.js';
 import { note, plural, printResult } from '../output.js';
 import { byteSize, port, positiveInteger, UsageError } from '../options.js';
 import { clusterStatus } from './inspect.js';
+import { claimDataDir } from './up-lock.js';
 
 /** This command's own script: `sharc up` runs each role as `node <bin> coordinator|agent`. */
 const SHARC_BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
@@ -20,14 +21,14 @@ const LEFTOVER_STOP_MS = 5000;
 export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
   return cli.command(
     'up',
-    'Launch a local cluster as separate processes (nats-server with JetStream, coordinator, N agents) until Ctrl-C',
+    'Launch a local cluster as separate processes (nats-server with JetStream, coordinator, N agents) until Ctrl-C; a service that exits is started again',
     (y) =>
       y
         .option('agents', { describe: 'Agent processes', default: 2, coerce: positiveInteger('agents') })
         .option('threads', { describe: 'Worker threads per agent [default: cores / agents, at least 1]', coerce: positiveInteger('threads') })
         .option('memory', { describe: 'Memory per agent, e.g. 4GiB [default: half of RAM / agents]', coerce: byteSize('memory') })
         .option('port', { describe: 'NATS port on 127.0.0.1', default: 4222, coerce: port('port') })
-        .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log)' })
+        .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log); one sharc up per data dir' })
         .example('$0 up --agents 3', 'three agents; then in another terminal: sharc status')
         .example('$0 up --port 4333 --data-dir /tmp/sharc', 'a second cluster beside the first'),
     async (args) => {
@@ -39,6 +40,8 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         const logDir = path.join(dataDir, 'logs');
         natsServerBinary();
         if (args.port === 0) throw new UsageError('--port must be a port from 1 to 65535 (clients need to know it)');
+        // One sharc up per data dir: a second one would stop the first one's nats-server.
+        await claimDataDir(dataDir, args.port!);
         await stopLeftoverNatsServer(dataDir);
         // A new cluster: the state an earlier `sharc up` of this data dir left in JetStream
         // describes arrays whose agents, and their memory, are gone.
@@ -60,6 +63,21 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         process.stdout.on('error', () => undefined);
         process.stderr.on('error', () => undefined);
         note(`sharc up: starting nats-server on port ${args.port}, a coordinator and ${plural(agents, 'agent')} (${plural(threads, 'thread')} each); logs in ${logDir}`);
+        // nats-server and the coordinator are started again after any exit, an agent after a
+        // crash: their state is on disk (JetStream) or in the other processes, which reconnect.
+        let gaveUp!: (why: string) => void;
+        const failed = new Promise<string>((resolve) => (gaveUp = resolve));
+        const onEvent = (event: ServiceEvent) => {
+          if (stop.signal.aborted) return;
+          const what = `${event.service} exited (${event.exit})`;
+          if (event.kind === 'restarted') note(`sharc up: ${what}; restarted it (pid ${event.pid})`);
+          else if (event.kind === 'stopped') note(`sharc up: ${what}: stopped on purpose, so not restarted; see its log`);
+          else {
+            const why = `${what}; it exited ${event.crashes} times within ${event.windowMs / 1000} s, so it is not restarted again`;
+            if (event.essential) gaveUp(why);
+            else note(`sharc up: ${why}; see its log`);
+          }
+        };
         let cluster: LocalCluster;
         try {
           cluster = await startLocalCluster({
@@ -74,12 +92,12 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             detached: true,
             env: { SHARC_LOG_LEVEL: args.logLevel },
             signal: stop.signal,
+            restart: { onEvent },
           });
         } catch (error) {
           if (stop.signal.aborted) throw new Error(`${String(stop.signal.reason)} during startup: stopped what had started`);
           throw error;
         }
-        let stopping = false;
         try {
           const client = await connect({ servers: cluster.url, cluster: args.cluster });
           try {
@@ -92,12 +110,10 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             await client.close();
           }
           note(`\nClients: sharc status --servers ${cluster.url}${args.port === 4222 ? ' (the default)' : ''}. Ctrl-C stops the cluster.`);
-          const why = await Promise.race([aborted(stop.signal), serviceDied(cluster, () => stopping)]);
-          stopping = true;
+          const why = await Promise.race([aborted(stop.signal), failed]);
           note(`\nsharc up: ${why}; stopping agents, then the coordinator, then nats-server`);
           if (!why.startsWith('SIG')) throw new Error(`${why}; see ${logDir}`);
         } finally {
-          stopping = true;
           await cluster.stop();
           note('sharc up: cluster stopped');
         }
@@ -117,7 +133,8 @@ function aborted(signal: AbortSignal): Promise<string> {
 /**
  * A nats-server that an earlier `sharc up` of this data dir left running (that one was killed
  * outright; nats-server cannot notice its parent is gone): found by its pid file, and stopped
- * only if its command line names this data dir's config.
+ * only if its command line names this data dir's config. Called once this process holds the
+ * data dir (claimDataDir): a live `sharc up` of it was refused before.
  */
 async function stopLeftoverNatsServer(dataDir: string): Promise<void> {
   const pid = Number((await readFile(path.join(dataDir, NATS_PID_FILE), 'utf8').catch(() => '')).trim());
@@ -131,18 +148,6 @@ async function stopLeftoverNatsServer(dataDir: string): Promise<void> {
     if (!(await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).includes(dataDir)) return;
   }
   process.kill(pid, 'SIGKILL');
-}
-
-/** Resolves when nats-server or the coordinator exits on its own (agents may come and go). */
-function serviceDied(cluster: LocalCluster, stopping: () => boolean): Promise<string> {
-  const watch = (service: ServiceProcess, name: string) =>
-    new Promise<string>((resolve) => service.child.once('exit', (code, signal) => resolve(`${name} exited (${signal ?? `code ${code}`})`)));
-  for (const [name, agent] of cluster.agents) {
-    agent.child.once('exit', (code, signal) => {
-      if (!stopping()) note(`sharc up: ${name} exited (${signal ?? `code ${code}`}); see its log`);
-    });
-  }
-  return Promise.race([watch(cluster.nats.process, 'nats-server'), watch(cluster.coordinator, 'the coordinator')]);
 }
 
 function checkPortFree(portNumber: number): Promise<void> {

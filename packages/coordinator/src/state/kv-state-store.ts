@@ -1,6 +1,7 @@
-import { Kvm, type KV } from '@nats-io/kv';
-import { ConnectionError, decodeValue, encodeValue, toErrorData, type Logger } from '@sharc/protocol';
+import type { KV } from '@nats-io/kv';
+import { ConnectionError, decodeValue, encodeValue, type Logger } from '@sharc/protocol';
 import { parseRecord, RECORD_KINDS, STATE_FORMAT_VERSION, StateUnreadableError, type ArrayRecord, type PersistedJob } from './records.js';
+import { openKvBucket, type KvConnection } from './kv-bucket.js';
 import type { CoordinatorState, StateStore } from './state-store.js';
 
 const ARRAY_PREFIX = RECORD_KINDS.array.prefix;
@@ -13,8 +14,6 @@ const MAX_PROBLEMS_SHOWN = 5;
 const KEPT_FAILURES = 100;
 /** How soon a failed write is tried again (NATS reconnects every 250 ms). */
 const WRITE_RETRY_MS = 250;
-
-type KvConnection = ConstructorParameters<typeof Kvm>[0];
 
 /**
  * The coordinator's state in a JetStream key-value bucket (`sharc-<cluster>`, one value per
@@ -45,11 +44,14 @@ export class KvStateStore implements StateStore {
     this.fence = allowed;
   }
 
-  /** Opens (creating when missing) the cluster's bucket; fails clearly when JetStream is off. */
-  static async open(connection: KvConnection, cluster: string, logger: Logger): Promise<KvStateStore> {
+  /**
+   * Opens (creating when missing) the cluster's bucket; fails clearly when JetStream is off.
+   * `replicas`: copies JetStream keeps on distinct servers of a NATS cluster (see openKvBucket).
+   */
+  static async open(connection: KvConnection, cluster: string, logger: Logger, options: { replicas?: number } = {}): Promise<KvStateStore> {
     const bucket = `sharc-${cluster}`;
     try {
-      const kv = await new Kvm(connection).create(bucket, { history: 1 });
+      const kv = await openKvBucket(connection, bucket, { history: 1, logger, ...options });
       return new KvStateStore(kv, bucket, logger);
     } catch (error) {
       throw new ConnectionError(

@@ -1,11 +1,10 @@
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import { ConnectionError, type Logger } from '@sharc/protocol';
+import { openKvBucket, type KvConnection } from './kv-bucket.js';
 
 /** How long a lease lasts without renewal: a standby takes over this long after the active coordinator stops. */
 export const DEFAULT_LEASE_MS = 3000;
 const LEASE_KEY = 'leader';
-
-type KvConnection = ConstructorParameters<typeof Kvm>[0];
 
 /**
  * Which coordinator of a cluster is the active one: the holder of a lease in a JetStream
@@ -30,11 +29,21 @@ export class LeaderLease {
     private readonly logger: Logger,
   ) {}
 
-  /** Opens the cluster's lease bucket (created when missing). */
-  static async open(connection: KvConnection, cluster: string, holder: string, logger: Logger, leaseMs = DEFAULT_LEASE_MS): Promise<LeaderLease> {
+  /**
+   * Opens the cluster's lease bucket (created when missing). `replicas`: copies JetStream keeps
+   * on distinct servers of a NATS cluster (see openKvBucket). @default leaseMs DEFAULT_LEASE_MS, replicas 1
+   */
+  static async open(
+    connection: KvConnection,
+    cluster: string,
+    holder: string,
+    logger: Logger,
+    options: { leaseMs?: number; replicas?: number } = {},
+  ): Promise<LeaderLease> {
     const bucket = `sharc-${cluster}-leader`;
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     try {
-      const kv = await new Kvm(connection).create(bucket, { history: 1, ttl: leaseMs });
+      const kv = await openKvBucket(connection, bucket, { history: 1, ttl: leaseMs, logger, ...(options.replicas === undefined ? {} : { replicas: options.replicas }) });
       return new LeaderLease(kv, holder, leaseMs, logger);
     } catch (error) {
       throw new ConnectionError(`cannot open the JetStream bucket ${bucket} for the coordinator's lease: ${(error as Error).message}`, {
