@@ -2,6 +2,8 @@
  * The chaos loop of the fault suite, run by the test process: SIGKILLs a random agent, waits a
  * little, starts it again under the same name, waits until the cluster sees it alive, lets the
  * cluster settle, and again, a bounded number of times. One agent at most is down at a time.
+ * With `natsBlipMs`, every other fault is a NATS blip instead: nats-server SIGKILLed and
+ * started again after a pause.
  */
 import type { NetnsCluster } from './netns-backend.js';
 
@@ -14,6 +16,8 @@ export interface ChaosMonkeyOptions {
   seed: number;
   /** How long a killed agent stays down: a random time in [min, max]. Shorter than the 3 s liveness window, a restart replaces a process not yet declared dead. */
   downMs: readonly [number, number];
+  /** Every other fault kills nats-server for a random time in [min, max] instead of an agent. */
+  natsBlipMs?: readonly [number, number];
   /** Pause after an agent is back before the next kill. */
   settleMs: number;
   /** Resolves once every agent named is alive in nodes() (the fault client's `alive`). */
@@ -21,7 +25,8 @@ export interface ChaosMonkeyOptions {
 }
 
 export interface KillRecord {
-  agent: string;
+  /** The agent killed, or 'nats-server'. */
+  victim: string;
   killedAt: number;
   restartedAt: number;
   aliveAt: number;
@@ -46,16 +51,23 @@ export async function killAndRestartAgents(cluster: NetnsCluster, options: Chaos
   const random = seededRandom(options.seed);
   const startedAt = Date.now();
   const kills: KillRecord[] = [];
+  const between = ([min, max]: readonly [number, number]) => min + random() * (max - min);
   while (kills.length < options.kills && Date.now() - startedAt < options.maxMs) {
-    const agent = cluster.agentNames[Math.floor(random() * cluster.agentNames.length)]!;
-    const [minDown, maxDown] = options.downMs;
-    await cluster.killAgent(agent);
+    const blip = options.natsBlipMs !== undefined && kills.length % 2 === 1;
+    let victim: string;
     const killedAt = Date.now();
-    await sleep(minDown + random() * (maxDown - minDown));
-    await cluster.restartAgent(agent);
+    if (blip) {
+      victim = 'nats-server';
+      await cluster.blipNats(between(options.natsBlipMs!));
+    } else {
+      victim = cluster.agentNames[Math.floor(random() * cluster.agentNames.length)]!;
+      await cluster.killAgent(victim);
+      await sleep(between(options.downMs));
+      await cluster.restartAgent(victim);
+    }
     const restartedAt = Date.now();
     await options.untilAlive(cluster.agentNames);
-    kills.push({ agent, killedAt, restartedAt, aliveAt: Date.now() });
+    kills.push({ victim, killedAt, restartedAt, aliveAt: Date.now() });
     await sleep(options.settleMs);
   }
   return kills;

@@ -16,6 +16,10 @@
  *   fault-client.js coordinator --servers URL --job reduce|map
  *       a slow job; prints "running" (the test SIGKILLs the coordinator and starts a new one,
  *       which resumes the job from JetStream); checks the result and the arrays.
+ *   fault-client.js blip      --servers URL --job reduce|map [--retry]
+ *       a slow job; prints "running" (the test kills nats-server and starts it again after a
+ *       pause); checks the result (with --retry, a retryable error is allowed once, and the job
+ *       is run again), that no job is left running, and the arrays.
  *   fault-client.js chaos     --servers URL [--min-jobs N] [--max-ms MS]
  *       small jobs until "stop" arrives on stdin (see chaos-jobs.ts).
  *   fault-client.js alive     --servers URL --agents A,B,C [--clean]
@@ -159,6 +163,60 @@ async function coordinatorDiesDuringJob(cluster: Cluster, kind: 'reduce' | 'map'
   return { checks, startedAt, doneAt };
 }
 
+/**
+ * A slow job while the test stops nats-server for a while: the job's answer is right (an outage
+ * within the liveness window is only latency); with `retry`, a longer outage may fail it, but
+ * only with a retryable error, and the same job then runs right. Afterwards no job is left
+ * holding a slot and the arrays read back exactly.
+ */
+async function blipDuringJob(cluster: Cluster, kind: 'reduce' | 'map', retry: boolean): Promise<Record<string, unknown>> {
+  const name = `blip-${kind}`;
+  const data = faultData(KILL_JOB.seed, KILL_JOB.rows * COLS);
+  const input = await cluster.put(data, { shape: [KILL_JOB.rows, COLS], partitions: KILL_JOB.partitions, name, timeoutMs: JOB_TIMEOUT_MS });
+  if (kind === 'reduce') await cluster.reduce(input, { ...REPORT, params: { ms: 0 } }, { timeoutMs: JOB_TIMEOUT_MS });
+  else await (await cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: 0 } }, { timeoutMs: JOB_TIMEOUT_MS })).delete();
+  const checks: Record<string, Check> = {};
+  const startedAt = Date.now();
+  const run = async (options: { timeoutMs: number; onProgress?: (done: number, total: number) => void }) => {
+    if (kind === 'reduce') {
+      const reports = await cluster.reduce<BlockReport[]>(input, { ...REPORT, params: { ms: KILL_JOB.ms } }, options);
+      checks.eachRowOnce = check(coverageProblem(reports, KILL_JOB.rows, COLS), `${reports.length} blocks cover ${KILL_JOB.rows} rows once`);
+      return undefined;
+    }
+    return cluster.map(input, { module: FAULT_KERNELS, kernel: 'slowAffine', params: { ms: KILL_JOB.ms } }, { ...options, name: `${name}-out` });
+  };
+  let failedWith: string | undefined;
+  let output: ArrayRef | undefined;
+  try {
+    output = await run(announcingProgress('nats-server', []));
+  } catch (error) {
+    const { name: errorName, message, retryable } = error as Error & { retryable?: boolean };
+    failedWith = `${errorName}: ${message}`;
+    if (!retry || retryable !== true) throw error;
+    emit('retrying', { error: failedWith });
+    output = await run({ timeoutMs: JOB_TIMEOUT_MS });
+  }
+  const doneAt = Date.now();
+  if (output !== undefined) {
+    checks.outputReadBack = check(firstDifference(await output.toArray({ timeoutMs: JOB_TIMEOUT_MS }), localAffine(data)), 'the map output is exact');
+    await output.delete();
+  }
+  // The job's running slot is free again: nothing is left running or queued.
+  const deadline = Date.now() + MEMORY_WAIT_MS;
+  let left = await cluster.runningJobs();
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(POLL_MS);
+    left = await cluster.runningJobs();
+  }
+  checks.noJobLeft = check(left.length === 0 ? undefined : `jobs still listed after the blip: ${JSON.stringify(left)}`);
+  const reopened = await cluster.open(name);
+  checks.inputReadBack = check(firstDifference(await reopened.toArray({ timeoutMs: JOB_TIMEOUT_MS }), data), `${data.length} values equal`);
+  const sum = await cluster.reduce(reopened, 'sum', { timeoutMs: JOB_TIMEOUT_MS });
+  checks.sum = check(sum === localSum(data) ? undefined : `sum ${sum}, expected ${localSum(data)}`);
+  await reopened.delete();
+  return { checks, startedAt, doneAt, failedWith };
+}
+
 async function partitionDuringReduce(cluster: Cluster, victim: string): Promise<Record<string, unknown>> {
   const name = 'partitioned';
   const { data, input, victimPartitions, copies } = await prepare(cluster, PARTITION_JOB, name, victim, 'reduce');
@@ -215,6 +273,7 @@ async function main(): Promise<Record<string, unknown>> {
       'min-jobs': { type: 'string' },
       'max-ms': { type: 'string' },
       clean: { type: 'boolean' },
+      retry: { type: 'boolean' },
     },
   });
   const [command] = positionals;
@@ -237,6 +296,12 @@ async function main(): Promise<Record<string, unknown>> {
       run = (cluster) => coordinatorDiesDuringJob(cluster, kind);
       break;
     }
+    case 'blip': {
+      const kind = values.job;
+      if (kind !== 'reduce' && kind !== 'map') throw new Error('blip needs --job reduce|map');
+      run = (cluster) => blipDuringJob(cluster, kind, values.retry === true);
+      break;
+    }
     case 'chaos':
       run = (cluster) => runChaos(cluster, new Commands(), { minJobs: Number(values['min-jobs'] ?? 200), maxMs: Number(values['max-ms'] ?? 150_000) });
       break;
@@ -251,7 +316,7 @@ async function main(): Promise<Record<string, unknown>> {
       break;
     }
     default:
-      throw new Error(`unknown command ${JSON.stringify(command)}: use kill, coordinator, partition, chaos or alive`);
+      throw new Error(`unknown command ${JSON.stringify(command)}: use kill, coordinator, blip, partition, chaos or alive`);
   }
   const cluster = await connect({ servers: values.servers, connectTimeoutMs: CONNECT_TIMEOUT_MS });
   try {

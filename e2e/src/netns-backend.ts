@@ -64,6 +64,13 @@ export interface NetnsCluster extends ClusterBackend {
   restartAgent(agentName: string): Promise<void>;
   /** SIGKILLs the coordinator and starts a new one on its host; resolves once that one is ready. */
   restartCoordinator(): Promise<void>;
+  /**
+   * A NATS blip: SIGKILLs nats-server, waits `downMs`, and starts it again on the same address
+   * with the same config and JetStream store; resolves once it is ready again.
+   */
+  blipNats(downMs: number): Promise<void>;
+  /** The pid of the coordinator's current process. */
+  coordinatorPid(): number;
   /** The pid of the agent's current process (what its kernels see as `process.pid`). */
   agentPid(agentName: string): number;
   /**
@@ -151,14 +158,25 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
     return service;
   };
 
+  let natsConfig: string | undefined;
+  const startNats = async () => {
+    if (natsConfig === undefined) throw new Error('nats-server has no config yet');
+    await start(serverHost, 'nats-server', natsBinary, ['-c', natsConfig], /Server is ready/, true);
+  };
+  const running = (name: string): ServiceProcess => {
+    const service = services.find((s) => s.name === name && s.running);
+    if (service === undefined) throw new Error(`no ${name} is running`);
+    return service;
+  };
+
   const startCoordinator = () => start(serverHost, 'coordinator', process.execPath, sharc('coordinator', ['--servers', servers]), /sharc coordinator ready/);
 
   try {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-netns-'));
-    const config = path.join(dir, 'nats.conf');
-    await writeFile(config, natsConfigText({ host: serverHost.address, port: NATS_PORT, dataDir: dir }));
+    natsConfig = path.join(dir, 'nats.conf');
+    await writeFile(natsConfig, natsConfigText({ host: serverHost.address, port: NATS_PORT, dataDir: dir }));
     // Its startup banner is 30 lines of [INF]: failure messages show only what it said after.
-    await start(serverHost, 'nats-server', natsBinary, ['-c', config], /Server is ready/, true);
+    await startNats();
     await startCoordinator();
     await Promise.all([...agentHosts].map(([name, host]) => startAgent(name, host)));
   } catch (error) {
@@ -207,6 +225,16 @@ export async function startNetnsCluster(options: NetnsClusterOptions = {}): Prom
       const old = services.find((s) => s.name === 'coordinator' && s.running);
       await old?.kill();
       await startCoordinator();
+    },
+    async blipNats(downMs) {
+      await running('nats-server').kill();
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await startNats();
+    },
+    coordinatorPid() {
+      const pid = running('coordinator').pid;
+      if (pid === undefined) throw new Error('the coordinator has no pid');
+      return pid;
     },
     async restartAgent(name) {
       if (agentService(name).running) throw new Error(`agent ${name} is still running: kill it first`);

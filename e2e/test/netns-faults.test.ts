@@ -18,7 +18,7 @@ const DETECTION_LIMIT_MS = 15_000;
 const CUT_MS = 10_000;
 const SCENARIO_TIMEOUT_MS = 240_000;
 const CHAOS_MIN_JOBS = 200;
-const CHAOS_KILLS = 5;
+const CHAOS_KILLS = 6;
 const CHAOS_MONKEY_MS = 90_000;
 
 interface Check {
@@ -137,6 +137,36 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
     });
   }
 
+  // Shorter than the liveness window (3 s), a NATS outage is only latency: the job's answer is
+  // right and no process restarts. A longer one may fail the job, but only with a retryable
+  // error; nothing hangs, and the coordinator and agents carry on by themselves.
+  for (const [kind, downMs] of [['reduce', 100], ['map', 1000], ['reduce', 5000]] as const) {
+    const longer = downMs > 3000;
+    it(`nats-server killed for ${downMs / 1000} s during a long ${kind}, then started again: ${longer ? 'the job answers or fails retryably' : 'the job answers right'}, the coordinator and agents carry on`, { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
+      const session = client(['blip', '--job', kind, ...(longer ? ['--retry'] : [])]);
+      try {
+        await session.next('running');
+        const coordinatorPid = cluster().coordinatorPid();
+        const agentPids = cluster().agentNames.map((a) => cluster().agentPid(a));
+        const killedAt = Date.now();
+        await cluster().blipNats(downMs);
+        const backAt = Date.now();
+        const result = await session.result();
+        assertChecks(result);
+        if (!longer) assert.equal(result.failedWith, undefined, `the job failed across a ${downMs} ms outage: ${String(result.failedWith)}`);
+        assert.equal(cluster().coordinatorPid(), coordinatorPid, 'the coordinator process was replaced');
+        assert.deepEqual(cluster().agentNames.map((a) => cluster().agentPid(a)), agentPids, 'an agent process was replaced');
+        t.diagnostic(
+          `${kind}: nats-server down ${backAt - killedAt} ms (asked ${downMs}); job done ${(result.doneAt as number) - backAt} ms after it was back` +
+            (result.failedWith === undefined ? '' : `; first try failed with ${String(result.failedWith)}, retried`),
+        );
+      } finally {
+        await session.kill();
+      }
+      await untilAlive(cluster().agentNames, true);
+    });
+  }
+
   it('an agent host cut off the network for 10 s during a long reduce: counted once, stale results ignored, it rejoins with the right memory', { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
     const victim = cluster().agentNames[2]!;
     const session = client(['partition', '--victim', victim]);
@@ -203,23 +233,32 @@ describe('sharc under faults on separate hosts (network namespaces)', () => {
     }
   });
 
-  it(`chaos: ≥ ${CHAOS_MIN_JOBS} small jobs while agents are SIGKILLed and restarted one at a time: every result right, none lost, none doubled`, { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
+  it(`chaos: ≥ ${CHAOS_MIN_JOBS} small jobs while agents are SIGKILLed and restarted one at a time and nats-server blinks: every result right, none lost, none doubled`, { timeout: SCENARIO_TIMEOUT_MS }, async (t) => {
     const seed = Number(environmentValue('SHARC_CHAOS_SEED') ?? Math.floor(Math.random() * 2 ** 31));
     t.diagnostic(`chaos seed ${seed} (SHARC_CHAOS_SEED=${seed} repeats the victims and pauses)`);
     const session = client(['chaos', '--min-jobs', String(CHAOS_MIN_JOBS), '--max-ms', '150000']);
     try {
       await session.next('started');
-      const kills = await killAndRestartAgents(cluster(), { kills: CHAOS_KILLS, maxMs: CHAOS_MONKEY_MS, seed, downMs: [1000, 4500], settleMs: 4000, untilAlive });
+      const kills = await killAndRestartAgents(cluster(), {
+        kills: CHAOS_KILLS,
+        maxMs: CHAOS_MONKEY_MS,
+        seed,
+        downMs: [1000, 4500],
+        natsBlipMs: [100, 1000],
+        settleMs: 4000,
+        untilAlive,
+      });
       session.send('stop');
       const result = await session.result();
       const at = (ms: number) => new Date(ms).toISOString().slice(11, 23);
-      t.diagnostic(`kills: ${kills.map((k) => `${k.agent} at ${at(k.killedAt)}, down ${k.restartedAt - k.killedAt} ms`).join(', ')}`);
+      t.diagnostic(`kills: ${kills.map((k) => `${k.victim} at ${at(k.killedAt)}, down ${k.restartedAt - k.killedAt} ms`).join(', ')}`);
       t.diagnostic(
         `jobs ${String(result.jobs)} (${JSON.stringify(result.done)}), puts ${String(result.puts)}, retries ${String(result.retries)} ${JSON.stringify(result.retriedErrors)}, wall ${String(result.wallMs)} ms`,
       );
       for (const sample of result.retrySamples as string[]) t.diagnostic(`retried: ${sample}`);
       assertChecks(result);
       assert.ok(kills.length >= 3, `only ${kills.length} kills happened`);
+      assert.ok(kills.some((k) => k.victim === 'nats-server'), 'no NATS blip happened');
     } finally {
       await session.kill();
       await restoreAgents();
