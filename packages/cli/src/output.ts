@@ -1,7 +1,7 @@
-import { escapeForTerminal, formatBytes } from '@sharc/protocol';
+import { escapeForTerminal, formatBytes, quotedName } from '@sharc/protocol';
 import type { ArrayRef, JobStatus, NodeInfo } from '@sharc/sdk';
 
-export { formatBytes };
+export { formatBytes, quotedName };
 
 /** Where a command writes: results on stdout, messages and progress on stderr. */
 export interface Output {
@@ -35,12 +35,6 @@ export function note(message: string): void {
 /** `1 thread`, `4 threads`: a count and its noun, singular for one. */
 export function plural(count: number, noun: string): string {
   return `${count} ${count === 1 ? noun : `${noun}s`}`;
-}
-
-/** An array name in a sentence: `'frames'`, or `$'a\x1b[2J'` when it holds a character that does not print. */
-export function quotedName(name: string): string {
-  const escaped = escapeForTerminal(name);
-  return escaped === name ? `'${name}'` : escaped;
 }
 
 /** A plain-text table with a header row; columns sized to their widest cell. */

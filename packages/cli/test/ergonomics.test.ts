@@ -204,7 +204,7 @@ describe('sharc output for people', () => {
   });
 
   it('ls escapes characters that do not print in names an older version stored', () => {
-    const stored = [{ name: 'evil\x1b[2J\nfake  float64  1', dtype: 'float64', shape: [3], byteLength: 24, partitions: 1 }] as unknown as ArrayRef[];
+    const stored = [{ name: 'evil\x1b[2J\nfake  float64  1', dtype: 'float64', shape: [3], byteLength: 24, partitions: 1, state: 'ready', lostPartitions: [] }] as unknown as ArrayRef[];
     const table = arraysTable(stored);
     assert.equal(table.split('\n').length, 2, 'a header and one row, no fake row');
     assert.ok(!table.includes('\x1b'));

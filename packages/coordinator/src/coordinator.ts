@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
   CLIENT_HEARTBEAT_MS,
+  NATS_OUTAGE_TOLERANCE_MS,
   ConnectionError,
   DataLostError,
   kernelHash,
@@ -35,6 +36,8 @@ import { dropWorkOfGoneClient } from './registry/client-departure.js';
 import { ClientSessions } from './registry/client-sessions.js';
 import { DroppedUploads } from './registry/dropped-uploads.js';
 
+/** How long a client cut off from NATS may take to reconnect once the server is back (nats.js waits 250 ms between tries). */
+const CLIENT_RECONNECT_SLACK_MS = 1000;
 /** How often partitions short of copies (no room earlier) are looked at again. */
 const COPY_SWEEP_MS = 10_000;
 /** Client requests whose effect must be stored before they are answered. */
@@ -119,8 +122,11 @@ export class Coordinator {
       logger: options.logger,
       rejoined: () => this.rejoined,
     });
-    // A window shorter than a few heartbeats would end sessions of clients that are there.
-    const clientWindowMs = Math.max(options.deadAfterMs, 2 * CLIENT_HEARTBEAT_MS);
+    // A client's silence counts from its last heartbeat, which may be a heartbeat older than its
+    // outage; a NATS outage the SDK promises to ride out (NATS_OUTAGE_TOLERANCE_MS) must not end
+    // its session, and after it the client needs a moment to reconnect (nats.js then sends the
+    // heartbeats it buffered). So: the longer of the two windows, one heartbeat, and that moment.
+    const clientWindowMs = Math.max(options.deadAfterMs, NATS_OUTAGE_TOLERANCE_MS) + CLIENT_HEARTBEAT_MS + CLIENT_RECONNECT_SLACK_MS;
     this.clients = new ClientSessions(clientWindowMs, options.logger, (clientId, silentForMs) => void this.onClientGone(clientId, silentForMs), options.active);
     this.copier = setInterval(() => this.recovery.restoreAllCopies(), COPY_SWEEP_MS);
     this.copier.unref();
@@ -211,7 +217,10 @@ export class Coordinator {
       // a cut-off one that nats-server has not dropped yet must not take half the messages.
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'client' }), (m, context) => this.onClient(m, context)),
       this.bus.serve(subjectFor(cluster, { to: 'coordinator', verb: 'agent' }), (m) => this.onAgent(m)),
-      this.bus.onConnectionChange((change) => this.agents.connected(change === 'reconnected')),
+      this.bus.onConnectionChange((change) => {
+        this.agents.connected(change === 'reconnected');
+        this.clients.connected(change === 'reconnected');
+      }),
     );
   }
 

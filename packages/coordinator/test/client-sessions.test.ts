@@ -48,6 +48,21 @@ describe('ClientSessions', () => {
     assert.deepEqual(gone, []);
   });
 
+  it('judges nobody while the coordinator itself is cut off from NATS, and gives each a full window once it is back', async () => {
+    const gone: string[] = [];
+    const sessions = new ClientSessions(400, quiet, (clientId) => gone.push(clientId));
+    sessions.heard('c');
+    sessions.connected(false);
+    await sleep(800);
+    assert.deepEqual(gone, [], 'a client was judged while the coordinator could not hear it');
+    sessions.connected(true);
+    await sleep(200);
+    assert.deepEqual(gone, [], 'the window counted the time the coordinator was away');
+    await sleep(600);
+    sessions.close();
+    assert.deepEqual(gone, ['c'], 'a client silent for a whole window after the coordinator is back is gone');
+  });
+
   it('does not count a stall of its own process against the clients', async () => {
     const gone: string[] = [];
     const sessions = new ClientSessions(400, quiet, (clientId) => gone.push(clientId));

@@ -37,6 +37,16 @@ const records: ArrayRecord[] = [
     replace: true,
     createdAt: 1,
   },
+  // A map output without columns, a 0-d upload owned by a client, an array with lost partitions.
+  {
+    meta: { ...meta, shape: [10, 0] },
+    origin: { kind: 'map', inputId: 'arr-0', kernel: { kind: 'map', hash: 'abc123', module: 'k.ts', kernel: 'none' }, params: undefined, dtype: 'int64', cols: 0 },
+    state: 'ready',
+    replace: false,
+    createdAt: 1,
+  },
+  { meta: { ...meta, dtype: 'bool', shape: [] }, origin: { kind: 'upload', copies: 1 }, state: 'pending', transferToken: 't', owner: 'client-9', replace: false, createdAt: 1 },
+  { meta: { ...meta, lostPartitions: [0] }, origin: { kind: 'upload', copies: 1 }, state: 'ready', replace: false, createdAt: 1 },
 ];
 const job: PersistedJob = {
   jobId: 'job-1',
@@ -67,6 +77,14 @@ describe('saved coordinator records', () => {
       assert.deepEqual(parseRecord('array.arr-1', stored(record)), { record: { kind: 'array', value: record }, migrated: false });
     }
     assert.deepEqual(parseRecord('job.job-1', stored(job)), { record: { kind: 'job', value: job }, migrated: false });
+    // A detached map stored before names were checked for characters that do not print.
+    const map: PersistedJob = {
+      ...job,
+      spec: { kind: 'map', arrayId: 'arr-1', kernel: { kind: 'map', hash: 'abc123', module: 'k.ts', kernel: 'f' }, dtype: 'float64', cols: 1, outputName: 'out\u00a0v2' },
+      outputId: 'arr-2',
+      detached: true,
+    };
+    assert.deepEqual(parseRecord('job.job-1', stored(map)), { record: { kind: 'job', value: map }, migrated: false });
     assert.deepEqual(parseRecord('kernel.abc123', stored('export const f = 1;')), { record: { kind: 'kernel', hash: 'abc123', code: 'export const f = 1;' }, migrated: false });
     assert.deepEqual(parseRecord('agent.agent-1', stored(true)), { record: { kind: 'agent', agentId: 'agent-1' }, migrated: false });
   });

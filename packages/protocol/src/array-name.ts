@@ -76,6 +76,12 @@ export function escapeForTerminal(text: string): string {
   return `$'${out}'`;
 }
 
+/** An array name in a sentence: `'frames'`, or `$'a\x1b[2J'` when it holds a character that does not print. */
+export function quotedName(name: string): string {
+  const escaped = escapeForTerminal(name);
+  return escaped === name ? `'${name}'` : escaped;
+}
+
 const ESCAPES: Readonly<Record<number, string>> = { 0x09: '\\t', 0x0a: '\\n', 0x0d: '\\r' };
 
 function hexEscape(codePoint: number): string {

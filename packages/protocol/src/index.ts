@@ -42,11 +42,11 @@ export {
 } from './errors.js';
 export type { ErrorData, SharcErrorOptions, ErrorFix, FixCall } from './errors.js';
 export { subjectFor, isSubjectToken } from './subjects.js';
-export { arrayNameProblem, escapeForTerminal, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
+export { arrayNameProblem, escapeForTerminal, quotedName, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
-export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema } from './messages.js';
+export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
   Message,

@@ -18,8 +18,9 @@ export function fileLoadTimeoutMs(bytes: number): number {
 }
 /**
  * How often a client renews its lease (client.heartbeat). The coordinator drops the uploads
- * and cancels the jobs of a client it has not heard from for its liveness window (3 s by
- * default, sharc coordinator --dead-after-ms): a few heartbeats fit in it.
+ * and cancels the jobs of a client it has not heard from for its client window: the longer of
+ * its liveness window (sharc coordinator --dead-after-ms) and NATS_OUTAGE_TOLERANCE_MS, plus a
+ * heartbeat and a second to reconnect (5 s by default).
  */
 export const CLIENT_HEARTBEAT_MS = 1000;
 

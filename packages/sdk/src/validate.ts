@@ -82,7 +82,7 @@ export function checkDetached(detached: unknown, name: string | undefined, what:
   if (detached && name === undefined) {
     throw new InvalidArgumentError(
       what === 'map'
-        ? 'a detached map needs a name for its output ({ name } in the kernel): it is kept after this client goes away, and found again only by its name'
+        ? 'a detached map needs a name for its output ({ name } in the options): it is kept after this client goes away, and found again only by its name'
         : 'a detached fromFile needs { name }: the array is kept after this client goes away, and found again only by its name',
     );
   }

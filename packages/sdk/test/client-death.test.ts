@@ -130,7 +130,7 @@ describe('a client that dies leaves nothing behind (real processes; the client S
     const shown = (JSON.parse(ls.stdout) as Array<{ name: string; state?: string; writer?: string }>).find((a) => a.name === 'slow-put');
     assert.deepEqual([shown?.state, shown?.writer], ['pending', 'upload']);
     const table = await runSharc(['ls', '--all', '--servers', processes.url]);
-    assert.match(table.stdout, /slow-put\s+pending: upload by client-/);
+    assert.match(table.stdout, /slow-put\s+float64\s+8388608\s+64\.0 MiB\s+80\s+pending: upload by client-/);
 
     const rm = await runSharc(['rm', 'slow-put', '--servers', processes.url]);
     assert.equal(rm.code, 0, rm.stderr);

@@ -1,4 +1,4 @@
-import { DataLostError, PartitionLostError, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
+import { DataLostError, PartitionLostError, quotedName, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
 
 /**
  * What a user is told about a partition that has no live copy and no source. Two cases, told
@@ -26,7 +26,7 @@ export function partitionLostError(meta: ArrayMeta, detail = 'every agent that h
   const which = `partition${lost.length === 1 ? '' : 's'} ${lost.join(', ')}`;
   return new PartitionLostError(
     `array '${meta.name}' has lost ${which} for good: ${detail}. ` +
-      `Delete it (ref.delete(), or sharc rm ${meta.name}) and put it again, with { copies: 2 } (--copies 2) so that one agent's death loses nothing`,
+      `Delete it (ref.delete(), or sharc rm ${quotedName(meta.name)}) and put it again, with { copies: 2 } (--copies 2) so that one agent's death loses nothing`,
     { retryable: false, details: { array: meta.name, arrayId: meta.id, partitions: [...lost] } },
   );
 }

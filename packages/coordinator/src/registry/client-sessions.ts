@@ -13,6 +13,9 @@ export class ClientSessions {
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly sweepEveryMs: number;
   private lastSweep = Date.now();
+  /** Whether this coordinator is cut off from NATS now, and since when it could hear clients again. */
+  private cutOff = false;
+  private deafUntil = 0;
 
   constructor(
     private readonly deadAfterMs: number,
@@ -41,6 +44,15 @@ export class ClientSessions {
     if (!this.lastHeard.has(clientId)) this.heard(clientId);
   }
 
+  /**
+   * The coordinator's own connection to NATS went (false) or came back (true): while it is
+   * away no client can be heard, so nobody's silence counts until it is back.
+   */
+  connected(connected: boolean): void {
+    this.cutOff = !connected;
+    this.deafUntil = Date.now();
+  }
+
   close(): void {
     clearInterval(this.timer);
   }
@@ -49,8 +61,12 @@ export class ClientSessions {
     const now = Date.now();
     const late = now - this.lastSweep - this.sweepEveryMs;
     this.lastSweep = now;
-    // A coordinator that lost its lease cannot hear clients, and must not judge them.
-    if (!this.active()) return;
+    // A coordinator cut off from NATS, or unsure of its lease (it ignores messages then), cannot
+    // hear clients, and must not judge them: their silence counts from when it hears again.
+    if (!this.active() || this.cutOff) {
+      this.deafUntil = now;
+      return;
+    }
     // This process did not run for a while (a stall, a debugger, a suspended VM): heartbeats
     // that arrived meanwhile are still queued, so nobody's silence counts for that time.
     if (late > this.sweepEveryMs) {
@@ -58,7 +74,7 @@ export class ClientSessions {
       return;
     }
     for (const [clientId, heard] of this.lastHeard) {
-      const silentForMs = now - heard;
+      const silentForMs = now - Math.max(heard, this.deafUntil);
       if (silentForMs <= this.deadAfterMs) continue;
       this.lastHeard.delete(clientId);
       this.logger.debug('client session ended', { client: clientId, silentForMs });

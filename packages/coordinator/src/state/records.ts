@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { arrayMetaSchema, DTYPES, fileSourceSchema, jobSpecSchema, kernelRefSchema, SharcError } from '@sharc/protocol';
+import { arrayMetaSchema, DTYPES, fileSourceSchema, mapSpecSchema, reduceSpecSchema, kernelRefSchema, SharcError } from '@sharc/protocol';
 
 /**
  * The records a coordinator saves, as schemas: every record read back is parsed like a
@@ -29,7 +29,8 @@ export const arrayOriginSchema = z.discriminatedUnion('kind', [
     kernel: kernelRefSchema,
     params: z.unknown(),
     dtype: z.enum(DTYPES),
-    cols: z.number().int().positive(),
+    /** 0 for a zero-column output (a map over an array without columns). */
+    cols: count,
   }),
 ]);
 export type ArrayOrigin = z.infer<typeof arrayOriginSchema>;
@@ -55,11 +56,20 @@ export const arrayRecordSchema = z.object({
 });
 export type ArrayRecord = z.infer<typeof arrayRecordSchema>;
 
+/**
+ * A stored job's spec: as a message's, except that the output's name is read as any stored
+ * array's name is (a job stored before the name rule was tightened must not stop startup).
+ */
+const storedJobSpecSchema = z.discriminatedUnion('kind', [
+  reduceSpecSchema,
+  mapSpecSchema.extend({ outputName: arrayMetaSchema.shape.name.optional() }),
+]);
+
 /** A job the coordinator runs, as kept so that a restarted coordinator can resume it. */
 export const persistedJobSchema = z.object({
   jobId: id,
   clientId: z.string().min(1),
-  spec: jobSpecSchema,
+  spec: storedJobSpecSchema,
   /** Milliseconds since the epoch, and the job's whole budget from then. */
   startedAt: z.number(),
   timeoutMs: z.number().positive(),

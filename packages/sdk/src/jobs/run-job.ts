@@ -82,8 +82,10 @@ interface JobOutput {
 interface PendingJob {
   /** Asks the coordinator where the job is now. */
   sync(): void;
-  /** Fails the job (and cancels it). */
+  /** Fails the job (and cancels it, unless it is detached). */
   fail(error: Error): void;
+  /** What its caller should do once this client lost track of it. */
+  whatNext: string;
 }
 
 /**
@@ -240,7 +242,8 @@ export class JobRunner {
           heard();
           if (settled) {
             // The caller gave up (cancel, timeout) as the job finished: its output has no owner.
-            if (!delivered && done.array !== undefined && output === undefined) {
+            // A detached job's output is kept: it is found again by its name.
+            if (!delivered && !detached && done.array !== undefined && output === undefined) {
               output = { array: done.array };
               this.bus.request(coordinator, { type: 'array.delete', arrayId: done.array.id }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
             }
@@ -259,7 +262,7 @@ export class JobRunner {
           unreachable ??= error as Error;
           if (Date.now() - lastHeard <= COORDINATOR_SILENCE_LIMIT_MS) return schedule(SYNC_RETRY_MS);
           const cause = unreachable;
-          cancel(new ConnectionError(`the coordinator has not answered about job ${jobId} for ${Date.now() - lastHeard} ms (${cause.message}); its outcome is unknown: run it again`, { retryable: true, cause }));
+          giveUp(new ConnectionError(`the coordinator has not answered about job ${jobId} for ${Date.now() - lastHeard} ms (${cause.message}); its outcome is unknown: ${whatNext}`, { retryable: true, cause }));
         };
         const submit = (resent: boolean) => {
           this.bus
@@ -330,7 +333,13 @@ export class JobRunner {
             .then((reply) => reply?.type === 'job.done' && onDone(reply))
             .catch(() => undefined);
         };
-        this.pending.set(jobId, { sync, fail: cancel });
+        /**
+         * This client cannot learn the job's end: a job of its own is cancelled (nobody would
+         * get its result); a detached one goes on in the cluster, as it would had this client died.
+         */
+        const giveUp = (error: Error) => (detached ? fail(error) : cancel(error));
+        const whatNext = detached ? `it was detached, so it goes on: open its output by name (${spec.kind === 'map' ? (spec.outputName ?? '') : ''}) once it is done` : 'run it again';
+        this.pending.set(jobId, { sync, fail: giveUp, whatNext });
         progress(0);
         submit(false);
         schedule(SYNC_INTERVAL_MS);
@@ -411,7 +420,7 @@ export class JobRunner {
       for (const [jobId, job] of this.pending) {
         job.fail(
           new ConnectionError(
-            `the connection to NATS at ${this.bus.transport.address} has been down for ${Date.now() - since} ms: job ${jobId}'s outcome is unknown; run it again`,
+            `the connection to NATS at ${this.bus.transport.address} has been down for ${Date.now() - since} ms: job ${jobId}'s outcome is unknown; ${job.whatNext}`,
             { retryable: true },
           ),
         );
