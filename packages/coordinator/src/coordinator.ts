@@ -38,6 +38,13 @@ import { DroppedUploads } from './registry/dropped-uploads.js';
 
 /** How long a client cut off from NATS may take to reconnect once the server is back (nats.js waits 250 ms between tries). */
 const CLIENT_RECONNECT_SLACK_MS = 1000;
+/** Commits remembered for a client that sends one again (its reply was lost). */
+const MAX_COMMITS_KEPT = 1000;
+/** How long a followed file load's outcome is kept for a client that resends it, and how many at most. */
+const FINISHED_LOAD_MS = 10 * 60_000;
+const MAX_FINISHED_LOADS = 1000;
+/** A client's upload younger than this is kept even when its heartbeat does not list it yet (its array.placed reply may be on its way). */
+const UPLOAD_LISTING_GRACE_MS = 3000;
 /** How often partitions short of copies (no room earlier) are looked at again. */
 const COPY_SWEEP_MS = 10_000;
 /** Client requests whose effect must be stored before they are answered. */
@@ -70,7 +77,13 @@ export class Coordinator {
   private readonly scheduler: JobScheduler;
   private readonly membership: AgentMembership;
   /** File loads a client follows, by job id: job.cancel aborts them, and so does their client's death unless detached. */
-  private readonly loads = new Map<string, { controller: AbortController; clientId: string; detached: boolean }>();
+  private readonly loads = new Map<string, { controller: AbortController; clientId: string; detached: boolean; outcome: Promise<Outgoing> }>();
+  /**
+   * Outcomes of followed file loads that ended lately, by job id: an array.load resent because
+   * its reply was lost in a NATS outage gets the same answer, instead of loading again.
+   */
+  private readonly committedUploads = new Map<string, string>();
+  private readonly finishedLoads = new Map<string, { at: number; outcome: Promise<Outgoing> }>();
   /** Which clients are still there: a silent one's uploads are dropped and its jobs cancelled. */
   private readonly clients: ClientSessions;
   private readonly droppedUploads = new DroppedUploads();
@@ -248,7 +261,10 @@ export class Coordinator {
   private async onClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
     // A heartbeat is published, not asked: nothing to answer, and nothing to wait for.
     if (message.type === 'client.heartbeat') {
-      if (this.options.active()) this.clients.heard(message.from);
+      if (this.options.active()) {
+        this.clients.heard(message.from);
+        if (message.uploads !== undefined) this.dropUnlistedUploads(message.from, message.uploads);
+      }
       return { type: 'ok' };
     }
     this.checkActive();
@@ -274,9 +290,13 @@ export class Coordinator {
     switch (message.type) {
       case 'array.create':
         return this.createArray(message);
-      case 'array.commit':
+      case 'array.commit': {
+        // Sent again because its reply was lost while NATS was away: it is committed already.
+        const record = this.arrays.find(message.arrayId);
+        if (record?.state === 'ready' && this.committedUploads.get(message.arrayId) === message.transferToken) return this.arrayInfo(record.meta);
         this.checkUpload(message.arrayId, message.transferToken);
-        return this.commitArray(message.arrayId);
+        return this.commitArray(message.arrayId, message.transferToken);
+      }
       case 'array.abort':
         // Only an upload still in progress can be aborted: a committed array stays.
         this.checkUpload(message.arrayId, message.transferToken);
@@ -335,18 +355,33 @@ export class Coordinator {
     }
     if (jobId === undefined) return this.loadFile(message, undefined);
     if (!isSubjectToken(message.from)) throw new InvalidArgumentError(`sender ${JSON.stringify(message.from)} is not a valid client id`);
-    if (this.loads.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
+    // Resent (its reply may have been lost while NATS was away): the same load's answer.
+    const known = this.loads.get(jobId)?.outcome ?? this.finishedLoads.get(jobId)?.outcome;
+    if (known !== undefined) return known;
     const controller = new AbortController();
-    this.loads.set(jobId, { controller, clientId: message.from, detached });
     const subject = subjectFor(this.options.cluster, { to: 'job', clientId: message.from, jobId });
     controller.signal.addEventListener('abort', () => this.cancelOnAgents(jobId), { once: true });
+    const outcome = this.loadFile(message, {
+      signal: controller.signal,
+      progress: (done, total) => this.bus.publish(subject, { type: 'job.progress', jobId, done, total }),
+    });
+    this.loads.set(jobId, { controller, clientId: message.from, detached, outcome });
     try {
-      return await this.loadFile(message, {
-        signal: controller.signal,
-        progress: (done, total) => this.bus.publish(subject, { type: 'job.progress', jobId, done, total }),
-      });
+      return await outcome;
     } finally {
       this.loads.delete(jobId);
+      this.rememberLoad(jobId, outcome);
+    }
+  }
+
+  /** Keeps a finished load's outcome for FINISHED_LOAD_MS (at most MAX_FINISHED_LOADS of them). */
+  private rememberLoad(jobId: string, outcome: Promise<Outgoing>): void {
+    outcome.catch(() => undefined);
+    const now = Date.now();
+    this.finishedLoads.set(jobId, { at: now, outcome });
+    for (const [id, { at }] of this.finishedLoads) {
+      if (now - at <= FINISHED_LOAD_MS && this.finishedLoads.size <= MAX_FINISHED_LOADS) break;
+      this.finishedLoads.delete(id);
     }
   }
 
@@ -401,6 +436,15 @@ export class Coordinator {
   }
 
   /** An upload's commit or abort must come with the upload's transfer token, while it is pending. */
+  /** Uploads committed lately (id → transfer token), so that a commit sent again gets the same answer. */
+  private rememberCommit(arrayId: string, transferToken: string): void {
+    this.committedUploads.set(arrayId, transferToken);
+    for (const id of this.committedUploads.keys()) {
+      if (this.committedUploads.size <= MAX_COMMITS_KEPT) break;
+      this.committedUploads.delete(id);
+    }
+  }
+
   private checkUpload(arrayId: string, transferToken: string): void {
     // An upload dropped meanwhile (deleted, or its client was silent too long): say why.
     const dropped = this.arrays.find(arrayId) === undefined ? this.droppedUploads.reasonFor(arrayId) : undefined;
@@ -411,13 +455,14 @@ export class Coordinator {
     }
   }
 
-  private async commitArray(arrayId: string): Promise<Outgoing<'array.info'>> {
+  private async commitArray(arrayId: string, transferToken?: string): Promise<Outgoing<'array.info'>> {
     const record = this.arrays.getRecord(arrayId);
     let replaced: ArrayRecord | undefined;
     try {
       // Agents refuse to seal an upload with missing bytes; the array then never becomes visible.
       await this.placement.tellAgentsOf(record.meta, { type: 'partition.seal', arrayId });
       replaced = this.arrays.commit(arrayId).replaced;
+      if (transferToken !== undefined) this.rememberCommit(arrayId, transferToken);
     } catch (error) {
       await this.dropArray(record);
       throw error;
@@ -426,6 +471,31 @@ export class Coordinator {
     // (unless a map output's lineage still needs it: then it stays, retired).
     if (replaced !== undefined && replaced.state !== 'retired') void this.releaseDropped(replaced);
     return this.arrayInfo(record.meta);
+  }
+
+  /**
+   * The lease of each upload: a client lists the uploads it writes in every heartbeat. One of
+   * its pending uploads that it no longer lists, older than UPLOAD_LISTING_GRACE_MS (its
+   * array.placed reply has had time to arrive), was given up without an abort reaching this
+   * coordinator (the put failed while NATS was away, or its reply was lost): it is dropped, as
+   * the uploads of a client that went away are, though this client lives on.
+   */
+  private dropUnlistedUploads(clientId: string, listed: readonly string[]): void {
+    const now = Date.now();
+    const writing = new Set(listed);
+    for (const record of this.arrays.uploadsOf(clientId)) {
+      if (writing.has(record.meta.id) || now - record.createdAt < UPLOAD_LISTING_GRACE_MS) continue;
+      const { id, name } = record.meta;
+      this.options.logger.warn('an upload its client no longer writes is dropped', { arrayId: id, name, client: clientId });
+      this.droppedUploads.remember(
+        id,
+        new ConnectionError(`the upload of '${name}' was dropped: client ${clientId} no longer writes it (its put failed or was given up, and its abort did not arrive). Put it again`, {
+          retryable: true,
+          details: { arrayId: id, name, clientId },
+        }),
+      );
+      void this.dropArray(record).catch((error: unknown) => this.options.logger.warn('could not free a dropped upload', { arrayId: id, error: (error as Error).message }));
+    }
   }
 
   /**

@@ -265,7 +265,12 @@ export const messageSchema = z.discriminatedUnion('type', [
    * coordinator holds for it (uploads in progress, running jobs). A client silent for the
    * coordinator's liveness window is gone: its uploads are dropped and its jobs cancelled.
    */
-  message('client.heartbeat', {}),
+  /**
+   * `uploads`: the uploads this client is writing now, by array id; a pending upload of this
+   * client that its heartbeats no longer list (its put failed, or its array.create reply was
+   * lost while NATS was away) is dropped, though the client lives on.
+   */
+  message('client.heartbeat', { uploads: z.array(id).max(100_000).optional() }),
 
   /**
    * Published by a coordinator when it starts. It resumes the jobs in `resumedJobs` (their

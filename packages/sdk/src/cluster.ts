@@ -57,6 +57,7 @@ import { loadLocally } from './kernels/local-module.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { putDType } from './put-dtype.js';
+import { ResendingCaller } from './resending-call.js';
 import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkNewName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
@@ -75,6 +76,10 @@ export class Cluster implements ArrayOwner {
   /** Renews this client's lease on what the coordinator holds for it (uploads in progress, jobs). */
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
+  /** Requests to the coordinator, sent again when NATS comes back before they were answered. */
+  private readonly caller: ResendingCaller;
+  /** The uploads this client is writing, by array id: its heartbeats list them (their lease). */
+  private readonly uploading = new Set<string>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -84,6 +89,7 @@ export class Cluster implements ArrayOwner {
   ) {
     // A restarted coordinator has no kernel code: upload again on next use.
     this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
+    this.caller = new ResendingCaller(bus);
     // Always, not only while something is held: one code path, and one small message a second.
     // (The embedded cluster's coordinator ignores it: its one client is this process.)
     this.heartbeat = setInterval(() => this.renewLease(), CLIENT_HEARTBEAT_MS);
@@ -158,6 +164,8 @@ export class Cluster implements ArrayOwner {
       'array.placed',
     );
     const { array, transferToken } = placed;
+    // Listed in every heartbeat while this client writes it: the lease of the upload.
+    this.uploading.add(array.id);
     const agents = new Map(placed.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(shape) * bytesPerElement(dtype);
     try {
@@ -191,6 +199,8 @@ export class Cluster implements ArrayOwner {
       // client was not heard from for its liveness window): that is the failure to report.
       if (refused instanceof SharcError && refused.details?.arrayId === array.id) throw refused;
       throw error;
+    } finally {
+      this.uploading.delete(array.id);
     }
   }
 
@@ -251,8 +261,9 @@ export class Cluster implements ArrayOwner {
           // Agents read their rows in parallel; a big file takes as long as the disk needs.
           (options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
         ),
-      // Loaded just as the caller gave up: nobody will use it.
-      (late) => void this.deleteArray(late.array).catch(() => undefined),
+      // Loaded just as the caller gave up: nobody will use it (unless detached: it has a name).
+      (late) => (detached ? undefined : void this.deleteArray(late.array).catch(() => undefined)),
+      detached,
     );
     const ref = new ArrayRef(this, info.array);
     options.onProgress?.(ref.byteLength, ref.byteLength);
@@ -390,6 +401,7 @@ export class Cluster implements ArrayOwner {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.jobs.close();
+    this.caller.close();
     await this.shutdown();
   }
 
@@ -434,7 +446,7 @@ export class Cluster implements ArrayOwner {
 
   private async call<T extends MessageType>(message: Outgoing, expect: T, timeoutMs = this.options.requestTimeoutMs): Promise<MessageOf<T>> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.bus.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, { timeoutMs });
+    return this.caller.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, timeoutMs);
   }
 
   private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
@@ -445,7 +457,7 @@ export class Cluster implements ArrayOwner {
   /** One heartbeat: published, never waited on (a lost one is covered by the next). */
   private renewLease(): void {
     try {
-      this.bus.publish(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'client.heartbeat' });
+      this.bus.publish(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'client.heartbeat', uploads: [...this.uploading] });
     } catch {
       // The connection is closing or reconnecting: nats.js buffers while it reconnects.
     }

@@ -122,6 +122,26 @@ describe('NATS blips: nats-server killed and restarted mid-job (real processes)'
     await assertClusterCarriesOn(pid);
   });
 
+  it('file loads through a blip: each answers with its array, loaded once', async () => {
+    const pid = processes.coordinator.pid;
+    const file = path.join(dir, 'blip-load.npy');
+    const values = Float64Array.from({ length: 4_000_000 }, (_, i) => i % 101);
+    const source = await cluster.put(values, { shape: [1_000_000, 4], partitions: 2 });
+    await source.save(file);
+    await source.delete();
+    const before = (await cluster.list()).length;
+    // 32 MiB read by the agents each time: loads are on their way when nats-server goes.
+    const loads = Array.from({ length: 6 }, (_, i) => bounded(cluster.fromFile(file, { name: `blip-load-${i}`, partitions: 2 }), `file load ${i}`));
+    await sleep(30);
+    await blip(300);
+    const refs = await Promise.all(loads);
+    const expectedSum = values.reduce((a, b) => a + b, 0);
+    for (const ref of refs) assert.equal(await bounded(cluster.reduce(ref, 'sum'), 'reduce of a loaded array'), expectedSum);
+    assert.equal((await cluster.list()).length, before + refs.length, 'each load stored its array once');
+    for (const ref of refs) await ref.delete();
+    await assertClusterCarriesOn(pid);
+  });
+
   it('an outage of 5 s fails the calls in flight with a retryable ConnectionError; none hangs, slots are freed', async () => {
     const pid = processes.coordinator.pid;
     const outcomes = await loopsThrough(5000, 2);

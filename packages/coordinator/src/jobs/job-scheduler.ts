@@ -34,12 +34,15 @@ import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 const JOB_PERSIST_DELAY_MS = 100;
 /**
  * How long, and how many, finished jobs' outcomes are kept: a client whose reply was lost on
- * the way (NATS was away) asks for it again with job.sync within seconds.
+ * the way (NATS was away) asks for it again with job.sync within seconds (every 2 s, and as
+ * soon as it reconnects; it gives up after 10 s without an answer). A job whose outcome was
+ * let go is unknown to job.sync, and its client submits it again. Kept small: at hundreds of
+ * tiny jobs a second a larger cache is most of the coordinator's memory (the soak test).
  */
-const FINISHED_KEPT_MS = 10 * 60 * 1000;
+const FINISHED_KEPT_MS = 60 * 1000;
 /** At most this many outcomes, and this many partitions named in them (job.done lists each partition's attempt). */
-const FINISHED_KEPT = 10_000;
-const FINISHED_KEPT_PARTITIONS = 1_000_000;
+const FINISHED_KEPT = 2_000;
+const FINISHED_KEPT_PARTITIONS = 200_000;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 

@@ -27,6 +27,9 @@ import { addReplicas, placePartitions } from './place-partitions.js';
  * sends the allocation (or load, seal, free) messages, and undoes everything on failure.
  */
 export class PartitionAllocator {
+  /** Control requests on their way, by agent. */
+  private readonly inFlight = new Map<string, number>();
+
   constructor(
     private readonly bus: MessageBus,
     private readonly agents: AgentRegistry,
@@ -147,11 +150,20 @@ export class PartitionAllocator {
     const died = () => new ConnectionError(`agent ${agentId} died before it answered ${message.type}`, { retryable: true, details: { agentId } });
     if (!this.agents.isAlive(agentId)) throw died();
     const death = this.agents.untilDead(agentId);
+    this.inFlight.set(agentId, (this.inFlight.get(agentId) ?? 0) + 1);
     try {
       await Promise.race([this.ask(agentId, message, timeoutMs), death.dead.then(() => Promise.reject(died()))]);
     } finally {
       death.forget();
+      const left = (this.inFlight.get(agentId) ?? 1) - 1;
+      if (left === 0) this.inFlight.delete(agentId);
+      else this.inFlight.set(agentId, left);
     }
+  }
+
+  /** Whether a control request to the agent is on its way (what it holds may be changing). */
+  busyWith(agentId: string): boolean {
+    return this.inFlight.has(agentId);
   }
 
   /**

@@ -5,6 +5,9 @@ import type { StateStore } from '../state/state-store.js';
 import type { AgentRegistry } from './agent-registry.js';
 import type { ArrayCatalog } from './array-catalog.js';
 
+/** Heartbeats in a row (a second apart) an agent may hold more than the catalog places on it before it is told what counts. */
+const SURPLUS_HEARTBEATS = 3;
+
 export interface MembershipDeps {
   bus: MessageBus;
   agents: AgentRegistry;
@@ -24,12 +27,38 @@ export interface MembershipDeps {
  */
 export class AgentMembership {
   private readonly greeting = new Set<string>();
+  /** Heartbeats in a row in which an agent held more than placed on it, with nothing on its way. */
+  private readonly surplus = new Map<string, number>();
 
   constructor(private readonly deps: MembershipDeps) {}
 
   heartbeat(message: MessageOf<'agent.heartbeat'>): void {
     // Unknown (this coordinator restarted) or declared dead and back (a network cut healed).
-    if (this.deps.agents.heartbeat(message.agentId, message) !== 'alive') this.greet(message.agentId);
+    if (this.deps.agents.heartbeat(message.agentId, message) !== 'alive') return this.greet(message.agentId);
+    this.checkHoldings(message);
+  }
+
+  /**
+   * An agent that holds more partitions than the catalog places on it, heartbeat after
+   * heartbeat while nothing that changes what it holds is on its way (no control request, no
+   * task), keeps copies nobody will free: a partition.free, or the reply to a copy it made, was
+   * lost while NATS was away (NATS core delivers at most once). It is greeted again: told what
+   * still counts, it frees the rest.
+   */
+  private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
+    const { agentId } = message;
+    const placed = this.deps.arrays.partitionsOnAgent(agentId).reduce((n, { partitions }) => n + partitions.length, 0);
+    const settled = !this.deps.placement.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
+    if (!(settled && message.partitions > placed)) {
+      this.surplus.delete(agentId);
+      return;
+    }
+    const strikes = (this.surplus.get(agentId) ?? 0) + 1;
+    this.surplus.set(agentId, strikes);
+    if (strikes < SURPLUS_HEARTBEATS) return;
+    this.surplus.delete(agentId);
+    this.deps.logger.warn('an agent holds partitions the catalog does not place on it; telling it what counts', { agentId, held: message.partitions, placed });
+    this.greet(agentId);
   }
 
   /**

@@ -352,26 +352,62 @@ export class JobRunner {
   /**
    * Follows work that is not a job of its own but reports like one (a file load): progress
    * events on the client's job subject, and signal / timeout answered with job.cancel. If the
-   * work succeeds after the caller gave up, `orphaned` gets its result to clean up.
+   * work succeeds after the caller gave up, `orphaned` gets its result to clean up. The work is
+   * sent again when the connection to NATS comes back (its answer may have been lost; the
+   * coordinator answers a resent one with the same outcome), and fails with a retryable
+   * ConnectionError when it stays away longer than NATS_OUTAGE_TOLERANCE_MS (cancelled then,
+   * unless `detached`).
    */
-  async follow<T>(options: JobOptions, work: (jobId: string) => Promise<T>, orphaned: (result: T) => void): Promise<T> {
+  async follow<T>(options: JobOptions, work: (jobId: string) => Promise<T>, orphaned: (result: T) => void, detached = false): Promise<T> {
     this.listen();
     const jobId = randomBytes(12).toString('hex');
-    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId)];
+    const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.pending.delete(jobId)];
     try {
       return await new Promise<T>((resolve, reject) => {
         let gaveUp = false;
+        let done = false;
+        const fail = (error: unknown) => {
+          if (done || gaveUp) return;
+          gaveUp = true;
+          reject(error);
+        };
         this.handlers.set(jobId, (event) => {
           if (event.type === 'job.progress') options.onProgress?.(event.done, event.total);
         });
-        this.watch(jobId, options, (error) => {
-          gaveUp = true;
-          reject(error);
-        }, cleanup);
-        work(jobId).then(
-          (result) => (gaveUp ? orphaned(result) : resolve(result)),
-          (error: unknown) => reject(error),
-        );
+        this.watch(jobId, options, fail, cleanup);
+        const send = (resent: boolean) =>
+          work(jobId).then(
+            (result) => {
+              if (gaveUp) return orphaned(result);
+              if (done) return; // the answer to a resent request: the same array
+              done = true;
+              resolve(result);
+            },
+            (error: unknown) => {
+              if (done || gaveUp) return;
+              if (isUnreachable(error) && (resent || this.recentlyCut())) {
+                // Lost on the way while NATS was away: sent again once it is back (sync), and
+                // again while the coordinator is not back yet, for a while.
+                if (!resent) return;
+                if (Date.now() - this.lastCut <= COORDINATOR_SILENCE_LIMIT_MS) {
+                  const timer = setTimeout(() => void send(true), SYNC_RETRY_MS);
+                  cleanup.push(() => clearTimeout(timer));
+                  return;
+                }
+              }
+              fail(error);
+            },
+          );
+        const coordinator = subjectFor(this.cluster, { to: 'coordinator', verb: 'client' });
+        this.pending.set(jobId, {
+          sync: () => void send(true),
+          fail: (error) => {
+            fail(error);
+            if (!detached) this.bus.request(coordinator, { type: 'job.cancel', jobId }, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS }).catch(() => undefined);
+          },
+          whatNext: detached ? 'it was detached, so it goes on: open it by name once it is loaded' : 'run it again',
+        });
+        void send(false);
       });
     } finally {
       for (const stop of cleanup) stop();
