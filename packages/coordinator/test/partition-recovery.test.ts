@@ -106,7 +106,7 @@ describe('partitions lost for now and for good', () => {
     assert.ok(lost instanceof PartitionLostError && lost instanceof DataLostError, `${lost.name}: ${lost.message}`);
     assert.equal(lost.retryable, false);
     assert.equal(lost.code, 'PARTITION_LOST');
-    assert.match(lost.message, /array 'single' has lost partition 0 for good: .*restarted without it.*Delete it .*sharc rm single.* put it again, with \{ copies: 2 \}/);
+    assert.match(lost.message, /array 'single' has lost partition 0 for good: .*restarted without it.*Delete it .*sharc rm 'single'.* put it again, with \{ copies: 2 \}/);
     assert.deepEqual(lost.details, { array: 'single', arrayId: 'arr1', partitions: [0] });
     assert.deepEqual(record.meta.lostPartitions, [0]);
     assert.deepEqual(catalog.partitionsOnAgent('agent-a'), [], 'nobody is told to keep it');

@@ -44,6 +44,9 @@ const ON_AGENT = ' on agent host: fromFile needs a path every agent can read (or
  * A node agent: holds partitions in SharedArrayBuffers, serves their bytes on its data port,
  * and runs kernels over them on a pool of worker threads that share those buffers.
  */
+/** Loads and fetches remembered, for a coordinator that sends one again. */
+const COPIES_REMEMBERED = 10_000;
+
 export class Agent {
   private readonly bus: MessageBus;
   private readonly store: PartitionStore;
@@ -180,6 +183,10 @@ export class Agent {
     }
   }
 
+  /** Partition loads and fetches under way, and the last ones made (see control()). */
+  private readonly copying = new Map<string, Promise<Outgoing>>();
+  private readonly copied = new Set<string>();
+
   private async fetchKernel(hash: string): Promise<string> {
     const reply = await this.bus.call(
       subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' }),
@@ -191,6 +198,30 @@ export class Agent {
   }
 
   private async control(message: Message): Promise<Outgoing> {
+    if (message.type === 'partition.load' || message.type === 'partition.fetch') {
+      // Sent again when its answer did not come (NATS may have lost the request or the reply):
+      // a copy still being made answers with the first one; one made lately, and still held, at once.
+      const key = `${message.type} ${message.arrayId}#${message.partition.index}`;
+      const running = this.copying.get(key);
+      if (running !== undefined) return running;
+      if (this.copied.has(key) && this.store.holdings().some((h) => h.arrayId === message.arrayId && h.partitions.includes(message.partition.index))) {
+        return { type: 'ok' };
+      }
+      const copy = this.controlNow(message);
+      this.copying.set(key, copy);
+      try {
+        const answer = await copy;
+        this.copied.add(key);
+        if (this.copied.size > COPIES_REMEMBERED) this.copied.delete(this.copied.values().next().value!);
+        return answer;
+      } finally {
+        this.copying.delete(key);
+      }
+    }
+    return this.controlNow(message);
+  }
+
+  private async controlNow(message: Message): Promise<Outgoing> {
     switch (message.type) {
       case 'partition.allocate':
         this.store.allocate(

@@ -197,8 +197,11 @@ export class PartitionAllocator {
   }
 }
 
-/** Control requests an agent handles at once and may get twice (allocating what it has returns it; seal and free repeat as no-ops). */
-const RESENDABLE: ReadonlySet<string> = new Set(['partition.allocate', 'partition.seal', 'partition.free']);
+/**
+ * Control requests an agent may get twice: allocating what it has returns it, seal and free
+ * repeat as no-ops, and a load or fetch sent again answers with the copy being made (or made).
+ */
+const RESENDABLE: ReadonlySet<string> = new Set(['partition.allocate', 'partition.seal', 'partition.free', 'partition.load', 'partition.fetch']);
 /** How long to wait for the answer to a resendable request before sending it again. */
 const RESEND_AFTER_MS = 3_000;
 /** Pause before sending again a request nobody answered (the agent may be resubscribing after NATS was away). */
