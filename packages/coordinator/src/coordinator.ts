@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
+  InternalError,
+  SharcError,
   CLIENT_HEARTBEAT_MS,
   NATS_OUTAGE_TOLERANCE_MS,
   ConnectionError,
@@ -465,6 +467,9 @@ export class Coordinator {
       if (transferToken !== undefined) this.rememberCommit(arrayId, transferToken);
     } catch (error) {
       await this.dropArray(record);
+      // A commit or abort sent again (its reply was lost while NATS was away) hears why it failed.
+      const failure = error instanceof SharcError ? error : new InternalError(`committing ${record.meta.name} failed: ${(error as Error).message}`, { cause: error });
+      this.droppedUploads.remember(arrayId, failure);
       throw error;
     }
     // The new array is stored and named: answer now, free the replaced one behind the answer

@@ -42,6 +42,7 @@ import {
   type Outgoing,
   type PartitionMeta,
   SharcError,
+  ArrayNotFoundError,
   type TypedArray,
   type DType,
   type FileSource,
@@ -197,7 +198,7 @@ export class Cluster implements ArrayOwner {
       );
       // The coordinator dropped the upload meanwhile and says why (deleted by a user, or this
       // client was not heard from for its liveness window): that is the failure to report.
-      if (refused instanceof SharcError && refused.details?.arrayId === array.id) throw refused;
+      if (refused instanceof SharcError && !(refused instanceof ArrayNotFoundError) && refused.details?.arrayId === array.id) throw refused;
       throw error;
     } finally {
       this.uploading.delete(array.id);
