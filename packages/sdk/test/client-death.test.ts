@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { SHARC_BIN, startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { runSharc, startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { connect, InvalidArgumentError, type Cluster } from '../src/index.js';
 import { settledUsedBytes, usedBytes } from './cluster-waits.js';
 
@@ -77,17 +77,6 @@ async function within(boundMs: number, condition: () => Promise<boolean>): Promi
   }
 }
 
-function runSharc(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SHARC_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('a client that dies leaves nothing behind (real processes; the client SIGKILLed)', () => {
   let processes: ProcessCluster;

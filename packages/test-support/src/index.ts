@@ -3,3 +3,5 @@ export { startNatsServer, startNatsCluster, natsServerBinary, freePort, waitForL
 export type { NatsServer, NatsCluster, NatsClusterNode } from '@sharc/launcher';
 export { startProcessCluster, SHARC_BIN } from './process-cluster.js';
 export type { ProcessCluster, ProcessClusterOptions } from './process-cluster.js';
+export { runSharc } from './run-sharc.js';
+export type { SharcRun } from './run-sharc.js';

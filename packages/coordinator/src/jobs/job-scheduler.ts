@@ -11,6 +11,8 @@ import {
   rowsOf,
   subjectFor,
   toErrorData,
+  fromErrorData,
+  type ErrorData,
   type ArrayMeta,
   type DType,
   type JobStatus,
@@ -34,17 +36,34 @@ import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 const JOB_PERSIST_DELAY_MS = 100;
 /**
  * How long, and how many, finished jobs' outcomes are kept: a client whose reply was lost on
- * the way (NATS was away) asks for it again with job.sync within seconds (every 2 s, and as
- * soon as it reconnects; it gives up after 10 s without an answer). A job whose outcome was
- * let go is unknown to job.sync, and its client submits it again. Kept small: at hundreds of
- * tiny jobs a second a larger cache is most of the coordinator's memory (the soak test).
+ * the way (NATS was away) asks for it again with job.sync as soon as it reconnects (and every
+ * 2 s while it waits; it gives up after a 3 s outage). A job whose outcome was let go is
+ * unknown to job.sync, and its client submits it again: a reduce runs again (right, at the
+ * cost of its work), a map makes a second output. Kept small: at hundreds of tiny jobs a second,
+ * outcomes kept longer outlive the young generation and grew the coordinator's memory in the
+ * soak test by 10–30 %.
  */
-const FINISHED_KEPT_MS = 60 * 1000;
-/** At most this many outcomes, and this many partitions named in them (job.done lists each partition's attempt). */
-const FINISHED_KEPT = 2_000;
-const FINISHED_KEPT_PARTITIONS = 200_000;
+const FINISHED_KEPT_MS = 15 * 1000;
+/** At most this many outcomes, and this many partitions named in them (attempts kept). */
+const FINISHED_KEPT = 500;
+const FINISHED_KEPT_PARTITIONS = 50_000;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
+
+/** A job that ended lately, kept small (see JobScheduler.remember). */
+interface FinishedJob {
+  at: number;
+  /** Partitions named in it (the attempts kept), for the cache's bound. */
+  weight: number;
+  /** A reduce whose partitions all counted their first attempt: how many there are. */
+  partitions?: number;
+  /** A reduce's attempts that count, when one is not the first. */
+  attempts?: number[];
+  /** A map's output. */
+  arrayId?: string;
+  /** How it failed. */
+  error?: ErrorData;
+}
 
 export interface SchedulerDeps {
   bus: MessageBus;
@@ -94,7 +113,7 @@ export class JobScheduler {
   /** The outcome of each job until it is known (job.submit resent with the same id waits on it). */
   private readonly outcomes = new Map<string, Promise<Outgoing>>();
   /** Outcomes of jobs that ended lately, oldest first: resent to a client that missed them. */
-  private readonly finished = new Map<string, { at: number; weight: number; outcome: { reply: Outgoing } | { error: unknown } }>();
+  private readonly finished = new Map<string, FinishedJob>();
   /** Partitions named in the outcomes kept. */
   private finishedWeight = 0;
   private detached = false;
@@ -161,8 +180,8 @@ export class JobScheduler {
   async sync(jobId: string): Promise<Outgoing> {
     const finished = this.finished.get(jobId);
     if (finished !== undefined) {
-      if ('reply' in finished.outcome) return finished.outcome.reply;
-      return { type: 'job.state', jobId, state: 'failed', error: toErrorData(finished.outcome.error) };
+      if (finished.error !== undefined) return { type: 'job.state', jobId, state: 'failed', error: finished.error };
+      return this.doneReply(jobId, finished);
     }
     const job = this.jobs.get(jobId);
     if (job === undefined) return { type: 'job.state', jobId, state: 'unknown' };
@@ -177,18 +196,44 @@ export class JobScheduler {
     for (const job of this.jobs.values()) job.tasksListed(agentId, byJob.get(job.jobId) ?? new Set(), now);
   }
 
-  /** Keeps a job's outcome for a while, for a client that missed it. */
+  /**
+   * Keeps a job's outcome for a while, for a client that missed it: compactly (the attempts
+   * that count, only when one is not the first; a map's output by id; an error as plain data
+   * without its stack), as thousands of them outlive the young generation at hundreds of tiny
+   * jobs a second, and whole replies grew the coordinator's memory in the soak test.
+   */
   private remember(jobId: string, outcome: { reply: Outgoing } | { error: unknown }): void {
     const now = Date.now();
-    const reply = 'reply' in outcome && outcome.reply.type === 'job.done' ? outcome.reply : undefined;
-    const weight = 1 + (reply?.attempts?.length ?? 0) + (reply?.array?.partitions.length ?? 0);
-    this.finished.set(jobId, { at: now, weight, outcome });
-    this.finishedWeight += weight;
-    for (const [id, entry] of this.finished) {
-      if (this.finished.size <= FINISHED_KEPT && this.finishedWeight <= FINISHED_KEPT_PARTITIONS && now - entry.at < FINISHED_KEPT_MS) break;
-      this.finished.delete(id);
-      this.finishedWeight -= entry.weight;
+    let entry: FinishedJob;
+    if ('error' in outcome) {
+      const error = toErrorData(outcome.error);
+      delete error.stack;
+      entry = { at: now, weight: 1, error };
+    } else {
+      const reply = outcome.reply.type === 'job.done' ? outcome.reply : undefined;
+      const attempts = reply?.attempts;
+      const retried = attempts?.some((attempt) => attempt !== 0) === true;
+      entry = {
+        at: now,
+        weight: 1 + (retried ? attempts!.length : 0),
+        ...(attempts === undefined ? {} : retried ? { attempts } : { partitions: attempts.length }),
+        ...(reply?.array === undefined ? {} : { arrayId: reply.array.id }),
+      };
     }
+    this.finished.set(jobId, entry);
+    this.finishedWeight += entry.weight;
+    for (const [id, kept] of this.finished) {
+      if (this.finished.size <= FINISHED_KEPT && this.finishedWeight <= FINISHED_KEPT_PARTITIONS && now - kept.at < FINISHED_KEPT_MS) break;
+      this.finished.delete(id);
+      this.finishedWeight -= kept.weight;
+    }
+  }
+
+  /** The job.done of a job that ended lately, as it was sent (a map's output as it is now). */
+  private doneReply(jobId: string, finished: FinishedJob): Outgoing {
+    const attempts = finished.attempts ?? (finished.partitions === undefined ? undefined : new Array<number>(finished.partitions).fill(0));
+    const array = finished.arrayId === undefined ? undefined : this.deps.arrays.find(finished.arrayId)?.meta;
+    return { type: 'job.done', jobId, ...(array === undefined ? {} : { array }), ...(attempts === undefined ? {} : { attempts }) };
   }
 
   /** The agent was declared dead: every job's attempts on it move on. */
@@ -241,7 +286,7 @@ export class JobScheduler {
   private start(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
     const { jobId } = params;
     const finished = this.finished.get(jobId);
-    if (finished !== undefined) return 'reply' in finished.outcome ? Promise.resolve(finished.outcome.reply) : Promise.reject(finished.outcome.error as Error);
+    if (finished !== undefined) return finished.error === undefined ? Promise.resolve(this.doneReply(jobId, finished)) : Promise.reject(fromErrorData(finished.error));
     const running = this.outcomes.get(jobId);
     if (running !== undefined) return running;
     let outcome: Promise<Outgoing>;
