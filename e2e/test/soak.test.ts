@@ -1,8 +1,9 @@
 /**
  * Soak: thousands of small jobs from 4 clients against a real cluster (nats-server, a
  * coordinator, 3 agent processes) for a bounded time (SHARC_SOAK_MS, default 2 minutes). Every
- * result is checked, and the coordinator's and agents' resident memory may grow at most 10 %
- * from the end of the warm-up to the end of the run: nothing leaks per job.
+ * result is checked, and the floor of the coordinator's and agents' resident memory (the lowest
+ * it comes back to) may rise at most 10 % from the end of the warm-up to the end of the run:
+ * nothing leaks per job.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ const SOAK_MS = Number(environmentValue('SHARC_SOAK_MS') ?? 120_000);
 const CLIENTS = 4;
 /** Memory is compared from here (the end of the warm-up)… */
 const WARM_UP_END = 0.3;
-/** …to the mean over this last part of the run. */
+/** …to this last part of the run. */
 const FINAL_WINDOW = 0.2;
 const MAX_GROWTH = 0.1;
 const SAMPLE_MS = 500;
@@ -109,11 +110,16 @@ describe('soak: small jobs from 4 clients, bounded, with memory checked', () => 
       const tenths = Array.from({ length: 10 }, (_, i) => samples.filter((s) => s.at >= (SOAK_MS * i) / 10 && s.at < (SOAK_MS * (i + 1)) / 10));
       t.diagnostic(`${name} RSS by tenth of the run (MiB): ${tenths.map((w) => (w.length === 0 ? '-' : (mean(w, name) / 1024).toFixed(0))).join(' ')}`);
     }
+    // Floors, not means: a garbage-collected process saws up and down by 10-20 % at this rate of
+    // tiny jobs (V8 collects its old generation late), while a leak raises the lowest point the
+    // collector gets back to. (Heap snapshots of the coordinator 30 s and 90 s into such a run
+    // held the same 17 MiB of objects while its RSS sawed between 120 and 150 MiB.)
+    const floor = (window: Sample[], name: string) => Math.min(...window.map((s) => s.rssKiB.get(name)!));
     for (const name of services.keys()) {
-      const from = mean(warmUp, name);
-      const to = mean(final, name);
-      t.diagnostic(`${name}: RSS ${(from / 1024).toFixed(1)} MiB after warm-up, ${(to / 1024).toFixed(1)} MiB at the end (${(((to - from) / from) * 100).toFixed(1)} %)`);
-      assert.ok(to <= from * (1 + MAX_GROWTH), `${name} grew from ${from} KiB to ${to} KiB`);
+      const from = floor(warmUp, name);
+      const to = floor(final, name);
+      t.diagnostic(`${name}: RSS floor ${(from / 1024).toFixed(1)} MiB after warm-up, ${(to / 1024).toFixed(1)} MiB at the end (${(((to - from) / from) * 100).toFixed(1)} %)`);
+      assert.ok(to <= from * (1 + MAX_GROWTH), `${name}'s RSS floor rose from ${from} KiB after warm-up to ${to} KiB at the end`);
     }
     for (const client of clients) for (const ref of await client.list()) await ref.delete().catch(() => undefined);
   });
