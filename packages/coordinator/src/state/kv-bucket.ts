@@ -67,9 +67,30 @@ async function openOnce(connection: KvConnection, bucket: string, options: KvBuc
       const info = await kv.jsm.streams.info(kv.stream);
       await kv.jsm.streams.update(kv.stream, { ...info.config, num_replicas: replicas });
       options.logger.info('changed the replicas of a state bucket', { bucket, from: status.replicas, to: replicas });
+      await untilReplicasCurrent(kv, replicas);
     }
     return kv;
   } catch (error) {
     throw hint(error);
+  }
+}
+
+/** How often a stream's replicas are looked at while new ones catch up. */
+const REPLICA_POLL_MS = 250;
+
+/**
+ * Resolves once every replica of the bucket's stream has caught up with its leader. Reads of a
+ * bucket may be served by any replica (direct get): one just added holds nothing yet, and a
+ * coordinator that loaded its state from it would start empty and tell every agent to free
+ * all it holds (the 3-server test caught it).
+ */
+async function untilReplicasCurrent(kv: Bucket, replicas: number): Promise<void> {
+  const deadline = Date.now() + OPEN_RETRY_MS;
+  for (;;) {
+    const cluster = (await kv.jsm.streams.info(kv.stream)).cluster;
+    const others = cluster?.replicas ?? [];
+    if (cluster?.leader !== undefined && others.length === replicas - 1 && others.every((replica) => replica.current && !replica.offline)) return;
+    if (Date.now() > deadline) throw new Error(`the ${replicas} replicas of ${kv.stream} did not catch up within ${OPEN_RETRY_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, REPLICA_POLL_MS));
   }
 }
