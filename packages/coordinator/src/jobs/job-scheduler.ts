@@ -365,19 +365,28 @@ export class JobScheduler {
       },
       cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
-        this.jobs.delete(jobId);
-        this.owners.delete(jobId);
-        clearTimeout(storeTimer);
-        if (this.detached) return undefined;
-        if (stored) this.deps.state.deleteJob(jobId);
-        if (output === undefined) return undefined;
-        if (outcome === 'failed') {
-          // A commit that failed has dropped the output already.
-          const record = this.deps.arrays.find(output.id);
-          if (record !== undefined) await this.deps.drop(record);
+        // Listed (runningJobs) until its output is stored: a map has not ended for its user
+        // before its output can be opened.
+        const over = (): undefined => {
+          this.jobs.delete(jobId);
+          this.owners.delete(jobId);
           return undefined;
+        };
+        clearTimeout(storeTimer);
+        if (this.detached) return over();
+        if (stored) this.deps.state.deleteJob(jobId);
+        if (output === undefined) return over();
+        try {
+          if (outcome === 'failed') {
+            // A commit that failed has dropped the output already.
+            const record = this.deps.arrays.find(output.id);
+            if (record !== undefined) await this.deps.drop(record);
+            return undefined;
+          }
+          return await this.deps.commit(output.id);
+        } finally {
+          over();
         }
-        return this.deps.commit(output.id);
       },
     });
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
