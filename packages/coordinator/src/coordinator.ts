@@ -41,6 +41,11 @@ import { DroppedUploads } from './registry/dropped-uploads.js';
 /** How long a client cut off from NATS may take to reconnect once the server is back (nats.js waits 250 ms between tries). */
 const CLIENT_RECONNECT_SLACK_MS = 1000;
 /** Commits remembered for a client that sends one again (its reply was lost). */
+/**
+ * How long a message that arrives while the lease has lapsed waits for it to be proven again
+ * (one renewal, once NATS answers) before it is dropped unanswered.
+ */
+const LAPSED_LEASE_WAIT_MS = 5000;
 const MAX_COMMITS_KEPT = 1000;
 /** How long a followed file load's outcome is kept for a client that resends it, and how many at most. */
 const FINISHED_LOAD_MS = 10 * 60_000;
@@ -96,10 +101,11 @@ export class Coordinator {
     transport: Transport,
     readonly options: ResolvedCoordinatorOptions,
   ) {
-    this.bus = new MessageBus(transport, 'coordinator', options.logger, options.active);
+    const active = () => options.lease.held;
+    this.bus = new MessageBus(transport, 'coordinator', options.logger, active);
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
-    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), options.active);
+    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
     this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger, () => this.arrays.servingCounts());
     this.recovery = new PartitionRecovery({
       catalog: this.arrays,
@@ -142,7 +148,7 @@ export class Coordinator {
     // its session, and after it the client needs a moment to reconnect (nats.js then sends the
     // heartbeats it buffered). So: the longer of the two windows, one heartbeat, and that moment.
     const clientWindowMs = Math.max(options.deadAfterMs, NATS_OUTAGE_TOLERANCE_MS) + CLIENT_HEARTBEAT_MS + CLIENT_RECONNECT_SLACK_MS;
-    this.clients = new ClientSessions(clientWindowMs, options.logger, (clientId, silentForMs) => void this.onClientGone(clientId, silentForMs), options.active);
+    this.clients = new ClientSessions(clientWindowMs, options.logger, (clientId, silentForMs) => void this.onClientGone(clientId, silentForMs), active);
     this.copier = setInterval(() => this.recovery.restoreAllCopies(), COPY_SWEEP_MS);
     this.copier.unref();
   }
@@ -240,7 +246,7 @@ export class Coordinator {
   }
 
   private async onAgent(message: Message): Promise<Outgoing> {
-    this.checkActive();
+    await this.whenActive();
     switch (message.type) {
       case 'agent.register':
         this.membership.register(message.agent, message.holds);
@@ -263,13 +269,13 @@ export class Coordinator {
   private async onClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
     // A heartbeat is published, not asked: nothing to answer, and nothing to wait for.
     if (message.type === 'client.heartbeat') {
-      if (this.options.active()) {
+      if (this.options.lease.held || (await this.options.lease.whenHeld(LAPSED_LEASE_WAIT_MS))) {
         this.clients.heard(message.from);
         if (message.uploads !== undefined) this.dropUnlistedUploads(message.from, message.uploads);
       }
       return { type: 'ok' };
     }
-    this.checkActive();
+    await this.whenActive();
     // Any request renews the sender's lease too.
     this.clients.heard(message.from);
     // After a restart, answers wait (a second or so) for the agents to rejoin: until then the
@@ -545,9 +551,14 @@ export class Coordinator {
     return { type: 'array.info', array: meta, agents: this.placement.agentsOf(meta) };
   }
 
-  /** A coordinator that lost its lease (a standby took over) answers nothing more. */
-  private checkActive(): void {
-    if (!this.options.active()) throw new ConnectionError('this coordinator cannot prove it holds its lease now (NATS was away, or another coordinator took over)', { retryable: true });
+  /**
+   * A coordinator whose lease lapsed (NATS was away, or this process was paused) holds what
+   * arrives until the lease is proven again, then answers it; one that lost its lease (a
+   * standby took over) answers nothing more.
+   */
+  private async whenActive(): Promise<void> {
+    if (this.options.lease.held || (await this.options.lease.whenHeld(LAPSED_LEASE_WAIT_MS))) return;
+    throw new ConnectionError('this coordinator cannot prove it holds its lease now (NATS was away, or another coordinator took over)', { retryable: true });
   }
 
   /**

@@ -34,13 +34,21 @@ export interface CoordinatorOptions {
    */
   state?: StateStore;
   /**
-   * Whether this coordinator is still the cluster's active one (it holds its LeaderLease);
-   * while it says no, nothing is answered. @default always
+   * The lease that makes this coordinator the cluster's active one (a LeaderLease): while it
+   * is not held nothing is answered; a message that arrives during a lapse waits (up to 5 s) for the lease to be proven again, and is dropped if it is not. @default always held
    */
-  active?: () => boolean;
+  lease?: CoordinatorLease;
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
 }
+
+/** What the coordinator asks of its LeaderLease. */
+export interface CoordinatorLease {
+  readonly held: boolean;
+  whenHeld(ms: number): Promise<boolean>;
+}
+
+const ALWAYS_HELD: CoordinatorLease = { held: true, whenHeld: () => Promise.resolve(true) };
 
 export type ResolvedCoordinatorOptions = Required<CoordinatorOptions>;
 
@@ -51,7 +59,7 @@ const COORDINATOR_OPTION_KEYS = keysOf<CoordinatorOptions>()([
   'maxRunningJobs',
   'maxQueuedJobs',
   'state',
-  'active',
+  'lease',
   'logger',
 ]);
 
@@ -80,7 +88,7 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
     maxRunningJobs,
     maxQueuedJobs,
     state: options.state ?? new MemoryStateStore(),
-    active: options.active ?? (() => true),
+    lease: options.lease ?? ALWAYS_HELD,
     logger: options.logger ?? createLogger('coordinator'),
   };
 }

@@ -90,7 +90,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               cluster: args.cluster,
               deadAfterMs: args.deadAfterMs!,
               copies: args.copies!,
-              ...(lease === undefined ? {} : { active: () => lease.held }),
+              ...(lease === undefined ? {} : { lease }),
               maxRunningJobs: args.maxRunningJobs!,
               maxQueuedJobs: args.maxQueuedJobs!,
               state,

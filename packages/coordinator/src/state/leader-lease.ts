@@ -21,6 +21,8 @@ export class LeaderLease {
   private renewer: NodeJS.Timeout | undefined;
   private lastRenewed = 0;
   private released = false;
+  /** Requests waiting to learn whether the lease is still this coordinator's (see whenHeld). */
+  private readonly heldWaiters = new Set<() => void>();
 
   private constructor(
     private readonly kv: KV,
@@ -97,6 +99,7 @@ export class LeaderLease {
       if (lost) return;
       lost = true;
       clearInterval(this.renewer);
+      this.wakeWaiters();
       this.logger.error('lost the coordinator lease', { reason });
       onLost(reason);
     };
@@ -110,7 +113,8 @@ export class LeaderLease {
         this.revision = revision;
         this.lastRenewed = sent;
         maybeStored = false;
-        if (lapsed) this.logger.warn('holds the coordinator lease again after NATS was away', { holder: this.holder });
+        if (lapsed) this.logger.warn('holds the coordinator lease again after it lapsed (NATS was away, or this process did not run)', { holder: this.holder });
+        this.wakeWaiters();
       };
       try {
         // Bounded by the renewal interval: a request lost while NATS was away must not hold up
@@ -167,10 +171,37 @@ export class LeaderLease {
     return !this.released && Date.now() - this.lastRenewed < this.leaseMs;
   }
 
+  /**
+   * Whether the lease is, or becomes within `ms`, certainly this coordinator's: true at once
+   * while it is held; after a lapse (NATS was away, or this process was paused past the
+   * lease's life: a stall, SIGSTOP, a suspended VM) as soon as a renewal or take-back proves it
+   * again; false when it is lost or not proven within `ms`. A request that arrives during a
+   * lapse waits on this rather than being dropped: dropped, its sender would wait out its
+   * whole timeout, since NATS is up and nothing tells it to ask again.
+   */
+  whenHeld(ms: number): Promise<boolean> {
+    if (this.held) return Promise.resolve(true);
+    if (this.released) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.heldWaiters.delete(wake);
+        resolve(this.held);
+      };
+      const timer = setTimeout(wake, ms);
+      this.heldWaiters.add(wake);
+    });
+  }
+
+  private wakeWaiters(): void {
+    for (const wake of [...this.heldWaiters]) wake();
+  }
+
   /** Gives the lease up (a clean stop): a standby takes over at once instead of after it expires. */
   async release(): Promise<void> {
     this.released = true;
     clearInterval(this.renewer);
+    this.wakeWaiters();
     await this.kv.delete(LEASE_KEY, { previousSeq: this.revision }).catch(() => undefined);
   }
 }

@@ -1,0 +1,92 @@
+/**
+ * A process that stops running for a while (SIGSTOP then SIGCONT: a long GC or heap snapshot, a
+ * debugger, a suspended VM) while a client works against it: every call settles, right, once it
+ * runs again, and nothing hangs. Real nats-server, coordinator and agent processes.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { connect, type Cluster } from '../src/index.js';
+import { eventually } from './cluster-waits.js';
+
+const KERNELS = fileURLToPath(new URL('../../test/fixtures/recovery-kernels.ts', import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Far beyond what any call here takes once the processes run again: one still pending then hangs. */
+const HANG_MS = 30_000;
+
+function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms: it hangs`)), HANG_MS);
+  });
+  return Promise.race([promise, hung]).finally(() => clearTimeout(timer));
+}
+
+describe('process pauses (SIGSTOP, SIGCONT) during work (real processes)', () => {
+  let processes: ProcessCluster;
+  let cluster: Cluster;
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-pauses-'));
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', dataDir: dir });
+    cluster = await connect({ servers: processes.url });
+  });
+  after(async () => {
+    await cluster?.close().catch(() => undefined);
+    await processes?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the coordinator paused for 6 s (past its 3 s lease): puts, reduces, maps and deletes in flight all answer right afterwards', async () => {
+    const data = Float64Array.from({ length: 8192 }, (_, i) => (i % 13) - 6);
+    const sum = data.reduce((a, b) => a + b, 0);
+    const array = await cluster.put(data, { shape: [4096, 2], partitions: 3 });
+    let paused = false;
+    let resumedLoops = 0;
+    const failures: unknown[] = [];
+    let rounds = 0;
+    const loop = async (kind: number) => {
+      let afterPause = 0;
+      while (!paused || afterPause < 3) {
+        if (paused) afterPause++;
+        try {
+          if (kind === 0) {
+            assert.equal(await bounded(cluster.reduce(array, 'sum'), 'a reduce'), sum);
+          } else if (kind === 1) {
+            const small = await bounded(cluster.put(data.subarray(0, 256)), 'a put');
+            assert.equal(await bounded(cluster.reduce(small, 'count'), 'a count'), 256);
+            await bounded(small.delete(), 'a delete');
+          } else {
+            const doubled = await bounded(cluster.map(array, { module: KERNELS, kernel: 'slowAffine', params: { ms: 0 } }), 'a map');
+            assert.deepEqual(await bounded(doubled.toArray(), 'a read'), data.map((v) => 2 * v + 1));
+            await bounded(doubled.delete(), 'a delete');
+          }
+          rounds++;
+        } catch (error) {
+          if ((error as Error).message.includes('hangs')) throw error;
+          failures.push(error);
+        }
+      }
+      resumedLoops++;
+    };
+    const loops = [0, 1, 2].map(loop);
+    await sleep(500);
+    const coordinator = processes.coordinator.child;
+    coordinator.kill('SIGSTOP');
+    await sleep(6000);
+    coordinator.kill('SIGCONT');
+    paused = true;
+    await Promise.all(loops);
+    assert.equal(resumedLoops, 3);
+    assert.deepEqual(failures, [], 'no call fails: the coordinator answers what arrived while it was stopped');
+    assert.ok(rounds > 9);
+    assert.equal(processes.coordinator.running, true, 'the coordinator carries on');
+    assert.ok(await eventually(async () => (await cluster.nodes()).every((node) => node.state === 'alive')), 'both agents alive');
+    assert.equal(await cluster.reduce(array, 'sum'), sum);
+  });
+});
