@@ -102,7 +102,7 @@ export class Coordinator {
     readonly options: ResolvedCoordinatorOptions,
   ) {
     const active = () => options.lease.held;
-    this.bus = new MessageBus(transport, 'coordinator', options.logger, active);
+    this.bus = new MessageBus(transport, 'coordinator', options.logger, options.lease);
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
@@ -271,7 +271,7 @@ export class Coordinator {
     if (message.type === 'client.heartbeat') {
       if (this.options.lease.held || (await this.options.lease.whenHeld(LAPSED_LEASE_WAIT_MS))) {
         this.clients.heard(message.from);
-        if (message.uploads !== undefined) this.dropUnlistedUploads(message.from, message.uploads);
+        if (message.uploads !== undefined && message.creating === undefined) this.dropUnlistedUploads(message.from, message.uploads);
       }
       return { type: 'ok' };
     }

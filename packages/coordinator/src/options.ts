@@ -1,5 +1,5 @@
 import { MemoryStateStore, type StateStore } from './state/state-store.js';
-import { InvalidArgumentError, MAX_COPIES, checkKeys, createLogger, isSubjectToken, keysOf, type Logger } from '@sharc/protocol';
+import { InvalidArgumentError, MAX_COPIES, checkKeys, createLogger, isSubjectToken, keysOf, type Logger, type SpeakingRight } from '@sharc/protocol';
 
 /** Enough to keep every thread of a mid-sized cluster busy, few enough that each job gets on. */
 export const DEFAULT_MAX_RUNNING_JOBS = 64;
@@ -42,11 +42,8 @@ export interface CoordinatorOptions {
   logger?: Logger;
 }
 
-/** What the coordinator asks of its LeaderLease. */
-export interface CoordinatorLease {
-  readonly held: boolean;
-  whenHeld(ms: number): Promise<boolean>;
-}
+/** What the coordinator asks of its LeaderLease: the right to speak on the bus. */
+export type CoordinatorLease = SpeakingRight;
 
 const ALWAYS_HELD: CoordinatorLease = { held: true, whenHeld: () => Promise.resolve(true) };
 

@@ -73,7 +73,7 @@ export type { KnownKeys, ElsewhereKeys } from './options-check.js';
 export { environmentValue, dropEmptySharcVariables, misspeltSharcVariables } from './environment.js';
 export type { Logger } from './logger.js';
 export { MessageBus } from './bus/message-bus.js';
-export type { Answer, ServeHandler, ListenHandler, RequestOptions } from './bus/message-bus.js';
+export type { Answer, ServeHandler, ListenHandler, RequestOptions, SpeakingRight } from './bus/message-bus.js';
 export type { Transport, RawHandler, ReplyFn, ConnectionChange } from './bus/transport.js';
 export { InProcessHub } from './bus/in-process.js';
 export { connectNats, natsConnectionOf } from './bus/nats.js';

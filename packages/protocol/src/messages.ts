@@ -264,13 +264,14 @@ export const messageSchema = z.discriminatedUnion('type', [
    * Published by a client every CLIENT_HEARTBEAT_MS: it renews the lease on what the
    * coordinator holds for it (uploads in progress, running jobs). A client silent for the
    * coordinator's liveness window is gone: its uploads are dropped and its jobs cancelled.
-   */
-  /**
+   *
    * `uploads`: the uploads this client is writing now, by array id; a pending upload of this
    * client that its heartbeats no longer list (its put failed, or its array.create reply was
-   * lost while NATS was away) is dropped, though the client lives on.
+   * lost while NATS was away) is dropped, though the client lives on. `creating`: how many
+   * array.create requests it still awaits; such a heartbeat cannot list the uploads they make
+   * (and may be read late, after them: the coordinator was paused), so it drops nothing.
    */
-  message('client.heartbeat', { uploads: z.array(id).max(100_000).optional() }),
+  message('client.heartbeat', { uploads: z.array(id).max(100_000).optional(), creating: count.optional() }),
 
   /**
    * Published by a coordinator when it starts. It resumes the jobs in `resumedJobs` (their

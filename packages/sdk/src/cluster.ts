@@ -81,6 +81,8 @@ export class Cluster implements ArrayOwner {
   private readonly caller: ResendingCaller;
   /** The uploads this client is writing, by array id: its heartbeats list them (their lease). */
   private readonly uploading = new Set<string>();
+  /** array.create requests awaited now: the heartbeats meanwhile cannot list the uploads they make. */
+  private creating = 0;
 
   constructor(
     private readonly bus: MessageBus,
@@ -152,6 +154,7 @@ export class Cluster implements ArrayOwner {
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkNewName(options.name);
     if (options.copies !== undefined) checkCopies(options.copies);
+    this.creating++;
     const placed = await this.call(
       {
         type: 'array.create',
@@ -163,7 +166,7 @@ export class Cluster implements ArrayOwner {
         ...(options.copies === undefined ? {} : { copies: options.copies }),
       },
       'array.placed',
-    );
+    ).finally(() => this.creating--);
     const { array, transferToken } = placed;
     // Listed in every heartbeat while this client writes it: the lease of the upload.
     this.uploading.add(array.id);
@@ -458,7 +461,11 @@ export class Cluster implements ArrayOwner {
   /** One heartbeat: published, never waited on (a lost one is covered by the next). */
   private renewLease(): void {
     try {
-      this.bus.publish(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'client.heartbeat', uploads: [...this.uploading] });
+      this.bus.publish(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), {
+        type: 'client.heartbeat',
+        uploads: [...this.uploading],
+        ...(this.creating > 0 ? { creating: this.creating } : {}),
+      });
     } catch {
       // The connection is closing or reconnecting: nats.js buffers while it reconnects.
     }

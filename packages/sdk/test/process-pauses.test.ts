@@ -4,7 +4,7 @@
  * runs again, and nothing hangs. Real nats-server, coordinator and agent processes.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,7 +33,8 @@ describe('process pauses (SIGSTOP, SIGCONT) during work (real processes)', () =>
 
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-pauses-'));
-    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', dataDir: dir });
+    await mkdir(path.join(dir, 'logs'));
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', dataDir: dir, logDir: path.join(dir, 'logs') });
     cluster = await connect({ servers: processes.url });
   });
   after(async () => {
@@ -42,12 +43,15 @@ describe('process pauses (SIGSTOP, SIGCONT) during work (real processes)', () =>
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('the coordinator paused for 6 s (past its 3 s lease): puts, reduces, maps and deletes in flight all answer right afterwards', async () => {
+  /**
+   * Runs put/count/delete, reduce and map loops (twice each) while `pause()` runs, and a few
+   * rounds after it: every call must answer right; what failed is returned.
+   */
+  async function workThrough(pause: () => Promise<void>): Promise<{ failures: unknown[]; rounds: number }> {
     const data = Float64Array.from({ length: 8192 }, (_, i) => (i % 13) - 6);
     const sum = data.reduce((a, b) => a + b, 0);
     const array = await cluster.put(data, { shape: [4096, 2], partitions: 3 });
     let paused = false;
-    let resumedLoops = 0;
     const failures: unknown[] = [];
     let rounds = 0;
     const loop = async (kind: number) => {
@@ -72,21 +76,46 @@ describe('process pauses (SIGSTOP, SIGCONT) during work (real processes)', () =>
           failures.push(error);
         }
       }
-      resumedLoops++;
     };
-    const loops = [0, 1, 2].map(loop);
+    const loops = [0, 1, 2, 0, 1, 2].map(loop);
     await sleep(500);
-    const coordinator = processes.coordinator.child;
-    coordinator.kill('SIGSTOP');
-    await sleep(6000);
-    coordinator.kill('SIGCONT');
+    await pause();
     paused = true;
     await Promise.all(loops);
-    assert.equal(resumedLoops, 3);
+    assert.equal(await cluster.reduce(array, 'sum'), sum);
+    await array.delete();
+    return { failures, rounds };
+  }
+
+  /** Stops the coordinator process for `ms`, then lets it run again. */
+  async function pauseCoordinator(ms: number): Promise<void> {
+    const coordinator = processes.coordinator.child;
+    coordinator.kill('SIGSTOP');
+    await sleep(ms);
+    coordinator.kill('SIGCONT');
+  }
+
+  it('the coordinator paused for 6 s (past its 3 s lease): puts, reduces, maps and deletes in flight all answer right afterwards', async () => {
+    const { failures, rounds } = await workThrough(() => pauseCoordinator(6000));
     assert.deepEqual(failures, [], 'no call fails: the coordinator answers what arrived while it was stopped');
-    assert.ok(rounds > 9);
+    assert.ok(rounds > 18);
     assert.equal(processes.coordinator.running, true, 'the coordinator carries on');
     assert.ok(await eventually(async () => (await cluster.nodes()).every((node) => node.state === 'alive')), 'both agents alive');
-    assert.equal(await cluster.reduce(array, 'sum'), sum);
+  });
+
+  it('the coordinator paused again and again (1-4 s, around its lease and the agents\' liveness window): no call fails, no agent is declared dead', async () => {
+    const { failures, rounds } = await workThrough(async () => {
+      for (const ms of [1500, 3500, 2500, 4000, 1000, 3000, 2000]) {
+        await pauseCoordinator(ms);
+        await sleep(1200);
+      }
+    });
+    assert.deepEqual(failures, [], 'no call fails: answers made while the lease lapsed go out once it is back');
+    assert.ok(rounds > 18);
+    assert.deepEqual((await cluster.nodes()).map((node) => node.state), ['alive', 'alive']);
+    // Heartbeats that arrived while it was stopped are read after its first timer: judged by
+    // that timer, every agent would have looked silent past its window.
+    const log = await readFile(path.join(dir, 'logs', 'coordinator.log'), 'utf8');
+    assert.deepEqual(log.split('\n').filter((line) => line.includes('agent declared dead')), []);
   });
 });

@@ -1,4 +1,5 @@
 import type { AgentInfo, Logger } from '@sharc/protocol';
+import { LivenessSweep } from './liveness-sweep.js';
 
 export type AgentState = 'alive' | 'dead';
 
@@ -16,12 +17,12 @@ interface AgentRecord {
  */
 export class AgentRegistry {
   private readonly agents = new Map<string, AgentRecord>();
-  private readonly timer: NodeJS.Timeout | undefined;
+  private readonly sweeper: LivenessSweep | undefined;
   /** Woken when their agent is declared dead (see untilDead). */
   private readonly deathWaiters = new Map<string, Set<() => void>>();
   /** Whether this coordinator's connection to NATS is cut now. */
   private cutOff = false;
-  /** Until when this coordinator could not hear agents (cut off, or without its lease). */
+  /** Until when this coordinator could not hear agents (cut off, without its lease, or not running). */
   private deafUntil = 0;
 
   constructor(
@@ -32,10 +33,7 @@ export class AgentRegistry {
   ) {
     // Infinity turns liveness off: agents in the client's own process (the embedded cluster)
     // share its event loop, and a busy user loop must not get them declared dead.
-    if (Number.isFinite(deadAfterMs)) {
-      this.timer = setInterval(() => this.sweep(), Math.max(100, Math.floor(deadAfterMs / 4)));
-      this.timer.unref();
-    }
+    if (Number.isFinite(deadAfterMs)) this.sweeper = new LivenessSweep(Math.max(100, Math.floor(deadAfterMs / 4)), (now, stalled) => this.sweep(now, stalled));
   }
 
   /**
@@ -118,7 +116,7 @@ export class AgentRegistry {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.sweeper?.close();
   }
 
   /**
@@ -130,11 +128,10 @@ export class AgentRegistry {
     this.deafUntil = Date.now();
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    // A coordinator cut off itself (from NATS, or unsure of its lease: it ignores heartbeats
-    // then) must not judge agents it cannot hear: their silence counts from when it hears again.
-    if (!this.active() || this.cutOff) {
+  private sweep(now: number, stalled: boolean): void {
+    // A coordinator cut off itself (from NATS, unsure of its lease: it ignores heartbeats then,
+    // or not running) must not judge agents it cannot hear: their silence counts from when it hears again.
+    if (!this.active() || this.cutOff || stalled) {
       this.deafUntil = now;
       return;
     }

@@ -1,4 +1,5 @@
 import type { Logger } from '@sharc/protocol';
+import { LivenessSweep } from './liveness-sweep.js';
 
 /**
  * Which clients are still there: the lease on what the coordinator holds for a client (its
@@ -10,9 +11,7 @@ import type { Logger } from '@sharc/protocol';
  */
 export class ClientSessions {
   private readonly lastHeard = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout | undefined;
-  private readonly sweepEveryMs: number;
-  private lastSweep = Date.now();
+  private readonly sweeper: LivenessSweep | undefined;
   /** Whether this coordinator is cut off from NATS now, and since when it could hear clients again. */
   private cutOff = false;
   private deafUntil = 0;
@@ -24,11 +23,7 @@ export class ClientSessions {
     private readonly active: () => boolean = () => true,
   ) {
     // Infinity turns liveness off: the embedded cluster's one client is this process.
-    this.sweepEveryMs = Math.max(100, Math.floor(deadAfterMs / 4));
-    if (Number.isFinite(deadAfterMs)) {
-      this.timer = setInterval(() => this.sweep(), this.sweepEveryMs);
-      this.timer.unref();
-    }
+    if (Number.isFinite(deadAfterMs)) this.sweeper = new LivenessSweep(Math.max(100, Math.floor(deadAfterMs / 4)), (now, stalled) => this.sweep(now, stalled));
   }
 
   /** The client was heard from: its lease runs a full window from now. */
@@ -54,23 +49,15 @@ export class ClientSessions {
   }
 
   close(): void {
-    clearInterval(this.timer);
+    this.sweeper?.close();
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    const late = now - this.lastSweep - this.sweepEveryMs;
-    this.lastSweep = now;
-    // A coordinator cut off from NATS, or unsure of its lease (it ignores messages then), cannot
-    // hear clients, and must not judge them: their silence counts from when it hears again.
-    if (!this.active() || this.cutOff) {
+  private sweep(now: number, stalled: boolean): void {
+    // A coordinator cut off from NATS, unsure of its lease (it ignores messages then), or that
+    // did not run for a while cannot hear clients, and must not judge them: their silence
+    // counts from when it hears again.
+    if (!this.active() || this.cutOff || stalled) {
       this.deafUntil = now;
-      return;
-    }
-    // This process did not run for a while (a stall, a debugger, a suspended VM): heartbeats
-    // that arrived meanwhile are still queued, so nobody's silence counts for that time.
-    if (late > this.sweepEveryMs) {
-      for (const [clientId, heard] of this.lastHeard) this.lastHeard.set(clientId, Math.min(now, heard + late));
       return;
     }
     for (const [clientId, heard] of this.lastHeard) {

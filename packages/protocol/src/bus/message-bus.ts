@@ -1,5 +1,5 @@
 import { decodeMessage, encodeMessage } from '../codec.js';
-import { ConnectionError, fromErrorData, InternalError, InvalidArgumentError, toErrorData } from '../errors.js';
+import { ConnectionError, fromErrorData, InternalError, InvalidArgumentError, TimeoutError, toErrorData } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
@@ -24,6 +24,23 @@ export interface RequestOptions {
 }
 
 /**
+ * Whether a process may speak on the bus (a coordinator: while it holds its lease). `held`
+ * false: nothing goes out. `whenHeld(ms)`: whether it holds it, or comes to within `ms` (a
+ * lapse that ends, as opposed to a right lost for good).
+ */
+export interface SpeakingRight {
+  readonly held: boolean;
+  whenHeld(ms: number): Promise<boolean>;
+}
+
+const ALWAYS: SpeakingRight = { held: true, whenHeld: () => Promise.resolve(true) };
+/**
+ * How long an answer made while the right to speak had lapsed waits for it to come back:
+ * dropped, its requester would wait out its whole timeout, since nothing tells it to ask again.
+ */
+const LAPSED_ANSWER_WAIT_MS = 5000;
+
+/**
  * Typed messages over a Transport. Every incoming message is decoded and validated here; a
  * message that fails is answered with an `error` reply (requests) or dropped (events), and
  * logged. A handler that throws becomes an `error` reply. Nothing that arrives can crash the
@@ -35,16 +52,28 @@ export class MessageBus {
     readonly sender: string,
     private readonly logger: Logger,
     /**
-     * While this says no, nothing goes out: publishes, replies and answers are dropped and
-     * requests fail (a coordinator that lost its lease to another must stay silent).
+     * While it is not held, nothing goes out: publishes and replies are dropped, requests fail
+     * (a coordinator that lost its lease to another must stay silent), and answers wait for it
+     * to be held again (a lapse: NATS was away, the process was paused), then go or are dropped.
      */
-    private readonly mayTalk: () => boolean = () => true,
+    private readonly right: SpeakingRight = ALWAYS,
   ) {}
+
+  private mayTalk(): boolean {
+    return this.right.held;
+  }
 
   /** Sends a request and returns the reply; an `error` reply is thrown as its typed error. */
   async request(subject: string, message: Outgoing, options: RequestOptions): Promise<Message> {
     if (!this.mayTalk()) throw new ConnectionError(`${this.sender} may no longer send (${message.type} on ${subject})`, { retryable: true });
-    const bytes = await this.transport.request(subject, this.encode(message), options.timeoutMs);
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.transport.request(subject, this.encode(message), options.timeoutMs);
+    } catch (error) {
+      // Says which request went unanswered: "no reply on <subject>" alone does not tell a user.
+      if (error instanceof TimeoutError) throw new TimeoutError(`no reply to ${message.type} on ${subject} within ${options.timeoutMs} ms`, { retryable: true, cause: error.cause ?? error });
+      throw error;
+    }
     const reply = decodeMessage(bytes);
     if (reply.type === 'error') throw fromErrorData(reply.error);
     return reply;
@@ -146,7 +175,7 @@ export class MessageBus {
       }
       response = { type: 'error', error: data };
     }
-    if (!this.mayTalk()) return;
+    if (!this.mayTalk() && !(await this.right.whenHeld(LAPSED_ANSWER_WAIT_MS))) return;
     try {
       for (const { subject: to, bytes } of before) this.transport.publish(to, bytes);
     } catch (error) {
