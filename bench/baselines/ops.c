@@ -66,24 +66,58 @@ static void thread_range(size_t n, size_t align, size_t *begin, size_t *end) {
   if (t == nt - 1) *end = n;
 }
 
+/* 4 doubles in a vector register (GCC vector extensions); loads need no alignment. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v4d_unaligned __attribute__((vector_size(32), aligned(8)));
+typedef float v4f_unaligned __attribute__((vector_size(16), aligned(4)));
+static inline v4d load4_f64(const double *p) { return *(const v4d_unaligned *)p; }
+static inline v4d load4_f32(const float *p) { return __builtin_convertvector(*(const v4f_unaligned *)p, v4d); }
+
+/* Sum over i in [b, e) of VEXPR (4 values at i, i+1, i+2, i+3, as a v4d) with four independent
+ * vector accumulators, so the loop is bound by memory and not by the latency of one chain of
+ * additions; EXPR (one value at i) sums the tail. */
+#define VEC_SUM(result, b, e, VEXPR, EXPR)                                                          \
+  do {                                                                                              \
+    v4d a0_ = {0}, a1_ = {0}, a2_ = {0}, a3_ = {0};                                                 \
+    double s_ = 0;                                                                                  \
+    size_t j_ = (b), i;                                                                             \
+    for (; j_ + 16 <= (e); j_ += 16) {                                                              \
+      i = j_; a0_ += (VEXPR);                                                                       \
+      i = j_ + 4; a1_ += (VEXPR);                                                                   \
+      i = j_ + 8; a2_ += (VEXPR);                                                                   \
+      i = j_ + 12; a3_ += (VEXPR);                                                                  \
+    }                                                                                               \
+    for (; j_ < (e); j_++) { i = j_; s_ += (EXPR); }                                                \
+    v4d t_ = (a0_ + a1_) + (a2_ + a3_);                                                             \
+    (result) = s_ + ((t_[0] + t_[1]) + (t_[2] + t_[3]));                                            \
+  } while (0)
+
 /* One set of kernels per element type T (double, float); float values are widened to double. */
 #define DEFINE_OPS(T, S)                                                                            \
   static void sum_##S(const T *x, size_t n, int squares) {                                          \
-    double s = 0;                                                                                   \
-    if (squares) {                                                                                  \
-      _Pragma("omp parallel for simd reduction(+:s) schedule(static)")                              \
-      for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];                              \
-    } else {                                                                                        \
-      _Pragma("omp parallel for simd reduction(+:s) schedule(static)")                              \
-      for (size_t i = 0; i < n; i++) s += (double)x[i];                                             \
+    double total = 0;                                                                               \
+    _Pragma("omp parallel reduction(+:total)")                                                      \
+    {                                                                                               \
+      size_t begin, end;                                                                            \
+      double s;                                                                                     \
+      thread_range(n, 16, &begin, &end);                                                         \
+      if (squares) VEC_SUM(s, begin, end, load4_##S(x + i) * load4_##S(x + i), (double)x[i] * (double)x[i]);                            \
+      else VEC_SUM(s, begin, end, load4_##S(x + i), (double)x[i]);                                                   \
+      total += s;                                                                                   \
     }                                                                                               \
-    set1(s);                                                                                        \
+    set1(total);                                                                                    \
   }                                                                                                 \
   static void dot_##S(const T *a, const T *b, size_t n) {                                           \
-    double s = 0;                                                                                   \
-    _Pragma("omp parallel for simd reduction(+:s) schedule(static)")                                \
-    for (size_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];                                \
-    set1(s);                                                                                        \
+    double total = 0;                                                                               \
+    _Pragma("omp parallel reduction(+:total)")                                                      \
+    {                                                                                               \
+      size_t begin, end;                                                                            \
+      double s;                                                                                     \
+      thread_range(n, 16, &begin, &end);                                                         \
+      VEC_SUM(s, begin, end, load4_##S(a + i) * load4_##S(b + i), (double)a[i] * (double)b[i]);                                        \
+      total += s;                                                                                   \
+    }                                                                                               \
+    set1(total);                                                                                    \
   }                                                                                                 \
   static void minmax_##S(const T *x, size_t n, int want_max) {                                      \
     T m = want_max ? -INFINITY : INFINITY;                                                          \
@@ -157,12 +191,10 @@ static void thread_range(size_t n, size_t align, size_t *begin, size_t *end) {
       thread_range(n, BLOCK, &begin, &end);                                                         \
       for (size_t b = begin; b < end; b += BLOCK) {                                                 \
         size_t e = b + BLOCK < end ? b + BLOCK : end;                                               \
-        double s = 0, bq = 0, bn = (double)(e - b);                                                 \
-        _Pragma("omp simd reduction(+:s)")                                                          \
-        for (size_t i = b; i < e; i++) s += (double)x[i];                                           \
+        double s, bq, bn = (double)(e - b);                                                         \
+        VEC_SUM(s, b, e, load4_##S(x + i), (double)x[i]);                                                            \
         double bm = s / bn;                                                                         \
-        _Pragma("omp simd reduction(+:bq)")                                                         \
-        for (size_t i = b; i < e; i++) { double d = (double)x[i] - bm; bq += d * d; }               \
+        VEC_SUM(bq, b, e, (load4_##S(x + i) - bm) * (load4_##S(x + i) - bm), ((double)x[i] - bm) * ((double)x[i] - bm));                              \
         double total = c + bn, delta = bm - mu;                                                     \
         mu += delta * bn / total;                                                                   \
         q += bq + delta * delta * c * bn / total;                                                   \
