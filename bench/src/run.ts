@@ -125,7 +125,7 @@ async function main(): Promise<number> {
       'Spread: largest deviation from the threads=1 RSS.',
   ];
   const ops = {
-    rows: opRows(OPS, cOps, numpyOps, embedded?.ops, onProcesses?.ops),
+    rows: opRows(OPS, bytes, cOps, numpyOps, embedded?.ops, onProcesses?.ops),
     notes: opsNotes(cOps?.compiler, numpyOps?.about.numpy),
     baselines: { c: { compiler: cOps?.compiler, ...cOps?.about }, numpy: numpyOps?.about ?? {} },
   };

@@ -21,9 +21,12 @@ export function measureNumpyBaseline(cleanup: CleanupStack, elements: number) {
 
 /** What the report says about the ops benchmark. */
 export function opsNotes(compiler: string | undefined, numpyVersion: unknown): string[] {
-  const tolerances = [
-    ...new Set(OPS.map((entry) => `${entry.label} ${entry.dtype}: ${entry.why} (relative difference: sharc vs C ≤ ${entry.tolerance}, numpy vs C ≤ ${entry.numpyTolerance})`)),
-  ];
+  const groups = new Map<string, string[]>();
+  for (const entry of OPS) {
+    const rule = `${entry.why}: relative difference sharc vs C ≤ ${entry.tolerance}, numpy vs C ≤ ${entry.numpyTolerance}`;
+    groups.set(rule, [...(groups.get(rule) ?? []), `${entry.label} ${entry.dtype}`]);
+  }
+  const tolerances = [...groups].map(([rule, ops]) => `${ops.join(', ')}: ${rule}`);
   return [
     `ops: best of ${OPS_RUNS} (numpy: ${NUMPY_RUNS}) after ${OPS_WARMUPS} warm-up, on the bench's 1 GiB dataset (float64: 2^27 values ((i·7919) mod 1000)/1000 − 0.5; ` +
       'float32: the same formula for 2^28 values, also 1 GiB), filled by each program itself. dot(a, b) and add(a, b): a = first half, b = second half ' +
@@ -37,7 +40,7 @@ export function opsNotes(compiler: string | undefined, numpyVersion: unknown): s
       'np.copyto into a shared float32 output; "fresh output pages": x.astype(np.float32)); timed from sending the op to both answers. ' +
       'numpy keeps its own accumulation: float32 sum/mean pairwise in float32, float32 np.dot in float32 (BLAS).',
     'sharc: the SDK on an array stored with one copy; "—" where sharc does not have the operation yet. A stored array an op returns is deleted after each ' +
-      "run (untimed) and checked by its sum (reduce 'sum'). Every result is compared with C's:",
+      "run (untimed) and checked by its sum (reduce 'sum'). Every result is compared with C's (a row passes only when sharc's match):",
     ...tolerances.map((text) => `  ${text}`),
   ];
 }

@@ -28,6 +28,7 @@ export interface OpRow {
   target: OpTarget;
   /** "ok", or which result differs from C's and by how much. */
   check: string;
+  /** sharc's results match C's (a baseline that disagrees with C is reported in `check`, not here). */
   correct: boolean;
   /** Whether sharc met the target (absent while sharc does not run this op, or the row has no target). */
   pass?: boolean;
@@ -72,6 +73,7 @@ function ratio(baseline: OpCell | undefined, sharc: OpCell | undefined): number 
 /** Combines the baselines' and sharc's runs into the rows of the ops table, checking every result against C's. */
 export function opRows(
   entries: readonly OpEntry[],
+  datasetBytes: number,
   c: BaselineOps | undefined,
   numpy: BaselineOps | undefined,
   embedded: ReadonlyMap<string, SharcOpRun> | undefined,
@@ -79,6 +81,7 @@ export function opRows(
 ): OpRow[] {
   return entries.map((entry) => {
     const key = opKey(entry);
+    const bytes = entry.traffic * datasetBytes;
     const cells: OpRow['cells'] = {};
     const sources: Record<OpColumn, BaselineOpRun | SharcOpRun | undefined> = {
       C: c?.runs.get(key),
@@ -87,7 +90,7 @@ export function opRows(
       NATS: nats?.get(key),
     };
     for (const column of OP_COLUMNS) {
-      const cell = cellOf(sources[column], entry.bytes);
+      const cell = cellOf(sources[column], bytes);
       if (cell !== undefined) cells[column] = cell;
     }
     const ratios = {
@@ -97,27 +100,30 @@ export function opRows(
       natsVsNumpy: ratio(cells.numpy, cells.NATS),
     };
     const problems: string[] = [];
+    const baselineProblems: string[] = [];
     const reference = cells.C ?? cells.numpy;
     if (reference === undefined) problems.push('no baseline result');
     for (const column of OP_COLUMNS) {
       const cell = cells[column];
       if (cell === undefined || reference === undefined || cell === reference) continue;
+      const found = column === 'numpy' ? baselineProblems : problems;
       if (cell.error !== undefined) {
-        problems.push(`${column}: ${cell.error}`);
+        found.push(`${column}: ${cell.error}`);
         continue;
       }
       const tolerance = column === 'numpy' || reference === cells.numpy ? entry.numpyTolerance : entry.tolerance;
       const difference = resultDifference(cell.result, reference.result);
-      if (difference > tolerance) problems.push(`${column} differs by ${difference.toExponential(1)} (allowed ${tolerance})`);
+      if (difference > tolerance) found.push(`${column} differs from ${reference === cells.C ? 'C' : 'numpy'} by ${difference.toExponential(1)} (allowed ${tolerance})`);
     }
     const correct = problems.length === 0;
+    const check = [...problems, ...baselineProblems].join('; ') || 'ok';
     const sharcRatios = { C: [ratios.embeddedVsC, ratios.natsVsC], numpy: [ratios.embeddedVsNumpy, ratios.natsVsNumpy] };
     const ranSharc = cells.embedded !== undefined || cells.NATS !== undefined;
     const sharcFailed = cells.embedded?.error !== undefined || cells.NATS?.error !== undefined;
     const meets = (values: Array<number | undefined>, min: number | undefined) =>
       min === undefined || values.every((value) => value === undefined || value >= min);
     const hasTarget = entry.target !== 'none';
-    const row: OpRow = { key, label: entry.label, dtype: entry.dtype, bytes: entry.bytes, cells, ratios, target: entry.target, check: correct ? 'ok' : problems.join('; '), correct };
+    const row: OpRow = { key, label: entry.label, dtype: entry.dtype, bytes, cells, ratios, target: entry.target, check, correct };
     if (ranSharc && (hasTarget || sharcFailed || !correct)) {
       row.pass = correct && !sharcFailed && meets(sharcRatios.C, MIN_VS_C[entry.target]) && meets(sharcRatios.numpy, MIN_VS_NUMPY[entry.target]);
     }
