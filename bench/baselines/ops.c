@@ -28,7 +28,9 @@
 #define BINS 64
 #define HIST_LO (-0.5)
 #define HIST_HI 0.5
-#define BLOCK 4096
+/* Blocks of 16 KiB: argmin/argmax and var/std read a block twice, the second time from L1. */
+#define BLOCK_BYTES 16384
+#define BLOCK_OF(T) (BLOCK_BYTES / sizeof(T))
 #define MAX_RESULTS 256
 
 static double results[MAX_RESULTS];
@@ -140,9 +142,9 @@ static inline v4d load4_f32(const float *p) { return __builtin_convertvector(*(c
     {                                                                                               \
       size_t begin, end, best_block = (size_t)-1, nan_index = (size_t)-1;                           \
       T best = want_max ? -INFINITY : INFINITY;                                                     \
-      thread_range(n, BLOCK, &begin, &end);                                                         \
-      for (size_t b = begin; b < end && nan_index == (size_t)-1; b += BLOCK) {                      \
-        size_t e = b + BLOCK < end ? b + BLOCK : end;                                               \
+      thread_range(n, BLOCK_OF(T), &begin, &end);                                                         \
+      for (size_t b = begin; b < end && nan_index == (size_t)-1; b += BLOCK_OF(T)) {                      \
+        size_t e = b + BLOCK_OF(T) < end ? b + BLOCK_OF(T) : end;                                               \
         T m = want_max ? -INFINITY : INFINITY;                                                      \
         int nan = 0;                                                                                \
         if (want_max) {                                                                             \
@@ -188,9 +190,9 @@ static inline v4d load4_f32(const float *p) { return __builtin_convertvector(*(c
     {                                                                                               \
       size_t begin, end;                                                                            \
       double c = 0, mu = 0, q = 0;                                                                  \
-      thread_range(n, BLOCK, &begin, &end);                                                         \
-      for (size_t b = begin; b < end; b += BLOCK) {                                                 \
-        size_t e = b + BLOCK < end ? b + BLOCK : end;                                               \
+      thread_range(n, BLOCK_OF(T), &begin, &end);                                                         \
+      for (size_t b = begin; b < end; b += BLOCK_OF(T)) {                                                 \
+        size_t e = b + BLOCK_OF(T) < end ? b + BLOCK_OF(T) : end;                                               \
         double s, bq, bn = (double)(e - b);                                                         \
         VEC_SUM(s, b, e, load4_##S(x + i), (double)x[i]);                                                            \
         double bm = s / bn;                                                                         \
@@ -228,7 +230,7 @@ static inline v4d load4_f32(const float *p) { return __builtin_convertvector(*(c
       for (size_t i = begin; i < end; i++) {                                                        \
         double v = (double)x[i];                                                                    \
         if (v >= HIST_LO && v <= HIST_HI) {                                                         \
-          size_t bin = (size_t)((v - HIST_LO) * scale);                                             \
+          int bin = (int)((v - HIST_LO) * scale);                                                   \
           local[i & 3][bin < BINS ? bin : BINS - 1]++;                                              \
         }                                                                                           \
       }                                                                                             \
