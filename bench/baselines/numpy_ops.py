@@ -2,10 +2,13 @@
 
     numpy_ops.py ELEMENTS RUNS WARMUPS KEY...     KEY = op:dtype, e.g. sum:float64
 
+WARMUPS untimed runs precede each op's timed runs, and at least one after a dataset is filled
+(the workers' first pass over a new shared block maps its pages).
+
 The recipe numpy users copy: the parent puts the data in a multiprocessing.shared_memory block,
 2 worker processes (started once, kept warm) attach to it, and each reduces its half with numpy
 (x.sum(), np.dot(x, x), x.min(), np.histogram, ...); the parent combines the two answers. Timed
-from sending the op to both workers to having both answers; best of RUNS after WARMUPS.
+from sending the op to both workers to having both answers; best of RUNS.
 
 Datasets (the same values as bench/src/data.ts and ops.c):
   float64: x[i] = ((i * 7919) % 1000) / 1000 - 0.5, i < ELEMENTS (1 GiB for 2^27)
@@ -193,17 +196,19 @@ def main():
         for key in keys:
             op, dtype = key.split(':')
             n = n64 if dtype == 'float64' else 2 * n64
+            warm = warmups
             if 'x' not in blocks or blocks['x'][1].dtype != np.dtype(dtype):
                 attach('out', None, 0)
                 attach('x', None, 0)
                 fill(attach('x', dtype, n))
+                warm = max(warmups, 1)  # the workers' first pass over a new block maps its pages
             if op == 'add':
                 attach('out', 'float64', n // 2)[:] = 0
             elif op == 'astype':
                 attach('out', 'float32', n)[:] = 0
             else:
                 attach('out', None, 0)
-            for _ in range(warmups):
+            for _ in range(warm):
                 ask_all(('run', op))
             times = []
             for _ in range(runs):

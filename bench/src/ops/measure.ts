@@ -3,10 +3,15 @@ import { measureNumpyOps, NUMPY_PROCESSES } from '../baseline/numpy-ops.js';
 import type { CleanupStack } from '../cleanup.js';
 import { opKey, OPS, HISTOGRAM_BINS, HISTOGRAM_RANGE } from './list.js';
 
-/** C and sharc: best of 5 after 1 warm-up; numpy, slower on several ops (var, histogram), best of 3. */
+/**
+ * C and sharc: best of 5 after 1 warm-up. numpy, slower on several ops (var ~0.5 s, histogram
+ * ~3 s a run), best of 3 without a warm-up per op: its workers and data stay warm from op to op
+ * (numpy_ops.py warms up once after filling each dataset).
+ */
 export const OPS_RUNS = 5;
 export const OPS_WARMUPS = 1;
 export const NUMPY_RUNS = 3;
+const NUMPY_WARMUPS = 0;
 
 const KEYS = OPS.map(opKey);
 
@@ -16,7 +21,7 @@ export function measureCOps(cleanup: CleanupStack, elements: number) {
 }
 
 export function measureNumpyBaseline(cleanup: CleanupStack, elements: number) {
-  return measureNumpyOps(cleanup, elements, NUMPY_RUNS, OPS_WARMUPS, KEYS);
+  return measureNumpyOps(cleanup, elements, NUMPY_RUNS, NUMPY_WARMUPS, KEYS);
 }
 
 /** What the report says about the ops benchmark. */
@@ -28,7 +33,7 @@ export function opsNotes(compiler: string | undefined, numpyVersion: unknown): s
   }
   const tolerances = [...groups].map(([rule, ops]) => `${ops.join(', ')}: ${rule}`);
   return [
-    `ops: best of ${OPS_RUNS} (numpy: ${NUMPY_RUNS}) after ${OPS_WARMUPS} warm-up, on the bench's 1 GiB dataset (float64: 2^27 values ((i·7919) mod 1000)/1000 − 0.5; ` +
+    `ops: best of ${OPS_RUNS} after ${OPS_WARMUPS} warm-up (numpy: best of ${NUMPY_RUNS}, its workers warm from op to op), on the bench's 1 GiB dataset (float64: 2^27 values ((i·7919) mod 1000)/1000 − 0.5; ` +
       'float32: the same formula for 2^28 values, also 1 GiB), filled by each program itself. dot(a, b) and add(a, b): a = first half, b = second half ' +
       '(2 × 512 MiB). GB/s counts bytes read plus bytes written (dot: 1 GiB read; add: 1 GiB read + 512 MiB written; astype: 1 GiB read + 512 MiB written). ' +
       `mean(axis=0): the float64 dataset as [2^23, 16] and [2^19, 256]; histogram: ${HISTOGRAM_BINS} bins over [${HISTOGRAM_RANGE.join(', ')}].`,
