@@ -14,8 +14,8 @@ import { bestOf, gigabytesPerSecond, type BestOf } from './timing.js';
 export const COMPUTE_RUNS = 5;
 export const COMPUTE_WARMUPS = 1;
 export const BASELINE_THREADS = 2;
-/** Higher is better: baseline time / sharc time. */
-const TARGET_RATIO = 0.9;
+/** Higher is better: baseline time / sharc time. The custom kernel runs the baseline's very loop (issue 10: ≥ 0.95). */
+const TARGET_RATIO = { builtin: 0.9, custom: 0.95 } as const;
 /** Partials are folded in a different order than the baseline's two halves: allow rounding, nothing more. */
 const MAX_RELATIVE_DIFFERENCE = 1e-9;
 /** Compiled to dist/src/compute.js; the kernel stays TypeScript source that the SDK bundles. */
@@ -64,7 +64,7 @@ export async function measureSharcCompute(cluster: Cluster, data: Float64Array):
 }
 
 export function computeMeasurements(where: string, sharc: SharcCompute, baseline: ComputeRun, bytes: number): Measurement[] {
-  const row = (kernel: string, run: ComputeRun): Measurement => {
+  const row = (kernel: string, run: ComputeRun, target: number): Measurement => {
     const ratio = baseline.bestMs / run.bestMs;
     const difference = relativeDifference(run.result, baseline.result);
     const correct = difference <= MAX_RELATIVE_DIFFERENCE;
@@ -75,8 +75,8 @@ export function computeMeasurements(where: string, sharc: SharcCompute, baseline
       unit: 'ms',
       baseline: { label: `${BASELINE_THREADS} worker_threads`, value: baseline.bestMs, unit: 'ms' },
       ratio,
-      target: `ratio ≥ ${TARGET_RATIO}`,
-      pass: ratio >= TARGET_RATIO && correct,
+      target: `ratio ≥ ${target}`,
+      pass: ratio >= target && correct,
       details: {
         runsMs: run.runsMs,
         baselineRunsMs: baseline.runsMs,
@@ -89,5 +89,5 @@ export function computeMeasurements(where: string, sharc: SharcCompute, baseline
       },
     };
   };
-  return [row("'sumsq'", sharc.builtin), row('custom kernel module', sharc.custom)];
+  return [row("'sumsq'", sharc.builtin, TARGET_RATIO.builtin), row('custom kernel module', sharc.custom, TARGET_RATIO.custom)];
 }

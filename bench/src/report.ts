@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Measurement } from './measurement.js';
+import { opTable, type OpRow } from './ops/rows.js';
 
 /** Where the reports go: next to bench/package.json (this file runs as bench/dist/src/report.js). */
 const RESULTS_MARKDOWN = fileURLToPath(new URL('../../RESULTS.md', import.meta.url));
@@ -76,25 +77,57 @@ function cellsOf(m: Measurement): Cells {
   };
 }
 
-/** The table as aligned plain text, for the terminal. */
-export function textTable(measurements: Measurement[]): string {
-  const rows = measurements.map(cellsOf);
-  const widths = COLUMNS.map((column) => Math.max(column.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: (column: Column) => string) => COLUMNS.map((column, i) => cells(column).padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line((c) => c), line((c) => '-'.repeat(widths[COLUMNS.indexOf(c)]!)), ...rows.map((row) => line((c) => row[c]))].join('\n');
+/** A table as aligned plain text, for the terminal. */
+function alignedText(header: readonly string[], rows: readonly string[][]): string {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: readonly string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
-function markdownTable(measurements: Measurement[]): string {
+function markdownTable(header: readonly string[], rows: readonly string[][]): string {
   const escape = (text: string) => text.replaceAll('|', '\\|');
-  return [
-    `| ${COLUMNS.join(' | ')} |`,
-    `|${COLUMNS.map(() => '---').join('|')}|`,
-    ...measurements.map(cellsOf).map((row) => `| ${COLUMNS.map((c) => escape(row[c])).join(' | ')} |`),
-  ].join('\n');
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.map(escape).join(' | ')} |`)].join('\n');
+}
+
+function measurementCells(measurements: Measurement[]): string[][] {
+  return measurements.map(cellsOf).map((row) => COLUMNS.map((column) => row[column]));
+}
+
+/** The table as aligned plain text, for the terminal. */
+export function textTable(measurements: Measurement[]): string {
+  return alignedText(COLUMNS, measurementCells(measurements));
+}
+
+/** The ops table (op × dtype: C, numpy, sharc embedded and over NATS) as aligned plain text. */
+export function opsTextTable(rows: readonly OpRow[]): string {
+  const { header, cells } = opTable(rows);
+  return alignedText(header, cells);
+}
+
+/** The ops benchmark in the reports: its rows and what the reader needs to know about them. */
+export interface OpsReport {
+  rows: OpRow[];
+  notes: string[];
+  /** Compiler, numpy version, threads and processes of the baselines. */
+  baselines: Record<string, unknown>;
 }
 
 /** Overwrites bench/RESULTS.md and bench/results.json. */
-export async function writeReports(machine: MachineInfo, measurements: Measurement[], notes: string[]): Promise<string[]> {
+export async function writeReports(machine: MachineInfo, measurements: Measurement[], notes: string[], ops?: OpsReport): Promise<string[]> {
+  const opsTableCells = ops === undefined ? undefined : opTable(ops.rows);
+  const opsSection =
+    ops === undefined || opsTableCells === undefined
+      ? []
+      : [
+          '## Operations: sharc against C/OpenMP and numpy',
+          '',
+          'GB/s = (bytes read + bytes written) / best time, GB = 10^9 bytes; a ratio is sharc\'s GB/s ÷ the baseline\'s (≥ 1: sharc is faster).',
+          '',
+          markdownTable(opsTableCells.header, opsTableCells.cells),
+          '',
+          ...ops.notes.map((note) => `- ${note}`),
+          '',
+        ];
   const markdown = [
     '# sharc benchmark results',
     '',
@@ -107,12 +140,13 @@ export async function writeReports(machine: MachineInfo, measurements: Measureme
     `- CPU busy before the bench started: ${machine.busyBeforeStartPercent.toFixed(0)} %` +
       (machine.busyBeforeStartPercent > BUSY_WARNING_PERCENT ? ' (other work was running: figures are skewed)' : ''),
     '',
-    markdownTable(measurements),
+    markdownTable(COLUMNS, measurementCells(measurements)),
     '',
     ...notes.map((note) => `- ${note}`),
     '',
+    ...opsSection,
   ].join('\n');
   await writeFile(RESULTS_MARKDOWN, markdown);
-  await writeFile(RESULTS_JSON, `${JSON.stringify({ machine, measurements, notes }, null, 2)}\n`);
+  await writeFile(RESULTS_JSON, `${JSON.stringify({ machine, measurements, notes, ...(ops === undefined ? {} : { ops }) }, null, 2)}\n`);
   return [RESULTS_MARKDOWN, RESULTS_JSON];
 }

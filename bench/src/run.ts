@@ -3,6 +3,8 @@
  * node with --expose-gc so big buffers are freed between steps).
  *
  * 1. compute   reduce over 1 GiB on 2 agent processes, and embedded, vs hand-written worker threads
+ *    ops       every built-in over 1 GiB (float64, float32) on 2 agent processes, and embedded, vs
+ *              C/OpenMP (2 threads) and numpy (2 processes over shared memory), in a table of its own
  * 2. latency   a tiny reduce, 1000 times, over NATS and embedded
  * 3. transfer  put / toArray of 1 GiB vs raw TCP loopback to another node process
  * 4. memory    agent RSS holding 1 GiB with 1, 2 and 8 threads
@@ -18,7 +20,11 @@ import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASEL
 import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
 import { LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
 import { failedMeasurement, type Measurement } from './measurement.js';
-import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, textTable, writeReports } from './report.js';
+import { OPS } from './ops/list.js';
+import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } from './ops/measure.js';
+import { opRows } from './ops/rows.js';
+import { measureSharcOps } from './ops/sharc.js';
+import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, opsTextTable, textTable, writeReports } from './report.js';
 import { collectGarbage } from './timing.js';
 import { TRANSFER_RUNS, TRANSFER_WARMUPS, durabilityMeasurement, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
 
@@ -68,9 +74,12 @@ async function main(): Promise<number> {
   const bytes = data.byteLength;
 
   const baseline = await attempt('compute', `baseline: ${BASELINE_THREADS} worker_threads`, () => measureBaselineCompute(data, cleanup));
+  const cOps = await attempt('ops', 'baseline: C/OpenMP, 2 threads', () => measureCOps(cleanup, data.length));
+  const numpyOps = await attempt('ops', 'baseline: numpy, 2 processes', () => measureNumpyBaseline(cleanup, data.length));
   const onProcesses = await attempt('compute', `start ${ON_PROCESSES}`, () =>
     withProcessCluster(cleanup, PROCESS_CLUSTER, async (cluster) => ({
       compute: await attempt('compute', ON_PROCESSES, () => measureSharcCompute(cluster, data)),
+      ops: await attempt('ops', ON_PROCESSES, () => measureSharcOps(cluster, data, OPS, OPS_RUNS, OPS_WARMUPS)),
       latency: await attempt('latency', ON_PROCESSES, () => measureTinyJobLatency(cluster)),
       transfer: await attempt('transfer', ON_PROCESSES, () => measureSharcTransfer(cluster, data, 1)),
       replicated: await attempt('transfer', `${ON_PROCESSES}, 2 copies`, () => measureSharcTransfer(cluster, data, 2)),
@@ -80,6 +89,7 @@ async function main(): Promise<number> {
   const embedded = await attempt('compute', `start ${EMBEDDED}`, () =>
     withEmbeddedCluster(cleanup, EMBEDDED_CLUSTER, async (cluster) => ({
       compute: await attempt('compute', EMBEDDED, () => measureSharcCompute(cluster, data)),
+      ops: await attempt('ops', EMBEDDED, () => measureSharcOps(cluster, data, OPS, OPS_RUNS, OPS_WARMUPS)),
       latency: await attempt('latency', EMBEDDED, () => measureTinyJobLatency(cluster)),
     })),
   );
@@ -114,11 +124,16 @@ async function main(): Promise<number> {
     'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
       'Spread: largest deviation from the threads=1 RSS.',
   ];
+  const ops = {
+    rows: opRows(OPS, bytes, cOps, numpyOps, embedded?.ops, onProcesses?.ops),
+    notes: opsNotes(cOps?.compiler, numpyOps?.about.numpy),
+    baselines: { c: { compiler: cOps?.compiler, ...cOps?.about }, numpy: numpyOps?.about ?? {} },
+  };
   const table = textTable(measurements);
-  process.stdout.write(`\n${table}\n\n`);
-  const written = await writeReports(machineInfo(date, busyPercent), measurements, notes);
+  process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n`);
+  const written = await writeReports(machineInfo(date, busyPercent), measurements, notes, ops);
   progress(`wrote ${written.join(' and ')}`);
-  return failures.length === 0 ? 0 : 1;
+  return failures.length === 0 && ops.rows.every((row) => row.correct) ? 0 : 1;
 }
 
 process.once('SIGINT', () => stopEverythingAndExit('interrupted', 130));
