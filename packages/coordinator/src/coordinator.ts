@@ -106,8 +106,8 @@ export class Coordinator {
       agents: this.agents,
       placement: this.placement,
       logger: options.logger,
-      runMapTask: (input, output, origin, index) =>
-        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index),
+      runMapTask: (input, output, origin, index, other) =>
+        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index, other),
     });
     this.scheduler = new JobScheduler({
       bus: this.bus,
@@ -520,10 +520,13 @@ export class Coordinator {
   private async releaseDropped(record: ArrayRecord): Promise<void> {
     await this.placement.release(record.meta);
     if (record.origin.kind !== 'map') return;
-    const input = this.arrays.find(record.origin.inputId);
-    if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
-      this.arrays.remove(input.meta.id);
-      await this.releaseDropped(input);
+    // Both inputs of a binary op are its lineage.
+    for (const inputId of record.origin.withId === undefined ? [record.origin.inputId] : [record.origin.inputId, record.origin.withId]) {
+      const input = this.arrays.find(inputId);
+      if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
+        this.arrays.remove(input.meta.id);
+        await this.releaseDropped(input);
+      }
     }
   }
 

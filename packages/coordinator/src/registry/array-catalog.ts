@@ -112,7 +112,7 @@ export class ArrayCatalog {
    */
   hasDependents(arrayId: string): boolean {
     for (const record of this.byId.values()) {
-      if (record.origin.kind === 'map' && record.origin.inputId === arrayId) return true;
+      if (record.origin.kind === 'map' && (record.origin.inputId === arrayId || record.origin.withId === arrayId)) return true;
     }
     return false;
   }

@@ -18,6 +18,7 @@ import { builtinReducer } from '../workers/builtin-kernels.js';
 import { blockView } from '../workers/block-view.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
+import { runBuiltinOpTask } from './run-builtin-op.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
 const INLINE_BYTES = 256 * 1024;
@@ -86,6 +87,7 @@ async function runOnPartition(
   const blocks = blocksOf(input);
   try {
     if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
+    if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context);
     const kernel = await moduleKernel(task, context);
     const view = viewOf(input);
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
@@ -156,7 +158,7 @@ async function runBuiltinReduce(
 
 async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
   const kernel = task.kernel;
-  if (kernel.kind === 'builtin') throw new KernelError('a built-in kernel has no module');
+  if (kernel.kind !== 'reduce' && kernel.kind !== 'map') throw new KernelError('a built-in kernel has no module');
   const path = await context.kernels.pathOf(kernel.hash);
   const exportName = kernel.kind === 'reduce' ? kernel.partial : kernel.kernel;
   return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}` };

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { KernelError, assertSerialisable, colsOf, exportedFunction, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
 import { builtinReducer } from './builtin-kernels.js';
+import { runBuiltinOpRequest } from './ops/op-request.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
@@ -71,6 +72,8 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
       }
       return [];
     }
+    case 'builtin-op':
+      return runBuiltinOpRequest(request);
     case 'combine': {
       const combine = await loadExport(request.kernel);
       const acc = await foldPartials(request.partials, combine, request.kernel.label);
