@@ -65,6 +65,8 @@ export async function runBuiltinOpTask(
 
 /** The output partition's rows of a slice, copied from the input partition (the same index: see slicedPartition). */
 function copySlice(input: StoredPartition, output: StoredPartition, slice: BuiltinMapParams['slice']): void {
+  // An input partition outside the slice gives an output partition of no rows.
+  if (output.meta.rowCount === 0) return;
   const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
   const firstRow = output.meta.rowStart + slice.start - input.meta.rowStart;
   const length = output.meta.rowCount * rowBytes;
