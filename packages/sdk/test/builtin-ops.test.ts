@@ -7,53 +7,14 @@
  * numpy's answer is computed by fixtures/builtin_ops_numpy.py from the same .npy files.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { DTYPES, InvalidArgumentError, connect, type ArrayRef, type Cluster, type DType } from '../src/index.js';
+import { NumpyCheck, makeNumpyInputs } from './numpy-check.js';
 
-const PYTHON = '/usr/bin/python3';
-const NUMPY_SIDE = fileURLToPath(new URL('../../test/fixtures/builtin_ops_numpy.py', import.meta.url));
 const SHAPES = ['37x4', '1x4', '0x4', '23'] as const;
-
-interface Entry {
-  label: string;
-  op: string;
-  params?: unknown;
-  a: string;
-  b?: string;
-  out?: string;
-  /** dot's result, as JavaScript prints it (NaN and ±Infinity survive JSON so). */
-  value?: string;
-}
-
-/** Runs the ops, saves each output, then asks numpy: every mismatch is one line of the result. */
-class NumpyCheck {
-  readonly entries: Entry[] = [];
-  constructor(private readonly dir: string) {}
-
-  file(dtype: DType, shape: string, which: 'a' | 'b' = 'a'): string {
-    return path.join(this.dir, `${dtype}-${shape}${which === 'b' ? '-b' : ''}.npy`);
-  }
-
-  async output(label: string, op: string, params: unknown, a: string, made: ArrayRef, b?: string): Promise<void> {
-    const out = path.join(this.dir, `out-${this.entries.length}.npy`);
-    await made.save(out);
-    await made.delete();
-    this.entries.push({ label, op, params, a, out, ...(b === undefined ? {} : { b }) });
-  }
-
-  async problems(): Promise<string[]> {
-    const manifest = path.join(this.dir, `manifest-${Date.now()}.json`);
-    await writeFile(manifest, JSON.stringify(this.entries, (_, v: unknown) => (v instanceof Float64Array ? Array.from(v) : v)));
-    this.entries.length = 0;
-    const printed = execFileSync(PYTHON, [NUMPY_SIDE, 'check', manifest], { encoding: 'utf8' }).trim();
-    return printed === '' ? [] : printed.split('\n');
-  }
-}
 
 describe('built-in ops making new arrays, against numpy', () => {
   let cluster: Cluster;
@@ -75,7 +36,7 @@ describe('built-in ops making new arrays, against numpy', () => {
     cluster = await connect({ embedded: { agents: 2, threads: 1, memoryBytes: 256 * 1024 * 1024 } });
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-ops-'));
     check = new NumpyCheck(dir);
-    execFileSync(PYTHON, [NUMPY_SIDE, 'make', dir, ...SHAPES]);
+    makeNumpyInputs(dir, SHAPES);
   });
   after(async () => {
     await cluster.close();
