@@ -175,6 +175,17 @@ describe('built-in ops making new arrays, against numpy', () => {
     assert.deepEqual(await check.problems(), []);
   });
 
+  it('clips 64-bit integers with bigint bounds past 2^53, and adds an array to itself', async () => {
+    const big = 2n ** 60n;
+    const data = BigInt64Array.from([-(2n ** 63n), -big - 1n, -5n, 0n, 7n, big + 1n, 2n ** 63n - 1n]);
+    const a = await cluster.put(data, { partitions: 3 });
+    assert.deepEqual(await (await a.clip(-big, big)).toArray(), BigInt64Array.from([-big, -big, -5n, 0n, 7n, big, big]));
+    const unsigned = await cluster.put(BigUint64Array.from([0n, 2n ** 64n - 1n, 2n ** 63n]), { partitions: 2 });
+    assert.deepEqual(await (await unsigned.clip(1n, 2n ** 64n - 2n)).toArray(), BigUint64Array.from([1n, 2n ** 64n - 2n, 2n ** 63n]));
+    // int64 sums wrap as numpy's do.
+    assert.deepEqual(await (await cluster.add(a, a)).toArray(), data.map((v) => BigInt.asIntN(64, 2n * v)));
+  });
+
   it('refuses what numpy refuses or sharc cannot do, naming the problem', async () => {
     const matrix = await input('float64', '37x4');
     const vector = await input('float64', '23');
