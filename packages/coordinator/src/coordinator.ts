@@ -100,7 +100,14 @@ export class Coordinator {
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), options.active);
-    this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger, () => this.arrays.servingCounts());
+    this.placement = new PartitionAllocator(
+      this.bus,
+      this.agents,
+      options.cluster,
+      options.logger,
+      () => this.arrays.servingCounts(),
+      (ranges) => this.arrays.layoutLike(ranges),
+    );
     this.recovery = new PartitionRecovery({
       catalog: this.arrays,
       agents: this.agents,

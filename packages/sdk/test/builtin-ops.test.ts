@@ -186,6 +186,15 @@ describe('built-in ops making new arrays, against numpy', () => {
     assert.deepEqual(await (await cluster.add(a, a)).toArray(), data.map((v) => BigInt.asIntN(64, 2n * v)));
   });
 
+  it('places an array like a stored one with the same rows, so that their rows meet on one agent', async () => {
+    const a = await cluster.put(new Float64Array(3000), { shape: [1000, 3], partitions: 3, copies: 1 });
+    const b = await cluster.put(new Int8Array(1000), { shape: [1000], partitions: 3, copies: 1 });
+    assert.deepEqual(b.placement.map((p) => p.agentId), a.placement.map((p) => p.agentId));
+    assert.equal(new Set(a.placement.map((p) => p.agentId)).size, 2);
+    await a.delete();
+    await b.delete();
+  });
+
   it('refuses what numpy refuses or sharc cannot do, naming the problem', async () => {
     const matrix = await input('float64', '37x4');
     const vector = await input('float64', '23');
