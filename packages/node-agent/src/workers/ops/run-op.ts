@@ -3,6 +3,7 @@ import { blockView } from '../block-view.js';
 import type { Block, PartitionView } from '../worker-protocol.js';
 import { absBlock, astypeBlock, binaryBlock, clipBlock, scaleBlock, sqrtBlock } from './elementwise.js';
 import { dotBlock, matvecBlock, rowStatisticBlock } from './rows.js';
+import { runWasmOp, wasmOpFor } from './wasm-ops.js';
 
 /**
  * Runs a built-in map over one block of rows: `input` (and `other`, the second array of a
@@ -12,6 +13,12 @@ import { dotBlock, matvecBlock, rowStatisticBlock } from './rows.js';
 export function runBuiltinMapBlock(op: BuiltinMap, params: unknown, input: PartitionView, other: PartitionView | undefined, output: PartitionView, block: Block): void {
   const a = blockView(input, block);
   const o = blockView(output, block);
+  // The hot float loops as WebAssembly SIMD (wasm-ops.ts); the JS loops below run the rest.
+  const simd = wasmOpFor(op, params, input.dtype, other?.dtype, output.dtype);
+  if (simd !== undefined) {
+    runWasmOp(simd.name, simd.scalars, a, other === undefined ? undefined : blockView(other, block), o);
+    return;
+  }
   if (isBinaryMap(op)) {
     if (other === undefined) throw new Error(`${op} needs its second array's rows`);
     binaryBlock(op, a, input.dtype, blockView(other, block), other.dtype, o, output.dtype);
