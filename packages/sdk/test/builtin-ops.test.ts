@@ -15,6 +15,8 @@ import { DTYPES, InvalidArgumentError, connect, type ArrayRef, type Cluster, typ
 import { NumpyCheck, makeNumpyInputs } from './numpy-check.js';
 
 const SHAPES = ['37x4', '1x4', '0x4', '23'] as const;
+/** Partitions of this one are past the agent's inline size: their blocks run on worker threads. */
+const LARGE = '60000x8';
 
 describe('built-in ops making new arrays, against numpy', () => {
   let cluster: Cluster;
@@ -36,7 +38,7 @@ describe('built-in ops making new arrays, against numpy', () => {
     cluster = await connect({ embedded: { agents: 2, threads: 1, memoryBytes: 256 * 1024 * 1024 } });
     dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-ops-'));
     check = new NumpyCheck(dir);
-    makeNumpyInputs(dir, SHAPES);
+    makeNumpyInputs(dir, [...SHAPES, LARGE]);
   });
   after(async () => {
     await cluster.close();
@@ -172,6 +174,26 @@ describe('built-in ops making new arrays, against numpy', () => {
       }
     }
     assert.equal(await cluster.dot(await input('float64', '0x4'), await input('float64', '0x4', 'b')), 0);
+    assert.deepEqual(await check.problems(), []);
+  });
+
+  it('equal numpy on arrays whose partitions run on worker threads', async () => {
+    for (const [ta, tb] of [['float64', 'float64'], ['float32', 'float32'], ['int32', 'int64']] as const) {
+      const [a, b] = [await input(ta, LARGE), await input(tb, LARGE, 'b')];
+      const [fa, fb] = [check.file(ta, LARGE), check.file(tb, LARGE, 'b')];
+      await check.output(`astype ${ta} → float32 (large)`, 'astype', { dtype: 'float32' }, fa, await a.astype('float32'));
+      await check.output(`astype ${ta} → int16 (large)`, 'astype', { dtype: 'int16' }, fa, await a.astype('int16'));
+      await check.output(`scale ${ta} (large)`, 'scale', { factor: 1.5, offset: 2 }, fa, await a.scale(1.5, { offset: 2 }));
+      await check.output(`add ${ta} ${tb} (large)`, 'add', undefined, fa, await cluster.add(a, b), fb);
+      await check.output(`div ${ta} ${tb} (large)`, 'div', undefined, fa, await cluster.div(a, b), fb);
+      await check.output(`sum axis 1 ${ta} (large)`, 'rowsum', undefined, fa, await cluster.rowStatistic(a, 'sum'));
+      await check.output(`std axis 1 ${ta} (large)`, 'rowstd', { ddof: 1 }, fa, await cluster.rowStatistic(a, 'std', { ddof: 1 }));
+      await check.output(`min axis 1 ${ta} (large)`, 'rowmin', undefined, fa, await cluster.rowStatistic(a, 'min'));
+      const v = Float64Array.from({ length: 8 }, (_, i) => 1 / (i + 1));
+      await check.output(`matvec ${ta} (large)`, 'matvec', { v }, fa, await a.matvec(v));
+      await check.output(`slice ${ta} (large)`, 'slice', { start: 12345, end: 54321 }, fa, await a.slice(12345, 54321));
+      check.entries.push({ label: `dot ${ta} ${tb} (large)`, op: 'dot', a: fa, b: fb, value: String(await cluster.dot(a, b)) });
+    }
     assert.deepEqual(await check.problems(), []);
   });
 
