@@ -90,4 +90,35 @@ describe('built-in ops on agent processes', () => {
     }
     assert.ok(Math.abs(product - expectedDot) <= 1e-9 * Math.abs(expectedDot), `dot ${product}, expected ${expectedDot}`);
   });
+
+  it('computes a lost output partition of a binary op and of a slice again from their inputs (both inputs of the binary op)', async () => {
+    // Two live agents again (the test before killed one).
+    for (const [name, agent] of processes.agents) if (!agent.running) await processes.addAgent(name);
+    await until(async () => (await cluster.nodes()).filter((n) => n.state === 'alive').length === 2);
+    const rows = 20_000;
+    const dataA = Float64Array.from({ length: rows * 4 }, (_, i) => Math.sin(i) * 1000);
+    const dataB = Int32Array.from({ length: rows * 4 }, (_, i) => (i * 7919) % 4001);
+    const a = await cluster.put(dataA, { shape: [rows, 4], partitions: 2, copies: 2 });
+    const staged = await cluster.put(dataB, { shape: [rows, 4], partitions: 1, copies: 1 });
+    const file = path.join(dir, 'lineage-b.npy');
+    await staged.save(file);
+    await staged.delete();
+    const b = await cluster.fromFile(file, { partitions: 3 });
+    const sum = await cluster.add(a, b);
+    const rowsOfA = await a.slice(5000, 15_000);
+    const victim = sum.placement[0]!.agentId;
+    await processes.agents.get(victim)!.kill();
+    await until(async () => (await cluster.nodes()).some((n) => n.id === victim && n.state === 'dead'));
+    const got = (await (await cluster.open(sum.name)).toArray()) as Float64Array;
+    for (let i = 0; i < got.length; i++) if (got[i] !== dataA[i]! + dataB[i]!) assert.fail(`element ${i}: ${got[i]} is not ${dataA[i]! + dataB[i]!}`);
+    assert.deepEqual(await (await cluster.open(rowsOfA.name)).toArray(), dataA.subarray(5000 * 4, 15_000 * 4));
+  });
 });
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 150; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail('the cluster never reached the expected state');
+}
