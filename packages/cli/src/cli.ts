@@ -4,6 +4,7 @@ import { EXIT_USAGE, type GlobalArgs } from './context.js';
 import { arrayCommands } from './commands/arrays.js';
 import { cancelCommand } from './commands/cancel.js';
 import { computeCommands } from './commands/compute.js';
+import { opsCommands } from './commands/ops.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommands } from './commands/inspect.js';
 import { serviceCommands } from './commands/services.js';
@@ -185,6 +186,6 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
       process.stderr.write(`sharc: ${usageMessage(message ?? error?.message ?? 'bad command line', argv)}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;
-  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, cancelCommand, demoCommand]) cli = add(cli, exit);
+  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, opsCommands, cancelCommand, demoCommand]) cli = add(cli, exit);
   return cli.epilog('Docs: README.md. Every option can also come from SHARC_<OPTION> (e.g. SHARC_SERVERS) or --config.');
 }

@@ -106,14 +106,21 @@ export class Coordinator {
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
-    this.placement = new PartitionAllocator(this.bus, this.agents, options.cluster, options.logger, () => this.arrays.servingCounts());
+    this.placement = new PartitionAllocator(
+      this.bus,
+      this.agents,
+      options.cluster,
+      options.logger,
+      () => this.arrays.servingCounts(),
+      (ranges) => this.arrays.layoutLike(ranges),
+    );
     this.recovery = new PartitionRecovery({
       catalog: this.arrays,
       agents: this.agents,
       placement: this.placement,
       logger: options.logger,
-      runMapTask: (input, output, origin, index) =>
-        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index),
+      runMapTask: (input, output, origin, index, other) =>
+        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index, other),
     });
     this.scheduler = new JobScheduler({
       bus: this.bus,
@@ -526,10 +533,13 @@ export class Coordinator {
   private async releaseDropped(record: ArrayRecord): Promise<void> {
     await this.placement.release(record.meta);
     if (record.origin.kind !== 'map') return;
-    const input = this.arrays.find(record.origin.inputId);
-    if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
-      this.arrays.remove(input.meta.id);
-      await this.releaseDropped(input);
+    // Both inputs of a binary op are its lineage.
+    for (const inputId of record.origin.withId === undefined ? [record.origin.inputId] : [record.origin.inputId, record.origin.withId]) {
+      const input = this.arrays.find(inputId);
+      if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
+        this.arrays.remove(input.meta.id);
+        await this.releaseDropped(input);
+      }
     }
   }
 

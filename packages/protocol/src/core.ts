@@ -22,3 +22,5 @@ export type { BuiltinPartial } from './reductions.js';
 export { BUILTIN_REDUCTIONS, type BuiltinReduction } from './builtin-names.js';
 export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';
+export { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS, isBinaryMap, isRowStatistic } from './builtin-maps.js';
+export type { BuiltinMap, BinaryMap, RowStatistic, BuiltinPairReduction, BuiltinMapParams } from './builtin-maps.js';

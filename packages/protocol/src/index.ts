@@ -91,6 +91,23 @@ export {
 export type { DataRequest, DataReply, BodySink } from './data-plane.js';
 export { tcpDataPlane } from './data-client.js';
 export type { DataPlane } from './data-client.js';
+export {
+  BUILTIN_MAPS,
+  BINARY_MAPS,
+  ROW_STATISTICS,
+  BUILTIN_PAIR_REDUCTIONS,
+  isBinaryMap,
+  isRowStatistic,
+  promoteDTypes,
+  binaryResultDType,
+  resolveSlice,
+  parseBuiltinMapParams,
+  builtinMapOutput,
+  checkSameShape,
+  slicedPartition,
+  rowBytesOf,
+} from './builtin-maps.js';
+export type { BuiltinMap, BinaryMap, RowStatistic, BuiltinPairReduction, BuiltinMapParams, ArrayShapeInfo } from './builtin-maps.js';
 export { identityOf, combineBuiltin, finishBuiltin, emptyReductionError } from './reductions.js';
 export type { BuiltinPartial, BuiltinResult } from './reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';

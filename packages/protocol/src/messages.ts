@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { arrayNameProblem, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 import { BUILTIN_REDUCTIONS } from './builtin-names.js';
+import { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS } from './builtin-maps.js';
 import { DTYPES } from './dtypes.js';
 
 /**
@@ -99,14 +100,22 @@ export const kernelRefSchema = z.discriminatedUnion('kind', [
     combine: z.string().min(1),
   }),
   z.object({ kind: z.literal('map'), hash: id, module: z.string(), kernel: z.string().min(1) }),
+  // Built-in operations producing a new array (map jobs) and built-in reductions over two
+  // arrays (reduce jobs with `with`): see builtin-maps.ts. `params` are checked per op there.
+  z.object({ kind: z.literal('builtin-map'), op: z.enum(BUILTIN_MAPS), params: z.unknown().optional() }),
+  z.object({ kind: z.literal('builtin-pair'), op: z.enum(BUILTIN_PAIR_REDUCTIONS) }),
 ]);
 export type KernelRef = z.infer<typeof kernelRefSchema>;
+
+/** The second input array of a binary op or of `dot`: same shape as the first, its rows meet the first's on one agent. */
+const withArraySchema = z.object({ arrayId: id });
 
 export const reduceSpecSchema = z.object({
   kind: z.literal('reduce'),
   arrayId: id,
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
+  with: withArraySchema.optional(),
   /**
    * Only these partitions run (a client whose partials of a finished job were lost on the way
    * asks for them again). @default every partition
@@ -118,6 +127,7 @@ export const mapSpecSchema = z.object({
   arrayId: id,
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
+  with: withArraySchema.optional(),
   dtype,
   /** Output columns; 0 for an output of zero columns (the input may have none). */
   cols: count,
@@ -171,6 +181,21 @@ export const taskSchema = z.object({
   kernel: kernelRefSchema,
   params: z.unknown().optional(),
   output: z.object({ arrayId: id, dtype, cols: count }).optional(),
+  /**
+   * The second input of a binary op or `dot`: where the rows of this partition are in it. Each
+   * source is a partition of that array overlapping these rows and the agent serving it; the
+   * agent reads it in place when it holds a copy, otherwise over the holder's data port.
+   */
+  with: z
+    .object({
+      arrayId: id,
+      arrayName: arrayName.optional(),
+      dtype,
+      shape,
+      /** `local`: the task's own agent holds a copy of this partition (read in place, no transfer). */
+      sources: z.array(z.object({ partition: partitionMetaSchema, holder: agentInfoSchema, local: z.boolean().optional() })).max(MAX_PARTITIONS),
+    })
+    .optional(),
   /**
    * What is left of the job's time: the agent stops the task by itself after this long, so a
    * kernel that never returns is stopped even if the coordinator's task.cancel never arrives.

@@ -13,6 +13,7 @@ import {
   type TypedArrayOf,
 } from '@sharc/protocol';
 import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
+import type { ArrayOpArgs, OpOptions, ScaleOptions } from './ops/builtin-ops.js';
 
 export interface ToArrayOptions<D extends DType = DType> extends JobOptions {
   /** A typed array of the array's dtype and length to fill instead of allocating a new one. */
@@ -25,6 +26,8 @@ export interface ArrayOwner {
   readPartitions(meta: ArrayMeta, each: (partition: PartitionMeta, bytes: Uint8Array) => Promise<void> | void, options: JobOptions, into?: Uint8Array): Promise<void>;
   deleteArray(meta: ArrayMeta): Promise<void>;
   saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void>;
+  /** Runs a built-in op making a new array from this one (ops/builtin-ops.ts checks the arguments). */
+  arrayOp<O extends keyof ArrayOpArgs>(op: O, array: ArrayRef, args: ArrayOpArgs[O], options: OpOptions): Promise<ArrayRef>;
 }
 
 /**
@@ -112,5 +115,49 @@ export class ArrayRef<D extends DType = DType> {
   /** Frees the array on every agent; its name becomes free. */
   delete(): Promise<void> {
     return this.owner.deleteArray(this.meta);
+  }
+
+  // ---- Built-in operations making a new stored array (ops/builtin-ops.ts; numpy's names) ----
+  // Each takes the output's options (name, replace, detached) and the job's (timeoutMs, signal, onProgress).
+
+  /**
+   * numpy's `a.astype(dtype)`. float → integer truncates toward zero and saturates at the
+   * integer's bounds, NaN → 0 (numpy leaves those undefined); integer → narrower integer wraps.
+   */
+  async astype<T extends DType>(dtype: T, options: OpOptions = {}): Promise<ArrayRef<T>> {
+    return (await this.owner.arrayOp('astype', this, { dtype }, options)) as ArrayRef<T>;
+  }
+
+  /** `a * factor + offset` (float32 stays float32, every other dtype gives float64). */
+  scale(factor: number, options: ScaleOptions = {}): Promise<ArrayRef> {
+    return this.owner.arrayOp('scale', this, { factor }, options);
+  }
+
+  /** numpy's `np.clip(a, lo, hi)`, in the array's dtype; `undefined` (or null) for no bound. */
+  clip(lo: number | bigint | undefined | null, hi: number | bigint | undefined | null, options: OpOptions = {}): Promise<ArrayRef<D>> {
+    return this.owner.arrayOp('clip', this, { lo, hi }, options) as Promise<ArrayRef<D>>;
+  }
+
+  /** numpy's `np.abs(a)`, in the array's dtype. */
+  abs(options: OpOptions = {}): Promise<ArrayRef<D>> {
+    return this.owner.arrayOp('abs', this, {}, options) as Promise<ArrayRef<D>>;
+  }
+
+  /** numpy's `np.sqrt(a)`: float32 stays float32, every other dtype gives float64. */
+  sqrt(options: OpOptions = {}): Promise<ArrayRef> {
+    return this.owner.arrayOp('sqrt', this, {}, options);
+  }
+
+  /**
+   * numpy's `a[start:end]` along the rows: a new array. Negative bounds count from the end,
+   * bounds out of range clamp, `undefined` (or null) is the start (end).
+   */
+  slice(start?: number | null, end?: number | null, options: OpOptions = {}): Promise<ArrayRef<D>> {
+    return this.owner.arrayOp('slice', this, { start, end }, options) as Promise<ArrayRef<D>>;
+  }
+
+  /** numpy's `a @ v` for a 2-D array and a vector of length cols: a new float64 array of shape [rows]. */
+  matvec(v: ArrayLike<number> | ArrayBufferView, options: OpOptions = {}): Promise<ArrayRef<'float64'>> {
+    return this.owner.arrayOp('matvec', this, { v }, options) as Promise<ArrayRef<'float64'>>;
   }
 }

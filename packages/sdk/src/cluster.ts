@@ -30,6 +30,7 @@ import {
   type AgentInfo,
   type ArrayMeta,
   type BuiltinPartial,
+  type BuiltinMap,
   type BuiltinReduction,
   type BuiltinResult,
   type DTypeOfArray,
@@ -58,6 +59,18 @@ import { loadLocally } from './kernels/local-module.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { putDType } from './put-dtype.js';
+import {
+  arrayOpParams,
+  matvecParams,
+  rowStatisticParams,
+  runBuiltinMap,
+  runDot,
+  type ArrayOpArgs,
+  type OpOptions,
+  type RowStatisticName,
+  type RowStatisticOptions,
+  type RunJob,
+} from './ops/builtin-ops.js';
 import { ResendingCaller } from './resending-call.js';
 import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkNewName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
@@ -363,6 +376,61 @@ export class Cluster implements ArrayOwner {
     if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
     return new ArrayRef(this, done.array);
   }
+
+  // ---- Built-in operations over two arrays, and along axis 1 (ops/builtin-ops.ts) -----------
+
+  /** numpy's `a + b` of two arrays of the same shape: a new array of numpy's promoted dtype (integers wrap). */
+  add(a: ArrayRef, b: ArrayRef, options: OpOptions = {}): Promise<ArrayRef> {
+    return this.builtinMap('add', a, undefined, options, b);
+  }
+
+  /** numpy's `a - b` (bool − bool is refused, as numpy does). */
+  sub(a: ArrayRef, b: ArrayRef, options: OpOptions = {}): Promise<ArrayRef> {
+    return this.builtinMap('sub', a, undefined, options, b);
+  }
+
+  /** numpy's `a * b`. */
+  mul(a: ArrayRef, b: ArrayRef, options: OpOptions = {}): Promise<ArrayRef> {
+    return this.builtinMap('mul', a, undefined, options, b);
+  }
+
+  /** numpy's `a / b` (true division: float64 for integers). */
+  div(a: ArrayRef, b: ArrayRef, options: OpOptions = {}): Promise<ArrayRef> {
+    return this.builtinMap('div', a, undefined, options, b);
+  }
+
+  /** numpy's `np.dot(a.ravel(), b.ravel())` of two arrays of the same shape, accumulated in float64. */
+  dot(a: ArrayRef, b: ArrayRef, options: JobOptions = {}): Promise<number> {
+    return runDot(this.runJob, a, b, options);
+  }
+
+  /** numpy's `a @ v` (a 2-D, v of length cols): a new float64 array of shape [rows]. */
+  async matvec(a: ArrayRef, v: ArrayLike<number> | ArrayBufferView, options: OpOptions = {}): Promise<ArrayRef<'float64'>> {
+    return (await this.builtinMap('matvec', a, matvecParams(v), options)) as ArrayRef<'float64'>;
+  }
+
+  /**
+   * A statistic of each row of a 2-D array (numpy's `a.sum(axis=1)`, `mean`, `min`, `max`,
+   * `std(axis=1, ddof)`): a new array of shape [rows]; sum, mean and std in float64, min and
+   * max in the array's dtype. What `a.sum({ axis: 1 })` and its siblings run.
+   */
+  async rowStatistic(a: ArrayRef, name: RowStatisticName, options: RowStatisticOptions = {}): Promise<ArrayRef> {
+    const split = rowStatisticParams(name, options);
+    return this.builtinMap(split.op, a, split.params, split.options);
+  }
+
+  /** ArrayOwner: ArrayRef's astype, scale, clip, abs, sqrt, slice, matvec come here. */
+  async arrayOp<O extends keyof ArrayOpArgs>(op: O, array: ArrayRef, args: ArrayOpArgs[O], options: OpOptions): Promise<ArrayRef> {
+    const split = arrayOpParams(op, array, args, options);
+    return this.builtinMap(op, array, split.params, split.options);
+  }
+
+  /** Runs a built-in op making a new array. */
+  private async builtinMap(op: BuiltinMap, array: ArrayRef, params: unknown, options: OpOptions, other?: ArrayRef): Promise<ArrayRef> {
+    return new ArrayRef(this, await runBuiltinMap(this.runJob, op, array, params, options, other));
+  }
+
+  private readonly runJob: RunJob = (spec, input, options, detached) => this.job(spec, input as ArrayRef, options, detached);
 
   /** The agents of the cluster. */
   async nodes(): Promise<NodeInfo[]> {

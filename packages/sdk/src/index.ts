@@ -16,6 +16,7 @@ export { Cluster } from './cluster.js';
 export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions } from './cluster.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
+export type { OpOptions, ScaleOptions, RowStatisticOptions, RowStatisticName } from './ops/builtin-ops.js';
 export type { ConnectOptions, EmbeddedOptions } from './options.js';
 export type { KernelContext } from './kernel-types.js';
 export {

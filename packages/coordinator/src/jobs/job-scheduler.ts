@@ -8,6 +8,7 @@ import {
   bytesPerElement,
   isSubjectToken,
   parseShape,
+  holdersOf,
   rowsOf,
   subjectFor,
   toErrorData,
@@ -30,6 +31,8 @@ import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import type { PersistedJob, StateStore } from '../state/state-store.js';
 import { JobAdmission, checkOutputFits } from './admission.js';
+import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
+import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
@@ -310,7 +313,11 @@ export class JobScheduler {
     const input = this.deps.arrays.ready(spec.arrayId);
     const inputRecord = this.deps.arrays.getRecord(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
-    if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
+    if (spec.kind === 'map' && spec.kernel.kind !== 'map' && spec.kernel.kind !== 'builtin-map') throw new InvalidArgumentError('map needs a module kernel export');
+    // A binary op's or dot's second array (checked against the first: same shape, op and dtypes).
+    const other = spec.with === undefined ? undefined : this.deps.arrays.ready(spec.with.arrayId);
+    const otherRecord = other === undefined ? undefined : this.deps.arrays.getRecord(other.id);
+    checkBuiltinOpJob(spec, input, other);
     if (params.detached === true && spec.kind === 'reduce') {
       throw new InvalidArgumentError("detached is for a map (or fromFile), whose output stays in the cluster: a reduce's result goes only to its caller, so it ends with its client");
     }
@@ -352,16 +359,35 @@ export class JobScheduler {
           this.deps.bus,
           this.deps.cluster,
           agentId,
-          { jobId, clientId, arrayId: input.id, arrayName: input.name, partitionIndex: index, attempt, kernel: spec.kernel, params: spec.params, ...outputTask() },
+          {
+            jobId,
+            clientId,
+            arrayId: input.id,
+            arrayName: input.name,
+            partitionIndex: index,
+            attempt,
+            kernel: spec.kernel,
+            params: spec.params,
+            ...outputTask(),
+            ...(other === undefined ? {} : { with: secondInputOf(other, input.partitions[index]!, agentId, this.deps.agents) }),
+          },
           timeout,
         ),
       recoverPartition: async (index) => {
         await this.deps.recovery.whenServed(inputRecord, index);
+        if (otherRecord !== undefined) {
+          await Promise.all(overlappingPartitions(otherRecord.meta, input.partitions[index]!).map((p) => this.deps.recovery.whenServed(otherRecord, p.index)));
+        }
         if (output !== undefined) await this.moveOutputPartition(output, input, index, lostOutputs.delete(index));
       },
       partitionMissing: (index, agentId, arrayId) => {
         if (output !== undefined && arrayId === output.id) lostOutputs.add(index);
-        else this.deps.recovery.copyLost(inputRecord, index, agentId, Promise.resolve());
+        else if (otherRecord !== undefined && arrayId === otherRecord.meta.id) {
+          // A copy of the second array the catalog places on the agent is not there: made again.
+          for (const p of overlappingPartitions(otherRecord.meta, input.partitions[index]!)) {
+            if (holdersOf(p).includes(agentId)) this.deps.recovery.copyLost(otherRecord, p.index, agentId, Promise.resolve());
+          }
+        } else this.deps.recovery.copyLost(inputRecord, index, agentId, Promise.resolve());
       },
       cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
@@ -400,6 +426,10 @@ export class JobScheduler {
       this.deps.arrays.ready(spec.arrayId);
       // Partitions of agents that died are served elsewhere first (a copy, the file, the lineage).
       await Promise.all(input.partitions.map((p) => this.deps.recovery.whenServed(inputRecord, p.index)));
+      if (otherRecord !== undefined) {
+        this.deps.arrays.ready(otherRecord.meta.id);
+        await Promise.all(otherRecord.meta.partitions.map((p) => this.deps.recovery.whenServed(otherRecord, p.index)));
+      }
       if (spec.kind !== 'map') return;
       // A resumed map writes into the output the previous coordinator allocated.
       const allocated = params.generation === 0 ? undefined : this.resumedOutput(params);
@@ -408,8 +438,17 @@ export class JobScheduler {
         for (const p of input.partitions) await this.moveOutputPartition(output, input, p.index);
       } else {
         const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
+        if (spec.kernel.kind === 'builtin-map') builtinOpOutput(meta, spec.kernel, input, other);
         checkOutputFits(meta, this.deps.agents);
-        const origin: ArrayOrigin = { kind: 'map', inputId: input.id, kernel: spec.kernel, params: spec.params, dtype: spec.dtype, cols: spec.cols };
+        const origin: ArrayOrigin = {
+          kind: 'map',
+          inputId: input.id,
+          kernel: spec.kernel,
+          params: spec.params,
+          dtype: spec.dtype,
+          cols: spec.cols,
+          ...(other === undefined ? {} : { withId: other.id }),
+        };
         await this.deps.reserve(meta, origin, spec.replace ?? false);
         output = meta;
       }

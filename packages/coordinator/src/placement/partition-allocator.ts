@@ -23,6 +23,27 @@ import { balancePrimaries, type ServingCounts } from './balance-primaries.js';
 import { addReplicas, placePartitions } from './place-partitions.js';
 
 /**
+ * Places the partitions of a new array where a stored array with the same row ranges has
+ * its partitions (`template`: their serving agents), wherever that agent is alive and has
+ * room: two arrays put alike then meet row for row on one agent, so a binary op or `dot`
+ * over them reads both in place and moves no byte. Partitions whose template agent cannot
+ * take them keep the placement they were given.
+ */
+export function alignWith(placed: PartitionMeta[], template: string[] | undefined, agents: ReadonlyArray<{ id: string; freeBytes: number }>): PartitionMeta[] {
+  if (template === undefined || template.length !== placed.length) return placed;
+  const free = new Map(agents.map((a) => [a.id, a.freeBytes]));
+  for (const p of placed) free.set(p.agentId, (free.get(p.agentId) ?? 0) - p.byteLength);
+  return placed.map((p, i) => {
+    const target = template[i]!;
+    const room = free.get(target);
+    if (target === p.agentId || room === undefined || room < p.byteLength) return p;
+    free.set(target, room - p.byteLength);
+    free.set(p.agentId, free.get(p.agentId)! + p.byteLength);
+    return { ...p, agentId: target };
+  });
+}
+
+/**
  * Puts placed partitions into effect on the agents: books their memory in the registry,
  * sends the allocation (or load, seal, free) messages, and undoes everything on failure.
  */
@@ -37,6 +58,8 @@ export class PartitionAllocator {
     private readonly logger: Logger,
     /** Partitions each agent serves of the arrays already stored: the tie-break for a new array's primaries. */
     private readonly servingLoad: () => ServingCounts = () => new Map(),
+    /** The serving agents of a stored array whose partitions have exactly these row ranges, if any (see alignWith). */
+    private readonly layoutLike: (ranges: ReadonlyArray<{ rowStart: number; rowCount: number }>) => string[] | undefined = () => undefined,
   ) {}
 
   /**
@@ -50,7 +73,8 @@ export class PartitionAllocator {
       { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
       agents,
     );
-    const balanced = balancePrimaries(addReplicas(placed, agents, copies), { servedElsewhere: this.servingLoad() });
+    const aligned = alignWith(placed, this.layoutLike(placed), agents);
+    const balanced = balancePrimaries(addReplicas(aligned, agents, copies), { servedElsewhere: this.servingLoad() });
     return { id: newArrayId(), name, dtype, shape, partitions: balanced, createdAt: Date.now() };
   }
 

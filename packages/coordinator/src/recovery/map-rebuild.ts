@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConnectionError, type ArrayMeta, type MessageBus } from '@sharc/protocol';
 import { sendTask } from '../jobs/job-scheduler.js';
+import { secondInputOf } from '../jobs/second-input.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayOrigin } from '../registry/array-catalog.js';
 
@@ -20,6 +21,8 @@ export async function rebuildMapPartition(
   output: ArrayMeta,
   origin: Extract<ArrayOrigin, { kind: 'map' }>,
   index: number,
+  /** The second input of a binary op (origin.withId). */
+  other?: ArrayMeta,
 ): Promise<void> {
   // Where the output partition was allocated: an agent with a copy of the input partition (the
   // input's primary may have moved to another copy since).
@@ -42,6 +45,7 @@ export async function rebuildMapPartition(
       kernel: origin.kernel,
       params: origin.params,
       output: { arrayId: output.id, dtype: origin.dtype, cols: origin.cols },
+      ...(other === undefined ? {} : { with: secondInputOf(other, input.partitions[index]!, agentId, deps.agents) }),
     },
     REBUILD_TIMEOUT_MS,
   );

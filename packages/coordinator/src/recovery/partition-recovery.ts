@@ -30,7 +30,7 @@ export interface RecoveryHooks {
    * Computes partition `index` of a map output from its input, on the agent that serves both;
    * rejects with a ConnectionError naming the agent (details.agentId) if it dies meanwhile.
    */
-  runMapTask(input: ArrayMeta, output: ArrayMeta, origin: Extract<ArrayOrigin, { kind: 'map' }>, index: number): Promise<void>;
+  runMapTask(input: ArrayMeta, output: ArrayMeta, origin: Extract<ArrayOrigin, { kind: 'map' }>, index: number, other?: ArrayMeta): Promise<void>;
 }
 
 /**
@@ -323,6 +323,18 @@ export class PartitionRecovery {
           await this.whenServed(input, partition.index).catch((error: unknown) => {
             throw this.inputLost(record, partition, error, lacks);
           });
+          // A binary op's second input: its rows must be served too (they are read where they are).
+          const other = origin.withId === undefined ? undefined : catalog.find(origin.withId);
+          if (origin.withId !== undefined && other === undefined) {
+            throw new DataLostError(`partition ${partition.index} of '${meta.name}' died with agent ${partition.agentId} and its second input array is gone`);
+          }
+          if (other !== undefined) {
+            const rows = input.meta.partitions[partition.index]!;
+            const overlapping = other.meta.partitions.filter((p) => p.rowCount > 0 && p.rowStart < rows.rowStart + rows.rowCount && p.rowStart + p.rowCount > rows.rowStart);
+            await Promise.all(overlapping.map((p) => this.whenServed(other, p.index))).catch((error: unknown) => {
+              throw this.inputLost(record, partition, error, lacks);
+            });
+          }
           const target = input.meta.partitions[partition.index]!.agentId;
           const moved = { ...partition, agentId: target, replicas: [] };
           try {
@@ -334,7 +346,7 @@ export class PartitionRecovery {
               partition: moved,
             });
             try {
-              await this.hooks.runMapTask(input.meta, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index);
+              await this.hooks.runMapTask(input.meta, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index, other?.meta);
             } catch (error) {
               await placement.releaseCopy(target, meta.id, moved);
               throw error;

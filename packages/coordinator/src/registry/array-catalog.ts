@@ -52,6 +52,21 @@ export class ArrayCatalog {
     return counts;
   }
 
+  /**
+   * The serving agents of the newest ready array whose partitions have exactly these row
+   * ranges (none lost), or undefined: a new array is placed alike (PartitionAllocator).
+   */
+  layoutLike(ranges: ReadonlyArray<{ rowStart: number; rowCount: number }>): string[] | undefined {
+    let newest: ArrayRecord | undefined;
+    for (const record of this.byId.values()) {
+      const { partitions } = record.meta;
+      if (record.state !== 'ready' || (record.meta.lostPartitions?.length ?? 0) > 0 || partitions.length !== ranges.length) continue;
+      if (!partitions.every((p, i) => p.rowStart === ranges[i]!.rowStart && p.rowCount === ranges[i]!.rowCount)) continue;
+      if (newest === undefined || record.meta.createdAt >= newest.meta.createdAt) newest = record;
+    }
+    return newest?.meta.partitions.map((p) => p.agentId);
+  }
+
   /** Throws NameTakenError unless `name` is free, or taken but replaceable. */
   checkName(name: string, replace: boolean): void {
     const holder = this.byName.get(name);
@@ -112,7 +127,7 @@ export class ArrayCatalog {
    */
   hasDependents(arrayId: string): boolean {
     for (const record of this.byId.values()) {
-      if (record.origin.kind === 'map' && record.origin.inputId === arrayId) return true;
+      if (record.origin.kind === 'map' && (record.origin.inputId === arrayId || record.origin.withId === arrayId)) return true;
     }
     return false;
   }

@@ -31,6 +31,8 @@ export const arrayOriginSchema = z.discriminatedUnion('kind', [
     dtype: z.enum(DTYPES),
     /** 0 for a zero-column output (a map over an array without columns). */
     cols: count,
+    /** The second input of a built-in binary op: a lineage parent too (kept while the output lives). */
+    withId: id.optional(),
   }),
 ]);
 export type ArrayOrigin = z.infer<typeof arrayOriginSchema>;

@@ -14,10 +14,10 @@ import {
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
-import { builtinReducer } from '../workers/builtin-kernels.js';
-import { blockView } from '../workers/block-view.js';
+import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
+import { runBuiltinOpTask } from './run-builtin-op.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
 const INLINE_BYTES = 256 * 1024;
@@ -86,6 +86,7 @@ async function runOnPartition(
   const blocks = blocksOf(input);
   try {
     if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
+    if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context);
     const kernel = await moduleKernel(task, context);
     const view = viewOf(input);
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
@@ -131,9 +132,7 @@ async function runBuiltinReduce(
 ): Promise<TaskOutcome> {
   let partials: unknown[];
   if (input.meta.byteLength <= INLINE_BYTES) {
-    const view = viewOf(input);
-    const reducer = builtinReducer(op, input.dtype);
-    partials = blocks.map((block) => reducer(blockView(view, block)));
+    partials = reduceBuiltinBlocks(op, viewOf(input), blocks);
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
     const kernel: WorkerKernel = { kind: 'builtin', op };
@@ -156,7 +155,7 @@ async function runBuiltinReduce(
 
 async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
   const kernel = task.kernel;
-  if (kernel.kind === 'builtin') throw new KernelError('a built-in kernel has no module');
+  if (kernel.kind !== 'reduce' && kernel.kind !== 'map') throw new KernelError('a built-in kernel has no module');
   const path = await context.kernels.pathOf(kernel.hash);
   const exportName = kernel.kind === 'reduce' ? kernel.partial : kernel.kernel;
   return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}` };
@@ -165,6 +164,7 @@ async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<W
 function viewOf(partition: StoredPartition): PartitionView {
   return {
     buffer: partition.buffer,
+    ...(partition.memory === undefined ? {} : { memory: partition.memory }),
     dtype: partition.dtype,
     rowStart: partition.meta.rowStart,
     cols: colsOf(partition.shape),

@@ -102,7 +102,7 @@ export class WorkerPool {
       what = `crashed its worker thread: ${message}`;
     }
     const details = { reason, heapLimitMb: this.threadHeapMb };
-    if (request.kernel.kind === 'builtin') {
+    if (request.kernel.kind !== 'module') {
       return new InternalError(`the built-in ${request.kernel.op} ${what}; the thread was replaced`, { cause: error, retryable: true, details });
     }
     const failure = new KernelError(`kernel ${request.kernel.label} ${what}; the thread was replaced`, { cause: error, details });

@@ -1,4 +1,5 @@
-import type { BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol/core';
+import type { BuiltinMap, BuiltinPairReduction, BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol/core';
+import type { WasmMemory } from '../wasm/wasm-api.js';
 
 /**
  * The contract between the agent's main thread and its worker threads. Partition memory is
@@ -12,7 +13,10 @@ export interface Block {
 }
 
 export interface PartitionView {
+  /** The partition's bytes start at 0; the buffer may be longer (see wasm/memory-layout.ts). */
   buffer: SharedArrayBuffer;
+  /** The WebAssembly.Memory whose buffer `buffer` is, when the partition has one: built-ins run on it in place. */
+  memory?: WasmMemory;
   dtype: DType;
   /** First row of the partition in the whole array. */
   rowStart: number;
@@ -22,11 +26,12 @@ export interface PartitionView {
 
 export type WorkerKernel =
   | { kind: 'builtin'; op: BuiltinReduction }
-  | { kind: 'module'; path: string; exportName: string; label: string };
+  | { kind: 'module'; path: string; exportName: string; label: string }
+  | { kind: 'builtin-op'; op: BuiltinMap | BuiltinPairReduction };
 
 export interface ReduceBlocksRequest {
   kind: 'reduce';
-  kernel: WorkerKernel;
+  kernel: Exclude<WorkerKernel, { kind: 'builtin-op' }>;
   input: PartitionView;
   blocks: Block[];
   shape: Shape;
@@ -50,7 +55,21 @@ export interface CombineRequest {
   partials: unknown[];
 }
 
-export type WorkerRequest = ReduceBlocksRequest | MapBlocksRequest | CombineRequest;
+/**
+ * A built-in map (ops/run-op.ts) over blocks of rows, or the `dot` partial of each block
+ * (`op: 'dot'`, no output): `other` is the second array's same rows (binary ops, dot).
+ */
+export interface BuiltinOpRequest {
+  kind: 'builtin-op';
+  kernel: Extract<WorkerKernel, { kind: 'builtin-op' }>;
+  params: unknown;
+  input: PartitionView;
+  other?: PartitionView;
+  output?: PartitionView;
+  blocks: Block[];
+}
+
+export type WorkerRequest = ReduceBlocksRequest | MapBlocksRequest | CombineRequest | BuiltinOpRequest;
 
 export type WorkerReply =
   | { ok: true; partials: unknown[] }

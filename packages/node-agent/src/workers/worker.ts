@@ -6,7 +6,8 @@
 import { pathToFileURL } from 'node:url';
 import { KernelError, assertSerialisable, colsOf, exportedFunction, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
-import { builtinReducer } from './builtin-kernels.js';
+import { runBuiltinOpRequest } from './ops/op-request.js';
+import { reduceBuiltinBlocks } from './reduce-blocks.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
@@ -34,12 +35,7 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
     case 'reduce': {
       const { kernel, input, shape, params } = request;
       const partials: unknown[] = [];
-      if (kernel.kind === 'builtin') {
-        for (const block of request.blocks) {
-          partials.push(builtinReducer(kernel.op, input.dtype)(blockView(input, block)));
-        }
-        return partials;
-      }
+      if (kernel.kind === 'builtin') return reduceBuiltinBlocks(kernel.op, input, request.blocks);
       const partial = await loadExport(kernel);
       for (const block of request.blocks) {
         const ctx = { rowStart: block.rowStart, rowCount: block.rowCount, cols: colsOf(shape), shape, params };
@@ -71,6 +67,8 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
       }
       return [];
     }
+    case 'builtin-op':
+      return runBuiltinOpRequest(request);
     case 'combine': {
       const combine = await loadExport(request.kernel);
       const acc = await foldPartials(request.partials, combine, request.kernel.label);

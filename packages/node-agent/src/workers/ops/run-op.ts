@@ -1,0 +1,58 @@
+import { isBinaryMap, isRowStatistic, type BuiltinMap, type BuiltinMapParams } from '@sharc/protocol/core';
+import { blockView } from '../block-view.js';
+import type { Block, PartitionView } from '../worker-protocol.js';
+import { absBlock, astypeBlock, binaryBlock, clipBlock, scaleBlock, sqrtBlock } from './elementwise.js';
+import { dotBlock, matvecBlock, rowStatisticBlock } from './rows.js';
+import { runWasmOp, wasmOpFor } from './wasm-ops.js';
+
+/**
+ * Runs a built-in map over one block of rows: `input` (and `other`, the second array of a
+ * binary op, over the same rows) into `output`. Each view's rows are counted from the start of
+ * the whole array, so one block addresses the same rows in all three.
+ */
+export function runBuiltinMapBlock(op: BuiltinMap, params: unknown, input: PartitionView, other: PartitionView | undefined, output: PartitionView, block: Block): void {
+  const a = blockView(input, block);
+  const o = blockView(output, block);
+  // The hot float loops as WebAssembly SIMD (wasm-ops.ts); the JS loops below run the rest.
+  const simd = wasmOpFor(op, params, input.dtype, other?.dtype, output.dtype);
+  if (simd !== undefined) {
+    runWasmOp(simd.name, simd.scalars, a, other === undefined ? undefined : blockView(other, block), o);
+    return;
+  }
+  if (isBinaryMap(op)) {
+    if (other === undefined) throw new Error(`${op} needs its second array's rows`);
+    binaryBlock(op, a, input.dtype, blockView(other, block), other.dtype, o, output.dtype);
+    return;
+  }
+  if (isRowStatistic(op)) {
+    rowStatisticBlock(op, a, input.dtype, o, block.rowCount, input.cols, params as BuiltinMapParams['rowstd'] | undefined);
+    return;
+  }
+  switch (op) {
+    case 'astype':
+      astypeBlock(a, input.dtype, o, output.dtype);
+      return;
+    case 'scale':
+      scaleBlock(a, input.dtype, o, output.dtype, params as BuiltinMapParams['scale']);
+      return;
+    case 'clip':
+      clipBlock(a, input.dtype, o, params as BuiltinMapParams['clip']);
+      return;
+    case 'abs':
+      absBlock(a, input.dtype, o);
+      return;
+    case 'sqrt':
+      sqrtBlock(a, input.dtype, o);
+      return;
+    case 'matvec':
+      matvecBlock(a, input.dtype, o, block.rowCount, input.cols, (params as BuiltinMapParams['matvec']).v);
+      return;
+    case 'slice':
+      throw new Error('slice copies bytes on the agent: it runs no block loop');
+  }
+}
+
+/** The `dot` partial of one block: Σ a·b over its rows of both arrays. */
+export function dotPartialOfBlock(input: PartitionView, other: PartitionView, block: Block): number {
+  return dotBlock(blockView(input, block), input.dtype, blockView(other, block), other.dtype);
+}
