@@ -205,6 +205,12 @@ describe('WebAssembly built-ins equal the JS reference loops', () => {
     unsigned[length - 2] = 0n;
     assert.equal(wasmReducer('min', 'uint64')(exports, unsigned), 0n);
     assert.equal(wasmReducer('max', 'uint64')(exports, unsigned), UINT64_MAX);
+    const squares = (list: Iterable<bigint>) => [...list].reduce((t, x) => t + x * x, 0n);
+    assert.equal(wasmReducer('sumsq', 'uint64')(exports, unsigned), squares(unsigned), 'uint64 squares near 2^128, exact');
+    values.fill(INT64_MIN);
+    values[1] = INT64_MAX;
+    values[length - 1] = -1n;
+    assert.equal(wasmReducer('sumsq', 'int64')(exports, values), squares(values), 'int64 squares of the extremes, exact');
     unsigned.fill(2n ** 63n);
     unsigned[4] = 2n ** 63n - 1n;
     assert.equal(wasmReducer('min', 'uint64')(exports, unsigned), 2n ** 63n - 1n, 'unsigned order across the sign bit');

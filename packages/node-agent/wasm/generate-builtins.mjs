@@ -14,6 +14,7 @@
  *   sumsq_D              int32, uint32 → (i64 low, i64 high): Σ v² = high·2^32 + low, exact
  *   min_D, max_D         int8…uint32 → f64 (n > 0)
  *   sum_D                int64, uint64 → (i64 low, i64 high): Σ v = high·2^32 + low, exact
+ *   sumsq_D              int64, uint64 → six i64: Σ v² exact, see int64Sumsq
  *   min_D, max_D         int64, uint64 → i64 (n > 0)
  *   count_nonzero, all_nonzero, any_nonzero   bool (bytes: true when not 0)
  *
@@ -81,19 +82,23 @@ function floatExtreme(dtype, op) {
   const scalar = f64 ? 'f64' : 'f32';
   const elementBytes = ELEMENT_BYTES[dtype];
   const start = op === 'min' ? 'inf' : '-inf';
-  const vectorBody = [0, 1]
+  // Four accumulators: wasm's NaN-propagating min/max take several x86 instructions each, and
+  // independent chains let them overlap.
+  const vectorBody = [0, 1, 2, 3]
     .map((i) => `(local.set $a${i} (${shape}.${op} (local.get $a${i}) (v128.load offset=${i * 16} (local.get $p))))`)
     .join('\n      ');
   const lanes = f64 ? [0, 1] : [0, 1, 2, 3];
   const fold = lanes.map((lane) => `(local.set $m (${scalar}.${op} (local.get $m) (${shape}.extract_lane ${lane} (local.get $v))))`).join('\n    ');
   return `
   (func (export "${op}_${dtype}") (param $p i32) (param $n i32) (result f64)
-    ${COMMON_LOCALS} (local $a0 v128) (local $a1 v128) (local $v v128) (local $m ${scalar})
+    ${COMMON_LOCALS} (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $v v128) (local $m ${scalar})
     (local.set $a0 (${shape}.splat (${scalar}.const ${start})))
     (local.set $a1 (local.get $a0))
+    (local.set $a2 (local.get $a0))
+    (local.set $a3 (local.get $a0))
     (local.set $m (${scalar}.const ${start}))
-    ${vectorLoop(elementBytes, 32, vectorBody)}
-    (local.set $v (${shape}.${op} (local.get $a0) (local.get $a1)))
+    ${vectorLoop(elementBytes, 64, vectorBody)}
+    (local.set $v (${shape}.${op} (${shape}.${op} (local.get $a0) (local.get $a1)) (${shape}.${op} (local.get $a2) (local.get $a3))))
     ${fold}
     ${scalarLoop(elementBytes, `(local.set $m (${scalar}.${op} (local.get $m) (${scalar}.load (local.get $p))))`)}
     ${f64 ? '(local.get $m)' : '(f64.promote_f32 (local.get $m))'})`;
@@ -287,6 +292,50 @@ function int64Sum(dtype) {
 }
 
 /**
+ * The exact sum of squares of int64 / uint64. Each |v| = h·2^32 + l (int64 through i64x2.abs,
+ * whose 2^63 for the minimum is right when read unsigned), so v² = h²·2^64 + 2·h·l·2^32 + l².
+ * The three 64-bit products are each summed as two 32-bit halves (as the int32 squares are),
+ * in six accumulators that cannot overflow for a partition of at most 4 GiB; returned as
+ * (ll_low, ll_high, hl_low, hl_high, hh_low, hh_high), folded into a bigint on the JS side.
+ */
+function int64Sumsq(dtype) {
+  const abs = dtype === 'int64' ? (x) => `(i64x2.abs ${x})` : (x) => x;
+  const scalarAbs = dtype === 'int64' ? `(select (i64.sub (i64.const 0) (local.get $x)) (local.get $x) (i64.lt_s (local.get $x) (i64.const 0)))` : '(local.get $x)';
+  const sums = ['ll', 'hl', 'hh'];
+  const addHalves = (name, product) => `(local.set $w ${product})
+      (local.set $${name}Lo (i64x2.add (local.get $${name}Lo) (v128.and (local.get $w) (local.get $mask))))
+      (local.set $${name}Hi (i64x2.add (local.get $${name}Hi) (i64x2.shr_u (local.get $w) (i32.const 32))))`;
+  // $v: [l0, h0, l1, h1] as i32 lanes; $a: [l0, l1, h0, h1]; $b: [h0, h1, l0, l1].
+  const body = `(local.set $v ${abs('(v128.load (local.get $p))')})
+      (local.set $a (i8x16.shuffle 0 1 2 3 8 9 10 11 4 5 6 7 12 13 14 15 (local.get $v) (local.get $v)))
+      (local.set $b (i8x16.shuffle 4 5 6 7 12 13 14 15 0 1 2 3 8 9 10 11 (local.get $v) (local.get $v)))
+      ${addHalves('ll', '(i64x2.extmul_low_i32x4_u (local.get $a) (local.get $a))')}
+      ${addHalves('hl', '(i64x2.extmul_low_i32x4_u (local.get $a) (local.get $b))')}
+      ${addHalves('hh', '(i64x2.extmul_high_i32x4_u (local.get $a) (local.get $a))')}`;
+  const scalarHalves = (name, product) => `(local.set $y ${product})
+      (local.set $${name}L (i64.add (local.get $${name}L) (i64.and (local.get $y) (i64.const 0xffffffff))))
+      (local.set $${name}H (i64.add (local.get $${name}H) (i64.shr_u (local.get $y) (i64.const 32))))`;
+  const scalarBody = `(local.set $x (i64.load (local.get $p)))
+      (local.set $x ${scalarAbs})
+      (local.set $l (i64.and (local.get $x) (i64.const 0xffffffff)))
+      (local.set $h (i64.shr_u (local.get $x) (i64.const 32)))
+      ${scalarHalves('ll', '(i64.mul (local.get $l) (local.get $l))')}
+      ${scalarHalves('hl', '(i64.mul (local.get $h) (local.get $l))')}
+      ${scalarHalves('hh', '(i64.mul (local.get $h) (local.get $h))')}`;
+  const lanes = (v) => `(i64.add (i64x2.extract_lane 0 (local.get ${v})) (i64x2.extract_lane 1 (local.get ${v})))`;
+  return `
+  (func (export "sumsq_${dtype}") (param $p i32) (param $n i32) (result i64 i64 i64 i64 i64 i64)
+    ${COMMON_LOCALS} (local $v v128) (local $a v128) (local $b v128) (local $w v128) (local $mask v128)
+    ${sums.map((name) => `(local $${name}Lo v128) (local $${name}Hi v128) (local $${name}L i64) (local $${name}H i64)`).join(' ')}
+    (local $x i64) (local $y i64) (local $l i64) (local $h i64)
+    (local.set $mask (v128.const i64x2 0xffffffff 0xffffffff))
+    ${vectorLoop(8, 16, body)}
+    ${sums.map((name) => `(local.set $${name}L ${lanes(`$${name}Lo`)}) (local.set $${name}H ${lanes(`$${name}Hi`)})`).join('\n    ')}
+    ${scalarLoop(8, scalarBody)}
+    ${sums.map((name) => `(local.get $${name}L) (local.get $${name}H)`).join(' ')})`;
+}
+
+/**
  * min / max of int64 / uint64 (n > 0). SIMD has only signed 64-bit compares: uint64 elements are
  * compared with their top bit flipped (which maps unsigned order onto signed order) and flipped
  * back at the end.
@@ -359,7 +408,7 @@ export function builtinsWat() {
   for (const dtype of Object.keys(INT_INFO)) {
     functions.push(intSum(dtype), intSumsq(dtype), intExtreme(dtype, 'min'), intExtreme(dtype, 'max'));
   }
-  for (const dtype of ['int64', 'uint64']) functions.push(int64Sum(dtype), int64Extreme(dtype, 'min'), int64Extreme(dtype, 'max'));
+  for (const dtype of ['int64', 'uint64']) functions.push(int64Sum(dtype), int64Sumsq(dtype), int64Extreme(dtype, 'min'), int64Extreme(dtype, 'max'));
   functions.push(boolFunctions());
   // The memory is the partition's, created by the agent (shared, so worker threads can use it).
   return `(module

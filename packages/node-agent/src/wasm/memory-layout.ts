@@ -1,11 +1,12 @@
 /**
  * The layout of a partition held in a shared WebAssembly.Memory, named in one place:
  *
- *   byte 0                      the partition's rows (meta.byteLength bytes), element 0 first
- *   scratchOffset(byteLength)   SCRATCH_SLOTS slots of SCRATCH_SLOT_BYTES, aligned to SCRATCH_ALIGN:
- *                               slot k is worker thread k's (mod SCRATCH_SLOTS) scratch space for an
- *                               operation that needs room inside the memory (a second input's chunk,
- *                               an output chunk) while it runs; nothing is kept there between calls
+ *   0                    the partition's rows (meta.byteLength bytes), element 0 first
+ *   scratchOffset        SCRATCH_SLOTS int32 claim flags (0 free, 1 taken), SCRATCH_ALIGN bytes in all
+ *   + SCRATCH_ALIGN      SCRATCH_SLOTS slots of SCRATCH_SLOT_BYTES: room inside the memory for an
+ *                        operation that needs it while it runs (a chunk of a second input or of an
+ *                        output, copied in or out); a caller holds a slot through `withScratch`
+ *                        (scratch.ts), nothing is kept there between calls
  *   … to the end of the last page: unused
  *
  * The memory is `pages` WASM_PAGE_BYTES pages, the rounded size counts against the agent's
@@ -32,7 +33,7 @@ export interface WasmPartitionLayout {
   pages: number;
   /** pages × WASM_PAGE_BYTES: what the partition costs against the memory limit. */
   totalBytes: number;
-  /** Where the scratch slots start. */
+  /** Where the scratch region starts: the claim flags, then the slots. */
   scratchOffset: number;
 }
 
@@ -40,14 +41,12 @@ export interface WasmPartitionLayout {
 export function wasmLayoutOf(byteLength: number): WasmPartitionLayout | undefined {
   if (byteLength < MIN_WASM_PARTITION_BYTES) return undefined;
   const scratchOffset = Math.ceil(byteLength / SCRATCH_ALIGN) * SCRATCH_ALIGN;
-  const pages = Math.ceil((scratchOffset + SCRATCH_SLOTS * SCRATCH_SLOT_BYTES) / WASM_PAGE_BYTES);
+  const pages = Math.ceil((scratchOffset + SCRATCH_ALIGN + SCRATCH_SLOTS * SCRATCH_SLOT_BYTES) / WASM_PAGE_BYTES);
   if (pages > WASM32_MAX_PAGES) return undefined;
   return { pages, totalBytes: pages * WASM_PAGE_BYTES, scratchOffset };
 }
 
 /** The byte offset of scratch slot `slot` for a partition of `byteLength` bytes. */
-export function scratchSlotOffset(byteLength: number, slot: number): number {
-  const layout = wasmLayoutOf(byteLength);
-  if (layout === undefined) throw new RangeError(`a partition of ${byteLength} bytes has no WebAssembly memory, so no scratch space`);
-  return layout.scratchOffset + (slot % SCRATCH_SLOTS) * SCRATCH_SLOT_BYTES;
+export function scratchSlotOffset(layout: WasmPartitionLayout, slot: number): number {
+  return layout.scratchOffset + SCRATCH_ALIGN + slot * SCRATCH_SLOT_BYTES;
 }

@@ -1,5 +1,4 @@
 import type { BuiltinPartial, BuiltinReduction, DType, TypedArray } from '@sharc/protocol/core';
-import { sumOfSquares } from '../workers/builtin-int64.js';
 
 /**
  * The built-in reductions over one block by the WebAssembly module (wasm/generate-builtins.mjs),
@@ -14,7 +13,7 @@ import { sumOfSquares } from '../workers/builtin-int64.js';
  *   JS loop rounds each addition past 2^53;
  * - min/max of floats: wasm's min/max order -0 before +0 (as Math.min, which merges partials);
  *   the JS loop keeps the first of equal zeros.
- * sumsq of int64/uint64 stays the exact JS loop: wasm has no 64×64→128-bit multiply.
+ * int64/uint64 sums and sums of squares are exact bigints, as the JS loops give.
  */
 export type WasmBlockReducer = (exports: Record<string, unknown>, values: TypedArray) => BuiltinPartial;
 
@@ -31,6 +30,15 @@ function kernel(exports: Record<string, unknown>, name: string): Kernel {
 function exactOf(pair: unknown): bigint {
   const [low, high] = pair as [bigint, bigint];
   return (high << 32n) + low;
+}
+
+/** Σ v² from its three products' half sums: Σl² + 2·Σh·l·2^32 + Σh²·2^64 (see int64Sumsq in the generator). */
+function exactSquaresOf(sums: unknown): bigint {
+  const [llLow, llHigh, hlLow, hlHigh, hhLow, hhHigh] = sums as bigint[];
+  const ll = (llHigh! << 32n) + llLow!;
+  const hl = (hlHigh! << 32n) + hlLow!;
+  const hh = (hhHigh! << 32n) + hhLow!;
+  return ll + (hl << 33n) + (hh << 64n);
 }
 
 function build(op: BuiltinReduction, dtype: DType): WasmBlockReducer {
@@ -56,7 +64,7 @@ function build(op: BuiltinReduction, dtype: DType): WasmBlockReducer {
       case 'mean':
         return (ex, v) => [exactOf(kernel(ex, `sum_${dtype}`)(v.byteOffset, v.length)), v.length];
       case 'sumsq':
-        return (_ex, v) => sumOfSquares(v as BigInt64Array | BigUint64Array);
+        return (ex, v) => exactSquaresOf(kernel(ex, `sumsq_${dtype}`)(v.byteOffset, v.length));
       case 'min':
       case 'max': {
         const empty = op === 'min' ? Infinity : -Infinity;
