@@ -100,7 +100,7 @@ function forDtype(dtype: OpDtype): OpEntry[] {
       why: 'counts equal (no value lies within rounding of a bin edge)',
     },
     {
-      ...wholeArray('dot', dtype, false), // sharc: (c, { a, b }) => c.dot(a, b!)
+      ...wholeArray('dot', dtype, false, (c, { a, b }) => c.dot(a, b!)),
       label: 'dot(a, b)',
       dataset: 'halves',
     },
@@ -120,7 +120,7 @@ export const OPS: readonly OpEntry[] = [
     tolerance: SUM_TOLERANCE,
     numpyTolerance: SUM_TOLERANCE,
     why: 'checksum: the sum of the output',
-    // sharc: (c, { a, b }) => c.add(a, b!)
+    sharc: (c, { a, b }) => c.add(a, b!),
   },
   {
     op: 'astype',
@@ -132,7 +132,7 @@ export const OPS: readonly OpEntry[] = [
     tolerance: SUM_TOLERANCE,
     numpyTolerance: SUM_TOLERANCE,
     why: 'checksum: the sum of the output, in float64',
-    // sharc: (c, { a }) => a.astype('float32')
+    sharc: (c, { a }) => a.astype('float32'),
   },
   {
     op: 'astype-fresh',

@@ -17,8 +17,11 @@ export interface PlacementRequest {
 
 /**
  * Splits `rows` into contiguous row ranges (a row is never split) and gives each to the agent
- * with the most free memory left, so partitions spread evenly over equal agents and never
- * overfill one. Refuses, before anything is allocated, a request the agents cannot hold.
+ * with room for it whose free memory the array fills least so far (the roomiest on a tie):
+ * agents fill in proportion to their free memory, so an agent with less gets fewer partitions,
+ * yet a small array spreads over every agent (its jobs run on all of them) even when their
+ * free memory differs a little. Refuses, before anything is allocated, a request the agents
+ * cannot hold.
  */
 export function placePartitions(request: PlacementRequest, agents: AgentCapacity[]): PartitionMeta[] {
   if (agents.length === 0) {
@@ -50,8 +53,8 @@ export function placePartitions(request: PlacementRequest, agents: AgentCapacity
 }
 
 function placeInto(count: number, request: PlacementRequest, agents: AgentCapacity[]): PartitionMeta[] {
-  const free = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
-  const assigned = new Map(agents.map((agent) => [agent.id, 0]));
+  const start = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
+  const free = new Map(start);
   const partitions: PartitionMeta[] = [];
   for (let index = 0; index < count; index++) {
     const rowStart = Math.floor((index * request.rows) / count);
@@ -65,8 +68,10 @@ function placeInto(count: number, request: PlacementRequest, agents: AgentCapaci
         best = agent.id;
         continue;
       }
-      const bestRoom = free.get(best)!;
-      if (room > bestRoom || (room === bestRoom && assigned.get(agent.id)! < assigned.get(best)!)) best = agent.id;
+      // The share of its free memory the array already takes on each: the lower one gets it.
+      const filled = (id: string) => (start.get(id)! > 0 ? (start.get(id)! - free.get(id)!) / start.get(id)! : 1);
+      const lower = filled(agent.id) - filled(best);
+      if (lower < 0 || (lower === 0 && room > free.get(best)!)) best = agent.id;
     }
     if (best === undefined) {
       throw new InsufficientMemoryError(
@@ -75,7 +80,6 @@ function placeInto(count: number, request: PlacementRequest, agents: AgentCapaci
       );
     }
     free.set(best, free.get(best)! - byteLength);
-    assigned.set(best, assigned.get(best)! + 1);
     partitions.push({ index, rowStart, rowCount, byteLength, agentId: best });
   }
   return partitions;
