@@ -1,2 +1,2 @@
 /** Bumped on any incompatible change of a message; peers of another version are refused. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;

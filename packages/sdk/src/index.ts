@@ -16,6 +16,7 @@ export { Cluster } from './cluster.js';
 export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions } from './cluster.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
+export type { AxisOptions, VarianceOptions, HistogramOptions } from './array-reductions.js';
 export type { ConnectOptions, EmbeddedOptions } from './options.js';
 export type { KernelContext } from './kernel-types.js';
 export {
@@ -39,5 +40,6 @@ export {
   InternalError,
   DTYPES,
   BUILTIN_REDUCTIONS,
+  NAMED_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinResult, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, NamedReduction, BuiltinResult, Histogram, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

@@ -3,6 +3,7 @@ import {
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
+  checkBuiltinKernel,
   NoAgentsError,
   REPLY_MARGIN_MS,
   bytesPerElement,
@@ -311,6 +312,8 @@ export class JobScheduler {
     const inputRecord = this.deps.arrays.getRecord(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
     if (spec.kind === 'map' && spec.kernel.kind !== 'map') throw new InvalidArgumentError('map needs a module kernel export');
+    // A built-in's op and params are checked against the array before any agent is asked.
+    if (spec.kind === 'reduce' && spec.kernel.kind === 'builtin') checkBuiltinKernel(spec.kernel, input.shape, true);
     if (params.detached === true && spec.kind === 'reduce') {
       throw new InvalidArgumentError("detached is for a map (or fromFile), whose output stays in the cluster: a reduce's result goes only to its caller, so it ends with its client");
     }

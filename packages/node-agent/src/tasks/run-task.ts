@@ -2,11 +2,11 @@ import { setMaxListeners } from 'node:events';
 import {
   InternalError,
   KernelError,
+  checkBuiltinKernel,
   colsOf,
-  combineBuiltin,
   escapeForTerminal,
-  identityOf,
-  type BuiltinPartial,
+  foldOp,
+  type BuiltinKernel,
   type PartitionMeta,
   type SharcError,
   type Task,
@@ -14,7 +14,7 @@ import {
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
-import { builtinReducer } from '../workers/builtin-kernels.js';
+import { blockOpFor } from '../workers/ops/block-ops.js';
 import { blockView } from '../workers/block-view.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
@@ -85,7 +85,7 @@ async function runOnPartition(
 ): Promise<TaskOutcome> {
   const blocks = blocksOf(input);
   try {
-    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
+    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel, input, blocks, context);
     const kernel = await moduleKernel(task, context);
     const view = viewOf(input);
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
@@ -123,20 +123,18 @@ async function runOnPartition(
   }
 }
 
-async function runBuiltinReduce(
-  op: Extract<Task['kernel'], { kind: 'builtin' }>['op'],
-  input: StoredPartition,
-  blocks: Block[],
-  context: TaskContext,
-): Promise<TaskOutcome> {
+async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext): Promise<TaskOutcome> {
+  // Any client may send a job: its op and params are checked against the array here too.
+  checkBuiltinKernel(builtin, input.shape, true);
+  const cols = colsOf(input.shape);
   let partials: unknown[];
   if (input.meta.byteLength <= INLINE_BYTES) {
     const view = viewOf(input);
-    const reducer = builtinReducer(op, input.dtype);
-    partials = blocks.map((block) => reducer(blockView(view, block)));
+    const blockOp = blockOpFor(builtin, input.dtype, cols);
+    partials = blocks.map((block) => blockOp(blockView(view, block), block.rowStart * cols));
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
-    const kernel: WorkerKernel = { kind: 'builtin', op };
+    const kernel: WorkerKernel = { kind: 'builtin', op: builtin.op, params: builtin.params };
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
     const results = await Promise.all(
       batches.map(async (batch) => {
@@ -150,8 +148,7 @@ async function runBuiltinReduce(
     );
     partials = results.flat();
   }
-  const partial = (partials as BuiltinPartial[]).reduce((acc, next) => combineBuiltin(op, acc, next), identityOf(op, input.dtype));
-  return { partial, blocks: blocks.length };
+  return { partial: foldOp(builtin, input.dtype, cols, partials), blocks: blocks.length };
 }
 
 async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {

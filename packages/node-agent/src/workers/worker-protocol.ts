@@ -1,4 +1,4 @@
-import type { BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol/core';
+import type { BuiltinOp, BuiltinParams, DType, ErrorData, Shape } from '@sharc/protocol/core';
 
 /**
  * The contract between the agent's main thread and its worker threads. Partition memory is
@@ -21,7 +21,7 @@ export interface PartitionView {
 }
 
 export type WorkerKernel =
-  | { kind: 'builtin'; op: BuiltinReduction }
+  | { kind: 'builtin'; op: BuiltinOp; params?: BuiltinParams | undefined }
   | { kind: 'module'; path: string; exportName: string; label: string };
 
 export interface ReduceBlocksRequest {

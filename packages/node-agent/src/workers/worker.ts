@@ -4,9 +4,9 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, assertSerialisable, colsOf, exportedFunction, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
+import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
-import { builtinReducer } from './builtin-kernels.js';
+import { blockOpFor } from './ops/block-ops.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
@@ -35,9 +35,13 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
       const { kernel, input, shape, params } = request;
       const partials: unknown[] = [];
       if (kernel.kind === 'builtin') {
+        const blockOp = blockOpFor(kernel, input.dtype, input.cols);
         for (const block of request.blocks) {
-          partials.push(builtinReducer(kernel.op, input.dtype)(blockView(input, block)));
+          partials.push(blockOp(blockView(input, block), block.rowStart * input.cols));
         }
+        // Histogram counts add exactly, in any order: one partial per request instead of one
+        // bins-long array per block crossing back to the agent.
+        if (kernel.op === 'histogram' && partials.length > 1) return [foldOp(kernel, input.dtype, input.cols, partials)];
         return partials;
       }
       const partial = await loadExport(kernel);
