@@ -42,4 +42,4 @@ export {
   BUILTIN_REDUCTIONS,
   NAMED_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, NamedReduction, BuiltinResult, Histogram, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinOp, NamedReduction, BuiltinResult, Histogram, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
