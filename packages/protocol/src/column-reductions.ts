@@ -10,11 +10,12 @@ import { isBigIntDType, typedArrayConstructor, type DType } from './dtypes.js';
  * - mean: `[sums, rows]`, sums as for sum;
  * - min, max: a Float64Array of column extremes (±Infinity: no row yet; NaN propagates), for
  *   int64/uint64 an array of bigints (or ±Infinity for no row yet);
- * - var, std: `[rows, means, m2s]`, Float64Arrays, merged column by column with Chan's formula.
+ * - var, std: `[rows, means, m2s, corrections]`, Float64Arrays, merged column by column with
+ *   Chan's formula (as the whole-array moments in statistics.ts).
  */
 export type ColumnSums = Float64Array | bigint[];
 export type ColumnExtremes = Float64Array | (bigint | number)[];
-export type ColumnMoments = [rows: number, means: Float64Array, m2s: Float64Array];
+export type ColumnMoments = [rows: number, means: Float64Array, m2s: Float64Array, corrections: Float64Array];
 export type ColumnPartial = ColumnSums | [ColumnSums, number] | ColumnExtremes | ColumnMoments;
 
 export function columnIdentity(op: BuiltinOp, dtype: DType, cols: number): ColumnPartial {
@@ -31,7 +32,7 @@ export function columnIdentity(op: BuiltinOp, dtype: DType, cols: number): Colum
     }
     case 'var':
     case 'std':
-      return [0, new Float64Array(cols), new Float64Array(cols)];
+      return [0, new Float64Array(cols), new Float64Array(cols), new Float64Array(cols)];
     default:
       throw new TypeError(`${op} has no axis-0 form`);
   }
@@ -131,17 +132,23 @@ function mergeExtremes(a: ColumnExtremes, b: ColumnExtremes, greatest: boolean):
 }
 
 function mergeMoments(a: ColumnMoments, b: ColumnMoments): ColumnMoments {
-  const [na, meansA, m2A] = a;
-  const [nb, meansB, m2B] = b;
+  const [na, meansA, m2A, correctionsA] = a;
+  const [nb, meansB, m2B, correctionsB] = b;
   if (na === 0) return b;
   if (nb === 0) return a;
   const n = na + nb;
   const means = new Float64Array(meansA.length);
   const m2s = new Float64Array(meansA.length);
+  const corrections = new Float64Array(meansA.length);
   for (let c = 0; c < means.length; c++) {
-    const delta = meansB[c]! - meansA[c]!;
-    means[c] = meansA[c]! + (delta * nb) / n;
+    const delta = meansB[c]! - meansA[c]! + (correctionsB[c]! - correctionsA[c]!);
+    // TwoSum of the mean and its step: the rounding goes into the correction.
+    const step = (delta * nb) / n;
+    const mean = meansA[c]! + step;
+    const stepPart = mean - meansA[c]!;
+    means[c] = mean;
+    corrections[c] = meansA[c]! - (mean - stepPart) + (step - stepPart) + correctionsA[c]!;
     m2s[c] = m2A[c]! + m2B[c]! + ((delta * delta * na) / n) * nb;
   }
-  return [n, means, m2s];
+  return [n, means, m2s, corrections];
 }

@@ -14,15 +14,18 @@ import { combineBuiltin, finishBuiltin, identityOf, type BuiltinPartial } from '
  * - argmin, argmax: `[flatIndex, value]` of the first extreme in the block (`value` a bigint
  *   for int64/uint64), `[-1, 0]` for a block with no elements. NaN wins, first one first, as
  *   numpy's argmin/argmax return the first NaN's index.
- * - var, std: `[count, mean, m2]` in float64 (m2: the sum of squared deviations from the
- *   block's mean, computed in two passes), merged with Chan et al.'s parallel formula.
+ * - var, std: `[count, mean, m2, correction]` in float64: the block's mean, the sum of squared
+ *   deviations from it (the corrected two-pass algorithm), and what the mean is off by
+ *   (mean + correction is the mean to twice float64's precision), merged with Chan et al.'s
+ *   parallel formula. Without the correction, the merge of blocks whose means agree to many
+ *   digits (data far from 0) would lose those digits in the difference of the means.
  * - norm: the `sumsq` partial; the result is sqrt of it in float64 (no rescaling against
  *   overflow: a sum of squares past 1.8e308 is Infinity).
  * - histogram: a Float64Array of counts per bin, added.
  * - along axis 0: see column-reductions.ts.
  */
 export type ArgPartial = [index: number, value: number | bigint];
-export type MomentsPartial = [count: number, mean: number, m2: number];
+export type MomentsPartial = [count: number, mean: number, m2: number, correction: number];
 export type OpPartial = BuiltinPartial | ArgPartial | MomentsPartial | Float64Array | ColumnPartial;
 
 /** What a finished histogram is: numpy.histogram's `(counts, edges)`. */
@@ -42,7 +45,7 @@ export function opIdentity(kernel: BuiltinKernel, dtype: DType, cols: number): O
       return [-1, 0];
     case 'var':
     case 'std':
-      return [0, 0, 0];
+      return [0, 0, 0, 0];
     case 'norm':
       return identityOf('sumsq', dtype);
     case 'histogram':
@@ -108,7 +111,7 @@ export function finishOp(kernel: BuiltinKernel, partial: OpPartial, dtype: DType
  * numpy's variance from merged moments: m2 / max(n - ddof, 0), so NaN for no elements, and
  * NaN or Infinity when ddof leaves no degrees of freedom (numpy warns and returns the same).
  */
-export function varianceOf([count, , m2]: MomentsPartial, ddof: number): number {
+export function varianceOf([count, , m2]: readonly [number, number, number, ...number[]], ddof: number): number {
   if (count === 0) return NaN;
   return m2 / Math.max(count - ddof, 0);
 }
@@ -159,16 +162,25 @@ function combineArg(a: ArgPartial, b: ArgPartial, greatest: boolean): ArgPartial
 
 /**
  * Chan, Golub and LeVeque's pairwise update: exact in exact arithmetic, and numerically sound
- * in float64 because each side's m2 was computed around its own mean.
+ * in float64 because each side's m2 was computed around its own mean, and the difference of the
+ * means is taken with their corrections.
  */
 function combineMoments(a: MomentsPartial, b: MomentsPartial): MomentsPartial {
-  const [na, meanA, m2a] = a;
-  const [nb, meanB, m2b] = b;
+  const [na, meanA, m2a, correctionA] = a;
+  const [nb, meanB, m2b, correctionB] = b;
   if (na === 0) return b;
   if (nb === 0) return a;
   const n = na + nb;
-  const delta = meanB - meanA;
-  return [n, meanA + (delta * nb) / n, m2a + m2b + ((delta * delta * na) / n) * nb];
+  const delta = meanB - meanA + (correctionB - correctionA);
+  const [mean, rounding] = twoSum(meanA, (delta * nb) / n);
+  return [n, mean, m2a + m2b + ((delta * delta * na) / n) * nb, rounding + correctionA];
+}
+
+/** a + b as the float64 sum and its rounding error (Knuth's TwoSum): sum + error == a + b exactly. */
+function twoSum(a: number, b: number): [number, number] {
+  const sum = a + b;
+  const bPart = sum - a;
+  return [sum, a - (sum - bPart) + (b - bPart)];
 }
 
 function addCounts(a: Float64Array, b: Float64Array): Float64Array {

@@ -32,10 +32,13 @@ function bodyOf(op: AxisOp, element: string): string {
       return `${ROWS} const m = new Float64Array(cols).fill(-Infinity); ${EACH(`${element} if (v > m[c]) m[c] = v; else if (v !== v) m[c] = NaN;`)} return m;`;
     case 'var':
     case 'std':
+      // The corrected two-pass algorithm per column, as moments.ts does for a whole block.
       return (
-        `${ROWS} const means = new Float64Array(cols); const m2s = new Float64Array(cols); if (rows === 0) return [0, means, m2s]; ` +
+        `${ROWS} const means = new Float64Array(cols); const m2s = new Float64Array(cols); const sds = new Float64Array(cols); ` +
+        `if (rows === 0) return [0, means, m2s, sds]; ` +
         `${EACH(`${element} means[c] += v;`)} for (let c = 0; c < cols; c++) means[c] /= rows; ` +
-        `${EACH(`${element} const d = v - means[c]; m2s[c] += d * d;`)} return [rows, means, m2s];`
+        `${EACH(`${element} const d = v - means[c]; sds[c] += d; m2s[c] += d * d;`)} ` +
+        'for (let c = 0; c < cols; c++) { m2s[c] -= (sds[c] * sds[c]) / rows; sds[c] /= rows; } return [rows, means, m2s, sds];'
       );
   }
 }
