@@ -2,7 +2,7 @@
 # Copies what the sharc image runs out of a built checkout into DEST (the image's /opt/sharc):
 # the root package.json, the production dependency closure of the CLI workspace
 # (node_modules, the @sharc/* workspace links included) and each of those workspaces as npm
-# would publish it (package.json and dist/src: no sources, no tests, no dev dependencies).
+# would publish it (package.json, dist/src and any dist/wasm: no sources, no tests, no dev dependencies).
 #
 #   infra/stage-app.sh REPO DEST
 #
@@ -46,6 +46,8 @@ for workspace in "${workspaces[@]}"; do
   mkdir -p "$dest/$workspace/dist"
   cp "$repo/$workspace/package.json" "$dest/$workspace/"
   cp -R "$repo/$workspace/dist/src" "$dest/$workspace/dist/src"
+  # Built WebAssembly (the node agent's built-in reductions), part of what the package publishes.
+  if [ -d "$repo/$workspace/dist/wasm" ]; then cp -R "$repo/$workspace/dist/wasm" "$dest/$workspace/dist/wasm"; fi
 done
 # Check that the staged tree really loads: every workspace's entry point resolves and imports.
 (cd "$dest" && node --input-type=module -e '

@@ -22,7 +22,7 @@ export type { BuiltinPartial } from './reductions.js';
 export { BUILTIN_REDUCTIONS, type BuiltinReduction } from './builtin-names.js';
 export { BUILTIN_OPS, AXIS_OPS, NAMED_REDUCTIONS, MAX_HISTOGRAM_BINS, checkBuiltinKernel, histogramEdges, paramsOf } from './builtin-ops.js';
 export type { BuiltinOp, AxisOp, NamedReduction, BuiltinParams, BuiltinKernel } from './builtin-ops.js';
-export { opIdentity, combineOp, foldOp, finishOp, emptyOpError, varianceOf } from './statistics.js';
+export { opIdentity, combineOp, foldOp, finishOp, emptyOpError, varianceOf, isPlainReduction } from './statistics.js';
 export type { OpPartial, ArgPartial, MomentsPartial, Histogram } from './statistics.js';
 export type { ColumnPartial } from './column-reductions.js';
 export { assertSerialisable } from './plain-data.js';

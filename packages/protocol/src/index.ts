@@ -95,7 +95,7 @@ export { identityOf, combineBuiltin, finishBuiltin, emptyReductionError } from '
 export type { BuiltinPartial, BuiltinResult } from './reductions.js';
 export { BUILTIN_OPS, AXIS_OPS, NAMED_REDUCTIONS, MAX_HISTOGRAM_BINS, checkBuiltinKernel, histogramEdges, paramsOf } from './builtin-ops.js';
 export type { BuiltinOp, AxisOp, NamedReduction, BuiltinParams, BuiltinKernel } from './builtin-ops.js';
-export { opIdentity, combineOp, foldOp, finishOp, emptyOpError, varianceOf } from './statistics.js';
+export { opIdentity, combineOp, foldOp, finishOp, emptyOpError, varianceOf, isPlainReduction } from './statistics.js';
 export type { OpPartial, ArgPartial, MomentsPartial, Histogram } from './statistics.js';
 export type { ColumnPartial } from './column-reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';

@@ -14,8 +14,7 @@ import {
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
-import { blockOpFor } from '../workers/ops/block-ops.js';
-import { blockView } from '../workers/block-view.js';
+import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
 
@@ -129,9 +128,7 @@ async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, 
   const cols = colsOf(input.shape);
   let partials: unknown[];
   if (input.meta.byteLength <= INLINE_BYTES) {
-    const view = viewOf(input);
-    const blockOp = blockOpFor(builtin, input.dtype, cols);
-    partials = blocks.map((block) => blockOp(blockView(view, block), block.rowStart * cols));
+    partials = reduceBuiltinBlocks(builtin, viewOf(input), blocks);
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
     const kernel: WorkerKernel = { kind: 'builtin', op: builtin.op, params: builtin.params };
@@ -162,6 +159,7 @@ async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<W
 function viewOf(partition: StoredPartition): PartitionView {
   return {
     buffer: partition.buffer,
+    ...(partition.memory === undefined ? {} : { memory: partition.memory }),
     dtype: partition.dtype,
     rowStart: partition.meta.rowStart,
     cols: colsOf(partition.shape),

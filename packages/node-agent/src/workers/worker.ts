@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
-import { blockOpFor } from './ops/block-ops.js';
+import { reduceBuiltinBlocks } from './reduce-blocks.js';
 import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
@@ -35,10 +35,7 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
       const { kernel, input, shape, params } = request;
       const partials: unknown[] = [];
       if (kernel.kind === 'builtin') {
-        const blockOp = blockOpFor(kernel, input.dtype, input.cols);
-        for (const block of request.blocks) {
-          partials.push(blockOp(blockView(input, block), block.rowStart * input.cols));
-        }
+        const partials = reduceBuiltinBlocks(kernel, input, request.blocks);
         // Histogram counts add exactly, in any order: one partial per request instead of one
         // bins-long array per block crossing back to the agent.
         if (kernel.op === 'histogram' && partials.length > 1) return [foldOp(kernel, input.dtype, input.cols, partials)];

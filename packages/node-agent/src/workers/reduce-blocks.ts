@@ -1,0 +1,29 @@
+import { isPlainReduction, type BuiltinKernel, type BuiltinReduction, type OpPartial } from '@sharc/protocol/core';
+import { builtinExports } from '../wasm/builtin-module.js';
+import { wasmReducer } from '../wasm/wasm-reducers.js';
+import { blockView } from './block-view.js';
+import { blockOpFor } from './ops/block-ops.js';
+import type { Block, PartitionView } from './worker-protocol.js';
+
+/**
+ * One built-in op's partials, one per block: by the WebAssembly SIMD module when the partition
+ * lives in a WebAssembly.Memory and the module has the op, by the JS loops otherwise
+ * (partitions too small or too big for one, see wasm/memory-layout.ts; ops the module lacks,
+ * see ops/block-ops.ts). Used on worker threads and on the agent's own thread alike.
+ */
+export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: PartitionView, blocks: readonly Block[]): OpPartial[] {
+  const wasmOp = wasmOpOf(kernel);
+  if (view.memory !== undefined && wasmOp !== undefined) {
+    const exports = builtinExports(view.memory);
+    const reducer = wasmReducer(wasmOp, view.dtype);
+    return blocks.map((block) => reducer(exports, blockView(view, block)));
+  }
+  const blockOp = blockOpFor(kernel, view.dtype, view.cols);
+  return blocks.map((block) => blockOp(blockView(view, block), block.rowStart * view.cols));
+}
+
+/** The module's reduction computing `kernel`'s partial, if it has one (norm's partial is the sum of squares). */
+function wasmOpOf(kernel: BuiltinKernel): BuiltinReduction | undefined {
+  if (kernel.op === 'norm') return 'sumsq';
+  return isPlainReduction(kernel) ? kernel.op : undefined;
+}
