@@ -1,6 +1,7 @@
 import { isPlainReduction, type BuiltinKernel, type BuiltinReduction, type OpPartial } from '@sharc/protocol/core';
 import { builtinExports } from '../wasm/builtin-module.js';
 import { wasmReducer } from '../wasm/wasm-reducers.js';
+import { wasmStatistic } from '../wasm/wasm-statistics.js';
 import { blockView } from './block-view.js';
 import { blockOpFor } from './ops/block-ops.js';
 import type { Block, PartitionView } from './worker-protocol.js';
@@ -17,6 +18,11 @@ export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: PartitionView, 
     const exports = builtinExports(view.memory);
     const reducer = wasmReducer(wasmOp, view.dtype);
     return blocks.map((block) => reducer(exports, blockView(view, block)));
+  }
+  const statistic = view.memory === undefined ? undefined : wasmStatistic(kernel, view.dtype);
+  if (view.memory !== undefined && statistic !== undefined) {
+    const exports = builtinExports(view.memory);
+    return blocks.map((block) => statistic(exports, blockView(view, block)));
   }
   const blockOp = blockOpFor(kernel, view.dtype, view.cols);
   return blocks.map((block) => blockOp(blockView(view, block), block.rowStart * view.cols));
