@@ -119,8 +119,12 @@ function axisOne(meta: ArrayMeta, op: BuiltinOp): never {
 
 async function histogram(runner: BuiltinRunner, meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<Histogram> {
   const bins = kernel.params?.bins ?? DEFAULT_BINS;
+  const started = Date.now();
   const [lo, hi] = kernel.params?.range ?? (await dataRange(runner, meta, options));
-  const counts = (await runner.runBuiltin(meta, { op: 'histogram', params: { bins, range: [lo, hi] } }, options)) as Float64Array;
+  // timeoutMs bounds the whole call: the counting pass gets what the range passes left of it.
+  const { timeoutMs } = options;
+  const remaining = timeoutMs === undefined ? options : { ...options, timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) };
+  const counts = (await runner.runBuiltin(meta, { op: 'histogram', params: { bins, range: [lo, hi] } }, remaining)) as Float64Array;
   return { counts, edges: histogramEdges(lo, hi, bins, meta.dtype) };
 }
 
