@@ -12,6 +12,7 @@ import { builtinExports } from '../src/wasm/builtin-module.js';
 import { createSharedMemory } from '../src/wasm/wasm-api.js';
 import { WASM_PAGE_BYTES } from '../src/wasm/memory-layout.js';
 import { wasmStatistic } from '../src/wasm/wasm-statistics.js';
+import { argBlockOp } from '../src/workers/ops/arg-extremes.js';
 import { momentsBlockOp } from '../src/workers/ops/moments.js';
 import { reduceBuiltinBlocks } from '../src/workers/reduce-blocks.js';
 
@@ -52,7 +53,7 @@ describe('statistics in WebAssembly equal the JS loops', () => {
           const values = dtype === 'float64' ? new Float64Array(memory.buffer, offsetElements * bytes, length) : new Float32Array(memory.buffer, offsetElements * bytes, length);
           for (let i = 0; i < length; i++) values[i] = value(random);
           const kernel: BuiltinKernel = { op: 'var', params: { ddof: 1 } };
-          const wasmPartial = wasmStatistic(kernel, dtype)!(builtinExports(memory), values) as MomentsPartial;
+          const wasmPartial = wasmStatistic(kernel, dtype)!(builtinExports(memory), values, 0) as MomentsPartial;
           const jsPartial = momentsBlockOp(dtype)(values);
           assert.equal(wasmPartial[0], jsPartial[0]);
           for (const op of ['var', 'std'] as const) {
@@ -62,6 +63,32 @@ describe('statistics in WebAssembly equal the JS loops', () => {
         }
       });
     }
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} argmin/argmax find the same element as the JS loop: ties, NaN anywhere, ±Inf, every length up to 40 and long blocks`, () => {
+      const memory = createSharedMemory(2);
+      const bytes = dtype === 'float64' ? 8 : 4;
+      const random = rng(99);
+      const lengths = [...Array.from({ length: 41 }, (_, i) => i), 1000, 4097];
+      for (const length of lengths) {
+        for (const pattern of ['ties', 'nan', 'inf', 'plain', 'all inf'] as const) {
+          for (const offsetElements of [0, 1]) {
+            const values = dtype === 'float64' ? new Float64Array(memory.buffer, offsetElements * bytes, length) : new Float32Array(memory.buffer, offsetElements * bytes, length);
+            for (let i = 0; i < length; i++) {
+              const r = random();
+              values[i] =
+                pattern === 'ties' ? Math.floor(r * 4) : pattern === 'nan' && r < 0.05 ? NaN : pattern === 'inf' && r < 0.1 ? (r < 0.05 ? Infinity : -Infinity) : pattern === 'all inf' ? Infinity : r;
+            }
+            for (const op of ['argmin', 'argmax'] as const) {
+              const inWasm = wasmStatistic({ op }, dtype)!(builtinExports(memory), values, 7);
+              const inJs = argBlockOp(op, dtype)(values, 7);
+              assert.deepEqual(inWasm, inJs, `${dtype} ${op} ${pattern} length ${length} offset ${offsetElements}: [${Array.from(values).join(', ')}]`);
+            }
+          }
+        }
+      }
+    });
   }
 
   it('reduceBuiltinBlocks runs var in WebAssembly on a memory-backed partition, JS without, with the same result', () => {

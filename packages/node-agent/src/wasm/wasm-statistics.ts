@@ -1,14 +1,16 @@
-import type { BuiltinKernel, DType, MomentsPartial, OpPartial, TypedArray } from '@sharc/protocol/core';
+import type { ArgPartial, BuiltinKernel, DType, MomentsPartial, OpPartial, TypedArray } from '@sharc/protocol/core';
 
 /**
  * The statistics' block loops by the WebAssembly module (wasm/generate-statistics.mjs), giving
  * the partials the JS loops give (workers/ops/) up to the order of float additions:
  * - var, std of float64/float32: `[n, mean, m2, correction]` with the mean from `sum_D` and
- *   Σd, Σd² from `deviations_D` (the corrected two-pass algorithm, as ops/moments.ts).
+ *   Σd, Σd² from `deviations_D` (the corrected two-pass algorithm, as ops/moments.ts);
+ * - argmin, argmax of float64/float32: `[flat index, value]` of the first extreme or the first
+ *   NaN, from `argmin_D` / `argmax_D` (the same element as the JS loop, exactly).
  * Other ops and dtypes have no WebAssembly loop yet: `wasmStatistic` returns undefined and the
  * JS loop runs.
  */
-export type WasmBlockOp = (exports: Record<string, unknown>, values: TypedArray) => OpPartial;
+export type WasmBlockOp = (exports: Record<string, unknown>, values: TypedArray, firstElement: number) => OpPartial;
 
 type Sum = (address: number, length: number) => number;
 type Deviations = (address: number, length: number, mean: number) => [number, number];
@@ -25,9 +27,27 @@ function moments(dtype: 'float64' | 'float32'): WasmBlockOp {
 
 const MOMENTS = { float64: moments('float64'), float32: moments('float32') };
 
+type ArgIndex = (address: number, length: number) => number;
+
+function argExtreme(op: 'argmin' | 'argmax', dtype: 'float64' | 'float32'): WasmBlockOp {
+  const name = `${op}_${dtype}`;
+  return (exports, values, first): ArgPartial => {
+    if (values.length === 0) return [-1, 0];
+    const index = (exports[name] as ArgIndex)(values.byteOffset, values.length);
+    return [first + index, values[index] as number];
+  };
+}
+
+const ARG = {
+  argmin: { float64: argExtreme('argmin', 'float64'), float32: argExtreme('argmin', 'float32') },
+  argmax: { float64: argExtreme('argmax', 'float64'), float32: argExtreme('argmax', 'float32') },
+};
+
 /** The WebAssembly loop of `kernel` over blocks of `dtype`, if the module has one. */
 export function wasmStatistic(kernel: BuiltinKernel, dtype: DType): WasmBlockOp | undefined {
   if (kernel.params?.axis !== undefined) return undefined;
-  if ((kernel.op === 'var' || kernel.op === 'std') && (dtype === 'float64' || dtype === 'float32')) return MOMENTS[dtype];
+  if (dtype !== 'float64' && dtype !== 'float32') return undefined;
+  if (kernel.op === 'var' || kernel.op === 'std') return MOMENTS[dtype];
+  if (kernel.op === 'argmin' || kernel.op === 'argmax') return ARG[kernel.op][dtype];
   return undefined;
 }

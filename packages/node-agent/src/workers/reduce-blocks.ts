@@ -22,7 +22,7 @@ export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: PartitionView, 
   const statistic = view.memory === undefined ? undefined : wasmStatistic(kernel, view.dtype);
   if (view.memory !== undefined && statistic !== undefined) {
     const exports = builtinExports(view.memory);
-    return blocks.map((block) => statistic(exports, blockView(view, block)));
+    return blocks.map((block) => statistic(exports, blockView(view, block), block.rowStart * view.cols));
   }
   const blockOp = blockOpFor(kernel, view.dtype, view.cols);
   return blocks.map((block) => blockOp(blockView(view, block), block.rowStart * view.cols));
