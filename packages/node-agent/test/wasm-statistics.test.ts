@@ -2,7 +2,8 @@
  * The statistics' WebAssembly loops against their JS reference loops (workers/ops/), on data in
  * a shared WebAssembly.Memory as agents hold partitions: var/std moments of float64 and float32
  * blocks (plain, with NaN, with ±Inf, far from 0, empty, shorter than one vector, at unaligned
- * offsets), equal to 1e-12 relative after finishing; and reduceBuiltinBlocks picks WebAssembly
+ * offsets), equal to 1e-12 relative after finishing; argmin/argmax the same element exactly;
+ * axis-0 sum/mean the same sums bit for bit; and reduceBuiltinBlocks picks WebAssembly
  * for a memory-backed partition and JS otherwise, with the same variance.
  */
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { createSharedMemory } from '../src/wasm/wasm-api.js';
 import { WASM_PAGE_BYTES } from '../src/wasm/memory-layout.js';
 import { wasmStatistic } from '../src/wasm/wasm-statistics.js';
 import { argBlockOp } from '../src/workers/ops/arg-extremes.js';
+import { columnBlockOp } from '../src/workers/ops/columns.js';
 import { momentsBlockOp } from '../src/workers/ops/moments.js';
 import { reduceBuiltinBlocks } from '../src/workers/reduce-blocks.js';
 
@@ -53,7 +55,7 @@ describe('statistics in WebAssembly equal the JS loops', () => {
           const values = dtype === 'float64' ? new Float64Array(memory.buffer, offsetElements * bytes, length) : new Float32Array(memory.buffer, offsetElements * bytes, length);
           for (let i = 0; i < length; i++) values[i] = value(random);
           const kernel: BuiltinKernel = { op: 'var', params: { ddof: 1 } };
-          const wasmPartial = wasmStatistic(kernel, dtype)!(builtinExports(memory), values, 0) as MomentsPartial;
+          const wasmPartial = wasmStatistic(kernel, dtype, 1)!(builtinExports(memory), values, 0) as MomentsPartial;
           const jsPartial = momentsBlockOp(dtype)(values);
           assert.equal(wasmPartial[0], jsPartial[0]);
           for (const op of ['var', 'std'] as const) {
@@ -81,13 +83,36 @@ describe('statistics in WebAssembly equal the JS loops', () => {
                 pattern === 'ties' ? Math.floor(r * 4) : pattern === 'nan' && r < 0.05 ? NaN : pattern === 'inf' && r < 0.1 ? (r < 0.05 ? Infinity : -Infinity) : pattern === 'all inf' ? Infinity : r;
             }
             for (const op of ['argmin', 'argmax'] as const) {
-              const inWasm = wasmStatistic({ op }, dtype)!(builtinExports(memory), values, 7);
+              const inWasm = wasmStatistic({ op }, dtype, 1)!(builtinExports(memory), values, 7);
               const inJs = argBlockOp(op, dtype)(values, 7);
               assert.deepEqual(inWasm, inJs, `${dtype} ${op} ${pattern} length ${length} offset ${offsetElements}: [${Array.from(values).join(', ')}]`);
             }
           }
         }
       }
+    });
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} sum and mean along axis 0 give the JS loop's sums bit for bit, odd and even columns, NaN and ±Inf`, () => {
+      const memory = createSharedMemory(4);
+      const random = rng(5);
+      for (const cols of [1, 2, 3, 7, 8, 64]) {
+        for (const rows of [0, 1, 5, 333]) {
+          const length = rows * cols;
+          const values = dtype === 'float64' ? new Float64Array(memory.buffer, 8, length) : new Float32Array(memory.buffer, 4, length);
+          for (let i = 0; i < length; i++) {
+            const r = random();
+            values[i] = r < 0.01 ? NaN : r < 0.02 ? -Infinity : (r - 0.5) * 1e3;
+          }
+          for (const op of ['sum', 'mean'] as const) {
+            const kernel: BuiltinKernel = { op, params: { axis: 0 } };
+            const inWasm = wasmStatistic(kernel, dtype, cols)!(builtinExports(memory), values, 0);
+            assert.deepEqual(inWasm, columnBlockOp(op, dtype)(values, cols), `${dtype} ${op} ${rows}×${cols}`);
+          }
+        }
+      }
+      assert.equal(wasmStatistic({ op: 'sum', params: { axis: 0 } }, dtype, 65), undefined, 'wide arrays: the JS loop');
     });
   }
 

@@ -4,6 +4,9 @@
  *   deviations_D(p, n, mean)   float64, float32 → (f64 Σd, f64 Σd²) with d = v − mean in float64
  *   argmin_D(p, n), argmax_D   float64, float32 → i32: index of the first least (greatest)
  *                              element, or of the first NaN; n > 0
+ *   colsum2_D(p, rows, stride) float64, float32 → (f64, f64): the sums of the two columns at p
+ *                              over `rows` rows `stride` bytes apart, each added in row order
+ *   colsum1_D(p, rows, stride) float64, float32 → f64: the same for one column
  * var/std take a block's mean from sum_D, then these two sums (the corrected two-pass
  * algorithm, see src/wasm/wasm-statistics.ts). Order: elements 4 at a time, element i of the
  * vector part going to lane (i mod 4) of two f64x2 accumulators per sum, lanes added as
@@ -125,7 +128,33 @@ function argExtreme(dtype, op) {
     (i32.div_u (i32.sub (local.get $p) (local.get $base)) (i32.const ${bytes})))`;
 }
 
+/**
+ * Column sums for reductions along axis 0: one pass down a pair of columns, the two sums in one
+ * f64x2, each column's elements added in row order (the order of the JS loop, so the same sums).
+ */
+function columnSums(dtype) {
+  const f64 = dtype === 'float64';
+  const load = f64 ? '(v128.load (local.get $p))' : '(f64x2.promote_low_f32x4 (v128.load64_zero (local.get $p)))';
+  const scalarLoad = f64 ? '(f64.load (local.get $p))' : '(f64.promote_f32 (f32.load (local.get $p)))';
+  const loop = (body) => `(local.set $end (i32.add (local.get $p) (i32.mul (local.get $rows) (local.get $stride))))
+    (block $done (loop $next
+      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
+      ${body}
+      (local.set $p (i32.add (local.get $p) (local.get $stride)))
+      (br $next)))`;
+  return `
+  (func (export "colsum2_${dtype}") (param $p i32) (param $rows i32) (param $stride i32) (result f64 f64)
+    (local $end i32) (local $acc v128)
+    ${loop(`(local.set $acc (f64x2.add (local.get $acc) ${load}))`)}
+    (f64x2.extract_lane 0 (local.get $acc)) (f64x2.extract_lane 1 (local.get $acc)))
+
+  (func (export "colsum1_${dtype}") (param $p i32) (param $rows i32) (param $stride i32) (result f64)
+    (local $end i32) (local $s f64)
+    ${loop(`(local.set $s (f64.add (local.get $s) ${scalarLoad}))`)}
+    (local.get $s))`;
+}
+
 /** The statistics' functions, for the built-in module. */
 export function statisticsFunctions() {
-  return [deviations('float64'), deviations('float32'), ...['argmin', 'argmax'].flatMap((op) => [argExtreme('float64', op), argExtreme('float32', op)])];
+  return [deviations('float64'), deviations('float32'), columnSums('float64'), columnSums('float32'), ...['argmin', 'argmax'].flatMap((op) => [argExtreme('float64', op), argExtreme('float32', op)])];
 }

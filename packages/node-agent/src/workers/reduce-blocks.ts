@@ -19,7 +19,7 @@ export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: PartitionView, 
     const reducer = wasmReducer(wasmOp, view.dtype);
     return blocks.map((block) => reducer(exports, blockView(view, block)));
   }
-  const statistic = view.memory === undefined ? undefined : wasmStatistic(kernel, view.dtype);
+  const statistic = view.memory === undefined ? undefined : wasmStatistic(kernel, view.dtype, view.cols);
   if (view.memory !== undefined && statistic !== undefined) {
     const exports = builtinExports(view.memory);
     return blocks.map((block) => statistic(exports, blockView(view, block), block.rowStart * view.cols));
