@@ -86,7 +86,14 @@ export interface BuiltinRunner {
 export async function reduceArray(runner: BuiltinRunner, meta: ArrayMeta, op: BuiltinOp, options: object = {}): Promise<unknown> {
   checkKeys(options, { of: op, keys: KEYS_OF[op] });
   const { axis, ddof, bins, range, ...jobOptions } = options as AxisOptions & VarianceOptions & HistogramOptions;
-  if (axis === 1) return axisOne(meta, op);
+  if (axis === 1) {
+    if (meta.shape.length !== 2) {
+      throw new InvalidArgumentError(`${op} along axis 1 needs a 2-D array, this one has shape [${meta.shape.join(', ')}]: leave axis out to reduce every element`, {
+        details: { op, shape: [...meta.shape] },
+      });
+    }
+    return axisOne(meta, op);
+  }
   if (axis !== undefined && axis !== 0) {
     throw new InvalidArgumentError(`axis must be 0 (one value per column) or 1 (one value per row), got ${JSON.stringify(axis)}; leave it out to reduce every element`, {
       details: { op },

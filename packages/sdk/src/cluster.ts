@@ -284,6 +284,10 @@ export class Cluster implements ArrayOwner {
     if ((options as { detached?: unknown }).detached !== undefined) {
       throw new InvalidArgumentError("detached is for map and fromFile, whose output stays in the cluster: a reduce's result goes only to its caller, so a reduce ends with its client");
     }
+    const methodOption = typeof kernel === 'string' ? ['axis', 'ddof', 'bins', 'range'].find((key) => Object.hasOwn(options, key)) : undefined;
+    if (methodOption !== undefined) {
+      throw new InvalidArgumentError(`'${methodOption}' is an option of the array's method, array.${String(kernel)}({ ${methodOption}: … }), not of cluster.reduce`, { details: { option: methodOption } });
+    }
     options = checkCall('reduce', options, kernel);
     if (typeof kernel === 'string') {
       if (!(NAMED_REDUCTIONS as readonly string[]).includes(kernel)) {

@@ -45,6 +45,7 @@ describe('statistics against numpy, embedded', () => {
     const refused = async (call: Promise<unknown>, pattern: RegExp) =>
       assert.rejects(call, (error: unknown) => error instanceof InvalidArgumentError && pattern.test(error.message));
     await refused(vector.sum({ axis: 0 }), /needs a 2-D array.*shape \[5\]/);
+    await refused(vector.max({ axis: 1 } as never), /max along axis 1 needs a 2-D array.*shape \[5\]/);
     await refused(matrix.sum({ axis: 2 as 0 }), /axis must be 0 .* or 1 .*got 2/);
     await refused(matrix.mean({ axis: 1 } as never), /axis 1 .* not supported .* use axis 0/);
     await refused(matrix.var({ ddof: -1 }), /ddof must be a non-negative integer/);
@@ -55,6 +56,7 @@ describe('statistics against numpy, embedded', () => {
     await refused(matrix.var({ dof: 1 } as never), /unknown option 'dof' of var: did you mean 'ddof'/);
     await refused(matrix.argmin({ axis: 0 } as never), /unknown option 'axis' of argmin/);
     await refused(cluster.reduce(matrix, 'histogram' as never), /histogram takes bins and range/);
+    await refused(cluster.reduce(matrix, 'mean', { axis: 0 } as never), /'axis' is an option of the array's method, array\.mean\(\{ axis: … \}\)/);
     const withNaN = await cluster.put(Float64Array.from([1, NaN, 3]));
     await refused(withNaN.histogram(), /autodetected range of \[NaN, NaN\] is not finite/);
     assert.deepEqual(Array.from((await withNaN.histogram({ bins: 2, range: [0, 4] })).counts), [1, 1]);
