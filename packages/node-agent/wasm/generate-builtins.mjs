@@ -84,19 +84,23 @@ function floatExtreme(dtype, op) {
   const scalar = f64 ? 'f64' : 'f32';
   const elementBytes = ELEMENT_BYTES[dtype];
   const start = op === 'min' ? 'inf' : '-inf';
-  const vectorBody = [0, 1]
+  // Four accumulators: wasm's NaN-propagating min/max take several x86 instructions each, and
+  // independent chains let them overlap.
+  const vectorBody = [0, 1, 2, 3]
     .map((i) => `(local.set $a${i} (${shape}.${op} (local.get $a${i}) (v128.load offset=${i * 16} (local.get $p))))`)
     .join('\n      ');
   const lanes = f64 ? [0, 1] : [0, 1, 2, 3];
   const fold = lanes.map((lane) => `(local.set $m (${scalar}.${op} (local.get $m) (${shape}.extract_lane ${lane} (local.get $v))))`).join('\n    ');
   return `
   (func (export "${op}_${dtype}") (param $p i32) (param $n i32) (result f64)
-    ${COMMON_LOCALS} (local $a0 v128) (local $a1 v128) (local $v v128) (local $m ${scalar})
+    ${COMMON_LOCALS} (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $v v128) (local $m ${scalar})
     (local.set $a0 (${shape}.splat (${scalar}.const ${start})))
     (local.set $a1 (local.get $a0))
+    (local.set $a2 (local.get $a0))
+    (local.set $a3 (local.get $a0))
     (local.set $m (${scalar}.const ${start}))
-    ${vectorLoop(elementBytes, 32, vectorBody)}
-    (local.set $v (${shape}.${op} (local.get $a0) (local.get $a1)))
+    ${vectorLoop(elementBytes, 64, vectorBody)}
+    (local.set $v (${shape}.${op} (${shape}.${op} (local.get $a0) (local.get $a1)) (${shape}.${op} (local.get $a2) (local.get $a3))))
     ${fold}
     ${scalarLoop(elementBytes, `(local.set $m (${scalar}.${op} (local.get $m) (${scalar}.load (local.get $p))))`)}
     ${f64 ? '(local.get $m)' : '(f64.promote_f32 (local.get $m))'})`;
