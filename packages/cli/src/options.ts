@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import {
-  BUILTIN_REDUCTIONS,
+  BUILTIN_OPS,
   DTYPES,
   isSubjectToken,
   parseByteSize,
   resolveNatsAuth,
-  type BuiltinReduction,
+  type BuiltinOp,
   type DType,
   type NatsAuthOptions,
 } from '@sharc/protocol';
@@ -209,9 +209,35 @@ export function kernelSpec(option: string, requireExport: boolean): (value: unkn
 }
 
 /** A reduce operation: a built-in name, or a kernel module `FILE.ts[#partial]`. */
-export function reduceOperation(value: unknown): BuiltinReduction | KernelSpec {
+export function reduceOperation(value: unknown): BuiltinOp | KernelSpec {
   const text = String(value);
-  if ((BUILTIN_REDUCTIONS as readonly string[]).includes(text)) return text as BuiltinReduction;
+  if ((BUILTIN_OPS as readonly string[]).includes(text)) return text as BuiltinOp;
   if (/\.(m?[jt]s|cjs|cts)(#.*)?$/.test(text)) return kernelSpec('op', false)(text)!;
-  throw new UsageError(`reduce OP must be one of ${BUILTIN_REDUCTIONS.join(', ')} or a kernel module FILE.ts[#partial], got ${JSON.stringify(text)}`);
+  throw new UsageError(`reduce OP must be one of ${BUILTIN_OPS.join(', ')} or a kernel module FILE.ts[#partial], got ${JSON.stringify(text)}`);
+}
+
+/** `--axis 0`: one value per column of a 2-D array (1: per row, where supported). */
+export function axisOption(value: unknown): 0 | 1 | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  if (text === '0' || text === '1') return Number(text) as 0 | 1;
+  throw new UsageError(`--axis must be 0 (one value per column) or 1 (one value per row), got ${JSON.stringify(value)}; leave it out to reduce every element`);
+}
+
+/** `--ddof 1`: var and std divide by n - ddof. */
+export function ddofOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const number = typeof value === 'number' ? value : Number(value);
+  if (!Number.isSafeInteger(number) || number < 0 || String(value).trim() === '') throw new UsageError(`--ddof must be a non-negative whole number, got ${JSON.stringify(value)}`);
+  return number;
+}
+
+/** `--range lo,hi` (write `--range=-1,1` when lo is negative): histogram's outer edges. */
+export function rangeOption(value: unknown): [number, number] | undefined {
+  if (value === undefined) return undefined;
+  const parts = String(value).split(',').map((part) => (part.trim() === '' ? NaN : Number(part)));
+  if (parts.length !== 2 || !parts.every(Number.isFinite) || !(parts[0]! < parts[1]!)) {
+    throw new UsageError(`--range must be LO,HI with LO < HI, two finite numbers (e.g. --range=-1,1), got ${JSON.stringify(value)}`);
+  }
+  return [parts[0]!, parts[1]!];
 }

@@ -284,11 +284,11 @@ describe('built-ins on worker threads over a partition in a WebAssembly.Memory',
       ];
       for (const op of BUILTIN_REDUCTIONS) {
         const { partials } = await pool.run({ kind: 'reduce', kernel: { kind: 'builtin', op }, input: view, blocks, shape: [rows, cols], params: undefined });
-        const expected = reduceBuiltinBlocks(op, { buffer: memory.buffer, dtype, rowStart: 100, cols }, blocks);
+        const expected = reduceBuiltinBlocks({ op }, { buffer: memory.buffer, dtype, rowStart: 100, cols }, blocks);
         assert.equal(partials.length, 3);
         const fold = (list: BuiltinPartial[]) => finishBuiltin(op, list.reduce((a, p) => combineBuiltin(op, a, p), identityOf(op, dtype)));
         const tolerance = isFloat(dtype) && op !== 'min' && op !== 'max' && op !== 'count' ? 1e-13 * magnitude(values, op === 'mean' ? 'sum' : op) : 0;
-        assertSame(fold(partials as BuiltinPartial[]), fold(expected), tolerance, `${dtype} ${op}`);
+        assertSame(fold(partials as BuiltinPartial[]), fold(expected as BuiltinPartial[]), tolerance, `${dtype} ${op}`);
       }
     });
   }

@@ -25,6 +25,8 @@
  * are added one by one.
  */
 
+import { statisticsFunctions } from './generate-statistics.mjs';
+
 const ELEMENT_BYTES = { float64: 8, float32: 4, int8: 1, uint8: 1, int16: 2, uint16: 2, int32: 4, uint32: 4, int64: 8, uint64: 8 };
 
 function scalarLoop(elementBytes, scalarBody) {
@@ -410,6 +412,7 @@ export function builtinsWat() {
   }
   for (const dtype of ['int64', 'uint64']) functions.push(int64Sum(dtype), int64Sumsq(dtype), int64Extreme(dtype, 'min'), int64Extreme(dtype, 'max'));
   functions.push(boolFunctions());
+  functions.push(...statisticsFunctions());
   // The memory is the partition's, created by the agent (shared, so worker threads can use it).
   return `(module
   (import "env" "memory" (memory 0 65536 shared))

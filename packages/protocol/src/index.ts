@@ -110,6 +110,11 @@ export {
 export type { BuiltinMap, BinaryMap, RowStatistic, BuiltinPairReduction, BuiltinMapParams, ArrayShapeInfo } from './builtin-maps.js';
 export { identityOf, combineBuiltin, finishBuiltin, emptyReductionError } from './reductions.js';
 export type { BuiltinPartial, BuiltinResult } from './reductions.js';
+export { BUILTIN_OPS, AXIS_OPS, NAMED_REDUCTIONS, MAX_HISTOGRAM_BINS, checkBuiltinKernel, histogramEdges, paramsOf } from './builtin-ops.js';
+export type { BuiltinOp, AxisOp, NamedReduction, BuiltinParams, BuiltinKernel } from './builtin-ops.js';
+export { opIdentity, combineOp, foldOp, finishOp, emptyOpError, varianceOf, isPlainReduction } from './statistics.js';
+export type { OpPartial, ArgPartial, MomentsPartial, Histogram } from './statistics.js';
+export type { ColumnPartial } from './column-reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
 export { inspectFile, readRange, checkFileUnchanged } from './formats/array-file.js';

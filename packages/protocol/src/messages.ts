@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { arrayNameProblem, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
-import { BUILTIN_REDUCTIONS } from './builtin-names.js';
 import { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS } from './builtin-maps.js';
+import { BUILTIN_OPS, MAX_HISTOGRAM_BINS } from './builtin-ops.js';
 import { DTYPES } from './dtypes.js';
 
 /**
@@ -89,9 +89,25 @@ export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
 export { BUILTIN_REDUCTIONS, type BuiltinReduction } from './builtin-names.js';
 
+/**
+ * A built-in op's parameters (builtin-ops.ts says which op takes which; the agent checks that
+ * against the array's shape): `axis: 0` reduces each column of a 2-D array; `ddof` for var and
+ * std; `bins` and `range` (always filled in by the client) for histogram.
+ */
+export const builtinParamsSchema = z.strictObject({
+  axis: z.literal(0).optional(),
+  ddof: count.max(Number.MAX_SAFE_INTEGER).optional(),
+  bins: z.number().int().min(1).max(MAX_HISTOGRAM_BINS).optional(),
+  range: z
+    .tuple([z.number().finite(), z.number().finite()])
+    .readonly()
+    .refine(([lo, hi]) => lo < hi, 'range must be [lo, hi] with lo < hi')
+    .optional(),
+});
+
 /** What a worker thread runs for one block of rows. */
 export const kernelRefSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('builtin'), op: z.enum(BUILTIN_REDUCTIONS) }),
+  z.object({ kind: z.literal('builtin'), op: z.enum(BUILTIN_OPS), params: builtinParamsSchema.optional() }),
   z.object({
     kind: z.literal('reduce'),
     hash: id,

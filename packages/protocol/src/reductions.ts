@@ -1,4 +1,5 @@
 import type { BuiltinReduction } from './builtin-names.js';
+import type { NamedReduction } from './builtin-ops.js';
 import { isBigIntDType, type BigIntDType, type DType } from './dtypes.js';
 import { InvalidArgumentError } from './errors.js';
 
@@ -20,10 +21,11 @@ export type BuiltinPartial = number | bigint | [number | bigint, number];
 
 /**
  * What `reduce(array, op)` returns for an array of dtype `D`: a bigint for the sums, min and
- * max of int64/uint64 arrays (exact), a number otherwise (`mean` and `count` always).
+ * max of int64/uint64 arrays (exact), a number otherwise (`mean`, `count` and the statistics
+ * argmin, argmax, var, std, norm always).
  */
-export type BuiltinResult<D extends DType, O extends BuiltinReduction> = D extends BigIntDType
-  ? O extends 'mean' | 'count'
+export type BuiltinResult<D extends DType, O extends BuiltinReduction | NamedReduction> = D extends BigIntDType
+  ? O extends 'mean' | 'count' | 'argmin' | 'argmax' | 'var' | 'std' | 'norm'
     ? number
     : bigint
   : number;

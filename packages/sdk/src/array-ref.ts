@@ -11,7 +11,10 @@ import {
   type Shape,
   type TypedArray,
   type TypedArrayOf,
+  type BuiltinResult,
+  type Histogram,
 } from '@sharc/protocol';
+import { reduceArray, type AxisOptions, type BuiltinRunner, type HistogramOptions, type VarianceOptions } from './array-reductions.js';
 import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
 import type { ArrayOpArgs, OpOptions, ScaleOptions } from './ops/builtin-ops.js';
 
@@ -22,7 +25,7 @@ export interface ToArrayOptions<D extends DType = DType> extends JobOptions {
 export const TO_ARRAY_OPTION_KEYS = keysOf<ToArrayOptions>()([...JOB_OPTION_KEYS, 'into']);
 
 /** What ArrayRef needs from its cluster (kept narrow so the two files do not depend on each other's internals). */
-export interface ArrayOwner {
+export interface ArrayOwner extends BuiltinRunner {
   readPartitions(meta: ArrayMeta, each: (partition: PartitionMeta, bytes: Uint8Array) => Promise<void> | void, options: JobOptions, into?: Uint8Array): Promise<void>;
   deleteArray(meta: ArrayMeta): Promise<void>;
   saveArray(meta: ArrayMeta, file: string, options: JobOptions): Promise<void>;
@@ -159,5 +162,69 @@ export class ArrayRef<D extends DType = DType> {
   /** numpy's `a @ v` for a 2-D array and a vector of length cols: a new float64 array of shape [rows]. */
   matvec(v: ArrayLike<number> | ArrayBufferView, options: OpOptions = {}): Promise<ArrayRef<'float64'>> {
     return this.owner.arrayOp('matvec', this, { v }, options) as Promise<ArrayRef<'float64'>>;
+  }
+
+  // ---- reductions (array-reductions.ts checks the options and finishes the values) ----------
+
+  /** Sum of every element (exact bigint for int64/uint64), as numpy.sum; `{ axis: 0 }`: per column, a Float64Array. */
+  sum(options: AxisOptions & { axis: 0 }): Promise<Float64Array>;
+  sum(options?: AxisOptions & { axis?: undefined }): Promise<BuiltinResult<D, 'sum'>>;
+  sum(options: AxisOptions = {}): Promise<unknown> {
+    return reduceArray(this.owner, this.meta, 'sum', options);
+  }
+
+  /** Mean of every element, as numpy.mean (NaN without elements); `{ axis: 0 }`: per column, a Float64Array. */
+  mean(options: AxisOptions & { axis: 0 }): Promise<Float64Array>;
+  mean(options?: AxisOptions & { axis?: undefined }): Promise<number>;
+  mean(options: AxisOptions = {}): Promise<unknown> {
+    return reduceArray(this.owner, this.meta, 'mean', options);
+  }
+
+  /** Least element (NaN if any is), as numpy.min; `{ axis: 0 }`: per column, a typed array of the array's dtype. */
+  min(options: AxisOptions & { axis: 0 }): Promise<TypedArrayOf<D>>;
+  min(options?: AxisOptions & { axis?: undefined }): Promise<BuiltinResult<D, 'min'>>;
+  min(options: AxisOptions = {}): Promise<unknown> {
+    return reduceArray(this.owner, this.meta, 'min', options);
+  }
+
+  /** Greatest element (NaN if any is), as numpy.max; `{ axis: 0 }`: per column, a typed array of the array's dtype. */
+  max(options: AxisOptions & { axis: 0 }): Promise<TypedArrayOf<D>>;
+  max(options?: AxisOptions & { axis?: undefined }): Promise<BuiltinResult<D, 'max'>>;
+  max(options: AxisOptions = {}): Promise<unknown> {
+    return reduceArray(this.owner, this.meta, 'max', options);
+  }
+
+  /** Flat (row-major) index of the first least element, or of the first NaN, as numpy.argmin. */
+  argmin(options: JobOptions = {}): Promise<number> {
+    return reduceArray(this.owner, this.meta, 'argmin', options) as Promise<number>;
+  }
+
+  /** Flat (row-major) index of the first greatest element, or of the first NaN, as numpy.argmax. */
+  argmax(options: JobOptions = {}): Promise<number> {
+    return reduceArray(this.owner, this.meta, 'argmax', options) as Promise<number>;
+  }
+
+  /** Variance, as numpy.var (divisor `n - ddof`); `{ axis: 0 }`: per column, a Float64Array. */
+  var(options: VarianceOptions & { axis: 0 }): Promise<Float64Array>;
+  var(options?: VarianceOptions & { axis?: undefined }): Promise<number>;
+  var(options: VarianceOptions = {}): Promise<unknown> {
+    return reduceArray(this.owner, this.meta, 'var', options);
+  }
+
+  /** Standard deviation, as numpy.std (divisor `n - ddof`); `{ axis: 0 }`: per column, a Float64Array. */
+  std(options: VarianceOptions & { axis: 0 }): Promise<Float64Array>;
+  std(options?: VarianceOptions & { axis?: undefined }): Promise<number>;
+  std(options: VarianceOptions = {}): Promise<unknown> {
+    return reduceArray(this.owner, this.meta, 'std', options);
+  }
+
+  /** 2-norm of the flattened array, as numpy.linalg.norm: sqrt of the sum of squares, in float64. */
+  norm(options: JobOptions = {}): Promise<number> {
+    return reduceArray(this.owner, this.meta, 'norm', options) as Promise<number>;
+  }
+
+  /** numpy.histogram with equal bins: `{ counts, edges }` (bins + 1 edges, the last bin closed). */
+  histogram(options: HistogramOptions = {}): Promise<Histogram> {
+    return reduceArray(this.owner, this.meta, 'histogram', options) as Promise<Histogram>;
   }
 }

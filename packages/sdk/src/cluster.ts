@@ -1,7 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import {
-  BUILTIN_REDUCTIONS,
+  NAMED_REDUCTIONS,
+  foldOp,
+  type BuiltinKernel,
+  type NamedReduction,
+  type OpPartial,
   CancelledError,
   CLIENT_HEARTBEAT_MS,
   DEFAULT_JOB_TIMEOUT_MS,
@@ -15,11 +19,6 @@ import {
   TimeoutError,
   bytesPerElement,
   colsOf,
-  combineBuiltin,
-  elementCount,
-  emptyReductionError,
-  finishBuiltin,
-  identityOf,
   parseDType,
   parseShape,
   subjectFor,
@@ -29,9 +28,7 @@ import {
   checkKeys,
   type AgentInfo,
   type ArrayMeta,
-  type BuiltinPartial,
   type BuiltinMap,
-  type BuiltinReduction,
   type BuiltinResult,
   type DTypeOfArray,
   type DataPlane,
@@ -53,6 +50,7 @@ import {
 } from '@sharc/protocol';
 import { whenAborted } from './abort-listener.js';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
+import { reduceArray } from './array-reductions.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
@@ -288,31 +286,32 @@ export class Cluster implements ArrayOwner {
   }
 
   /**
-   * A built-in reduction (`'sum' | 'min' | 'max' | 'mean' | 'sumsq' | 'count'`) over every
-   * element: a number, or for int64/uint64 arrays an exact bigint (`mean`, `count`: numbers).
-   * `min`/`max` of an array with no elements throw an InvalidArgumentError, as numpy does.
+   * A built-in reduction (`'sum' | 'min' | 'max' | 'mean' | 'sumsq' | 'count'`, and `'argmin' |
+   * 'argmax' | 'var' | 'std' | 'norm'` as numpy, var and std with ddof 0) over every element:
+   * a number, or for int64/uint64 arrays an exact bigint (sums, min, max). `min`/`max`/`argmin`/
+   * `argmax` of an array with no elements throw an InvalidArgumentError, as numpy does. The
+   * same, with options (axis, ddof) and histogram: the methods of ArrayRef (`a.std({ ddof: 1 })`).
    */
-  reduce<D extends DType, O extends BuiltinReduction>(array: ArrayRef<D>, op: O, options?: JobOptions): Promise<BuiltinResult<D, O>>;
+  reduce<D extends DType, O extends NamedReduction>(array: ArrayRef<D>, op: O, options?: JobOptions): Promise<BuiltinResult<D, O>>;
   /** A custom reduction: `partial` on each block of rows on the agents, `combine` to merge. */
   reduce<T = unknown>(array: ArrayRef, kernel: ReduceKernel, options?: JobOptions): Promise<T>;
-  async reduce(array: ArrayRef, kernel: BuiltinReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
+  async reduce(array: ArrayRef, kernel: NamedReduction | ReduceKernel, options: JobOptions = {}): Promise<unknown> {
     checkArrayRef(array);
     if ((options as { detached?: unknown }).detached !== undefined) {
       throw new InvalidArgumentError("detached is for map and fromFile, whose output stays in the cluster: a reduce's result goes only to its caller, so a reduce ends with its client");
     }
+    const methodOption = typeof kernel === 'string' ? ['axis', 'ddof', 'bins', 'range'].find((key) => Object.hasOwn(options, key)) : undefined;
+    if (methodOption !== undefined) {
+      throw new InvalidArgumentError(`'${methodOption}' is an option of the array's method, array.${String(kernel)}({ ${methodOption}: … }), not of cluster.reduce`, { details: { option: methodOption } });
+    }
     options = checkCall('reduce', options, kernel);
     if (typeof kernel === 'string') {
-      if (!(BUILTIN_REDUCTIONS as readonly string[]).includes(kernel)) {
-        const meant = nearestName(kernel, BUILTIN_REDUCTIONS);
-        throw new InvalidArgumentError(`unknown reduction '${kernel}': ${meant === undefined ? '' : `did you mean '${meant}'? `}use one of ${BUILTIN_REDUCTIONS.join(', ')}, or a kernel module`);
+      if (!(NAMED_REDUCTIONS as readonly string[]).includes(kernel)) {
+        const meant = nearestName(kernel, NAMED_REDUCTIONS);
+        const histogram = (kernel as string) === 'histogram' ? 'histogram takes bins and range: use array.histogram({ bins, range }); ' : '';
+        throw new InvalidArgumentError(`unknown reduction '${kernel}': ${histogram}${meant === undefined || histogram !== '' ? '' : `did you mean '${meant}'? `}use one of ${NAMED_REDUCTIONS.join(', ')}, or a kernel module`);
       }
-      if (elementCount(array.shape) === 0) {
-        const empty = emptyReductionError(kernel, array.shape);
-        if (empty !== undefined) throw empty;
-      }
-      const done = await this.job({ kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: kernel } }, array, options);
-      const partials = done.partials as BuiltinPartial[];
-      return finishBuiltin(kernel, partials.reduce((acc, p) => combineBuiltin(kernel, acc, p), identityOf(kernel, array.dtype)));
+      return reduceArray(this, array.meta, kernel as NamedReduction, options);
     }
     if (typeof kernel !== 'object' || kernel === null) {
       throw new InvalidArgumentError(`reduce takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
@@ -478,6 +477,14 @@ export class Cluster implements ArrayOwner {
   }
 
   // ---- ArrayOwner ------------------------------------------------------------------------
+
+  /** One reduce job of a built-in (its options checked by array-reductions.ts); partials merged left to right. */
+  async runBuiltin(meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<OpPartial> {
+    options = checkCall('reduce', options);
+    if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
+    const done = await this.jobs.run({ kind: 'reduce', arrayId: meta.id, kernel: { kind: 'builtin', ...kernel } }, meta, options);
+    return foldOp(kernel, meta.dtype, colsOf(meta.shape), done.partials);
+  }
 
   async readPartitions(
     meta: ArrayMeta,

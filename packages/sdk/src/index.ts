@@ -17,6 +17,7 @@ export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKern
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
 export type { OpOptions, ScaleOptions, RowStatisticOptions, RowStatisticName } from './ops/builtin-ops.js';
+export type { AxisOptions, VarianceOptions, HistogramOptions } from './array-reductions.js';
 export type { ConnectOptions, EmbeddedOptions } from './options.js';
 export type { KernelContext } from './kernel-types.js';
 export {
@@ -40,5 +41,6 @@ export {
   InternalError,
   DTYPES,
   BUILTIN_REDUCTIONS,
+  NAMED_REDUCTIONS,
 } from '@sharc/protocol';
-export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinResult, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';
+export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinOp, NamedReduction, BuiltinResult, Histogram, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

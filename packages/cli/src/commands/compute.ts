@@ -2,7 +2,8 @@ import path from 'node:path';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
 import { arrayJson, formatBytes, plural, printResult, toJson } from '../output.js';
-import { dtype, jsonParams, kernelSpec, positiveInteger, reduceOperation } from '../options.js';
+import { axisOption, ddofOption, dtype, jsonParams, kernelSpec, positiveInteger, rangeOption, reduceOperation } from '../options.js';
+import { plainValue, refuseBuiltinFlags, runBuiltin, valueText } from './builtin-reduce.js';
 import { progressBar } from '../progress.js';
 
 /** `sharc reduce` and `sharc map`: jobs over every partition, on every agent. */
@@ -10,7 +11,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
   return cli
     .command(
       'reduce <name> <op>',
-      'Reduce an array to one value with a built-in (sum, min, max, mean, sumsq, …) or a kernel module',
+      'Reduce an array with a built-in (sum, mean, min, max, argmin, argmax, var, std, norm, histogram, sumsq, count) or a kernel module',
       (y) =>
         y
           .positional('name', { type: 'string', demandOption: true })
@@ -18,7 +19,14 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
           .option('combine', { type: 'string', default: 'combine', describe: 'Kernel modules: the export merging two partials' })
           .option('params', { type: 'string', coerce: jsonParams, describe: 'JSON handed to the kernel as ctx.params' })
           .option('timeout-ms', { coerce: positiveInteger('timeout-ms'), describe: 'Fail the job after this long' })
+          .option('axis', { type: 'string', coerce: axisOption, describe: 'sum, mean, min, max, var, std: 0 gives one value per column of a 2-D array' })
+          .option('ddof', { type: 'string', coerce: ddofOption, describe: 'var, std: divide by n - ddof [default: 0]' })
+          .option('bins', { type: 'string', coerce: positiveInteger('bins'), describe: 'histogram: number of equal bins [default: 10]' })
+          .option('range', { type: 'string', coerce: rangeOption, describe: "histogram: LO,HI outer edges [default: the data's min,max]" })
           .example('$0 reduce frames sum', 'built-in sum')
+          .example('$0 reduce frames std --ddof 1', 'sample standard deviation, as numpy.std(a, ddof=1)')
+          .example('$0 reduce frames mean --axis 0', 'column means of a 2-D array, as numpy.mean(a, axis=0)')
+          .example('$0 reduce frames histogram --bins 20 --range=-1,1', 'numpy.histogram(a, bins=20, range=(-1, 1))')
           .example("$0 reduce frames stats.ts#partial --params '{\"threshold\":3}'", 'a custom reduction'),
       async (args) =>
         exit(
@@ -32,11 +40,13 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                 ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }),
               };
               let value: unknown;
+              const flags = { axis: args.axis, ddof: args.ddof, bins: args.bins, range: args.range };
+              if (typeof args.op !== 'string') refuseBuiltinFlags(flags);
               try {
                 const op = args.op;
                 value =
                   typeof op === 'string'
-                    ? await cluster.reduce(ref, op, options)
+                    ? await runBuiltin(cluster, ref, op, flags, options)
                     : await cluster.reduce(
                         ref,
                         { module: path.resolve(op.module), partial: op.exportName ?? 'partial', combine: args.combine, params: args.params },
@@ -45,7 +55,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               } finally {
                 bar.stop();
               }
-              printResult(args, { array: ref.name, value }, () => (typeof value === 'number' || typeof value === 'bigint' ? String(value) : toJson(value)));
+              printResult(args, { array: ref.name, value: plainValue(value) }, () => valueText(value) ?? toJson(value));
             }),
           ),
         ),

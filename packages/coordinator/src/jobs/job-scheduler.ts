@@ -3,6 +3,7 @@ import {
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
+  checkBuiltinKernel,
   NoAgentsError,
   REPLY_MARGIN_MS,
   bytesPerElement,
@@ -318,6 +319,8 @@ export class JobScheduler {
     const other = spec.with === undefined ? undefined : this.deps.arrays.ready(spec.with.arrayId);
     const otherRecord = other === undefined ? undefined : this.deps.arrays.getRecord(other.id);
     checkBuiltinOpJob(spec, input, other);
+    // A built-in's op and params are checked against the array before any agent is asked.
+    if (spec.kind === 'reduce' && spec.kernel.kind === 'builtin') checkBuiltinKernel(spec.kernel, input.shape, true);
     if (params.detached === true && spec.kind === 'reduce') {
       throw new InvalidArgumentError("detached is for a map (or fromFile), whose output stays in the cluster: a reduce's result goes only to its caller, so it ends with its client");
     }

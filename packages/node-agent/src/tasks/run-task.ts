@@ -2,11 +2,11 @@ import { setMaxListeners } from 'node:events';
 import {
   InternalError,
   KernelError,
+  checkBuiltinKernel,
   colsOf,
-  combineBuiltin,
   escapeForTerminal,
-  identityOf,
-  type BuiltinPartial,
+  foldOp,
+  type BuiltinKernel,
   type PartitionMeta,
   type SharcError,
   type Task,
@@ -85,7 +85,7 @@ async function runOnPartition(
 ): Promise<TaskOutcome> {
   const blocks = blocksOf(input);
   try {
-    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
+    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel, input, blocks, context);
     if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context);
     const kernel = await moduleKernel(task, context);
     const view = viewOf(input);
@@ -124,18 +124,16 @@ async function runOnPartition(
   }
 }
 
-async function runBuiltinReduce(
-  op: Extract<Task['kernel'], { kind: 'builtin' }>['op'],
-  input: StoredPartition,
-  blocks: Block[],
-  context: TaskContext,
-): Promise<TaskOutcome> {
+async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext): Promise<TaskOutcome> {
+  // Any client may send a job: its op and params are checked against the array here too.
+  checkBuiltinKernel(builtin, input.shape, true);
+  const cols = colsOf(input.shape);
   let partials: unknown[];
   if (input.meta.byteLength <= INLINE_BYTES) {
-    partials = reduceBuiltinBlocks(op, viewOf(input), blocks);
+    partials = reduceBuiltinBlocks(builtin, viewOf(input), blocks);
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
-    const kernel: WorkerKernel = { kind: 'builtin', op };
+    const kernel: WorkerKernel = { kind: 'builtin', op: builtin.op, params: builtin.params };
     const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
     const results = await Promise.all(
       batches.map(async (batch) => {
@@ -149,8 +147,7 @@ async function runBuiltinReduce(
     );
     partials = results.flat();
   }
-  const partial = (partials as BuiltinPartial[]).reduce((acc, next) => combineBuiltin(op, acc, next), identityOf(op, input.dtype));
-  return { partial, blocks: blocks.length };
+  return { partial: foldOp(builtin, input.dtype, cols, partials), blocks: blocks.length };
 }
 
 async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {

@@ -119,7 +119,14 @@ export function sumOfSquares(values: BigIntArray): bigint {
  * for int64. The first of equal elements is kept.
  */
 export function extremeOf(values: BigIntArray, greatest: boolean): bigint | number {
-  if (values.length === 0) return greatest ? -Infinity : Infinity;
+  const best = extremeIndexOf(values, greatest);
+  if (best < 0) return greatest ? -Infinity : Infinity;
+  return values[best]!;
+}
+
+/** The index of the first least (or greatest) element, -1 for an empty block. */
+export function extremeIndexOf(values: BigIntArray, greatest: boolean): number {
+  if (values.length === 0) return -1;
   const words = wordsOf(values);
   const flip = values instanceof BigInt64Array ? 0x80000000 : 0;
   let best = 0;
@@ -144,5 +151,5 @@ export function extremeOf(values: BigIntArray, greatest: boolean): bigint | numb
       }
     }
   }
-  return values[best]!;
+  return best;
 }

@@ -1,22 +1,35 @@
-import type { BuiltinPartial, BuiltinReduction } from '@sharc/protocol/core';
+import { isPlainReduction, type BuiltinKernel, type BuiltinReduction, type OpPartial } from '@sharc/protocol/core';
 import { builtinExports } from '../wasm/builtin-module.js';
 import { wasmReducer } from '../wasm/wasm-reducers.js';
+import { wasmStatistic } from '../wasm/wasm-statistics.js';
 import { blockView } from './block-view.js';
-import { builtinReducer } from './builtin-kernels.js';
+import { blockOpFor } from './ops/block-ops.js';
 import type { Block, PartitionView } from './worker-protocol.js';
 
 /**
- * One built-in reduction's partials, one per block: by the WebAssembly SIMD module when the
- * partition lives in a WebAssembly.Memory, by the JS loops otherwise (partitions too small or
- * too big for one, see wasm/memory-layout.ts). Used on worker threads and on the agent's own
- * thread alike.
+ * One built-in op's partials, one per block: by the WebAssembly SIMD module when the partition
+ * lives in a WebAssembly.Memory and the module has the op, by the JS loops otherwise
+ * (partitions too small or too big for one, see wasm/memory-layout.ts; ops the module lacks,
+ * see ops/block-ops.ts). Used on worker threads and on the agent's own thread alike.
  */
-export function reduceBuiltinBlocks(op: BuiltinReduction, view: PartitionView, blocks: readonly Block[]): BuiltinPartial[] {
-  if (view.memory !== undefined) {
+export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: PartitionView, blocks: readonly Block[]): OpPartial[] {
+  const wasmOp = wasmOpOf(kernel);
+  if (view.memory !== undefined && wasmOp !== undefined) {
     const exports = builtinExports(view.memory);
-    const reducer = wasmReducer(op, view.dtype);
+    const reducer = wasmReducer(wasmOp, view.dtype);
     return blocks.map((block) => reducer(exports, blockView(view, block)));
   }
-  const reducer = builtinReducer(op, view.dtype);
-  return blocks.map((block) => reducer(blockView(view, block)));
+  const statistic = view.memory === undefined ? undefined : wasmStatistic(kernel, view.dtype, view.cols);
+  if (view.memory !== undefined && statistic !== undefined) {
+    const exports = builtinExports(view.memory);
+    return blocks.map((block) => statistic(exports, blockView(view, block), block.rowStart * view.cols));
+  }
+  const blockOp = blockOpFor(kernel, view.dtype, view.cols);
+  return blocks.map((block) => blockOp(blockView(view, block), block.rowStart * view.cols));
+}
+
+/** The module's reduction computing `kernel`'s partial, if it has one (norm's partial is the sum of squares). */
+function wasmOpOf(kernel: BuiltinKernel): BuiltinReduction | undefined {
+  if (kernel.op === 'norm') return 'sumsq';
+  return isPlainReduction(kernel) ? kernel.op : undefined;
 }

@@ -1,4 +1,4 @@
-import type { BuiltinMap, BuiltinPairReduction, BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol/core';
+import type { BuiltinMap, BuiltinOp, BuiltinPairReduction, BuiltinParams, DType, ErrorData, Shape } from '@sharc/protocol/core';
 import type { WasmMemory } from '../wasm/wasm-api.js';
 
 /**
@@ -25,7 +25,7 @@ export interface PartitionView {
 }
 
 export type WorkerKernel =
-  | { kind: 'builtin'; op: BuiltinReduction }
+  | { kind: 'builtin'; op: BuiltinOp; params?: BuiltinParams | undefined }
   | { kind: 'module'; path: string; exportName: string; label: string }
   | { kind: 'builtin-op'; op: BuiltinMap | BuiltinPairReduction };
 

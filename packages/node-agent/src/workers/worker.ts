@@ -4,7 +4,7 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, assertSerialisable, colsOf, exportedFunction, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
+import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
 import { runBuiltinOpRequest } from './ops/op-request.js';
 import { reduceBuiltinBlocks } from './reduce-blocks.js';
@@ -35,7 +35,13 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
     case 'reduce': {
       const { kernel, input, shape, params } = request;
       const partials: unknown[] = [];
-      if (kernel.kind === 'builtin') return reduceBuiltinBlocks(kernel.op, input, request.blocks);
+      if (kernel.kind === 'builtin') {
+        const partials = reduceBuiltinBlocks(kernel, input, request.blocks);
+        // Histogram counts add exactly, in any order: one partial per request instead of one
+        // bins-long array per block crossing back to the agent.
+        if (kernel.op === 'histogram' && partials.length > 1) return [foldOp(kernel, input.dtype, input.cols, partials)];
+        return partials;
+      }
       const partial = await loadExport(kernel);
       for (const block of request.blocks) {
         const ctx = { rowStart: block.rowStart, rowCount: block.rowCount, cols: colsOf(shape), shape, params };

@@ -1,0 +1,139 @@
+/**
+ * The statistics' WebAssembly loops against their JS reference loops (workers/ops/), on data in
+ * a shared WebAssembly.Memory as agents hold partitions: var/std moments of float64 and float32
+ * blocks (plain, with NaN, with ±Inf, far from 0, empty, shorter than one vector, at unaligned
+ * offsets), equal to 1e-12 relative after finishing; argmin/argmax the same element exactly;
+ * axis-0 sum/mean the same sums bit for bit; and reduceBuiltinBlocks picks WebAssembly
+ * for a memory-backed partition and JS otherwise, with the same variance.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { finishOp, foldOp, type BuiltinKernel, type MomentsPartial } from '@sharc/protocol';
+import { builtinExports } from '../src/wasm/builtin-module.js';
+import { createSharedMemory } from '../src/wasm/wasm-api.js';
+import { WASM_PAGE_BYTES } from '../src/wasm/memory-layout.js';
+import { wasmStatistic } from '../src/wasm/wasm-statistics.js';
+import { argBlockOp } from '../src/workers/ops/arg-extremes.js';
+import { columnBlockOp } from '../src/workers/ops/columns.js';
+import { momentsBlockOp } from '../src/workers/ops/moments.js';
+import { reduceBuiltinBlocks } from '../src/workers/reduce-blocks.js';
+
+function rng(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+function close(actual: number, expected: number, what: string): void {
+  if (!Number.isFinite(expected)) {
+    assert.ok(Object.is(actual, expected) || (Number.isNaN(actual) && Number.isNaN(expected)), `${what}: ${actual} vs ${expected}`);
+    return;
+  }
+  assert.ok(Math.abs(actual - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
+}
+
+const CASES = [
+  { label: 'plain', length: 10_001, value: (r: () => number) => (r() - 0.4) * 100 },
+  { label: 'far from 0', length: 4099, value: (r: () => number) => 1e9 + r() * 3 },
+  { label: 'with NaN', length: 777, value: (r: () => number) => (r() < 0.01 ? NaN : r()) },
+  { label: 'with inf', length: 777, value: (r: () => number) => (r() < 0.01 ? Infinity : r()) },
+  { label: 'shorter than a vector', length: 3, value: (r: () => number) => r() * 10 },
+  { label: 'empty', length: 0, value: (r: () => number) => r() },
+];
+
+describe('statistics in WebAssembly equal the JS loops', () => {
+  for (const dtype of ['float64', 'float32'] as const) {
+    for (const { label, length, value } of CASES) {
+      it(`${dtype} var/std moments, ${label}`, () => {
+        const memory = createSharedMemory(Math.ceil((length * 8 + 64) / WASM_PAGE_BYTES) + 1);
+        const bytes = dtype === 'float64' ? 8 : 4;
+        const random = rng(length + 17);
+        // Unaligned by one element too: blocks start wherever their rows do.
+        for (const offsetElements of [0, 1]) {
+          const values = dtype === 'float64' ? new Float64Array(memory.buffer, offsetElements * bytes, length) : new Float32Array(memory.buffer, offsetElements * bytes, length);
+          for (let i = 0; i < length; i++) values[i] = value(random);
+          const kernel: BuiltinKernel = { op: 'var', params: { ddof: 1 } };
+          const wasmPartial = wasmStatistic(kernel, dtype, 1)!(builtinExports(memory), values, 0) as MomentsPartial;
+          const jsPartial = momentsBlockOp(dtype)(values);
+          assert.equal(wasmPartial[0], jsPartial[0]);
+          for (const op of ['var', 'std'] as const) {
+            const finish = (partial: MomentsPartial) => finishOp({ op, params: { ddof: 1 } }, partial, dtype) as number;
+            close(finish(wasmPartial), finish(jsPartial), `${dtype} ${label} ${op} (offset ${offsetElements})`);
+          }
+        }
+      });
+    }
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} argmin/argmax find the same element as the JS loop: ties, NaN anywhere, ±Inf, every length up to 40 and long blocks`, () => {
+      const memory = createSharedMemory(2);
+      const bytes = dtype === 'float64' ? 8 : 4;
+      const random = rng(99);
+      const lengths = [...Array.from({ length: 41 }, (_, i) => i), 1000, 4097];
+      for (const length of lengths) {
+        for (const pattern of ['ties', 'nan', 'inf', 'plain', 'all inf'] as const) {
+          for (const offsetElements of [0, 1]) {
+            const values = dtype === 'float64' ? new Float64Array(memory.buffer, offsetElements * bytes, length) : new Float32Array(memory.buffer, offsetElements * bytes, length);
+            for (let i = 0; i < length; i++) {
+              const r = random();
+              values[i] =
+                pattern === 'ties' ? Math.floor(r * 4) : pattern === 'nan' && r < 0.05 ? NaN : pattern === 'inf' && r < 0.1 ? (r < 0.05 ? Infinity : -Infinity) : pattern === 'all inf' ? Infinity : r;
+            }
+            for (const op of ['argmin', 'argmax'] as const) {
+              const inWasm = wasmStatistic({ op }, dtype, 1)!(builtinExports(memory), values, 7);
+              const inJs = argBlockOp(op, dtype)(values, 7);
+              assert.deepEqual(inWasm, inJs, `${dtype} ${op} ${pattern} length ${length} offset ${offsetElements}: [${Array.from(values).join(', ')}]`);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} sum and mean along axis 0 give the JS loop's sums bit for bit, odd and even columns, NaN and ±Inf`, () => {
+      const memory = createSharedMemory(4);
+      const random = rng(5);
+      for (const cols of [1, 2, 3, 7, 8, 64]) {
+        for (const rows of [0, 1, 5, 333]) {
+          const length = rows * cols;
+          const values = dtype === 'float64' ? new Float64Array(memory.buffer, 8, length) : new Float32Array(memory.buffer, 4, length);
+          for (let i = 0; i < length; i++) {
+            const r = random();
+            values[i] = r < 0.01 ? NaN : r < 0.02 ? -Infinity : (r - 0.5) * 1e3;
+          }
+          for (const op of ['sum', 'mean'] as const) {
+            const kernel: BuiltinKernel = { op, params: { axis: 0 } };
+            const inWasm = wasmStatistic(kernel, dtype, cols)!(builtinExports(memory), values, 0);
+            assert.deepEqual(inWasm, columnBlockOp(op, dtype)(values, cols), `${dtype} ${op} ${rows}×${cols}`);
+          }
+        }
+      }
+      assert.equal(wasmStatistic({ op: 'sum', params: { axis: 0 } }, dtype, 65), undefined, 'wide arrays: the JS loop');
+    });
+  }
+
+  it('reduceBuiltinBlocks runs var in WebAssembly on a memory-backed partition, JS without, with the same result', () => {
+    const rows = 5000;
+    const cols = 3;
+    const memory = createSharedMemory(Math.ceil((rows * cols * 8) / WASM_PAGE_BYTES) + 1);
+    const values = new Float64Array(memory.buffer, 0, rows * cols);
+    const random = rng(3);
+    for (let i = 0; i < values.length; i++) values[i] = 1e6 + random() * 10;
+    const blocks = [
+      { rowStart: 0, rowCount: 1700 },
+      { rowStart: 1700, rowCount: 1 },
+      { rowStart: 1701, rowCount: 3299 },
+    ];
+    const kernel: BuiltinKernel = { op: 'std' };
+    const view = { buffer: memory.buffer, dtype: 'float64' as const, rowStart: 0, cols };
+    const inWasm = finishOp(kernel, foldOp(kernel, 'float64', cols, reduceBuiltinBlocks(kernel, { ...view, memory }, blocks)), 'float64') as number;
+    const inJs = finishOp(kernel, foldOp(kernel, 'float64', cols, reduceBuiltinBlocks(kernel, view, blocks)), 'float64') as number;
+    close(inWasm, inJs, 'std over three blocks');
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    close(inJs, Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / values.length), 'std of the whole');
+  });
+});
