@@ -16,6 +16,8 @@ import {
   type OpPartial,
 } from '@sharc/protocol';
 import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
+import type { ArrayRef } from './array-ref.js';
+import type { RowStatisticName, RowStatisticOptions } from './ops/builtin-ops.js';
 
 /**
  * The reductions of ArrayRef (`a.sum()`, `a.std({ ddof: 1 })`, `a.mean({ axis: 0 })`,
@@ -76,6 +78,8 @@ const KEYS_OF: Record<BuiltinOp, readonly string[]> = {
 /** What ArrayRef needs to run a built-in: one reduce job, its partials merged in row order. */
 export interface BuiltinRunner {
   runBuiltin(meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<OpPartial>;
+  /** A statistic along axis 1: one value per row, a new stored array (a builtin-map job). */
+  rowStatisticOf(meta: ArrayMeta, name: RowStatisticName, options: RowStatisticOptions): Promise<ArrayRef>;
 }
 
 /**
@@ -84,16 +88,17 @@ export interface BuiltinRunner {
  * along axis 0, `{ counts, edges }` for a histogram.
  */
 export async function reduceArray(runner: BuiltinRunner, meta: ArrayMeta, op: BuiltinOp, options: object = {}): Promise<unknown> {
-  checkKeys(options, { of: op, keys: KEYS_OF[op] });
-  const { axis, ddof, bins, range, ...jobOptions } = options as AxisOptions & VarianceOptions & HistogramOptions;
-  if (axis === 1) {
+  if ((options as AxisOptions).axis === 1) {
     if (meta.shape.length !== 2) {
       throw new InvalidArgumentError(`${op} along axis 1 needs a 2-D array, this one has shape [${meta.shape.join(', ')}]: leave axis out to reduce every element`, {
         details: { op, shape: [...meta.shape] },
       });
     }
-    return axisOne(meta, op);
+    const { axis: _axis, ...rest } = options as AxisOptions;
+    return axisOne(runner, meta, op, rest);
   }
+  checkKeys(options, { of: op, keys: KEYS_OF[op] });
+  const { axis, ddof, bins, range, ...jobOptions } = options as AxisOptions & VarianceOptions & HistogramOptions;
   if (axis !== undefined && axis !== 0) {
     throw new InvalidArgumentError(`axis must be 0 (one value per column) or 1 (one value per row), got ${JSON.stringify(axis)}; leave it out to reduce every element`, {
       details: { op },
@@ -114,14 +119,17 @@ export async function reduceArray(runner: BuiltinRunner, meta: ArrayMeta, op: Bu
 }
 
 /**
- * The one place where reductions along axis 1 (one value per row, a new stored array made by
- * a `builtin-map` job) are dispatched. Not in this build: it says which axes are supported.
+ * The one place where reductions along axis 1 are dispatched: one value per row, a new stored
+ * array made by a `builtin-map` job (numpy's `a.sum(axis=1)`), with the output's options
+ * (`name`, `replace`, `detached`) besides the job's and `ddof` for std.
  */
-function axisOne(meta: ArrayMeta, op: BuiltinOp): never {
-  throw new InvalidArgumentError(
-    `${op} along axis 1 (one value per row) is not supported by this build: use axis 0 (one value per column) or leave axis out (every element)`,
-    { details: { op, shape: [...meta.shape] } },
-  );
+function axisOne(runner: BuiltinRunner, meta: ArrayMeta, op: BuiltinOp, options: object): Promise<ArrayRef> {
+  if (op !== 'sum' && op !== 'mean' && op !== 'min' && op !== 'max' && op !== 'std') {
+    throw new InvalidArgumentError(`${op} along axis 1 is not built in: sum, mean, min, max and std are (one value per row, a new stored array)`, {
+      details: { op, shape: [...meta.shape] },
+    });
+  }
+  return runner.rowStatisticOf(meta, op, options as RowStatisticOptions);
 }
 
 async function histogram(runner: BuiltinRunner, meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<Histogram> {

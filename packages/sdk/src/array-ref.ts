@@ -16,7 +16,7 @@ import {
 } from '@sharc/protocol';
 import { reduceArray, type AxisOptions, type BuiltinRunner, type HistogramOptions, type VarianceOptions } from './array-reductions.js';
 import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
-import type { ArrayOpArgs, OpOptions, ScaleOptions } from './ops/builtin-ops.js';
+import type { ArrayOpArgs, OpOptions, RowStatisticOptions, ScaleOptions } from './ops/builtin-ops.js';
 
 export interface ToArrayOptions<D extends DType = DType> extends JobOptions {
   /** A typed array of the array's dtype and length to fill instead of allocating a new one. */
@@ -166,28 +166,32 @@ export class ArrayRef<D extends DType = DType> {
 
   // ---- reductions (array-reductions.ts checks the options and finishes the values) ----------
 
-  /** Sum of every element (exact bigint for int64/uint64), as numpy.sum; `{ axis: 0 }`: per column, a Float64Array. */
+  /** Sum of every element (exact bigint for int64/uint64), as numpy.sum; `{ axis: 0 }`: per column, a Float64Array; `{ axis: 1 }`: per row, a new stored array. */
+  sum(options: RowStatisticOptions & { axis: 1 }): Promise<ArrayRef>;
   sum(options: AxisOptions & { axis: 0 }): Promise<Float64Array>;
   sum(options?: AxisOptions & { axis?: undefined }): Promise<BuiltinResult<D, 'sum'>>;
   sum(options: AxisOptions = {}): Promise<unknown> {
     return reduceArray(this.owner, this.meta, 'sum', options);
   }
 
-  /** Mean of every element, as numpy.mean (NaN without elements); `{ axis: 0 }`: per column, a Float64Array. */
+  /** Mean of every element, as numpy.mean (NaN without elements); `{ axis: 0 }`: per column, a Float64Array; `{ axis: 1 }`: per row, a new stored array. */
+  mean(options: RowStatisticOptions & { axis: 1 }): Promise<ArrayRef>;
   mean(options: AxisOptions & { axis: 0 }): Promise<Float64Array>;
   mean(options?: AxisOptions & { axis?: undefined }): Promise<number>;
   mean(options: AxisOptions = {}): Promise<unknown> {
     return reduceArray(this.owner, this.meta, 'mean', options);
   }
 
-  /** Least element (NaN if any is), as numpy.min; `{ axis: 0 }`: per column, a typed array of the array's dtype. */
+  /** Least element (NaN if any is), as numpy.min; `{ axis: 0 }`: per column, a typed array of the array's dtype; `{ axis: 1 }`: per row, a new stored array. */
+  min(options: RowStatisticOptions & { axis: 1 }): Promise<ArrayRef>;
   min(options: AxisOptions & { axis: 0 }): Promise<TypedArrayOf<D>>;
   min(options?: AxisOptions & { axis?: undefined }): Promise<BuiltinResult<D, 'min'>>;
   min(options: AxisOptions = {}): Promise<unknown> {
     return reduceArray(this.owner, this.meta, 'min', options);
   }
 
-  /** Greatest element (NaN if any is), as numpy.max; `{ axis: 0 }`: per column, a typed array of the array's dtype. */
+  /** Greatest element (NaN if any is), as numpy.max; `{ axis: 0 }`: per column, a typed array of the array's dtype; `{ axis: 1 }`: per row, a new stored array. */
+  max(options: RowStatisticOptions & { axis: 1 }): Promise<ArrayRef>;
   max(options: AxisOptions & { axis: 0 }): Promise<TypedArrayOf<D>>;
   max(options?: AxisOptions & { axis?: undefined }): Promise<BuiltinResult<D, 'max'>>;
   max(options: AxisOptions = {}): Promise<unknown> {
@@ -204,14 +208,15 @@ export class ArrayRef<D extends DType = DType> {
     return reduceArray(this.owner, this.meta, 'argmax', options) as Promise<number>;
   }
 
-  /** Variance, as numpy.var (divisor `n - ddof`); `{ axis: 0 }`: per column, a Float64Array. */
+  /** Variance, as numpy.var (divisor `n - ddof`); `{ axis: 0 }`: per column, a Float64Array; `{ axis: 1 }`: per row, a new stored array. */
   var(options: VarianceOptions & { axis: 0 }): Promise<Float64Array>;
   var(options?: VarianceOptions & { axis?: undefined }): Promise<number>;
   var(options: VarianceOptions = {}): Promise<unknown> {
     return reduceArray(this.owner, this.meta, 'var', options);
   }
 
-  /** Standard deviation, as numpy.std (divisor `n - ddof`); `{ axis: 0 }`: per column, a Float64Array. */
+  /** Standard deviation, as numpy.std (divisor `n - ddof`); `{ axis: 0 }`: per column, a Float64Array; `{ axis: 1 }`: per row, a new stored array. */
+  std(options: RowStatisticOptions & { axis: 1 }): Promise<ArrayRef>;
   std(options: VarianceOptions & { axis: 0 }): Promise<Float64Array>;
   std(options?: VarianceOptions & { axis?: undefined }): Promise<number>;
   std(options: VarianceOptions = {}): Promise<unknown> {

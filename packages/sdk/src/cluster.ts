@@ -479,6 +479,11 @@ export class Cluster implements ArrayOwner {
   // ---- ArrayOwner ------------------------------------------------------------------------
 
   /** One reduce job of a built-in (its options checked by array-reductions.ts); partials merged left to right. */
+  /** ArrayOwner: `a.sum({ axis: 1 })` and its siblings come here. */
+  rowStatisticOf(meta: ArrayMeta, name: RowStatisticName, options: RowStatisticOptions): Promise<ArrayRef> {
+    return this.rowStatistic(new ArrayRef(this, meta), name, options);
+  }
+
   async runBuiltin(meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<OpPartial> {
     options = checkCall('reduce', options);
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');

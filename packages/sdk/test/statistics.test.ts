@@ -39,6 +39,27 @@ describe('statistics against numpy, embedded', () => {
     await checkAgainstNumpy(cluster, dir, { label: 'big float32', dtype: 'float32', shape: [1_000_000] }, 7, 3);
   });
 
+  it('along axis 1, sum, mean, min, max and std give a new stored array of one value per row (the named output options apply)', async () => {
+    const rows = [[1, 2, 3], [4, -5, 6], [NaN, 0, 1], [7, 8, 9]];
+    const matrix = await cluster.put(Float64Array.from(rows.flat()), { shape: [4, 3], partitions: 2 });
+    const mean = (row: number[]) => row.reduce((a, b) => a + b, 0) / row.length;
+    const expected = {
+      sum: rows.map((row) => row.reduce((a, b) => a + b, 0)),
+      mean: rows.map(mean),
+      min: rows.map((row) => (row.some(Number.isNaN) ? NaN : Math.min(...row))),
+      max: rows.map((row) => (row.some(Number.isNaN) ? NaN : Math.max(...row))),
+      std: rows.map((row) => Math.sqrt(row.reduce((a, v) => a + (v - mean(row)) ** 2, 0) / (row.length - 1))),
+    };
+    for (const op of ['sum', 'mean', 'min', 'max', 'std'] as const) {
+      const out = op === 'std' ? await matrix.std({ axis: 1, ddof: 1, name: 'row-std' }) : await matrix[op]({ axis: 1 });
+      assert.deepEqual(out.shape, [4]);
+      const values = [...(await out.toArray())] as number[];
+      values.forEach((v, i) => assert.ok(Number.isNaN(expected[op][i]!) ? Number.isNaN(v) : Math.abs(v - expected[op][i]!) < 1e-12, `${op} row ${i}: ${v}`));
+      if (op === 'std') assert.equal(out.name, 'row-std');
+      await out.delete();
+    }
+  });
+
   it('refuses bad options with errors that name the fix', async () => {
     const matrix = await cluster.put(Float64Array.from({ length: 12 }, (_, i) => i), { shape: [4, 3] });
     const vector = await cluster.put(Float64Array.from({ length: 5 }, (_, i) => i));
@@ -47,7 +68,8 @@ describe('statistics against numpy, embedded', () => {
     await refused(vector.sum({ axis: 0 }), /needs a 2-D array.*shape \[5\]/);
     await refused(vector.max({ axis: 1 } as never), /max along axis 1 needs a 2-D array.*shape \[5\]/);
     await refused(matrix.sum({ axis: 2 as 0 }), /axis must be 0 .* or 1 .*got 2/);
-    await refused(matrix.mean({ axis: 1 } as never), /axis 1 .* not supported .* use axis 0/);
+    await refused(matrix.var({ axis: 1 } as never), /var along axis 1 is not built in: sum, mean, min, max and std are/);
+    await refused(matrix.mean({ axis: 1, bins: 3 } as never), /unknown option 'bins' of mean/);
     await refused(matrix.var({ ddof: -1 }), /ddof must be a non-negative integer/);
     await refused(matrix.std({ ddof: 1.5 }), /ddof must be a non-negative integer/);
     await refused(matrix.histogram({ bins: 0 }), /bins: a positive integer/);
