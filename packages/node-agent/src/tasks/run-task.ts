@@ -7,6 +7,7 @@ import {
   escapeForTerminal,
   identityOf,
   type BuiltinPartial,
+  type DType,
   type PartitionMeta,
   type SharcError,
   type Task,
@@ -16,7 +17,7 @@ import type { PartitionLease, PartitionStore, StoredPartition } from '../storage
 import type { WorkerPool } from '../workers/pool.js';
 import { builtinReducer } from '../workers/builtin-kernels.js';
 import { blockView } from '../workers/block-view.js';
-import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
+import type { Block, BlockClaims, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
@@ -86,37 +87,18 @@ async function runOnPartition(
   const blocks = blocksOf(input);
   try {
     if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel.op, input, blocks, context);
-    const kernel = await moduleKernel(task, context);
-    const view = viewOf(input);
-    const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
+    const kernel = await moduleKernel(task, context, output === undefined ? [input.dtype] : [input.dtype, output.dtype]);
+    const base = { kernel, input: viewOf(input), blocks, shape: input.shape, params: task.params };
     if (output === undefined) {
-      const partials = await Promise.all(
-        batches.map(async (batch) => {
-          const result = await context.pool.run(
-            { kind: 'reduce', kernel, input: view, blocks: batch, shape: input.shape, params: task.params },
-            context.signal,
-          );
-          context.onBlocksDone(batch.length);
-          return result.partials;
-        }),
-      );
-      const flat = partials.flat();
-      if (flat.length === 0) return { blocks: 0 };
-      if (flat.length === 1) return { partial: flat[0], blocks: blocks.length };
+      const partials = await runShared(blocks, context, (claims) => context.pool.run({ kind: 'reduce', ...base, claims }, context.signal));
+      if (partials.length === 0) return { blocks: 0 };
+      if (partials.length === 1) return { partial: partials[0], blocks: blocks.length };
       if (task.kernel.kind !== 'reduce') throw new KernelError('a reduce task needs a reduce kernel');
       const combine: WorkerKernel = { ...kernel, exportName: task.kernel.combine };
-      const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials: flat }, context.signal);
+      const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials }, context.signal);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    await Promise.all(
-      batches.map(async (batch) => {
-        await context.pool.run(
-          { kind: 'map', kernel, input: view, output: viewOf(output), blocks: batch, shape: input.shape, params: task.params },
-          context.signal,
-        );
-        context.onBlocksDone(batch.length);
-      }),
-    );
+    await runShared(blocks, context, (claims) => context.pool.run({ kind: 'map', ...base, output: viewOf(output), claims }, context.signal));
     return { blocks: blocks.length };
   } catch (error) {
     throw withPartition(error as SharcError, task, input.meta);
@@ -154,12 +136,38 @@ async function runBuiltinReduce(
   return { partial, blocks: blocks.length };
 }
 
-async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
+/**
+ * Runs a partition's blocks with one request per thread, each taking blocks one at a time from
+ * the same list until none is left: threads stay busy to the end of the partition however
+ * unevenly they are scheduled, and a request that starts after the others took every block
+ * returns at once. Resolves with the partials in block order (what the reduce folds, left to
+ * right), whichever thread ran each block.
+ */
+async function runShared(
+  blocks: Block[],
+  context: TaskContext,
+  run: (claims: BlockClaims) => Promise<{ partials: unknown[]; blockIndexes?: number[] }>,
+): Promise<unknown[]> {
+  const claims: BlockClaims = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+  const requests = Math.min(context.pool.threads, blocks.length);
+  const partials = new Array<unknown>(blocks.length);
+  await Promise.all(
+    Array.from({ length: requests }, async () => {
+      const result = await run(claims);
+      const ran = result.blockIndexes ?? [];
+      for (let i = 0; i < result.partials.length; i++) partials[ran[i]!] = result.partials[i];
+      if (ran.length > 0) context.onBlocksDone(ran.length);
+    }),
+  );
+  return partials;
+}
+
+async function moduleKernel(task: Task, context: TaskContext, dtypes: DType[]): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
   const kernel = task.kernel;
   if (kernel.kind === 'builtin') throw new KernelError('a built-in kernel has no module');
   const path = await context.kernels.pathOf(kernel.hash);
   const exportName = kernel.kind === 'reduce' ? kernel.partial : kernel.kernel;
-  return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}` };
+  return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}`, dtypes };
 }
 
 function viewOf(partition: StoredPartition): PartitionView {

@@ -53,8 +53,8 @@ export class WorkerPool {
     );
   }
 
-  /** Runs one request; resolves with its partials or rejects with the typed error it produced. */
-  async run(request: WorkerRequest, signal?: AbortSignal): Promise<{ partials: unknown[]; rowStart?: number }> {
+  /** Runs one request; resolves with its partials (and, with claims, the blocks it ran) or rejects with the typed error it produced. */
+  async run(request: WorkerRequest, signal?: AbortSignal): Promise<{ partials: unknown[]; blockIndexes?: number[] }> {
     let reply: WorkerReply;
     this.requestsInFlight++;
     try {
@@ -67,7 +67,7 @@ export class WorkerPool {
     } finally {
       this.requestsInFlight--;
     }
-    if (reply.ok) return { partials: reply.partials };
+    if (reply.ok) return reply.blockIndexes === undefined ? { partials: reply.partials } : { partials: reply.partials, blockIndexes: reply.blockIndexes };
     const error: SharcError = fromErrorData(reply.error);
     throw Object.assign(error, reply.rowStart === undefined ? {} : { rowStart: reply.rowStart });
   }
