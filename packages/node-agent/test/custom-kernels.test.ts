@@ -33,6 +33,13 @@ export function firstValue(block, ctx) {
   }
   return ctx.rowStart % 2 === 1 ? new Promise((resolve) => setTimeout(() => resolve(block[0]), 1)) : block[0];
 }
+/** The block's first value, as is; and a combine that keeps the order visible. */
+export function head(block) {
+  return block[0];
+}
+export function concat(a, b) {
+  return \`\${a},\${b}\`;
+}
 const seen = new Set();
 /** Every typed-array class this copy of the module has been given. */
 export function classesSeen(block) {
@@ -117,6 +124,20 @@ describe('custom kernels on worker threads', () => {
       params: undefined,
     });
     assert.deepEqual(result, { partials: [], blockIndexes: [] });
+  });
+
+  it('folds its partials left to right with combine, in a request that runs every block', async () => {
+    const values = Float64Array.from({ length: 5 }, (_, i) => 10 + i);
+    const result = await pool.run({
+      kind: 'reduce',
+      kernel: kernel('head', ['float64']),
+      input: partition(values, 'float64'),
+      blocks: oneRowBlocks(5),
+      combine: 'concat',
+      shape: [5],
+      params: undefined,
+    });
+    assert.deepEqual(result.partials, ['10,11,12,13,14']);
   });
 
   it('awaits a map kernel that returns a promise before the request ends', async () => {

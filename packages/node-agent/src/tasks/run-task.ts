@@ -90,10 +90,15 @@ async function runOnPartition(
     const kernel = await moduleKernel(task, context, output === undefined ? [input.dtype] : [input.dtype, output.dtype]);
     const base = { kernel, input: viewOf(input), blocks, shape: input.shape, params: task.params };
     if (output === undefined) {
-      const partials = await runShared(blocks, context, (claims) => context.pool.run({ kind: 'reduce', ...base, claims }, context.signal));
-      if (partials.length === 0) return { blocks: 0 };
-      if (partials.length === 1) return { partial: partials[0], blocks: blocks.length };
       if (task.kernel.kind !== 'reduce') throw new KernelError('a reduce task needs a reduce kernel');
+      if (blocks.length === 0) return { blocks: 0 };
+      if (context.pool.threads === 1 || blocks.length === 1) {
+        // One request runs every block: it folds them too, saving a second trip to a thread.
+        const result = await context.pool.run({ kind: 'reduce', ...base, combine: task.kernel.combine }, context.signal);
+        context.onBlocksDone(blocks.length);
+        return { partial: result.partials[0], blocks: blocks.length };
+      }
+      const partials = await runShared(blocks, context, (claims) => context.pool.run({ kind: 'reduce', ...base, claims }, context.signal));
       const combine: WorkerKernel = { ...kernel, exportName: task.kernel.combine };
       const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials }, context.signal);
       return { partial: folded.partials[0], blocks: blocks.length };

@@ -51,6 +51,11 @@ export interface ReduceBlocksRequest {
   blocks: Block[];
   /** Absent: the request runs all `blocks`, in order. Present: it takes them one by one, shared with its sibling requests. */
   claims?: BlockClaims;
+  /**
+   * The module's combine export, for a request that runs every block of its partition: it folds
+   * its partials itself, left to right, and replies with that one partial (no combine request).
+   */
+  combine?: string;
   shape: Shape;
   params: unknown;
 }

@@ -65,6 +65,13 @@ function claimed(claims: BlockClaims | undefined, following: number): number {
   return claims === undefined ? following : Atomics.add(claims, 0, 1);
 }
 
+/** The partials left-folded in order with the kernel's combine export. */
+async function fold(kernel: Extract<WorkerKernel, { kind: 'module' }>, partials: unknown[]): Promise<unknown> {
+  const acc = await foldPartials(partials, await loadExport(kernel), kernel.label);
+  assertSerialisable(acc, `result of ${kernel.label}`);
+  return acc;
+}
+
 function serialisable(partial: unknown, label: string, block: Block): unknown {
   assertSerialisable(partial, `partial returned by ${label} for rows starting at ${block.rowStart}`);
   return partial;
@@ -92,7 +99,9 @@ async function run(request: WorkerRequest): Promise<{ partials: unknown[]; block
         if (!isThenable(value)) return void partials.push(serialisable(value, kernel.label, block));
         return Promise.resolve(value).then((settled) => void partials.push(serialisable(settled, kernel.label, block)));
       });
-      return { partials, blockIndexes };
+      if (request.combine === undefined || partials.length === 0) return { partials, blockIndexes };
+      const combine = { ...kernel, exportName: request.combine, label: `${kernel.label.split('#')[0] ?? kernel.label}#${request.combine}` };
+      return { partials: [await fold(combine, partials)] };
     }
     case 'map': {
       const { kernel, input, output, shape, params } = request;
@@ -103,12 +112,8 @@ async function run(request: WorkerRequest): Promise<{ partials: unknown[]; block
       );
       return { partials: [], blockIndexes };
     }
-    case 'combine': {
-      const combine = await loadExport(request.kernel);
-      const acc = await foldPartials(request.partials, combine, request.kernel.label);
-      assertSerialisable(acc, `result of ${request.kernel.label}`);
-      return { partials: [acc] };
-    }
+    case 'combine':
+      return { partials: [await fold(request.kernel, request.partials)] };
   }
 }
 
