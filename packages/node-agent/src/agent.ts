@@ -23,7 +23,7 @@ import {
 import { KernelCache } from './kernels/kernel-cache.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
-import { PartitionStore } from './storage/partition-store.js';
+import { PartitionStore, bytesOf } from './storage/partition-store.js';
 import { runTask } from './tasks/run-task.js';
 import { WorkerPool } from './workers/pool.js';
 
@@ -246,7 +246,7 @@ export class Agent {
         const lease = this.store.acquire(message.arrayId, message.partition.index);
         const job = message.jobId === undefined ? undefined : this.joinJob(message.jobId);
         try {
-          await readRange(message.source.path, message.dataOffset, new Uint8Array(lease.partition.buffer), job?.controller.signal, ON_AGENT);
+          await readRange(message.source.path, message.dataOffset, bytesOf(lease.partition), job?.controller.signal, ON_AGENT);
           lease.release(true);
         } catch (error) {
           lease.release(false);
@@ -266,7 +266,7 @@ export class Agent {
           await tcpDataPlane.read(
             holder,
             { v: PROTOCOL_VERSION, op: 'read', arrayId, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
-            new Uint8Array(lease.partition.buffer),
+            bytesOf(lease.partition),
           );
           lease.release(true);
         } catch (error) {

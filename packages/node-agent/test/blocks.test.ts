@@ -36,6 +36,8 @@ function partition(options: {
     },
     // blocksOf reads only the layout, so the bytes themselves need not be allocated.
     buffer: new SharedArrayBuffer(0),
+    memory: undefined,
+    reservedBytes: byteLength,
     transferToken: undefined,
     uploaded: false,
     written: 0,

@@ -13,7 +13,8 @@ import {
   type PartitionMeta,
   type Shape,
 } from '@sharc/protocol';
-import { PartitionStore } from '../src/storage/partition-store.js';
+import { PartitionStore, bytesOf } from '../src/storage/partition-store.js';
+import { MIN_WASM_PARTITION_BYTES, SCRATCH_SLOTS, SCRATCH_SLOT_BYTES, WASM_PAGE_BYTES, wasmLayoutOf } from '../src/wasm/memory-layout.js';
 
 const ELEMENT_BYTES: Partial<Record<DType, number>> = { float64: 8, float32: 4, uint8: 1 };
 
@@ -201,6 +202,63 @@ describe('PartitionStore', () => {
       assert.throws(() => write(0, 16), /already being written or written/);
       store.seal('a');
       assert.equal(store.get('a', 0).transferToken, undefined);
+    });
+  });
+
+  describe('partitions in a WebAssembly.Memory', () => {
+    const MIB = 1024 * 1024;
+    /** 1 MiB + 8 bytes: just past a page boundary, so the rounding shows. */
+    const rows = MIB / 8 + 1;
+    const odd = (index: number): PartitionMeta => ({ index, rowStart: 0, rowCount: rows, byteLength: rows * 8, agentId: 'agent-0' });
+
+    it('holds a partition of at least 1 MiB in a shared memory of whole pages, counted whole against the limit', () => {
+      const store = new PartitionStore(4 * MIB);
+      const partition = store.allocate('a', 'float64', [rows], odd(0), undefined);
+      const layout = wasmLayoutOf(rows * 8)!;
+      assert.ok(partition.memory !== undefined);
+      assert.equal(partition.memory.buffer, partition.buffer);
+      assert.ok(partition.buffer instanceof SharedArrayBuffer);
+      assert.equal(partition.buffer.byteLength % WASM_PAGE_BYTES, 0);
+      assert.ok(layout.scratchOffset >= rows * 8 && layout.scratchOffset + SCRATCH_SLOTS * SCRATCH_SLOT_BYTES <= layout.totalBytes);
+      assert.equal(partition.buffer.byteLength, layout.totalBytes);
+      assert.equal(store.usedBytes, layout.totalBytes);
+      assert.equal(bytesOf(partition).byteLength, rows * 8, 'the partition bytes, not the whole memory');
+      assert.equal(store.free('a'), layout.totalBytes);
+      assert.equal(store.usedBytes, 0);
+    });
+
+    it('keeps small partitions in exactly sized SharedArrayBuffers', () => {
+      const store = new PartitionStore(4 * MIB);
+      const bytes = MIN_WASM_PARTITION_BYTES - 8;
+      const partition = store.allocate('a', 'float64', [bytes / 8], { index: 0, rowStart: 0, rowCount: bytes / 8, byteLength: bytes, agentId: 'agent-0' }, undefined);
+      assert.equal(partition.memory, undefined);
+      assert.equal(partition.buffer.byteLength, bytes);
+      assert.equal(store.usedBytes, bytes);
+    });
+
+    it('refuses a partition whose whole pages pass the limit, though its bytes alone would fit', () => {
+      const store = new PartitionStore(rows * 8);
+      assert.throws(() => store.allocate('a', 'float64', [rows], odd(0), undefined), InsufficientMemoryError);
+      assert.equal(store.usedBytes, 0);
+    });
+
+    it('opens only the partition bytes to the data plane, and reuses the memory for the next array with stale bytes past the rows cleared', () => {
+      const store = new PartitionStore(4 * MIB);
+      const first = store.allocate('a', 'float64', [rows], odd(0), 'tok', 'overwritten');
+      const upload = store.openTransfer({ v: PROTOCOL_VERSION, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: rows * 8, token: 'tok' });
+      assert.equal(upload.bytes.byteLength, rows * 8);
+      upload.bytes.fill(9);
+      upload.done(true);
+      store.seal('a');
+      assert.throws(
+        () => store.openTransfer({ v: PROTOCOL_VERSION, op: 'read', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: rows * 8 + 8 }),
+        /outside partition 0/,
+      );
+      new Uint8Array(first.buffer).fill(7, rows * 8); // a kernel scribbled past the rows
+      store.free('a');
+      const second = store.allocate('b', 'float64', [rows], odd(0), undefined, 'overwritten');
+      assert.equal(second.memory, first.memory, 'the memory is reused');
+      assert.ok(new Uint8Array(second.buffer, rows * 8).every((v) => v === 0), 'nothing of the previous array past the rows');
     });
   });
 });

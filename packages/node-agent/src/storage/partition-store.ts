@@ -10,9 +10,21 @@ import {
   type PartitionMeta,
   type Shape,
 } from '@sharc/protocol';
+import { WASM_PAGE_BYTES, wasmLayoutOf } from '../wasm/memory-layout.js';
+import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
 
 /** Small buffers are cheap to allocate; only big ones are worth keeping for reuse. */
 const MIN_KEPT_BUFFER_BYTES = 1024 * 1024;
+
+/**
+ * A buffer partitions are held in: the `.buffer` of a shared WebAssembly.Memory (the built-ins'
+ * SIMD code runs on it in place; layout in wasm/memory-layout.ts), or a plain SharedArrayBuffer
+ * (partitions too small or too big for one). Either may be longer than the partition.
+ */
+interface HeldBuffer {
+  buffer: SharedArrayBuffer;
+  memory: WasmMemory | undefined;
+}
 
 /** One partition held by this agent: its rows of one array, in a SharedArrayBuffer. */
 export interface StoredPartition {
@@ -20,7 +32,12 @@ export interface StoredPartition {
   dtype: DType;
   shape: Shape;
   meta: PartitionMeta;
+  /** Holds the partition's `meta.byteLength` bytes from offset 0, and may be longer: view `bytesOf(partition)`. */
   buffer: SharedArrayBuffer;
+  /** The WebAssembly.Memory whose buffer `buffer` is, if any. */
+  memory: WasmMemory | undefined;
+  /** What the partition counts against the memory limit: its bytes, or its memory's whole pages. */
+  reservedBytes: number;
   /** Set while a client may still write the bytes; cleared when the array is sealed. */
   transferToken: string | undefined;
   /** Whether the partition was opened for an upload (its bytes must all arrive before sealing). */
@@ -54,7 +71,8 @@ export interface PartitionLease {
  */
 export class PartitionStore {
   private readonly partitions = new Map<string, StoredPartition>();
-  private readonly spare = new Map<number, SharedArrayBuffer[]>();
+  /** Kept buffers by kind and size (see spareKeyOf). */
+  private readonly spare = new Map<string, HeldBuffer[]>();
   private spareBytes = 0;
   private used = 0;
 
@@ -88,19 +106,24 @@ export class PartitionStore {
     }
     const existing = this.partitions.get(key);
     if (existing !== undefined) return existing;
-    if (this.used + meta.byteLength > this.memoryBytes) {
+    const layout = wasmLayoutOf(meta.byteLength);
+    const reservedBytes = layout?.totalBytes ?? meta.byteLength;
+    if (this.used + reservedBytes > this.memoryBytes) {
       throw new InsufficientMemoryError(
-        `agent has ${this.memoryBytes - this.used} bytes free, partition ${meta.index} of ${arrayId} needs ${meta.byteLength}`,
+        `agent has ${this.memoryBytes - this.used} bytes free, partition ${meta.index} of ${arrayId} needs ${reservedBytes}`,
         { retryable: true },
       );
     }
-    this.used += meta.byteLength;
+    this.used += reservedBytes;
+    const held = this.takeBuffer(meta.byteLength, layout?.pages, contents);
     const partition: StoredPartition = {
       arrayId,
       dtype,
       shape,
       meta,
-      buffer: this.takeBuffer(meta.byteLength, contents),
+      buffer: held.buffer,
+      memory: held.memory,
+      reservedBytes,
       transferToken,
       uploaded: transferToken !== undefined,
       written: 0,
@@ -228,8 +251,8 @@ export class PartitionStore {
     for (const [key, partition] of this.partitions) {
       if (!drop(partition)) continue;
       this.partitions.delete(key);
-      this.used -= partition.meta.byteLength;
-      freed += partition.meta.byteLength;
+      this.used -= partition.reservedBytes;
+      freed += partition.reservedBytes;
       partition.freed = true;
       if (partition.users === 0) this.recycle(partition);
     }
@@ -237,35 +260,63 @@ export class PartitionStore {
   }
 
   private recycle(partition: StoredPartition): void {
-    if (!partition.tainted) this.keepBuffer(partition.buffer);
+    if (!partition.tainted) this.keepBuffer({ buffer: partition.buffer, memory: partition.memory });
   }
 
-  /** A buffer of exactly `byteLength` bytes, reused when one is kept; zero-filled unless it will be overwritten. */
-  private takeBuffer(byteLength: number, contents: 'zeroed' | 'overwritten'): SharedArrayBuffer {
-    const kept = this.spare.get(byteLength)?.pop();
+  /**
+   * A buffer for `byteLength` bytes: a WebAssembly.Memory of `pages` pages when given, else a
+   * SharedArrayBuffer of exactly `byteLength`; reused when one is kept. Zero-filled unless it
+   * will be overwritten; the bytes past the partition are zeroed either way, so nothing of a
+   * reused buffer's previous array survives anywhere in it.
+   */
+  private takeBuffer(byteLength: number, pages: number | undefined, contents: 'zeroed' | 'overwritten'): HeldBuffer {
+    const bufferBytes = pages === undefined ? byteLength : pages * WASM_PAGE_BYTES;
+    const kept = this.spare.get(spareKeyOf(pages !== undefined, bufferBytes))?.pop();
     if (kept !== undefined) {
-      this.spareBytes -= byteLength;
-      if (contents === 'zeroed') new Uint8Array(kept).fill(0);
+      this.spareBytes -= bufferBytes;
+      new Uint8Array(kept.buffer, contents === 'zeroed' ? 0 : byteLength).fill(0);
       return kept;
     }
     // Make room: kept buffers of other sizes give way to live partitions.
-    for (const [size, buffers] of this.spare) {
+    for (const buffers of this.spare.values()) {
       while (this.used + this.spareBytes > this.memoryBytes && buffers.length > 0) {
-        buffers.pop();
-        this.spareBytes -= size;
+        this.spareBytes -= buffers.pop()!.buffer.byteLength;
       }
     }
-    return new SharedArrayBuffer(byteLength);
+    if (pages !== undefined) {
+      try {
+        const memory = createSharedMemory(pages);
+        return { buffer: memory.buffer, memory };
+      } catch (error) {
+        // A process can reserve only so many WebAssembly memories (V8 reserves address space
+        // for each; ~13,000 on x64): past that, partitions are held as before and reduced by
+        // the JS loops.
+        if (!(error instanceof RangeError)) throw error;
+      }
+    }
+    return { buffer: new SharedArrayBuffer(byteLength), memory: undefined };
   }
 
-  private keepBuffer(buffer: SharedArrayBuffer): void {
-    if (buffer.byteLength < MIN_KEPT_BUFFER_BYTES) return;
-    if (this.used + this.spareBytes + buffer.byteLength > this.memoryBytes) return;
-    const list = this.spare.get(buffer.byteLength) ?? [];
-    list.push(buffer);
-    this.spare.set(buffer.byteLength, list);
-    this.spareBytes += buffer.byteLength;
+  private keepBuffer(held: HeldBuffer): void {
+    const bytes = held.buffer.byteLength;
+    if (bytes < MIN_KEPT_BUFFER_BYTES) return;
+    if (this.used + this.spareBytes + bytes > this.memoryBytes) return;
+    const key = spareKeyOf(held.memory !== undefined, bytes);
+    const list = this.spare.get(key) ?? [];
+    list.push(held);
+    this.spare.set(key, list);
+    this.spareBytes += bytes;
   }
+}
+
+/** The bytes of the partition (its buffer may be longer). */
+export function bytesOf(partition: StoredPartition): Uint8Array {
+  return new Uint8Array(partition.buffer, 0, partition.meta.byteLength);
+}
+
+/** Memories and plain buffers are kept apart: a partition wanting a memory must get one. */
+function spareKeyOf(isMemory: boolean, bytes: number): string {
+  return `${isMemory ? 'memory' : 'plain'}:${bytes}`;
 }
 
 function keyOf(arrayId: string, index: number): string {

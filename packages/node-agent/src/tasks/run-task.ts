@@ -15,8 +15,7 @@ import {
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
-import { builtinReducer } from '../workers/builtin-kernels.js';
-import { blockView } from '../workers/block-view.js';
+import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, BlockClaims, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
 
@@ -118,9 +117,7 @@ async function runBuiltinReduce(
 ): Promise<TaskOutcome> {
   let partials: unknown[];
   if (input.meta.byteLength <= INLINE_BYTES) {
-    const view = viewOf(input);
-    const reducer = builtinReducer(op, input.dtype);
-    partials = blocks.map((block) => reducer(blockView(view, block)));
+    partials = reduceBuiltinBlocks(op, viewOf(input), blocks);
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
     const kernel: WorkerKernel = { kind: 'builtin', op };
@@ -178,6 +175,7 @@ async function moduleKernel(task: Task, context: TaskContext, dtypes: DType[]): 
 function viewOf(partition: StoredPartition): PartitionView {
   return {
     buffer: partition.buffer,
+    ...(partition.memory === undefined ? {} : { memory: partition.memory }),
     dtype: partition.dtype,
     rowStart: partition.meta.rowStart,
     cols: colsOf(partition.shape),

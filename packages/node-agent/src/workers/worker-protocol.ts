@@ -1,4 +1,5 @@
 import type { BuiltinReduction, DType, ErrorData, Shape } from '@sharc/protocol/core';
+import type { WasmMemory } from '../wasm/wasm-api.js';
 
 /**
  * The contract between the agent's main thread and its worker threads. Partition memory is
@@ -12,7 +13,10 @@ export interface Block {
 }
 
 export interface PartitionView {
+  /** The partition's bytes start at 0; the buffer may be longer (see wasm/memory-layout.ts). */
   buffer: SharedArrayBuffer;
+  /** The WebAssembly.Memory whose buffer `buffer` is, when the partition has one: built-ins run on it in place. */
+  memory?: WasmMemory;
   dtype: DType;
   /** First row of the partition in the whole array. */
   rowStart: number;

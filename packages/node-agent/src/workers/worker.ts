@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { KernelError, assertSerialisable, colsOf, exportedFunction, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
-import { builtinReducer } from './builtin-kernels.js';
+import { reduceBuiltinBlocks } from './reduce-blocks.js';
 import type { Block, BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
@@ -86,12 +86,7 @@ async function run(request: WorkerRequest): Promise<{ partials: unknown[]; block
     case 'reduce': {
       const { kernel, input, shape, params } = request;
       const partials: unknown[] = [];
-      if (kernel.kind === 'builtin') {
-        for (const block of request.blocks) {
-          partials.push(builtinReducer(kernel.op, input.dtype)(blockView(input, block)));
-        }
-        return { partials };
-      }
+      if (kernel.kind === 'builtin') return { partials: reduceBuiltinBlocks(kernel.op, input, request.blocks) };
       const partial = await loadExport(kernel);
       const cols = colsOf(shape);
       const blockIndexes = await forEachBlock(request, (block) => {
