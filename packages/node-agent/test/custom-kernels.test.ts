@@ -40,6 +40,15 @@ export function head(block) {
 export function concat(a, b) {
   return \`\${a},\${b}\`;
 }
+/** Returns once the test opens params.gate (a request that holds its thread until then). */
+export function waitForGate(_block, ctx) {
+  const until = Date.now() + ${MEET_MS};
+  while (Atomics.load(ctx.params.gate, 0) === 0) {
+    if (Date.now() > until) throw new Error('the gate never opened');
+    Atomics.wait(ctx.params.gate, 0, 0, 100);
+  }
+  return 0;
+}
 const seen = new Set();
 /** Every typed-array class this copy of the module has been given. */
 export function classesSeen(block) {
@@ -138,6 +147,66 @@ describe('custom kernels on worker threads', () => {
       params: undefined,
     });
     assert.deepEqual(result.partials, ['10,11,12,13,14']);
+  });
+
+  it('shares a partition between the idle threads of the pool, partials back in block order', async () => {
+    const rows = 32;
+    const values = Float64Array.from({ length: rows }, (_, i) => 2000 + i);
+    const input = partition(values, 'float64');
+    const params = { arrived: new Int32Array(new SharedArrayBuffer(4)), requests: 2 };
+    const results = await pool.runShared(
+      rows,
+      (claims) => ({ kind: 'reduce', kernel: kernel('firstValue', ['float64']), input, blocks: oneRowBlocks(rows), claims, shape: [rows], params }),
+      AbortSignal.timeout(MEET_MS + 10_000),
+    );
+    assert.equal(results.length, 2);
+    const byBlock = new Array<unknown>(rows);
+    for (const { partials, blockIndexes } of results) {
+      assert.ok(blockIndexes !== undefined && blockIndexes.length > 0, 'both threads ran blocks');
+      blockIndexes.forEach((index, k) => (byBlock[index] = partials[k]));
+    }
+    assert.deepEqual(byBlock, Array.from(values));
+  });
+
+  it('lends a thread that frees up to a partition that still has blocks left', async () => {
+    // One thread is held by another request; the partition starts on the other, whose first
+    // block waits for a second request to join. Only a thread lent once the gate opens can.
+    const gate = new Int32Array(new SharedArrayBuffer(4));
+    const signal = AbortSignal.timeout(MEET_MS + 10_000);
+    const held = pool.run(
+      { kind: 'reduce', kernel: kernel('waitForGate', ['float64']), input: partition(new Float64Array(1), 'float64'), blocks: oneRowBlocks(1), shape: [1], params: { gate } },
+      signal,
+    );
+    const rows = 16;
+    const input = partition(Float64Array.from({ length: rows }, (_, i) => i), 'float64');
+    const params = { arrived: new Int32Array(new SharedArrayBuffer(4)), requests: 2 };
+    const shared = pool.runShared(
+      rows,
+      (claims) => ({ kind: 'reduce', kernel: kernel('firstValue', ['float64']), input, blocks: oneRowBlocks(rows), claims, shape: [rows], params }),
+      signal,
+    );
+    Atomics.store(gate, 0, 1);
+    Atomics.notify(gate, 0);
+    assert.deepEqual((await held).partials, [0]);
+    const results = await shared;
+    assert.equal(results.length, 2);
+    assert.deepEqual(results.flatMap((r) => r.blockIndexes ?? []).sort((a, b) => a - b), Array.from({ length: rows }, (_, i) => i));
+  });
+
+  it('folds in the one request that ran every block when it carries a combine', async () => {
+    const values = Float64Array.from({ length: 6 }, (_, i) => 20 + i);
+    const input = partition(values, 'float64');
+    const results = await oneThread.runShared(6, (claims) => ({
+      kind: 'reduce',
+      kernel: kernel('head', ['float64']),
+      input,
+      blocks: oneRowBlocks(6),
+      claims,
+      combine: 'concat',
+      shape: [6],
+      params: undefined,
+    }));
+    assert.deepEqual(results, [{ partials: ['20,21,22,23,24,25'] }]);
   });
 
   it('awaits a map kernel that returns a promise before the request ends', async () => {

@@ -14,9 +14,9 @@ import {
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
-import type { WorkerPool } from '../workers/pool.js';
+import type { RequestResult, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
-import type { Block, BlockClaims, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
+import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
@@ -91,18 +91,15 @@ async function runOnPartition(
     if (output === undefined) {
       if (task.kernel.kind !== 'reduce') throw new KernelError('a reduce task needs a reduce kernel');
       if (blocks.length === 0) return { blocks: 0 };
-      if (context.pool.threads === 1 || blocks.length === 1) {
-        // One request runs every block: it folds them too, saving a second trip to a thread.
-        const result = await context.pool.run({ kind: 'reduce', ...base, combine: task.kernel.combine }, context.signal);
-        context.onBlocksDone(blocks.length);
-        return { partial: result.partials[0], blocks: blocks.length };
-      }
-      const partials = await runShared(blocks, context, (claims) => context.pool.run({ kind: 'reduce', ...base, claims }, context.signal));
-      const combine: WorkerKernel = { ...kernel, exportName: task.kernel.combine };
-      const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials }, context.signal);
+      const combine = task.kernel.combine;
+      const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'reduce', ...base, claims, combine }), context.signal);
+      const partials = inBlockOrder(results, blocks.length, context);
+      if (partials === undefined) return { partial: results.find((r) => r.blockIndexes === undefined)!.partials[0], blocks: blocks.length };
+      const folded = await context.pool.run({ kind: 'combine', kernel: { ...kernel, exportName: combine }, partials }, context.signal);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    await runShared(blocks, context, (claims) => context.pool.run({ kind: 'map', ...base, output: viewOf(output), claims }, context.signal));
+    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output), claims }), context.signal);
+    inBlockOrder(results, blocks.length, context);
     return { blocks: blocks.length };
   } catch (error) {
     throw withPartition(error as SharcError, task, input.meta);
@@ -139,29 +136,23 @@ async function runBuiltinReduce(
 }
 
 /**
- * Runs a partition's blocks with one request per thread, each taking blocks one at a time from
- * the same list until none is left: threads stay busy to the end of the partition however
- * unevenly they are scheduled, and a request that starts after the others took every block
- * returns at once. Resolves with the partials in block order (what the reduce folds, left to
- * right), whichever thread ran each block.
+ * The partials of shared-block requests put back in block order (what the reduce folds, left to
+ * right, whichever thread ran each block), reporting each request's blocks as progress; or
+ * undefined when one request ran every block and folded them itself.
  */
-async function runShared(
-  blocks: Block[],
-  context: TaskContext,
-  run: (claims: BlockClaims) => Promise<{ partials: unknown[]; blockIndexes?: number[] }>,
-): Promise<unknown[]> {
-  const claims: BlockClaims = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
-  const requests = Math.min(context.pool.threads, blocks.length);
-  const partials = new Array<unknown>(blocks.length);
-  await Promise.all(
-    Array.from({ length: requests }, async () => {
-      const result = await run(claims);
-      const ran = result.blockIndexes ?? [];
-      for (let i = 0; i < result.partials.length; i++) partials[ran[i]!] = result.partials[i];
-      if (ran.length > 0) context.onBlocksDone(ran.length);
-    }),
-  );
-  return partials;
+function inBlockOrder(results: RequestResult[], blockCount: number, context: TaskContext): unknown[] | undefined {
+  const partials = new Array<unknown>(blockCount);
+  let folded = false;
+  for (const { partials: values, blockIndexes } of results) {
+    if (blockIndexes === undefined) {
+      folded = true;
+      context.onBlocksDone(blockCount);
+      continue;
+    }
+    for (let i = 0; i < values.length; i++) partials[blockIndexes[i]!] = values[i];
+    if (blockIndexes.length > 0) context.onBlocksDone(blockIndexes.length);
+  }
+  return folded ? undefined : partials;
 }
 
 async function moduleKernel(task: Task, context: TaskContext, dtypes: DType[]): Promise<Extract<WorkerKernel, { kind: 'module' }>> {

@@ -56,8 +56,9 @@ export interface ReduceBlocksRequest {
   /** Absent: the request runs all `blocks`, in order. Present: it takes them one by one, shared with its sibling requests. */
   claims?: BlockClaims;
   /**
-   * The module's combine export, for a request that runs every block of its partition: it folds
-   * its partials itself, left to right, and replies with that one partial (no combine request).
+   * The module's combine export: a request that ends up running every block of its partition
+   * folds its partials itself, left to right, and replies with that one partial and no
+   * `blockIndexes` (no combine request needed).
    */
   combine?: string;
   shape: Shape;

@@ -94,7 +94,8 @@ async function run(request: WorkerRequest): Promise<{ partials: unknown[]; block
         if (!isThenable(value)) return void partials.push(serialisable(value, kernel.label, block));
         return Promise.resolve(value).then((settled) => void partials.push(serialisable(settled, kernel.label, block)));
       });
-      if (request.combine === undefined || partials.length === 0) return { partials, blockIndexes };
+      // A request that ran every block of its partition folds them: no trip to a thread for the combine.
+      if (request.combine === undefined || partials.length === 0 || blockIndexes.length < request.blocks.length) return { partials, blockIndexes };
       const combine = { ...kernel, exportName: request.combine, label: `${kernel.label.split('#')[0] ?? kernel.label}#${request.combine}` };
       return { partials: [await fold(combine, partials)] };
     }
