@@ -179,7 +179,7 @@ describe('built-in reductions and maps on worker threads', () => {
     const output = partition(new BigInt64Array(values.length));
     await pool.run({
       kind: 'map',
-      kernel: { kind: 'module', path: path.join(dir, 'kernels.mjs'), exportName: 'negate', label: 'kernels.mjs#negate' },
+      kernel: { kind: 'module', path: path.join(dir, 'kernels.mjs'), exportName: 'negate', label: 'kernels.mjs#negate', dtypes: ['int64', 'int64'] },
       input,
       output,
       blocks: [{ rowStart: 0, rowCount: 32 }],

@@ -42,7 +42,7 @@ describe('worker pool: kernel faults take down only their thread, which is repla
 
   const request = (exportName: string, params: unknown): WorkerRequest => ({
     kind: 'reduce',
-    kernel: { kind: 'module', path: path.join(dir, 'kernels.mjs'), exportName, label: `kernels.mjs#${exportName}` },
+    kernel: { kind: 'module', path: path.join(dir, 'kernels.mjs'), exportName, label: `kernels.mjs#${exportName}`, dtypes: ['float64'] },
     input: { buffer: input, dtype: 'float64', rowStart: 0, cols: 1 },
     blocks: [{ rowStart: 0, rowCount: 1 }],
     shape: [1],

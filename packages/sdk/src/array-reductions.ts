@@ -94,7 +94,8 @@ export async function reduceArray(runner: BuiltinRunner, meta: ArrayMeta, op: Bu
         details: { op, shape: [...meta.shape] },
       });
     }
-    const { axis: _axis, ...rest } = options as AxisOptions;
+    const rest: Record<string, unknown> = { ...options };
+    delete rest.axis;
     return axisOne(runner, meta, op, rest);
   }
   checkKeys(options, { of: op, keys: KEYS_OF[op] });

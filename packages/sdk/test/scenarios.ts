@@ -21,7 +21,7 @@ import {
   type ArrayRef,
   type Cluster,
 } from '../src/index.js';
-import { formatNpyHeader, parseNpyHeader } from '@sharc/protocol';
+import { bytesPerElement, formatNpyHeader, parseNpyHeader, viewOf } from '@sharc/protocol';
 import { integerData, referenceReduce } from './fixtures/reference.js';
 import { eventually, jobsRunning, settledUsedBytes, usedBytes } from './cluster-waits.js';
 
@@ -198,6 +198,35 @@ export function registerScenarios(target: ScenarioTarget): void {
       const values = await rows.toArray();
       assert.deepEqual(values, Int32Array.from({ length: 100_000 }, (_, i) => i + 10));
       await rows.delete();
+    });
+
+    it('runs one kernel over arrays of every dtype, each view of its own class, each sum exact', async () => {
+      const dtypes = ['float64', 'float32', 'int64', 'uint64', 'int32', 'uint32', 'int16', 'uint16', 'int8', 'uint8', 'bool', 'float64'] as const;
+      for (const dtype of dtypes) {
+        const length = 300_000;
+        const values = Array.from({ length }, (_, i) => (dtype === 'bool' ? i % 3 === 0 ? 1 : 0 : (i * 7) % 100));
+        const data = viewOf(dtype, new ArrayBuffer(length * bytesPerElement(dtype)), 0, length);
+        const bigints = dtype === 'int64' || dtype === 'uint64';
+        values.forEach((v, i) => ((data as unknown as Array<number | bigint>)[i] = bigints ? BigInt(v) : v));
+        const array = await target.cluster().put(data, { partitions: 2, ...(dtype === 'bool' ? { dtype: 'bool' as const } : {}) });
+        try {
+          const result = await target.cluster().reduce<{ sum: number; classes: string[] }>(array, { module: KERNELS, partial: 'sumAndClass', combine: 'mergeSumAndClass' });
+          assert.deepEqual(result, { sum: values.reduce((a, b) => a + b, 0), classes: [data.constructor.name] }, dtype);
+        } finally {
+          await array.delete();
+        }
+      }
+    });
+
+    it('awaits kernels that return promises (async partial and async map)', async () => {
+      const sum = await target.cluster().reduce<number>(keeper, { module: KERNELS, partial: 'sumLater', combine: 'add' });
+      assert.equal(sum, referenceReduce(keeperData, 'sum'));
+      const doubled = await target.cluster().map(keeper, { module: KERNELS, kernel: 'doubleLater' });
+      try {
+        assert.deepEqual(await doubled.toArray(), keeperData.map((v) => v * 2));
+      } finally {
+        await doubled.delete();
+      }
     });
 
     it('reports progress from the agents as blocks finish, up to the total', async () => {

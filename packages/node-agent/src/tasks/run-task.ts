@@ -7,13 +7,14 @@ import {
   escapeForTerminal,
   foldOp,
   type BuiltinKernel,
+  type DType,
   type PartitionMeta,
   type SharcError,
   type Task,
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
-import type { WorkerPool } from '../workers/pool.js';
+import type { RequestResult, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { batchesOf, blocksOf } from './blocks.js';
@@ -87,37 +88,20 @@ async function runOnPartition(
   try {
     if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel, input, blocks, context);
     if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context);
-    const kernel = await moduleKernel(task, context);
-    const view = viewOf(input);
-    const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
+    const kernel = await moduleKernel(task, context, output === undefined ? [input.dtype] : [input.dtype, output.dtype]);
+    const base = { kernel, input: viewOf(input), blocks, shape: input.shape, params: task.params };
     if (output === undefined) {
-      const partials = await Promise.all(
-        batches.map(async (batch) => {
-          const result = await context.pool.run(
-            { kind: 'reduce', kernel, input: view, blocks: batch, shape: input.shape, params: task.params },
-            context.signal,
-          );
-          context.onBlocksDone(batch.length);
-          return result.partials;
-        }),
-      );
-      const flat = partials.flat();
-      if (flat.length === 0) return { blocks: 0 };
-      if (flat.length === 1) return { partial: flat[0], blocks: blocks.length };
       if (task.kernel.kind !== 'reduce') throw new KernelError('a reduce task needs a reduce kernel');
-      const combine: WorkerKernel = { ...kernel, exportName: task.kernel.combine };
-      const folded = await context.pool.run({ kind: 'combine', kernel: combine, partials: flat }, context.signal);
+      if (blocks.length === 0) return { blocks: 0 };
+      const combine = task.kernel.combine;
+      const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'reduce', ...base, claims, combine }), context.signal);
+      const partials = inBlockOrder(results, blocks.length, context);
+      if (partials === undefined) return { partial: results.find((r) => r.blockIndexes === undefined)!.partials[0], blocks: blocks.length };
+      const folded = await context.pool.run({ kind: 'combine', kernel: { ...kernel, exportName: combine }, partials }, context.signal);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    await Promise.all(
-      batches.map(async (batch) => {
-        await context.pool.run(
-          { kind: 'map', kernel, input: view, output: viewOf(output), blocks: batch, shape: input.shape, params: task.params },
-          context.signal,
-        );
-        context.onBlocksDone(batch.length);
-      }),
-    );
+    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output), claims }), context.signal);
+    inBlockOrder(results, blocks.length, context);
     return { blocks: blocks.length };
   } catch (error) {
     throw withPartition(error as SharcError, task, input.meta);
@@ -150,12 +134,32 @@ async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, 
   return { partial: foldOp(builtin, input.dtype, cols, partials), blocks: blocks.length };
 }
 
-async function moduleKernel(task: Task, context: TaskContext): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
+/**
+ * The partials of shared-block requests put back in block order (what the reduce folds, left to
+ * right, whichever thread ran each block), reporting each request's blocks as progress; or
+ * undefined when one request ran every block and folded them itself.
+ */
+function inBlockOrder(results: RequestResult[], blockCount: number, context: TaskContext): unknown[] | undefined {
+  const partials = new Array<unknown>(blockCount);
+  let folded = false;
+  for (const { partials: values, blockIndexes } of results) {
+    if (blockIndexes === undefined) {
+      folded = true;
+      context.onBlocksDone(blockCount);
+      continue;
+    }
+    for (let i = 0; i < values.length; i++) partials[blockIndexes[i]!] = values[i];
+    if (blockIndexes.length > 0) context.onBlocksDone(blockIndexes.length);
+  }
+  return folded ? undefined : partials;
+}
+
+async function moduleKernel(task: Task, context: TaskContext, dtypes: DType[]): Promise<Extract<WorkerKernel, { kind: 'module' }>> {
   const kernel = task.kernel;
   if (kernel.kind !== 'reduce' && kernel.kind !== 'map') throw new KernelError('a built-in kernel has no module');
   const path = await context.kernels.pathOf(kernel.hash);
   const exportName = kernel.kind === 'reduce' ? kernel.partial : kernel.kernel;
-  return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}` };
+  return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}`, dtypes };
 }
 
 function viewOf(partition: StoredPartition): PartitionView {

@@ -1,6 +1,22 @@
 import { Piscina } from 'piscina';
 import { CancelledError, fromErrorData, InternalError, KernelError, toErrorData, type Logger, type SharcError } from '@sharc/protocol';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerReply, WorkerRequest } from './worker-protocol.js';
+
+export interface RequestResult {
+  partials: unknown[];
+  /** With claims: the blocks the request ran, in order (absent when it ran all of them and folded their partials into one). */
+  blockIndexes?: number[];
+}
+
+/** A partition whose blocks threads take one at a time: idle threads are lent to it while blocks are left. */
+interface SharedRun {
+  claims: BlockClaims;
+  blockCount: number;
+  request: (claims: BlockClaims) => ReduceBlocksRequest | MapBlocksRequest;
+  signal: AbortSignal | undefined;
+  /** Requests posted for it, in order; no more are added once one has returned. */
+  posted: Array<Promise<RequestResult>>;
+}
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 /** Node's code for a worker that hit its `resourceLimits`. */
@@ -27,6 +43,8 @@ export class WorkerPool {
   readonly threadHeapMb: number;
   private readonly piscina: Piscina;
   private requestsInFlight = 0;
+  /** Partitions with blocks nobody has taken yet, oldest first. */
+  private readonly shared = new Set<SharedRun>();
 
   constructor(options: WorkerPoolOptions) {
     this.threads = options.threads;
@@ -53,8 +71,52 @@ export class WorkerPool {
     );
   }
 
-  /** Runs one request; resolves with its partials or rejects with the typed error it produced. */
-  async run(request: WorkerRequest, signal?: AbortSignal): Promise<{ partials: unknown[]; rowStart?: number }> {
+  /**
+   * Runs a partition's blocks, shared by requests that each take the next block nobody has:
+   * one request at first, plus one per idle thread, and later one more whenever a thread is
+   * about to go idle while blocks are left (so no thread idles while another holds the
+   * partition's end). A request that ends up running every block folds them itself when the
+   * request carries a combine. Resolves with every request's result once all have returned.
+   */
+  async runShared(
+    blockCount: number,
+    request: (claims: BlockClaims) => ReduceBlocksRequest | MapBlocksRequest,
+    signal?: AbortSignal,
+  ): Promise<RequestResult[]> {
+    if (blockCount === 0) return [];
+    const run: SharedRun = { claims: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)), blockCount, request, signal, posted: [] };
+    this.post(run);
+    this.shared.add(run);
+    this.lendIdleThreads();
+    const results: RequestResult[] = [];
+    try {
+      // Requests lent while the first ones run are appended to `posted`: the loop sees them.
+      for (let i = 0; i < run.posted.length; i++) results.push(await run.posted[i]!);
+    } finally {
+      this.shared.delete(run);
+    }
+    return results;
+  }
+
+  private post(run: SharedRun): void {
+    const posted = this.run(run.request(run.claims), run.signal).finally(() => this.shared.delete(run));
+    // Awaited in order by runShared; one that fails after an earlier failure is not unhandled.
+    posted.catch(() => undefined);
+    run.posted.push(posted);
+  }
+
+  /** Gives each thread that has nothing queued to a shared partition with blocks left, up to one request per thread each. */
+  private lendIdleThreads(): void {
+    for (const run of this.shared) {
+      while (this.requestsInFlight < this.threads && run.posted.length < Math.min(this.threads, run.blockCount) && Atomics.load(run.claims, 0) < run.blockCount) {
+        this.post(run);
+      }
+      if (this.requestsInFlight >= this.threads) return;
+    }
+  }
+
+  /** Runs one request; resolves with its partials (and, with claims, the blocks it ran) or rejects with the typed error it produced. */
+  async run(request: WorkerRequest, signal?: AbortSignal): Promise<RequestResult> {
     let reply: WorkerReply;
     this.requestsInFlight++;
     try {
@@ -66,8 +128,10 @@ export class WorkerPool {
       throw this.threadFailure(request, error);
     } finally {
       this.requestsInFlight--;
+      // A thread is about to be free: if nothing is queued for it, it helps a partition with blocks left.
+      this.lendIdleThreads();
     }
-    if (reply.ok) return { partials: reply.partials };
+    if (reply.ok) return reply.blockIndexes === undefined ? { partials: reply.partials } : { partials: reply.partials, blockIndexes: reply.blockIndexes };
     const error: SharcError = fromErrorData(reply.error);
     throw Object.assign(error, reply.rowStart === undefined ? {} : { rowStart: reply.rowStart });
   }

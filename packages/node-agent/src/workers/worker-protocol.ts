@@ -26,14 +26,42 @@ export interface PartitionView {
 
 export type WorkerKernel =
   | { kind: 'builtin'; op: BuiltinOp; params?: BuiltinParams | undefined }
-  | { kind: 'module'; path: string; exportName: string; label: string }
-  | { kind: 'builtin-op'; op: BuiltinMap | BuiltinPairReduction };
+  | { kind: 'builtin-op'; op: BuiltinMap | BuiltinPairReduction }
+  | {
+      kind: 'module';
+      path: string;
+      exportName: string;
+      label: string;
+      /**
+       * The dtypes of the views the kernel is called with (input, then output for a map). Each
+       * thread loads the module once per combination: every copy's loops then see one
+       * typed-array class, while one copy fed several would go polymorphic in V8 and stay slow
+       * for the thread's life (four classes: ~2× slower, eight: ~15×).
+       */
+      dtypes: DType[];
+    };
+
+/**
+ * Blocks shared by every request of one partition: one Int32 over a SharedArrayBuffer, the index
+ * (into the requests' common `blocks`) of the next block nobody has taken. Each thread takes one
+ * block at a time (`Atomics.add`), so a thread that starts late or runs slow leaves its share to
+ * the others instead of holding the partition's end back.
+ */
+export type BlockClaims = Int32Array;
 
 export interface ReduceBlocksRequest {
   kind: 'reduce';
   kernel: Exclude<WorkerKernel, { kind: 'builtin-op' }>;
   input: PartitionView;
   blocks: Block[];
+  /** Absent: the request runs all `blocks`, in order. Present: it takes them one by one, shared with its sibling requests. */
+  claims?: BlockClaims;
+  /**
+   * The module's combine export: a request that ends up running every block of its partition
+   * folds its partials itself, left to right, and replies with that one partial and no
+   * `blockIndexes` (no combine request needed).
+   */
+  combine?: string;
   shape: Shape;
   params: unknown;
 }
@@ -44,6 +72,7 @@ export interface MapBlocksRequest {
   input: PartitionView;
   output: PartitionView;
   blocks: Block[];
+  claims?: BlockClaims;
   shape: Shape;
   params: unknown;
 }
@@ -72,5 +101,6 @@ export interface BuiltinOpRequest {
 export type WorkerRequest = ReduceBlocksRequest | MapBlocksRequest | CombineRequest | BuiltinOpRequest;
 
 export type WorkerReply =
-  | { ok: true; partials: unknown[] }
+  /** `blockIndexes`, with claims: the index of each block this request ran (and of its partial, for a reduce). */
+  | { ok: true; partials: unknown[]; blockIndexes?: number[] }
   | { ok: false; error: ErrorData; rowStart?: number };

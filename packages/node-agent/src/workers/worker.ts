@@ -8,29 +8,81 @@ import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, fold
 import { blockView } from './block-view.js';
 import { runBuiltinOpRequest } from './ops/op-request.js';
 import { reduceBuiltinBlocks } from './reduce-blocks.js';
-import type { WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { Block, BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 
+/**
+ * The kernel's export from this thread's copy of its module for the kernel's view dtypes. The
+ * copies are distinct module instances (the URL's query names the dtypes), so V8 compiles and
+ * profiles each apart: a kernel run over float64 in one job and int32 in the next keeps two
+ * monomorphic copies instead of one polymorphic one.
+ */
 async function loadExport(kernel: Extract<WorkerKernel, { kind: 'module' }>): Promise<(...args: unknown[]) => unknown> {
-  let loading = modules.get(kernel.path);
+  const url = `${pathToFileURL(kernel.path).href}?views=${kernel.dtypes.join(',')}`;
+  let loading = modules.get(url);
   if (loading === undefined) {
-    loading = import(pathToFileURL(kernel.path).href) as Promise<Record<string, unknown>>;
-    modules.set(kernel.path, loading);
+    loading = import(url) as Promise<Record<string, unknown>>;
+    modules.set(url, loading);
   }
   let module: Record<string, unknown>;
   try {
     module = await loading;
   } catch (error) {
-    modules.delete(kernel.path);
+    modules.delete(url);
     throw new KernelError(`kernel module ${kernel.label} failed to load: ${(error as Error).message}`, { cause: error });
   }
   return exportedFunction(module, kernel.exportName, kernel.label.split('#')[0] ?? kernel.label);
 }
 
-async function run(request: WorkerRequest): Promise<unknown[]> {
+/**
+ * Calls `next(index)` for each block the request runs, in order: all of `blocks`, or, with
+ * claims, each block this thread takes before its sibling requests have taken the rest. Returns
+ * the indexes of the blocks it ran.
+ */
+async function forEachBlock(request: ReduceBlocksRequest | MapBlocksRequest, next: (block: Block) => unknown): Promise<number[]> {
+  const { blocks, claims } = request;
+  const ran: number[] = [];
+  for (let index = claimed(claims, 0); index < blocks.length; index = claimed(claims, index + 1)) {
+    const block = blocks[index]!;
+    try {
+      const result = next(block);
+      // A kernel that returns a value goes on to the next block at once; only a promise is awaited.
+      if (isThenable(result)) await result;
+    } catch (error) {
+      throw Object.assign(kernelFailure(error, request.kernel.kind === 'module' ? request.kernel.label : request.kernel.op, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
+        rowStart: block.rowStart,
+      });
+    }
+    ran.push(index);
+  }
+  return ran;
+}
+
+/** The index of the block to run next: `following` without claims, else the next one nobody has taken. */
+function claimed(claims: BlockClaims | undefined, following: number): number {
+  return claims === undefined ? following : Atomics.add(claims, 0, 1);
+}
+
+/** The partials left-folded in order with the kernel's combine export. */
+async function fold(kernel: Extract<WorkerKernel, { kind: 'module' }>, partials: unknown[]): Promise<unknown> {
+  const acc = await foldPartials(partials, await loadExport(kernel), kernel.label);
+  assertSerialisable(acc, `result of ${kernel.label}`);
+  return acc;
+}
+
+function serialisable(partial: unknown, label: string, block: Block): unknown {
+  assertSerialisable(partial, `partial returned by ${label} for rows starting at ${block.rowStart}`);
+  return partial;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
+async function run(request: WorkerRequest): Promise<{ partials: unknown[]; blockIndexes?: number[] }> {
   switch (request.kind) {
     case 'reduce': {
       const { kernel, input, shape, params } = request;
@@ -39,54 +91,40 @@ async function run(request: WorkerRequest): Promise<unknown[]> {
         const partials = reduceBuiltinBlocks(kernel, input, request.blocks);
         // Histogram counts add exactly, in any order: one partial per request instead of one
         // bins-long array per block crossing back to the agent.
-        if (kernel.op === 'histogram' && partials.length > 1) return [foldOp(kernel, input.dtype, input.cols, partials)];
-        return partials;
+        if (kernel.op === 'histogram' && partials.length > 1) return { partials: [foldOp(kernel, input.dtype, input.cols, partials)] };
+        return { partials };
       }
       const partial = await loadExport(kernel);
-      for (const block of request.blocks) {
-        const ctx = { rowStart: block.rowStart, rowCount: block.rowCount, cols: colsOf(shape), shape, params };
-        let value: unknown;
-        try {
-          value = await partial(blockView(input, block), ctx);
-        } catch (error) {
-          throw Object.assign(kernelFailure(error, kernel.label, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
-            rowStart: block.rowStart,
-          });
-        }
-        assertSerialisable(value, `partial returned by ${kernel.label} for rows starting at ${block.rowStart}`);
-        partials.push(value);
-      }
-      return partials;
+      const cols = colsOf(shape);
+      const blockIndexes = await forEachBlock(request, (block) => {
+        const value = partial(blockView(input, block), { rowStart: block.rowStart, rowCount: block.rowCount, cols, shape, params });
+        if (!isThenable(value)) return void partials.push(serialisable(value, kernel.label, block));
+        return Promise.resolve(value).then((settled) => void partials.push(serialisable(settled, kernel.label, block)));
+      });
+      // A request that ran every block of its partition folds them: no trip to a thread for the combine.
+      if (request.combine === undefined || partials.length === 0 || blockIndexes.length < request.blocks.length) return { partials, blockIndexes };
+      const combine = { ...kernel, exportName: request.combine, label: `${kernel.label.split('#')[0] ?? kernel.label}#${request.combine}` };
+      return { partials: [await fold(combine, partials)] };
     }
     case 'map': {
       const { kernel, input, output, shape, params } = request;
       const fn = await loadExport(kernel);
-      for (const block of request.blocks) {
-        const ctx = { rowStart: block.rowStart, rowCount: block.rowCount, cols: colsOf(shape), shape, params };
-        try {
-          await fn(blockView(input, block), blockView(output, block), ctx);
-        } catch (error) {
-          throw Object.assign(kernelFailure(error, kernel.label, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
-            rowStart: block.rowStart,
-          });
-        }
-      }
-      return [];
+      const cols = colsOf(shape);
+      const blockIndexes = await forEachBlock(request, (block) =>
+        fn(blockView(input, block), blockView(output, block), { rowStart: block.rowStart, rowCount: block.rowCount, cols, shape, params }),
+      );
+      return { partials: [], blockIndexes };
     }
     case 'builtin-op':
-      return runBuiltinOpRequest(request);
-    case 'combine': {
-      const combine = await loadExport(request.kernel);
-      const acc = await foldPartials(request.partials, combine, request.kernel.label);
-      assertSerialisable(acc, `result of ${request.kernel.label}`);
-      return [acc];
-    }
+      return { partials: runBuiltinOpRequest(request) };
+    case 'combine':
+      return { partials: [await fold(request.kernel, request.partials)] };
   }
 }
 
 export default async function handle(request: WorkerRequest): Promise<WorkerReply> {
   try {
-    return { ok: true, partials: await run(request) };
+    return { ok: true, ...(await run(request)) };
   } catch (error) {
     const rowStart = (error as { rowStart?: unknown }).rowStart;
     return { ok: false, error: toErrorData(error), ...(typeof rowStart === 'number' ? { rowStart } : {}) };
