@@ -89,13 +89,13 @@ function forDtype(dtype: OpDtype): OpEntry[] {
     wholeArray('mean', dtype, false, (c, { a }) => c.reduce(a, 'mean') as Promise<number>),
     wholeArray('min', dtype, true, (c, { a }) => c.reduce(a, 'min') as Promise<number>),
     wholeArray('max', dtype, true, (c, { a }) => c.reduce(a, 'max') as Promise<number>),
-    wholeArray('argmin', dtype, true), // sharc: (c, { a }) => a.argmin()
-    wholeArray('argmax', dtype, true), // sharc: (c, { a }) => a.argmax()
-    wholeArray('var', dtype, false), // sharc: (c, { a }) => a.var()
-    wholeArray('std', dtype, false), // sharc: (c, { a }) => a.std()
-    wholeArray('norm', dtype, false), // sharc: (c, { a }) => a.norm()
+    wholeArray('argmin', dtype, true, (c, { a }) => a.argmin()),
+    wholeArray('argmax', dtype, true, (c, { a }) => a.argmax()),
+    wholeArray('var', dtype, false, (c, { a }) => a.var()),
+    wholeArray('std', dtype, false, (c, { a }) => a.std()),
+    wholeArray('norm', dtype, false, (c, { a }) => a.norm()),
     {
-      ...wholeArray('histogram', dtype, true), // sharc: (c, { a }) => a.histogram({ bins: HISTOGRAM_BINS, range: HISTOGRAM_RANGE }).then((h) => h.counts)
+      ...wholeArray('histogram', dtype, true, (c, { a }) => a.histogram({ bins: HISTOGRAM_BINS, range: HISTOGRAM_RANGE }).then((h) => h.counts)),
       label: `histogram (${HISTOGRAM_BINS} bins)`,
       why: 'counts equal (no value lies within rounding of a bin edge)',
     },
@@ -156,7 +156,7 @@ export const OPS: readonly OpEntry[] = [
       tolerance: SUM_TOLERANCE,
       numpyTolerance: SUM_TOLERANCE,
       why: `${SUM_WHY}; every column compared`,
-      // sharc: (c, { a }) => a.mean({ axis: 0 })
+      sharc: (c, { a }) => a.mean({ axis: 0 }),
     }),
   ),
   ...forDtype('float32'),

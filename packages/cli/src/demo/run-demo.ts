@@ -50,6 +50,12 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     const sum = await timed("reduce 'sum'", () => cluster.reduce(a, 'sum'));
     const sumsq = await timed("reduce 'sumsq'", () => cluster.reduce(a, 'sumsq'));
     const [min, max, mean] = [await cluster.reduce(a, 'min'), await cluster.reduce(a, 'max'), await cluster.reduce(a, 'mean')];
+    // numpy's operations, built in (WebAssembly SIMD on every core).
+    const std = await timed('a.std()', () => a.std());
+    const argmax = await timed('a.argmax()', () => a.argmax());
+    const columnMeans = await timed('a.mean({ axis: 0 })', () => a.mean({ axis: 0 }));
+    const dot = await timed('cluster.dot(a, a)', () => cluster.dot(a, a));
+    const single = await timed("a.astype('float32')", () => a.astype('float32', { name: 'signal-f32' }));
     const stats = await timed('reduce custom (signal-kernels)', () =>
       withBar('custom', 'blocks', (onProgress) => cluster.reduce<Stats>(a, { module: KERNELS, params: { threshold: 12 } }, onProgress ? { onProgress } : {})),
     );
@@ -65,7 +71,16 @@ export async function runDemo(options: DemoOptions): Promise<void> {
     let localSum = 0;
     for (let i = 0; i < signal.length; i++) localSum += signal[i]!;
     console.log(`\nsum ${sum.toFixed(3)} (plain JS: ${localSum.toFixed(3)}), sumsq ${sumsq.toExponential(6)}`);
-    console.log(`min ${min.toFixed(3)}, max ${max.toFixed(3)}, mean ${mean.toFixed(6)}`);
+    console.log(`min ${min.toFixed(3)}, max ${max.toFixed(3)}, mean ${mean.toFixed(6)}, std ${std.toFixed(6)}`);
+    let localArgmax = 0;
+    for (let i = 1; i < signal.length; i++) if (signal[i]! > signal[localArgmax]!) localArgmax = i;
+    let localColumn0 = 0;
+    for (let row = 0; row < rows; row++) localColumn0 += signal[row * COLS]!;
+    console.log(
+      `argmax ${argmax} (plain JS: ${localArgmax}), mean of column 0 ${columnMeans[0]!.toFixed(6)} (plain JS: ${(localColumn0 / rows).toFixed(6)}), ` +
+        `dot(a, a) ${dot.toExponential(6)} (= sumsq), float32 copy ${single.dtype} [${single.shape.join(', ')}]`,
+    );
+    await single.delete();
     console.log(`custom: ${stats.above} of ${plural(stats.count, 'sample')} above 12, peak |x| ${stats.peak.toFixed(3)}`);
     const rmsValues = await energy.toArray();
     const exact = perRow.length === signal.length && perRow.every((value, i) => value === signal[i]);
