@@ -11,7 +11,6 @@ import {
   type Shape,
 } from '@sharc/protocol';
 import { WASM_PAGE_BYTES, wasmLayoutOf } from '../wasm/memory-layout.js';
-import { clearScratchClaims } from '../wasm/scratch.js';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
 
 /** Small buffers are cheap to allocate; only big ones are worth keeping for reuse. */
@@ -169,7 +168,6 @@ export class PartitionStore {
         released = true;
         partition.users--;
         if (!clean) partition.tainted = true;
-        if (partition.users === 0 && partition.memory !== undefined) clearScratchClaims(partition.memory, partition.meta.byteLength);
         if (partition.freed && partition.users === 0) this.recycle(partition);
       },
     };

@@ -9,7 +9,7 @@ import { wasm } from '../../wasm/wasm-api.js';
  * arrays. The output is another partition, which the module cannot address in place, so it
  * runs over a 64 KiB memory of its own (one instance per thread): chunks of the input (and of
  * the second input) are copied in, the op runs, the output chunk is copied out. The chunks stay
- * in cache, so the copies cost little beside the memory traffic; and no scratch space in a
+ * in cache, so the copies cost little beside the memory traffic; and nothing in a
  * partition's memory is shared between threads. Results equal the JS loops' (elementwise.ts),
  * which stay the reference and run every other combination.
  */
