@@ -9,6 +9,7 @@ import {
   type DType,
   type PartitionMeta,
   type Shape,
+  reservedBytesOf,
 } from '@sharc/protocol';
 import { WASM_PAGE_BYTES, wasmLayoutOf } from '../wasm/memory-layout.js';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
@@ -106,8 +107,8 @@ export class PartitionStore {
     }
     const existing = this.partitions.get(key);
     if (existing !== undefined) return existing;
-    const layout = wasmLayoutOf(meta.byteLength);
-    const reservedBytes = layout?.totalBytes ?? meta.byteLength;
+    // The coordinator placed the partition here by the same rule (reservedBytesOf).
+    const reservedBytes = reservedBytesOf(meta.byteLength);
     if (this.used + reservedBytes > this.memoryBytes) {
       throw new InsufficientMemoryError(
         `agent has ${this.memoryBytes - this.used} bytes free, partition ${meta.index} of ${arrayId} needs ${reservedBytes}`,
@@ -115,7 +116,7 @@ export class PartitionStore {
       );
     }
     this.used += reservedBytes;
-    const held = this.takeBuffer(meta.byteLength, layout?.pages, contents);
+    const held = this.takeBuffer(meta.byteLength, wasmLayoutOf(meta.byteLength)?.pages, contents);
     const partition: StoredPartition = {
       arrayId,
       dtype,
