@@ -80,3 +80,33 @@ export function runWasmOp(name: string, scalars: readonly number[], a: TypedArra
     target.set(memory.subarray(OUT, OUT + n * outBytes), start * outBytes);
   }
 }
+
+/** Whether `dot` of these dtypes runs as WebAssembly (dotWasm): two float64 or two float32 arrays. */
+export function wasmDotFor(typeA: DType, typeB: DType): boolean {
+  return typeA === typeB && (typeA === 'float64' || typeA === 'float32');
+}
+
+/**
+ * Σ a[i]·b[i] in float64 (float32 widened first), as module function dot_D: chunks of both
+ * arrays are copied in side by side (IN and B) and each chunk's sum, taken in the module's fixed
+ * order, is added to the total in chunk order, so the result depends on nothing but the data.
+ */
+export function dotWasm(a: Float64Array | Float32Array, b: Float64Array | Float32Array): number {
+  const { exports, memory } = ops();
+  const dtype = a instanceof Float64Array ? 'float64' : 'float32';
+  const run = exports[`dot_${dtype}`] as ((n: number) => number) | undefined;
+  if (run === undefined) throw new InternalError(`the WebAssembly ops module has no function dot_${dtype}`);
+  if (b.length !== a.length || b.BYTES_PER_ELEMENT !== a.BYTES_PER_ELEMENT) throw new InternalError('dot of blocks of different lengths or dtypes');
+  const bytes = a.BYTES_PER_ELEMENT;
+  const chunk = CHUNK_BYTES / bytes;
+  const first = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const second = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  let total = 0;
+  for (let start = 0; start < a.length; start += chunk) {
+    const n = Math.min(chunk, a.length - start);
+    memory.set(first.subarray(start * bytes, (start + n) * bytes), IN);
+    memory.set(second.subarray(start * bytes, (start + n) * bytes), B);
+    total += run(n);
+  }
+  return total;
+}
