@@ -122,7 +122,6 @@ describe('WebAssembly dot equals the JS loop', () => {
           for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i]!) || Math.abs(x[i]!) > 1e30) x[i] = 0.5 - (i % 3);
           return x;
         }) as [Float64Array | Float32Array, Float64Array | Float32Array];
-        assert.ok(wasmDotFor(dtype, dtype));
         const wasm = dotWasm(a, b);
         const label = `dot ${dtype}, ${length} elements`;
         assert.ok(Object.is(wasm, dotInModuleOrder(a, b)), `${label}: ${wasm} is not the module order's ${dotInModuleOrder(a, b)}`);
@@ -158,9 +157,10 @@ describe('WebAssembly dot equals the JS loop', () => {
     }
   });
 
-  it('leaves dot of other dtype pairs to the JS loop', () => {
+  it('runs float32 dot as WebAssembly and leaves float64 (memory bound: no faster with the copies) and other pairs to the JS loop', () => {
+    assert.equal(wasmDotFor('float32', 'float32'), true);
+    assert.equal(wasmDotFor('float64', 'float64'), false);
     assert.equal(wasmDotFor('float64', 'float32'), false);
     assert.equal(wasmDotFor('int32', 'int32'), false);
-    assert.equal(wasmDotFor('float32', 'float32'), true);
   });
 });
