@@ -44,6 +44,8 @@ function exchange(
   const address = `${agent.dataHost}:${agent.dataPort}`;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
+    /** The connection opening, then each socket read: the idle timeout's evidence of life. */
+    let progress = 0;
     // Aborting closes the socket at once: no byte moves after the caller has given up.
     const onAbort = () => settle(signal?.reason instanceof Error ? signal.reason : new ConnectionError('data transfer aborted'));
     const settle = (error?: Error) => {
@@ -76,6 +78,7 @@ function exchange(
         buffer: () => reader.nextBuffer(),
         callback: (bytesRead: number) => {
           if (settled) return false;
+          progress++;
           try {
             reader.commit(bytesRead);
           } catch (error) {
@@ -87,16 +90,23 @@ function exchange(
     });
     if (idleMs !== undefined) {
       // A paused agent's kernel still accepts the connection and the request: only silence tells.
-      socket.setTimeout(idleMs, () =>
-        settle(
-          new ConnectionError(
-            `agent ${agent.id} at ${address} sent nothing for ${idleMs / 1000} s while partition ${request.partitionIndex} of array ${request.arrayId} was read from it: it is paused, overloaded or cut off`,
-            { retryable: true, details: { agentId: agent.id } },
-          ),
-        ),
-      );
+      // The verdict waits one turn of the event loop: when this process itself was stopped,
+      // the timer runs before the connection or the bytes that came meanwhile are seen.
+      socket.setTimeout(idleMs, () => {
+        const before = progress;
+        setImmediate(() => {
+          if (progress !== before) return;
+          settle(
+            new ConnectionError(
+              `agent ${agent.id} at ${address} sent nothing for ${idleMs / 1000} s while partition ${request.partitionIndex} of array ${request.arrayId} was read from it: it is paused, overloaded or cut off`,
+              { retryable: true, details: { agentId: agent.id } },
+            ),
+          );
+        });
+      });
     }
     socket.on('connect', () => {
+      progress++;
       socket.write(encodeFrameHeader(request));
       sendBody(socket);
     });
