@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, type Logger, type MessageBus, type PartitionMeta } from '@sharc/protocol';
+import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, reservedBytesOf, type Logger, type MessageBus, type PartitionMeta } from '@sharc/protocol';
 import { DEFAULT_PARTITION_BYTES, addReplicas, balancePrimaries, choosePrimary, placePartitions, type AgentCapacity } from '../src/index.js';
 import { PartitionAllocator } from '../src/placement/partition-allocator.js';
 import { AgentRegistry } from '../src/registry/agent-registry.js';
@@ -204,6 +204,22 @@ describe('placePartitions', () => {
         return true;
       },
     );
+  });
+
+  it('counts a partition of 1 MiB or more as the whole 64 KiB pages the agent reserves for it', () => {
+    const rows = 1024 * 128 + 1; // 1 MiB + 8 bytes of float64: 17 pages
+    const reserved = reservedBytesOf(rows * 8);
+    assert.equal(reserved, 17 * 64 * 1024);
+    // Each agent has room for two such partitions by their bytes, for one by their pages.
+    const capacity = agents(2 * rows * 8, 2 * rows * 8);
+    assert.throws(() => placePartitions({ rows: 4 * rows, rowBytes: 8, partitions: 4 }, capacity), InsufficientMemoryError);
+    // By default the array is split finer, into partitions held exactly.
+    const placed = placePartitions({ rows: 4 * rows, rowBytes: 8 }, capacity);
+    assert.ok(placed.every((p) => reservedBytesOf(p.byteLength) === p.byteLength));
+    capacity.forEach((agent, i) => assert.ok(bytesByAgent(placed, capacity)[i]! <= agent.freeBytes));
+    // Two copies of a partition fit by bytes, not by pages.
+    const one = placePartitions({ rows, rowBytes: 8, partitions: 1 }, agents(reserved, reserved - 8));
+    assert.throws(() => addReplicas(one, agents(reserved, reserved - 8), 2), InsufficientMemoryError);
   });
 });
 

@@ -14,8 +14,7 @@ import {
   type Shape,
 } from '@sharc/protocol';
 import { PartitionStore, bytesOf } from '../src/storage/partition-store.js';
-import { MIN_WASM_PARTITION_BYTES, SCRATCH_SLOTS, SCRATCH_SLOT_BYTES, WASM_PAGE_BYTES, scratchSlotOffset, wasmLayoutOf } from '../src/wasm/memory-layout.js';
-import { withScratch } from '../src/wasm/scratch.js';
+import { MIN_WASM_PARTITION_BYTES, WASM_PAGE_BYTES, wasmLayoutOf } from '../src/wasm/memory-layout.js';
 
 const ELEMENT_BYTES: Partial<Record<DType, number>> = { float64: 8, float32: 4, uint8: 1 };
 
@@ -220,7 +219,7 @@ describe('PartitionStore', () => {
       assert.equal(partition.memory.buffer, partition.buffer);
       assert.ok(partition.buffer instanceof SharedArrayBuffer);
       assert.equal(partition.buffer.byteLength % WASM_PAGE_BYTES, 0);
-      assert.ok(layout.scratchOffset >= rows * 8 && scratchSlotOffset(layout, SCRATCH_SLOTS - 1) + SCRATCH_SLOT_BYTES <= layout.totalBytes);
+      assert.equal(layout.totalBytes, Math.ceil((rows * 8) / WASM_PAGE_BYTES) * WASM_PAGE_BYTES, 'just the rows, rounded up to whole pages');
       assert.equal(partition.buffer.byteLength, layout.totalBytes);
       assert.equal(store.usedBytes, layout.totalBytes);
       assert.equal(bytesOf(partition).byteLength, rows * 8, 'the partition bytes, not the whole memory');
@@ -235,27 +234,6 @@ describe('PartitionStore', () => {
       assert.equal(partition.memory, undefined);
       assert.equal(partition.buffer.byteLength, bytes);
       assert.equal(store.usedBytes, bytes);
-    });
-
-    it('lends each caller its own scratch slot past the rows, and frees the slots of a thread stopped mid-use once no task uses the partition', () => {
-      const store = new PartitionStore(4 * MIB);
-      const partition = store.allocate('a', 'float64', [rows], odd(0), undefined);
-      const memory = partition.memory!;
-      const offsets = withScratch(memory, rows * 8, (outer, bytes) => {
-        bytes.fill(5);
-        const inner = withScratch(memory, rows * 8, (offset) => offset);
-        return [outer, inner];
-      });
-      assert.notEqual(offsets[0], offsets[1], 'two holders at once get two slots');
-      assert.ok(offsets.every((offset) => offset! >= rows * 8 && offset! + SCRATCH_SLOT_BYTES <= partition.buffer.byteLength));
-      assert.equal(withScratch(memory, rows * 8, (offset) => offset), offsets[0], 'a returned slot is free again');
-      // A thread terminated while it held every slot: the claims outlive it…
-      const lease = store.acquire('a', 0);
-      const claims = new Int32Array(partition.buffer, wasmLayoutOf(rows * 8)!.scratchOffset, SCRATCH_SLOTS).fill(1);
-      lease.release(false);
-      // …until the partition's last user is gone.
-      assert.ok(claims.every((flag) => flag === 0));
-      assert.equal(withScratch(memory, rows * 8, (offset) => offset), offsets[0]);
     });
 
     it('refuses a partition whose whole pages pass the limit, though its bytes alone would fit', () => {

@@ -18,14 +18,18 @@
  *   scale_D(n, x, c) = in·x + c and scalemul_D(n, x) = in·x (no + 0: numpy's a*x keeps -0), D float64/float32,
  *     float32 computed in float32 (each step rounded, as numpy with a Python float)
  *   add_D, sub_D, mul_D, div_D (n): in op b, D float64/float32
+ *   dot_D (n) → f64: Σ in·b over the chunk, D float64/float32 (float32 widened to float64 first),
+ *     four f64x2 accumulators; element i of the vector part goes to lane i mod 8, the lanes are
+ *     added as ((a0 + a1) + (a2 + a3)), lane 0 + lane 1, then the last n mod 8 products in order
+ *     (the order of sumsq in generate-builtins.mjs). The caller adds the chunks' sums in order.
  */
 
 export const IN = 0;
 export const B = 16384;
 export const OUT = 32768;
 
-function loop(stepElements, inBytes, outBytes, vectorBody, scalarBody) {
-  // $i counts elements; vector steps while i + step <= n, then one element at a time.
+function loop(stepElements, inBytes, outBytes, vectorBody, scalarBody, betweenLoops = '') {
+  // $i counts elements; vector steps while i + step <= n, (betweenLoops), then one element at a time.
   return `(local.set $i (i32.const 0))
     (block $vdone (loop $vloop
       (br_if $vdone (i32.gt_u (i32.add (local.get $i) (i32.const ${stepElements})) (local.get $n)))
@@ -35,6 +39,7 @@ function loop(stepElements, inBytes, outBytes, vectorBody, scalarBody) {
       ${vectorBody}
       (local.set $i (i32.add (local.get $i) (i32.const ${stepElements})))
       (br $vloop)))
+    ${betweenLoops}
     (block $sdone (loop $sloop
       (br_if $sdone (i32.ge_u (local.get $i) (local.get $n)))
       (local.set $in (i32.add (i32.const ${IN}) (i32.mul (local.get $i) (i32.const ${inBytes}))))
@@ -123,10 +128,35 @@ function binaries(dtype) {
     .join('');
 }
 
+/** Σ in·b over a chunk, in float64: 8 elements per step into four f64x2 accumulators. */
+function dot(dtype) {
+  const f64 = dtype === 'float64';
+  const bytes = FLOAT[dtype].bytes;
+  const load = (base, i) =>
+    f64 ? `(v128.load offset=${i * 16} (local.get ${base}))` : `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${i * 8} (local.get ${base})))`;
+  const vectorBody = [0, 1, 2, 3]
+    .map((i) => `(local.set $a${i} (f64x2.add (local.get $a${i}) (f64x2.mul ${load('$in', i)} ${load('$b', i)})))`)
+    .join('\n      ');
+  const scalarLoad = (base) => (f64 ? `(f64.load (local.get ${base}))` : `(f64.promote_f32 (f32.load (local.get ${base})))`);
+  return `
+  (func (export "dot_${dtype}") (param $n i32) (result f64) ${LOCALS}
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $v v128) (local $s f64)
+    ${loop(
+      8,
+      bytes,
+      0,
+      vectorBody,
+      `(local.set $s (f64.add (local.get $s) (f64.mul ${scalarLoad('$in')} ${scalarLoad('$b')})))`,
+      `(local.set $v (f64x2.add (f64x2.add (local.get $a0) (local.get $a1)) (f64x2.add (local.get $a2) (local.get $a3))))
+    (local.set $s (f64.add (f64x2.extract_lane 0 (local.get $v)) (f64x2.extract_lane 1 (local.get $v))))`,
+    )}
+    (local.get $s))`;
+}
+
 /** The whole module's text. */
 export function opsWat() {
   const functions = [astypes()];
-  for (const dtype of ['float64', 'float32']) functions.push(scales(dtype), binaries(dtype));
+  for (const dtype of ['float64', 'float32']) functions.push(scales(dtype), binaries(dtype), dot(dtype));
   return `(module
   (memory (export "memory") 1 1)
 ${functions.join('\n')}

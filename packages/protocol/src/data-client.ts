@@ -2,6 +2,7 @@ import net from 'node:net';
 import { FrameReader, encodeFrameHeader, parseDataReply, type DataReply, type DataRequest } from './data-plane.js';
 import { ConnectionError, fromErrorData } from './errors.js';
 import type { AgentInfo } from './messages.js';
+import { DATA_READ_IDLE_TIMEOUT_MS } from './timeouts.js';
 
 /**
  * The client side of an agent's TCP data port (see data-plane.ts): streams partition bytes to
@@ -13,7 +14,10 @@ import type { AgentInfo } from './messages.js';
 export interface DataPlane {
   /** Writes `bytes` into a partition; resolves when the agent has stored all of them. */
   write(agent: AgentInfo, request: Extract<DataRequest, { op: 'write' }>, bytes: Uint8Array, signal?: AbortSignal): Promise<void>;
-  /** Reads a partition's bytes into `target` (exactly `request.byteLength` long). */
+  /**
+   * Reads a partition's bytes into `target` (exactly `request.byteLength` long). Fails with a
+   * retryable ConnectionError naming the agent when nothing arrives for DATA_READ_IDLE_TIMEOUT_MS.
+   */
   read(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array, signal?: AbortSignal): Promise<void>;
 }
 
@@ -25,7 +29,7 @@ function writePartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'w
 }
 
 function readPartition(agent: AgentInfo, request: Extract<DataRequest, { op: 'read' }>, target: Uint8Array, signal?: AbortSignal): Promise<void> {
-  return exchange(agent, request, () => undefined, target, signal);
+  return exchange(agent, request, () => undefined, target, signal, DATA_READ_IDLE_TIMEOUT_MS);
 }
 
 function exchange(
@@ -34,10 +38,14 @@ function exchange(
   sendBody: (socket: net.Socket) => void,
   target: Uint8Array | undefined,
   signal: AbortSignal | undefined,
+  /** Reads: fail when no byte moves for this long (a write's body may sit in socket buffers as long as the network takes). */
+  idleMs?: number,
 ): Promise<void> {
   const address = `${agent.dataHost}:${agent.dataPort}`;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
+    /** The connection opening, then each socket read: the idle timeout's evidence of life. */
+    let progress = 0;
     // Aborting closes the socket at once: no byte moves after the caller has given up.
     const onAbort = () => settle(signal?.reason instanceof Error ? signal.reason : new ConnectionError('data transfer aborted'));
     const settle = (error?: Error) => {
@@ -70,6 +78,7 @@ function exchange(
         buffer: () => reader.nextBuffer(),
         callback: (bytesRead: number) => {
           if (settled) return false;
+          progress++;
           try {
             reader.commit(bytesRead);
           } catch (error) {
@@ -79,7 +88,25 @@ function exchange(
         },
       },
     });
+    if (idleMs !== undefined) {
+      // A paused agent's kernel still accepts the connection and the request: only silence tells.
+      // The verdict waits one turn of the event loop: when this process itself was stopped,
+      // the timer runs before the connection or the bytes that came meanwhile are seen.
+      socket.setTimeout(idleMs, () => {
+        const before = progress;
+        setImmediate(() => {
+          if (progress !== before) return;
+          settle(
+            new ConnectionError(
+              `agent ${agent.id} at ${address} sent nothing for ${idleMs / 1000} s while partition ${request.partitionIndex} of array ${request.arrayId} was read from it: it is paused, overloaded or cut off`,
+              { retryable: true, details: { agentId: agent.id } },
+            ),
+          );
+        });
+      });
+    }
     socket.on('connect', () => {
+      progress++;
       socket.write(encodeFrameHeader(request));
       sendBody(socket);
     });

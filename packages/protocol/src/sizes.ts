@@ -45,3 +45,35 @@ export function formatBytes(bytes: number): string {
   }
   return `${unit === 0 ? value : value.toFixed(value >= 100 ? 0 : 1)} ${BINARY_UNITS[unit]}`;
 }
+
+/** WebAssembly's page size. */
+export const WASM_PAGE_BYTES = 64 * 1024;
+/** wasm32 addresses 4 GiB: 65,536 pages. */
+export const WASM32_MAX_PAGES = 65_536;
+/**
+ * Partitions smaller than this are held in an exactly sized SharedArrayBuffer (the JS loops
+ * reduce them in well under a millisecond; rounding them up to pages would cost more memory
+ * than WebAssembly saves time).
+ */
+export const MIN_WASM_PARTITION_BYTES = 1024 * 1024;
+
+/**
+ * The pages of the shared WebAssembly.Memory an agent holds a partition of `byteLength` bytes
+ * in (its rows, rounded up to whole pages), or undefined when the partition is held in a plain
+ * SharedArrayBuffer: under MIN_WASM_PARTITION_BYTES, or past what wasm32 addresses.
+ */
+export function wasmPagesOf(byteLength: number): number | undefined {
+  if (byteLength < MIN_WASM_PARTITION_BYTES) return undefined;
+  const pages = Math.ceil(byteLength / WASM_PAGE_BYTES);
+  return pages > WASM32_MAX_PAGES ? undefined : pages;
+}
+
+/**
+ * What a partition of `byteLength` bytes costs against an agent's memory limit: its memory's
+ * whole pages, or its bytes. The one rule the agent reserves by and the coordinator places,
+ * books and checks room by, so a partition the coordinator gives an agent always fits there.
+ */
+export function reservedBytesOf(byteLength: number): number {
+  const pages = wasmPagesOf(byteLength);
+  return pages === undefined ? byteLength : pages * WASM_PAGE_BYTES;
+}

@@ -29,3 +29,12 @@ export const CLIENT_HEARTBEAT_MS = 1000;
  * cut off from NATS for longer fails its calls in flight with a retryable ConnectionError.
  */
 export const NATS_OUTAGE_TOLERANCE_MS = 3000;
+
+/**
+ * A data-plane read (partition bytes from an agent's data port) that receives nothing for this
+ * long fails with a retryable ConnectionError naming the agent: the agent is paused (SIGSTOP, a
+ * stuck VM) or cut off, while its kernel still accepts the connection. Longer than the default
+ * liveness window, so the coordinator has declared such an agent dead by then and a retried
+ * task reads another copy.
+ */
+export const DATA_READ_IDLE_TIMEOUT_MS = 10_000;

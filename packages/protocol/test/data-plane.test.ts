@@ -3,8 +3,11 @@
  * however TCP chunks it, and a corrupt or hostile stream is refused with ProtocolError.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import {
+  ConnectionError,
+  DATA_READ_IDLE_TIMEOUT_MS,
   FRAME_LENGTH_BYTES,
   FrameReader,
   MAX_FRAME_HEADER_BYTES,
@@ -14,6 +17,8 @@ import {
   encodeValue,
   parseDataReply,
   parseDataRequest,
+  tcpDataPlane,
+  type AgentInfo,
   type BodySink,
   type DataRequest,
 } from '../src/index.js';
@@ -196,5 +201,65 @@ describe('parseDataRequest / parseDataReply', () => {
     assert.throws(() => parseDataReply({ ok: true }), ProtocolError);
     assert.throws(() => parseDataReply({ ok: false, error: 'bad' }), ProtocolError);
     assert.throws(() => parseDataReply(null), ProtocolError);
+  });
+});
+
+/**
+ * A data port that takes each connection and the request on it, then does what `serve` says:
+ * a paused agent's kernel accepts connections and buffers requests without the agent running.
+ */
+async function dataPort(serve: (socket: net.Socket) => void): Promise<{ agent: AgentInfo; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    serve(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const agent = { id: 'agent-silent', dataHost: '127.0.0.1', dataPort: port } as AgentInfo;
+  return {
+    agent,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+const readRequest = (byteLength: number): Extract<DataRequest, { op: 'read' }> => ({ v: PROTOCOL_VERSION, op: 'read', arrayId: 'a1', partitionIndex: 2, byteOffset: 0, byteLength });
+
+describe('data-plane reads (tcpDataPlane.read)', () => {
+  it('fail with a retryable ConnectionError naming the agent when it sends nothing for DATA_READ_IDLE_TIMEOUT_MS', async () => {
+    const port = await dataPort(() => undefined);
+    try {
+      await assert.rejects(tcpDataPlane.read(port.agent, readRequest(16), new Uint8Array(16)), (error: unknown) => {
+        assert.ok(error instanceof ConnectionError, String(error));
+        assert.equal(error.retryable, true);
+        assert.match(error.message, /agent agent-silent at 127\.0\.0\.1:\d+ sent nothing for \d+ s while partition 2 of array a1 was read from it/);
+        return true;
+      });
+    } finally {
+      await port.close();
+    }
+  });
+
+  it('still get the bytes when this process itself was stopped past the timeout while they arrived', async () => {
+    const bytes = Uint8Array.from({ length: 64 }, (_, i) => i * 3);
+    const port = await dataPort((socket) => {
+      socket.write(encodeFrameHeader({ ok: true, byteLength: bytes.length }));
+      socket.write(bytes);
+    });
+    try {
+      const target = new Uint8Array(bytes.length);
+      const read = tcpDataPlane.read(port.agent, readRequest(bytes.length), target);
+      // Blocks this thread (as a stopped process) before the reply is read: the idle timer is
+      // due when it runs again, with the reply waiting in the socket.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, DATA_READ_IDLE_TIMEOUT_MS + 500);
+      await read;
+      assert.deepEqual(target, bytes);
+    } finally {
+      await port.close();
+    }
   });
 });

@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidArgumentError, formatBytes, parseByteSize } from '../src/index.js';
+import { InvalidArgumentError, MIN_WASM_PARTITION_BYTES, WASM_PAGE_BYTES, formatBytes, parseByteSize, reservedBytesOf, wasmPagesOf } from '../src/index.js';
 
 describe('parseByteSize', () => {
   it('reads binary units', () => {
@@ -76,5 +76,29 @@ describe('formatBytes', () => {
     assert.equal(formatBytes(4 * 1024 ** 3), '4.0 GiB');
     assert.equal(formatBytes(256 * 1024 ** 2), '256 MiB');
     assert.equal(formatBytes(2 * 1024 ** 5), '2048 TiB');
+  });
+});
+
+describe('reservedBytesOf (what a partition costs an agent, for agent and coordinator alike)', () => {
+  const MIB = 1024 * 1024;
+  it('is the bytes of a partition under 1 MiB (a plain SharedArrayBuffer)', () => {
+    for (const bytes of [0, 1, 8, 65_537, MIN_WASM_PARTITION_BYTES - 1]) {
+      assert.equal(reservedBytesOf(bytes), bytes);
+      assert.equal(wasmPagesOf(bytes), undefined);
+    }
+  });
+
+  it('is whole 64 KiB pages from 1 MiB to 4 GiB (a WebAssembly memory), nothing more', () => {
+    assert.equal(reservedBytesOf(MIB), MIB);
+    assert.equal(reservedBytesOf(MIB + 1), MIB + WASM_PAGE_BYTES);
+    assert.equal(reservedBytesOf(MIB + WASM_PAGE_BYTES), MIB + WASM_PAGE_BYTES);
+    assert.equal(wasmPagesOf(MIB + 8), 17);
+    assert.equal(reservedBytesOf(4 * 1024 ** 3), 4 * 1024 ** 3);
+    assert.equal(wasmPagesOf(4 * 1024 ** 3), 65_536);
+  });
+
+  it('is the bytes again past 4 GiB (wasm32 cannot address it: a plain SharedArrayBuffer)', () => {
+    assert.equal(wasmPagesOf(4 * 1024 ** 3 + 1), undefined);
+    assert.equal(reservedBytesOf(4 * 1024 ** 3 + 1), 4 * 1024 ** 3 + 1);
   });
 });

@@ -21,7 +21,7 @@ import {
   type ArrayRef,
   type Cluster,
 } from '../src/index.js';
-import { bytesPerElement, formatNpyHeader, parseNpyHeader, viewOf } from '@sharc/protocol';
+import { bytesPerElement, formatNpyHeader, parseNpyHeader, reservedBytesOf, viewOf } from '@sharc/protocol';
 import { integerData, referenceReduce } from './fixtures/reference.js';
 import { eventually, jobsRunning, settledUsedBytes, usedBytes } from './cluster-waits.js';
 
@@ -38,8 +38,6 @@ export interface ScenarioTarget {
 }
 
 const BUILTINS = ['sum', 'min', 'max', 'mean', 'sumsq', 'count'] as const;
-/** What an agent may count past a partition's bytes: the rest of its memory's last page, and the scratch slots. */
-const PAGES_SLACK_BYTES = 256 * 1024;
 
 export function registerScenarios(target: ScenarioTarget): void {
   let dir: string;
@@ -343,9 +341,11 @@ export function registerScenarios(target: ScenarioTarget): void {
       const copies = Math.min(2, (await target.cluster().nodes()).length);
       for (const p of ref.placement) assert.equal(new Set([p.agentId, ...(p.replicas ?? [])]).size, copies);
       // As the agents themselves report it (heartbeats, every second).
-      // Each partition copy of 1 MiB or more is held in a WebAssembly.Memory: whole 64 KiB pages
-      // and a small scratch tail, less than PAGES_SLACK_BYTES more than its bytes.
-      const holds = (used: number) => used - before >= 8_000_000 * copies && used - before < copies * (8_000_000 + ref.placement.length * PAGES_SLACK_BYTES);
+      // Each partition copy of 1 MiB or more is held in a WebAssembly.Memory of whole 64 KiB
+      // pages, and counted so (reservedBytesOf, the rule the coordinator places by too).
+      const reserved = ref.placement.reduce((sum, p) => sum + reservedBytesOf(p.byteLength), 0);
+      assert.ok(reserved >= 8_000_000 && reserved < 8_000_000 + ref.placement.length * 64 * 1024);
+      const holds = (used: number) => used - before === copies * reserved;
       assert.equal(await eventually(async () => holds(await usedBytes(target.cluster()))), true, 'agents hold the array');
       await ref.delete();
       assert.equal(await eventually(async () => (await usedBytes(target.cluster())) === before), true, 'agents freed the array');

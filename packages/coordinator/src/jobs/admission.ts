@@ -3,6 +3,7 @@ import {
   CancelledError,
   InsufficientMemoryError,
   formatBytes,
+  reservedBytesOf,
   type ArrayMeta,
 } from '@sharc/protocol';
 import type { AgentRegistry } from '../registry/agent-registry.js';
@@ -122,7 +123,7 @@ export class JobAdmission {
  */
 export function checkOutputFits(output: ArrayMeta, agents: AgentRegistry): void {
   const needed = new Map<string, number>();
-  for (const p of output.partitions) needed.set(p.agentId, (needed.get(p.agentId) ?? 0) + p.byteLength);
+  for (const p of output.partitions) needed.set(p.agentId, (needed.get(p.agentId) ?? 0) + reservedBytesOf(p.byteLength));
   for (const [agentId, bytes] of needed) {
     const free = agents.freeBytes(agentId);
     if (bytes > free) {

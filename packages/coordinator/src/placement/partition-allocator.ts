@@ -5,6 +5,7 @@ import {
   bytesPerElement,
   colsOf,
   holdersOf,
+  reservedBytesOf,
   rowsOf,
   subjectFor,
   toErrorData,
@@ -32,13 +33,14 @@ import { addReplicas, placePartitions } from './place-partitions.js';
 export function alignWith(placed: PartitionMeta[], template: string[] | undefined, agents: ReadonlyArray<{ id: string; freeBytes: number }>): PartitionMeta[] {
   if (template === undefined || template.length !== placed.length) return placed;
   const free = new Map(agents.map((a) => [a.id, a.freeBytes]));
-  for (const p of placed) free.set(p.agentId, (free.get(p.agentId) ?? 0) - p.byteLength);
+  for (const p of placed) free.set(p.agentId, (free.get(p.agentId) ?? 0) - reservedBytesOf(p.byteLength));
   return placed.map((p, i) => {
     const target = template[i]!;
     const room = free.get(target);
-    if (target === p.agentId || room === undefined || room < p.byteLength) return p;
-    free.set(target, room - p.byteLength);
-    free.set(p.agentId, free.get(p.agentId)! + p.byteLength);
+    const reserved = reservedBytesOf(p.byteLength);
+    if (target === p.agentId || room === undefined || room < reserved) return p;
+    free.set(target, room - reserved);
+    free.set(p.agentId, free.get(p.agentId)! + reserved);
     return { ...p, agentId: target };
   });
 }
@@ -153,12 +155,13 @@ export class PartitionAllocator {
       .catch((error: unknown) => this.logger.warn('an agent did not free a partition', { arrayId, agentId, partition: partition.index, error: toErrorData(error) }));
   }
 
-  /** The alive agent with the most room for `byteLength` bytes, other than those in `exclude`. */
+  /** The alive agent with the most room for a partition of `byteLength` bytes (reservedBytesOf), other than those in `exclude`. */
   roomiestAgent(byteLength: number, exclude: ReadonlySet<string> = new Set()): string | undefined {
+    const reserved = reservedBytesOf(byteLength);
     let best: string | undefined;
     for (const agent of this.agents.alive()) {
       const room = this.agents.freeBytes(agent.id);
-      if (exclude.has(agent.id) || room < byteLength) continue;
+      if (exclude.has(agent.id) || room < reserved) continue;
       if (best === undefined || room > this.agents.freeBytes(best)) best = agent.id;
     }
     return best;

@@ -1,10 +1,11 @@
-import { InsufficientMemoryError, NoAgentsError, InvalidArgumentError, formatBytes, type PartitionMeta } from '@sharc/protocol';
+import { InsufficientMemoryError, NoAgentsError, InvalidArgumentError, formatBytes, reservedBytesOf, type PartitionMeta } from '@sharc/protocol';
 
 /** Default partition size when the caller does not choose a count: big enough that per-partition overhead vanishes. */
 export const DEFAULT_PARTITION_BYTES = 256 * 1024 * 1024;
 
 export interface AgentCapacity {
   id: string;
+  /** Room left under the agent's limit; a partition takes reservedBytesOf(byteLength) of it, as the agent counts it. */
   freeBytes: number;
 }
 
@@ -29,6 +30,7 @@ export function placePartitions(request: PlacementRequest, agents: AgentCapacity
       retryable: true,
     });
   }
+  // The rows alone: a lower bound of what the partitions reserve (placeInto checks each one).
   const totalBytes = request.rows * request.rowBytes;
   const freeBytes = agents.reduce((sum, agent) => sum + agent.freeBytes, 0);
   if (totalBytes > freeBytes) {
@@ -60,10 +62,11 @@ function placeInto(count: number, request: PlacementRequest, agents: AgentCapaci
     const rowStart = Math.floor((index * request.rows) / count);
     const rowCount = Math.floor(((index + 1) * request.rows) / count) - rowStart;
     const byteLength = rowCount * request.rowBytes;
+    const reserved = reservedBytesOf(byteLength);
     let best: string | undefined;
     for (const agent of agents) {
       const room = free.get(agent.id)!;
-      if (room < byteLength) continue;
+      if (room < reserved) continue;
       if (best === undefined) {
         best = agent.id;
         continue;
@@ -75,11 +78,11 @@ function placeInto(count: number, request: PlacementRequest, agents: AgentCapaci
     }
     if (best === undefined) {
       throw new InsufficientMemoryError(
-        `no agent has ${formatBytes(byteLength)} free for partition ${index}: use more partitions or add agents`,
-        { details: { neededBytes: byteLength } },
+        `no agent has ${formatBytes(reserved)} free for partition ${index}: use more partitions or add agents`,
+        { details: { neededBytes: reserved } },
       );
     }
-    free.set(best, free.get(best)! - byteLength);
+    free.set(best, free.get(best)! - reserved);
     partitions.push({ index, rowStart, rowCount, byteLength, agentId: best });
   }
   return partitions;
@@ -106,14 +109,15 @@ export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[]
   const replicasEach = Math.min(copies, agents.length) - 1;
   if (replicasEach <= 0) return partitions;
   const free = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
-  for (const p of partitions) free.set(p.agentId, (free.get(p.agentId) ?? 0) - p.byteLength);
+  for (const p of partitions) free.set(p.agentId, (free.get(p.agentId) ?? 0) - reservedBytesOf(p.byteLength));
   return partitions.map((partition) => {
+    const reserved = reservedBytesOf(partition.byteLength);
     const replicas: string[] = [];
     for (let r = 0; r < replicasEach; r++) {
       const taken = new Set([partition.agentId, ...replicas]);
       let best: string | undefined;
       for (const agent of agents) {
-        if (taken.has(agent.id) || free.get(agent.id)! < partition.byteLength) continue;
+        if (taken.has(agent.id) || free.get(agent.id)! < reserved) continue;
         if (best === undefined || free.get(agent.id)! > free.get(best)!) best = agent.id;
       }
       if (best === undefined) {
@@ -121,12 +125,12 @@ export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[]
           `${replicasEach + 1} copies of partition ${partition.index} (${formatBytes(partition.byteLength)} each) do not fit on ` +
             `${agents.length} agents`,
           {
-            details: { neededBytes: partition.byteLength, copies: replicasEach + 1 },
+            details: { neededBytes: reserved, copies: replicasEach + 1 },
             fix: { option: 'copies', value: 1, alternative: 'free memory (delete arrays, add agents)', note: "an agent's death then loses the array" },
           },
         );
       }
-      free.set(best, free.get(best)! - partition.byteLength);
+      free.set(best, free.get(best)! - reserved);
       replicas.push(best);
     }
     return { ...partition, replicas };

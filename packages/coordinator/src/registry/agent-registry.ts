@@ -1,4 +1,4 @@
-import type { AgentInfo, Logger } from '@sharc/protocol';
+import { reservedBytesOf, type AgentInfo, type Logger } from '@sharc/protocol';
 import { LivenessSweep } from './liveness-sweep.js';
 
 export type AgentState = 'alive' | 'dead';
@@ -108,11 +108,14 @@ export class AgentRegistry {
     return record === undefined ? 0 : Math.max(0, record.info.memoryBytes - record.placedBytes);
   }
 
-  /** Books (positive) or releases (negative) a placed partition on an agent. */
-  book(agentId: string, bytes: number, direction: 1 | -1): void {
+  /**
+   * Books (positive) or releases (negative) a placed partition of `byteLength` bytes on an
+   * agent: what the agent reserves for it (reservedBytesOf), so free bytes here are the agent's.
+   */
+  book(agentId: string, byteLength: number, direction: 1 | -1): void {
     const record = this.agents.get(agentId);
     if (record === undefined) return;
-    record.placedBytes = Math.max(0, record.placedBytes + direction * bytes);
+    record.placedBytes = Math.max(0, record.placedBytes + direction * reservedBytesOf(byteLength));
   }
 
   close(): void {

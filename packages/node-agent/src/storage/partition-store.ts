@@ -9,9 +9,9 @@ import {
   type DType,
   type PartitionMeta,
   type Shape,
+  reservedBytesOf,
 } from '@sharc/protocol';
 import { WASM_PAGE_BYTES, wasmLayoutOf } from '../wasm/memory-layout.js';
-import { clearScratchClaims } from '../wasm/scratch.js';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
 
 /** Small buffers are cheap to allocate; only big ones are worth keeping for reuse. */
@@ -107,8 +107,8 @@ export class PartitionStore {
     }
     const existing = this.partitions.get(key);
     if (existing !== undefined) return existing;
-    const layout = wasmLayoutOf(meta.byteLength);
-    const reservedBytes = layout?.totalBytes ?? meta.byteLength;
+    // The coordinator placed the partition here by the same rule (reservedBytesOf).
+    const reservedBytes = reservedBytesOf(meta.byteLength);
     if (this.used + reservedBytes > this.memoryBytes) {
       throw new InsufficientMemoryError(
         `agent has ${this.memoryBytes - this.used} bytes free, partition ${meta.index} of ${arrayId} needs ${reservedBytes}`,
@@ -116,7 +116,7 @@ export class PartitionStore {
       );
     }
     this.used += reservedBytes;
-    const held = this.takeBuffer(meta.byteLength, layout?.pages, contents);
+    const held = this.takeBuffer(meta.byteLength, wasmLayoutOf(meta.byteLength)?.pages, contents);
     const partition: StoredPartition = {
       arrayId,
       dtype,
@@ -169,7 +169,6 @@ export class PartitionStore {
         released = true;
         partition.users--;
         if (!clean) partition.tainted = true;
-        if (partition.users === 0 && partition.memory !== undefined) clearScratchClaims(partition.memory, partition.meta.byteLength);
         if (partition.freed && partition.users === 0) this.recycle(partition);
       },
     };

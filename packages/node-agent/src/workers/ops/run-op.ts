@@ -3,7 +3,7 @@ import { blockView } from '../block-view.js';
 import type { Block, PartitionView } from '../worker-protocol.js';
 import { absBlock, astypeBlock, binaryBlock, clipBlock, scaleBlock, sqrtBlock } from './elementwise.js';
 import { dotBlock, matvecBlock, rowStatisticBlock } from './rows.js';
-import { runWasmOp, wasmOpFor } from './wasm-ops.js';
+import { dotWasm, runWasmOp, wasmDotFor, wasmOpFor } from './wasm-ops.js';
 
 /**
  * Runs a built-in map over one block of rows: `input` (and `other`, the second array of a
@@ -52,7 +52,12 @@ export function runBuiltinMapBlock(op: BuiltinMap, params: unknown, input: Parti
   }
 }
 
-/** The `dot` partial of one block: Σ a·b over its rows of both arrays. */
+/**
+ * The `dot` partial of one block: Σ a·b over its rows of both arrays. Two float64 or two float32
+ * arrays as WebAssembly SIMD (wasm-ops.ts); the JS loop (rows.ts), the reference, runs the rest.
+ */
 export function dotPartialOfBlock(input: PartitionView, other: PartitionView, block: Block): number {
-  return dotBlock(blockView(input, block), input.dtype, blockView(other, block), other.dtype);
+  const [a, b] = [blockView(input, block), blockView(other, block)];
+  if (wasmDotFor(input.dtype, other.dtype)) return dotWasm(a as Float64Array | Float32Array, b as Float64Array | Float32Array);
+  return dotBlock(a, input.dtype, b, other.dtype);
 }
