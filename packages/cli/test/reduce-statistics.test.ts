@@ -77,6 +77,7 @@ describe('sharc reduce with the statistics, against numpy', () => {
       [['reduce', 'm', 'std', '--ddof', '-1'], /--ddof must be a non-negative whole number/],
       [['reduce', 'm', 'histogram', '--range', '5,1'], /--range must be LO,HI with LO < HI/],
       [['reduce', 'm', 'mean', '--axis', '2'], /--axis must be 0 .* or 1/],
+      [['reduce', 'm', 'mean', '--axis', '1'], /--axis 1 makes a new array of one value per row: run sharc op m mean --axis 1 --out NAME/],
       [['reduce', 'm', 'medain'], /reduce OP must be one of .*argmin.*histogram/],
     ];
     for (const [args, pattern] of cases) {

@@ -24,6 +24,8 @@ export async function runBuiltin(cluster: Cluster, ref: ArrayRef, op: BuiltinOp,
   for (const [flag, ops] of Object.entries(TAKEN_BY) as [keyof BuiltinFlags, readonly BuiltinOp[]][]) {
     if (flags[flag] !== undefined && !ops.includes(op)) throw new UsageError(`--${flag} is for ${ops.join(', ')}, not ${op}`);
   }
+  // One value per row is a new stored array, which `sharc op` names and stores.
+  if (flags.axis === 1) throw new UsageError(`--axis 1 makes a new array of one value per row: run sharc op ${ref.name} ${op} --axis 1 --out NAME`);
   const options = {
     ...job,
     ...(flags.axis === undefined ? {} : { axis: flags.axis }),
