@@ -36,3 +36,17 @@ export async function jobsRunning(cluster: Cluster, count = 1, afterMs = 400): P
   if (!shown) throw new Error(`the coordinator did not show ${count} running job(s) within 10 s`);
   await new Promise((resolve) => setTimeout(resolve, afterMs));
 }
+
+/**
+ * `bounded(promise, what)`: the promise, or a rejection saying "<what> … hangs" once `hangMs`
+ * pass: far beyond what the call may take in its test, so a call still pending then hangs.
+ */
+export function hangGuard(hangMs: number): <T>(promise: Promise<T>, what: string) => Promise<T> {
+  return <T>(promise: Promise<T>, what: string) => {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not settle within ${hangMs} ms: it hangs`)), hangMs);
+    });
+    return Promise.race([promise, hung]).finally(() => clearTimeout(timer));
+  };
+}

@@ -14,19 +14,14 @@ import { after, before, describe, it } from 'node:test';
 import { DATA_READ_IDLE_TIMEOUT_MS, SharcError } from '@sharc/protocol';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { connect, type Cluster } from '../src/index.js';
+import { hangGuard } from './cluster-waits.js';
 
 /** The job's own timeout: a read that waited for the paused agent would end only here. */
 const JOB_TIMEOUT_MS = 120_000;
 /** Far past the idle timeout, the liveness window and a retry; far before the job's timeout. */
 const HANG_MS = DATA_READ_IDLE_TIMEOUT_MS + 30_000;
 
-function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms: it hangs`)), HANG_MS);
-  });
-  return Promise.race([promise, hung]).finally(() => clearTimeout(timer));
-}
+const bounded = hangGuard(HANG_MS);
 
 describe('data-plane reads from a paused agent (real processes)', () => {
   let processes: ProcessCluster;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startNatsServer, startProcessCluster, type NatsServer, type ProcessCluster } from '@sharc/test-support';
 import { ConnectionError, connect, type ArrayRef, type Cluster } from '../src/index.js';
-import { eventually, jobsRunning } from './cluster-waits.js';
+import { eventually, jobsRunning, hangGuard } from './cluster-waits.js';
 
 const RECOVERY_KERNELS = fileURLToPath(new URL('../../test/fixtures/recovery-kernels.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -20,14 +20,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const HANG_MS = 40_000;
 const LOOPS = 8;
 
-/** `promise`, or a rejection saying it hung. */
-function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms: it hangs`)), HANG_MS);
-  });
-  return Promise.race([promise, hung]).finally(() => clearTimeout(timer));
-}
+const bounded = hangGuard(HANG_MS);
 
 describe('NATS blips: nats-server killed and restarted mid-job (real processes)', () => {
   let processes: ProcessCluster;

@@ -11,20 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { connect, type Cluster } from '../src/index.js';
-import { eventually } from './cluster-waits.js';
+import { eventually, hangGuard } from './cluster-waits.js';
 
 const KERNELS = fileURLToPath(new URL('../../test/fixtures/recovery-kernels.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Far beyond what any call here takes once the processes run again: one still pending then hangs. */
 const HANG_MS = 30_000;
 
-function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${HANG_MS} ms: it hangs`)), HANG_MS);
-  });
-  return Promise.race([promise, hung]).finally(() => clearTimeout(timer));
-}
+const bounded = hangGuard(HANG_MS);
 
 describe('process pauses (SIGSTOP, SIGCONT) during work (real processes)', () => {
   let processes: ProcessCluster;
