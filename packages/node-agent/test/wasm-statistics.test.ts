@@ -1,8 +1,8 @@
 /**
  * The statistics' WebAssembly loops against their JS reference loops (workers/ops/), on data in
  * a shared WebAssembly.Memory as agents hold partitions: var/std moments of float64 and float32
- * blocks (plain, with NaN, with ±Inf, far from 0, empty, shorter than one vector, at unaligned
- * offsets), equal to 1e-12 relative after finishing; argmin/argmax the same element exactly;
+ * blocks (plain, with NaN, with ±Inf, far from 0, empty, shorter than one vector, across several
+ * of the sub-blocks WebAssembly merges, at unaligned offsets), equal to 1e-12 relative after finishing; argmin/argmax the same element exactly;
  * axis-0 sum/mean the same sums bit for bit; and reduceBuiltinBlocks picks WebAssembly
  * for a memory-backed partition and JS otherwise, with the same variance.
  */
@@ -37,6 +37,9 @@ function close(actual: number, expected: number, what: string): void {
 const CASES = [
   { label: 'plain', length: 10_001, value: (r: () => number) => (r() - 0.4) * 100 },
   { label: 'far from 0', length: 4099, value: (r: () => number) => 1e9 + r() * 3 },
+  // Past the 128 KiB sub-blocks the WebAssembly loop merges (float64: 16384 elements each).
+  { label: 'several sub-blocks', length: 100_003, value: (r: () => number) => (r() - 0.4) * 100 },
+  { label: 'several sub-blocks far from 0', length: 70_001, value: (r: () => number) => 1e9 + r() * 3 },
   { label: 'with NaN', length: 777, value: (r: () => number) => (r() < 0.01 ? NaN : r()) },
   { label: 'with inf', length: 777, value: (r: () => number) => (r() < 0.01 ? Infinity : r()) },
   { label: 'shorter than a vector', length: 3, value: (r: () => number) => r() * 10 },

@@ -7,8 +7,9 @@
  *   colsum2_D(p, rows, stride) float64, float32 → (f64, f64): the sums of the two columns at p
  *                              over `rows` rows `stride` bytes apart, each added in row order
  *   colsum1_D(p, rows, stride) float64, float32 → f64: the same for one column
- * var/std take a block's mean from sum_D, then these two sums (the corrected two-pass
- * algorithm, see src/wasm/wasm-statistics.ts). Order: elements 4 at a time, element i of the
+ * var/std take a sub-block's mean from sum_D, then these two sums while the sub-block is still
+ * in cache (the corrected two-pass algorithm per 128 KiB sub-block, merged in order, see
+ * src/wasm/wasm-statistics.ts). Order: elements 4 at a time, element i of the
  * vector part going to lane (i mod 4) of two f64x2 accumulators per sum, lanes added as
  * (a0 + a1) lane 0 + lane 1, then the last n mod 4 elements one by one.
  */

@@ -1,10 +1,14 @@
-import type { ArgPartial, BuiltinKernel, DType, MomentsPartial, OpPartial, TypedArray } from '@sharc/protocol/core';
+import { combineOp, type ArgPartial, type BuiltinKernel, type DType, type MomentsPartial, type OpPartial, type TypedArray } from '@sharc/protocol/core';
 
 /**
  * The statistics' block loops by the WebAssembly module (wasm/generate-statistics.mjs), giving
  * the partials the JS loops give (workers/ops/) up to the order of float additions:
- * - var, std of float64/float32: `[n, mean, m2, correction]` with the mean from `sum_D` and
- *   Σd, Σd² from `deviations_D` (the corrected two-pass algorithm, as ops/moments.ts);
+ * - var, std of float64/float32: `[n, mean, m2, correction]` by the corrected two-pass
+ *   algorithm (as ops/moments.ts), but per sub-block of MOMENTS_SUB_BLOCK_BYTES: its mean from
+ *   `sum_D`, then Σd, Σd² from `deviations_D` while the sub-block is still in the core's cache,
+ *   so the block is read from memory once, not twice; the sub-blocks' partials are merged left
+ *   to right with Chan's formula (combineOp), as blocks are. Deterministic: the sub-blocks are
+ *   cut at fixed offsets from the block's start;
  * - argmin, argmax of float64/float32: `[flat index, value]` of the first extreme or the first
  *   NaN, from `argmin_D` / `argmax_D` (the same element as the JS loop, exactly);
  * - sum, mean along axis 0 of float64/float32 with at most WASM_MAX_COLUMNS columns: one pass
@@ -18,13 +22,29 @@ export type WasmBlockOp = (exports: Record<string, unknown>, values: TypedArray,
 type Sum = (address: number, length: number) => number;
 type Deviations = (address: number, length: number, mean: number) => [number, number];
 
+/**
+ * Elements of a block whose two passes run back to back: small enough to stay in a core's L2
+ * cache between the mean pass and the deviations pass, large enough that the calls and the
+ * merge per sub-block cost nothing next to the loops.
+ */
+const MOMENTS_SUB_BLOCK_BYTES = 128 * 1024;
+const MOMENTS_KERNEL: BuiltinKernel = { op: 'var' };
+
 function moments(dtype: 'float64' | 'float32'): WasmBlockOp {
+  const bytes = dtype === 'float64' ? 8 : 4;
+  const subBlock = MOMENTS_SUB_BLOCK_BYTES / bytes;
   return (exports, values): MomentsPartial => {
-    const n = values.length;
-    if (n === 0) return [0, 0, 0, 0];
-    const mean = (exports[`sum_${dtype}`] as Sum)(values.byteOffset, n) / n;
-    const [sd, sdd] = (exports[`deviations_${dtype}`] as Deviations)(values.byteOffset, n, mean);
-    return [n, mean, sdd - (sd * sd) / n, sd / n];
+    const sum = exports[`sum_${dtype}`] as Sum;
+    const deviations = exports[`deviations_${dtype}`] as Deviations;
+    let acc: MomentsPartial = [0, 0, 0, 0];
+    for (let start = 0; start < values.length; start += subBlock) {
+      const n = Math.min(subBlock, values.length - start);
+      const address = values.byteOffset + start * bytes;
+      const mean = sum(address, n) / n;
+      const [sd, sdd] = deviations(address, n, mean);
+      acc = combineOp(MOMENTS_KERNEL, acc, [n, mean, sdd - (sd * sd) / n, sd / n]) as MomentsPartial;
+    }
+    return acc;
   };
 }
 
