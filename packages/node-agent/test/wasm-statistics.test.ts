@@ -97,6 +97,40 @@ describe('statistics in WebAssembly equal the JS loops', () => {
   }
 
   for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} argmin/argmax over many 16 KiB chunks find the JS loop's element: late NaN, new extremes late, ties and ±0 across chunks, monotonic runs, at the memory's end`, () => {
+      const memory = createSharedMemory(5);
+      const bytes = dtype === 'float64' ? 8 : 4;
+      const random = rng(2024);
+      const patterns: Record<string, (i: number, n: number) => number> = {
+        plain: () => random() * 1000 - 500,
+        decreasing: (i) => -i * 0.5,
+        increasing: (i) => i * 0.25,
+        'late NaN': (i, n) => (i === n - 3 ? NaN : random()),
+        'NaN at a chunk start': (i) => (i === 4096 || i === 9000 ? NaN : random()),
+        'extreme in the last element': (i, n) => (i === n - 1 ? -1e6 : i === n - 2 ? 1e6 : random()),
+        'ties across chunks': (i) => (i % 3001 === 77 ? -5 : i % 2999 === 11 ? 5 : random()),
+        'signed zeros': (i) => (i % 5000 === 1234 ? -0 : i % 4000 === 17 ? 0 : 1 + random()),
+        'zeros then -0 later': (i) => (i < 3000 ? 0 : i === 20_000 ? -0 : random() + 1),
+        'all equal': () => 3,
+      };
+      for (const length of [4095, 20_000, 33_333]) {
+        for (const [pattern, value] of Object.entries(patterns)) {
+          for (const place of ['start', 'unaligned', 'memory end'] as const) {
+            const offset = place === 'start' ? 0 : place === 'unaligned' ? bytes : memory.buffer.byteLength - length * bytes;
+            const values = dtype === 'float64' ? new Float64Array(memory.buffer, offset, length) : new Float32Array(memory.buffer, offset, length);
+            for (let i = 0; i < length; i++) values[i] = value(i, length);
+            for (const op of ['argmin', 'argmax'] as const) {
+              const inWasm = wasmStatistic({ op }, dtype, 1)!(builtinExports(memory), values, 3);
+              const inJs = argBlockOp(op, dtype)(values, 3);
+              assert.deepEqual(inWasm, inJs, `${dtype} ${op} ${pattern} length ${length} at ${place}`);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
     it(`${dtype} sum and mean along axis 0 give the JS loop's sums bit for bit, odd and even columns, NaN and ±Inf`, () => {
       const memory = createSharedMemory(4);
       const random = rng(5);
