@@ -10,14 +10,28 @@ import { highWordsOf, TWO_32, wordsOf, type BigIntArray } from './int64-words.js
  */
 export type HistogramBlockOp = (values: TypedArray, edges: Float64Array) => Float64Array;
 
-const COUNT =
-  'if (x >= lo && x <= hi) { let k = Math.floor((x - lo) * scale); if (k > last) k = last; else if (k < 0) k = 0; ' +
-  'while (k > 0 && x < e[k]) k--; while (k < last && x >= e[k + 1]) k++; counts[k]++; }';
+/**
+ * Counts x into `counts`. The estimate is truncated with `| 0` (x >= lo, so it is floor) to an
+ * int32 index; any estimate (even one that wrapped, from a range so narrow that the scale is
+ * huge) is clamped and then walked to the edges' own bin, so the count is numpy's either way.
+ */
+const count = (counts: string, x: string) =>
+  `if (${x} >= lo && ${x} <= hi) { let k = ((${x} - lo) * scale) | 0; if (k > last) k = last; else if (k < 0) k = 0; ` +
+  `while (k > 0 && ${x} < e[k]) k--; while (k < last && ${x} >= e[k + 1]) k++; ${counts}[k]++; }`;
+/**
+ * Above this many bins one table of counts (two would no longer sit in L1/L2); below, elements
+ * alternate between two tables, so a run of equal bins does not chain each increment on the
+ * store before it.
+ */
+const SPLIT_MAX_BINS = 16_384;
 const PROLOGUE =
   'const n = a.length; const bins = e.length - 1; const last = bins - 1; const lo = e[0]; const hi = e[bins]; ' +
-  'const scale = bins / (hi - lo); const counts = new Float64Array(bins);';
-const NUMBER_BODY = `${PROLOGUE} for (let i = 0; i < n; i++) { const x = a[i]; ${COUNT} } return counts;`;
-const BIGINT_BODY = `${PROLOGUE} for (let i = 0; i < n; i++) { const x = h[2 * i + 1] * ${TWO_32} + w[2 * i]; ${COUNT} } return counts;`;
+  `const scale = bins / (hi - lo); const c0 = new Float64Array(bins); const c1 = bins <= ${SPLIT_MAX_BINS} ? new Float64Array(bins) : c0;`;
+const EPILOGUE = 'if (c1 !== c0) for (let k = 0; k < bins; k++) c0[k] += c1[k]; return c0;';
+const NUMBER_BODY =
+  `${PROLOGUE} let i = 0; for (; i + 1 < n; i += 2) { const x = a[i]; ${count('c0', 'x')} const y = a[i + 1]; ${count('c1', 'y')} } ` +
+  `if (i < n) { const x = a[i]; ${count('c0', 'x')} } ${EPILOGUE}`;
+const BIGINT_BODY = `${PROLOGUE} for (let i = 0; i < n; i++) { const x = h[2 * i + 1] * ${TWO_32} + w[2 * i]; ${count('c0', 'x')} } ${EPILOGUE}`;
 
 const compiled = new Map<DType, HistogramBlockOp>();
 
