@@ -34,12 +34,38 @@ function close(actual: number, expected: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
 }
 
+/** Neumaier's compensated sum of f(v) over the values. */
+function compensatedSum(values: ArrayLike<number>, f: (v: number) => number): number {
+  let sum = 0;
+  let compensation = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = f(values[i]!);
+    const t = sum + x;
+    compensation += Math.abs(sum) >= Math.abs(x) ? sum - t + x : x - t + sum;
+    sum = t;
+  }
+  return sum + compensation;
+}
+
+/** The population variance by the corrected two-pass algorithm over compensated sums. */
+function preciseVariance(values: ArrayLike<number>): number {
+  const n = values.length;
+  const mean = compensatedSum(values, (v) => v) / n;
+  const sd = compensatedSum(values, (v) => v - mean);
+  return (compensatedSum(values, (v) => (v - mean) ** 2) - (sd * sd) / n) / n;
+}
+
+let trend = 0;
 const CASES = [
   { label: 'plain', length: 10_001, value: (r: () => number) => (r() - 0.4) * 100 },
   { label: 'far from 0', length: 4099, value: (r: () => number) => 1e9 + r() * 3 },
   // Past the 128 KiB sub-blocks the WebAssembly loop merges (float64: 16384 elements each).
   { label: 'several sub-blocks', length: 100_003, value: (r: () => number) => (r() - 0.4) * 100 },
   { label: 'several sub-blocks far from 0', length: 70_001, value: (r: () => number) => 1e9 + r() * 3 },
+  { label: 'several sub-blocks, NaN in the last', length: 70_001, value: (r: () => number) => (r() < 0.00002 ? NaN : r()) },
+  { label: 'several sub-blocks, a trend', length: 70_001, value: (r: () => number) => (trend += 0.01) + r() },
+  { label: 'several sub-blocks, constant', length: 70_001, value: () => 0.1 },
+  { label: 'several sub-blocks, huge', length: 70_001, value: (r: () => number) => (r() - 0.5) * 1e154 },
   { label: 'with NaN', length: 777, value: (r: () => number) => (r() < 0.01 ? NaN : r()) },
   { label: 'with inf', length: 777, value: (r: () => number) => (r() < 0.01 ? Infinity : r()) },
   { label: 'shorter than a vector', length: 3, value: (r: () => number) => r() * 10 },
@@ -68,6 +94,31 @@ describe('statistics in WebAssembly equal the JS loops', () => {
         }
       });
     }
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} var/std read each sub-block once when the data is steady (one sum pass per block), twice where it drifts, matching the JS loop`, () => {
+      const length = 200_000;
+      const memory = createSharedMemory(Math.ceil((length * 8) / WASM_PAGE_BYTES) + 1);
+      const exports = builtinExports(memory);
+      let sumCalls = 0;
+      const counting = { ...exports, [`sum_${dtype}`]: (...args: number[]) => (sumCalls++, (exports[`sum_${dtype}`] as (...a: number[]) => number)(...args)) };
+      const random = rng(8);
+      const values = dtype === 'float64' ? new Float64Array(memory.buffer, 0, length) : new Float32Array(memory.buffer, 0, length);
+      const subBlocks = Math.ceil((length * values.BYTES_PER_ELEMENT) / (128 * 1024));
+      for (const [label, value, expectedSums] of [
+        ['steady, far from 0', (i: number) => 5e6 + random() * (i % 2 === 0 ? 1 : 2), 1],
+        ['a drifting mean', (i: number) => i * 1e-2 + random(), subBlocks],
+      ] as const) {
+        for (let i = 0; i < length; i++) values[i] = value(i);
+        sumCalls = 0;
+        const partial = wasmStatistic({ op: 'var' }, dtype, 1)!(counting, values, 0) as MomentsPartial;
+        assert.equal(sumCalls, expectedSums, `${dtype} ${label}: sum passes`);
+        // Against compensated sums (to ~1e-16): on the steady float32 case the JS loop's plain
+        // sums are themselves off by ~4e-12.
+        close(finishOp({ op: 'var' }, partial, dtype) as number, preciseVariance(values), `${dtype} ${label} var`);
+      }
+    });
   }
 
   for (const dtype of ['float64', 'float32'] as const) {

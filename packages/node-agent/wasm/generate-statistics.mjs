@@ -7,29 +7,32 @@
  *   colsum2_D(p, rows, stride) float64, float32 → (f64, f64): the sums of the two columns at p
  *                              over `rows` rows `stride` bytes apart, each added in row order
  *   colsum1_D(p, rows, stride) float64, float32 → f64: the same for one column
- * var/std take a sub-block's mean from sum_D, then these two sums while the sub-block is still
- * in cache (the corrected two-pass algorithm per 128 KiB sub-block, merged in order, see
- * src/wasm/wasm-statistics.ts). Order: elements 4 at a time, element i of the
- * vector part going to lane (i mod 4) of two f64x2 accumulators per sum, lanes added as
- * (a0 + a1) lane 0 + lane 1, then the last n mod 4 elements one by one.
+ * var/std call deviations_D per 128 KiB sub-block, around the mean so far or (when that is too
+ * far off, and for a block's first sub-block) around the sub-block's own mean from sum_D, the
+ * sub-block then still in cache (see src/wasm/wasm-statistics.ts). Order of deviations_D: elements
+ * 8 at a time, element i of the vector part going to lane (i mod 8) of four f64x2 accumulators
+ * per sum, lanes added as ((a0 + a1) + (a2 + a3)) lane 0 + lane 1, then the last n mod 8
+ * elements one by one.
  */
 
-/** Σd and Σd² of float64 or float32 elements around `mean`. */
+/** Σd and Σd² of float64 or float32 elements around `mean`, 8 elements per step (four f64x2 accumulators each). */
 function deviations(dtype) {
   const f64 = dtype === 'float64';
   const bytes = f64 ? 8 : 4;
-  const step = 4 * bytes;
+  const step = 8 * bytes;
   const load = (i) => (f64 ? `(v128.load offset=${i * 16} (local.get $p))` : `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${i * 8} (local.get $p)))`);
   const scalarLoad = f64 ? '(f64.load (local.get $p))' : '(f64.promote_f32 (f32.load (local.get $p)))';
-  const lanes = [0, 1]
+  const lanes = [0, 1, 2, 3]
     .map((i) => `(local.set $d (f64x2.sub ${load(i)} (local.get $m)))
       (local.set $s${i} (f64x2.add (local.get $s${i}) (local.get $d)))
       (local.set $q${i} (f64x2.add (local.get $q${i}) (f64x2.mul (local.get $d) (local.get $d))))`)
     .join('\n      ');
+  const both = (a) => `(f64x2.add (f64x2.add (local.get $${a}0) (local.get $${a}1)) (f64x2.add (local.get $${a}2) (local.get $${a}3)))`;
   return `
   (func (export "deviations_${dtype}") (param $p i32) (param $n i32) (param $mean f64) (result f64 f64)
     (local $end i32) (local $vend i32) (local $m v128) (local $d v128)
-    (local $s0 v128) (local $s1 v128) (local $q0 v128) (local $q1 v128) (local $sd f64) (local $sdd f64) (local $x f64)
+    (local $s0 v128) (local $s1 v128) (local $s2 v128) (local $s3 v128) (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
+    (local $sd f64) (local $sdd f64) (local $x f64)
     (local.set $m (f64x2.splat (local.get $mean)))
     (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (i32.const ${bytes}))))
     (local.set $vend (i32.add (local.get $p) (i32.and (i32.mul (local.get $n) (i32.const ${bytes})) (i32.const ${-step}))))
@@ -38,9 +41,9 @@ function deviations(dtype) {
       ${lanes}
       (local.set $p (i32.add (local.get $p) (i32.const ${step})))
       (br $vloop)))
-    (local.set $d (f64x2.add (local.get $s0) (local.get $s1)))
+    (local.set $d ${both('s')})
     (local.set $sd (f64.add (f64x2.extract_lane 0 (local.get $d)) (f64x2.extract_lane 1 (local.get $d))))
-    (local.set $d (f64x2.add (local.get $q0) (local.get $q1)))
+    (local.set $d ${both('q')})
     (local.set $sdd (f64.add (f64x2.extract_lane 0 (local.get $d)) (f64x2.extract_lane 1 (local.get $d))))
     (block $sdone (loop $sloop
       (br_if $sdone (i32.ge_u (local.get $p) (local.get $end)))
