@@ -1,6 +1,6 @@
 /**
- * The histogram block loop (ops/histogram.ts: two alternating tables of counts, an int32 bin
- * estimate) against the plain reference loop it replaced, written out here, and against the
+ * The histogram block loops, WebAssembly for float64/float32 up to 4096 bins (wasm-histogram.ts)
+ * and JS (ops/histogram.ts: two alternating tables of counts, an int32 bin estimate), against the plain reference loop it replaced, written out here, and against the
  * edges themselves (binary search, numpy's rule): the same counts for
  * every element on an edge, at lo and hi, outside the range, NaN and ±Inf, odd and even
  * lengths, few and many bins (one table past 16384), float64/float32/integer/bool/int64 data.
@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { histogramEdges, type DType, type TypedArray } from '@sharc/protocol';
-import { histogramBlockOp } from '../src/workers/ops/histogram.js';
+import { histogramBlockOp, jsHistogramBlockOp } from '../src/workers/ops/histogram.js';
 
 /**
  * numpy's rule by binary search over the edges: bin k holds edges[k] <= x < edges[k + 1], the
@@ -93,8 +93,9 @@ describe('histogram block loop equals the reference loop', () => {
     it(`${dtype}: same counts for every range, bin count and length`, () => {
       const random = rng(dtype.length * 31);
       for (const [lo, hi] of ranges) {
-        for (const bins of [1, 3, 64, 20_000]) {
+        for (const bins of [1, 3, 64, 4096, 4097, 20_000]) {
           const edges = histogramEdges(lo, hi, bins, dtype);
+          // Past 2048 float64 / 4096 float32 elements: the WebAssembly loop's 16 KiB chunks.
           for (const length of [0, 1, 2, 7, 10_000, 10_001]) {
             const values = arrayOf(dtype, length);
             for (let i = 0; i < length; i++) {
@@ -111,9 +112,14 @@ describe('histogram block loop equals the reference loop', () => {
               else (values as Float64Array)[i] = x;
             }
             const what = `${dtype} [${lo}, ${hi}] ${bins} bins, length ${length}`;
-            const counts = histogramBlockOp(dtype)(values, edges);
-            if (Number.isFinite(bins / (edges[bins]! - edges[0]!))) assert.deepEqual(counts, reference(values as ArrayLike<number | bigint>, edges), what);
-            assert.deepEqual(counts, byEdges(values as ArrayLike<number | bigint>, edges), what);
+            const expected = byEdges(values as ArrayLike<number | bigint>, edges);
+            for (const [loop, counts] of [
+              ['picked', histogramBlockOp(dtype)(values, edges)],
+              ['JS', jsHistogramBlockOp(dtype)(values, edges)],
+            ] as const) {
+              if (Number.isFinite(bins / (edges[bins]! - edges[0]!))) assert.deepEqual(counts, reference(values as ArrayLike<number | bigint>, edges), `${loop} loop: ${what}`);
+              assert.deepEqual(counts, expected, `${loop} loop: ${what}`);
+            }
           }
         }
       }

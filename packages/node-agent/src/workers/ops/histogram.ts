@@ -1,5 +1,6 @@
 import type { DType, TypedArray } from '@sharc/protocol/core';
 import { highWordsOf, TWO_32, wordsOf, type BigIntArray } from './int64-words.js';
+import { WASM_HISTOGRAM_MAX_BINS, WASM_HISTOGRAM_MAX_ELEMENTS, wasmHistogram } from './wasm-histogram.js';
 
 /**
  * histogram over one block: a Float64Array of counts per bin, numpy.histogram's rule: an
@@ -35,7 +36,16 @@ const BIGINT_BODY = `${PROLOGUE} for (let i = 0; i < n; i++) { const x = h[2 * i
 
 const compiled = new Map<DType, HistogramBlockOp>();
 
+/** The histogram loop of `dtype`: WebAssembly for float64/float32 up to its bins and length, else the JS loop. */
 export function histogramBlockOp(dtype: DType): HistogramBlockOp {
+  const js = jsHistogramBlockOp(dtype);
+  if (dtype !== 'float64' && dtype !== 'float32') return js;
+  return (values, edges) =>
+    edges.length - 1 <= WASM_HISTOGRAM_MAX_BINS && values.length <= WASM_HISTOGRAM_MAX_ELEMENTS ? wasmHistogram(values as Float64Array | Float32Array, edges) : js(values, edges);
+}
+
+/** The JS loop of `dtype` (the reference the WebAssembly loop is tested against). */
+export function jsHistogramBlockOp(dtype: DType): HistogramBlockOp {
   let loop = compiled.get(dtype);
   if (loop === undefined) {
     if (dtype === 'int64' || dtype === 'uint64') {
