@@ -9,12 +9,13 @@ import { URL, fileURLToPath } from 'node:url';
 import initWabt from 'wabt';
 import { builtinsWat } from '../wasm/generate-builtins.mjs';
 import { opsWat } from '../wasm/generate-ops.mjs';
+import { histogramWat } from '../wasm/generate-histogram.mjs';
 
 const outDir = fileURLToPath(new URL('../dist/wasm/', import.meta.url));
 const wabt = await initWabt();
 const features = { simd: true, threads: true, multi_value: true };
-// The reductions (over a partition's own memory) and the elementwise ops making new arrays (over a memory of their own).
-for (const [name, text] of [['builtins', builtinsWat()], ['ops', opsWat()]]) {
+// The reductions (over a partition's own memory), the elementwise ops making new arrays and the histogram (over memories of their own).
+for (const [name, text] of [['builtins', builtinsWat()], ['ops', opsWat()], ['histogram', histogramWat()]]) {
   const module = wabt.parseWat(`${name}.wat`, text, features);
   try {
     module.validate(features);

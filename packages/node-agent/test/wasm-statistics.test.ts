@@ -1,8 +1,8 @@
 /**
  * The statistics' WebAssembly loops against their JS reference loops (workers/ops/), on data in
  * a shared WebAssembly.Memory as agents hold partitions: var/std moments of float64 and float32
- * blocks (plain, with NaN, with ±Inf, far from 0, empty, shorter than one vector, at unaligned
- * offsets), equal to 1e-12 relative after finishing; argmin/argmax the same element exactly;
+ * blocks (plain, with NaN, with ±Inf, far from 0, empty, shorter than one vector, across several
+ * of the sub-blocks WebAssembly merges, at unaligned offsets), equal to 1e-12 relative after finishing; argmin/argmax the same element exactly;
  * axis-0 sum/mean the same sums bit for bit; and reduceBuiltinBlocks picks WebAssembly
  * for a memory-backed partition and JS otherwise, with the same variance.
  */
@@ -34,9 +34,38 @@ function close(actual: number, expected: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= 1e-12 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
 }
 
+/** Neumaier's compensated sum of f(v) over the values. */
+function compensatedSum(values: ArrayLike<number>, f: (v: number) => number): number {
+  let sum = 0;
+  let compensation = 0;
+  for (let i = 0; i < values.length; i++) {
+    const x = f(values[i]!);
+    const t = sum + x;
+    compensation += Math.abs(sum) >= Math.abs(x) ? sum - t + x : x - t + sum;
+    sum = t;
+  }
+  return sum + compensation;
+}
+
+/** The population variance by the corrected two-pass algorithm over compensated sums. */
+function preciseVariance(values: ArrayLike<number>): number {
+  const n = values.length;
+  const mean = compensatedSum(values, (v) => v) / n;
+  const sd = compensatedSum(values, (v) => v - mean);
+  return (compensatedSum(values, (v) => (v - mean) ** 2) - (sd * sd) / n) / n;
+}
+
+let trend = 0;
 const CASES = [
   { label: 'plain', length: 10_001, value: (r: () => number) => (r() - 0.4) * 100 },
   { label: 'far from 0', length: 4099, value: (r: () => number) => 1e9 + r() * 3 },
+  // Past the 128 KiB sub-blocks the WebAssembly loop merges (float64: 16384 elements each).
+  { label: 'several sub-blocks', length: 100_003, value: (r: () => number) => (r() - 0.4) * 100 },
+  { label: 'several sub-blocks far from 0', length: 70_001, value: (r: () => number) => 1e9 + r() * 3 },
+  { label: 'several sub-blocks, NaN in the last', length: 70_001, value: (r: () => number) => (r() < 0.00002 ? NaN : r()) },
+  { label: 'several sub-blocks, a trend', length: 70_001, value: (r: () => number) => (trend += 0.01) + r() },
+  { label: 'several sub-blocks, constant', length: 70_001, value: () => 0.1 },
+  { label: 'several sub-blocks, huge', length: 70_001, value: (r: () => number) => (r() - 0.5) * 1e154 },
   { label: 'with NaN', length: 777, value: (r: () => number) => (r() < 0.01 ? NaN : r()) },
   { label: 'with inf', length: 777, value: (r: () => number) => (r() < 0.01 ? Infinity : r()) },
   { label: 'shorter than a vector', length: 3, value: (r: () => number) => r() * 10 },
@@ -68,6 +97,31 @@ describe('statistics in WebAssembly equal the JS loops', () => {
   }
 
   for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} var/std read each sub-block once when the data is steady (one sum pass per block), twice where it drifts, matching the JS loop`, () => {
+      const length = 200_000;
+      const memory = createSharedMemory(Math.ceil((length * 8) / WASM_PAGE_BYTES) + 1);
+      const exports = builtinExports(memory);
+      let sumCalls = 0;
+      const counting = { ...exports, [`sum_${dtype}`]: (...args: number[]) => (sumCalls++, (exports[`sum_${dtype}`] as (...a: number[]) => number)(...args)) };
+      const random = rng(8);
+      const values = dtype === 'float64' ? new Float64Array(memory.buffer, 0, length) : new Float32Array(memory.buffer, 0, length);
+      const subBlocks = Math.ceil((length * values.BYTES_PER_ELEMENT) / (128 * 1024));
+      for (const [label, value, expectedSums] of [
+        ['steady, far from 0', (i: number) => 5e6 + random() * (i % 2 === 0 ? 1 : 2), 1],
+        ['a drifting mean', (i: number) => i * 1e-2 + random(), subBlocks],
+      ] as const) {
+        for (let i = 0; i < length; i++) values[i] = value(i);
+        sumCalls = 0;
+        const partial = wasmStatistic({ op: 'var' }, dtype, 1)!(counting, values, 0) as MomentsPartial;
+        assert.equal(sumCalls, expectedSums, `${dtype} ${label}: sum passes`);
+        // Against compensated sums (to ~1e-16): on the steady float32 case the JS loop's plain
+        // sums are themselves off by ~4e-12.
+        close(finishOp({ op: 'var' }, partial, dtype) as number, preciseVariance(values), `${dtype} ${label} var`);
+      }
+    });
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
     it(`${dtype} argmin/argmax find the same element as the JS loop: ties, NaN anywhere, ±Inf, every length up to 40 and long blocks`, () => {
       const memory = createSharedMemory(2);
       const bytes = dtype === 'float64' ? 8 : 4;
@@ -86,6 +140,40 @@ describe('statistics in WebAssembly equal the JS loops', () => {
               const inWasm = wasmStatistic({ op }, dtype, 1)!(builtinExports(memory), values, 7);
               const inJs = argBlockOp(op, dtype)(values, 7);
               assert.deepEqual(inWasm, inJs, `${dtype} ${op} ${pattern} length ${length} offset ${offsetElements}: [${Array.from(values).join(', ')}]`);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype} argmin/argmax over many 16 KiB chunks find the JS loop's element: late NaN, new extremes late, ties and ±0 across chunks, monotonic runs, at the memory's end`, () => {
+      const memory = createSharedMemory(5);
+      const bytes = dtype === 'float64' ? 8 : 4;
+      const random = rng(2024);
+      const patterns: Record<string, (i: number, n: number) => number> = {
+        plain: () => random() * 1000 - 500,
+        decreasing: (i) => -i * 0.5,
+        increasing: (i) => i * 0.25,
+        'late NaN': (i, n) => (i === n - 3 ? NaN : random()),
+        'NaN at a chunk start': (i) => (i === 4096 || i === 9000 ? NaN : random()),
+        'extreme in the last element': (i, n) => (i === n - 1 ? -1e6 : i === n - 2 ? 1e6 : random()),
+        'ties across chunks': (i) => (i % 3001 === 77 ? -5 : i % 2999 === 11 ? 5 : random()),
+        'signed zeros': (i) => (i % 5000 === 1234 ? -0 : i % 4000 === 17 ? 0 : 1 + random()),
+        'zeros then -0 later': (i) => (i < 3000 ? 0 : i === 20_000 ? -0 : random() + 1),
+        'all equal': () => 3,
+      };
+      for (const length of [4095, 20_000, 33_333]) {
+        for (const [pattern, value] of Object.entries(patterns)) {
+          for (const place of ['start', 'unaligned', 'memory end'] as const) {
+            const offset = place === 'start' ? 0 : place === 'unaligned' ? bytes : memory.buffer.byteLength - length * bytes;
+            const values = dtype === 'float64' ? new Float64Array(memory.buffer, offset, length) : new Float32Array(memory.buffer, offset, length);
+            for (let i = 0; i < length; i++) values[i] = value(i, length);
+            for (const op of ['argmin', 'argmax'] as const) {
+              const inWasm = wasmStatistic({ op }, dtype, 1)!(builtinExports(memory), values, 3);
+              const inJs = argBlockOp(op, dtype)(values, 3);
+              assert.deepEqual(inWasm, inJs, `${dtype} ${op} ${pattern} length ${length} at ${place}`);
             }
           }
         }

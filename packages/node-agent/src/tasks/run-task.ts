@@ -17,18 +17,11 @@ import type { PartitionLease, PartitionStore, StoredPartition } from '../storage
 import type { RequestResult, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
-import { batchesOf, blocksOf } from './blocks.js';
+import { blocksOf } from './blocks.js';
 import { runBuiltinOpTask } from './run-builtin-op.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
 const INLINE_BYTES = 256 * 1024;
-/**
- * Worker requests per partition and thread. One: each hand-off between the agent and a thread
- * costs a little, and a job's other partitions keep the queue fed (measured: 1 beat 2 by ~1 ms
- * on a 70 ms reduce of 1 GiB).
- */
-const BATCHES_PER_THREAD = 1;
-
 export interface TaskContext {
   store: PartitionStore;
   pool: WorkerPool;
@@ -117,21 +110,23 @@ async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, 
     partials = reduceBuiltinBlocks(builtin, viewOf(input), blocks);
     // No progress event: the result itself tells the coordinator these blocks are done.
   } else {
+    // Threads take the blocks one at a time (as for module kernels): a thread that starts late
+    // or runs slow leaves its share to the others instead of holding the partition's end back.
     const kernel: WorkerKernel = { kind: 'builtin', op: builtin.op, params: builtin.params };
-    const batches = batchesOf(blocks, context.pool.threads * BATCHES_PER_THREAD);
-    const results = await Promise.all(
-      batches.map(async (batch) => {
-        const result = await context.pool.run(
-          { kind: 'reduce', kernel, input: viewOf(input), blocks: batch, shape: input.shape, params: undefined },
-          context.signal,
-        );
-        context.onBlocksDone(batch.length);
-        return result.partials;
-      }),
+    const results = await context.pool.runShared(
+      blocks.length,
+      (claims) => ({ kind: 'reduce', kernel, input: viewOf(input), blocks, claims, shape: input.shape, params: undefined }),
+      context.signal,
     );
-    partials = results.flat();
+    partials = builtin.op === 'histogram' ? histogramPartials(results, context) : inBlockOrder(results, blocks.length, context)!;
   }
   return { partial: foldOp(builtin, input.dtype, cols, partials), blocks: blocks.length };
+}
+
+/** A histogram's partials, one per request (counts add exactly in any order), reporting each request's blocks as progress. */
+function histogramPartials(results: RequestResult[], context: TaskContext): unknown[] {
+  for (const { blockIndexes } of results) if (blockIndexes !== undefined && blockIndexes.length > 0) context.onBlocksDone(blockIndexes.length);
+  return results.flatMap((result) => result.partials);
 }
 
 /**

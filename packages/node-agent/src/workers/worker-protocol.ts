@@ -101,6 +101,9 @@ export interface BuiltinOpRequest {
 export type WorkerRequest = ReduceBlocksRequest | MapBlocksRequest | CombineRequest | BuiltinOpRequest;
 
 export type WorkerReply =
-  /** `blockIndexes`, with claims: the index of each block this request ran (and of its partial, for a reduce). */
+  /**
+   * `blockIndexes`, with claims: the index of each block this request ran (and of its partial,
+   * for a reduce; a built-in histogram replies with one partial, its blocks' counts added).
+   */
   | { ok: true; partials: unknown[]; blockIndexes?: number[] }
   | { ok: false; error: ErrorData; rowStart?: number };

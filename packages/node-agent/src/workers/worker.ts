@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { blockView } from './block-view.js';
 import { runBuiltinOpRequest } from './ops/op-request.js';
-import { reduceBuiltinBlocks } from './reduce-blocks.js';
+import { builtinBlockReducer } from './reduce-blocks.js';
 import type { Block, BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
@@ -88,11 +88,13 @@ async function run(request: WorkerRequest): Promise<{ partials: unknown[]; block
       const { kernel, input, shape, params } = request;
       const partials: unknown[] = [];
       if (kernel.kind === 'builtin') {
-        const partials = reduceBuiltinBlocks(kernel, input, request.blocks);
+        const reduceBlock = builtinBlockReducer(kernel, input);
+        const blockIndexes = await forEachBlock(request, (block) => void partials.push(reduceBlock(block)));
+        const ran = request.claims === undefined ? {} : { blockIndexes };
         // Histogram counts add exactly, in any order: one partial per request instead of one
         // bins-long array per block crossing back to the agent.
-        if (kernel.op === 'histogram' && partials.length > 1) return { partials: [foldOp(kernel, input.dtype, input.cols, partials)] };
-        return { partials };
+        if (kernel.op === 'histogram' && partials.length > 1) return { partials: [foldOp(kernel, input.dtype, input.cols, partials)], ...ran };
+        return { partials, ...ran };
       }
       const partial = await loadExport(kernel);
       const cols = colsOf(shape);
