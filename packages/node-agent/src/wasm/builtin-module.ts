@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { InternalError } from '@sharc/protocol/core';
+import { compiledModule } from './load-module.js';
 import { wasm, type WasmInstance, type WasmMemory, type WasmModule } from './wasm-api.js';
 
 /**
@@ -9,21 +7,8 @@ import { wasm, type WasmInstance, type WasmMemory, type WasmModule } from './was
  */
 const MODULE_URL = new URL('../../wasm/builtins.wasm', import.meta.url);
 
-let compiled: WasmModule | undefined;
-
 function builtinModule(): WasmModule {
-  if (compiled !== undefined) return compiled;
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(MODULE_URL);
-  } catch (error) {
-    throw new InternalError(`the built-in WebAssembly module ${fileURLToPath(MODULE_URL)} is missing: build with \`npm run build\` (not tsc alone)`, {
-      cause: error,
-    });
-  }
-  // Synchronous: the module is ~10 KB and compiles in about a millisecond, once per thread.
-  compiled = new wasm.Module(bytes);
-  return compiled;
+  return compiledModule(MODULE_URL);
 }
 
 /**

@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { InternalError } from '@sharc/protocol/core';
-import { wasm } from '../../wasm/wasm-api.js';
+import { ownMemoryInstance } from '../../wasm/load-module.js';
 
 /**
  * The histogram of float64 and float32 blocks as WebAssembly (wasm/generate-histogram.mjs): the
@@ -24,19 +22,9 @@ export const WASM_HISTOGRAM_MAX_ELEMENTS = 2 ** 32 - 2;
 const MODULE_URL = new URL('../../../wasm/histogram.wasm', import.meta.url);
 
 type HistogramFunction = (n: number, bins: number, scale: number) => void;
-let instance: { exports: Record<string, unknown>; memory: ArrayBuffer } | undefined;
-
 function module(): { exports: Record<string, unknown>; memory: ArrayBuffer } {
-  if (instance !== undefined) return instance;
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(MODULE_URL);
-  } catch (error) {
-    throw new InternalError(`the WebAssembly module ${fileURLToPath(MODULE_URL)} is missing: build with \`npm run build\` (not tsc alone)`, { cause: error });
-  }
-  const created = new wasm.Instance(new wasm.Module(bytes), {});
-  instance = { exports: created.exports, memory: (created.exports.memory as { buffer: ArrayBuffer }).buffer };
-  return instance;
+  const { exports, buffer } = ownMemoryInstance(MODULE_URL);
+  return { exports, memory: buffer };
 }
 
 /**

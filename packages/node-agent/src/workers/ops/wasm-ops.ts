@@ -1,7 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { InternalError, type BuiltinMap, type BuiltinMapParams, type DType, type TypedArray } from '@sharc/protocol/core';
-import { wasm } from '../../wasm/wasm-api.js';
+import { ownMemoryInstance } from '../../wasm/load-module.js';
 
 /**
  * The hot elementwise built-ins as WebAssembly SIMD (wasm/generate-ops.mjs): astype between
@@ -24,19 +22,13 @@ const CHUNK_BYTES = 16384;
 const MODULE_URL = new URL('../../../wasm/ops.wasm', import.meta.url);
 
 type OpsFunction = (n: number, ...scalars: number[]) => void;
+/** This thread's instance; its memory as bytes, made once (the memory never grows). */
 let instance: { exports: Record<string, unknown>; memory: Uint8Array } | undefined;
 
 function ops(): { exports: Record<string, unknown>; memory: Uint8Array } {
   if (instance !== undefined) return instance;
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(MODULE_URL);
-  } catch (error) {
-    throw new InternalError(`the WebAssembly module ${fileURLToPath(MODULE_URL)} is missing: build with \`npm run build\` (not tsc alone)`, { cause: error });
-  }
-  const created = new wasm.Instance(new wasm.Module(bytes), {});
-  const memory = created.exports.memory as { buffer: ArrayBuffer };
-  instance = { exports: created.exports, memory: new Uint8Array(memory.buffer) };
+  const { exports, buffer } = ownMemoryInstance(MODULE_URL);
+  instance = { exports, memory: new Uint8Array(buffer) };
   return instance;
 }
 
