@@ -216,6 +216,7 @@ export class Coordinator {
     for (const stop of this.unsubscribe) stop();
     if (this.options.state.kind === 'memory') this.scheduler.failAll(new CancelledError('the coordinator is shutting down', { retryable: true }));
     else this.scheduler.detach();
+    this.scheduler.close();
     for (const load of this.loads.values()) load.controller.abort();
     this.clients.close();
     clearInterval(this.copier);

@@ -56,6 +56,7 @@ import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
+import { SubmissionQueue } from './jobs/submission-queue.js';
 import { putDType } from './put-dtype.js';
 import {
   arrayOpParams,
@@ -85,6 +86,8 @@ export class Cluster implements ArrayOwner {
   private readonly bundler = new KernelBundler();
   private readonly uploadedKernels = new Set<string>();
   private readonly jobs: JobRunner;
+  /** Every job goes through it: a bounded number in flight, the rest waiting here in order. */
+  private readonly submissions: SubmissionQueue;
   /** Renews this client's lease on what the coordinator holds for it (uploads in progress, jobs). */
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
@@ -103,6 +106,7 @@ export class Cluster implements ArrayOwner {
   ) {
     // A restarted coordinator has no kernel code: upload again on next use.
     this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
+    this.submissions = new SubmissionQueue(options.maxJobsInFlight, options.retryBusy);
     this.caller = new ResendingCaller(bus);
     // Always, not only while something is held: one code path, and one small message a second.
     // (The embedded cluster's coordinator ignores it: its one client is this process.)
@@ -259,8 +263,8 @@ export class Cluster implements ArrayOwner {
     if (options.name !== undefined) checkNewName(options.name);
     const detached = checkDetached(options.detached, options.name, 'fromFile');
     const source = fileSource(file, options);
-    const info = await this.jobs.follow(
-      options,
+    const info = await this.submissions.run(options, (timeoutMs) => this.jobs.follow(
+      withTimeout(options, timeoutMs),
       (jobId) =>
         this.call(
           {
@@ -274,12 +278,12 @@ export class Cluster implements ArrayOwner {
           },
           'array.info',
           // Agents read their rows in parallel; a big file takes as long as the disk needs.
-          (options.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
+          (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
         ),
       // Loaded just as the caller gave up: nobody will use it (unless detached: it has a name).
       (late) => (detached ? undefined : void this.deleteArray(late.array).catch(() => undefined)),
       detached,
-    );
+    ));
     const ref = new ArrayRef(this, info.array);
     options.onProgress?.(ref.byteLength, ref.byteLength);
     return ref;
@@ -471,6 +475,7 @@ export class Cluster implements ArrayOwner {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
+    this.submissions.close(new InvalidArgumentError('this cluster connection was closed while the call waited to be submitted'));
     this.jobs.close();
     this.caller.close();
     await this.shutdown();
@@ -487,7 +492,8 @@ export class Cluster implements ArrayOwner {
   async runBuiltin(meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<OpPartial> {
     options = checkCall('reduce', options);
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    const done = await this.jobs.run({ kind: 'reduce', arrayId: meta.id, kernel: { kind: 'builtin', ...kernel } }, meta, options);
+    const spec: JobSpec = { kind: 'reduce', arrayId: meta.id, kernel: { kind: 'builtin', ...kernel } };
+    const done = await this.submissions.run(options, (timeoutMs) => this.jobs.run(spec, meta, withTimeout(options, timeoutMs)));
     return foldOp(kernel, meta.dtype, colsOf(meta.shape), done.partials);
   }
 
@@ -535,7 +541,7 @@ export class Cluster implements ArrayOwner {
 
   private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.jobs.run(spec, input.meta, options, detached);
+    return this.submissions.run(options, (timeoutMs) => this.jobs.run(spec, input.meta, withTimeout(options, timeoutMs), detached));
   }
 
   /** One heartbeat: published, never waited on (a lost one is covered by the next). */
@@ -628,6 +634,14 @@ function fileSource(file: string, options: FromFileOptions): FileSource {
     throw new InvalidArgumentError(`raw file ${file} needs { dtype, shape }`);
   }
   return source;
+}
+
+/**
+ * A call's options with what is left of its timeout (it counts from the call, and the call
+ * may have waited in the submission queue or for a retry).
+ */
+function withTimeout<T extends JobOptions>(options: T, timeoutMs: number | undefined): T {
+  return timeoutMs === undefined ? options : { ...options, timeoutMs };
 }
 
 function checkModule(module: unknown, call: string): void {

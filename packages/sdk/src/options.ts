@@ -9,6 +9,7 @@ import {
   NATS_AUTH_VARIABLES,
   type NatsAuthOptions,
 } from '@sharc/protocol';
+import { DEFAULT_MAX_JOBS_IN_FLIGHT } from './jobs/submission-queue.js';
 
 export interface ConnectOptions {
   /**
@@ -29,6 +30,20 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** How long control requests (put, open, delete…) may take. @default 120000 (longer than any service-side step) */
   requestTimeoutMs?: number;
+  /**
+   * Jobs (reduce, map, built-in ops, fromFile) this client keeps submitted at once; further
+   * calls wait in this client, first come first served, and count toward nothing at the
+   * coordinator. A waiting call's signal and timeout still apply: it leaves the queue unsent.
+   * @default 256 (below the coordinator's default admission of 64 running + 1,024 queued jobs)
+   */
+  maxJobsInFlight?: number;
+  /**
+   * Submit a job again, after an exponential backoff with jitter, when the coordinator refuses
+   * it with a retryable BusyError (its admission is full with other clients' jobs), for as long
+   * as the call's `timeoutMs` (or the default job timeout) allows; past it the call fails with
+   * TimeoutError. With `false`, the call fails with the BusyError at once. @default true
+   */
+  retryBusy?: boolean;
   /** Embedded cluster only: how it is sized. */
   embedded?: EmbeddedOptions;
 }
@@ -48,7 +63,7 @@ export interface EmbeddedOptions {
 /** The `SHARC_*` variables the SDK reads (a near miss of one is warned about by connect). */
 export const SDK_VARIABLES: readonly string[] = ['SHARC_SERVERS', 'SHARC_CLUSTER', 'SHARC_LOG_LEVEL', ...NATS_AUTH_VARIABLES];
 
-const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded']);
+const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'maxJobsInFlight', 'retryBusy', 'embedded']);
 const EMBEDDED_OPTION_KEYS = keysOf<EmbeddedOptions>()(['agents', 'threads', 'memoryBytes', 'threadHeapMb']);
 
 export interface ResolvedConnectOptions {
@@ -57,6 +72,8 @@ export interface ResolvedConnectOptions {
   cluster: string;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  maxJobsInFlight: number;
+  retryBusy: boolean;
   embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined; threadHeapMb: number | undefined };
 }
 
@@ -92,6 +109,8 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
     cluster,
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
     requestTimeoutMs: positive(options.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),
+    maxJobsInFlight: positiveInteger(options.maxJobsInFlight ?? DEFAULT_MAX_JOBS_IN_FLIGHT, 'maxJobsInFlight'),
+    retryBusy: boolean(options.retryBusy ?? true, 'retryBusy'),
     embedded: {
       agents,
       threads: options.embedded?.threads,
@@ -103,5 +122,15 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
 
 function positive(value: number, field: string): number {
   if (!(typeof value === 'number' && value > 0)) throw new InvalidArgumentError(`${field} must be a positive number, got ${value}`);
+  return value;
+}
+
+function positiveInteger(value: number, field: string): number {
+  if (!(Number.isInteger(value) && value >= 1)) throw new InvalidArgumentError(`${field} must be a positive integer, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function boolean(value: boolean, field: string): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${field} must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  BusyError,
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
@@ -31,7 +32,8 @@ import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import type { PersistedJob, StateStore } from '../state/state-store.js';
-import { JobAdmission, checkOutputFits } from './admission.js';
+import { JobAdmission, checkOutputFits, type AdmissionTicket } from './admission.js';
+import { RefusalSummary } from './refusal-summary.js';
 import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
@@ -122,9 +124,22 @@ export class JobScheduler {
   private finishedWeight = 0;
   private detached = false;
   private readonly admission: JobAdmission;
+  /** Submissions refused by admission: counted and summed up in the log, not one line each. */
+  private readonly refusals: RefusalSummary;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
+    this.refusals = new RefusalSummary(deps.logger);
+  }
+
+  /** Job submissions refused with BusyError since this coordinator started. */
+  get refusedJobs(): number {
+    return this.refusals.refused;
+  }
+
+  /** The coordinator stops: refusals not yet logged are. */
+  close(): void {
+    this.refusals.close();
   }
 
   status(): JobStatus[] {
@@ -173,6 +188,16 @@ export class JobScheduler {
    * The coordinator is going away but its state stays: jobs are left as stored for the next
    * one to resume; nothing more is written or freed for them here.
    */
+  /** Admission's ticket for the job; a refusal (BusyError) is counted on its way to the client. */
+  private enterAdmission(jobId: string): AdmissionTicket {
+    try {
+      return this.admission.enter(jobId);
+    } catch (error) {
+      if (error instanceof BusyError) this.refusals.count(error.details ?? {});
+      throw error;
+    }
+  }
+
   detach(): void {
     this.detached = true;
   }
@@ -337,7 +362,7 @@ export class JobScheduler {
     const outputTask = () => (output === undefined ? {} : { output: { arrayId: output.id, dtype: output.dtype, cols: spec.kind === 'map' ? spec.cols : 1 } });
     // Queued (or refused with BusyError) before anything is registered, allocated or timed:
     // a flood of refused submissions leaves nothing behind.
-    const ticket = this.admission.enter(jobId);
+    const ticket = this.enterAdmission(jobId);
     // Jobs that outlive JOB_PERSIST_DELAY_MS are stored, so that a new coordinator can resume
     // them; tiny jobs finish first and never cost a write.
     // (Without a reply subject, in the embedded cluster, nobody could be answered after a restart.)

@@ -1,5 +1,5 @@
 import { decodeMessage, encodeMessage } from '../codec.js';
-import { ConnectionError, fromErrorData, InternalError, InvalidArgumentError, TimeoutError, toErrorData } from '../errors.js';
+import { BusyError, ConnectionError, fromErrorData, InternalError, InvalidArgumentError, TimeoutError, toErrorData } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
@@ -170,6 +170,10 @@ export class MessageBus {
       const data = toErrorData(error);
       if (data.code === InternalError.code) {
         this.logger.error('request failed', { subject, type, error: data });
+      } else if (data.code === BusyError.code) {
+        // Flow control, not a fault: a burst is refused thousands of times a second, and the
+        // refusing service counts and summarises them (the coordinator's RefusalSummary).
+        this.logger.debug('request refused: busy', { subject, type, error: data.message });
       } else {
         this.logger.info('request refused', { subject, type, error: data.message });
       }

@@ -1,0 +1,207 @@
+import { BusyError, CancelledError, DEFAULT_JOB_TIMEOUT_MS, TimeoutError } from '@sharc/protocol';
+import { whenAborted } from '../abort-listener.js';
+
+/**
+ * How many jobs one client has submitted and not yet seen end, by default. Below the
+ * coordinator's default admission (64 running + 1,024 queued), so a client alone on a cluster
+ * is never refused, and a few clients at once rarely are; and past the point where more in
+ * flight stops adding throughput (tiny reduces over 2 agents: see README "Performance").
+ */
+export const DEFAULT_MAX_JOBS_IN_FLIGHT = 256;
+
+/** The first wait before a job refused with BusyError is submitted again; doubled at each refusal. */
+const BUSY_RETRY_FIRST_MS = 20;
+/** The longest wait between two submissions of a refused job. */
+const BUSY_RETRY_MAX_MS = 1_000;
+
+/** What a call gives the queue: its signal and timeout, which count from the moment it is made. */
+export interface QueuedCallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+/** Starts the job; `timeoutMs` is what is left of the call's timeout (undefined: it had none). */
+export type StartJob<T> = (timeoutMs: number | undefined) => Promise<T>;
+
+/** A call waiting for a slot: a node of the FIFO list, so leaving it (abort, timeout) costs O(1). */
+interface Waiting {
+  /** Hands the call the slot a job in flight freed. */
+  admit(): void;
+  previous: Waiting | undefined;
+  next: Waiting | undefined;
+}
+
+/**
+ * Every job a client submits (reduce, map, built-in ops, fromFile) goes through here:
+ *
+ * - at most `maxJobsInFlight` are submitted and not yet ended; the others wait in this client,
+ *   first come first served, each as one small record holding its call's closure (its data is
+ *   referenced, never copied), and count toward nothing at the coordinator;
+ * - a call that waits is taken out of the queue when its signal aborts (CancelledError) or its
+ *   timeout passes (TimeoutError): it is never submitted;
+ * - with `retryBusy`, a job the coordinator refuses with a retryable BusyError (its admission
+ *   is full, with other clients' jobs) is submitted again after an exponential backoff with
+ *   jitter, within the call's timeout (or DEFAULT_JOB_TIMEOUT_MS when it has none). It keeps
+ *   its slot meanwhile, so retrying never lets later calls of this client overtake it.
+ */
+export class SubmissionQueue {
+  private inFlight = 0;
+  private first: Waiting | undefined;
+  private last: Waiting | undefined;
+  private waitingCount = 0;
+  /** Set by close(): every call after it, and every call still waiting, fails with it. */
+  private closedWith: Error | undefined;
+
+  constructor(
+    private readonly maxJobsInFlight: number,
+    private readonly retryBusy: boolean,
+  ) {}
+
+  /** Calls waiting for a slot. */
+  get waiting(): number {
+    return this.waitingCount;
+  }
+
+  /** Jobs submitted and not ended (or backing off to be submitted again). */
+  get running(): number {
+    return this.inFlight;
+  }
+
+  /** Runs `start` once a slot is free, again while it is refused as busy; resolves with its result. */
+  async run<T>(options: QueuedCallOptions, start: StartJob<T>): Promise<T> {
+    if (this.closedWith !== undefined) throw this.closedWith;
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    if (this.inFlight < this.maxJobsInFlight && this.first === undefined) {
+      this.inFlight++;
+    } else {
+      await this.waitForSlot(options, deadline);
+    }
+    try {
+      return await this.submit(options, deadline, start);
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Fails every call still waiting with `error` (calls in flight end on their own). */
+  close(error: Error): void {
+    this.closedWith = error;
+    const abandoned: Array<() => void> = [];
+    for (let waiting = this.first; waiting !== undefined; waiting = waiting.next) abandoned.push(waiting.admit);
+    this.first = this.last = undefined;
+    this.waitingCount = 0;
+    // Each admit sees closedWith and rejects its call.
+    for (const admit of abandoned) admit();
+  }
+
+  /** Resolves once this call holds a slot; rejects (and leaves the queue) on abort, timeout or close. */
+  private waitForSlot(options: QueuedCallOptions, deadline: number | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const { signal } = options;
+      let stopListening: (() => void) | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        stopListening?.();
+        clearTimeout(timer);
+      };
+      const waiting: Waiting = {
+        previous: this.last,
+        next: undefined,
+        admit: () => {
+          settle();
+          if (this.closedWith !== undefined) return reject(this.closedWith);
+          this.inFlight++;
+          resolve();
+        },
+      };
+      const leave = (error: Error) => {
+        settle();
+        this.unlink(waiting);
+        reject(error);
+      };
+      if (signal !== undefined) {
+        stopListening = whenAborted(signal, () =>
+          leave(new CancelledError("the call was cancelled while it waited in this client's queue: it was never submitted", { cause: signal.reason })),
+        );
+      }
+      if (deadline !== undefined) {
+        timer = setTimeout(
+          () => leave(new TimeoutError(`the call waited ${options.timeoutMs} ms in this client's queue (${this.maxJobsInFlight} jobs in flight) and was never submitted: raise timeoutMs, or connect's maxJobsInFlight`)),
+          deadline - Date.now(),
+        );
+      }
+      if (this.last === undefined) this.first = waiting;
+      else this.last.next = waiting;
+      this.last = waiting;
+      this.waitingCount++;
+    });
+  }
+
+  /** Starts the job, and starts it again after a backoff each time it is refused as busy (when retryBusy). */
+  private async submit<T>(options: QueuedCallOptions, deadline: number | undefined, start: StartJob<T>): Promise<T> {
+    /** Retries stop here: the call's own timeout, or the default job timeout from the first try. */
+    const retryUntil = deadline ?? Date.now() + DEFAULT_JOB_TIMEOUT_MS;
+    for (let refusals = 0; ; refusals++) {
+      const remaining = deadline === undefined ? undefined : deadline - Date.now();
+      if (remaining !== undefined && remaining <= 0) {
+        throw new TimeoutError(`the call did not start within its timeout of ${options.timeoutMs} ms: it was never submitted`);
+      }
+      try {
+        return await start(remaining);
+      } catch (error) {
+        if (!(this.retryBusy && error instanceof BusyError && error.retryable)) throw error;
+        await this.backOff(refusals, retryUntil, options, error);
+      }
+    }
+  }
+
+  /**
+   * Waits before a refused job is submitted again: BUSY_RETRY_FIRST_MS × 2^refusals, at most
+   * BUSY_RETRY_MAX_MS, between half and all of it at random (so that clients refused together
+   * do not come back together). Rejects with CancelledError on abort, and with TimeoutError,
+   * its cause the last refusal, once the time to retry is over.
+   */
+  private backOff(refusals: number, retryUntil: number, options: QueuedCallOptions, refusal: BusyError): Promise<void> {
+    const ceiling = Math.min(BUSY_RETRY_MAX_MS, BUSY_RETRY_FIRST_MS * 2 ** Math.min(refusals, 30));
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    const left = retryUntil - Date.now();
+    const { signal } = options;
+    return new Promise<void>((resolve, reject) => {
+      let stopListening: (() => void) | undefined;
+      const timer = setTimeout(() => {
+        stopListening?.();
+        if (delay < left) return resolve();
+        const within = options.timeoutMs === undefined ? `the default job timeout (${DEFAULT_JOB_TIMEOUT_MS} ms)` : `its timeout of ${options.timeoutMs} ms`;
+        reject(new TimeoutError(`the coordinator refused the job as busy ${refusals + 1} times, until ${within} was over: ${refusal.message}`, { cause: refusal }));
+      }, Math.max(0, Math.min(delay, left)));
+      if (signal !== undefined) {
+        stopListening = whenAborted(signal, () => {
+          clearTimeout(timer);
+          reject(new CancelledError('the call was cancelled while it waited to be submitted again (the coordinator was busy)', { cause: signal.reason }));
+        });
+      }
+    });
+  }
+
+  /** A job ended: its slot goes to the call waiting longest, if any. */
+  private release(): void {
+    this.inFlight--;
+    const next = this.first;
+    if (next === undefined) return;
+    this.unlink(next);
+    next.admit();
+  }
+
+  private unlink(waiting: Waiting): void {
+    if (waiting.previous === undefined) {
+      if (this.first !== waiting) return; // left already
+      this.first = waiting.next;
+    } else {
+      waiting.previous.next = waiting.next;
+    }
+    if (waiting.next === undefined) this.last = waiting.previous;
+    else waiting.next.previous = waiting.previous;
+    waiting.previous = waiting.next = undefined;
+    this.waitingCount--;
+  }
+}
