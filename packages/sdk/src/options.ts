@@ -34,7 +34,7 @@ export interface ConnectOptions {
    * Jobs (reduce, map, built-in ops, fromFile) this client keeps submitted at once; further
    * calls wait in this client, first come first served, and count toward nothing at the
    * coordinator. A waiting call's signal and timeout still apply: it leaves the queue unsent.
-   * @default 256 (below the coordinator's default admission of 64 running + 1,024 queued jobs)
+   * @default 64 (the coordinator's default maxRunningJobs: more would only wait in its queue)
    */
   maxJobsInFlight?: number;
   /**

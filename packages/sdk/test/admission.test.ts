@@ -38,7 +38,8 @@ describe('job admission on real processes', () => {
       memory: '256MiB',
       coordinatorArgs: ['--max-running-jobs', String(MAX_RUNNING), '--max-queued-jobs', String(MAX_QUEUED)],
     });
-    cluster = await connect({ servers: processes.url });
+    // Retries off: this file checks what the coordinator answers (submission-queue-cluster.test.ts: the client's retries).
+    cluster = await connect({ servers: processes.url, retryBusy: false });
     watcher = await connect({ servers: processes.url });
     input = await cluster.put(data, { name: 'input', partitions: 2 });
     // Bundles and uploads the kernel once, so the submissions below all reach the coordinator at once.

@@ -2,12 +2,14 @@ import { BusyError, CancelledError, DEFAULT_JOB_TIMEOUT_MS, TimeoutError } from 
 import { whenAborted } from '../abort-listener.js';
 
 /**
- * How many jobs one client has submitted and not yet seen end, by default. Below the
- * coordinator's default admission (64 running + 1,024 queued), so a client alone on a cluster
- * is never refused, and a few clients at once rarely are; and past the point where more in
- * flight stops adding throughput (tiny reduces over 2 agents: see README "Performance").
+ * How many jobs one client has submitted and not yet seen end, by default: the coordinator's
+ * default number of running jobs (maxRunningJobs). More from one client would not run sooner,
+ * only wait in the coordinator's queue, where they take the places of other clients' jobs and
+ * are refused with BusyError once it is full. Measured (tiny reduces, 2 agent processes, one
+ * client, Promise.all over 10,000): 16, 64 and 256 in flight give the same throughput within
+ * noise, 1,024 less; and each call waits behind fewer others.
  */
-export const DEFAULT_MAX_JOBS_IN_FLIGHT = 256;
+export const DEFAULT_MAX_JOBS_IN_FLIGHT = 64;
 
 /** The first wait before a job refused with BusyError is submitted again; doubled at each refusal. */
 const BUSY_RETRY_FIRST_MS = 20;
