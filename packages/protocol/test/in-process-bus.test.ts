@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import {
+  BusyError,
   ConnectionError,
   InProcessHub,
   InternalError,
@@ -294,6 +295,17 @@ describe('MessageBus over the in-process hub', () => {
     const refused = serverLog.at('info').filter((entry) => entry.message === 'request refused');
     assert.equal(refused.length, 1);
     assert.equal(refused[0]?.fields?.type, 'array.open');
+  });
+
+  it('a BusyError reaches the requester as one, logged at debug only (the refusing service counts them)', async () => {
+    server.serve(subject, () => {
+      throw new BusyError('the coordinator is running 1 jobs and 2 more are queued: retry later', { retryable: true });
+    });
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(client.request(subject, { type: 'array.open', name: 'x' }, { timeoutMs: 1000 }), (error: unknown) => error instanceof BusyError && error.retryable);
+    }
+    assert.deepEqual(serverLog.entries.filter((entry) => entry.level !== 'debug'), []);
+    assert.equal(serverLog.at('debug').filter((entry) => /refused/.test(entry.message)).length, 3);
   });
 
   it('an async handler that rejects is answered the same way', async () => {

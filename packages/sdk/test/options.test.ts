@@ -92,6 +92,20 @@ describe('connect options', () => {
     );
   });
 
+  it('checks maxJobsInFlight and retryBusy, and names them when misspelt', async () => {
+    assert.deepEqual(
+      (({ maxJobsInFlight, retryBusy }) => ({ maxJobsInFlight, retryBusy }))(resolveConnectOptions({}, {})),
+      { maxJobsInFlight: 64, retryBusy: true },
+    );
+    assert.equal(resolveConnectOptions({ maxJobsInFlight: 1, retryBusy: false }, {}).retryBusy, false);
+    for (const bad of [0, -1, 1.5, '8', Infinity]) {
+      await refuses(() => connect({ maxJobsInFlight: bad } as Untyped), /maxJobsInFlight must be a positive integer/);
+    }
+    await refuses(() => connect({ retryBusy: 'no' } as Untyped), /retryBusy must be true or false/);
+    await refuses(() => connect({ retryBussy: false } as Untyped), /unknown option 'retryBussy' of connect: did you mean 'retryBusy'\?/);
+    await refuses(() => connect({ maxJobInFlight: 8 } as Untyped), /unknown option 'maxJobInFlight' of connect: did you mean 'maxJobsInFlight'\?/);
+  });
+
   it('an empty SHARC_CLUSTER or SHARC_SERVERS counts as unset', () => {
     const resolved = resolveConnectOptions({}, { SHARC_CLUSTER: '', SHARC_SERVERS: '', SHARC_USER: '' });
     assert.equal(resolved.cluster, 'default');
