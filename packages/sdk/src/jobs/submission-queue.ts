@@ -25,10 +25,16 @@ export interface QueuedCallOptions {
 /** Starts the job; `timeoutMs` is what is left of the call's timeout (undefined: it had none). */
 export type StartJob<T> = (timeoutMs: number | undefined) => Promise<T>;
 
-/** A call waiting for a slot: a node of the FIFO list, so leaving it (abort, timeout) costs O(1). */
+/**
+ * A call waiting for a slot: a node of the FIFO list, so leaving it (abort, timeout) costs
+ * O(1). Kept small (a call without signal or timeout allocates no closure of its own): a
+ * client may hold 100,000 of them.
+ */
 interface Waiting {
-  /** Hands the call the slot a job in flight freed. */
-  admit(): void;
+  resolve(): void;
+  reject(error: Error): void;
+  /** Stops listening to the call's signal and timer, when it has them. */
+  stopWatching: (() => void) | undefined;
   previous: Waiting | undefined;
   next: Waiting | undefined;
 }
@@ -88,55 +94,53 @@ export class SubmissionQueue {
   /** Fails every call still waiting with `error` (calls in flight end on their own). */
   close(error: Error): void {
     this.closedWith = error;
-    const abandoned: Array<() => void> = [];
-    for (let waiting = this.first; waiting !== undefined; waiting = waiting.next) abandoned.push(waiting.admit);
+    const abandoned: Waiting[] = [];
+    for (let waiting = this.first; waiting !== undefined; waiting = waiting.next) abandoned.push(waiting);
     this.first = this.last = undefined;
     this.waitingCount = 0;
-    // Each admit sees closedWith and rejects its call.
-    for (const admit of abandoned) admit();
+    for (const waiting of abandoned) this.admit(waiting);
   }
 
   /** Resolves once this call holds a slot; rejects (and leaves the queue) on abort, timeout or close. */
   private waitForSlot(options: QueuedCallOptions, deadline: number | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      const waiting: Waiting = { resolve, reject, stopWatching: undefined, previous: this.last, next: undefined };
       const { signal } = options;
-      let stopListening: (() => void) | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      const settle = () => {
-        stopListening?.();
-        clearTimeout(timer);
-      };
-      const waiting: Waiting = {
-        previous: this.last,
-        next: undefined,
-        admit: () => {
-          settle();
-          if (this.closedWith !== undefined) return reject(this.closedWith);
-          this.inFlight++;
-          resolve();
-        },
-      };
-      const leave = (error: Error) => {
-        settle();
-        this.unlink(waiting);
-        reject(error);
-      };
-      if (signal !== undefined) {
-        stopListening = whenAborted(signal, () =>
-          leave(new CancelledError("the call was cancelled while it waited in this client's queue: it was never submitted", { cause: signal.reason })),
-        );
-      }
-      if (deadline !== undefined) {
-        timer = setTimeout(
-          () => leave(new TimeoutError(`the call waited ${options.timeoutMs} ms in this client's queue (${this.maxJobsInFlight} jobs in flight) and was never submitted: raise timeoutMs, or connect's maxJobsInFlight`)),
-          deadline - Date.now(),
-        );
+      if (signal !== undefined || deadline !== undefined) {
+        const leave = (error: Error) => {
+          waiting.stopWatching?.();
+          this.unlink(waiting);
+          reject(error);
+        };
+        const stopListening =
+          signal === undefined
+            ? undefined
+            : whenAborted(signal, () => leave(new CancelledError("the call was cancelled while it waited in this client's queue: it was never submitted", { cause: signal.reason })));
+        const timer =
+          deadline === undefined
+            ? undefined
+            : setTimeout(
+                () => leave(new TimeoutError(`the call waited ${options.timeoutMs} ms in this client's queue (${this.maxJobsInFlight} jobs in flight) and was never submitted: raise timeoutMs, or connect's maxJobsInFlight`)),
+                deadline - Date.now(),
+              );
+        waiting.stopWatching = () => {
+          stopListening?.();
+          clearTimeout(timer);
+        };
       }
       if (this.last === undefined) this.first = waiting;
       else this.last.next = waiting;
       this.last = waiting;
       this.waitingCount++;
     });
+  }
+
+  /** Hands a waiting call the slot a job in flight freed (or its failure, once closed). */
+  private admit(waiting: Waiting): void {
+    waiting.stopWatching?.();
+    if (this.closedWith !== undefined) return waiting.reject(this.closedWith);
+    this.inFlight++;
+    waiting.resolve();
   }
 
   /** Starts the job, and starts it again after a backoff each time it is refused as busy (when retryBusy). */
@@ -191,7 +195,7 @@ export class SubmissionQueue {
     const next = this.first;
     if (next === undefined) return;
     this.unlink(next);
-    next.admit();
+    this.admit(next);
   }
 
   private unlink(waiting: Waiting): void {
