@@ -263,27 +263,30 @@ export class Cluster implements ArrayOwner {
     if (options.name !== undefined) checkNewName(options.name);
     const detached = checkDetached(options.detached, options.name, 'fromFile');
     const source = fileSource(file, options);
-    const info = await this.submissions.run(options, (timeoutMs) => this.jobs.follow(
-      withTimeout(options, timeoutMs),
-      (jobId) =>
-        this.call(
-          {
-            type: 'array.load',
-            source,
-            jobId,
-            ...(options.name === undefined ? {} : { name: options.name }),
-            ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
-            ...(options.replace === undefined ? {} : { replace: options.replace }),
-            ...(detached ? { detached: true } : {}),
-          },
-          'array.info',
-          // Agents read their rows in parallel; a big file takes as long as the disk needs.
-          (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
-        ),
-      // Loaded just as the caller gave up: nobody will use it (unless detached: it has a name).
-      (late) => (detached ? undefined : void this.deleteArray(late.array).catch(() => undefined)),
-      detached,
-    ));
+    // Queued like a job: it keeps agents busy as one does (see SubmissionQueue).
+    const info = await this.submissions.run(options, (timeoutMs) =>
+      this.jobs.follow(
+        withTimeout(options, timeoutMs),
+        (jobId) =>
+          this.call(
+            {
+              type: 'array.load',
+              source,
+              jobId,
+              ...(options.name === undefined ? {} : { name: options.name }),
+              ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+              ...(options.replace === undefined ? {} : { replace: options.replace }),
+              ...(detached ? { detached: true } : {}),
+            },
+            'array.info',
+            // Agents read their rows in parallel; a big file takes as long as the disk needs.
+            (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
+          ),
+        // Loaded just as the caller gave up: nobody will use it (unless detached: it has a name).
+        (late) => (detached ? undefined : void this.deleteArray(late.array).catch(() => undefined)),
+        detached,
+      ),
+    );
     const ref = new ArrayRef(this, info.array);
     options.onProgress?.(ref.byteLength, ref.byteLength);
     return ref;
