@@ -1,5 +1,6 @@
 // Throughput of Promise.all over many tiny reduces from one client, for several maxJobsInFlight.
 // env: LIMITS (comma list, default 16,64,256,1024), TOTAL (calls per run, default 20000), REPS (default 3)
+// RETRY=0: retryBusy off (with a huge limit: the SDK as it was before the queue).
 import { performance } from 'node:perf_hooks';
 import { connect } from '@sharc/sdk';
 import { startProcessCluster } from '@sharc/test-support';
@@ -9,7 +10,7 @@ const total = Number(process.env.TOTAL ?? 20_000);
 const reps = Number(process.env.REPS ?? 3);
 try {
   for (const limit of limits) {
-    const cluster = await connect({ servers: processes.url, maxJobsInFlight: limit });
+    const cluster = await connect({ servers: processes.url, maxJobsInFlight: limit, retryBusy: process.env.RETRY !== '0' });
     const a = await cluster.put(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
     for (let i = 0; i < 500; i++) await cluster.reduce(a, 'sum');
     const rates = [];
