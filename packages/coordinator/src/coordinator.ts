@@ -22,6 +22,7 @@ import {
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
+import { AgentClient } from './agents/agent-client.js';
 import { JobScheduler } from './jobs/job-scheduler.js';
 import { rebuildMapPartition } from './recovery/map-rebuild.js';
 import { resumeAfterRejoin } from './recovery/coordinator-restart.js';
@@ -74,6 +75,8 @@ const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
 export class Coordinator {
   private readonly bus: MessageBus;
   private readonly agents: AgentRegistry;
+  /** Every request to an agent goes through it. */
+  private readonly agentClient: AgentClient;
   private readonly placement: PartitionAllocator;
   private readonly arrays: ArrayCatalog;
   private readonly kernels = new KernelStore();
@@ -106,10 +109,10 @@ export class Coordinator {
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
+    this.agentClient = new AgentClient(this.bus, options.cluster, this.agents);
     this.placement = new PartitionAllocator(
-      this.bus,
+      this.agentClient,
       this.agents,
-      options.cluster,
       options.logger,
       () => this.arrays.servingCounts(),
       (ranges) => this.arrays.layoutLike(ranges),
@@ -120,10 +123,11 @@ export class Coordinator {
       placement: this.placement,
       logger: options.logger,
       runMapTask: (input, output, origin, index, other) =>
-        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index, other),
+        rebuildMapPartition({ client: this.agentClient, agents: this.agents }, input, output, origin, index, other),
     });
     this.scheduler = new JobScheduler({
       bus: this.bus,
+      client: this.agentClient,
       cluster: options.cluster,
       deadAfterMs: options.deadAfterMs,
       logger: options.logger,
@@ -141,10 +145,9 @@ export class Coordinator {
       drop: (record) => this.dropArray(record),
     });
     this.membership = new AgentMembership({
-      bus: this.bus,
+      client: this.agentClient,
       agents: this.agents,
       arrays: this.arrays,
-      placement: this.placement,
       recovery: this.recovery,
       state: options.state,
       logger: options.logger,
@@ -423,7 +426,7 @@ export class Coordinator {
   private async loadFile(message: MessageOf<'array.load'>, follow: FileLoadFollower | undefined): Promise<Outgoing> {
     const name = message.name ?? generatedName();
     this.arrays.checkName(name, message.replace ?? false);
-    const record = await loadFileOnAgents({ bus: this.bus, agents: this.agents, placement: this.placement }, name, message, follow);
+    const record = await loadFileOnAgents({ client: this.agentClient, agents: this.agents, placement: this.placement }, name, message, follow);
     this.arrays.addPending(record);
     return this.commitArray(record.meta.id);
   }

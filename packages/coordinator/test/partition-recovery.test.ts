@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DataLostError, PartitionLostError, fromErrorData, toErrorData, type AgentInfo, type Logger, type MessageBus } from '@sharc/protocol';
+import { AgentClient } from '../src/agents/agent-client.js';
 import { PartitionAllocator } from '../src/placement/partition-allocator.js';
 import { PartitionRecovery } from '../src/recovery/partition-recovery.js';
 import { AgentMembership } from '../src/registry/agent-membership.js';
@@ -33,9 +34,10 @@ function setup() {
   const agents = new AgentRegistry(DEAD_AFTER_MS, quiet, (id) => recovery.agentDead(id));
   const catalog = new ArrayCatalog();
   const bus = { call: async () => ({ type: 'ok' }) } as unknown as MessageBus;
-  const placement = new PartitionAllocator(bus, agents, 'default', quiet, () => catalog.servingCounts());
+  const client = new AgentClient(bus, 'default', agents);
+  const placement = new PartitionAllocator(client, agents, quiet, () => catalog.servingCounts());
   const recovery: PartitionRecovery = new PartitionRecovery({ catalog, agents, placement, logger: quiet, runMapTask: async () => undefined });
-  const membership = new AgentMembership({ bus, agents, arrays: catalog, placement, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
+  const membership = new AgentMembership({ client, agents, arrays: catalog, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
   for (const [id, pid] of [['agent-a', 1], ['agent-b', 2], ['agent-c', 3]] as const) membership.register(agentInfo(id, pid));
   /** An uploaded array 'single' of a partition for each list of holders. */
   const put = (holders: string[][]): ArrayRecord => {

@@ -5,7 +5,6 @@ import {
   InvalidArgumentError,
   checkBuiltinKernel,
   NoAgentsError,
-  REPLY_MARGIN_MS,
   bytesPerElement,
   isSubjectToken,
   parseShape,
@@ -24,8 +23,8 @@ import {
   type Outgoing,
   type Shape,
   type SharcError,
-  type Task,
 } from '@sharc/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
 import { newArrayId, type PartitionAllocator } from '../placement/partition-allocator.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
@@ -71,6 +70,8 @@ interface FinishedJob {
 
 export interface SchedulerDeps {
   bus: MessageBus;
+  /** Every request to an agent goes through it. */
+  client: AgentClient;
   cluster: string;
   deadAfterMs: number;
   logger: Logger;
@@ -90,20 +91,6 @@ export interface SchedulerDeps {
   expectClient(clientId: string): void;
   commit(arrayId: string): Promise<ArrayMeta>;
   drop(record: ArrayRecord): Promise<void>;
-}
-
-/** Sends one partition's task to an agent and waits for it to finish. */
-export async function sendTask(bus: MessageBus, cluster: string, agentId: string, task: Omit<Task, 'timeoutMs'>, timeoutMs: number): Promise<{ blocks: number }> {
-  const reply = await bus.call(
-    subjectFor(cluster, { to: 'agent', agentId, verb: 'task' }),
-    // The agent stops the task itself after timeoutMs, should the cancel never reach it.
-    { type: 'task.run', task: { ...task, timeoutMs } },
-    'task.result',
-    // The job's own timer (a TimeoutError naming the job) fires first; this only ends a wait on
-    // an agent that never answers.
-    { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
-  );
-  return { blocks: reply.blocks };
 }
 
 /**
@@ -246,7 +233,7 @@ export class JobScheduler {
   }
 
   cancelOnAgents(jobId: string): void {
-    this.deps.bus.publish(subjectFor(this.deps.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
+    this.deps.client.cancelJob(jobId);
   }
 
   /** Runs a submitted job to its end; the reply to job.submit is its outcome. */
@@ -358,9 +345,7 @@ export class JobScheduler {
       finishedWorkDiesWithAgent: spec.kind === 'map',
       agentOf: (index) => input.partitions[index]!.agentId,
       runPartition: (index, agentId, attempt, timeout) =>
-        sendTask(
-          this.deps.bus,
-          this.deps.cluster,
+        this.deps.client.runTask(
           agentId,
           {
             jobId,
