@@ -475,11 +475,11 @@ export class Coordinator {
 
   private async commitArray(arrayId: string, transferToken?: string): Promise<Outgoing<'array.info'>> {
     const record = this.arrays.getRecord(arrayId);
-    let replaced: ArrayRecord | undefined;
+    let committed: ReturnType<ArrayCatalog['commit']>;
     try {
       // Agents refuse to seal an upload with missing bytes; the array then never becomes visible.
       await this.placement.tellAgentsOf(record.meta, { type: 'partition.seal', arrayId });
-      replaced = this.arrays.commit(arrayId).replaced;
+      committed = this.arrays.commit(arrayId);
       if (transferToken !== undefined) this.rememberCommit(arrayId, transferToken);
     } catch (error) {
       await this.dropArray(record);
@@ -490,8 +490,9 @@ export class Coordinator {
     }
     // The new array is stored and named: answer now, free the replaced one behind the answer
     // (unless a map output's lineage still needs it: then it stays, retired).
+    const { replaced } = committed;
     if (replaced !== undefined && replaced.state !== 'retired') void this.releaseDropped(replaced);
-    return this.arrayInfo(record.meta);
+    return this.arrayInfo(committed.record.meta);
   }
 
   /**
@@ -524,12 +525,13 @@ export class Coordinator {
    * its memory kept) until that output goes: it is the output's lineage.
    */
   private async dropArray(record: ArrayRecord): Promise<void> {
-    if (record.state === 'ready' && this.arrays.hasDependents(record.meta.id)) {
-      this.arrays.retire(record.meta.id);
+    // As the catalog has it now (its partitions may have moved since `record` was read).
+    const current = this.arrays.getRecord(record.meta.id);
+    if (current.state === 'ready' && this.arrays.hasDependents(current.meta.id)) {
+      this.arrays.retire(current.meta.id);
       return;
     }
-    this.arrays.remove(record.meta.id);
-    await this.releaseDropped(record);
+    await this.releaseDropped(this.arrays.remove(current.meta.id));
   }
 
   /** Frees a removed array, then its lineage input if that was retired and nothing else needs it. */
@@ -540,8 +542,7 @@ export class Coordinator {
     for (const inputId of record.origin.withId === undefined ? [record.origin.inputId] : [record.origin.inputId, record.origin.withId]) {
       const input = this.arrays.find(inputId);
       if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
-        this.arrays.remove(input.meta.id);
-        await this.releaseDropped(input);
+        await this.releaseDropped(this.arrays.remove(input.meta.id));
       }
     }
   }
@@ -556,8 +557,9 @@ export class Coordinator {
     const unreadable = (error: unknown) => {
       if (!opening || !(error instanceof DataLostError)) throw error;
     };
-    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index).catch(unreadable)));
-    return this.arrayInfo(record.meta);
+    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(arrayId, p.index).catch(unreadable)));
+    // Where they are served now (recovery may have moved some meanwhile).
+    return this.arrayInfo(this.arrays.getRecord(arrayId).meta);
   }
 
   private arrayInfo(meta: ArrayMeta): Outgoing<'array.info'> {

@@ -76,7 +76,7 @@ export class AgentMembership {
       if (record === undefined || record.state === 'pending') continue;
       for (const index of partitions) {
         // Judged once the other agents of a restarted coordinator are back: they hold the other copies.
-        if (!held.has(`${arrayId}#${index}`)) recovery.copyLost(record, index, info.id, this.deps.rejoined());
+        if (!held.has(`${arrayId}#${index}`)) recovery.copyLost(arrayId, index, info.id, this.deps.rejoined());
       }
     }
     // Copies lost with it (or while no agent had room) are made again, on it if it has the
