@@ -344,7 +344,7 @@ export class Coordinator {
       case 'job.sync':
         return this.scheduler.sync(message.jobId);
       case 'nodes.list':
-        return { type: 'nodes.listed', agents: this.agents.all() };
+        return this.listNodes();
       case 'jobs.list':
         return { type: 'jobs.listed', jobs: this.scheduler.status() };
       default:
@@ -609,6 +609,16 @@ export class Coordinator {
       );
     }
     await this.dropArray(record);
+  }
+
+  /**
+   * The agents, their partition counts from placement (every copy placed on each, as of the last
+   * call that changed it: a put, map or delete that returned is in them), their memory and load
+   * as they last reported it (heartbeats, every second).
+   */
+  private listNodes(): Outgoing<'nodes.listed'> {
+    const placed = this.arrays.placedCopies();
+    return { type: 'nodes.listed', agents: this.agents.all().map((agent) => ({ ...agent, partitions: placed.get(agent.id) ?? 0 })) };
   }
 
   private listArrays(all: boolean): Outgoing<'array.listed'> {
