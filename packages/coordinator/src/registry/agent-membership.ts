@@ -46,7 +46,8 @@ export class AgentMembership {
    */
   private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
     const { agentId } = message;
-    const placed = this.deps.arrays.partitionsOnAgent(agentId).reduce((n, { partitions }) => n + partitions.length, 0);
+    // Counted by the catalog once per change, not per heartbeat.
+    const placed = this.deps.arrays.placedCopies().get(agentId) ?? 0;
     const settled = !this.deps.client.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
     if (!(settled && message.partitions > placed)) {
       this.surplus.delete(agentId);
