@@ -1,27 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import {
   CancelledError,
-  InternalError,
-  SharcError,
   CLIENT_HEARTBEAT_MS,
   NATS_OUTAGE_TOLERANCE_MS,
   ConnectionError,
-  DataLostError,
   kernelHash,
   InvalidArgumentError,
   JobNotFoundError,
   MessageBus,
-  parseShape,
-  holdersOf,
   isSubjectToken,
   subjectFor,
-  type ArrayMeta,
   type Message,
   type MessageType,
   type MessageOf,
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
+import { AgentClient } from './agents/agent-client.js';
+import { ArrayLifecycle, generatedName } from './arrays/array-lifecycle.js';
 import { JobScheduler } from './jobs/job-scheduler.js';
 import { rebuildMapPartition } from './recovery/map-rebuild.js';
 import { resumeAfterRejoin } from './recovery/coordinator-restart.js';
@@ -33,25 +29,20 @@ import { loadFileOnAgents, type FileLoadFollower } from './placement/file-load.j
 import { PartitionAllocator } from './placement/partition-allocator.js';
 import { AgentMembership } from './registry/agent-membership.js';
 import { AgentRegistry } from './registry/agent-registry.js';
-import { ArrayCatalog, type ArrayOrigin, type ArrayRecord } from './registry/array-catalog.js';
+import { ArrayCatalog } from './registry/array-catalog.js';
 import { dropWorkOfGoneClient } from './registry/client-departure.js';
 import { ClientSessions } from './registry/client-sessions.js';
-import { DroppedUploads } from './registry/dropped-uploads.js';
 
 /** How long a client cut off from NATS may take to reconnect once the server is back (nats.js waits 250 ms between tries). */
 const CLIENT_RECONNECT_SLACK_MS = 1000;
-/** Commits remembered for a client that sends one again (its reply was lost). */
 /**
  * How long a message that arrives while the lease has lapsed waits for it to be proven again
  * (one renewal, once NATS answers) before it is dropped unanswered.
  */
 const LAPSED_LEASE_WAIT_MS = 5000;
-const MAX_COMMITS_KEPT = 1000;
 /** How long a followed file load's outcome is kept for a client that resends it, and how many at most. */
 const FINISHED_LOAD_MS = 10 * 60_000;
 const MAX_FINISHED_LOADS = 1000;
-/** A client's upload younger than this is kept even when its heartbeat does not list it yet (its array.placed reply may be on its way). */
-const UPLOAD_LISTING_GRACE_MS = 3000;
 /** How often partitions short of copies (no room earlier) are looked at again. */
 const COPY_SWEEP_MS = 10_000;
 /** Client requests whose effect must be stored before they are answered. */
@@ -74,6 +65,8 @@ const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
 export class Coordinator {
   private readonly bus: MessageBus;
   private readonly agents: AgentRegistry;
+  /** Every request to an agent goes through it. */
+  private readonly agentClient: AgentClient;
   private readonly placement: PartitionAllocator;
   private readonly arrays: ArrayCatalog;
   private readonly kernels = new KernelStore();
@@ -83,17 +76,17 @@ export class Coordinator {
   private readonly recovery: PartitionRecovery;
   private readonly scheduler: JobScheduler;
   private readonly membership: AgentMembership;
+  /** Arrays created, committed, dropped and freed. */
+  private readonly lifecycle: ArrayLifecycle;
   /** File loads a client follows, by job id: job.cancel aborts them, and so does their client's death unless detached. */
   private readonly loads = new Map<string, { controller: AbortController; clientId: string; detached: boolean; outcome: Promise<Outgoing> }>();
   /**
    * Outcomes of followed file loads that ended lately, by job id: an array.load resent because
    * its reply was lost in a NATS outage gets the same answer, instead of loading again.
    */
-  private readonly committedUploads = new Map<string, string>();
   private readonly finishedLoads = new Map<string, { at: number; outcome: Promise<Outgoing> }>();
   /** Which clients are still there: a silent one's uploads are dropped and its jobs cancelled. */
   private readonly clients: ClientSessions;
-  private readonly droppedUploads = new DroppedUploads();
   private readonly unsubscribe: Array<() => void> = [];
   private readonly copier: NodeJS.Timeout;
 
@@ -106,10 +99,10 @@ export class Coordinator {
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
+    this.agentClient = new AgentClient(this.bus, options.cluster, this.agents);
     this.placement = new PartitionAllocator(
-      this.bus,
+      this.agentClient,
       this.agents,
-      options.cluster,
       options.logger,
       () => this.arrays.servingCounts(),
       (ranges) => this.arrays.layoutLike(ranges),
@@ -120,10 +113,12 @@ export class Coordinator {
       placement: this.placement,
       logger: options.logger,
       runMapTask: (input, output, origin, index, other) =>
-        rebuildMapPartition({ bus: this.bus, cluster: options.cluster, agents: this.agents }, input, output, origin, index, other),
+        rebuildMapPartition({ client: this.agentClient, agents: this.agents }, input, output, origin, index, other),
     });
+    this.lifecycle = new ArrayLifecycle({ arrays: this.arrays, placement: this.placement, recovery: this.recovery, logger: options.logger, copies: options.copies });
     this.scheduler = new JobScheduler({
       bus: this.bus,
+      client: this.agentClient,
       cluster: options.cluster,
       deadAfterMs: options.deadAfterMs,
       logger: options.logger,
@@ -135,16 +130,15 @@ export class Coordinator {
       rejoined: () => this.rejoined,
       maxRunningJobs: options.maxRunningJobs,
       maxQueuedJobs: options.maxQueuedJobs,
-      reserve: (meta, origin, replace) => this.reserve(meta, origin, replace, undefined),
+      reserve: (meta, origin, replace) => this.lifecycle.reserve(meta, origin, replace, undefined),
       expectClient: (clientId) => this.clients.expect(clientId),
-      commit: async (arrayId) => (await this.commitArray(arrayId)).array,
-      drop: (record) => this.dropArray(record),
+      commit: async (arrayId) => (await this.lifecycle.commitArray(arrayId)).array,
+      drop: (record) => this.lifecycle.dropArray(record),
     });
     this.membership = new AgentMembership({
-      bus: this.bus,
+      client: this.agentClient,
       agents: this.agents,
       arrays: this.arrays,
-      placement: this.placement,
       recovery: this.recovery,
       state: options.state,
       logger: options.logger,
@@ -187,7 +181,7 @@ export class Coordinator {
         logger: coordinator.options.logger,
         deadAfterMs: coordinator.options.deadAfterMs,
         agentDead: (id) => coordinator.onAgentDead(id),
-        drop: (record) => coordinator.dropArray(record),
+        drop: (record) => coordinator.lifecycle.dropArray(record),
         restoreCopies: () => coordinator.recovery.restoreAllCopies(),
       },
       resumable,
@@ -279,7 +273,7 @@ export class Coordinator {
     if (message.type === 'client.heartbeat') {
       if (this.options.lease.held || (await this.options.lease.whenHeld(LAPSED_LEASE_WAIT_MS))) {
         this.clients.heard(message.from);
-        if (message.uploads !== undefined && message.creating === undefined) this.dropUnlistedUploads(message.from, message.uploads);
+        if (message.uploads !== undefined && message.creating === undefined) this.lifecycle.dropUnlistedUploads(message.from, message.uploads);
       }
       return { type: 'ok' };
     }
@@ -305,28 +299,21 @@ export class Coordinator {
   private async answerClient(message: Message, context: { replyTo?: string }): Promise<Outgoing> {
     switch (message.type) {
       case 'array.create':
-        return this.createArray(message);
-      case 'array.commit': {
-        // Sent again because its reply was lost while NATS was away: it is committed already.
-        const record = this.arrays.find(message.arrayId);
-        if (record?.state === 'ready' && this.committedUploads.get(message.arrayId) === message.transferToken) return this.arrayInfo(record.meta);
-        this.checkUpload(message.arrayId, message.transferToken);
-        return this.commitArray(message.arrayId, message.transferToken);
-      }
+        return this.lifecycle.createArray(message);
+      case 'array.commit':
+        return this.lifecycle.commitUpload(message);
       case 'array.abort':
-        // Only an upload still in progress can be aborted: a committed array stays.
-        this.checkUpload(message.arrayId, message.transferToken);
-        await this.dropArray(this.arrays.getRecord(message.arrayId));
+        await this.lifecycle.abortUpload(message);
         return { type: 'ok' };
       case 'array.open':
-        return this.servedInfo(this.arrays.byNameOrThrow(message.name).id, { opening: true });
+        return this.lifecycle.servedInfo(this.arrays.byNameOrThrow(message.name).id, { opening: true });
       case 'array.locate':
-        return this.servedInfo(this.arrays.ready(message.arrayId).id);
+        return this.lifecycle.servedInfo(this.arrays.ready(message.arrayId).id);
       case 'array.delete':
-        await this.deleteArray(message);
+        await this.lifecycle.deleteArray(message);
         return { type: 'ok' };
       case 'array.list':
-        return this.listArrays(message.all ?? false);
+        return this.lifecycle.listArrays(message.all ?? false);
       case 'array.load':
         return this.loadArray(message);
       case 'kernel.put':
@@ -342,7 +329,7 @@ export class Coordinator {
       case 'job.sync':
         return this.scheduler.sync(message.jobId);
       case 'nodes.list':
-        return { type: 'nodes.listed', agents: this.agents.all() };
+        return this.listNodes();
       case 'jobs.list':
         return { type: 'jobs.listed', jobs: this.scheduler.status() };
       default:
@@ -350,18 +337,6 @@ export class Coordinator {
     }
   }
 
-  // ---- arrays ---------------------------------------------------------------------------
-
-  private async createArray(message: MessageOf<'array.create'>): Promise<Outgoing> {
-    const shape = parseShape(message.shape);
-    const name = message.name ?? generatedName();
-    this.arrays.checkName(name, message.replace ?? false);
-    const transferToken = randomBytes(16).toString('hex');
-    const meta = this.placement.place(name, message.dtype, shape, message.partitions, message.copies ?? this.options.copies);
-    const copies = Math.max(...meta.partitions.map((p) => holdersOf(p).length));
-    await this.reserve(meta, { kind: 'upload', copies }, message.replace ?? false, { transferToken, owner: message.from });
-    return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
-  }
 
   private async loadArray(message: MessageOf<'array.load'>): Promise<Outgoing> {
     const { jobId } = message;
@@ -424,143 +399,18 @@ export class Coordinator {
   private async loadFile(message: MessageOf<'array.load'>, follow: FileLoadFollower | undefined): Promise<Outgoing> {
     const name = message.name ?? generatedName();
     this.arrays.checkName(name, message.replace ?? false);
-    const record = await loadFileOnAgents({ bus: this.bus, agents: this.agents, placement: this.placement }, name, message, follow);
-    this.arrays.addPending(record);
-    return this.commitArray(record.meta.id);
+    const record = await loadFileOnAgents({ client: this.agentClient, agents: this.agents, placement: this.placement }, name, message, follow);
+    return this.lifecycle.addLoaded(record);
   }
 
-  /**
-   * Allocates a new array's partitions on its agents and records it as pending: an upload
-   * (with its transfer token, written by a client) or a map output (written by workers).
-   */
-  private async reserve(
-    meta: ArrayMeta,
-    origin: ArrayOrigin,
-    replace: boolean,
-    upload: { transferToken: string; owner: string } | undefined,
-  ): Promise<void> {
-    const transferToken = upload?.transferToken;
-    await this.placement.allocate(meta, (partition) => ({
-      type: 'partition.allocate',
-      arrayId: meta.id,
-      dtype: meta.dtype,
-      shape: meta.shape,
-      partition,
-      ...(transferToken === undefined ? {} : { transferToken }),
-    }));
-    this.arrays.addPending({ meta, origin, state: 'pending', replace, createdAt: Date.now(), ...upload });
-  }
 
-  /** An upload's commit or abort must come with the upload's transfer token, while it is pending. */
-  /** Uploads committed lately (id → transfer token), so that a commit sent again gets the same answer. */
-  private rememberCommit(arrayId: string, transferToken: string): void {
-    this.committedUploads.set(arrayId, transferToken);
-    for (const id of this.committedUploads.keys()) {
-      if (this.committedUploads.size <= MAX_COMMITS_KEPT) break;
-      this.committedUploads.delete(id);
-    }
-  }
 
-  private checkUpload(arrayId: string, transferToken: string): void {
-    // An upload dropped meanwhile (deleted, or its client was silent too long): say why.
-    const dropped = this.arrays.find(arrayId) === undefined ? this.droppedUploads.reasonFor(arrayId) : undefined;
-    if (dropped !== undefined) throw dropped;
-    const record = this.arrays.getRecord(arrayId);
-    if (record.state !== 'pending' || record.transferToken === undefined || record.transferToken !== transferToken) {
-      throw new InvalidArgumentError(`array ${arrayId} is not an upload in progress with this transfer token`);
-    }
-  }
 
-  private async commitArray(arrayId: string, transferToken?: string): Promise<Outgoing<'array.info'>> {
-    const record = this.arrays.getRecord(arrayId);
-    let replaced: ArrayRecord | undefined;
-    try {
-      // Agents refuse to seal an upload with missing bytes; the array then never becomes visible.
-      await this.placement.tellAgentsOf(record.meta, { type: 'partition.seal', arrayId });
-      replaced = this.arrays.commit(arrayId).replaced;
-      if (transferToken !== undefined) this.rememberCommit(arrayId, transferToken);
-    } catch (error) {
-      await this.dropArray(record);
-      // A commit or abort sent again (its reply was lost while NATS was away) hears why it failed.
-      const failure = error instanceof SharcError ? error : new InternalError(`committing ${record.meta.name} failed: ${(error as Error).message}`, { cause: error });
-      this.droppedUploads.remember(arrayId, failure);
-      throw error;
-    }
-    // The new array is stored and named: answer now, free the replaced one behind the answer
-    // (unless a map output's lineage still needs it: then it stays, retired).
-    if (replaced !== undefined && replaced.state !== 'retired') void this.releaseDropped(replaced);
-    return this.arrayInfo(record.meta);
-  }
 
-  /**
-   * The lease of each upload: a client lists the uploads it writes in every heartbeat. One of
-   * its pending uploads that it no longer lists, older than UPLOAD_LISTING_GRACE_MS (its
-   * array.placed reply has had time to arrive), was given up without an abort reaching this
-   * coordinator (the put failed while NATS was away, or its reply was lost): it is dropped, as
-   * the uploads of a client that went away are, though this client lives on.
-   */
-  private dropUnlistedUploads(clientId: string, listed: readonly string[]): void {
-    const now = Date.now();
-    const writing = new Set(listed);
-    for (const record of this.arrays.uploadsOf(clientId)) {
-      if (writing.has(record.meta.id) || now - record.createdAt < UPLOAD_LISTING_GRACE_MS) continue;
-      const { id, name } = record.meta;
-      this.options.logger.warn('an upload its client no longer writes is dropped', { arrayId: id, name, client: clientId });
-      this.droppedUploads.remember(
-        id,
-        new ConnectionError(`the upload of '${name}' was dropped: client ${clientId} no longer writes it (its put failed or was given up, and its abort did not arrive). Put it again`, {
-          retryable: true,
-          details: { arrayId: id, name, clientId },
-        }),
-      );
-      void this.dropArray(record).catch((error: unknown) => this.options.logger.warn('could not free a dropped upload', { arrayId: id, error: (error as Error).message }));
-    }
-  }
 
-  /**
-   * Deletes an array. One that a live map output was computed from is only retired (unnamed,
-   * its memory kept) until that output goes: it is the output's lineage.
-   */
-  private async dropArray(record: ArrayRecord): Promise<void> {
-    if (record.state === 'ready' && this.arrays.hasDependents(record.meta.id)) {
-      this.arrays.retire(record.meta.id);
-      return;
-    }
-    this.arrays.remove(record.meta.id);
-    await this.releaseDropped(record);
-  }
 
-  /** Frees a removed array, then its lineage input if that was retired and nothing else needs it. */
-  private async releaseDropped(record: ArrayRecord): Promise<void> {
-    await this.placement.release(record.meta);
-    if (record.origin.kind !== 'map') return;
-    // Both inputs of a binary op are its lineage.
-    for (const inputId of record.origin.withId === undefined ? [record.origin.inputId] : [record.origin.inputId, record.origin.withId]) {
-      const input = this.arrays.find(inputId);
-      if (input?.state === 'retired' && !this.arrays.hasDependents(input.meta.id)) {
-        this.arrays.remove(input.meta.id);
-        await this.releaseDropped(input);
-      }
-    }
-  }
 
-  /**
-   * Where to read an array, once partitions being recovered are served again (a DataLostError if
-   * one cannot be). `opening`: an array with a partition no live agent holds opens all the same
-   * (its placement and `lostPartitions` say so), so that it can be deleted; reading it fails.
-   */
-  private async servedInfo(arrayId: string, { opening = false } = {}): Promise<Outgoing<'array.info'>> {
-    const record = this.arrays.getRecord(arrayId);
-    const unreadable = (error: unknown) => {
-      if (!opening || !(error instanceof DataLostError)) throw error;
-    };
-    await Promise.all(record.meta.partitions.map((p) => this.recovery.whenServed(record, p.index).catch(unreadable)));
-    return this.arrayInfo(record.meta);
-  }
 
-  private arrayInfo(meta: ArrayMeta): Outgoing<'array.info'> {
-    return { type: 'array.info', array: meta, agents: this.placement.agentsOf(meta) };
-  }
 
   /**
    * A coordinator whose lease lapsed (NATS was away, or this process was paused) holds what
@@ -572,51 +422,17 @@ export class Coordinator {
     throw new ConnectionError('this coordinator cannot prove it holds its lease now (NATS was away, or another coordinator took over)', { retryable: true });
   }
 
+
   /**
-   * Deletes an array by id or by name: a ready one (kept, retired, while a map output needs
-   * it), or an upload in progress, whose client then fails with CancelledError. The output of
-   * a running map goes with its job: cancel that instead.
+   * The agents, their partition counts from placement (every copy placed on each, as of the last
+   * call that changed it: a put, map or delete that returned is in them), their memory and load
+   * as they last reported it (heartbeats, every second).
    */
-  private async deleteArray(message: MessageOf<'array.delete'>): Promise<void> {
-    if ((message.arrayId === undefined) === (message.name === undefined)) throw new InvalidArgumentError('array.delete takes an arrayId or a name, one of the two');
-    // By name: the stored array (what `ls` shows), else one being written under that name.
-    const byName = (name: string) => {
-      const pending = this.arrays.pendingByName(name);
-      try {
-        return this.arrays.getRecord(this.arrays.byNameOrThrow(name).id);
-      } catch (error) {
-        if (pending === undefined) throw error;
-        return pending;
-      }
-    };
-    const record = message.arrayId !== undefined ? this.arrays.getRecord(message.arrayId) : byName(message.name!);
-    if (record.state === 'pending' && record.transferToken === undefined) {
-      throw new InvalidArgumentError(
-        `array '${record.meta.name}' is the output of a running job: cancel the job instead (sharc status lists it, sharc cancel JOB / cluster.cancel(jobId))`,
-      );
-    }
-    if (record.state === 'pending') {
-      this.options.logger.info('dropping an upload in progress: deleted by a client', { arrayId: record.meta.id, name: record.meta.name, owner: record.owner, by: message.from });
-      this.droppedUploads.remember(
-        record.meta.id,
-        new CancelledError(`the upload of '${record.meta.name}' was deleted before it finished (sharc rm / delete, by ${message.from})`, {
-          details: { arrayId: record.meta.id, name: record.meta.name },
-        }),
-      );
-    }
-    await this.dropArray(record);
+  private listNodes(): Outgoing<'nodes.listed'> {
+    const placed = this.arrays.placedCopies();
+    return { type: 'nodes.listed', agents: this.agents.all().map((agent) => ({ ...agent, partitions: placed.get(agent.id) ?? 0 })) };
   }
 
-  private listArrays(all: boolean): Outgoing<'array.listed'> {
-    const arrays = this.arrays.list();
-    if (!all) return { type: 'array.listed', arrays };
-    const pending = this.arrays.pending().map((r) => ({
-      array: r.meta,
-      writer: r.transferToken === undefined ? ('map' as const) : ('upload' as const),
-      ...(r.owner === undefined ? {} : { clientId: r.owner }),
-    }));
-    return { type: 'array.listed', arrays, pending };
-  }
 
   /**
    * A client went silent past the liveness window: what it held goes (see dropWorkOfGoneClient).
@@ -631,9 +447,10 @@ export class Coordinator {
           load.controller.abort();
           return jobId;
         });
-    const { arrays, scheduler, droppedUploads } = this;
+    const { arrays, scheduler, lifecycle } = this;
     const { state, logger } = this.options;
-    await dropWorkOfGoneClient({ arrays, scheduler, droppedUploads, state, logger, abortLoadsOf, drop: (record) => this.dropArray(record) }, clientId, silentForMs);
+    const { droppedUploads } = lifecycle;
+    await dropWorkOfGoneClient({ arrays, scheduler, droppedUploads, state, logger, abortLoadsOf, drop: (record) => lifecycle.dropArray(record) }, clientId, silentForMs);
   }
 
   /** Moves the dead agent's partitions and the running work on them to live agents. */
@@ -644,6 +461,3 @@ export class Coordinator {
   }
 }
 
-function generatedName(): string {
-  return `array-${randomBytes(4).toString('hex')}`;
-}

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ArrayNotFoundError, ConnectionError, MISSING_PARTITION_DETAIL, type AgentInfo, type ArrayMeta, type JobSpec, type Logger, type MessageBus } from '@sharc/protocol';
 import { RunningJob, type JobHooks } from '../src/jobs/run-job.js';
+import { AgentClient } from '../src/agents/agent-client.js';
 import { PartitionAllocator } from '../src/placement/partition-allocator.js';
 import { AgentRegistry } from '../src/registry/agent-registry.js';
 
@@ -34,7 +35,7 @@ describe('work an agent takes with it when it dies', () => {
     agents.register(agentInfo('agent-a', 1));
     // The agent got the request and died: no reply will ever come.
     const bus = { call: () => new Promise(() => undefined) } as unknown as MessageBus;
-    const allocator = new PartitionAllocator(bus, agents, 'default', quiet);
+    const allocator = new PartitionAllocator(new AgentClient(bus, 'default', agents), agents, quiet);
     const meta: ArrayMeta = { ...input, partitions: [{ index: 0, rowStart: 0, rowCount: 200, byteLength: 1600, agentId: 'agent-a' }] };
     const sealing = allocator.tellAgentsOf(meta, { type: 'partition.seal', arrayId: meta.id } as never);
     // A restarted agent registering from another process is how it is declared dead here.

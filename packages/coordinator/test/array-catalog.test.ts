@@ -252,14 +252,110 @@ describe('ArrayCatalog lineage', () => {
     catalog.addPending(record);
     catalog.commit('a');
     saved.length = 0;
-    catalog.markLost(record, 2);
-    catalog.markLost(record, 0);
-    catalog.markLost(record, 2);
-    assert.deepEqual(record.meta.lostPartitions, [0, 2], 'in index order, once each');
+    catalog.markLost('a', 2);
+    catalog.markLost('a', 0);
+    catalog.markLost('a', 2);
+    assert.deepEqual(catalog.find('a')?.meta.lostPartitions, [0, 2], 'in index order, once each');
     assert.deepEqual(saved, [[2], [0, 2]], 'each change is stored, a repeat is not');
     assert.deepEqual(catalog.list()[0]?.lostPartitions, [0, 2]);
     assert.deepEqual(catalog.partitionsOnAgent('agent-0'), [{ arrayId: 'a', partitions: [1] }]);
     assert.deepEqual(catalog.servingCounts(), new Map([['agent-0', 1]]));
     assert.deepEqual(catalog.servingCounts('a'), new Map());
+  });
+});
+
+describe('ArrayCatalog: the one owner of placement', () => {
+  const twoPartitions = (id: string, name: string): ArrayRecord => {
+    const record = pendingRecord(id, name);
+    record.meta.partitions = [0, 1].map((index) => ({ index, rowStart: index * 5, rowCount: 5, byteLength: 40, agentId: 'agent-0', replicas: ['agent-1'] }));
+    return record;
+  };
+
+  it('hands out arrays their holder cannot change: a record, its ArrayMeta, partitions and replicas are frozen', () => {
+    const catalog = new ArrayCatalog();
+    catalog.addPending(twoPartitions('a', 'a'));
+    const { record } = catalog.commit('a');
+    const meta = catalog.ready('a');
+    // Module code is strict: writing to a frozen object throws.
+    assert.throws(() => {
+      meta.partitions[0] = { ...meta.partitions[0]!, agentId: 'agent-9' };
+    }, TypeError);
+    assert.throws(() => {
+      meta.partitions[1]!.agentId = 'agent-9';
+    }, TypeError);
+    assert.throws(() => meta.partitions[1]!.replicas!.push('agent-9'), TypeError);
+    assert.throws(() => {
+      meta.lostPartitions = [0];
+    }, TypeError);
+    assert.throws(() => {
+      record.state = 'retired';
+    }, TypeError);
+    assert.deepEqual(
+      catalog.ready('a').partitions.map((p) => p.agentId),
+      ['agent-0', 'agent-0'],
+      'the catalog still places both on agent-0',
+    );
+    assert.equal(catalog.find('a')?.state, 'ready');
+  });
+
+  it('moves a partition only through the catalog: a new snapshot, the old one unchanged, revisions raised', () => {
+    const catalog = new ArrayCatalog();
+    catalog.addPending(twoPartitions('a', 'a'));
+    catalog.commit('a');
+    catalog.addPending(twoPartitions('b', 'b'));
+    const before = catalog.ready('a');
+    const [arrayRevision, globalRevision] = [catalog.revisionOf('a')!, catalog.revision];
+    assert.equal(catalog.servingAgent('a', 1), 'agent-0');
+
+    assert.equal(catalog.placePartition('a', { ...before.partitions[1]!, agentId: 'agent-1', replicas: ['agent-0'] }), true);
+    assert.equal(catalog.servingAgent('a', 1), 'agent-1', 'who serves partition 1 now');
+    assert.equal(catalog.ready('a').partitions[0], before.partitions[0], 'the partition that did not move is shared');
+    assert.equal(before.partitions[1]!.agentId, 'agent-0', 'a snapshot handed out earlier never changes');
+    assert.ok(catalog.revisionOf('a')! > arrayRevision, 'the array revision rises on a move');
+    assert.ok(catalog.revision > globalRevision, 'so does the catalog revision');
+    const afterMove = catalog.revisionOf('a')!;
+    catalog.markLost('a', 0);
+    assert.ok(catalog.revisionOf('a')! > afterMove, 'and on a partition lost for good');
+    assert.throws(() => catalog.placePartition('a', { ...before.partitions[1]!, index: 7 }), RangeError);
+  });
+
+  it('a name deleted and created again is another array: the old one is gone by id, moves of it change nothing', () => {
+    const saved: string[] = [];
+    const catalog = new ArrayCatalog((arrayId, record) => saved.push(`${arrayId}:${record?.state ?? 'deleted'}`));
+    catalog.addPending(twoPartitions('old', 'data'));
+    catalog.commit('old');
+    const old = catalog.byNameOrThrow('data');
+    const oldRevision = catalog.revisionOf('old')!;
+    catalog.remove('old');
+    catalog.checkName('data', false);
+    catalog.addPending(twoPartitions('new', 'data'));
+    catalog.commit('new');
+
+    assert.equal(catalog.byNameOrThrow('data').id, 'new');
+    assert.equal(catalog.find(old.id), undefined, 'the deleted array is gone by its id');
+    assert.equal(catalog.revisionOf(old.id), undefined);
+    assert.ok(catalog.revisionOf('new')! > oldRevision, 'the new array has a later revision than any of the old one');
+    // A recovery or a job that held the old array: its move is refused, the new array untouched.
+    saved.length = 0;
+    assert.equal(catalog.placePartition(old.id, { ...old.partitions[0]!, agentId: 'agent-5' }), false);
+    assert.equal(catalog.servingAgent(old.id, 0), undefined);
+    assert.equal(catalog.servingAgent('new', 0), 'agent-0');
+    catalog.markLost(old.id, 0);
+    assert.equal(catalog.find('new')?.meta.lostPartitions, undefined);
+    assert.deepEqual(saved, [], 'nothing stored for the old array');
+  });
+
+  it('counts the partition copies placed on each agent at once, after every change', () => {
+    const catalog = new ArrayCatalog();
+    assert.deepEqual(catalog.placedCopies(), new Map());
+    catalog.addPending(twoPartitions('a', 'a'));
+    catalog.commit('a');
+    assert.deepEqual(catalog.placedCopies(), new Map([['agent-0', 2], ['agent-1', 2]]));
+    catalog.placePartition('a', { index: 1, rowStart: 5, rowCount: 5, byteLength: 40, agentId: 'agent-2', replicas: [] });
+    assert.deepEqual(catalog.placedCopies(), new Map([['agent-0', 1], ['agent-1', 1], ['agent-2', 1]]));
+    catalog.markLost('a', 0);
+    assert.deepEqual(catalog.placedCopies(), new Map([['agent-2', 1]]));
+    catalog.remove('a');
+    assert.deepEqual(catalog.placedCopies(), new Map());
   });
 });

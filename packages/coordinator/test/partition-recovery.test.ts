@@ -12,12 +12,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DataLostError, PartitionLostError, fromErrorData, toErrorData, type AgentInfo, type Logger, type MessageBus } from '@sharc/protocol';
+import { AgentClient } from '../src/agents/agent-client.js';
 import { PartitionAllocator } from '../src/placement/partition-allocator.js';
 import { PartitionRecovery } from '../src/recovery/partition-recovery.js';
 import { AgentMembership } from '../src/registry/agent-membership.js';
 import { AgentRegistry } from '../src/registry/agent-registry.js';
 import { ArrayCatalog, type ArrayRecord } from '../src/registry/array-catalog.js';
 import { MemoryStateStore } from '../src/state/state-store.js';
+
+/** An array's id, and its placement as the catalog has it now. */
+interface LiveArray {
+  id: string;
+  readonly meta: ArrayRecord['meta'];
+}
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -33,12 +40,20 @@ function setup() {
   const agents = new AgentRegistry(DEAD_AFTER_MS, quiet, (id) => recovery.agentDead(id));
   const catalog = new ArrayCatalog();
   const bus = { call: async () => ({ type: 'ok' }) } as unknown as MessageBus;
-  const placement = new PartitionAllocator(bus, agents, 'default', quiet, () => catalog.servingCounts());
+  const client = new AgentClient(bus, 'default', agents);
+  const placement = new PartitionAllocator(client, agents, quiet, () => catalog.servingCounts());
   const recovery: PartitionRecovery = new PartitionRecovery({ catalog, agents, placement, logger: quiet, runMapTask: async () => undefined });
-  const membership = new AgentMembership({ bus, agents, arrays: catalog, placement, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
+  const membership = new AgentMembership({ client, agents, arrays: catalog, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
   for (const [id, pid] of [['agent-a', 1], ['agent-b', 2], ['agent-c', 3]] as const) membership.register(agentInfo(id, pid));
   /** An uploaded array 'single' of a partition for each list of holders. */
-  const put = (holders: string[][]): ArrayRecord => {
+  /** An array as the catalog places it now (the catalog hands out frozen snapshots, new ones after each move). */
+  const live = (id: string): LiveArray => ({
+    id,
+    get meta() {
+      return catalog.find(id)!.meta;
+    },
+  });
+  const put = (holders: string[][]): LiveArray => {
     const record: ArrayRecord = {
       meta: {
         id: 'arr1',
@@ -54,7 +69,7 @@ function setup() {
       createdAt: 0,
     };
     catalog.restore([record]);
-    return record;
+    return live(record.meta.id);
   };
   // Every agent sends heartbeats but those silenced; one that registers again speaks again.
   const silent = new Set<string>();
@@ -74,7 +89,7 @@ function setup() {
     clearInterval(beat);
     agents.close();
   };
-  return { catalog, recovery, membership: { register }, put, silence, close };
+  return { catalog, recovery, membership: { register }, put, live, silence, close };
 }
 
 /** Settles the promise, for assertions on how it failed. */
@@ -94,7 +109,7 @@ describe('partitions lost for now and for good', () => {
     const record = put([['agent-a'], ['agent-b']]);
     // Declared dead (silent): it may come back with its memory.
     await silence('agent-a');
-    const dead = await failure(recovery.whenServed(record, 0));
+    const dead = await failure(recovery.whenServed(record.id, 0));
     assert.ok(dead instanceof DataLostError && !(dead instanceof PartitionLostError) && dead.retryable, `${dead.name}: ${dead.message}`);
     assert.match(dead.message, /partition 0 of 'single' was stored only on agent agent-a, which died: it is served again if that agent comes back/);
     assert.equal(record.meta.lostPartitions, undefined, 'not lost for good yet');
@@ -102,7 +117,7 @@ describe('partitions lost for now and for good', () => {
 
     // Back, restarted: it holds nothing.
     membership.register(agentInfo('agent-a', 10), []);
-    const lost = await failure(recovery.whenServed(record, 0));
+    const lost = await failure(recovery.whenServed(record.id, 0));
     assert.ok(lost instanceof PartitionLostError && lost instanceof DataLostError, `${lost.name}: ${lost.message}`);
     assert.equal(lost.retryable, false);
     assert.equal(lost.code, 'PARTITION_LOST');
@@ -112,8 +127,8 @@ describe('partitions lost for now and for good', () => {
     assert.deepEqual(catalog.partitionsOnAgent('agent-a'), [], 'nobody is told to keep it');
     assert.deepEqual(catalog.list().map((m) => m.lostPartitions), [[0]], 'the listing says so');
     // Every later ask fails the same way, at once; the other partition is fine.
-    assert.ok((await failure(recovery.whenServed(record, 0))) instanceof PartitionLostError);
-    await recovery.whenServed(record, 1);
+    assert.ok((await failure(recovery.whenServed(record.id, 0))) instanceof PartitionLostError);
+    await recovery.whenServed(record.id, 1);
     // It crosses NATS as the same class.
     const rebuilt = fromErrorData(toErrorData(lost));
     assert.ok(rebuilt instanceof PartitionLostError && !rebuilt.retryable);
@@ -125,7 +140,7 @@ describe('partitions lost for now and for good', () => {
     const record = put([['agent-a'], ['agent-b']]);
     // Same name, new process: declared dead and lacking its copies in one go.
     membership.register(agentInfo('agent-a', 11), []);
-    const lost = await failure(recovery.whenServed(record, 0));
+    const lost = await failure(recovery.whenServed(record.id, 0));
     assert.ok(lost instanceof PartitionLostError, `${lost.name}: ${lost.message}`);
     assert.deepEqual(record.meta.lostPartitions, [0]);
   });
@@ -135,44 +150,45 @@ describe('partitions lost for now and for good', () => {
     t.after(close);
     const record = put([['agent-a', 'agent-b'], ['agent-b', 'agent-c']]);
     await silence('agent-a', 'agent-b');
-    const bothDead = await failure(recovery.whenServed(record, 0));
+    const bothDead = await failure(recovery.whenServed(record.id, 0));
     assert.ok(bothDead instanceof DataLostError && bothDead.retryable, bothDead.message);
     assert.match(bothDead.message, /stored on agents agent-a, agent-b, which died/);
     // agent-a is back without it: agent-b may still come back with its copy.
     membership.register(agentInfo('agent-a', 12), []);
-    const waiting = await failure(recovery.whenServed(record, 0));
+    const waiting = await failure(recovery.whenServed(record.id, 0));
     assert.ok(!(waiting instanceof PartitionLostError) && waiting instanceof DataLostError && waiting.retryable, waiting.message);
     assert.match(waiting.message, /stored only on agent agent-b, which died/);
     assert.equal(record.meta.lostPartitions, undefined);
     // Partition 1 had a copy on agent-c, alive: it is served from there.
-    await recovery.whenServed(record, 1);
+    await recovery.whenServed(record.id, 1);
     assert.equal(record.meta.partitions[1]!.agentId, 'agent-c');
     // agent-b is back without it too.
     membership.register(agentInfo('agent-b', 13), []);
-    assert.ok((await failure(recovery.whenServed(record, 0))) instanceof PartitionLostError);
+    assert.ok((await failure(recovery.whenServed(record.id, 0))) instanceof PartitionLostError);
     assert.deepEqual(record.meta.lostPartitions, [0]);
   });
 
   it('a map output computed from a partition lost for good is lost for good too once its own copy is gone', async (t) => {
-    const { catalog, recovery, membership, put, close } = setup();
+    const { catalog, recovery, membership, put, live, close } = setup();
     t.after(close);
     const input = put([['agent-a'], ['agent-b']]);
-    const output: ArrayRecord = {
+    const stored: ArrayRecord = {
       meta: { ...structuredClone(input.meta), id: 'out1', name: 'doubled' },
       origin: { kind: 'map', inputId: 'arr1', kernel: { kind: 'map', hash: 'h', module: 'm', kernel: 'k' } as never, params: {}, dtype: 'float64', cols: 1 },
       state: 'ready',
       replace: false,
       createdAt: 0,
     };
-    catalog.restore([output]);
+    catalog.restore([stored]);
+    const output = live('out1');
     membership.register(agentInfo('agent-a', 14), []);
-    const lost = await failure(recovery.whenServed(output, 0));
+    const lost = await failure(recovery.whenServed(output.id, 0));
     assert.ok(lost instanceof PartitionLostError && !lost.retryable, `${lost.name}: ${lost.message}`);
     assert.match(lost.message, /array 'doubled' has lost partition 0 for good: .*its input 'single' lost that partition for good too/);
     assert.deepEqual(output.meta.lostPartitions, [0]);
     assert.deepEqual(input.meta.lostPartitions, [0]);
     // Partition 1 of both, on agent-b, is fine.
-    await recovery.whenServed(output, 1);
+    await recovery.whenServed(output.id, 1);
   });
 
   it('an agent that comes back with its copy (a network cut) serves it again', async (t) => {
@@ -180,17 +196,17 @@ describe('partitions lost for now and for good', () => {
     t.after(close);
     const record = put([['agent-a'], ['agent-b']]);
     await silence('agent-a');
-    assert.ok((await failure(recovery.whenServed(record, 0))).message.includes('which died'));
+    assert.ok((await failure(recovery.whenServed(record.id, 0))).message.includes('which died'));
     // The same process registers again, holding it.
     membership.register(agentInfo('agent-a', 1), [{ arrayId: 'arr1', partitions: [0] }]);
-    await recovery.whenServed(record, 0);
+    await recovery.whenServed(record.id, 0);
     assert.equal(record.meta.lostPartitions, undefined);
     assert.equal(record.meta.partitions[0]!.agentId, 'agent-a');
   });
 });
 
 describe('primaries after recovery', () => {
-  const servedBy = (record: ArrayRecord, ids: string[]) => ids.map((id) => record.meta.partitions.filter((p) => p.agentId === id).length);
+  const servedBy = (record: LiveArray, ids: string[]) => ids.map((id) => record.meta.partitions.filter((p) => p.agentId === id).length);
 
   it("a dead agent's primaries move to the copies serving the fewest of the array", async (t) => {
     const { recovery, put, silence, close } = setup();
@@ -198,7 +214,7 @@ describe('primaries after recovery', () => {
     // Three copies of each; agent-a serves all four.
     const record = put([0, 1, 2, 3].map(() => ['agent-a', 'agent-b', 'agent-c']));
     await silence('agent-a');
-    await Promise.all(record.meta.partitions.map((p) => recovery.whenServed(record, p.index)));
+    await Promise.all(record.meta.partitions.map((p) => recovery.whenServed(record.id, p.index)));
     assert.deepEqual(servedBy(record, ['agent-a', 'agent-b', 'agent-c']), [0, 2, 2], JSON.stringify(record.meta.partitions));
     for (const p of record.meta.partitions) assert.deepEqual([p.agentId, ...(p.replicas ?? [])].sort(), ['agent-b', 'agent-c']);
   });
@@ -214,7 +230,7 @@ describe('primaries after recovery', () => {
     // Served where it is said to be: every partition's copies are the same two agents.
     for (const p of record.meta.partitions) {
       assert.deepEqual([p.agentId, ...(p.replicas ?? [])].sort(), ['agent-a', 'agent-b']);
-      await recovery.whenServed(record, p.index);
+      await recovery.whenServed(record.id, p.index);
     }
   });
 });

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, reservedBytesOf, type Logger, type MessageBus, type PartitionMeta } from '@sharc/protocol';
 import { DEFAULT_PARTITION_BYTES, addReplicas, balancePrimaries, choosePrimary, placePartitions, type AgentCapacity } from '../src/index.js';
+import { AgentClient } from '../src/agents/agent-client.js';
 import { PartitionAllocator } from '../src/placement/partition-allocator.js';
 import { AgentRegistry } from '../src/registry/agent-registry.js';
 
@@ -333,7 +334,7 @@ describe('primaries (the copy that serves each partition)', () => {
     const registry = new AgentRegistry(Infinity, quiet);
     registry.register({ id: 'big', host: 'h', pid: 1, dataHost: '127.0.0.1', dataPort: 7000, threads: 1, memoryBytes: 4096 * MiB, usedBytes: 0, partitions: 0, workInFlight: 0 });
     registry.register({ id: 'small', host: 'h', pid: 2, dataHost: '127.0.0.1', dataPort: 7001, threads: 1, memoryBytes: 1024 * MiB, usedBytes: 0, partitions: 0, workInFlight: 0 });
-    const allocator = new PartitionAllocator({} as MessageBus, registry, 'default', quiet);
+    const allocator = new PartitionAllocator(new AgentClient({} as MessageBus, 'default', registry), registry, quiet);
     const meta = allocator.place('x', 'float64', [8 * 1024 * 1024], 8, 2);
     // By room alone, 'big' would serve all 8 (it has the most free memory left after each).
     assert.deepEqual(served(meta.partitions, ['big', 'small']), [4, 4]);

@@ -5,8 +5,9 @@
  *
  * ```ts
  * const bus = new MessageBus(await connectNats({ servers, name: 'me' }), 'me', createLogger('me'));
+ * // The reply's type (nodes.listed) follows from the request's (REPLIES).
  * const reply = await bus.call(subjectFor('default', { to: 'coordinator', verb: 'client' }),
- *   { type: 'nodes.list' }, 'nodes.listed', { timeoutMs: 5000 });
+ *   { type: 'nodes.list' }, { timeoutMs: 5000 });
  * ```
  */
 export { PROTOCOL_VERSION } from './version.js';
@@ -44,7 +45,7 @@ export type { ErrorData, SharcErrorOptions, ErrorFix, FixCall } from './errors.j
 export { subjectFor, isSubjectToken } from './subjects.js';
 export { arrayNameProblem, escapeForTerminal, quotedName, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
-export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES } from './messages.js';
+export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
 export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';
@@ -65,6 +66,10 @@ export type {
   JobStatus,
   PendingArray,
   BuiltinReduction,
+  RequestType,
+  ReplyTypeOf,
+  ReplyOf,
+  Request,
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';

@@ -413,3 +413,54 @@ export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 export type Outgoing<T extends MessageType = MessageType> = T extends MessageType
   ? Omit<MessageOf<T>, 'v' | 'from'>
   : never;
+
+/**
+ * What each request is answered with (an `error` reply aside, which the bus throws as its
+ * typed error): `bus.call(subject, message, options)` infers the reply from the request's
+ * type and checks it. Messages not listed here are events (published, never asked).
+ */
+export const REPLIES = {
+  // Client -> coordinator.
+  'array.create': ['array.placed'],
+  'array.commit': ['array.info'],
+  'array.abort': ['ok'],
+  'array.open': ['array.info'],
+  'array.locate': ['array.info'],
+  'array.delete': ['ok'],
+  'array.list': ['array.listed'],
+  'array.load': ['array.info'],
+  'kernel.put': ['ok'],
+  'job.submit': ['job.done'],
+  'job.cancel': ['ok'],
+  'job.sync': ['job.done', 'job.state'],
+  'nodes.list': ['nodes.listed'],
+  'jobs.list': ['jobs.listed'],
+  // Agent -> coordinator.
+  'agent.register': ['ok'],
+  'agent.heartbeat': ['ok'],
+  'task.progress': ['ok'],
+  'kernel.get': ['kernel.code'],
+  // Coordinator -> agent.
+  'partition.allocate': ['ok'],
+  'partition.load': ['ok'],
+  'partition.fetch': ['ok'],
+  'partition.seal': ['ok'],
+  'partition.free': ['ok'],
+  'file.inspect': ['file.info'],
+  'task.run': ['task.result'],
+  'agent.hello': ['agent.register'],
+} as const satisfies { readonly [T in MessageType]?: readonly MessageType[] };
+
+/** A message type that is a request: one with a reply in REPLIES. */
+export type RequestType = keyof typeof REPLIES;
+/** The reply types a request of type `T` is answered with. */
+export type ReplyTypeOf<T extends RequestType> = (typeof REPLIES)[T][number];
+/** The reply to a request of type `T`, as the requester receives it. */
+export type ReplyOf<T extends RequestType> = MessageOf<ReplyTypeOf<T>>;
+/** A request as a sender writes it (the bus fills in the envelope). */
+export type Request<T extends RequestType = RequestType> = Outgoing<T>;
+
+/** Whether `type` names a request (one REPLIES lists), so `bus.call` can infer its reply. */
+export function isRequestType(type: string): type is RequestType {
+  return Object.hasOwn(REPLIES, type);
+}

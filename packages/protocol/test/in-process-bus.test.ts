@@ -280,6 +280,36 @@ describe('MessageBus over the in-process hub', () => {
     });
   });
 
+  it('call() without a reply type infers it from the request (REPLIES) and checks it', async () => {
+    server.serve(subject, (message) => (message.type === 'array.list' ? { type: 'array.listed', arrays: [] } : { type: 'ok' }));
+    const listed = await client.call(subject, { type: 'array.list' }, { timeoutMs: 1000 });
+    // Typed as the array.listed message: its fields are read without a cast.
+    assert.equal(listed.type, 'array.listed');
+    assert.deepEqual(listed.arrays, []);
+    await assert.rejects(client.call(subject, { type: 'nodes.list' }, { timeoutMs: 1000 }), (error: unknown) => {
+      assert.ok(error instanceof InternalError);
+      assert.match(error.message, /expected a nodes\.listed reply to nodes\.list, got ok/);
+      return true;
+    });
+  });
+
+  it('call() accepts each reply a request may get (job.sync: job.done or job.state)', async () => {
+    let done = true;
+    server.serve(subject, () => (done ? { type: 'job.done', jobId: 'j1' } : { type: 'job.state', jobId: 'j1', state: 'running' }));
+    const first = await client.call(subject, { type: 'job.sync', jobId: 'j1' }, { timeoutMs: 1000 });
+    assert.equal(first.type, 'job.done');
+    done = false;
+    const second = await client.call(subject, { type: 'job.sync', jobId: 'j1' }, { timeoutMs: 1000 });
+    assert.equal(second.type === 'job.state' ? second.state : second.type, 'running');
+  });
+
+  it('call() without a reply type refuses an event, which has no reply', async () => {
+    server.serve(subject, () => ({ type: 'ok' }));
+    // A message REPLIES does not list: refused before it is sent.
+    const event = { type: 'task.cancel', jobId: 'j1' } as never;
+    await assert.rejects(client.call(subject, event, { timeoutMs: 1000 }), /task\.cancel is not a request/);
+  });
+
   it('a handler that throws a typed error reaches the requester as that typed error', async () => {
     server.serve(subject, () => {
       throw new NameTakenError("an array named 'x' already exists", { details: { name: 'x' } });

@@ -148,7 +148,12 @@ export interface NodeInfo {
   host: string;
   threads: number;
   memoryBytes: number;
+  /** Memory the agent holds, as it last reported it (with each heartbeat, every second). */
   usedBytes: number;
+  /**
+   * Partition copies placed on the agent (serving copies and replicas), as the coordinator
+   * places them: up to date as soon as a put, map, load or delete returns.
+   */
   partitions: number;
   /** Block requests running or queued on the agent's worker threads (per thread: its load; 1 = all busy). */
   workInFlight: number;

@@ -6,7 +6,6 @@ import {
   InvalidArgumentError,
   checkBuiltinKernel,
   NoAgentsError,
-  REPLY_MARGIN_MS,
   bytesPerElement,
   isSubjectToken,
   parseShape,
@@ -25,8 +24,8 @@ import {
   type Outgoing,
   type Shape,
   type SharcError,
-  type Task,
 } from '@sharc/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
 import { newArrayId, type PartitionAllocator } from '../placement/partition-allocator.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
@@ -73,6 +72,8 @@ interface FinishedJob {
 
 export interface SchedulerDeps {
   bus: MessageBus;
+  /** Every request to an agent goes through it. */
+  client: AgentClient;
   cluster: string;
   deadAfterMs: number;
   logger: Logger;
@@ -92,20 +93,6 @@ export interface SchedulerDeps {
   expectClient(clientId: string): void;
   commit(arrayId: string): Promise<ArrayMeta>;
   drop(record: ArrayRecord): Promise<void>;
-}
-
-/** Sends one partition's task to an agent and waits for it to finish. */
-export async function sendTask(bus: MessageBus, cluster: string, agentId: string, task: Omit<Task, 'timeoutMs'>, timeoutMs: number): Promise<{ blocks: number }> {
-  const reply = await bus.call(
-    subjectFor(cluster, { to: 'agent', agentId, verb: 'task' }),
-    // The agent stops the task itself after timeoutMs, should the cancel never reach it.
-    { type: 'task.run', task: { ...task, timeoutMs } },
-    'task.result',
-    // The job's own timer (a TimeoutError naming the job) fires first; this only ends a wait on
-    // an agent that never answers.
-    { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
-  );
-  return { blocks: reply.blocks };
 }
 
 /**
@@ -271,7 +258,7 @@ export class JobScheduler {
   }
 
   cancelOnAgents(jobId: string): void {
-    this.deps.bus.publish(subjectFor(this.deps.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
+    this.deps.client.cancelJob(jobId);
   }
 
   /** Runs a submitted job to its end; the reply to job.submit is its outcome. */
@@ -336,13 +323,14 @@ export class JobScheduler {
     const { jobId, spec, clientId } = params;
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
     const jobSubject = subjectFor(this.deps.cluster, { to: 'job', clientId, jobId });
+    // Snapshots (the catalog's ArrayMeta never change): where a partition is served now is asked of the catalog.
     const input = this.deps.arrays.ready(spec.arrayId);
-    const inputRecord = this.deps.arrays.getRecord(spec.arrayId);
     if (spec.kind === 'reduce' && spec.kernel.kind === 'map') throw new InvalidArgumentError('reduce needs a partial/combine kernel');
     if (spec.kind === 'map' && spec.kernel.kind !== 'map' && spec.kernel.kind !== 'builtin-map') throw new InvalidArgumentError('map needs a module kernel export');
     // A binary op's or dot's second array (checked against the first: same shape, op and dtypes).
     const other = spec.with === undefined ? undefined : this.deps.arrays.ready(spec.with.arrayId);
-    const otherRecord = other === undefined ? undefined : this.deps.arrays.getRecord(other.id);
+    /** The second array as placed now (its partitions may have moved since the job started). */
+    const otherNow = (): ArrayMeta | undefined => (other === undefined ? undefined : (this.deps.arrays.find(other.id)?.meta ?? other));
     checkBuiltinOpJob(spec, input, other);
     // A built-in's op and params are checked against the array before any agent is asked.
     if (spec.kind === 'reduce' && spec.kernel.kind === 'builtin') checkBuiltinKernel(spec.kernel, input.shape, true);
@@ -381,11 +369,9 @@ export class JobScheduler {
       jobSubject,
       deathWindowMs: this.deps.deadAfterMs + DEATH_VERDICT_MARGIN_MS,
       finishedWorkDiesWithAgent: spec.kind === 'map',
-      agentOf: (index) => input.partitions[index]!.agentId,
+      agentOf: (index) => this.deps.arrays.servingAgent(input.id, index) ?? input.partitions[index]!.agentId,
       runPartition: (index, agentId, attempt, timeout) =>
-        sendTask(
-          this.deps.bus,
-          this.deps.cluster,
+        this.deps.client.runTask(
           agentId,
           {
             jobId,
@@ -397,25 +383,25 @@ export class JobScheduler {
             kernel: spec.kernel,
             params: spec.params,
             ...outputTask(),
-            ...(other === undefined ? {} : { with: secondInputOf(other, input.partitions[index]!, agentId, this.deps.agents) }),
+            ...(other === undefined ? {} : { with: secondInputOf(otherNow()!, input.partitions[index]!, agentId, this.deps.agents) }),
           },
           timeout,
         ),
       recoverPartition: async (index) => {
-        await this.deps.recovery.whenServed(inputRecord, index);
-        if (otherRecord !== undefined) {
-          await Promise.all(overlappingPartitions(otherRecord.meta, input.partitions[index]!).map((p) => this.deps.recovery.whenServed(otherRecord, p.index)));
+        await this.deps.recovery.whenServed(input.id, index);
+        if (other !== undefined) {
+          await Promise.all(overlappingPartitions(other, input.partitions[index]!).map((p) => this.deps.recovery.whenServed(other.id, p.index)));
         }
-        if (output !== undefined) await this.moveOutputPartition(output, input, index, lostOutputs.delete(index));
+        if (output !== undefined) await this.moveOutputPartition(output, input.id, index, lostOutputs.delete(index));
       },
       partitionMissing: (index, agentId, arrayId) => {
         if (output !== undefined && arrayId === output.id) lostOutputs.add(index);
-        else if (otherRecord !== undefined && arrayId === otherRecord.meta.id) {
+        else if (other !== undefined && arrayId === other.id) {
           // A copy of the second array the catalog places on the agent is not there: made again.
-          for (const p of overlappingPartitions(otherRecord.meta, input.partitions[index]!)) {
-            if (holdersOf(p).includes(agentId)) this.deps.recovery.copyLost(otherRecord, p.index, agentId, Promise.resolve());
+          for (const p of overlappingPartitions(otherNow()!, input.partitions[index]!)) {
+            if (holdersOf(p).includes(agentId)) this.deps.recovery.copyLost(other.id, p.index, agentId, Promise.resolve());
           }
-        } else this.deps.recovery.copyLost(inputRecord, index, agentId, Promise.resolve());
+        } else this.deps.recovery.copyLost(input.id, index, agentId, Promise.resolve());
       },
       cancelEverywhere: (id) => this.cancelOnAgents(id),
       finish: async (outcome) => {
@@ -453,17 +439,17 @@ export class JobScheduler {
       // The input may have gone while the job waited.
       this.deps.arrays.ready(spec.arrayId);
       // Partitions of agents that died are served elsewhere first (a copy, the file, the lineage).
-      await Promise.all(input.partitions.map((p) => this.deps.recovery.whenServed(inputRecord, p.index)));
-      if (otherRecord !== undefined) {
-        this.deps.arrays.ready(otherRecord.meta.id);
-        await Promise.all(otherRecord.meta.partitions.map((p) => this.deps.recovery.whenServed(otherRecord, p.index)));
+      await Promise.all(input.partitions.map((p) => this.deps.recovery.whenServed(input.id, p.index)));
+      if (other !== undefined) {
+        this.deps.arrays.ready(other.id);
+        await Promise.all(other.partitions.map((p) => this.deps.recovery.whenServed(other.id, p.index)));
       }
       if (spec.kind !== 'map') return;
       // A resumed map writes into the output the previous coordinator allocated.
       const allocated = params.generation === 0 ? undefined : this.resumedOutput(params);
       if (allocated?.state === 'pending') {
         output = allocated.meta;
-        for (const p of input.partitions) await this.moveOutputPartition(output, input, p.index);
+        for (const p of input.partitions) await this.moveOutputPartition(output, input.id, p.index);
       } else {
         const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
         if (spec.kernel.kind === 'builtin-map') builtinOpOutput(meta, spec.kernel, input, other);
@@ -501,16 +487,17 @@ export class JobScheduler {
       .find((r) => r.state === 'pending' && r.origin.kind === 'map' && r.origin.inputId === params.spec.arrayId && name !== undefined && r.meta.name === name);
   }
 
-  /** A running map's output partition follows its input partition to the agent that took it over. */
-  private async moveOutputPartition(output: ArrayMeta, input: ArrayMeta, index: number, lost = false): Promise<void> {
-    const target = input.partitions[index]!.agentId;
-    const current = output.partitions[index]!;
-    if (current.agentId === target && !lost) return;
+  /**
+   * A running map's output partition follows its input partition to the agent that took it
+   * over. (`output`: the output as allocated; where its partition is now, the catalog says.)
+   */
+  private async moveOutputPartition(output: ArrayMeta, inputId: string, index: number, lost = false): Promise<void> {
+    const target = this.deps.arrays.servingAgent(inputId, index);
+    const current = this.deps.arrays.find(output.id)?.meta.partitions[index] ?? output.partitions[index]!;
+    if (target === undefined || (current.agentId === target && !lost)) return;
     await this.deps.placement.releaseCopy(current.agentId, output.id, current);
     const moved = { ...current, agentId: target };
-    output.partitions[index] = moved;
-    const record = this.deps.arrays.find(output.id);
-    if (record !== undefined) this.deps.arrays.touch(record);
+    this.deps.arrays.placePartition(output.id, moved);
     await this.deps.placement.allocateCopy(target, output.id, moved, { type: 'partition.allocate', arrayId: output.id, dtype: output.dtype, shape: output.shape, partition: moved });
   }
 

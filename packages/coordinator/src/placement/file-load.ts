@@ -1,17 +1,5 @@
-import {
-  CancelledError,
-  ConnectionError,
-  CONTROL_TIMEOUT_MS,
-  NoAgentsError,
-  TimeoutError,
-  bytesPerElement,
-  colsOf,
-  fileLoadTimeoutMs,
-  parseShape,
-  type FileSource,
-  type MessageBus,
-  type MessageOf,
-} from '@sharc/protocol';
+import { CancelledError, NoAgentsError, bytesPerElement, colsOf, fileLoadTimeoutMs, parseShape, type MessageOf } from '@sharc/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayRecord } from '../registry/array-catalog.js';
 import type { PartitionAllocator } from './partition-allocator.js';
@@ -28,15 +16,16 @@ export interface FileLoadFollower {
  * partitions. Returns the pending record, its origin the file (a lost partition is read again).
  */
 export async function loadFileOnAgents(
-  deps: { bus: MessageBus; agents: AgentRegistry; placement: PartitionAllocator },
+  deps: { client: AgentClient; agents: AgentRegistry; placement: PartitionAllocator },
   name: string,
   message: MessageOf<'array.load'>,
   follow: FileLoadFollower | undefined,
 ): Promise<ArrayRecord> {
-  const { bus, agents, placement } = deps;
+  const { client, agents, placement } = deps;
   const inspector = agents.alive()[0];
   if (inspector === undefined) throw new NoAgentsError('no agent is alive to read the file');
-  const layout = await inspectFile(bus, placement.agentSubject(inspector.id), message.source);
+  // Reading changes nothing: a request or reply lost while NATS was away is asked again (the agent client's resend policy).
+  const layout = await client.control(inspector.id, { type: 'file.inspect', source: message.source });
   const shape = parseShape(layout.shape);
   const meta = placement.place(name, layout.dtype, shape, message.partitions);
   if (follow?.signal.aborted) throw new CancelledError(`loading ${message.source.path} was cancelled`);
@@ -73,24 +62,4 @@ export async function loadFileOnAgents(
     replace: message.replace ?? false,
     createdAt: Date.now(),
   };
-}
-
-/** How long one file.inspect may go unanswered before it is asked again (it only reads). */
-const INSPECT_RESEND_MS = 3_000;
-
-/**
- * Asks an agent what the file holds. Reading changes nothing, so a request or reply lost while
- * NATS was away is simply asked again, within CONTROL_TIMEOUT_MS in all.
- */
-async function inspectFile(bus: MessageBus, subject: string, source: FileSource): Promise<MessageOf<'file.info'>> {
-  const deadline = Date.now() + CONTROL_TIMEOUT_MS;
-  for (;;) {
-    try {
-      return await bus.call(subject, { type: 'file.inspect', source }, 'file.info', { timeoutMs: Math.max(1, Math.min(INSPECT_RESEND_MS, deadline - Date.now())) });
-    } catch (error) {
-      const lost = (error instanceof TimeoutError || error instanceof ConnectionError) && error.retryable;
-      if (!lost || Date.now() >= deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250).unref());
-    }
-  }
 }

@@ -1,24 +1,21 @@
 import {
   CONTROL_TIMEOUT_MS,
-  ConnectionError,
-  TimeoutError,
   bytesPerElement,
   colsOf,
   holdersOf,
   reservedBytesOf,
   rowsOf,
-  subjectFor,
   toErrorData,
   type AgentInfo,
   type ArrayMeta,
   type DType,
   type Logger,
-  type MessageBus,
-  type Outgoing,
   type PartitionMeta,
+  type Request,
   type Shape,
 } from '@sharc/protocol';
 import { randomBytes } from 'node:crypto';
+import type { AgentClient, ControlRequestType } from '../agents/agent-client.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import { balancePrimaries, type ServingCounts } from './balance-primaries.js';
 import { addReplicas, placePartitions } from './place-partitions.js';
@@ -45,18 +42,17 @@ export function alignWith(placed: PartitionMeta[], template: string[] | undefine
   });
 }
 
+/** A request that puts a copy of a partition on an agent. */
+type CopyRequest = Request<'partition.allocate' | 'partition.load' | 'partition.fetch'>;
+
 /**
  * Puts placed partitions into effect on the agents: books their memory in the registry,
  * sends the allocation (or load, seal, free) messages, and undoes everything on failure.
  */
 export class PartitionAllocator {
-  /** Control requests on their way, by agent. */
-  private readonly inFlight = new Map<string, number>();
-
   constructor(
-    private readonly bus: MessageBus,
+    private readonly client: AgentClient,
     private readonly agents: AgentRegistry,
-    private readonly cluster: string,
     private readonly logger: Logger,
     /** Partitions each agent serves of the arrays already stored: the tie-break for a new array's primaries. */
     private readonly servingLoad: () => ServingCounts = () => new Map(),
@@ -86,7 +82,7 @@ export class PartitionAllocator {
    */
   async allocate(
     meta: ArrayMeta,
-    messageFor: (p: PartitionMeta) => Outgoing,
+    messageFor: (p: PartitionMeta) => CopyRequest,
     timeoutFor: (p: PartitionMeta) => number = () => CONTROL_TIMEOUT_MS,
     onEach: (p: PartitionMeta) => void = () => undefined,
   ): Promise<void> {
@@ -122,7 +118,7 @@ export class PartitionAllocator {
   }
 
   /** Sends `message` once to every agent holding a partition of the array. */
-  async tellAgentsOf(meta: ArrayMeta, message: Outgoing): Promise<void> {
+  async tellAgentsOf(meta: ArrayMeta, message: Request<ControlRequestType>): Promise<void> {
     const agentIds = new Set(meta.partitions.flatMap(holdersOf));
     await Promise.all([...agentIds].map((id) => this.callAgent(id, message)));
   }
@@ -137,7 +133,7 @@ export class PartitionAllocator {
   }
 
   /** Books and allocates one copy of one partition on `agentId` (recovery); unbooks it if that fails. */
-  async allocateCopy(agentId: string, arrayId: string, partition: PartitionMeta, message: Outgoing, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
+  async allocateCopy(agentId: string, arrayId: string, partition: PartitionMeta, message: CopyRequest, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
     this.agents.book(agentId, partition.byteLength, 1);
     try {
       await this.callAgent(agentId, message, timeoutMs);
@@ -167,72 +163,11 @@ export class PartitionAllocator {
     return best;
   }
 
-  /**
-   * A control request to one agent. It fails at once, retryably, for an agent declared dead,
-   * and as soon as the agent is declared dead while it waits: an agent killed after it got the
-   * request never answers, and the caller (a put, a map, a delete) would otherwise wait out
-   * the whole timeout.
-   */
-  private async callAgent(agentId: string, message: Outgoing, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
-    const died = () => new ConnectionError(`agent ${agentId} died before it answered ${message.type}`, { retryable: true, details: { agentId } });
-    if (!this.agents.isAlive(agentId)) throw died();
-    const death = this.agents.untilDead(agentId);
-    this.inFlight.set(agentId, (this.inFlight.get(agentId) ?? 0) + 1);
-    try {
-      await Promise.race([this.ask(agentId, message, timeoutMs), death.dead.then(() => Promise.reject(died()))]);
-    } finally {
-      death.forget();
-      const left = (this.inFlight.get(agentId) ?? 1) - 1;
-      if (left === 0) this.inFlight.delete(agentId);
-      else this.inFlight.set(agentId, left);
-    }
-  }
-
-  /** Whether a control request to the agent is on its way (what it holds may be changing). */
-  busyWith(agentId: string): boolean {
-    return this.inFlight.has(agentId);
-  }
-
-  /**
-   * Sends a control request. One that the agent may receive twice safely (it answers at once
-   * and a repeat changes nothing) is sent again when no answer comes within
-   * RESEND_AFTER_MS or nobody listens: the request or its reply may have been lost while NATS
-   * was away (NATS core delivers at most once). Others wait for their one answer.
-   */
-  private async ask(agentId: string, message: Outgoing, timeoutMs: number): Promise<void> {
-    const subject = this.agentSubject(agentId);
-    if (!RESENDABLE.has(message.type)) {
-      await this.bus.call(subject, message, 'ok', { timeoutMs });
-      return;
-    }
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const left = deadline - Date.now();
-      try {
-        await this.bus.call(subject, message, 'ok', { timeoutMs: Math.max(1, Math.min(left, RESEND_AFTER_MS)) });
-        return;
-      } catch (error) {
-        const lost = (error instanceof TimeoutError || error instanceof ConnectionError) && error.retryable;
-        if (!lost || Date.now() + RESEND_PAUSE_MS >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, RESEND_PAUSE_MS).unref());
-      }
-    }
-  }
-
-  agentSubject(agentId: string): string {
-    return subjectFor(this.cluster, { to: 'agent', agentId, verb: 'control' });
+  /** A control request to one agent, through the agent client (its policy for dead agents and resends). */
+  private async callAgent(agentId: string, message: Request<ControlRequestType>, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
+    await this.client.control(agentId, message, { timeoutMs });
   }
 }
-
-/**
- * Control requests an agent may get twice: allocating what it has returns it, seal and free
- * repeat as no-ops, and a load or fetch sent again answers with the copy being made (or made).
- */
-const RESENDABLE: ReadonlySet<string> = new Set(['partition.allocate', 'partition.seal', 'partition.free', 'partition.load', 'partition.fetch']);
-/** How long to wait for the answer to a resendable request before sending it again. */
-const RESEND_AFTER_MS = 3_000;
-/** Pause before sending again a request nobody answered (the agent may be resubscribing after NATS was away). */
-const RESEND_PAUSE_MS = 250;
 
 export function newArrayId(): string {
   return randomBytes(8).toString('hex');

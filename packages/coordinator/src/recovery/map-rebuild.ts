@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { ConnectionError, type ArrayMeta, type MessageBus } from '@sharc/protocol';
-import { sendTask } from '../jobs/job-scheduler.js';
+import type { ArrayMeta } from '@sharc/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
 import { secondInputOf } from '../jobs/second-input.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayOrigin } from '../registry/array-catalog.js';
@@ -12,11 +12,11 @@ const REBUILD_TIMEOUT_MS = 10 * 60 * 1000;
 
 /**
  * Computes partition `index` of a map output again from its input, on the agent the output
- * partition is allocated on (one that holds the input partition). Rejects with a
- * ConnectionError naming the agent (details.agentId) as soon as that agent is declared dead.
+ * partition is allocated on (one that holds the input partition). Rejects with an
+ * AgentUnreachableError naming the agent (details.agentId) as soon as that agent is declared dead.
  */
 export async function rebuildMapPartition(
-  deps: { bus: MessageBus; cluster: string; agents: AgentRegistry },
+  deps: { client: AgentClient; agents: AgentRegistry },
   input: ArrayMeta,
   output: ArrayMeta,
   origin: Extract<ArrayOrigin, { kind: 'map' }>,
@@ -27,13 +27,7 @@ export async function rebuildMapPartition(
   // Where the output partition was allocated: an agent with a copy of the input partition (the
   // input's primary may have moved to another copy since).
   const agentId = output.partitions[index]!.agentId;
-  const death = deps.agents.untilDead(agentId);
-  const died = death.dead.then(() => {
-    throw new ConnectionError(`agent ${agentId} died while it rebuilt a partition`, { retryable: true, details: { agentId } });
-  });
-  const rebuilt = sendTask(
-    deps.bus,
-    deps.cluster,
+  await deps.client.runTask(
     agentId,
     {
       jobId: `rebuild-${randomBytes(8).toString('hex')}`,
@@ -49,9 +43,4 @@ export async function rebuildMapPartition(
     },
     REBUILD_TIMEOUT_MS,
   );
-  try {
-    await Promise.race([rebuilt, died]);
-  } finally {
-    death.forget();
-  }
 }

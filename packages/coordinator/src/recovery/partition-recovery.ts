@@ -1,4 +1,5 @@
 import {
+  ArrayNotFoundError,
   ConnectionError,
   DataLostError,
   InsufficientMemoryError,
@@ -44,6 +45,10 @@ export interface RecoveryHooks {
  * agent that held a copy came back without it (it restarted), it is lost for good: the catalog
  * records it, and jobs and reads fail with a PartitionLostError that is not retryable.
  * After a copy is made again, primaries are spread evenly over the copies again.
+ *
+ * Placement belongs to the catalog: recovery reads where a partition is from it (after every
+ * wait, as it may have moved meanwhile) and tells it where a partition moved (placePartition);
+ * an array deleted meanwhile is gone from the catalog by id.
  */
 export class PartitionRecovery {
   /** Rebuilds in progress, by array and partition: jobs wait on them. */
@@ -64,22 +69,25 @@ export class PartitionRecovery {
       const lost = new Set(record.meta.lostPartitions ?? []);
       for (const partition of record.meta.partitions) {
         // `agentId` is excluded by name: a restarted process may register under it again at once.
-        if (!lost.has(partition.index) && holdersOf(partition).includes(agentId)) void this.start(record, partition.index, agentId).catch(() => undefined);
+        if (!lost.has(partition.index) && holdersOf(partition).includes(agentId)) void this.start(record.meta.id, partition.index, agentId).catch(() => undefined);
       }
     }
   }
 
   /**
    * Resolves once partition `index` of the array is served by a live agent (at once when it
-   * is); rejects with DataLostError when it cannot be rebuilt (PartitionLostError: for good).
+   * is); rejects with DataLostError when it cannot be rebuilt (PartitionLostError: for good),
+   * and with ArrayNotFoundError when the array is gone.
    */
-  whenServed(record: ArrayRecord, index: number): Promise<void> {
+  whenServed(arrayId: string, index: number): Promise<void> {
+    const record = this.hooks.catalog.find(arrayId);
+    if (record === undefined) return Promise.reject(missing(arrayId));
     if (record.meta.lostPartitions?.includes(index)) return Promise.reject(partitionLostError(record.meta));
-    const running = this.rebuilding.get(`${record.meta.id}#${index}`);
+    const running = this.rebuilding.get(`${arrayId}#${index}`);
     if (running !== undefined) return running.done;
     const partition = record.meta.partitions[index];
     if (partition !== undefined && this.hooks.agents.isAlive(partition.agentId)) return Promise.resolve();
-    return this.start(record, index);
+    return this.start(arrayId, index);
   }
 
   /**
@@ -88,18 +96,21 @@ export class PartitionRecovery {
    * will not come back: when it was the last one and there is no source, the partition is lost
    * for good.
    */
-  copyLost(record: ArrayRecord, index: number, agentId: string, after: Promise<void>): void {
-    if (record.meta.lostPartitions?.includes(index)) return;
+  copyLost(arrayId: string, index: number, agentId: string, after: Promise<void>): void {
+    const record = this.hooks.catalog.find(arrayId);
+    if (record === undefined || record.meta.lostPartitions?.includes(index)) return;
     this.hooks.logger.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
-    void this.start(record, index, agentId, after, true).catch(() => undefined);
+    void this.start(arrayId, index, agentId, after, true).catch(() => undefined);
   }
 
   /**
    * Starts (or joins) the rebuild of a partition one of whose holders is dead (or is `gone`;
    * with `lacks`, `gone` is alive again without its copy, which will not come back).
    */
-  private start(record: ArrayRecord, index: number, gone?: string, after: Promise<void> = Promise.resolve(), lacks = false): Promise<void> {
-    const key = `${record.meta.id}#${index}`;
+  private start(arrayId: string, index: number, gone?: string, after: Promise<void> = Promise.resolve(), lacks = false): Promise<void> {
+    const key = `${arrayId}#${index}`;
+    const record = this.hooks.catalog.find(arrayId);
+    if (record === undefined) return Promise.reject(missing(arrayId));
     const running = this.rebuilding.get(key);
     // A rebuild that already leaves `gone` out serves this request too; one that does not must
     // finish first, then this one runs (it would count `gone`'s empty copy as good otherwise, or
@@ -109,7 +120,7 @@ export class PartitionRecovery {
     if (partition === undefined) return Promise.reject(new DataLostError(`array ${record.meta.name} has no partition ${index}`));
     if (running === undefined && gone === undefined && holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
     const before = running === undefined ? after : Promise.all([after, running.done.catch(() => undefined)]);
-    const done = before.then(() => this.rebuild(record, index, gone, lacks));
+    const done = before.then(() => this.rebuild(arrayId, index, gone, lacks));
     const entry = { done, gone, lacks };
     this.rebuilding.set(key, entry);
     done.then(
@@ -124,12 +135,14 @@ export class PartitionRecovery {
     return done;
   }
 
-  private async rebuild(record: ArrayRecord, index: number, gone: string | undefined, lacks: boolean): Promise<void> {
-    const { placement, logger } = this.hooks;
+  private async rebuild(arrayId: string, index: number, gone: string | undefined, lacks: boolean): Promise<void> {
+    const { placement, logger, catalog } = this.hooks;
+    // Where the partition is now (it may have moved while this rebuild waited for another).
+    const record = catalog.find(arrayId);
+    if (record === undefined) throw missing(arrayId);
     // Lost for good by a rebuild this one waited for.
     if (record.meta.lostPartitions?.includes(index)) throw partitionLostError(record.meta);
     const agents = { isAlive: (id: string) => id !== gone && this.hooks.agents.isAlive(id) };
-    const arrayId = record.meta.id;
     const partition = record.meta.partitions[index]!;
     // Liveness as it is now, before any await: a restarted agent may register again meanwhile,
     // and what its old process held is gone all the same.
@@ -138,29 +151,28 @@ export class PartitionRecovery {
     const servingAlive = agents.isAlive(partition.agentId);
     for (const id of deadReplicas) await placement.releaseCopy(id, arrayId, partition);
     if (servingAlive) {
-      this.replace(record, { ...partition, replicas: liveReplicas });
-      this.restoreCopies(record, index);
+      catalog.placePartition(arrayId, { ...partition, replicas: liveReplicas });
+      this.restoreCopies(arrayId, index);
       return;
     }
-    const promoted = this.choosePrimary(record, index, liveReplicas);
+    const promoted = this.choosePrimary(arrayId, index, liveReplicas);
     if (promoted !== undefined) {
       // Placed before the await: the next partition of the dead agent chooses knowing this one.
-      this.replace(record, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
+      catalog.placePartition(arrayId, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
       await placement.releaseCopy(partition.agentId, arrayId, partition);
       logger.warn('a copy took over a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: promoted });
-      this.restoreCopies(record, index);
+      this.restoreCopies(arrayId, index);
       return;
     }
     if (record.origin.kind === 'upload') throw this.noLiveCopy(record, partition, lacks ? gone : undefined);
     const moved = await this.rebuildFromSource(record, partition, lacks);
     // (The same agent, restarted and chosen to rebuild it, holds the new copy: keep that.)
     if (moved.agentId !== partition.agentId) await placement.releaseCopy(partition.agentId, arrayId, partition);
-    if (this.hooks.catalog.find(arrayId) !== record) {
+    if (!catalog.placePartition(arrayId, moved)) {
       // Deleted while it was rebuilt: the new copy has no owner.
       await placement.releaseCopy(moved.agentId, arrayId, moved);
       return;
     }
-    this.replace(record, moved);
     logger.warn('rebuilt a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: record.origin.kind });
   }
 
@@ -175,9 +187,9 @@ export class PartitionRecovery {
       const lost = new Set(record.meta.lostPartitions ?? []);
       for (const partition of record.meta.partitions) {
         const key = `${record.meta.id}#${partition.index}`;
-        if (!lost.has(partition.index) && holdersOf(partition).length < record.origin.copies && !this.rebuilding.has(key)) this.restoreCopies(record, partition.index);
+        if (!lost.has(partition.index) && holdersOf(partition).length < record.origin.copies && !this.rebuilding.has(key)) this.restoreCopies(record.meta.id, partition.index);
       }
-      this.balance(record);
+      this.balance(record.meta.id);
     }
   }
 
@@ -187,10 +199,10 @@ export class PartitionRecovery {
    * again on an agent that came back, half of them go back to it. Partitions being rebuilt
    * stay as they are; the catalog stores the new placement.
    */
-  private balance(record: ArrayRecord): void {
+  private balance(arrayId: string): void {
     const { catalog, agents, logger } = this.hooks;
-    const arrayId = record.meta.id;
-    if (record.state === 'pending' || catalog.find(arrayId) !== record) return;
+    const record = catalog.find(arrayId);
+    if (record === undefined || record.state === 'pending') return;
     const lost = new Set(record.meta.lostPartitions ?? []);
     const current = record.meta.partitions;
     const balanced = balancePrimaries(current, {
@@ -200,14 +212,15 @@ export class PartitionRecovery {
     });
     const moved = balanced.filter((partition, position) => partition !== current[position]);
     if (moved.length === 0) return;
-    for (const partition of moved) current[partition.index] = partition;
-    catalog.touch(record);
+    catalog.placePartitions(arrayId, moved);
     logger.info('spread the serving copies of an array evenly', { array: record.meta.name, moved: moved.map((p) => `${p.index}->${p.agentId}`) });
   }
 
   /** Of a partition's live copies, the one to serve it: the agent serving the fewest of the array (then of all arrays). */
-  private choosePrimary(record: ArrayRecord, index: number, candidates: readonly string[]): string | undefined {
+  private choosePrimary(arrayId: string, index: number, candidates: readonly string[]): string | undefined {
     const { agents, catalog } = this.hooks;
+    const record = catalog.find(arrayId);
+    if (record === undefined) return undefined;
     const others = record.meta.partitions.filter((p) => p.index !== index && agents.isAlive(p.agentId) && !record.meta.lostPartitions?.includes(p.index));
     return choosePrimary(candidates, servingCounts(others), servingCounts(others, catalog.servingCounts(record.meta.id)));
   }
@@ -221,16 +234,17 @@ export class PartitionRecovery {
     const holders = holdersOf(partition).filter((id) => id !== lacking);
     if (lacking !== undefined) {
       if (holders.length === 0) {
-        this.hooks.catalog.markLost(record, partition.index);
+        this.hooks.catalog.markLost(record.meta.id, partition.index);
         this.hooks.logger.error('a partition is lost for good: every agent holding a copy came back without it', {
           array: record.meta.name,
           partition: partition.index,
           agent: lacking,
         });
-        return partitionLostError(record.meta);
+        // As the catalog has it now: with this partition among the lost.
+        return partitionLostError(this.hooks.catalog.find(record.meta.id)?.meta ?? record.meta);
       }
       const [agentId, ...replicas] = holders as [string, ...string[]];
-      this.replace(record, { ...partition, agentId, replicas });
+      this.hooks.catalog.placePartition(record.meta.id, { ...partition, agentId, replicas });
     }
     return awaitingHoldersError(record.meta, partition, holders);
   }
@@ -240,16 +254,20 @@ export class PartitionRecovery {
    * serves it (agent to agent over the data ports), so the next death loses nothing either.
    * In the background: the partition is served meanwhile.
    */
-  private restoreCopies(record: ArrayRecord, index: number): void {
-    if (record.origin.kind !== 'upload') return;
+  private restoreCopies(arrayId: string, index: number): void {
+    const { catalog } = this.hooks;
+    const record = catalog.find(arrayId);
+    if (record === undefined || record.origin.kind !== 'upload') return;
     const wanted = record.origin.copies;
-    const key = `${record.meta.id}#${index}`;
+    const key = `${arrayId}#${index}`;
     if (this.copying.has(key) || record.meta.lostPartitions?.includes(index)) return;
     const copy = async () => {
       for (;;) {
-        const partition = record.meta.partitions[index]!;
+        // Where the partition is now: each pass reads it again from the catalog.
+        const partition = catalog.find(arrayId)?.meta.partitions[index];
+        if (partition === undefined) return;
         const holders = holdersOf(partition);
-        if (holders.length >= wanted || this.hooks.catalog.find(record.meta.id) !== record) return;
+        if (holders.length >= wanted) return;
         const target = this.hooks.placement.roomiestAgent(partition.byteLength, new Set(holders));
         const source = this.hooks.agents.get(partition.agentId);
         if (target === undefined || source === undefined) {
@@ -266,15 +284,16 @@ export class PartitionRecovery {
           { type: 'partition.fetch', arrayId: record.meta.id, dtype: record.meta.dtype, shape: record.meta.shape, partition, holder: source },
           fileLoadTimeoutMs(partition.byteLength),
         );
-        const now = record.meta.partitions[index]!;
-        if (this.hooks.catalog.find(record.meta.id) !== record) {
+        const now = catalog.find(arrayId)?.meta.partitions[index];
+        if (now === undefined) {
+          // Deleted while the copy was made: the new copy has no owner.
           await this.hooks.placement.releaseCopy(target, record.meta.id, partition);
           return;
         }
-        this.replace(record, { ...now, replicas: [...(now.replicas ?? []), target] });
+        catalog.placePartition(arrayId, { ...now, replicas: [...(now.replicas ?? []), target] });
         this.hooks.logger.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
         // The new copy may serve: an agent back from the dead gets its share of the primaries.
-        this.balance(record);
+        this.balance(arrayId);
       }
     };
     const running = copy()
@@ -314,15 +333,16 @@ export class PartitionRecovery {
         return moved;
       }
       case 'map': {
-        const input = catalog.find(origin.inputId);
-        if (input === undefined) {
-          throw new DataLostError(`partition ${partition.index} of '${meta.name}' died with agent ${partition.agentId} and its input array is gone`);
-        }
+        const inputGone = () => new DataLostError(`partition ${partition.index} of '${meta.name}' died with agent ${partition.agentId} and its input array is gone`);
+        if (catalog.find(origin.inputId) === undefined) throw inputGone();
         // Where the input partition is served; again elsewhere if that agent dies meanwhile.
         for (let attempt = 1; ; attempt++) {
-          await this.whenServed(input, partition.index).catch((error: unknown) => {
+          await this.whenServed(origin.inputId, partition.index).catch((error: unknown) => {
             throw this.inputLost(record, partition, error, lacks);
           });
+          // Read after the wait: the input partition may have moved meanwhile.
+          const input = catalog.find(origin.inputId);
+          if (input === undefined) throw inputGone();
           // A binary op's second input: its rows must be served too (they are read where they are).
           const other = origin.withId === undefined ? undefined : catalog.find(origin.withId);
           if (origin.withId !== undefined && other === undefined) {
@@ -331,11 +351,11 @@ export class PartitionRecovery {
           if (other !== undefined) {
             const rows = input.meta.partitions[partition.index]!;
             const overlapping = other.meta.partitions.filter((p) => p.rowCount > 0 && p.rowStart < rows.rowStart + rows.rowCount && p.rowStart + p.rowCount > rows.rowStart);
-            await Promise.all(overlapping.map((p) => this.whenServed(other, p.index))).catch((error: unknown) => {
+            await Promise.all(overlapping.map((p) => this.whenServed(other.meta.id, p.index))).catch((error: unknown) => {
               throw this.inputLost(record, partition, error, lacks);
             });
           }
-          const target = input.meta.partitions[partition.index]!.agentId;
+          const target = catalog.servingAgent(origin.inputId, partition.index) ?? input.meta.partitions[partition.index]!.agentId;
           const moved = { ...partition, agentId: target, replicas: [] };
           try {
             await placement.allocateCopy(target, meta.id, moved, {
@@ -346,7 +366,9 @@ export class PartitionRecovery {
               partition: moved,
             });
             try {
-              await this.hooks.runMapTask(input.meta, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index, other?.meta);
+              const inputNow = catalog.find(origin.inputId)?.meta ?? input.meta;
+              const otherNow = other === undefined ? undefined : (catalog.find(other.meta.id)?.meta ?? other.meta);
+              await this.hooks.runMapTask(inputNow, { ...meta, partitions: meta.partitions.map((p) => (p.index === moved.index ? moved : p)) }, origin, partition.index, otherNow);
             } catch (error) {
               await placement.releaseCopy(target, meta.id, moved);
               throw error;
@@ -378,8 +400,8 @@ export class PartitionRecovery {
         { retryable: true, cause: error, details: { array: record.meta.name, arrayId: record.meta.id, partition: partition.index } },
       );
     }
-    this.hooks.catalog.markLost(record, partition.index);
-    return partitionLostError(record.meta, `its agent restarted without it, and its input '${inputName}' lost that partition for good too, so it cannot be computed again`);
+    this.hooks.catalog.markLost(record.meta.id, partition.index);
+    return partitionLostError(this.hooks.catalog.find(record.meta.id)?.meta ?? record.meta, `its agent restarted without it, and its input '${inputName}' lost that partition for good too, so it cannot be computed again`);
   }
 
   private noRoom(meta: ArrayMeta, partition: PartitionMeta): Error {
@@ -388,10 +410,9 @@ export class PartitionRecovery {
       { retryable: true },
     );
   }
+}
 
-  /** Swaps the partition's metadata in place: running jobs hold the same array object. */
-  private replace(record: ArrayRecord, partition: PartitionMeta): void {
-    record.meta.partitions[partition.index] = partition;
-    this.hooks.catalog.touch(record);
-  }
+/** The array was deleted (or replaced, and not kept as lineage): nothing of it is served any more. */
+function missing(arrayId: string): ArrayNotFoundError {
+  return new ArrayNotFoundError(`no array with id ${arrayId} (it may have been deleted or replaced)`, { details: { arrayId } });
 }

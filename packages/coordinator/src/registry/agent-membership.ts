@@ -1,5 +1,5 @@
-import { CONTROL_TIMEOUT_MS, toErrorData, type AgentInfo, type Logger, type MessageBus, type MessageOf } from '@sharc/protocol';
-import type { PartitionAllocator } from '../placement/partition-allocator.js';
+import { toErrorData, type AgentInfo, type Logger, type MessageOf } from '@sharc/protocol';
+import type { AgentClient } from '../agents/agent-client.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { AgentRegistry } from './agent-registry.js';
@@ -9,10 +9,9 @@ import type { ArrayCatalog } from './array-catalog.js';
 const SURPLUS_HEARTBEATS = 3;
 
 export interface MembershipDeps {
-  bus: MessageBus;
+  client: AgentClient;
   agents: AgentRegistry;
   arrays: ArrayCatalog;
-  placement: PartitionAllocator;
   recovery: PartitionRecovery;
   state: StateStore;
   logger: Logger;
@@ -47,8 +46,9 @@ export class AgentMembership {
    */
   private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
     const { agentId } = message;
-    const placed = this.deps.arrays.partitionsOnAgent(agentId).reduce((n, { partitions }) => n + partitions.length, 0);
-    const settled = !this.deps.placement.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
+    // Counted by the catalog once per change, not per heartbeat.
+    const placed = this.deps.arrays.placedCopies().get(agentId) ?? 0;
+    const settled = !this.deps.client.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
     if (!(settled && message.partitions > placed)) {
       this.surplus.delete(agentId);
       return;
@@ -77,7 +77,7 @@ export class AgentMembership {
       if (record === undefined || record.state === 'pending') continue;
       for (const index of partitions) {
         // Judged once the other agents of a restarted coordinator are back: they hold the other copies.
-        if (!held.has(`${arrayId}#${index}`)) recovery.copyLost(record, index, info.id, this.deps.rejoined());
+        if (!held.has(`${arrayId}#${index}`)) recovery.copyLost(arrayId, index, info.id, this.deps.rejoined());
       }
     }
     // Copies lost with it (or while no agent had room) are made again, on it if it has the
@@ -88,9 +88,10 @@ export class AgentMembership {
   private greet(agentId: string): void {
     if (this.greeting.has(agentId)) return;
     this.greeting.add(agentId);
-    const { bus, placement, arrays, logger } = this.deps;
-    bus
-      .call(placement.agentSubject(agentId), { type: 'agent.hello', keep: arrays.partitionsOnAgent(agentId) }, 'agent.register', { timeoutMs: CONTROL_TIMEOUT_MS })
+    const { client, arrays, logger } = this.deps;
+    // Not alive in the registry (unknown, or declared dead): asked all the same.
+    client
+      .control(agentId, { type: 'agent.hello', keep: arrays.partitionsOnAgent(agentId) }, { unregistered: true })
       .then((reply) => this.register(reply.agent, reply.holds))
       .catch((error: unknown) => logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
       .finally(() => this.greeting.delete(agentId));

@@ -1,17 +1,31 @@
-import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta } from '@sharc/protocol';
+import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
 import type { ArrayRecord } from '../state/records.js';
 
 // Saved by the state store: the types come from its schemas, so what is read back is what is written.
 export type { ArrayOrigin, ArrayRecord } from '../state/records.js';
 
 /**
- * Every array the cluster knows, by id and by name. An array is `pending` while its bytes are
- * being written and becomes visible by name only when committed; replacing a name swaps the
- * old array out only at that moment, so a failed put never loses what was stored.
+ * Every array the cluster knows, by id and by name, and where each partition is: the one owner
+ * of placement. An array is `pending` while its bytes are being written and becomes visible by
+ * name only when committed; replacing a name swaps the old array out only at that moment, so a
+ * failed put never loses what was stored.
+ *
+ * What it hands out cannot be changed by its holder: records and their ArrayMeta are frozen, and
+ * every change (a partition moved, a state changed) makes new ones. A job or a recovery holding
+ * an ArrayMeta holds a snapshot; it asks the catalog who serves a partition now
+ * (`servingAgent`, `find`). Each change raises a revision number, of the array and of the whole
+ * catalog (`revision`); an array deleted is gone by id (ids are never reused: a name deleted
+ * and created again is another array, with another id).
  */
 export class ArrayCatalog {
   private readonly byId = new Map<string, ArrayRecord>();
   private readonly byName = new Map<string, string>();
+  /** The revision of each array: the catalog's revision when it last changed. */
+  private readonly revisions = new Map<string, number>();
+  private currentRevision = 0;
+  /** Partition copies placed on each agent, as of `countedAt` (see placedCopies). */
+  private copiesByAgent = new Map<string, number>();
+  private countedAt = -1;
 
   /** `changed` hears of every record that changed (undefined: deleted), to keep the state store current. */
   constructor(private readonly changed: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
@@ -19,14 +33,47 @@ export class ArrayCatalog {
   /** Puts back records a previous coordinator stored (names of ready arrays included). */
   restore(records: readonly ArrayRecord[]): void {
     for (const record of records) {
-      this.byId.set(record.meta.id, record);
+      this.byId.set(record.meta.id, freezeRecord(record));
+      this.revisions.set(record.meta.id, ++this.currentRevision);
       if (record.state === 'ready') this.byName.set(record.meta.name, record.meta.id);
     }
   }
 
-  /** Says that a record's metadata changed in place (a partition moved to another agent). */
-  touch(record: ArrayRecord): void {
-    if (this.byId.get(record.meta.id) === record) this.changed(record.meta.id, record);
+  /** Raises with every change to any array (its placement, its state; added or removed). */
+  get revision(): number {
+    return this.currentRevision;
+  }
+
+  /** The array's revision (raised by every change to it), or undefined once it is gone. */
+  revisionOf(arrayId: string): number | undefined {
+    return this.revisions.get(arrayId);
+  }
+
+  /**
+   * Sets where partition `partition.index` of the array is (its serving agent and replicas):
+   * recovery moved it, a map's output followed its input. Returns false, changing nothing,
+   * when the array is gone (deleted meanwhile).
+   */
+  placePartition(arrayId: string, partition: PartitionMeta): boolean {
+    return this.placePartitions(arrayId, [partition]);
+  }
+
+  /** Sets several partitions of the array at once (one revision); false when the array is gone. */
+  placePartitions(arrayId: string, moved: readonly PartitionMeta[]): boolean {
+    const record = this.byId.get(arrayId);
+    if (record === undefined) return false;
+    const partitions = record.meta.partitions.slice();
+    for (const partition of moved) {
+      if (partitions[partition.index] === undefined) throw new RangeError(`array ${record.meta.name} has no partition ${partition.index}`);
+      partitions[partition.index] = partition;
+    }
+    this.update({ ...record, meta: { ...record.meta, partitions } });
+    return true;
+  }
+
+  /** The agent serving partition `index` of the array now, or undefined when the array (or partition) is gone. */
+  servingAgent(arrayId: string, index: number): string | undefined {
+    return this.byId.get(arrayId)?.meta.partitions[index]?.agentId;
   }
 
   /**
@@ -34,11 +81,40 @@ export class ArrayCatalog {
    * it, and it has no source): jobs and reads of the array fail, listings say so, and only
    * deleting it is left.
    */
-  markLost(record: ArrayRecord, index: number): void {
+  markLost(arrayId: string, index: number): void {
+    const record = this.byId.get(arrayId);
+    if (record === undefined) return;
     const lost = new Set(record.meta.lostPartitions ?? []);
     if (lost.has(index)) return;
-    record.meta.lostPartitions = [...lost.add(index)].sort((a, b) => a - b);
-    this.touch(record);
+    this.update({ ...record, meta: { ...record.meta, lostPartitions: [...lost.add(index)].sort((a, b) => a - b) } });
+  }
+
+  /**
+   * Partition copies (serving or replica) placed on each agent, none lost for good: what each
+   * agent holds once the calls that placed them have returned. Counted again only after a change.
+   */
+  placedCopies(): ReadonlyMap<string, number> {
+    if (this.countedAt === this.currentRevision) return this.copiesByAgent;
+    const counts = new Map<string, number>();
+    for (const record of this.byId.values()) {
+      const lost = new Set(record.meta.lostPartitions ?? []);
+      for (const p of record.meta.partitions) {
+        if (lost.has(p.index)) continue;
+        for (const agentId of holdersOf(p)) counts.set(agentId, (counts.get(agentId) ?? 0) + 1);
+      }
+    }
+    this.copiesByAgent = counts;
+    this.countedAt = this.currentRevision;
+    return counts;
+  }
+
+  /** Stores a changed record (frozen), raising its revision and the catalog's, and tells the state store. */
+  private update(record: ArrayRecord): ArrayRecord {
+    const frozen = freezeRecord(record);
+    this.byId.set(record.meta.id, frozen);
+    this.revisions.set(record.meta.id, ++this.currentRevision);
+    this.changed(record.meta.id, frozen);
+    return frozen;
   }
 
   /** Partitions each agent serves (as the primary copy) of every array but `exceptArrayId`. */
@@ -88,9 +164,10 @@ export class ArrayCatalog {
     }
   }
 
+  /** Adds a new array being written. It is frozen from now on: its holder changes it only through the catalog. */
   addPending(record: ArrayRecord): void {
-    this.byId.set(record.meta.id, record);
-    this.changed(record.meta.id, record);
+    if (this.byId.has(record.meta.id)) throw new RangeError(`array id ${record.meta.id} is taken`);
+    this.update(record);
   }
 
   /** Makes a pending array visible; returns the array it replaced, if any. */
@@ -105,20 +182,24 @@ export class ArrayCatalog {
         details: { name: record.meta.name },
       });
     }
+    let replacedNow = replaced;
     if (replaced !== undefined) {
       this.byId.delete(replaced.meta.id);
       if (this.hasDependents(replaced.meta.id)) {
         // Still the lineage of a live map output: out of sight, but kept (see retire()).
-        replaced.state = 'retired';
-        this.byId.set(replaced.meta.id, replaced);
+        replacedNow = this.update({ ...replaced, state: 'retired' });
+      } else {
+        this.revisions.delete(replaced.meta.id);
+        this.currentRevision++;
+        this.changed(replaced.meta.id, undefined);
       }
-      this.changed(replaced.meta.id, this.byId.get(replaced.meta.id));
     }
-    record.state = 'ready';
-    delete record.transferToken;
+    // Written: no transfer token lets anyone write it any more.
+    const committed: ArrayRecord = { ...record, state: 'ready' };
+    delete committed.transferToken;
+    const ready = this.update(committed);
     this.byName.set(record.meta.name, arrayId);
-    this.changed(arrayId, record);
-    return { record, replaced };
+    return { record: ready, replaced: replacedNow };
   }
 
   /**
@@ -135,14 +216,15 @@ export class ArrayCatalog {
   /** Hides a deleted array that is still some map output's lineage: its name is free again. */
   retire(arrayId: string): void {
     const record = this.getRecord(arrayId);
-    record.state = 'retired';
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
-    this.changed(arrayId, record);
+    this.update({ ...record, state: 'retired' });
   }
 
   remove(arrayId: string): ArrayRecord {
     const record = this.getRecord(arrayId);
     this.byId.delete(arrayId);
+    this.revisions.delete(arrayId);
+    this.currentRevision++;
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
     this.changed(arrayId, undefined);
     return record;
@@ -208,4 +290,27 @@ export class ArrayCatalog {
   list(): ArrayMeta[] {
     return [...this.byId.values()].filter((r) => r.state === 'ready').map((r) => r.meta);
   }
+}
+
+/**
+ * Freezes a record the catalog keeps, its ArrayMeta and each partition (in place: a new record
+ * is made of fresh objects, or of parts of a frozen one). Frozen parts are skipped, so a change
+ * to one partition costs the copy of the partition list, not a walk of every partition.
+ */
+function freezeRecord(record: ArrayRecord): ArrayRecord {
+  if (Object.isFrozen(record)) return record;
+  const { meta } = record;
+  if (!Object.isFrozen(meta)) {
+    for (const partition of meta.partitions) {
+      if (Object.isFrozen(partition)) continue;
+      if (partition.replicas !== undefined) Object.freeze(partition.replicas);
+      Object.freeze(partition);
+    }
+    Object.freeze(meta.partitions);
+    Object.freeze(meta.shape);
+    if (meta.lostPartitions !== undefined) Object.freeze(meta.lostPartitions);
+    Object.freeze(meta);
+  }
+  Object.freeze(record.origin);
+  return Object.freeze(record);
 }

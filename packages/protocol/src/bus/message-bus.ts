@@ -1,7 +1,7 @@
 import { decodeMessage, encodeMessage } from '../codec.js';
 import { BusyError, ConnectionError, fromErrorData, InternalError, InvalidArgumentError, TimeoutError, toErrorData } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Message, MessageOf, MessageType, Outgoing } from '../messages.js';
+import { REPLIES, isRequestType, type Message, type MessageOf, type MessageType, type Outgoing, type ReplyOf, type Request, type RequestType } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import type { ConnectionChange, Transport } from './transport.js';
 
@@ -79,13 +79,32 @@ export class MessageBus {
     return reply;
   }
 
-  /** Sends a request and checks that the reply has the expected type. */
-  async call<T extends MessageType>(subject: string, message: Outgoing, expect: T, options: RequestOptions): Promise<MessageOf<T>> {
-    const reply = await this.request(subject, message, options);
-    if (reply.type !== expect) {
-      throw new InternalError(`expected a ${expect} reply to ${message.type}, got ${reply.type}`);
+  /**
+   * Sends a request and returns its reply, of a type REPLIES gives for the request (checked:
+   * another reply is an InternalError); an `error` reply is thrown as its typed error.
+   */
+  call<T extends RequestType>(subject: string, message: Request<T> & { type: T }, options: RequestOptions): Promise<ReplyOf<T>>;
+  /**
+   * The older form, naming the reply type expected: kept while call sites move to the form
+   * above (which infers it).
+   */
+  call<T extends MessageType>(subject: string, message: Outgoing, expect: T, options: RequestOptions): Promise<MessageOf<T>>;
+  async call(subject: string, message: Outgoing, expectOrOptions: MessageType | RequestOptions, maybeOptions?: RequestOptions): Promise<Message> {
+    let expected: readonly MessageType[];
+    let options: RequestOptions;
+    if (typeof expectOrOptions === 'string') {
+      expected = [expectOrOptions];
+      options = maybeOptions!;
+    } else {
+      if (!isRequestType(message.type)) throw new InternalError(`${message.type} is not a request: it has no reply (REPLIES)`);
+      expected = REPLIES[message.type];
+      options = expectOrOptions;
     }
-    return reply as MessageOf<T>;
+    const reply = await this.request(subject, message, options);
+    if (!expected.includes(reply.type)) {
+      throw new InternalError(`expected a ${expected.join(' or ')} reply to ${message.type}, got ${reply.type}`);
+    }
+    return reply;
   }
 
   publish(subject: string, message: Outgoing): void {
