@@ -72,6 +72,10 @@ export const arrayMetaSchema = z.object({
 });
 export type ArrayMeta = z.infer<typeof arrayMetaSchema>;
 
+/** Reduces clients sent straight to an agent (tasks.run), as its heartbeats count them. */
+export const directCountsSchema = z.object({ batches: count, partitions: count, running: count });
+export type DirectCounts = z.infer<typeof directCountsSchema>;
+
 export const agentInfoSchema = z.object({
   id,
   host: z.string(),
@@ -84,6 +88,8 @@ export const agentInfoSchema = z.object({
   partitions: count,
   /** Block requests running or queued on the agent's worker threads: per thread, its load. */
   workInFlight: count,
+  /** Reduces clients sent straight to the agent, from its last heartbeat. */
+  direct: directCountsSchema.optional(),
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
@@ -360,6 +366,12 @@ export const messageSchema = z.discriminatedUnion('type', [
     partitions: count,
     workInFlight: count,
     tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(100_000).optional(),
+    /**
+     * Reduces clients sent straight to this agent (tasks.run), since it started: batches and
+     * partitions run, and batches running now. Never in `tasks`: the coordinator does not
+     * follow direct work, it only hears of it here.
+     */
+    direct: directCountsSchema.optional(),
   }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
@@ -395,6 +407,35 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('file.inspect', { source: fileSourceSchema }),
   message('file.info', { dtype, shape, dataOffset: count }),
   message('task.run', { task: taskSchema }),
+
+  // Client -> agent, on the agent's `direct` subject: a reduce without the coordinator on its path.
+  /**
+   * Runs a reduce over `partitions` of array `arrayId`, every one of them held (sealed) by this
+   * agent, and answers with one `tasks.done` holding all their partials. An agent lacking one
+   * answers a retryable PartitionNotHeldError, one with too much direct work a retryable
+   * BusyError: the client then runs the job through the coordinator (job.submit). While the
+   * batch runs the agent sends `job.progress` (its own blocks done of its own total) on the
+   * job's client subject at least every DIRECT_KEEPALIVE_MS: a client that hears nothing for the
+   * liveness window gives the agent up. `task.cancel` on the same subject stops it. Only the
+   * fields a reduce needs, so that validating it, paid on every tiny job, stays cheap.
+   */
+  message('tasks.run', {
+    jobId: id,
+    clientId: id,
+    arrayId: id,
+    /** The array's name, so kernel errors say which array a user knows it as. */
+    arrayName: arrayName.optional(),
+    partitions: z.array(count).min(1).max(MAX_PARTITIONS),
+    kernel: kernelRefSchema,
+    params: z.unknown().optional(),
+    /** What is left of the job's time: the agent stops the batch itself this long (and a margin) after it arrived. */
+    timeoutMs: z.number().int().positive().optional(),
+  }),
+  /** The partials of a tasks.run, one per partition asked, in the order asked (`partial` absent for a partition with no rows). */
+  message('tasks.done', {
+    jobId: id,
+    partitions: z.array(z.object({ index: count, blocks: count, partial: z.unknown().optional() })).max(MAX_PARTITIONS),
+  }),
   message('task.result', { blocks: count }),
   message('task.cancel', { jobId: id }),
   /**

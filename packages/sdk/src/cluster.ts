@@ -55,6 +55,7 @@ import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
+import { DirectReducer } from './jobs/direct-reduce.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { putDType } from './put-dtype.js';
 import {
@@ -85,6 +86,8 @@ export class Cluster implements ArrayOwner {
   private readonly bundler = new KernelBundler();
   private readonly uploadedKernels = new Set<string>();
   private readonly jobs: JobRunner;
+  /** Runs reduces straight on the agents; every other job (and a fallback) through `jobs`. */
+  private readonly direct: DirectReducer;
   /** Renews this client's lease on what the coordinator holds for it (uploads in progress, jobs). */
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
@@ -103,6 +106,13 @@ export class Cluster implements ArrayOwner {
   ) {
     // A restarted coordinator has no kernel code: upload again on next use.
     this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
+    this.direct = new DirectReducer(
+      bus,
+      options.cluster,
+      this.jobs,
+      async (arrayId) => (await this.call({ type: 'array.locate', arrayId }, 'array.info')).array,
+      options.directReduce,
+    );
     this.caller = new ResendingCaller(bus);
     // Always, not only while something is held: one code path, and one small message a second.
     // (The embedded cluster's coordinator ignores it: its one client is this process.)
@@ -442,6 +452,7 @@ export class Cluster implements ArrayOwner {
       usedBytes: a.usedBytes,
       partitions: a.partitions,
       workInFlight: a.workInFlight,
+      ...(a.direct === undefined ? {} : { direct: a.direct }),
       state: a.state,
     }));
   }
@@ -472,6 +483,7 @@ export class Cluster implements ArrayOwner {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.jobs.close();
+    this.direct.close();
     this.caller.close();
     await this.shutdown();
   }
@@ -487,7 +499,7 @@ export class Cluster implements ArrayOwner {
   async runBuiltin(meta: ArrayMeta, kernel: BuiltinKernel, options: JobOptions): Promise<OpPartial> {
     options = checkCall('reduce', options);
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    const done = await this.jobs.run({ kind: 'reduce', arrayId: meta.id, kernel: { kind: 'builtin', ...kernel } }, meta, options);
+    const done = await this.direct.run({ kind: 'reduce', arrayId: meta.id, kernel: { kind: 'builtin', ...kernel } }, meta, options);
     return foldOp(kernel, meta.dtype, colsOf(meta.shape), done.partials);
   }
 
@@ -535,7 +547,7 @@ export class Cluster implements ArrayOwner {
 
   private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.jobs.run(spec, input.meta, options, detached);
+    return this.direct.run(spec, input.meta, options, detached);
   }
 
   /** One heartbeat: published, never waited on (a lost one is covered by the next). */

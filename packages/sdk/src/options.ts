@@ -31,6 +31,13 @@ export interface ConnectOptions {
   requestTimeoutMs?: number;
   /** Embedded cluster only: how it is sized. */
   embedded?: EmbeddedOptions;
+  /**
+   * Reduces go straight to the agents holding the array's partitions, one request per agent,
+   * without the coordinator on the way (it is asked only when that cannot answer right: a
+   * partition moved, an agent silent). false: every job goes through the coordinator.
+   * @default true
+   */
+  directReduce?: boolean;
 }
 
 /** How the cluster connect() starts in this process (without servers) is sized. */
@@ -48,7 +55,7 @@ export interface EmbeddedOptions {
 /** The `SHARC_*` variables the SDK reads (a near miss of one is warned about by connect). */
 export const SDK_VARIABLES: readonly string[] = ['SHARC_SERVERS', 'SHARC_CLUSTER', 'SHARC_LOG_LEVEL', ...NATS_AUTH_VARIABLES];
 
-const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded']);
+const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'embedded', 'directReduce']);
 const EMBEDDED_OPTION_KEYS = keysOf<EmbeddedOptions>()(['agents', 'threads', 'memoryBytes', 'threadHeapMb']);
 
 export interface ResolvedConnectOptions {
@@ -57,6 +64,7 @@ export interface ResolvedConnectOptions {
   cluster: string;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
+  directReduce: boolean;
   embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined; threadHeapMb: number | undefined };
 }
 
@@ -92,6 +100,7 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
     cluster,
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
     requestTimeoutMs: positive(options.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),
+    directReduce: flag(options.directReduce ?? true, 'directReduce'),
     embedded: {
       agents,
       threads: options.embedded?.threads,
@@ -99,6 +108,11 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
       threadHeapMb: options.embedded?.threadHeapMb,
     },
   };
+}
+
+function flag(value: boolean, field: string): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${field} must be true or false, got ${String(value)}`);
+  return value;
 }
 
 function positive(value: number, field: string): number {
