@@ -38,7 +38,8 @@ describe('job admission on real processes', () => {
       memory: '256MiB',
       coordinatorArgs: ['--max-running-jobs', String(MAX_RUNNING), '--max-queued-jobs', String(MAX_QUEUED)],
     });
-    cluster = await connect({ servers: processes.url });
+    // The coordinator's admission is what is tested: reduces go through it, not straight to the agents.
+    cluster = await connect({ servers: processes.url, directReduce: false });
     watcher = await connect({ servers: processes.url });
     input = await cluster.put(data, { name: 'input', partitions: 2 });
     // Bundles and uploads the kernel once, so the submissions below all reach the coordinator at once.

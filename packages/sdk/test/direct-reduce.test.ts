@@ -20,9 +20,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Far beyond what a call here takes, fallback included: one still pending then hangs. */
 const bounded = hangGuard(60_000);
 
-const ROWS = 40_000;
+const ROWS = 80_000;
 const COLS = 2;
-/** 640 KB over 4 partitions: each 160 KB runs inline; `big` below runs on the worker threads. */
+/** 1.28 MB over 8 partitions, spread over both agents: each 160 KB runs inline; `big` below runs on the worker threads. */
 const DATA = Float64Array.from({ length: ROWS * COLS }, (_, i) => Math.sin(i) * 10 + (i % 7));
 
 /** Direct batches the agents ran, as their heartbeats report them (every second). */
@@ -42,7 +42,7 @@ describe('direct reduce: client → agents → client (real processes)', () => {
     processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB' });
     cluster = await connect({ servers: processes.url });
     viaCoordinator = await connect({ servers: processes.url, directReduce: false });
-    data = await cluster.put(DATA, { shape: [ROWS, COLS], name: 'direct-data', partitions: 4 });
+    data = await cluster.put(DATA, { shape: [ROWS, COLS], name: 'direct-data', partitions: 8 });
   });
   after(async () => {
     await cluster?.close().catch(() => undefined);

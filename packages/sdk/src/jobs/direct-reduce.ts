@@ -29,6 +29,12 @@ const SUSPECT_MS = 10_000;
 const PLACEMENTS_KEPT = 1_024;
 /** How often running direct jobs are checked for an agent silent DIRECT_SILENCE_MS. */
 const SILENCE_CHECK_MS = 500;
+/**
+ * An array this small is reduced on one agent holding every partition (copies make that
+ * common), not spread over their serving agents: its compute takes microseconds, while each
+ * more agent asked costs a message each way and a wake-up of another process.
+ */
+const ONE_AGENT_BYTES = 1024 * 1024;
 
 type PartitionDone = MessageOf<'tasks.done'>['partitions'][number];
 
@@ -75,6 +81,8 @@ export class DirectReducer {
   private readonly suspects = new Map<string, number>();
   /** Placements asked again after a fallback (newer than the caller's ArrayRef), by array id. */
   private readonly placements = new Map<string, ArrayMeta>();
+  /** Each agent's direct subject, built once. */
+  private readonly subjects = new Map<string, string>();
 
   constructor(
     private readonly bus: MessageBus,
@@ -134,8 +142,14 @@ export class DirectReducer {
     return done;
   }
 
-  /** One batch per agent: each partition goes to its first holder not suspected lately; undefined when a partition has none. */
+  /**
+   * One batch per agent: a small array's partitions all to one agent holding them all, if one
+   * does; otherwise each partition to its serving agent, or its first other holder when that
+   * one failed lately. Undefined when a partition has no holder left to ask.
+   */
   private batchesOf(placement: ArrayMeta, now: number): Batch[] | undefined {
+    const single = this.holderOfAll(placement, now);
+    if (single !== undefined) return [this.batch(single, placement.partitions.map((p) => p.index), now)];
     const byAgent = new Map<string, Batch>();
     for (const partition of placement.partitions) {
       let agentId = partition.agentId;
@@ -146,12 +160,32 @@ export class DirectReducer {
       }
       let batch = byAgent.get(agentId);
       if (batch === undefined) {
-        batch = { agentId, subject: subjectFor(this.cluster, { to: 'agent', agentId, verb: 'direct' }), partitions: [], lastHeard: now, blocksDone: 0, answered: false };
+        batch = this.batch(agentId, [], now);
         byAgent.set(agentId, batch);
       }
       batch.partitions.push(partition.index);
     }
     return [...byAgent.values()];
+  }
+
+  /** For an array under ONE_AGENT_BYTES: a holder of partition 0 (serving one first) that holds every partition. */
+  private holderOfAll(placement: ArrayMeta, now: number): string | undefined {
+    const partitions = placement.partitions;
+    const first = partitions[0]!;
+    if (partitions.length === 1) return this.isSuspect(first.agentId, now) ? undefined : first.agentId;
+    let bytes = 0;
+    for (const p of partitions) bytes += p.byteLength;
+    if (bytes > ONE_AGENT_BYTES) return undefined;
+    return holdersOf(first).find((id) => !this.isSuspect(id, now) && partitions.every((p) => p.agentId === id || (p.replicas?.includes(id) ?? false)));
+  }
+
+  private batch(agentId: string, partitions: number[], now: number): Batch {
+    let subject = this.subjects.get(agentId);
+    if (subject === undefined) {
+      subject = subjectFor(this.cluster, { to: 'agent', agentId, verb: 'direct' });
+      this.subjects.set(agentId, subject);
+    }
+    return { agentId, subject, partitions, lastHeard: now, blocksDone: 0, answered: false };
   }
 
   private isSuspect(agentId: string, now: number): boolean {
