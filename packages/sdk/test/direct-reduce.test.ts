@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { MessageBus, PROTOCOL_VERSION, connectNats, createLogger, decodeMessage, encodeMessage, subjectFor, type Transport } from '@sharc/protocol';
+import { MessageBus, PROTOCOL_VERSION, connectNats, createLogger, decodeMessage, encodeMessage, fromErrorData, subjectFor, type Transport } from '@sharc/protocol';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { CancelledError, KernelError, PartitionNotHeldError, connect, type ArrayRef, type Cluster, type NodeInfo } from '../src/index.js';
 import type { BlockReport } from './fixtures/recovery-kernels.js';
@@ -117,23 +117,32 @@ describe('direct reduce: client → agents → client (real processes)', () => {
       const reply = decodeMessage(await transport.request(subject, encodeMessage({ v: PROTOCOL_VERSION, from: 'raw-client', type: 'tasks.run', jobId: 'bad' } as never), 5000));
       assert.equal(reply.type, 'error');
       assert.match(reply.type === 'error' ? reply.error.message : '', /malformed "tasks.run" message/);
-      // A partition this agent does not hold: a retryable PartitionNotHeldError naming it.
+      // A partition this agent does not hold: that job fails with a retryable PartitionNotHeldError
+      // naming it; a map kernel is refused; the other job of the same message runs.
       const missing = data.placement.findIndex((p) => p.agentId !== agentId && !(p.replicas ?? []).includes(agentId));
       const index = missing < 0 ? 99 : missing;
-      await assert.rejects(
-        bus.request(subject, { type: 'tasks.run', jobId: 'misdirected', clientId: 'raw-client', arrayId: data.id, partitions: [index], kernel: { kind: 'builtin', op: 'sum' } }, { timeoutMs: 5000 }),
-        (error: Error) => {
-          assert.ok(error instanceof PartitionNotHeldError, `${error.name}: ${error.message}`);
-          assert.equal(error.retryable, true);
-          assert.deepEqual(error.details.partitions, [index]);
-          return true;
+      const held = data.placement.findIndex((p) => p.agentId === agentId);
+      const answer = await bus.request(
+        subject,
+        {
+          type: 'tasks.run',
+          clientId: 'raw-client',
+          jobs: [
+            { jobId: 'misdirected', arrayId: data.id, partitions: [index], kernel: { kind: 'builtin', op: 'sum' } },
+            { jobId: 'mapping', arrayId: data.id, partitions: [held], kernel: { kind: 'map', hash: 'h', module: 'm', kernel: 'k' } },
+            { jobId: 'fine', arrayId: data.id, partitions: [held], kernel: { kind: 'builtin', op: 'count' } },
+          ],
         },
+        { timeoutMs: 5000 },
       );
-      // A map kernel is not a reduce.
-      await assert.rejects(
-        bus.request(subject, { type: 'tasks.run', jobId: 'mapping', clientId: 'raw-client', arrayId: data.id, partitions: [0], kernel: { kind: 'map', hash: 'h', module: 'm', kernel: 'k' } }, { timeoutMs: 5000 }),
-        /runs reduce kernels/,
-      );
+      assert.equal(answer.type, 'tasks.done');
+      const [misdirected, mapping, fine] = answer.type === 'tasks.done' ? answer.jobs : [];
+      const notHeld = fromErrorData(misdirected!.error!);
+      assert.ok(notHeld instanceof PartitionNotHeldError, `${notHeld.name}: ${notHeld.message}`);
+      assert.equal(notHeld.retryable, true);
+      assert.deepEqual(notHeld.details.partitions, [index]);
+      assert.match(mapping!.error?.message ?? '', /runs reduce kernels/);
+      assert.deepEqual(fine!.partitions, [{ index: held, blocks: 1, partial: data.placement[held]!.rowCount * COLS }]);
     } finally {
       await bus.close();
     }

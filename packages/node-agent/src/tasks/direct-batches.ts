@@ -8,7 +8,10 @@ import {
   bytesPerElement,
   colsOf,
   subjectFor,
+  toErrorData,
   type DirectCounts,
+  type DirectJob,
+  type DirectOutcome,
   type MessageBus,
   type MessageOf,
   type Outgoing,
@@ -43,14 +46,15 @@ export interface DirectBatchDeps {
   wasCancelled(jobId: string): boolean;
 }
 
-type PartitionDone = MessageOf<'tasks.done'>['partitions'][number];
+type PartitionDone = NonNullable<DirectOutcome['partitions']>[number];
 
 /**
- * Runs the reduces clients send straight to this agent (tasks.run): every partition of one
- * job this agent serves, in one request, answered with all their partials in one tasks.done.
- * Only partitions held here and ready (sealed) run; a batch naming another is refused whole
- * with a retryable PartitionNotHeldError, and the client asks the coordinator instead. The
- * coordinator does not follow this work: it only hears the counts in heartbeats.
+ * Runs the reduces clients send straight to this agent (tasks.run): for each job, every
+ * partition of it this agent serves, answered with all their partials in one tasks.done,
+ * together with the other jobs of the same message. Only partitions held here and ready
+ * (sealed) run; a job naming another fails whole with a retryable PartitionNotHeldError, and
+ * its client asks the coordinator instead. The coordinator does not follow this work: it only
+ * hears the counts in heartbeats.
  */
 export class DirectBatches {
   private batches = 0;
@@ -64,8 +68,42 @@ export class DirectBatches {
     return { batches: this.batches, partitions: this.partitions, running: this.running };
   }
 
+  /** Every job of the message; built-ins over small partitions at once, the rest on the worker threads. */
   run(message: MessageOf<'tasks.run'>): Outgoing | Promise<Outgoing> {
-    const { jobId, arrayId, partitions, kernel } = message;
+    if (this.running >= MAX_RUNNING_DIRECT_BATCHES) {
+      throw new BusyError(`this agent runs ${this.running} direct batches already: ask the coordinator`, { retryable: true });
+    }
+    const { jobs, clientId } = message;
+    const outcomes = new Array<DirectOutcome>(jobs.length);
+    let pooled: Array<Promise<void>> | undefined;
+    for (let j = 0; j < jobs.length; j++) {
+      const job = jobs[j]!;
+      try {
+        const started = this.start(job);
+        if (Array.isArray(started)) {
+          outcomes[j] = { jobId: job.jobId, partitions: started };
+          continue;
+        }
+        (pooled ??= []).push(
+          this.runPooled(clientId, job, started).then(
+            (partitions) => void (outcomes[j] = { jobId: job.jobId, partitions }),
+            (error: unknown) => void (outcomes[j] = { jobId: job.jobId, error: toErrorData(error) }),
+          ),
+        );
+      } catch (error) {
+        outcomes[j] = { jobId: job.jobId, error: toErrorData(error) };
+      }
+    }
+    if (pooled === undefined) return { type: 'tasks.done', jobs: outcomes };
+    return Promise.all(pooled).then(() => ({ type: 'tasks.done', jobs: outcomes }));
+  }
+
+  /**
+   * Checks a job and runs what runs inline: its partials when that was all of it, else the
+   * partials so far (undefined where a partition needs the worker threads).
+   */
+  private start(job: DirectJob): PartitionDone[] | { done: Array<PartitionDone | undefined>; pooled: number[] } {
+    const { jobId, arrayId, partitions, kernel } = job;
     if (kernel.kind !== 'builtin' && kernel.kind !== 'reduce') {
       throw new InvalidArgumentError(`tasks.run runs reduce kernels (built-in or a module's partial and combine), not ${kernel.kind}`);
     }
@@ -79,36 +117,32 @@ export class DirectBatches {
         details: { arrayId, partitions: missing },
       });
     }
-    if (this.running >= MAX_RUNNING_DIRECT_BATCHES) {
-      throw new BusyError(`this agent runs ${this.running} direct batches already: ask the coordinator`, { retryable: true });
-    }
     this.batches++;
     this.partitions += partitions.length;
-    const done = new Array<PartitionDone>(partitions.length);
+    const done = new Array<PartitionDone | undefined>(partitions.length);
     let pooled: number[] | undefined;
     for (let i = 0; i < partitions.length; i++) {
-      const outcome = runInlineTask(taskOf(message, partitions[i]!), store);
+      const outcome = runInlineTask(taskOf(job, partitions[i]!), store);
       if (outcome === undefined) (pooled ??= []).push(i);
       else done[i] = partitionDone(partitions[i]!, outcome);
     }
-    if (pooled === undefined) return { type: 'tasks.done', jobId, partitions: done };
-    return this.runPooled(message, done, pooled);
+    return pooled === undefined ? (done as PartitionDone[]) : { done, pooled };
   }
 
   /**
-   * The partitions of a batch that need the worker threads, all at once (the pool queues their
+   * The partitions of a job that need the worker threads, all at once (the pool queues their
    * blocks). Progress and keep-alives go to the client meanwhile; one failure stops the rest.
    */
-  private async runPooled(message: MessageOf<'tasks.run'>, done: PartitionDone[], pooled: number[]): Promise<Outgoing> {
+  private async runPooled(clientId: string, job: DirectJob, started: { done: Array<PartitionDone | undefined>; pooled: number[] }): Promise<PartitionDone[]> {
     const { bus, cluster, store, pool, kernels } = this.deps;
-    const { jobId, arrayId, partitions } = message;
+    const { jobId, arrayId, partitions } = job;
+    const { done, pooled } = started;
     this.running++;
-    const job = this.deps.joinJob(jobId, message.timeoutMs);
-    const subject = subjectFor(cluster, { to: 'job', clientId: message.clientId, jobId });
+    const onAgent = this.deps.joinJob(jobId, job.timeoutMs);
+    const subject = subjectFor(cluster, { to: 'job', clientId, jobId });
     let blocksDone = 0;
-    let total = 0;
     for (const entry of done) if (entry !== undefined) blocksDone += entry.blocks;
-    total = blocksDone;
+    let total = blocksDone;
     for (const i of pooled) {
       const partition = store.find(arrayId, partitions[i]!);
       if (partition !== undefined) total += blockCount(partition.meta.rowCount, colsOf(partition.shape) * bytesPerElement(partition.dtype));
@@ -126,14 +160,14 @@ export class DirectBatches {
     try {
       await Promise.all(
         pooled.map(async (i) => {
-          const outcome = await runTask(taskOf(message, partitions[i]!), { store, pool, kernels, signal: job.controller.signal, onBlocksDone });
+          const outcome = await runTask(taskOf(job, partitions[i]!), { store, pool, kernels, signal: onAgent.controller.signal, onBlocksDone });
           done[i] = partitionDone(partitions[i]!, outcome);
         }),
       );
-      return { type: 'tasks.done', jobId, partitions: done };
+      return done as PartitionDone[];
     } catch (error) {
-      // The batch has failed: its other partitions' threads stop now.
-      job.controller.abort(error);
+      // The job has failed: its other partitions' threads stop now.
+      onAgent.controller.abort(error);
       throw error;
     } finally {
       clearInterval(keepAlive);
@@ -143,17 +177,18 @@ export class DirectBatches {
   }
 }
 
-/** One partition's share of a direct batch, as the task runner takes it. */
-function taskOf(message: MessageOf<'tasks.run'>, partitionIndex: number): Task {
+/** One partition's share of a direct job, as the task runner takes it. */
+function taskOf(job: DirectJob, partitionIndex: number): Task {
   return {
-    jobId: message.jobId,
-    clientId: message.clientId,
-    arrayId: message.arrayId,
-    ...(message.arrayName === undefined ? {} : { arrayName: message.arrayName }),
+    jobId: job.jobId,
+    // Progress of direct work goes through DirectBatches, never the task's own client field.
+    clientId: job.jobId,
+    arrayId: job.arrayId,
+    ...(job.arrayName === undefined ? {} : { arrayName: job.arrayName }),
     partitionIndex,
     attempt: 0,
-    kernel: message.kernel,
-    ...(message.params === undefined ? {} : { params: message.params }),
+    kernel: job.kernel,
+    ...(job.params === undefined ? {} : { params: job.params }),
   };
 }
 

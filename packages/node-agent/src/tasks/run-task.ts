@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import {
+  INLINE_REDUCE_BYTES,
   InternalError,
   KernelError,
   checkBuiltinKernel,
@@ -21,7 +22,7 @@ import { blocksOf } from './blocks.js';
 import { runBuiltinOpTask } from './run-builtin-op.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
-const INLINE_BYTES = 256 * 1024;
+const INLINE_BYTES = INLINE_REDUCE_BYTES;
 export interface TaskContext {
   store: PartitionStore;
   pool: WorkerPool;

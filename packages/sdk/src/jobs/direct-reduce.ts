@@ -4,20 +4,23 @@ import {
   ConnectionError,
   DEFAULT_JOB_TIMEOUT_MS,
   DIRECT_SILENCE_MS,
+  INLINE_REDUCE_BYTES,
   InternalError,
   REPLY_MARGIN_MS,
   SharcError,
   TimeoutError,
   blockCount,
+  fromErrorData,
   bytesPerElement,
   colsOf,
   holdersOf,
   subjectFor,
   type ArrayMeta,
+  type DirectJob,
+  type DirectOutcome,
   type JobSpec,
   type Message,
   type MessageBus,
-  type MessageOf,
   type ReduceSpec,
 } from '@sharc/protocol';
 import { whenAborted } from '../abort-listener.js';
@@ -27,6 +30,8 @@ import type { JobOptions, JobResult, JobRunner } from './run-job.js';
 const SUSPECT_MS = 10_000;
 /** Placements learnt after a fallback, by array; the oldest is forgotten past this many. */
 const PLACEMENTS_KEPT = 1_024;
+/** Jobs one tasks.run carries at most (the protocol allows MAX_DIRECT_JOBS). */
+const JOBS_PER_MESSAGE = 1024;
 /** How often running direct jobs are checked for an agent silent DIRECT_SILENCE_MS. */
 const SILENCE_CHECK_MS = 500;
 /**
@@ -36,7 +41,7 @@ const SILENCE_CHECK_MS = 500;
  */
 const ONE_AGENT_BYTES = 1024 * 1024;
 
-type PartitionDone = MessageOf<'tasks.done'>['partitions'][number];
+type PartitionDone = NonNullable<DirectOutcome['partitions']>[number];
 
 /** One agent's share of a direct job: the request sent, and what was heard of it. */
 interface Batch {
@@ -47,6 +52,15 @@ interface Batch {
   lastHeard: number;
   blocksDone: number;
   answered: boolean;
+  /** The agent answers at once (a built-in over partitions of at most INLINE_REDUCE_BYTES). */
+  inline: boolean;
+}
+
+/** A job's batch waiting to be sent, and where its outcome goes. */
+interface PendingJob {
+  job: DirectJob;
+  answer(outcome: DirectOutcome): void;
+  refuse(error: unknown): void;
 }
 
 /** A direct job in flight, as the silence check and the progress events see it. */
@@ -83,6 +97,9 @@ export class DirectReducer {
   private readonly placements = new Map<string, ArrayMeta>();
   /** Each agent's direct subject, built once. */
   private readonly subjects = new Map<string, string>();
+  /** Batches that answer at once, waiting for the end of this turn to share a message, by agent subject. */
+  private readonly outbox = new Map<string, PendingJob[]>();
+  private flushScheduled = false;
 
   constructor(
     private readonly bus: MessageBus,
@@ -124,7 +141,7 @@ export class DirectReducer {
             reported = done;
             onProgress(done, total);
           };
-    const batches = this.batchesOf(this.placements.get(input.id) ?? input, startedAt);
+    const batches = this.batchesOf(this.placements.get(input.id) ?? input, spec.kernel.kind === 'builtin', startedAt);
     const result = batches === undefined ? undefined : await this.runDirect(spec, input, batches, options, total, progress);
     if (result !== undefined) return result;
     // The direct way could not answer right: through the coordinator, in the time that is left.
@@ -147,9 +164,13 @@ export class DirectReducer {
    * does; otherwise each partition to its serving agent, or its first other holder when that
    * one failed lately. Undefined when a partition has no holder left to ask.
    */
-  private batchesOf(placement: ArrayMeta, now: number): Batch[] | undefined {
+  private batchesOf(placement: ArrayMeta, builtin: boolean, now: number): Batch[] | undefined {
     const single = this.holderOfAll(placement, now);
-    if (single !== undefined) return [this.batch(single, placement.partitions.map((p) => p.index), now)];
+    if (single !== undefined) {
+      const batch = this.batch(single, placement.partitions.map((p) => p.index), builtin, now);
+      if (builtin) batch.inline = placement.partitions.every((p) => p.byteLength <= INLINE_REDUCE_BYTES);
+      return [batch];
+    }
     const byAgent = new Map<string, Batch>();
     for (const partition of placement.partitions) {
       let agentId = partition.agentId;
@@ -160,10 +181,11 @@ export class DirectReducer {
       }
       let batch = byAgent.get(agentId);
       if (batch === undefined) {
-        batch = this.batch(agentId, [], now);
+        batch = this.batch(agentId, [], builtin, now);
         byAgent.set(agentId, batch);
       }
       batch.partitions.push(partition.index);
+      if (partition.byteLength > INLINE_REDUCE_BYTES) batch.inline = false;
     }
     return [...byAgent.values()];
   }
@@ -179,13 +201,13 @@ export class DirectReducer {
     return holdersOf(first).find((id) => !this.isSuspect(id, now) && partitions.every((p) => p.agentId === id || (p.replicas?.includes(id) ?? false)));
   }
 
-  private batch(agentId: string, partitions: number[], now: number): Batch {
+  private batch(agentId: string, partitions: number[], inline: boolean, now: number): Batch {
     let subject = this.subjects.get(agentId);
     if (subject === undefined) {
       subject = subjectFor(this.cluster, { to: 'agent', agentId, verb: 'direct' });
       this.subjects.set(agentId, subject);
     }
-    return { agentId, subject, partitions, lastHeard: now, blocksDone: 0, answered: false };
+    return { agentId, subject, partitions, lastHeard: now, blocksDone: 0, answered: false, inline };
   }
 
   private isSuspect(agentId: string, now: number): boolean {
@@ -210,7 +232,6 @@ export class DirectReducer {
     progress: ((done: number) => void) | undefined,
   ): Promise<JobResult | undefined> {
     const jobId = `${this.idPrefix}${(this.jobCounter++).toString(36)}`;
-    const clientId = this.bus.sender;
     const done = new Array<PartitionDone | undefined>(input.partitions.length);
     let outstanding = batches.length;
     return new Promise<JobResult | undefined>((resolve, reject) => {
@@ -248,14 +269,14 @@ export class DirectReducer {
         cancelRest();
         resolve(undefined);
       };
-      const answered = (batch: Batch, reply: Message) => {
+      const answered = (batch: Batch, outcome: DirectOutcome) => {
         if (settled) return;
-        if (reply.type !== 'tasks.done' || reply.jobId !== jobId) {
-          fail(new InternalError(`expected a tasks.done reply to tasks.run of job ${jobId}, got ${reply.type}`));
+        if (outcome.error !== undefined || outcome.partitions === undefined) {
+          refused(batch, outcome.error === undefined ? new InternalError(`tasks.done of job ${jobId} holds neither partials nor an error`) : fromErrorData(outcome.error));
           return;
         }
         batch.answered = true;
-        for (const partition of reply.partitions) {
+        for (const partition of outcome.partitions) {
           const at = indexOf(input, partition.index);
           if (at !== undefined) done[at] = partition;
         }
@@ -299,30 +320,74 @@ export class DirectReducer {
       if (signal !== undefined) stopWatching = whenAborted(signal, () => fail(new CancelledError(`job ${jobId} was cancelled`, { cause: signal.reason })));
       if (timeoutMs !== undefined) timer = setTimeout(() => fail(new TimeoutError(`job ${jobId} did not finish within ${timeoutMs} ms`)), timeoutMs);
       progress?.(0);
-      const replyTimeoutMs = (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS;
       for (const batch of batches) {
-        this.bus
-          .request(
-            batch.subject,
-            {
-              type: 'tasks.run',
-              jobId,
-              clientId,
-              arrayId: input.id,
-              arrayName: input.name,
-              partitions: batch.partitions,
-              kernel: spec.kernel,
-              ...(spec.params === undefined ? {} : { params: spec.params }),
-              ...(timeoutMs === undefined ? {} : { timeoutMs }),
-            },
-            { timeoutMs: replyTimeoutMs },
-          )
-          .then(
-            (reply) => answered(batch, reply),
-            (error: unknown) => refused(batch, error),
-          );
+        const job: DirectJob = {
+          jobId,
+          arrayId: input.id,
+          arrayName: input.name,
+          partitions: batch.partitions,
+          kernel: spec.kernel,
+          ...(spec.params === undefined ? {} : { params: spec.params }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
+        };
+        this.send(batch, { job, answer: (outcome) => answered(batch, outcome), refuse: (error) => refused(batch, error) });
       }
     });
+  }
+
+  /**
+   * Sends one job's batch to its agent. Batches that answer at once (built-ins over small
+   * partitions) wait for the end of this turn, and all those for the same agent go in one
+   * tasks.run: a thousand jobs started together cost one message each way per agent.
+   */
+  private send(batch: Batch, pending: PendingJob): void {
+    if (!batch.inline) {
+      this.request(batch.subject, [pending]);
+      return;
+    }
+    let queued = this.outbox.get(batch.subject);
+    if (queued === undefined) {
+      queued = [];
+      this.outbox.set(batch.subject, queued);
+    }
+    queued.push(pending);
+    if (queued.length >= JOBS_PER_MESSAGE) {
+      this.outbox.delete(batch.subject);
+      this.request(batch.subject, queued);
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private readonly flush = () => {
+    this.flushScheduled = false;
+    for (const [subject, queued] of this.outbox) this.request(subject, queued);
+    this.outbox.clear();
+  };
+
+  /** One tasks.run to one agent; each job hears its own outcome, or the request's failure. */
+  private request(subject: string, queued: PendingJob[]): void {
+    let timeoutMs = 0;
+    for (const { job } of queued) timeoutMs = Math.max(timeoutMs, job.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS);
+    this.bus.request(subject, { type: 'tasks.run', clientId: this.bus.sender, jobs: queued.map((pending) => pending.job) }, { timeoutMs: timeoutMs + REPLY_MARGIN_MS }).then(
+      (reply) => {
+        if (reply.type !== 'tasks.done' || reply.jobs.length !== queued.length) {
+          const error = new InternalError(`expected a tasks.done reply with ${queued.length} jobs to tasks.run, got ${reply.type}`);
+          for (const pending of queued) pending.refuse(error);
+          return;
+        }
+        for (let i = 0; i < queued.length; i++) {
+          const pending = queued[i]!;
+          const outcome = reply.jobs[i]!;
+          if (outcome.jobId === pending.job.jobId) pending.answer(outcome);
+          else pending.refuse(new InternalError(`tasks.done answered job ${outcome.jobId} where ${pending.job.jobId} was asked`));
+        }
+      },
+      (error: unknown) => {
+        for (const pending of queued) pending.refuse(error);
+      },
+    );
   }
 
   /** While direct jobs run, checks now and then for an agent silent DIRECT_SILENCE_MS. */
