@@ -168,25 +168,33 @@ describe('direct reduce: client → agents → client (real processes)', () => {
   });
 
   it('a partition moved after its agent is SIGKILLed mid-job: the call still returns the right value', async () => {
-    const rows = 6000;
-    const array = await cluster.put(new Float64Array(rows).fill(1), { partitions: 6, name: 'moving' });
-    const kernel = { module: RECOVERY_KERNELS, partial: 'reportBlock', combine: 'concatReports' };
-    await cluster.reduce(array, { ...kernel, params: { ms: 0 } });
-    const victim = array.placement[0]!.agentId;
-    const job = cluster.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 1500 } });
-    await sleep(700);
-    await processes.agents.get(victim)!.kill();
-    const reports = await bounded(job, 'the reduce in flight');
-    // Every row counted exactly once, none by the dead agent's process after it died.
-    assert.equal(reports.reduce((n, r) => n + r.elements, 0), rows);
-    assert.deepEqual(
-      reports.map((r) => r.rowStart),
-      [...new Set(reports.map((r) => r.rowStart))].sort((a, b) => a - b),
-    );
-    // Placement is asked again after the fallback: later calls go direct to the live agent.
-    assert.ok(await eventually(async () => (await cluster.nodes()).some((n) => n.id === victim && n.state === 'dead')), 'the agent is declared dead');
-    const batches = await directBatches(cluster);
-    for (let i = 0; i < 5; i++) assert.equal(await cluster.reduce(array, 'sum'), rows);
-    assert.ok(await eventually(async () => (await directBatches(cluster)) >= batches + 5), 'later reduces go direct again');
+    // A client of its own: it has not passed over any agent yet (the paused one above).
+    const client = await connect({ servers: processes.url });
+    try {
+      const rows = 6000;
+      // Small: the whole job goes to one agent holding every partition, partition 0's serving one.
+      const array = await client.put(new Float64Array(rows).fill(1), { partitions: 6, name: 'moving' });
+      const kernel = { module: RECOVERY_KERNELS, partial: 'reportBlock', combine: 'concatReports' };
+      await client.reduce(array, { ...kernel, params: { ms: 0 } });
+      const victim = array.placement[0]!.agentId;
+      const job = client.reduce<BlockReport[]>(array, { ...kernel, params: { ms: 1500 } });
+      await sleep(700);
+      await processes.agents.get(victim)!.kill();
+      const reports = await bounded(job, 'the reduce in flight');
+      // Every row counted exactly once.
+      assert.equal(reports.reduce((n, r) => n + r.elements, 0), rows);
+      assert.deepEqual(
+        reports.map((r) => r.rowStart),
+        [...new Set(reports.map((r) => r.rowStart))].sort((a, b) => a - b),
+      );
+      assert.ok(reports.every((r) => r.pid !== processes.agents.get(victim)!.child.pid), 'no partial of the dead agent counts');
+      // Placement is asked again after the fallback: the next calls go direct to the live agent.
+      assert.ok(await eventually(async () => (await client.nodes()).some((n) => n.id === victim && n.state === 'dead')), 'the agent is declared dead');
+      const batches = await directBatches(client);
+      for (let i = 0; i < 5; i++) assert.equal(await client.reduce(array, 'sum'), rows);
+      assert.ok(await eventually(async () => (await directBatches(client)) >= batches + 5), 'later reduces go direct again');
+    } finally {
+      await client.close();
+    }
   });
 });
