@@ -67,7 +67,7 @@ interface PendingJob {
 interface RunningJob {
   batches: Batch[];
   /** Gives the job up and runs it through the coordinator (the agent was silent too long). */
-  fallBack(agentId: string, why: Error): void;
+  fallBack(agentId: string): void;
   heard(event: Message): void;
 }
 
@@ -402,7 +402,7 @@ export class DirectReducer {
       const now = Date.now();
       for (const job of [...this.running.values()]) {
         const silent = job.batches.find((batch) => !batch.answered && now - batch.lastHeard >= DIRECT_SILENCE_MS);
-        if (silent !== undefined) job.fallBack(silent.agentId, new ConnectionError(`agent ${silent.agentId} said nothing for ${now - silent.lastHeard} ms`, { retryable: true }));
+        if (silent !== undefined) job.fallBack(silent.agentId);
       }
     }, SILENCE_CHECK_MS);
     this.silenceCheck.unref();
