@@ -6,6 +6,7 @@ import {
   DIRECT_SILENCE_MS,
   INLINE_REDUCE_BYTES,
   InternalError,
+  PermissionDeniedError,
   REPLY_MARGIN_MS,
   SharcError,
   TimeoutError,
@@ -100,6 +101,8 @@ export class DirectReducer {
   /** Batches that answer at once, waiting for the end of this turn to share a message, by agent subject. */
   private readonly outbox = new Map<string, PendingJob[]>();
   private flushScheduled = false;
+  /** Cleared when NATS refuses this client's publish on an agent's direct subject: then every job goes through the coordinator. */
+  private permitted = true;
 
   constructor(
     private readonly bus: MessageBus,
@@ -118,7 +121,7 @@ export class DirectReducer {
 
   /** Runs a job: a reduce that can go direct goes direct, anything else through the coordinator. */
   run(spec: JobSpec, input: ArrayMeta, options: JobOptions, detached = false): Promise<JobResult> {
-    if (!this.enabled || !goesDirect(spec) || input.partitions.length === 0 || (input.lostPartitions?.length ?? 0) > 0) {
+    if (!this.enabled || !this.permitted || !goesDirect(spec) || input.partitions.length === 0 || (input.lostPartitions?.length ?? 0) > 0) {
       return this.jobs.run(spec, input, options, detached);
     }
     return this.runReduce(spec, input, options);
@@ -293,6 +296,12 @@ export class DirectReducer {
       };
       const refused = (batch: Batch, error: unknown) => {
         if (settled) return;
+        // NATS lets this client ask only the coordinator (roles written before direct reduces).
+        if (error instanceof PermissionDeniedError) {
+          this.permitted = false;
+          fallBack(undefined, false);
+          return;
+        }
         if (!(error instanceof SharcError) || !error.retryable) {
           fail(error as Error);
           return;
