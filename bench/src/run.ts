@@ -18,7 +18,7 @@ import { CleanupStack } from './cleanup.js';
 import { withEmbeddedCluster, withProcessCluster } from './clusters.js';
 import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASELINE_THREADS, COMPUTE_RUNS, COMPUTE_WARMUPS } from './compute.js';
 import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
-import { LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
+import { LATENCY_IN_FLIGHT, LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
 import { failedMeasurement, type Measurement } from './measurement.js';
 import { OPS } from './ops/list.js';
 import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } from './ops/measure.js';
@@ -115,7 +115,8 @@ async function main(): Promise<number> {
     `compute: best of ${COMPUTE_RUNS} after ${COMPUTE_WARMUPS} warm-up; ratio = baseline time / sharc time. Baseline: ${BASELINE_THREADS} ` +
       'worker_threads of this process, each summing the squares of one half of one SharedArrayBuffer with the same loop, ' +
       'timed from posting the work to having both results. sharc: `cluster.reduce` through the SDK on an array already stored.',
-    `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups.`,
+    `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups (p50, p99, jobs/s), ` +
+      `then ${LATENCY_IN_FLIGHT} of them at once from one client (Promise.all; best of 3 rounds).`,
     `transfer: best of ${TRANSFER_RUNS} after ${TRANSFER_WARMUPS} warm-up round, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\`, \`toArray({ into })\` into a ` +
       'buffer reused across runs (like the baseline\'s), and `toArray()` into a new array (no target: it pays a page fault per 4 KiB ' +
       'of fresh memory); control messages included. Baseline: one TCP connection on loopback to a separate node ' +

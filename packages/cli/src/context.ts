@@ -89,7 +89,9 @@ export async function withCluster<T>(args: GlobalArgs, body: (cluster: Cluster, 
   process.on('SIGTERM', onSignal);
   try {
     const auth = natsAuthOf(args);
-    const cluster = await connect({ servers: args.servers, cluster: args.cluster, ...(auth === undefined ? {} : { auth }) });
+    // A command's jobs go through the coordinator: `sharc status` lists them and `sharc cancel`
+    // finds them by id, and a one-shot command's latency is its own start-up, not the hops.
+    const cluster = await connect({ servers: args.servers, cluster: args.cluster, directReduce: false, ...(auth === undefined ? {} : { auth }) });
     try {
       return await body(cluster, abort.signal);
     } finally {

@@ -24,6 +24,7 @@ import { KernelCache } from './kernels/kernel-cache.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
 import { PartitionStore, bytesOf } from './storage/partition-store.js';
+import { DirectBatches } from './tasks/direct-batches.js';
 import { runTask } from './tasks/run-task.js';
 import { WorkerPool } from './workers/pool.js';
 
@@ -53,6 +54,8 @@ export class Agent {
   private readonly pool: WorkerPool;
   private readonly kernels: KernelCache;
   private readonly data: DataServer;
+  /** Reduces clients send straight here, without the coordinator (tasks.run). */
+  private readonly direct: DirectBatches;
   private readonly jobs = new Map<string, JobOnAgent>();
   /** Recently cancelled jobs, oldest first. */
   private readonly cancelled = new Set<string>();
@@ -72,6 +75,16 @@ export class Agent {
     this.pool = new WorkerPool({ threads: options.threads, threadHeapMb: options.threadHeapMb, logger: options.logger });
     this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
     this.data = new DataServer(this.store, options.logger);
+    this.direct = new DirectBatches({
+      bus: this.bus,
+      cluster: options.cluster,
+      store: this.store,
+      pool: this.pool,
+      kernels: this.kernels,
+      joinJob: (jobId, timeoutMs) => this.joinJob(jobId, timeoutMs),
+      leaveJob: (jobId) => this.leaveJob(jobId),
+      wasCancelled: (jobId) => this.cancelled.has(jobId),
+    });
   }
 
   /** Starts an agent on `transport` and registers it with the coordinator (retrying until one answers). */
@@ -141,6 +154,7 @@ export class Agent {
     this.unsubscribe.push(
       this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'control' }), (m) => this.control(m)),
       this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'task' }), (m) => this.task(m)),
+      this.bus.serve(subjectFor(cluster, { to: 'agent', agentId: this.id, verb: 'direct' }), (m) => this.directMessage(m)),
       this.bus.listen(subjectFor(cluster, { to: 'agents', verb: 'cancel' }), (m) => {
         if (m.type === 'task.cancel') this.cancelJob(m.jobId);
       }),
@@ -177,6 +191,7 @@ export class Agent {
         workInFlight: this.pool.inFlight,
         // The coordinator runs again a task it sent that no heartbeat lists (lost on the way).
         tasks: [...this.runningTasks],
+        direct: this.direct.counts(),
       });
     } catch (error) {
       this.options.logger.warn('heartbeat not sent', { error: (error as Error).message });
@@ -248,6 +263,7 @@ export class Agent {
         try {
           await readRange(message.source.path, message.dataOffset, bytesOf(lease.partition), job?.controller.signal, ON_AGENT);
           lease.release(true);
+          this.store.markReady(message.arrayId, message.partition.index);
         } catch (error) {
           lease.release(false);
           // Only this partition: others of the array here are intact.
@@ -269,6 +285,7 @@ export class Agent {
             bytesOf(lease.partition),
           );
           lease.release(true);
+          this.store.markReady(arrayId, partition.index);
         } catch (error) {
           lease.release(false);
           this.store.free(arrayId, partition.index);
@@ -342,6 +359,16 @@ export class Agent {
       this.runningTasks.delete(running);
       this.leaveJob(task.jobId);
     }
+  }
+
+  /** A client's reduce sent straight here (tasks.run), or its cancel (task.cancel, published). */
+  private directMessage(message: Message): Outgoing | Promise<Outgoing> {
+    if (message.type === 'tasks.run') return this.direct.run(message);
+    if (message.type === 'task.cancel') {
+      this.cancelJob(message.jobId);
+      return { type: 'ok' };
+    }
+    throw new InvalidArgumentError(`an agent's direct subject does not take ${message.type} messages`);
   }
 
   /** Stops every task of the job on this agent: piscina terminates the threads running them. */

@@ -42,6 +42,7 @@ function partition(options: {
     uploaded: false,
     written: 0,
     writing: false,
+    ready: true,
     users: 0,
     freed: false,
     tainted: false,

@@ -14,3 +14,10 @@ export function rowsPerBlock(rowBytes: number): number {
 export function blockCount(rowCount: number, rowBytes: number): number {
   return Math.ceil(rowCount / rowsPerBlock(rowBytes));
 }
+
+/**
+ * A built-in reduction over a partition this small runs on the agent's own thread, at once: a
+ * worker hop would cost more. A client sending reduces straight to agents counts on it too:
+ * such work answers within its message's turn, so several jobs may share one message.
+ */
+export const INLINE_REDUCE_BYTES = 256 * 1024;

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { tasksDoneProblem, tasksRunProblem } from './direct-checks.js';
 import { ProtocolError } from './errors.js';
 import { messageSchema, type Message } from './messages.js';
 import { PROTOCOL_VERSION } from './version.js';
@@ -40,6 +41,14 @@ export function decodeMessage(bytes: Uint8Array): Message {
   // can walk on the stack; refuse it here, by a fixed rule, instead of overflowing below.
   if (nestingDepth(raw, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH) {
     throw new ProtocolError(`message nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
+  }
+  // The messages of a direct reduce, paid on every tiny job, are checked by hand (as strictly).
+  const type = (raw as { type?: unknown }).type;
+  const check = type === 'tasks.run' ? tasksRunProblem : type === 'tasks.done' ? tasksDoneProblem : undefined;
+  if (check !== undefined) {
+    const problem = check(raw as Record<string, unknown>);
+    if (problem !== undefined) throw new ProtocolError(`malformed ${JSON.stringify(type)} message: ${problem}`);
+    return raw as Message;
   }
   const parsed = messageSchema.safeParse(raw);
   if (!parsed.success) {

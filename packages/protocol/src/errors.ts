@@ -128,6 +128,15 @@ export class DataLostError extends SharcError {
 export class PartitionLostError extends DataLostError {
   static override readonly code = 'PARTITION_LOST';
 }
+/**
+ * An agent asked to run a reduce straight from a client (tasks.run) does not hold every
+ * partition named, sealed: the client's placement is stale (a partition moved after an agent
+ * died, the array was deleted or is still being written). Retryable: the client runs the job
+ * through the coordinator instead. `details.partitions`: the indexes it lacks; `details.arrayId`.
+ */
+export class PartitionNotHeldError extends SharcError {
+  static override readonly code = 'PARTITION_NOT_HELD';
+}
 /** The servers cannot be reached, or the connection was lost. */
 export class ConnectionError extends SharcError {
   static override readonly code = 'CONNECTION_ERROR';
@@ -186,6 +195,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   NoAgentsError,
   DataLostError,
   PartitionLostError,
+  PartitionNotHeldError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

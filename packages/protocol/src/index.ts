@@ -27,6 +27,7 @@ export {
   NoAgentsError,
   DataLostError,
   PartitionLostError,
+  PartitionNotHeldError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,
@@ -45,7 +46,7 @@ export type { ErrorData, SharcErrorOptions, ErrorFix, FixCall } from './errors.j
 export { subjectFor, isSubjectToken } from './subjects.js';
 export { arrayNameProblem, escapeForTerminal, quotedName, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
-export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType } from './messages.js';
+export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
 export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';
@@ -70,6 +71,9 @@ export type {
   ReplyTypeOf,
   ReplyOf,
   Request,
+  DirectCounts,
+  DirectJob,
+  DirectOutcome,
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';
@@ -124,9 +128,9 @@ export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats
 export type { NpyHeader } from './formats/npy.js';
 export { inspectFile, readRange, checkFileUnchanged } from './formats/array-file.js';
 export type { FileLayout } from './formats/array-file.js';
-export { BLOCK_TARGET_BYTES, rowsPerBlock, blockCount } from './blocks.js';
+export { BLOCK_TARGET_BYTES, INLINE_REDUCE_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
 export { parseByteSize, formatBytes, reservedBytesOf, wasmPagesOf, WASM_PAGE_BYTES, WASM32_MAX_PAGES, MIN_WASM_PARTITION_BYTES } from './sizes.js';
-export { CONTROL_TIMEOUT_MS, DATA_READ_IDLE_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, CLIENT_HEARTBEAT_MS, DEFAULT_JOB_TIMEOUT_MS, NATS_OUTAGE_TOLERANCE_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs } from './timeouts.js';
+export { CONTROL_TIMEOUT_MS, DATA_READ_IDLE_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, CLIENT_HEARTBEAT_MS, DEFAULT_JOB_TIMEOUT_MS, NATS_OUTAGE_TOLERANCE_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs, DIRECT_KEEPALIVE_MS, DIRECT_SILENCE_MS } from './timeouts.js';
 export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';

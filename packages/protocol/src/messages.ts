@@ -72,6 +72,10 @@ export const arrayMetaSchema = z.object({
 });
 export type ArrayMeta = z.infer<typeof arrayMetaSchema>;
 
+/** Reduces clients sent straight to an agent (tasks.run), as its heartbeats count them. */
+export const directCountsSchema = z.object({ batches: count, partitions: count, running: count });
+export type DirectCounts = z.infer<typeof directCountsSchema>;
+
 export const agentInfoSchema = z.object({
   id,
   host: z.string(),
@@ -84,6 +88,8 @@ export const agentInfoSchema = z.object({
   partitions: count,
   /** Block requests running or queued on the agent's worker threads: per thread, its load. */
   workInFlight: count,
+  /** Reduces clients sent straight to the agent, from its last heartbeat. */
+  direct: directCountsSchema.optional(),
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
@@ -234,6 +240,29 @@ export const fileSourceSchema = z.object({
 });
 export type FileSource = z.infer<typeof fileSourceSchema>;
 
+/** Jobs one tasks.run may carry at most. */
+export const MAX_DIRECT_JOBS = 4096;
+/** One job of a tasks.run: the fields a reduce needs, and no more. */
+const directJobSchema = z.object({
+  jobId: id,
+  arrayId: id,
+  /** The array's name, so kernel errors say which array a user knows it as. */
+  arrayName: arrayName.optional(),
+  partitions: z.array(count).min(1).max(MAX_PARTITIONS),
+  kernel: kernelRefSchema,
+  params: z.unknown().optional(),
+  /** What is left of the job's time: the agent stops the job itself this long (and a margin) after it arrived. */
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type DirectJob = z.infer<typeof directJobSchema>;
+/** One job's outcome in a tasks.done: a partial per partition asked, in the order asked (absent for one with no rows), or its error. */
+const directOutcomeSchema = z.object({
+  jobId: id,
+  partitions: z.array(z.object({ index: count, blocks: count, partial: z.unknown().optional() })).max(MAX_PARTITIONS).optional(),
+  error: errorDataSchema.optional(),
+});
+export type DirectOutcome = z.infer<typeof directOutcomeSchema>;
+
 const envelope = { v: z.number(), from: z.string().max(256) };
 function message<T extends string, S extends z.ZodRawShape>(type: T, fields: S) {
   return z.object({ ...envelope, type: z.literal(type), ...fields });
@@ -360,6 +389,12 @@ export const messageSchema = z.discriminatedUnion('type', [
     partitions: count,
     workInFlight: count,
     tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(100_000).optional(),
+    /**
+     * Reduces clients sent straight to this agent (tasks.run), since it started: batches and
+     * partitions run, and batches running now. Never in `tasks`: the coordinator does not
+     * follow direct work, it only hears of it here.
+     */
+    direct: directCountsSchema.optional(),
   }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
@@ -395,6 +430,27 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('file.inspect', { source: fileSourceSchema }),
   message('file.info', { dtype, shape, dataOffset: count }),
   message('task.run', { task: taskSchema }),
+
+  // Client -> agent, on the agent's `direct` subject: reduces without the coordinator on their path.
+  /**
+   * Runs, for each job, a reduce over `partitions` of array `arrayId`, every one of them held
+   * (sealed) by this agent, and answers with one `tasks.done` holding every job's partials (or
+   * its error) in the order asked. Jobs a client starts in the same turn share one message.
+   * A job naming a partition the agent lacks fails with a retryable PartitionNotHeldError; an
+   * agent with too much direct work refuses the whole message with a retryable BusyError: the
+   * client then runs those jobs through the coordinator (job.submit). While a job runs on the
+   * worker threads the agent sends `job.progress` (its own blocks done of its own total) on the
+   * job's client subject at least every DIRECT_KEEPALIVE_MS: a client that hears nothing for the
+   * liveness window gives the agent up. `task.cancel` on the same subject stops a job. Only the
+   * fields a reduce needs, so that validating it, paid on every tiny job, stays cheap.
+   */
+  message('tasks.run', {
+    /** Whose jobs: progress goes to its job subjects. */
+    clientId: id,
+    jobs: z.array(directJobSchema).min(1).max(MAX_DIRECT_JOBS),
+  }),
+  /** The outcome of each job of a tasks.run, in the order asked: its partials, or the error it failed with. */
+  message('tasks.done', { jobs: z.array(directOutcomeSchema).max(MAX_DIRECT_JOBS) }),
   message('task.result', { blocks: count }),
   message('task.cancel', { jobId: id }),
   /**

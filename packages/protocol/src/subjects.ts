@@ -4,7 +4,8 @@ import { InvalidArgumentError } from './errors.js';
  * The whole NATS subject scheme of sharc. Every subject is built here and nowhere else.
  *
  *   sharc.<cluster>.coord.<verb>            requests to the coordinator (clients and agents)
- *   sharc.<cluster>.agent.<agentId>.<verb>  requests from the coordinator to one agent
+ *   sharc.<cluster>.agent.<agentId>.<verb>  requests from the coordinator to one agent; `direct`:
+ *                                           reduces a client sends straight to the agent (tasks.run)
  *   sharc.<cluster>.agents.<verb>           broadcasts from the coordinator to every agent
  *   sharc.<cluster>.announce                 the coordinator announces itself when it starts
  *   sharc.<cluster>.job.<clientId>.<jobId>  events of one job (progress, partials) to the client that
@@ -22,7 +23,7 @@ export type Route =
   | { to: 'announcements' };
 
 export type CoordinatorVerb = 'client' | 'agent';
-export type AgentVerb = 'control' | 'task';
+export type AgentVerb = 'control' | 'task' | 'direct';
 export type BroadcastVerb = 'cancel';
 
 const SUBJECT_ROOT = 'sharc';

@@ -38,3 +38,15 @@ export const NATS_OUTAGE_TOLERANCE_MS = 3000;
  * task reads another copy.
  */
 export const DATA_READ_IDLE_TIMEOUT_MS = 10_000;
+
+/**
+ * A reduce a client sends straight to agents (tasks.run): the agent says it is still at work
+ * (job.progress on the job's client subject) at least this often while the batch runs.
+ */
+export const DIRECT_KEEPALIVE_MS = 1000;
+/**
+ * A client that hears nothing of an agent's direct batch for this long (the default liveness
+ * window) gives it up and runs the job through the coordinator, which recovers from a dead or
+ * paused agent.
+ */
+export const DIRECT_SILENCE_MS = 3000;

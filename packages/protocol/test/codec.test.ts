@@ -12,6 +12,7 @@ import {
   decodeValue,
   encodeMessage,
   encodeValue,
+  messageSchema,
   toErrorData,
   NameTakenError,
   type Message,
@@ -262,4 +263,46 @@ describe('decodeMessage refuses bad payloads with ProtocolError', () => {
     assert.equal(decodeMessage(submit(nested(MAX_MESSAGE_DEPTH - 2))).type, 'job.submit');
     assert.throws(() => decodeMessage(submit(nested(MAX_MESSAGE_DEPTH - 1))), ProtocolError);
   });
+});
+
+describe('tasks.run and tasks.done: checked by hand as strictly as their schemas', () => {
+  const job = { jobId: 'job-1', arrayId: 'arr-1', arrayName: 'a b', partitions: [0, 3], kernel: { kind: 'builtin', op: 'sum' }, timeoutMs: 500 };
+  const run = { ...envelope, type: 'tasks.run', clientId: 'client-1', jobs: [job] };
+  const done = { ...envelope, type: 'tasks.done', jobs: [{ jobId: 'job-1', partitions: [{ index: 0, blocks: 1, partial: 36n }] }, { jobId: 'job-2', error: toErrorData(new NameTakenError('x')) }] };
+  const variants: Array<[string, Record<string, unknown>]> = [
+    ['well formed', run],
+    ['a module kernel', { ...run, jobs: [{ ...job, kernel: { kind: 'reduce', hash: 'h1', module: 'k.ts', partial: 'p', combine: 'c' } }] }],
+    ['a built-in with params', { ...run, jobs: [{ ...job, kernel: { kind: 'builtin', op: 'histogram', params: { bins: 4, range: [0, 1] } } }] }],
+    ['bad built-in params', { ...run, jobs: [{ ...job, kernel: { kind: 'builtin', op: 'histogram', params: { bins: 0 } } }] }],
+    ['an unknown op', { ...run, jobs: [{ ...job, kernel: { kind: 'builtin', op: 'median' } }] }],
+    ['no jobs', { ...run, jobs: [] }],
+    ['jobs not a list', { ...run, jobs: job }],
+    ['a job id with a dot', { ...run, jobs: [{ ...job, jobId: 'a.b' }] }],
+    ['a negative partition', { ...run, jobs: [{ ...job, partitions: [-1] }] }],
+    ['a fractional partition', { ...run, jobs: [{ ...job, partitions: [0.5] }] }],
+    ['no partitions', { ...run, jobs: [{ ...job, partitions: [] }] }],
+    ['a zero timeout', { ...run, jobs: [{ ...job, timeoutMs: 0 }] }],
+    ['an empty array name', { ...run, jobs: [{ ...job, arrayName: '' }] }],
+    ['no client id', { ...run, clientId: undefined }],
+    ['a module kernel without combine', { ...run, jobs: [{ ...job, kernel: { kind: 'reduce', hash: 'h1', module: 'k.ts', partial: 'p' } }] }],
+    ['outcomes', done],
+    ['an outcome without job id', { ...done, jobs: [{ partitions: [] }] }],
+    ['a partial without blocks', { ...done, jobs: [{ jobId: 'j', partitions: [{ index: 0 }] }] }],
+    ['a malformed error', { ...done, jobs: [{ jobId: 'j', error: { message: 'x' } }] }],
+    ['outcomes not a list', { ...done, jobs: {} }],
+  ];
+  for (const [what, message] of variants) {
+    it(`agrees with the schema on ${what}`, () => {
+      const schema = messageSchema.safeParse(message).success;
+      let decoded: Message | undefined;
+      try {
+        decoded = decodeMessage(encodeMessage(message as unknown as Message));
+      } catch (error) {
+        assert.ok(error instanceof ProtocolError, String(error));
+        assert.match(error.message, /^malformed "tasks\.(run|done)" message: /);
+      }
+      assert.equal(decoded !== undefined, schema, `hand check ${decoded === undefined ? 'refused' : 'accepted'}, the schema ${schema ? 'accepts' : 'refuses'}`);
+      if (decoded !== undefined) assert.deepEqual(decoded, messageSchema.parse(message));
+    });
+  }
 });

@@ -157,5 +157,10 @@ export interface NodeInfo {
   partitions: number;
   /** Block requests running or queued on the agent's worker threads (per thread: its load; 1 = all busy). */
   workInFlight: number;
+  /**
+   * Reduces clients sent straight to the agent since it started (batches: one per job and
+   * agent; partitions) and batches running now, as of its last heartbeat. Absent until it sent one.
+   */
+  direct?: { batches: number; partitions: number; running: number };
   state: 'alive' | 'dead';
 }

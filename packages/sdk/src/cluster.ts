@@ -55,6 +55,7 @@ import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
+import { DirectReducer } from './jobs/direct-reduce.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
 import { SubmissionQueue } from './jobs/submission-queue.js';
 import { putDType } from './put-dtype.js';
@@ -88,6 +89,8 @@ export class Cluster implements ArrayOwner {
   private readonly jobs: JobRunner;
   /** Every job goes through it: a bounded number in flight, the rest waiting here in order. */
   private readonly submissions: SubmissionQueue;
+  /** Runs reduces straight on the agents; every other job (and a fallback) through `jobs`. */
+  private readonly direct: DirectReducer;
   /** Renews this client's lease on what the coordinator holds for it (uploads in progress, jobs). */
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
@@ -107,6 +110,13 @@ export class Cluster implements ArrayOwner {
     // A restarted coordinator has no kernel code: upload again on next use.
     this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
     this.submissions = new SubmissionQueue(options.maxJobsInFlight, options.retryBusy);
+    this.direct = new DirectReducer(
+      bus,
+      options.cluster,
+      this.jobs,
+      async (arrayId) => (await this.call({ type: 'array.locate', arrayId }, 'array.info')).array,
+      options.directReduce,
+    );
     this.caller = new ResendingCaller(bus);
     // Always, not only while something is held: one code path, and one small message a second.
     // (The embedded cluster's coordinator ignores it: its one client is this process.)
@@ -449,6 +459,7 @@ export class Cluster implements ArrayOwner {
       usedBytes: a.usedBytes,
       partitions: a.partitions,
       workInFlight: a.workInFlight,
+      ...(a.direct === undefined ? {} : { direct: a.direct }),
       state: a.state,
     }));
   }
@@ -480,6 +491,7 @@ export class Cluster implements ArrayOwner {
     clearInterval(this.heartbeat);
     this.submissions.close(new InvalidArgumentError('this cluster connection was closed while the call waited to be submitted'));
     this.jobs.close();
+    this.direct.close();
     this.caller.close();
     await this.shutdown();
   }
@@ -496,7 +508,7 @@ export class Cluster implements ArrayOwner {
     options = checkCall('reduce', options);
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
     const spec: JobSpec = { kind: 'reduce', arrayId: meta.id, kernel: { kind: 'builtin', ...kernel } };
-    const done = await this.submissions.run(options, (timeoutMs) => this.jobs.run(spec, meta, withTimeout(options, timeoutMs)));
+    const done = await this.submissions.run(options, (timeoutMs) => this.direct.run(spec, meta, withTimeout(options, timeoutMs)));
     return foldOp(kernel, meta.dtype, colsOf(meta.shape), done.partials);
   }
 
@@ -544,7 +556,7 @@ export class Cluster implements ArrayOwner {
 
   private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.submissions.run(options, (timeoutMs) => this.jobs.run(spec, input.meta, withTimeout(options, timeoutMs), detached));
+    return this.submissions.run(options, (timeoutMs) => this.direct.run(spec, input.meta, withTimeout(options, timeoutMs), detached));
   }
 
   /** One heartbeat: published, never waited on (a lost one is covered by the next). */

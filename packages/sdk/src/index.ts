@@ -32,6 +32,7 @@ export {
   NoAgentsError,
   DataLostError,
   PartitionLostError,
+  PartitionNotHeldError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

@@ -46,6 +46,13 @@ export interface ConnectOptions {
   retryBusy?: boolean;
   /** Embedded cluster only: how it is sized. */
   embedded?: EmbeddedOptions;
+  /**
+   * Reduces go straight to the agents holding the array's partitions, one request per agent,
+   * without the coordinator on the way (it is asked only when that cannot answer right: a
+   * partition moved, an agent silent). false: every job goes through the coordinator.
+   * @default true
+   */
+  directReduce?: boolean;
 }
 
 /** How the cluster connect() starts in this process (without servers) is sized. */
@@ -63,7 +70,7 @@ export interface EmbeddedOptions {
 /** The `SHARC_*` variables the SDK reads (a near miss of one is warned about by connect). */
 export const SDK_VARIABLES: readonly string[] = ['SHARC_SERVERS', 'SHARC_CLUSTER', 'SHARC_LOG_LEVEL', ...NATS_AUTH_VARIABLES];
 
-const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'maxJobsInFlight', 'retryBusy', 'embedded']);
+const CONNECT_OPTION_KEYS = keysOf<ConnectOptions>()(['servers', 'auth', 'cluster', 'connectTimeoutMs', 'requestTimeoutMs', 'maxJobsInFlight', 'retryBusy', 'embedded', 'directReduce']);
 const EMBEDDED_OPTION_KEYS = keysOf<EmbeddedOptions>()(['agents', 'threads', 'memoryBytes', 'threadHeapMb']);
 
 export interface ResolvedConnectOptions {
@@ -74,6 +81,7 @@ export interface ResolvedConnectOptions {
   requestTimeoutMs: number;
   maxJobsInFlight: number;
   retryBusy: boolean;
+  directReduce: boolean;
   embedded: { agents: number; threads: number | undefined; memoryBytes: number | undefined; threadHeapMb: number | undefined };
 }
 
@@ -110,7 +118,8 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
     connectTimeoutMs: positive(options.connectTimeoutMs ?? 5000, 'connectTimeoutMs'),
     requestTimeoutMs: positive(options.requestTimeoutMs ?? CLIENT_REQUEST_TIMEOUT_MS, 'requestTimeoutMs'),
     maxJobsInFlight: positiveInteger(options.maxJobsInFlight ?? DEFAULT_MAX_JOBS_IN_FLIGHT, 'maxJobsInFlight'),
-    retryBusy: boolean(options.retryBusy ?? true, 'retryBusy'),
+    retryBusy: flag(options.retryBusy ?? true, 'retryBusy'),
+    directReduce: flag(options.directReduce ?? true, 'directReduce'),
     embedded: {
       agents,
       threads: options.embedded?.threads,
@@ -118,6 +127,11 @@ export function resolveConnectOptions(options: ConnectOptions = {}, env: NodeJS.
       threadHeapMb: options.embedded?.threadHeapMb,
     },
   };
+}
+
+function flag(value: boolean, field: string): boolean {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${field} must be true or false, got ${String(value)}`);
+  return value;
 }
 
 function positive(value: number, field: string): number {
@@ -130,7 +144,3 @@ function positiveInteger(value: number, field: string): number {
   return value;
 }
 
-function boolean(value: boolean, field: string): boolean {
-  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${field} must be true or false, got ${JSON.stringify(value)}`);
-  return value;
-}

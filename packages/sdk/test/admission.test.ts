@@ -38,8 +38,9 @@ describe('job admission on real processes', () => {
       memory: '256MiB',
       coordinatorArgs: ['--max-running-jobs', String(MAX_RUNNING), '--max-queued-jobs', String(MAX_QUEUED)],
     });
-    // Retries off: this file checks what the coordinator answers (submission-queue-cluster.test.ts: the client's retries).
-    cluster = await connect({ servers: processes.url, retryBusy: false });
+    // The coordinator's admission is what is tested: reduces go through it, not straight to the agents,
+    // and with retries off (submission-queue-cluster.test.ts: the client's retries).
+    cluster = await connect({ servers: processes.url, retryBusy: false, directReduce: false });
     watcher = await connect({ servers: processes.url });
     input = await cluster.put(data, { name: 'input', partitions: 2 });
     // Bundles and uploads the kernel once, so the submissions below all reach the coordinator at once.

@@ -38,6 +38,17 @@ export async function jobsRunning(cluster: Cluster, count = 1, afterMs = 400): P
 }
 
 /**
+ * Resolves once a job runs: one the coordinator shows, or a reduce the agents run straight
+ * from the client (their heartbeats count it), plus `afterMs`.
+ */
+export async function workRunning(cluster: Cluster, afterMs = 100): Promise<void> {
+  const running = async () =>
+    (await cluster.runningJobs()).some((job) => job.state === 'running') || (await cluster.nodes()).some((node) => (node.direct?.running ?? 0) > 0);
+  if (!(await eventually(running))) throw new Error('no job was shown running within 10 s');
+  await new Promise((resolve) => setTimeout(resolve, afterMs));
+}
+
+/**
  * `bounded(promise, what)`: the promise, or a rejection saying "<what> … hangs" once `hangMs`
  * pass: far beyond what the call may take in its test, so a call still pending then hangs.
  */

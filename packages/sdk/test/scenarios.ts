@@ -23,7 +23,7 @@ import {
 } from '../src/index.js';
 import { bytesPerElement, formatNpyHeader, parseNpyHeader, reservedBytesOf, viewOf } from '@sharc/protocol';
 import { integerData, referenceReduce } from './fixtures/reference.js';
-import { eventually, jobsRunning, settledUsedBytes, usedBytes } from './cluster-waits.js';
+import { eventually, settledUsedBytes, usedBytes, workRunning } from './cluster-waits.js';
 
 export const KERNELS = fileURLToPath(new URL('../../test/fixtures/kernels.ts', import.meta.url));
 
@@ -478,9 +478,10 @@ export function registerScenarios(target: ScenarioTarget): void {
     it('never lets the buffer of a deleted array serve another array while a job still reads it', async () => {
       const doomed = await target.cluster().put(new Float64Array(262_144).fill(1), { partitions: 2 });
       // Sums after a pause: if the deleted buffer were handed to `fresh` meanwhile, it would sum 2s.
-      const job = target.cluster().reduce<number>(doomed, { module: KERNELS, partial: 'slowSum', combine: 'add', params: { ms: 1000 } });
+      // (3 s: agents report a reduce sent straight to them with their heartbeat, every second.)
+      const job = target.cluster().reduce<number>(doomed, { module: KERNELS, partial: 'slowSum', combine: 'add', params: { ms: 3000 } });
       // Deleted while the job reads it (deleted before the job starts, the job would fail instead).
-      await jobsRunning(target.cluster(), 1, 100);
+      await workRunning(target.cluster());
       await doomed.delete();
       const fresh = await target.cluster().put(new Float64Array(262_144).fill(2), { partitions: 2 });
       assert.equal(await target.cluster().reduce(fresh, 'sum'), 524_288);

@@ -61,11 +61,13 @@ export class AgentRegistry {
    * Records a heartbeat. An agent declared dead stays dead until it registers again: the
    * coordinator first tells it which of its partitions still count (others moved meanwhile).
    */
-  heartbeat(agentId: string, usage: Pick<AgentInfo, 'usedBytes' | 'partitions' | 'workInFlight'>): 'alive' | 'dead' | 'unknown' {
+  heartbeat(agentId: string, usage: Pick<AgentInfo, 'usedBytes' | 'partitions' | 'workInFlight' | 'direct'>): 'alive' | 'dead' | 'unknown' {
     const record = this.agents.get(agentId);
     if (record === undefined) return 'unknown';
     record.lastSeen = Date.now();
     record.info = { ...record.info, usedBytes: usage.usedBytes, partitions: usage.partitions, workInFlight: usage.workInFlight };
+    // Reduces clients sent straight to the agent: the coordinator hears of them only here.
+    if (usage.direct !== undefined) record.info.direct = usage.direct;
     if (record.state === 'dead') this.logger.warn('a dead agent is heard from again; asking it to rejoin', { agent: agentId });
     return record.state;
   }

@@ -47,6 +47,12 @@ export interface StoredPartition {
   written: number;
   /** An upload write is in progress. */
   writing: boolean;
+  /**
+   * Every byte is in and final: a sealed upload or map output, a finished load or fetch, a
+   * rebuilt map partition. Only such a partition serves a reduce a client sends straight here
+   * (the coordinator knows when a partition is ready; a client's placement may be stale).
+   */
+  ready: boolean;
   /** Tasks and transfers using the buffer now: it is recycled only once they are all done. */
   users: number;
   /** Dropped from the store; the buffer waits for its last user. */
@@ -129,6 +135,7 @@ export class PartitionStore {
       uploaded: transferToken !== undefined,
       written: 0,
       writing: false,
+      ready: false,
       users: 0,
       freed: false,
       tainted: false,
@@ -148,6 +155,17 @@ export class PartitionStore {
       });
     }
     return partition;
+  }
+
+  /** The partition, or undefined when this agent holds none such. */
+  find(arrayId: string, index: number): StoredPartition | undefined {
+    return this.partitions.get(keyOf(arrayId, index));
+  }
+
+  /** Says every byte of the partition is in and final (see StoredPartition.ready). */
+  markReady(arrayId: string, index: number): void {
+    const partition = this.partitions.get(keyOf(arrayId, index));
+    if (partition !== undefined) partition.ready = true;
   }
 
   /** The partitions held here, by array. */
@@ -230,7 +248,10 @@ export class PartitionStore {
         );
       }
     }
-    for (const partition of partitions) partition.transferToken = undefined;
+    for (const partition of partitions) {
+      partition.transferToken = undefined;
+      partition.ready = true;
+    }
   }
 
   /**

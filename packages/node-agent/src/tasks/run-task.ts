@@ -1,5 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import {
+  INLINE_REDUCE_BYTES,
   InternalError,
   KernelError,
   checkBuiltinKernel,
@@ -21,7 +22,7 @@ import { blocksOf } from './blocks.js';
 import { runBuiltinOpTask } from './run-builtin-op.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
-const INLINE_BYTES = 256 * 1024;
+const INLINE_BYTES = INLINE_REDUCE_BYTES;
 export interface TaskContext {
   store: PartitionStore;
   pool: WorkerPool;
@@ -36,8 +37,27 @@ export interface TaskOutcome {
   blocks: number;
 }
 
+/**
+ * A built-in reduction over a small partition, run right here on the agent's own thread: its
+ * outcome at once (no worker hop, nothing to cancel, no abort wiring), or undefined when the
+ * task is not such a one. Throws what runTask would (the partition missing, bad params).
+ */
+export function runInlineTask(task: Task, store: PartitionStore): TaskOutcome | undefined {
+  const kernel = task.kernel;
+  if (kernel.kind !== 'builtin' || task.output !== undefined) return undefined;
+  const lease = store.acquire(task.arrayId, task.partitionIndex);
+  try {
+    return lease.partition.meta.byteLength <= INLINE_BYTES ? reduceInline(kernel, lease.partition) : undefined;
+  } finally {
+    // Read only: the buffer is as clean as before.
+    lease.release(true);
+  }
+}
+
 /** Runs one partition's share of a job on this agent's worker threads. */
 export async function runTask(task: Task, context: TaskContext): Promise<TaskOutcome> {
+  const inline = runInlineTask(task, context.store);
+  if (inline !== undefined) return inline;
   // Leases keep the buffers from being recycled for another array while threads use them,
   // even if the array is deleted mid-task.
   const input = context.store.acquire(task.arrayId, task.partitionIndex);
@@ -60,6 +80,8 @@ export async function runTask(task: Task, context: TaskContext): Promise<TaskOut
   try {
     const outcome = await runOnPartition(task, input.partition, output?.partition, { ...context, signal: stop.signal });
     clean = true;
+    // A map output partition written whole (a map, or a lost one rebuilt) may serve reduces.
+    if (output !== undefined) output.partition.ready = true;
     return outcome;
   } catch (error) {
     stop.abort();
@@ -101,26 +123,29 @@ async function runOnPartition(
   }
 }
 
-async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext): Promise<TaskOutcome> {
+/** A built-in reduction over a partition of at most INLINE_BYTES, on this thread. */
+function reduceInline(builtin: BuiltinKernel, input: StoredPartition): TaskOutcome {
   // Any client may send a job: its op and params are checked against the array here too.
   checkBuiltinKernel(builtin, input.shape, true);
-  const cols = colsOf(input.shape);
-  let partials: unknown[];
-  if (input.meta.byteLength <= INLINE_BYTES) {
-    partials = reduceBuiltinBlocks(builtin, viewOf(input), blocks);
-    // No progress event: the result itself tells the coordinator these blocks are done.
-  } else {
-    // Threads take the blocks one at a time (as for module kernels): a thread that starts late
-    // or runs slow leaves its share to the others instead of holding the partition's end back.
-    const kernel: WorkerKernel = { kind: 'builtin', op: builtin.op, params: builtin.params };
-    const results = await context.pool.runShared(
-      blocks.length,
-      (claims) => ({ kind: 'reduce', kernel, input: viewOf(input), blocks, claims, shape: input.shape, params: undefined }),
-      context.signal,
-    );
-    partials = builtin.op === 'histogram' ? histogramPartials(results, context) : inBlockOrder(results, blocks.length, context)!;
-  }
-  return { partial: foldOp(builtin, input.dtype, cols, partials), blocks: blocks.length };
+  const blocks = blocksOf(input);
+  // No progress event: the result itself tells the coordinator these blocks are done.
+  const partials = reduceBuiltinBlocks(builtin, viewOf(input), blocks);
+  return { partial: foldOp(builtin, input.dtype, colsOf(input.shape), partials), blocks: blocks.length };
+}
+
+async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext): Promise<TaskOutcome> {
+  if (input.meta.byteLength <= INLINE_BYTES) return reduceInline(builtin, input);
+  checkBuiltinKernel(builtin, input.shape, true);
+  // Threads take the blocks one at a time (as for module kernels): a thread that starts late
+  // or runs slow leaves its share to the others instead of holding the partition's end back.
+  const kernel: WorkerKernel = { kind: 'builtin', op: builtin.op, params: builtin.params };
+  const results = await context.pool.runShared(
+    blocks.length,
+    (claims) => ({ kind: 'reduce', kernel, input: viewOf(input), blocks, claims, shape: input.shape, params: undefined }),
+    context.signal,
+  );
+  const partials = builtin.op === 'histogram' ? histogramPartials(results, context) : inBlockOrder(results, blocks.length, context)!;
+  return { partial: foldOp(builtin, input.dtype, colsOf(input.shape), partials), blocks: blocks.length };
 }
 
 /** A histogram's partials, one per request (counts add exactly in any order), reporting each request's blocks as progress. */

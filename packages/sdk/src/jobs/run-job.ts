@@ -123,6 +123,20 @@ export class JobRunner {
     clearTimeout(this.outage);
   }
 
+  /**
+   * Sends the events of job `jobId` that come on this client's job subject to `handler`, until
+   * `unroute`: work that is not a coordinator's job (a reduce sent straight to the agents) uses
+   * the one subscription every job shares.
+   */
+  route(jobId: string, handler: (event: Message) => void): void {
+    this.listen();
+    this.handlers.set(jobId, handler);
+  }
+
+  unroute(jobId: string): void {
+    this.handlers.delete(jobId);
+  }
+
   /** Submits a job and resolves when it is done, with a reduce's partials or a map's output. */
   async run(spec: JobSpec, input: ArrayMeta, options: JobOptions, detached = false): Promise<JobResult> {
     const output = await this.runJob(spec, input, options, 0, detached);

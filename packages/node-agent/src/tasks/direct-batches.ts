@@ -1,0 +1,197 @@
+import {
+  BusyError,
+  CancelledError,
+  DIRECT_KEEPALIVE_MS,
+  InvalidArgumentError,
+  PartitionNotHeldError,
+  blockCount,
+  bytesPerElement,
+  colsOf,
+  subjectFor,
+  toErrorData,
+  type DirectCounts,
+  type DirectJob,
+  type DirectOutcome,
+  type MessageBus,
+  type MessageOf,
+  type Outgoing,
+  type Task,
+} from '@sharc/protocol';
+import type { KernelCache } from '../kernels/kernel-cache.js';
+import type { PartitionStore } from '../storage/partition-store.js';
+import type { WorkerPool } from '../workers/pool.js';
+import { runInlineTask, runTask, type TaskOutcome } from './run-task.js';
+
+/**
+ * Direct batches with work for the worker threads an agent runs at once; one more is refused
+ * with a retryable BusyError, and its client runs the job through the coordinator, whose
+ * admission queues it. (Batches of small built-ins end within the message's own turn.)
+ */
+export const MAX_RUNNING_DIRECT_BATCHES = 1024;
+/** A running batch's progress goes out at most this often (as a coordinator job's does). */
+const PROGRESS_INTERVAL_MS = 100;
+/** How often a running batch checks whether it owes its client a keep-alive. */
+const KEEPALIVE_CHECK_MS = DIRECT_KEEPALIVE_MS / 2;
+
+export interface DirectBatchDeps {
+  bus: MessageBus;
+  cluster: string;
+  store: PartitionStore;
+  pool: WorkerPool;
+  kernels: KernelCache;
+  /** The job's abort, which task.cancel fires, and the agent's own deadline for it. */
+  joinJob(jobId: string, timeoutMs?: number): { controller: AbortController };
+  leaveJob(jobId: string): void;
+  /** Whether a task.cancel for the job came already. */
+  wasCancelled(jobId: string): boolean;
+}
+
+type PartitionDone = NonNullable<DirectOutcome['partitions']>[number];
+
+/**
+ * Runs the reduces clients send straight to this agent (tasks.run): for each job, every
+ * partition of it this agent serves, answered with all their partials in one tasks.done,
+ * together with the other jobs of the same message. Only partitions held here and ready
+ * (sealed) run; a job naming another fails whole with a retryable PartitionNotHeldError, and
+ * its client asks the coordinator instead. The coordinator does not follow this work: it only
+ * hears the counts in heartbeats.
+ */
+export class DirectBatches {
+  private batches = 0;
+  private partitions = 0;
+  private running = 0;
+
+  constructor(private readonly deps: DirectBatchDeps) {}
+
+  /** What heartbeats tell the coordinator. */
+  counts(): DirectCounts {
+    return { batches: this.batches, partitions: this.partitions, running: this.running };
+  }
+
+  /** Every job of the message; built-ins over small partitions at once, the rest on the worker threads. */
+  run(message: MessageOf<'tasks.run'>): Outgoing | Promise<Outgoing> {
+    if (this.running >= MAX_RUNNING_DIRECT_BATCHES) {
+      throw new BusyError(`this agent runs ${this.running} direct batches already: ask the coordinator`, { retryable: true });
+    }
+    const { jobs, clientId } = message;
+    const outcomes = new Array<DirectOutcome>(jobs.length);
+    let pooled: Array<Promise<void>> | undefined;
+    for (let j = 0; j < jobs.length; j++) {
+      const job = jobs[j]!;
+      try {
+        const started = this.start(job);
+        if (Array.isArray(started)) {
+          outcomes[j] = { jobId: job.jobId, partitions: started };
+          continue;
+        }
+        (pooled ??= []).push(
+          this.runPooled(clientId, job, started).then(
+            (partitions) => void (outcomes[j] = { jobId: job.jobId, partitions }),
+            (error: unknown) => void (outcomes[j] = { jobId: job.jobId, error: toErrorData(error) }),
+          ),
+        );
+      } catch (error) {
+        outcomes[j] = { jobId: job.jobId, error: toErrorData(error) };
+      }
+    }
+    if (pooled === undefined) return { type: 'tasks.done', jobs: outcomes };
+    return Promise.all(pooled).then(() => ({ type: 'tasks.done', jobs: outcomes }));
+  }
+
+  /**
+   * Checks a job and runs what runs inline: its partials when that was all of it, else the
+   * partials so far (undefined where a partition needs the worker threads).
+   */
+  private start(job: DirectJob): PartitionDone[] | { done: Array<PartitionDone | undefined>; pooled: number[] } {
+    const { jobId, arrayId, partitions, kernel } = job;
+    if (kernel.kind !== 'builtin' && kernel.kind !== 'reduce') {
+      throw new InvalidArgumentError(`tasks.run runs reduce kernels (built-in or a module's partial and combine), not ${kernel.kind}`);
+    }
+    if (this.deps.wasCancelled(jobId)) throw new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } });
+    const { store } = this.deps;
+    let missing: number[] | undefined;
+    for (const index of partitions) if (store.find(arrayId, index)?.ready !== true) (missing ??= []).push(index);
+    if (missing !== undefined) {
+      throw new PartitionNotHeldError(`this agent holds no sealed partition ${missing.join(', ')} of array ${arrayId}: ask the coordinator`, {
+        retryable: true,
+        details: { arrayId, partitions: missing },
+      });
+    }
+    this.batches++;
+    this.partitions += partitions.length;
+    const done = new Array<PartitionDone | undefined>(partitions.length);
+    let pooled: number[] | undefined;
+    for (let i = 0; i < partitions.length; i++) {
+      const outcome = runInlineTask(taskOf(job, partitions[i]!), store);
+      if (outcome === undefined) (pooled ??= []).push(i);
+      else done[i] = partitionDone(partitions[i]!, outcome);
+    }
+    return pooled === undefined ? (done as PartitionDone[]) : { done, pooled };
+  }
+
+  /**
+   * The partitions of a job that need the worker threads, all at once (the pool queues their
+   * blocks). Progress and keep-alives go to the client meanwhile; one failure stops the rest.
+   */
+  private async runPooled(clientId: string, job: DirectJob, started: { done: Array<PartitionDone | undefined>; pooled: number[] }): Promise<PartitionDone[]> {
+    const { bus, cluster, store, pool, kernels } = this.deps;
+    const { jobId, arrayId, partitions } = job;
+    const { done, pooled } = started;
+    this.running++;
+    const onAgent = this.deps.joinJob(jobId, job.timeoutMs);
+    const subject = subjectFor(cluster, { to: 'job', clientId, jobId });
+    let blocksDone = 0;
+    for (const entry of done) if (entry !== undefined) blocksDone += entry.blocks;
+    let total = blocksDone;
+    for (const i of pooled) {
+      const partition = store.find(arrayId, partitions[i]!);
+      if (partition !== undefined) total += blockCount(partition.meta.rowCount, colsOf(partition.shape) * bytesPerElement(partition.dtype));
+    }
+    let lastSent = Date.now();
+    const send = () => {
+      lastSent = Date.now();
+      bus.publish(subject, { type: 'job.progress', jobId, done: blocksDone, total });
+    };
+    const keepAlive = setInterval(() => Date.now() - lastSent >= KEEPALIVE_CHECK_MS && send(), KEEPALIVE_CHECK_MS);
+    const onBlocksDone = (blocks: number) => {
+      blocksDone += blocks;
+      if (Date.now() - lastSent >= PROGRESS_INTERVAL_MS) send();
+    };
+    try {
+      await Promise.all(
+        pooled.map(async (i) => {
+          const outcome = await runTask(taskOf(job, partitions[i]!), { store, pool, kernels, signal: onAgent.controller.signal, onBlocksDone });
+          done[i] = partitionDone(partitions[i]!, outcome);
+        }),
+      );
+      return done as PartitionDone[];
+    } catch (error) {
+      // The job has failed: its other partitions' threads stop now.
+      onAgent.controller.abort(error);
+      throw error;
+    } finally {
+      clearInterval(keepAlive);
+      this.running--;
+      this.deps.leaveJob(jobId);
+    }
+  }
+}
+
+/** One partition's share of a direct job, as the task runner takes it. */
+function taskOf(job: DirectJob, partitionIndex: number): Task {
+  return {
+    jobId: job.jobId,
+    // Progress of direct work goes through DirectBatches, never the task's own client field.
+    clientId: job.jobId,
+    arrayId: job.arrayId,
+    ...(job.arrayName === undefined ? {} : { arrayName: job.arrayName }),
+    partitionIndex,
+    attempt: 0,
+    kernel: job.kernel,
+    ...(job.params === undefined ? {} : { params: job.params }),
+  };
+}
+
+function partitionDone(index: number, outcome: TaskOutcome): PartitionDone {
+  return 'partial' in outcome ? { index, blocks: outcome.blocks, partial: outcome.partial } : { index, blocks: outcome.blocks };
+}
