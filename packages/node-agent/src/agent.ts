@@ -233,6 +233,11 @@ export class Agent {
           message.transferToken === undefined ? 'zeroed' : 'overwritten',
         );
         return { type: 'ok' };
+      case 'partitions.allocate':
+        for (const partition of message.partitions) {
+          this.store.allocate(message.arrayId, message.dtype, message.shape, partition, message.transferToken, message.transferToken === undefined ? 'zeroed' : 'overwritten');
+        }
+        return { type: 'ok' };
       case 'partition.load': {
         // The file must still be what the array was loaded from (a lost partition is read again
         // from it, maybe long after): the same dtype and shape, element 0 at the same byte.

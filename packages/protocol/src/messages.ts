@@ -11,8 +11,15 @@ import { DTYPES } from './dtypes.js';
 
 /** Ids end up in NATS subjects: the same token rule as subjects.ts. */
 const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'ids hold only letters, digits, - and _');
-/** More partitions than this is a mistake, and would not fit one reply. */
-export const MAX_PARTITIONS = 65_536;
+/**
+ * Partitions of one array at most. Every partition is one entry of the array's metadata, which
+ * whole messages carry (array.placed, array.info, array.listed): about 105 bytes each with two
+ * copies, 125 with three, so 262,144 partitions make a message of 27–33 MB, half the 64 MiB
+ * max_payload sharc's nats.conf sets (room for long agent ids), and about 60 MB of coordinator
+ * memory per array. 1,000,000 would not fit one message. A partition smaller than a few
+ * hundred KiB costs more in bookkeeping than it saves: use fewer, larger ones.
+ */
+export const MAX_PARTITIONS = 262_144;
 const partitionCount = z.number().int().positive().max(MAX_PARTITIONS);
 /** Copies of one partition at most (the serving one and its replicas). */
 export const MAX_COPIES = 3;
@@ -372,6 +379,18 @@ export const messageSchema = z.discriminatedUnion('type', [
     shape,
     partition: partitionMetaSchema,
     /** Set for arrays a client uploads; absent for map outputs, which only workers write. */
+    transferToken: z.string().optional(),
+  }),
+  /**
+   * partition.allocate for many partitions of one array on this agent at once: an array of
+   * many partitions costs one message per agent (per ALLOCATE_BATCH partitions), not one per
+   * partition. All or nothing is not promised: on an error the coordinator frees the array.
+   */
+  message('partitions.allocate', {
+    arrayId: id,
+    dtype,
+    shape,
+    partitions: z.array(partitionMetaSchema).min(1).max(MAX_PARTITIONS),
     transferToken: z.string().optional(),
   }),
   message('partition.load', {

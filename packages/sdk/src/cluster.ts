@@ -583,9 +583,11 @@ export class Cluster implements ArrayOwner {
     const timeout = options.timeoutMs;
     const timer =
       timeout === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
-    const queue = [...array.partitions];
+    const queue = array.partitions;
+    // An index, not queue.shift(): shifting a long array costs O(length) each time.
+    let next = 0;
     const worker = async () => {
-      for (let partition = queue.shift(); partition !== undefined; partition = queue.shift()) {
+      for (let partition = queue[next++]; partition !== undefined; partition = queue[next++]) {
         stop.signal.throwIfAborted();
         await transfer(partition, stop.signal);
         done += partition.byteLength;

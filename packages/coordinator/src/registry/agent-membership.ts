@@ -3,7 +3,7 @@ import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { StateStore } from '../state/state-store.js';
 import type { AgentRegistry } from './agent-registry.js';
-import type { ArrayCatalog } from './array-catalog.js';
+import type { ArrayCatalog, ArrayRecord } from './array-catalog.js';
 
 /** Heartbeats in a row (a second apart) an agent may hold more than the catalog places on it before it is told what counts. */
 const SURPLUS_HEARTBEATS = 3;
@@ -47,8 +47,9 @@ export class AgentMembership {
    */
   private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
     const { agentId } = message;
-    const placed = this.deps.arrays.partitionsOnAgent(agentId).reduce((n, { partitions }) => n + partitions.length, 0);
     const settled = !this.deps.placement.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
+    // Counted only when it matters, and only as far as it must: every agent beats every second.
+    const placed = settled ? placedCount(this.deps.arrays.all(), agentId, message.partitions) : 0;
     if (!(settled && message.partitions > placed)) {
       this.surplus.delete(agentId);
       return;
@@ -95,4 +96,22 @@ export class AgentMembership {
       .catch((error: unknown) => logger.warn('an unknown agent did not answer', { agentId, error: toErrorData(error) }))
       .finally(() => this.greeting.delete(agentId));
   }
+}
+
+/**
+ * How many partitions (any copy, none lost for good) the arrays place on the agent, counted up
+ * to `enough`: no list is built, as a heartbeat of every agent every second would otherwise
+ * copy every partition of the cluster.
+ */
+function placedCount(records: ReadonlyArray<ArrayRecord>, agentId: string, enough: number): number {
+  let count = 0;
+  for (const { meta } of records) {
+    const lost = meta.lostPartitions === undefined || meta.lostPartitions.length === 0 ? undefined : new Set(meta.lostPartitions);
+    for (const p of meta.partitions) {
+      if (lost?.has(p.index) === true) continue;
+      if (p.agentId === agentId || p.replicas?.includes(agentId) === true) count++;
+    }
+    if (count >= enough) return count;
+  }
+  return count;
 }
