@@ -366,7 +366,7 @@ export const messageSchema = z.discriminatedUnion('type', [
     usedBytes: count,
     partitions: count,
     workInFlight: count,
-    tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(100_000).optional(),
+    tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(4 * MAX_PARTITIONS).optional(),
   }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
@@ -415,6 +415,30 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('file.info', { dtype, shape, dataOffset: count }),
   message('task.run', { task: taskSchema }),
   message('task.result', { blocks: count }),
+  /**
+   * task.run for many partitions of one job on this agent at once (coordinator -> agent, on
+   * the agent's task subject): a job of many partitions costs one message per agent and
+   * TASK_BATCH partitions, not one per partition. Tasks with a second input (`with`) are sent
+   * one by one. The agent lists every partition of the batch in its heartbeats until it
+   * answers with `task.batchDone`; a reduce's partials go to the client before, as
+   * `task.partials`.
+   */
+  message('task.batch', {
+    task: taskSchema.omit({ partitionIndex: true, attempt: true, with: true }),
+    partitions: z.array(z.object({ index: count, attempt: count })).min(1).max(MAX_PARTITIONS),
+  }),
+  /** The answer to task.batch: one entry per partition, in the order asked: its blocks, or its error. */
+  message('task.batchDone', { results: z.array(z.object({ blocks: count.optional(), error: errorDataSchema.optional() })).max(MAX_PARTITIONS) }),
+  /** Agent -> client, on the job's subject: task.done of many partitions of a task.batch in one message. */
+  message('task.partials', {
+    jobId: id,
+    partitions: z.array(z.object({ index: count, attempt: count, blocks: count, partial: z.unknown().optional() })).max(MAX_PARTITIONS),
+  }),
+  /** Agent -> coordinator: task.progress of the partitions of a task.batch that progressed lately, in one message. */
+  message('task.batchProgress', {
+    jobId: id,
+    progress: z.array(z.object({ index: count, attempt: count, blocks: count })).max(MAX_PARTITIONS),
+  }),
   message('task.cancel', { jobId: id }),
   /**
    * Coordinator -> agent it does not know (the coordinator restarted, or the agent was cut

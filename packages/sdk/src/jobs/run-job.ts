@@ -223,7 +223,10 @@ export class JobRunner {
           heard();
           if (event.type === 'job.progress') progress(event.done);
           else if (event.type === 'job.attempt') retried = true;
-          else if (event.type === 'task.done') {
+          else if (event.type === 'task.partials') {
+            for (const p of event.partitions) addPartial(p.index, p.attempt, { blocks: p.blocks, partial: p.partial });
+            settleIfComplete();
+          } else if (event.type === 'task.done') {
             addPartial(event.partitionIndex, event.attempt, { blocks: event.blocks, partial: event.partial });
             settleIfComplete();
           }
