@@ -237,6 +237,12 @@ export class RunningJob {
       this.inFlight.set(agentId, onAgent.add(inFlight));
       const run = this.hooks.runPartition(index, agentId, attempt, this.remainingMs());
       run.catch(() => undefined);
+      // Sent once this turn ends (the job's tasks for one agent go as one batch): a job of many
+      // partitions takes a while to get there, and heartbeats that waited meanwhile were sent
+      // before the task and say nothing of it.
+      queueMicrotask(() => {
+        inFlight.sentAt = Date.now();
+      });
       let outcome: { blocks: number } | 'lost' | 'vanished';
       try {
         outcome = await Promise.race([run, lost]);

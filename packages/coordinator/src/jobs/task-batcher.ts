@@ -1,7 +1,12 @@
-import { InternalError, REPLY_MARGIN_MS, fromErrorData, subjectFor, type MessageBus, type Task } from '@sharc/protocol';
+import { InternalError, MAX_PARTITIONS, REPLY_MARGIN_MS, fromErrorData, subjectFor, type MessageBus, type Task } from '@sharc/protocol';
 
-/** Partitions in one task.batch message: small entries, so a message stays well under a stock nats-server's 1 MiB max_payload. */
-export const TASK_BATCH = 4096;
+/**
+ * Partitions in one task.batch message: all of an agent's, about 20 bytes each (5 MB at
+ * MAX_PARTITIONS, under the 64 MiB max_payload sharc's nats.conf sets). One message, not
+ * several: the agent lists every partition of a batch in its heartbeats as soon as it reads
+ * it, and a later part still waiting to be read behind a first one would look lost.
+ */
+export const TASK_BATCH = MAX_PARTITIONS;
 
 /** What every partition of a job's batch shares: the task without its partition, attempt and second input. */
 export type BatchTask = Omit<Task, 'partitionIndex' | 'attempt' | 'with' | 'timeoutMs'>;
@@ -23,9 +28,9 @@ interface Batch {
 /**
  * Sends the tasks of a job to its agents in batches: the partitions a job asks of one agent in
  * the same turn of the event loop (a job starts all of its partitions at once) go as one
- * task.batch message per TASK_BATCH partitions, and each partition's promise settles from the
- * one answer. A job of 100,000 partitions on 2 agents then costs 2 × 25 messages instead of
- * 100,000 requests, replies and subscriptions.
+ * task.batch message, and each partition's promise settles from the one answer. A job of
+ * 100,000 partitions on 2 agents then costs 2 requests instead of 100,000 requests, replies
+ * and subscriptions.
  */
 export class TaskBatcher {
   private readonly open = new Map<string, Batch>();

@@ -121,15 +121,16 @@ export class PartitionAllocator {
         list.push(p);
       }
     }
-    const batches: Array<{ agentId: string; partitions: PartitionMeta[] }> = [];
-    for (const [agentId, partitions] of byAgent) {
-      for (let start = 0; start < partitions.length; start += ALLOCATE_BATCH) batches.push({ agentId, partitions: partitions.slice(start, start + ALLOCATE_BATCH) });
-    }
     const { id: arrayId, dtype, shape } = meta;
+    // One batch after the other on each agent, the agents in parallel: all at once, the last
+    // batches would wait behind the others past RESEND_AFTER_MS and be sent again, for nothing.
     const results = await Promise.allSettled(
-      batches.map(({ agentId, partitions }) =>
-        this.callAgent(agentId, { type: 'partitions.allocate', arrayId, dtype, shape, partitions, ...(transferToken === undefined ? {} : { transferToken }) }),
-      ),
+      [...byAgent].map(async ([agentId, partitions]) => {
+        for (let start = 0; start < partitions.length; start += ALLOCATE_BATCH) {
+          const batch = partitions.slice(start, start + ALLOCATE_BATCH);
+          await this.callAgent(agentId, { type: 'partitions.allocate', arrayId, dtype, shape, partitions: batch, ...(transferToken === undefined ? {} : { transferToken }) });
+        }
+      }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {

@@ -30,7 +30,21 @@ export class AgentMembership {
   /** Heartbeats in a row in which an agent held more than placed on it, with nothing on its way. */
   private readonly surplus = new Map<string, number>();
 
+  /** Partitions placed on each agent, as of catalog revision `revision`. */
+  private placed: { revision: number; counts: Map<string, number> } | undefined;
+
   constructor(private readonly deps: MembershipDeps) {}
+
+  /**
+   * How many partitions (any copy, none lost for good) the catalog places on the agent:
+   * counted for every agent in one pass when the catalog changed, not on every heartbeat of
+   * every agent (which walked every partition of the cluster once a second per agent).
+   */
+  private placedOn(agentId: string): number {
+    const { revision } = this.deps.arrays;
+    if (this.placed?.revision !== revision) this.placed = { revision, counts: placedCounts(this.deps.arrays.all()) };
+    return this.placed.counts.get(agentId) ?? 0;
+  }
 
   heartbeat(message: MessageOf<'agent.heartbeat'>): void {
     // Unknown (this coordinator restarted) or declared dead and back (a network cut healed).
@@ -48,8 +62,8 @@ export class AgentMembership {
   private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
     const { agentId } = message;
     const settled = !this.deps.placement.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
-    // Counted only when it matters, and only as far as it must: every agent beats every second.
-    const placed = settled ? placedCount(this.deps.arrays.all(), agentId, message.partitions) : 0;
+    // Counted once per catalog change (placedOn), not per heartbeat: every agent beats every second.
+    const placed = settled ? this.placedOn(agentId) : 0;
     if (!(settled && message.partitions > placed)) {
       this.surplus.delete(agentId);
       return;
@@ -98,20 +112,17 @@ export class AgentMembership {
   }
 }
 
-/**
- * How many partitions (any copy, none lost for good) the arrays place on the agent, counted up
- * to `enough`: no list is built, as a heartbeat of every agent every second would otherwise
- * copy every partition of the cluster.
- */
-function placedCount(records: ReadonlyArray<ArrayRecord>, agentId: string, enough: number): number {
-  let count = 0;
+/** How many partitions (any copy, none lost for good) the arrays place on each agent. */
+function placedCounts(records: ReadonlyArray<ArrayRecord>): Map<string, number> {
+  const counts = new Map<string, number>();
+  const add = (agentId: string) => counts.set(agentId, (counts.get(agentId) ?? 0) + 1);
   for (const { meta } of records) {
     const lost = meta.lostPartitions === undefined || meta.lostPartitions.length === 0 ? undefined : new Set(meta.lostPartitions);
     for (const p of meta.partitions) {
       if (lost?.has(p.index) === true) continue;
-      if (p.agentId === agentId || p.replicas?.includes(agentId) === true) count++;
+      add(p.agentId);
+      for (const replica of p.replicas ?? []) add(replica);
     }
-    if (count >= enough) return count;
   }
-  return count;
+  return counts;
 }

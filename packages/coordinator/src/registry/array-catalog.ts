@@ -13,11 +13,25 @@ export class ArrayCatalog {
   private readonly byId = new Map<string, ArrayRecord>();
   private readonly byName = new Map<string, string>();
 
+  /** Counts every change of the catalog: what is derived from it (placedCounts) is valid for one revision. */
+  private changes = 0;
+
   /** `changed` hears of every record that changed (undefined: deleted), to keep the state store current. */
-  constructor(private readonly changed: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
+  constructor(private readonly onChange: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
+
+  private changed(arrayId: string, record: ArrayRecord | undefined): void {
+    this.changes++;
+    this.onChange(arrayId, record);
+  }
+
+  /** Grows with every change of a record (placement included): equal revisions, same catalog. */
+  get revision(): number {
+    return this.changes;
+  }
 
   /** Puts back records a previous coordinator stored (names of ready arrays included). */
   restore(records: readonly ArrayRecord[]): void {
+    this.changes++;
     for (const record of records) {
       this.byId.set(record.meta.id, record);
       if (record.state === 'ready') this.byName.set(record.meta.name, record.meta.id);

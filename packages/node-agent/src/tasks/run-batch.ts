@@ -3,7 +3,9 @@ import { runTask, type TaskContext } from './run-task.js';
 
 /** Progress of a batch goes out at most this often, in one message for every partition that progressed. */
 const BATCH_PROGRESS_INTERVAL_MS = 100;
-/** Partials in one task.partials message (see TASK_BATCH at the coordinator). */
+/** Tasks started in one turn of the event loop. */
+const START_SLICE = 256;
+/** Partials in one task.partials message (4,096: about 200 KiB, under a stock nats-server's 1 MiB max_payload). */
 export const PARTIALS_PER_MESSAGE = 4096;
 
 export interface BatchContext extends Omit<TaskContext, 'onBlocksDone'> {
@@ -38,8 +40,8 @@ export async function runBatch(message: MessageOf<'task.batch'>, context: BatchC
     unreported.clear();
   };
   try {
-    const settled = await Promise.allSettled(
-      partitions.map(({ index, attempt }, i) =>
+    const started: Array<Promise<Awaited<ReturnType<typeof runTask>>>> = [];
+    const start = ({ index, attempt }: { index: number; attempt: number }, i: number) =>
         runTask(
           { ...task, partitionIndex: index, attempt },
           {
@@ -52,9 +54,18 @@ export async function runBatch(message: MessageOf<'task.batch'>, context: BatchC
               if (Date.now() - lastReport >= BATCH_PROGRESS_INTERVAL_MS) flushProgress();
             },
           },
-        ),
-      ),
-    );
+        );
+    // Small partitions run on this thread, inline: started a slice at a time, with a turn of
+    // the event loop between slices, so heartbeats and other messages are not held up.
+    for (let first = 0; first < partitions.length; first += START_SLICE) {
+      if (first > 0) await new Promise((resolve) => setImmediate(resolve));
+      for (let i = first; i < Math.min(partitions.length, first + START_SLICE); i++) {
+        const task = start(partitions[i]!, i);
+        task.catch(() => undefined);
+        started.push(task);
+      }
+    }
+    const settled = await Promise.allSettled(started);
     const outcome: BatchOutcome = { results: [], partials: [] };
     settled.forEach((result, i) => {
       const { index, attempt } = partitions[i]!;
