@@ -78,11 +78,13 @@ export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKer
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
 /**
- * Small partitions run more transfers at once, up to this many, as long as about
- * TRANSFER_WINDOW_BYTES are in flight: a small partition's transfer is mostly a round trip.
+ * Partitions smaller than TRANSFER_WINDOW_BYTES / TRANSFER_CONCURRENCY (512 KiB) run more
+ * transfers at once, up to MAX_SMALL_TRANSFERS, about TRANSFER_WINDOW_BYTES in flight: a small
+ * partition's transfer is mostly a round trip. (Larger ones keep 8: each transfer that ends
+ * calls onProgress, and a client whose onProgress blocks must still send its heartbeats.)
  */
 const MAX_SMALL_TRANSFERS = 64;
-const TRANSFER_WINDOW_BYTES = 64 * 1024 * 1024;
+const TRANSFER_WINDOW_BYTES = 4 * 1024 * 1024;
 /** putFile reads each partition into memory before sending it: keep few in flight. */
 const FILE_UPLOAD_CONCURRENCY = 2;
 
