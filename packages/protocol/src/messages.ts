@@ -417,8 +417,8 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('task.result', { blocks: count }),
   /**
    * task.run for many partitions of one job on this agent at once (coordinator -> agent, on
-   * the agent's task subject): a job of many partitions costs one message per agent and
-   * TASK_BATCH partitions, not one per partition. Tasks with a second input (`with`) are sent
+   * the agent's task subject): a job of many partitions costs one message per agent, not one
+   * per partition. Tasks with a second input (`with`) are sent
    * one by one. The agent lists every partition of the batch in its heartbeats until it
    * answers with `task.batchDone`; a reduce's partials go to the client before, as
    * `task.partials`.
