@@ -3,7 +3,7 @@ import { connect } from '@sharc/sdk';
 import { startProcessCluster } from '@sharc/test-support';
 const prof = process.env.PROF;
 const processes = await startProcessCluster({ agents: 2, threads: 1, ...(prof ? { env: { ...process.env, NODE_OPTIONS: `--import /tmp/prof-preload.mjs` } } : {}) });
-const cluster = await connect({ servers: processes.url });
+const cluster = await connect({ servers: processes.url, ...(process.env.INFLIGHT ? { maxJobsInFlight: Number(process.env.INFLIGHT) } : {}) });
 const a = await cluster.put(Float64Array.from([1,2,3,4,5,6,7,8]));
 const N = Number(process.env.N ?? 2000);
 for (let i = 0; i < 1000; i++) await cluster.reduce(a, 'sum');

@@ -260,6 +260,9 @@ export class Coordinator {
       case 'task.progress':
         this.scheduler.progress(message);
         return { type: 'ok' };
+      case 'task.batchProgress':
+        for (const { index, attempt, blocks } of message.progress) this.scheduler.progress({ ...message, type: 'task.progress', partitionIndex: index, attempt, blocks });
+        return { type: 'ok' };
       case 'kernel.get':
         return { type: 'kernel.code', hash: message.hash, code: this.kernels.get(message.hash) };
       default:

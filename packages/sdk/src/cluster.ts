@@ -79,6 +79,14 @@ export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKer
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
+/**
+ * Partitions smaller than TRANSFER_WINDOW_BYTES / TRANSFER_CONCURRENCY (512 KiB) run more
+ * transfers at once, up to MAX_SMALL_TRANSFERS, about TRANSFER_WINDOW_BYTES in flight: a small
+ * partition's transfer is mostly a round trip. (Larger ones keep 8: each transfer that ends
+ * calls onProgress, and a client whose onProgress blocks must still send its heartbeats.)
+ */
+const MAX_SMALL_TRANSFERS = 64;
+const TRANSFER_WINDOW_BYTES = 4 * 1024 * 1024;
 /** putFile reads each partition into memory before sending it: keep few in flight. */
 const FILE_UPLOAD_CONCURRENCY = 2;
 
@@ -593,6 +601,10 @@ export class Cluster implements ArrayOwner {
     concurrency = TRANSFER_CONCURRENCY,
   ): Promise<void> {
     const total = array.partitions.reduce((sum, p) => sum + p.byteLength, 0);
+    if (concurrency === TRANSFER_CONCURRENCY && array.partitions.length > 0) {
+      const average = total / array.partitions.length;
+      concurrency = Math.max(concurrency, Math.min(MAX_SMALL_TRANSFERS, Math.floor(TRANSFER_WINDOW_BYTES / Math.max(1, average))));
+    }
     let done = 0;
     options.onProgress?.(0, total);
     const stop = new AbortController();
@@ -604,9 +616,11 @@ export class Cluster implements ArrayOwner {
     const timeout = options.timeoutMs;
     const timer =
       timeout === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
-    const queue = [...array.partitions];
+    const queue = array.partitions;
+    // An index, not queue.shift(): shifting a long array costs O(length) each time.
+    let next = 0;
     const worker = async () => {
-      for (let partition = queue.shift(); partition !== undefined; partition = queue.shift()) {
+      for (let partition = queue[next++]; partition !== undefined; partition = queue[next++]) {
         stop.signal.throwIfAborted();
         await transfer(partition, stop.signal);
         done += partition.byteLength;

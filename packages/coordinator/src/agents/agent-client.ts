@@ -23,7 +23,7 @@ export class AgentUnreachableError extends ConnectionError {
 }
 
 /** Requests to an agent that are not tasks: they go to its control subject. */
-export type ControlRequestType = Extract<RequestType, 'partition.allocate' | 'partition.load' | 'partition.fetch' | 'partition.seal' | 'partition.free' | 'file.inspect' | 'agent.hello'>;
+export type ControlRequestType = Extract<RequestType, 'partition.allocate' | 'partitions.allocate' | 'partition.load' | 'partition.fetch' | 'partition.seal' | 'partition.free' | 'file.inspect' | 'agent.hello'>;
 
 export interface AgentCallOptions {
   /** How long the answer may take in all (resends included). @default CONTROL_TIMEOUT_MS */
@@ -43,6 +43,7 @@ export interface AgentCallOptions {
  */
 const RESENDABLE: ReadonlySet<RequestType> = new Set<RequestType>([
   'partition.allocate',
+  'partitions.allocate',
   'partition.seal',
   'partition.free',
   'partition.load',
@@ -92,6 +93,16 @@ export class AgentClient {
     const subject = subjectFor(this.cluster, { to: 'agent', agentId, verb: 'task' });
     const reply = (await this.call(agentId, subject, { type: 'task.run', task: { ...task, timeoutMs } }, { timeoutMs: timeoutMs + REPLY_MARGIN_MS })) as ReplyOf<'task.run'>;
     return { blocks: reply.blocks };
+  }
+
+  /**
+   * Runs partitions of a job on the agent (one task.batch) and waits for all of them: one
+   * result per partition, in the order asked. The same stops as runTask.
+   */
+  runBatch(agentId: string, request: Omit<Request<'task.batch'>, 'task'> & { task: Omit<Task, 'timeoutMs' | 'partitionIndex' | 'attempt' | 'with'> }, timeoutMs: number): Promise<ReplyOf<'task.batch'>> {
+    const subject = subjectFor(this.cluster, { to: 'agent', agentId, verb: 'task' });
+    const message = { ...request, task: { ...request.task, timeoutMs } };
+    return this.call(agentId, subject, message, { timeoutMs: timeoutMs + REPLY_MARGIN_MS }) as Promise<ReplyOf<'task.batch'>>;
   }
 
   /** Tells every agent to stop the work of a job (a broadcast: nobody answers). */

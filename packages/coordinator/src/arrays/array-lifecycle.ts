@@ -77,7 +77,8 @@ export class ArrayLifecycle {
     this.deps.arrays.checkName(name, message.replace ?? false);
     const transferToken = randomBytes(16).toString('hex');
     const meta = this.deps.placement.place(name, message.dtype, shape, message.partitions, message.copies ?? this.deps.copies);
-    const copies = Math.max(...meta.partitions.map((p) => holdersOf(p).length));
+    // A loop, not Math.max(...spread): 100,000 arguments overflow the stack.
+    const copies = meta.partitions.reduce((most, p) => Math.max(most, holdersOf(p).length), 1);
     await this.reserve(meta, { kind: 'upload', copies }, message.replace ?? false, { transferToken, owner: message.from });
     return { type: 'array.placed', array: meta, transferToken, agents: this.deps.placement.agentsOf(meta) };
   }
@@ -92,15 +93,7 @@ export class ArrayLifecycle {
     replace: boolean,
     upload: { transferToken: string; owner: string } | undefined,
   ): Promise<void> {
-    const transferToken = upload?.transferToken;
-    await this.deps.placement.allocate(meta, (partition) => ({
-      type: 'partition.allocate',
-      arrayId: meta.id,
-      dtype: meta.dtype,
-      shape: meta.shape,
-      partition,
-      ...(transferToken === undefined ? {} : { transferToken }),
-    }));
+    await this.deps.placement.allocateAll(meta, upload?.transferToken);
     this.deps.arrays.addPending({ meta, origin, state: 'pending', replace, createdAt: Date.now(), ...upload });
   }
 

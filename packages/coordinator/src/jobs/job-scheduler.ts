@@ -36,6 +36,7 @@ import { RefusalSummary } from './refusal-summary.js';
 import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
+import { TaskBatcher } from './task-batcher.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
 const JOB_PERSIST_DELAY_MS = 100;
@@ -113,10 +114,13 @@ export class JobScheduler {
   private readonly admission: JobAdmission;
   /** Submissions refused by admission: counted and summed up in the log, not one line each. */
   private readonly refusals: RefusalSummary;
+  /** A job's tasks for one agent, sent as one task.batch. */
+  private readonly batcher: TaskBatcher;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
     this.refusals = new RefusalSummary(deps.logger);
+    this.batcher = new TaskBatcher(deps.client);
   }
 
   /** Job submissions refused with BusyError since this coordinator started. */
@@ -371,7 +375,16 @@ export class JobScheduler {
       finishedWorkDiesWithAgent: spec.kind === 'map',
       agentOf: (index) => this.deps.arrays.servingAgent(input.id, index) ?? input.partitions[index]!.agentId,
       runPartition: (index, agentId, attempt, timeout) =>
-        this.deps.client.runTask(
+        // Without a second input every partition's task is alike but for its index: batched per agent.
+        other === undefined
+          ? this.batcher.run(
+              agentId,
+              { jobId, clientId, arrayId: input.id, arrayName: input.name, kernel: spec.kernel, params: spec.params, ...outputTask() },
+              index,
+              attempt,
+              timeout,
+            )
+          : this.deps.client.runTask(
           agentId,
           {
             jobId,

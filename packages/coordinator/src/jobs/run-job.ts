@@ -105,7 +105,8 @@ export class RunningJob {
     private readonly hooks: JobHooks,
   ) {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
-    this.running = spec.kind === 'reduce' && spec.partitions !== undefined ? input.partitions.filter((p) => spec.partitions!.includes(p.index)) : input.partitions;
+    const only = spec.kind === 'reduce' && spec.partitions !== undefined ? new Set(spec.partitions) : undefined;
+    this.running = only === undefined ? input.partitions : input.partitions.filter((p) => only.has(p.index));
     this.total = this.running.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
     this.attempts = input.partitions.map(() => firstAttempt);
     this.failure = new Promise<never>((_, reject) => {
@@ -236,6 +237,12 @@ export class RunningJob {
       this.inFlight.set(agentId, onAgent.add(inFlight));
       const run = this.hooks.runPartition(index, agentId, attempt, this.remainingMs());
       run.catch(() => undefined);
+      // Sent once this turn ends (the job's tasks for one agent go as one batch): a job of many
+      // partitions takes a while to get there, and heartbeats that waited meanwhile were sent
+      // before the task and say nothing of it.
+      queueMicrotask(() => {
+        inFlight.sentAt = Date.now();
+      });
       let outcome: { blocks: number } | 'lost' | 'vanished';
       try {
         outcome = await Promise.race([run, lost]);

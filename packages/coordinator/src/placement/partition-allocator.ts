@@ -101,14 +101,54 @@ export class PartitionAllocator {
     }
   }
 
+  /**
+   * Allocates every copy of every partition of a new array (an upload's, with its transfer
+   * token, or a map output's): one partitions.allocate message per agent and ALLOCATE_BATCH
+   * partitions, so an array of many partitions costs few messages. Memory is booked first so
+   * concurrent puts cannot both claim it; on any failure everything allocated is freed again.
+   */
+  async allocateAll(meta: ArrayMeta, transferToken?: string): Promise<void> {
+    const byAgent = new Map<string, PartitionMeta[]>();
+    for (const p of meta.partitions) {
+      for (const agentId of holdersOf(p)) {
+        this.agents.book(agentId, p.byteLength, 1);
+        let list = byAgent.get(agentId);
+        if (list === undefined) byAgent.set(agentId, (list = []));
+        list.push(p);
+      }
+    }
+    const { id: arrayId, dtype, shape } = meta;
+    // One batch after the other on each agent, the agents in parallel: all at once, the last
+    // batches would wait behind the others past the agent client's resend time and be sent again, for nothing.
+    const results = await Promise.allSettled(
+      [...byAgent].map(async ([agentId, partitions]) => {
+        for (let start = 0; start < partitions.length; start += ALLOCATE_BATCH) {
+          const batch = partitions.slice(start, start + ALLOCATE_BATCH);
+          await this.callAgent(agentId, { type: 'partitions.allocate', arrayId, dtype, shape, partitions: batch, ...(transferToken === undefined ? {} : { transferToken }) });
+        }
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.release(meta);
+      throw failed.reason;
+    }
+  }
+
   /** Unbooks the array's memory and tells its agents to free it (an agent that does not answer is logged). */
   async release(meta: ArrayMeta): Promise<void> {
     // A partition lost for good is booked nowhere: its agents came back without it.
     const lost = new Set(meta.lostPartitions ?? []);
-    for (const p of meta.partitions) if (!lost.has(p.index)) for (const agentId of holdersOf(p)) this.agents.book(agentId, p.byteLength, -1);
+    const holders = new Set<string>();
+    for (const p of meta.partitions) {
+      for (const agentId of holdersOf(p)) {
+        holders.add(agentId);
+        if (!lost.has(p.index)) this.agents.book(agentId, p.byteLength, -1);
+      }
+    }
     // A dead agent would only make this wait out the timeout; when it comes back the
     // coordinator's greeting tells it what to keep.
-    const alive = [...new Set(meta.partitions.flatMap(holdersOf))].filter((id) => this.agents.isAlive(id));
+    const alive = [...holders].filter((id) => this.agents.isAlive(id));
     await Promise.all(
       alive.map((id) =>
         this.callAgent(id, { type: 'partition.free', arrayId: meta.id })
@@ -168,6 +208,13 @@ export class PartitionAllocator {
     await this.client.control(agentId, message, { timeoutMs });
   }
 }
+
+/**
+ * Partitions in one partitions.allocate message: about 100 bytes each, so a message stays
+ * well under the 1 MiB max_payload a stock nats-server has, and an agent's event loop is
+ * never held long by one.
+ */
+const ALLOCATE_BATCH = 4096;
 
 export function newArrayId(): string {
   return randomBytes(8).toString('hex');

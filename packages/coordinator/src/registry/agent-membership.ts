@@ -97,3 +97,4 @@ export class AgentMembership {
       .finally(() => this.greeting.delete(agentId));
   }
 }
+

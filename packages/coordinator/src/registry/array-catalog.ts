@@ -28,7 +28,7 @@ export class ArrayCatalog {
   private countedAt = -1;
 
   /** `changed` hears of every record that changed (undefined: deleted), to keep the state store current. */
-  constructor(private readonly changed: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
+  constructor(private readonly onChange: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
 
   /** Puts back records a previous coordinator stored (names of ready arrays included). */
   restore(records: readonly ArrayRecord[]): void {
@@ -113,7 +113,7 @@ export class ArrayCatalog {
     const frozen = freezeRecord(record);
     this.byId.set(record.meta.id, frozen);
     this.revisions.set(record.meta.id, ++this.currentRevision);
-    this.changed(record.meta.id, frozen);
+    this.onChange(record.meta.id, frozen);
     return frozen;
   }
 
@@ -191,7 +191,7 @@ export class ArrayCatalog {
       } else {
         this.revisions.delete(replaced.meta.id);
         this.currentRevision++;
-        this.changed(replaced.meta.id, undefined);
+        this.onChange(replaced.meta.id, undefined);
       }
     }
     // Written: no transfer token lets anyone write it any more.
@@ -226,7 +226,7 @@ export class ArrayCatalog {
     this.revisions.delete(arrayId);
     this.currentRevision++;
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
-    this.changed(arrayId, undefined);
+    this.onChange(arrayId, undefined);
     return record;
   }
 
