@@ -1,4 +1,4 @@
-import { CONTROL_TIMEOUT_MS, toErrorData, type AgentInfo, type Logger, type MessageBus, type MessageOf } from '@sharc/protocol';
+import { CONTROL_TIMEOUT_MS, holdersOf, toErrorData, type AgentInfo, type Logger, type MessageBus, type MessageOf } from '@sharc/protocol';
 import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { StateStore } from '../state/state-store.js';
@@ -7,6 +7,15 @@ import type { ArrayCatalog } from './array-catalog.js';
 
 /** Heartbeats in a row (a second apart) an agent may hold more than the catalog places on it before it is told what counts. */
 const SURPLUS_HEARTBEATS = 3;
+/**
+ * How old the count of partitions placed on each agent may be when a heartbeat is checked
+ * against it. Counted for every agent in one pass over the catalog, at most this often:
+ * counting per heartbeat cost O(partitions) each, and at 1,000 agents (a heartbeat a
+ * millisecond) it took the whole event loop. Under a heartbeat period, so no two heartbeats
+ * of one agent in a row are judged on the same count: a count from just before a change
+ * can add one strike, never SURPLUS_HEARTBEATS.
+ */
+const PLACED_COUNT_MAX_AGE_MS = 500;
 
 export interface MembershipDeps {
   bus: MessageBus;
@@ -29,6 +38,7 @@ export class AgentMembership {
   private readonly greeting = new Set<string>();
   /** Heartbeats in a row in which an agent held more than placed on it, with nothing on its way. */
   private readonly surplus = new Map<string, number>();
+  private placedCounts: { at: number; byAgent: Map<string, number> } | undefined;
 
   constructor(private readonly deps: MembershipDeps) {}
 
@@ -47,8 +57,8 @@ export class AgentMembership {
    */
   private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
     const { agentId } = message;
-    const placed = this.deps.arrays.partitionsOnAgent(agentId).reduce((n, { partitions }) => n + partitions.length, 0);
     const settled = !this.deps.placement.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
+    const placed = settled ? this.placedOn(agentId) : 0;
     if (!(settled && message.partitions > placed)) {
       this.surplus.delete(agentId);
       return;
@@ -59,6 +69,23 @@ export class AgentMembership {
     this.surplus.delete(agentId);
     this.deps.logger.warn('an agent holds partitions the catalog does not place on it; telling it what counts', { agentId, held: message.partitions, placed });
     this.greet(agentId);
+  }
+
+  /** Copies of partitions (none lost for good) the catalog places on the agent: see PLACED_COUNT_MAX_AGE_MS. */
+  private placedOn(agentId: string): number {
+    const now = Date.now();
+    if (this.placedCounts === undefined || now - this.placedCounts.at >= PLACED_COUNT_MAX_AGE_MS) {
+      const byAgent = new Map<string, number>();
+      for (const record of this.deps.arrays.all()) {
+        const lost = new Set(record.meta.lostPartitions ?? []);
+        for (const partition of record.meta.partitions) {
+          if (lost.has(partition.index)) continue;
+          for (const id of holdersOf(partition)) byAgent.set(id, (byAgent.get(id) ?? 0) + 1);
+        }
+      }
+      this.placedCounts = { at: now, byAgent };
+    }
+    return this.placedCounts.byAgent.get(agentId) ?? 0;
   }
 
   /**
