@@ -97,6 +97,11 @@ export class ProtocolClient {
     return (await this.ask({ type: 'array.locate', arrayId }, 'array.info')).array;
   }
 
+  /** Every stored array, with its placement. */
+  async list(): Promise<ArrayMeta[]> {
+    return (await this.ask({ type: 'array.list' }, 'array.listed')).arrays;
+  }
+
   /** A built-in reduction over the whole array, through the coordinator: the partials come from the agents. */
   async reduce(array: ArrayMeta, op: BuiltinReduction): Promise<number | bigint> {
     const jobId = randomBytes(8).toString('hex');
