@@ -187,8 +187,16 @@ export class SimulatedAgent {
         }
         return { type: 'agent.register', agent: this.info(), holds: this.holdings() };
       }
-      default:
+      default: {
+        // partitions.allocate (many partitions in one message) comes with branch `scale`;
+        // until the merge gives it a typed case here, it is read from the validated message.
+        const many = message as unknown as { type: string; arrayId: string; dtype: BookedPartition['dtype']; shape: MessageOf<'partition.allocate'>['shape']; partitions?: PartitionMeta[] };
+        if (many.type === 'partitions.allocate' && many.partitions !== undefined) {
+          for (const partition of many.partitions) this.book(many, partition);
+          return { type: 'ok' };
+        }
         throw new InvalidArgumentError(`a simulated agent's control subject does not take ${message.type} messages`);
+      }
     }
   }
 
