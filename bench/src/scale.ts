@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { MAX_PARTITIONS, connectNats, subjectFor } from '@sharc/protocol';
+import { MAX_PARTITIONS, SharcError, connectNats, subjectFor } from '@sharc/protocol';
 import { connect } from '@sharc/sdk';
 import { ProtocolClient, startProcessCluster, startSimulatedAgents, type ServiceProcess } from '@sharc/test-support';
 import type { CleanupStack } from './cleanup.js';
@@ -98,11 +98,18 @@ async function withTimeout<T>(what: string, work: Promise<T>, ms = STEP_TIMEOUT_
   }
 }
 
-/** Polls `check` until it holds: the time it took, or NaN when it did not within STEP_TIMEOUT_MS (the row says so). */
+/**
+ * Polls `check` until it holds: the time it took, or NaN when it did not within STEP_TIMEOUT_MS
+ * (the row says so). A retryable refusal (a coordinator so busy its lease lapsed) is a "not yet".
+ */
 async function until(check: () => Promise<boolean>): Promise<number> {
   const start = performance.now();
   while (performance.now() - start < STEP_TIMEOUT_MS) {
-    if (await check()) return performance.now() - start;
+    const held = await check().catch((error: unknown) => {
+      if (error instanceof SharcError && error.retryable) return false;
+      throw error;
+    });
+    if (held) return performance.now() - start;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
   return NaN;
