@@ -8,7 +8,8 @@
  * 2. latency   a tiny reduce, 1000 times, over NATS and embedded
  * 3. transfer  put / toArray of 1 GiB vs raw TCP loopback to another node process
  * 4. memory    agent RSS holding 1 GiB with 1, 2 and 8 threads
- * 5. scale     the coordinator against 10, 100 and 1,000 simulated agents: registration, heartbeats,
+ * 5. partitions put / reduce / map / toArray of 2 MiB in 100 … 100,000 partitions, on 2 agent processes
+ * 6. scale     the coordinator against 10, 100 and 1,000 simulated agents: registration, heartbeats,
  *              CPU and RSS, placing a 100,000-partition array, jobs across all agents, 10 % killed
  *              at once (its own table)
  *
@@ -26,6 +27,7 @@ import { failedMeasurement, type Measurement } from './measurement.js';
 import { OPS } from './ops/list.js';
 import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } from './ops/measure.js';
 import { opRows } from './ops/rows.js';
+import { measurePartitionCurve, partitionMeasurements } from './partitions.js';
 import { measureSharcOps } from './ops/sharc.js';
 import { SCALE_AGENT_COUNTS, measureScale, scaleMeasurements, scaleTextTable, type ScaleRow } from './scale.js';
 import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, opsTextTable, textTable, writeReports } from './report.js';
@@ -87,6 +89,7 @@ async function main(): Promise<number> {
       latency: await attempt('latency', ON_PROCESSES, () => measureTinyJobLatency(cluster)),
       transfer: await attempt('transfer', ON_PROCESSES, () => measureSharcTransfer(cluster, data, 1)),
       replicated: await attempt('transfer', `${ON_PROCESSES}, 2 copies`, () => measureSharcTransfer(cluster, data, 2)),
+      partitions: await attempt('partitions', ON_PROCESSES, () => measurePartitionCurve(cluster)),
     })),
   );
   const rawTransfer = await attempt('transfer', 'baseline: raw TCP loopback', () => measureRawTransfer(data, cleanup));
@@ -118,6 +121,7 @@ async function main(): Promise<number> {
     measurements.push(durabilityMeasurement(ON_PROCESSES, onProcesses.transfer, onProcesses.replicated, bytes));
   }
   if (memory !== undefined) measurements.push(...agentMemoryMeasurements(memory));
+  if (onProcesses?.partitions !== undefined) measurements.push(...partitionMeasurements(ON_PROCESSES, onProcesses.partitions));
   measurements.push(...scaleMeasurements(scale));
   measurements.push(...failures);
 
@@ -131,6 +135,8 @@ async function main(): Promise<number> {
       'of fresh memory); control messages included. Baseline: one TCP connection on loopback to a separate node ' +
       'process that reads 1 GiB straight into a buffer allocated once (socket onread, as the agent does), ACKs, and sends it back; the client ' +
       'reads straight into a buffer allocated once (socket onread, as the SDK does).',
+    'partitions: one run of each step after a warm-up round at 100 partitions; put of 2 MiB float64 with { partitions: N }, ' +
+      "reduce 'sum', map `a.scale(2)`, toArray of the map's output; ms per 1,000 partitions should stay flat along the curve.",
     'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
       'Spread: largest deviation from the threads=1 RSS.',
     'scale: a nats-server and a coordinator process against simulated agents (@sharc/test-support: the real protocol over one NATS ' +

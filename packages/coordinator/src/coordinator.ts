@@ -265,6 +265,9 @@ export class Coordinator {
       case 'task.progress':
         this.scheduler.progress(message);
         return { type: 'ok' };
+      case 'task.batchProgress':
+        for (const { index, attempt, blocks } of message.progress) this.scheduler.progress({ ...message, type: 'task.progress', partitionIndex: index, attempt, blocks });
+        return { type: 'ok' };
       case 'kernel.get':
         return { type: 'kernel.code', hash: message.hash, code: this.kernels.get(message.hash) };
       default:
@@ -357,7 +360,8 @@ export class Coordinator {
     this.arrays.checkName(name, message.replace ?? false);
     const transferToken = randomBytes(16).toString('hex');
     const meta = this.placement.place(name, message.dtype, shape, message.partitions, message.copies ?? this.options.copies);
-    const copies = Math.max(...meta.partitions.map((p) => holdersOf(p).length));
+    // A loop, not Math.max(...spread): 100,000 arguments overflow the stack.
+    const copies = meta.partitions.reduce((most, p) => Math.max(most, holdersOf(p).length), 1);
     await this.reserve(meta, { kind: 'upload', copies }, message.replace ?? false, { transferToken, owner: message.from });
     return { type: 'array.placed', array: meta, transferToken, agents: this.placement.agentsOf(meta) };
   }
@@ -438,15 +442,7 @@ export class Coordinator {
     replace: boolean,
     upload: { transferToken: string; owner: string } | undefined,
   ): Promise<void> {
-    const transferToken = upload?.transferToken;
-    await this.placement.allocate(meta, (partition) => ({
-      type: 'partition.allocate',
-      arrayId: meta.id,
-      dtype: meta.dtype,
-      shape: meta.shape,
-      partition,
-      ...(transferToken === undefined ? {} : { transferToken }),
-    }));
+    await this.placement.allocateAll(meta, upload?.transferToken);
     this.arrays.addPending({ meta, origin, state: 'pending', replace, createdAt: Date.now(), ...upload });
   }
 

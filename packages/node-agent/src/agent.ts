@@ -17,6 +17,7 @@ import {
   type Answer,
   type DataRequest,
   type Message,
+  type MessageOf,
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
@@ -24,6 +25,7 @@ import { KernelCache } from './kernels/kernel-cache.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
 import { PartitionStore, bytesOf } from './storage/partition-store.js';
+import { PARTIALS_PER_MESSAGE, runBatch } from './tasks/run-batch.js';
 import { runTask } from './tasks/run-task.js';
 import { WorkerPool } from './workers/pool.js';
 
@@ -233,6 +235,11 @@ export class Agent {
           message.transferToken === undefined ? 'zeroed' : 'overwritten',
         );
         return { type: 'ok' };
+      case 'partitions.allocate':
+        for (const partition of message.partitions) {
+          this.store.allocate(message.arrayId, message.dtype, message.shape, partition, message.transferToken, message.transferToken === undefined ? 'zeroed' : 'overwritten');
+        }
+        return { type: 'ok' };
       case 'partition.load': {
         // The file must still be what the array was loaded from (a lost partition is read again
         // from it, maybe long after): the same dtype and shape, element 0 at the same byte.
@@ -297,7 +304,37 @@ export class Agent {
     }
   }
 
+  /** A task.batch: its partitions' tasks run together; one answer, and a reduce's partials to the client in few messages. */
+  private async taskBatch(message: MessageOf<'task.batch'>): Promise<Outgoing | Answer> {
+    const { task } = message;
+    if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
+    const job = this.joinJob(task.jobId, task.timeoutMs);
+    const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
+    try {
+      const { results, partials } = await runBatch(message, {
+        store: this.store,
+        pool: this.pool,
+        kernels: this.kernels,
+        signal: job.controller.signal,
+        running: this.runningTasks,
+        publishProgress: (progress) => this.bus.publish(progressSubject, { type: 'task.batchProgress', jobId: task.jobId, progress }),
+      });
+      const reply: Outgoing = { type: 'task.batchDone', results };
+      if (task.output !== undefined || partials.length === 0) return reply;
+      // A reduce's partials go straight to the client, in the same write as the reply.
+      const subject = subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId });
+      const before: Array<{ subject: string; message: Outgoing }> = [];
+      for (let start = 0; start < partials.length; start += PARTIALS_PER_MESSAGE) {
+        before.push({ subject, message: { type: 'task.partials', jobId: task.jobId, partitions: partials.slice(start, start + PARTIALS_PER_MESSAGE) } });
+      }
+      return { reply, before };
+    } finally {
+      this.leaveJob(task.jobId);
+    }
+  }
+
   private async task(message: Message): Promise<Outgoing | Answer> {
+    if (message.type === 'task.batch') return this.taskBatch(message);
     if (message.type !== 'task.run') throw new InvalidArgumentError(`an agent's task subject does not take ${message.type} messages`);
     const { task } = message;
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });

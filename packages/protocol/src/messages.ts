@@ -11,8 +11,15 @@ import { DTYPES } from './dtypes.js';
 
 /** Ids end up in NATS subjects: the same token rule as subjects.ts. */
 const id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'ids hold only letters, digits, - and _');
-/** More partitions than this is a mistake, and would not fit one reply. */
-export const MAX_PARTITIONS = 65_536;
+/**
+ * Partitions of one array at most. Every partition is one entry of the array's metadata, which
+ * whole messages carry (array.placed, array.info, array.listed): about 105 bytes each with two
+ * copies, 125 with three, so 262,144 partitions make a message of 27–33 MB, half the 64 MiB
+ * max_payload sharc's nats.conf sets (room for long agent ids), and about 60 MB of coordinator
+ * memory per array. 1,000,000 would not fit one message. A partition smaller than a few
+ * hundred KiB costs more in bookkeeping than it saves: use fewer, larger ones.
+ */
+export const MAX_PARTITIONS = 262_144;
 const partitionCount = z.number().int().positive().max(MAX_PARTITIONS);
 /** Copies of one partition at most (the serving one and its replicas). */
 export const MAX_COPIES = 3;
@@ -359,7 +366,7 @@ export const messageSchema = z.discriminatedUnion('type', [
     usedBytes: count,
     partitions: count,
     workInFlight: count,
-    tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(100_000).optional(),
+    tasks: z.array(z.object({ jobId: id, partitionIndex: count, attempt: count })).max(4 * MAX_PARTITIONS).optional(),
   }),
   message('kernel.get', { hash: id }),
   message('kernel.code', { hash: id, code: z.string() }),
@@ -372,6 +379,18 @@ export const messageSchema = z.discriminatedUnion('type', [
     shape,
     partition: partitionMetaSchema,
     /** Set for arrays a client uploads; absent for map outputs, which only workers write. */
+    transferToken: z.string().optional(),
+  }),
+  /**
+   * partition.allocate for many partitions of one array on this agent at once: an array of
+   * many partitions costs one message per agent (per ALLOCATE_BATCH partitions), not one per
+   * partition. All or nothing is not promised: on an error the coordinator frees the array.
+   */
+  message('partitions.allocate', {
+    arrayId: id,
+    dtype,
+    shape,
+    partitions: z.array(partitionMetaSchema).min(1).max(MAX_PARTITIONS),
     transferToken: z.string().optional(),
   }),
   message('partition.load', {
@@ -396,6 +415,30 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('file.info', { dtype, shape, dataOffset: count }),
   message('task.run', { task: taskSchema }),
   message('task.result', { blocks: count }),
+  /**
+   * task.run for many partitions of one job on this agent at once (coordinator -> agent, on
+   * the agent's task subject): a job of many partitions costs one message per agent and
+   * TASK_BATCH partitions, not one per partition. Tasks with a second input (`with`) are sent
+   * one by one. The agent lists every partition of the batch in its heartbeats until it
+   * answers with `task.batchDone`; a reduce's partials go to the client before, as
+   * `task.partials`.
+   */
+  message('task.batch', {
+    task: taskSchema.omit({ partitionIndex: true, attempt: true, with: true }),
+    partitions: z.array(z.object({ index: count, attempt: count })).min(1).max(MAX_PARTITIONS),
+  }),
+  /** The answer to task.batch: one entry per partition, in the order asked: its blocks, or its error. */
+  message('task.batchDone', { results: z.array(z.object({ blocks: count.optional(), error: errorDataSchema.optional() })).max(MAX_PARTITIONS) }),
+  /** Agent -> client, on the job's subject: task.done of many partitions of a task.batch in one message. */
+  message('task.partials', {
+    jobId: id,
+    partitions: z.array(z.object({ index: count, attempt: count, blocks: count, partial: z.unknown().optional() })).max(MAX_PARTITIONS),
+  }),
+  /** Agent -> coordinator: task.progress of the partitions of a task.batch that progressed lately, in one message. */
+  message('task.batchProgress', {
+    jobId: id,
+    progress: z.array(z.object({ index: count, attempt: count, blocks: count })).max(MAX_PARTITIONS),
+  }),
   message('task.cancel', { jobId: id }),
   /**
    * Coordinator -> agent it does not know (the coordinator restarted, or the agent was cut

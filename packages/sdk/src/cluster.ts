@@ -77,6 +77,12 @@ export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKer
 
 /** How many partition transfers run at once during put and toArray. */
 const TRANSFER_CONCURRENCY = 8;
+/**
+ * Small partitions run more transfers at once, up to this many, as long as about
+ * TRANSFER_WINDOW_BYTES are in flight: a small partition's transfer is mostly a round trip.
+ */
+const MAX_SMALL_TRANSFERS = 64;
+const TRANSFER_WINDOW_BYTES = 64 * 1024 * 1024;
 /** putFile reads each partition into memory before sending it: keep few in flight. */
 const FILE_UPLOAD_CONCURRENCY = 2;
 
@@ -572,6 +578,10 @@ export class Cluster implements ArrayOwner {
     concurrency = TRANSFER_CONCURRENCY,
   ): Promise<void> {
     const total = array.partitions.reduce((sum, p) => sum + p.byteLength, 0);
+    if (concurrency === TRANSFER_CONCURRENCY && array.partitions.length > 0) {
+      const average = total / array.partitions.length;
+      concurrency = Math.max(concurrency, Math.min(MAX_SMALL_TRANSFERS, Math.floor(TRANSFER_WINDOW_BYTES / Math.max(1, average))));
+    }
     let done = 0;
     options.onProgress?.(0, total);
     const stop = new AbortController();
@@ -583,9 +593,11 @@ export class Cluster implements ArrayOwner {
     const timeout = options.timeoutMs;
     const timer =
       timeout === undefined ? undefined : setTimeout(() => stop.abort(new TimeoutError(`transfer did not finish within ${timeout} ms`)), timeout);
-    const queue = [...array.partitions];
+    const queue = array.partitions;
+    // An index, not queue.shift(): shifting a long array costs O(length) each time.
+    let next = 0;
     const worker = async () => {
-      for (let partition = queue.shift(); partition !== undefined; partition = queue.shift()) {
+      for (let partition = queue[next++]; partition !== undefined; partition = queue[next++]) {
         stop.signal.throwIfAborted();
         await transfer(partition, stop.signal);
         done += partition.byteLength;

@@ -52,7 +52,14 @@ const logger = createLogger('sharc-sdk');
 
 export function checkPartitions(partitions: number): void {
   if (!(Number.isInteger(partitions) && partitions >= 1 && partitions <= MAX_PARTITIONS)) {
-    throw new InvalidArgumentError(`partitions must be an integer from 1 to ${MAX_PARTITIONS}, got ${partitions}`);
+    throw new InvalidArgumentError(`partitions must be an integer from 1 to ${MAX_PARTITIONS} (MAX_PARTITIONS), got ${partitions}`, {
+      fix: {
+        option: 'partitions',
+        value: Number.isFinite(partitions) && partitions > MAX_PARTITIONS ? MAX_PARTITIONS : 1,
+        alternative: 'leave partitions out (the cluster picks a count)',
+        note: 'each partition is an entry in every message about the array; fewer, larger partitions cost less',
+      },
+    });
   }
 }
 

@@ -35,6 +35,7 @@ import { JobAdmission, checkOutputFits } from './admission.js';
 import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
+import { TaskBatcher } from './task-batcher.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
 const JOB_PERSIST_DELAY_MS = 100;
@@ -122,9 +123,11 @@ export class JobScheduler {
   private finishedWeight = 0;
   private detached = false;
   private readonly admission: JobAdmission;
+  private readonly batcher: TaskBatcher;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
+    this.batcher = new TaskBatcher(deps.bus, deps.cluster);
   }
 
   status(): JobStatus[] {
@@ -358,7 +361,16 @@ export class JobScheduler {
       finishedWorkDiesWithAgent: spec.kind === 'map',
       agentOf: (index) => input.partitions[index]!.agentId,
       runPartition: (index, agentId, attempt, timeout) =>
-        sendTask(
+        // Without a second input every partition's task is alike but for its index: batched per agent.
+        other === undefined
+          ? this.batcher.run(
+              agentId,
+              { jobId, clientId, arrayId: input.id, arrayName: input.name, kernel: spec.kernel, params: spec.params, ...outputTask() },
+              index,
+              attempt,
+              timeout,
+            )
+          : sendTask(
           this.deps.bus,
           this.deps.cluster,
           agentId,

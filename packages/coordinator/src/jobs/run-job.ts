@@ -105,7 +105,8 @@ export class RunningJob {
     private readonly hooks: JobHooks,
   ) {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
-    this.running = spec.kind === 'reduce' && spec.partitions !== undefined ? input.partitions.filter((p) => spec.partitions!.includes(p.index)) : input.partitions;
+    const only = spec.kind === 'reduce' && spec.partitions !== undefined ? new Set(spec.partitions) : undefined;
+    this.running = only === undefined ? input.partitions : input.partitions.filter((p) => only.has(p.index));
     this.total = this.running.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
     this.attempts = input.partitions.map(() => firstAttempt);
     this.failure = new Promise<never>((_, reject) => {

@@ -105,14 +105,53 @@ export class PartitionAllocator {
     }
   }
 
+  /**
+   * Allocates every copy of every partition of a new array (an upload's, with its transfer
+   * token, or a map output's): one partitions.allocate message per agent and ALLOCATE_BATCH
+   * partitions, so an array of many partitions costs few messages. Memory is booked first so
+   * concurrent puts cannot both claim it; on any failure everything allocated is freed again.
+   */
+  async allocateAll(meta: ArrayMeta, transferToken?: string): Promise<void> {
+    const byAgent = new Map<string, PartitionMeta[]>();
+    for (const p of meta.partitions) {
+      for (const agentId of holdersOf(p)) {
+        this.agents.book(agentId, p.byteLength, 1);
+        let list = byAgent.get(agentId);
+        if (list === undefined) byAgent.set(agentId, (list = []));
+        list.push(p);
+      }
+    }
+    const batches: Array<{ agentId: string; partitions: PartitionMeta[] }> = [];
+    for (const [agentId, partitions] of byAgent) {
+      for (let start = 0; start < partitions.length; start += ALLOCATE_BATCH) batches.push({ agentId, partitions: partitions.slice(start, start + ALLOCATE_BATCH) });
+    }
+    const { id: arrayId, dtype, shape } = meta;
+    const results = await Promise.allSettled(
+      batches.map(({ agentId, partitions }) =>
+        this.callAgent(agentId, { type: 'partitions.allocate', arrayId, dtype, shape, partitions, ...(transferToken === undefined ? {} : { transferToken }) }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await this.release(meta);
+      throw failed.reason;
+    }
+  }
+
   /** Unbooks the array's memory and tells its agents to free it (an agent that does not answer is logged). */
   async release(meta: ArrayMeta): Promise<void> {
     // A partition lost for good is booked nowhere: its agents came back without it.
     const lost = new Set(meta.lostPartitions ?? []);
-    for (const p of meta.partitions) if (!lost.has(p.index)) for (const agentId of holdersOf(p)) this.agents.book(agentId, p.byteLength, -1);
+    const holders = new Set<string>();
+    for (const p of meta.partitions) {
+      for (const agentId of holdersOf(p)) {
+        holders.add(agentId);
+        if (!lost.has(p.index)) this.agents.book(agentId, p.byteLength, -1);
+      }
+    }
     // A dead agent would only make this wait out the timeout; when it comes back the
     // coordinator's greeting tells it what to keep.
-    const alive = [...new Set(meta.partitions.flatMap(holdersOf))].filter((id) => this.agents.isAlive(id));
+    const alive = [...holders].filter((id) => this.agents.isAlive(id));
     await Promise.all(
       alive.map((id) =>
         this.callAgent(id, { type: 'partition.free', arrayId: meta.id })
@@ -228,7 +267,13 @@ export class PartitionAllocator {
  * Control requests an agent may get twice: allocating what it has returns it, seal and free
  * repeat as no-ops, and a load or fetch sent again answers with the copy being made (or made).
  */
-const RESENDABLE: ReadonlySet<string> = new Set(['partition.allocate', 'partition.seal', 'partition.free', 'partition.load', 'partition.fetch']);
+const RESENDABLE: ReadonlySet<string> = new Set(['partition.allocate', 'partitions.allocate', 'partition.seal', 'partition.free', 'partition.load', 'partition.fetch']);
+/**
+ * Partitions in one partitions.allocate message: about 100 bytes each, so a message stays
+ * well under the 1 MiB max_payload a stock nats-server has, and an agent's event loop is
+ * never held long by one.
+ */
+const ALLOCATE_BATCH = 4096;
 /** How long to wait for the answer to a resendable request before sending it again. */
 const RESEND_AFTER_MS = 3_000;
 /** Pause before sending again a request nobody answered (the agent may be resubscribing after NATS was away). */

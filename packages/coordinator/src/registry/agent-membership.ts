@@ -123,3 +123,4 @@ export class AgentMembership {
       .finally(() => this.greeting.delete(agentId));
   }
 }
+

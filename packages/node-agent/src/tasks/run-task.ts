@@ -17,6 +17,7 @@ import type { PartitionLease, PartitionStore, StoredPartition } from '../storage
 import type { RequestResult, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
+import { whenJobAborted } from './abort-fanout.js';
 import { blocksOf } from './blocks.js';
 import { runBuiltinOpTask } from './run-builtin-op.js';
 
@@ -54,8 +55,9 @@ export async function runTask(task: Task, context: TaskContext): Promise<TaskOut
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
   const onJobAbort = () => stop.abort(context.signal.reason);
+  let stopListening: (() => void) | undefined;
   if (context.signal.aborted) onJobAbort();
-  else context.signal.addEventListener('abort', onJobAbort, { once: true });
+  else stopListening = whenJobAborted(context.signal, onJobAbort);
   let clean = false;
   try {
     const outcome = await runOnPartition(task, input.partition, output?.partition, { ...context, signal: stop.signal });
@@ -65,7 +67,7 @@ export async function runTask(task: Task, context: TaskContext): Promise<TaskOut
     stop.abort();
     throw error;
   } finally {
-    context.signal.removeEventListener('abort', onJobAbort);
+    stopListening?.();
     // Not clean: a thread may have been stopped mid-write, so the buffers are never recycled.
     for (const lease of leases) lease.release(clean);
   }

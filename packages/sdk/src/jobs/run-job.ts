@@ -142,7 +142,9 @@ export class JobRunner {
     const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
     const only = spec.kind === 'reduce' ? spec.partitions : undefined;
     /** The partitions that run: every one, or those a re-run names. */
-    const expected = only === undefined ? input.partitions : input.partitions.filter((p) => only.includes(p.index));
+    const onlySet = only === undefined ? undefined : new Set(only);
+    const expected = onlySet === undefined ? input.partitions : input.partitions.filter((p) => onlySet.has(p.index));
+    const isExpected = (index: number) => (onlySet === undefined ? index < input.partitions.length : onlySet.has(index));
     const total = expected.reduce((sum, p) => sum + blockCount(p.rowCount, rowBytes), 0);
     const cleanup: Array<() => void> = [() => this.handlers.delete(jobId), () => this.pending.delete(jobId)];
     try {
@@ -164,6 +166,18 @@ export class JobRunner {
         const partials = new Map<string, Partial>();
         let output: { array?: ArrayMeta } | undefined;
         let accepted: readonly number[] | undefined;
+        /**
+         * Expected partitions whose counting partial (first attempt before job.done, job.done's
+         * attempt after) has not come: kept as partials arrive, so a job of many partitions
+         * checks its end in constant time per partial, not by walking every partition.
+         */
+        let missing = expected.length;
+        const addPartial = (index: number, attempt: number, partial: Partial) => {
+          const key = attemptKey(index, attempt);
+          const isNew = !partials.has(key);
+          partials.set(key, partial);
+          if (isNew && isExpected(index) && attempt === (accepted?.[index] ?? 0)) missing--;
+        };
         /** Set once the coordinator says a partition runs again: then only job.done's attempts count. */
         let retried = false;
         let reported = -1;
@@ -179,11 +193,10 @@ export class JobRunner {
          * retried partition's first attempt may be a cut-off agent's late result).
          */
         const countedPartials = () => {
-          const attempts = accepted ?? (retried ? undefined : input.partitions.map(() => 0));
-          if (attempts === undefined) return undefined;
+          if ((accepted === undefined && retried) || missing > 0) return undefined;
           const chosen = new Map<number, Partial>();
           for (const p of expected) {
-            const partial = partials.get(attemptKey(p.index, attempts[p.index] ?? 0));
+            const partial = partials.get(attemptKey(p.index, accepted?.[p.index] ?? 0));
             if (partial === undefined) return undefined;
             chosen.set(p.index, partial);
           }
@@ -210,8 +223,11 @@ export class JobRunner {
           heard();
           if (event.type === 'job.progress') progress(event.done);
           else if (event.type === 'job.attempt') retried = true;
-          else if (event.type === 'task.done') {
-            partials.set(attemptKey(event.partitionIndex, event.attempt), { blocks: event.blocks, partial: event.partial });
+          else if (event.type === 'task.partials') {
+            for (const p of event.partitions) addPartial(p.index, p.attempt, { blocks: p.blocks, partial: p.partial });
+            settleIfComplete();
+          } else if (event.type === 'task.done') {
+            addPartial(event.partitionIndex, event.attempt, { blocks: event.blocks, partial: event.partial });
             settleIfComplete();
           }
         });
@@ -232,7 +248,7 @@ export class JobRunner {
           cleanup.push(() => stop.abort());
           try {
             const again = await this.runJob({ ...spec, partitions: missing }, input, { signal: stop.signal }, refetches + 1);
-            for (const [index, partial] of again.partials) partials.set(attemptKey(index, attempts[index] ?? 0), partial);
+            for (const [index, partial] of again.partials) addPartial(index, attempts[index] ?? 0, partial);
             settleIfComplete();
           } catch (error) {
             if (!settled) fail(error);
@@ -251,7 +267,10 @@ export class JobRunner {
           }
           if (output !== undefined) return; // heard already (the reply, and a job.sync's answer)
           output = done.array === undefined ? {} : { array: done.array };
-          accepted = done.attempts ?? input.partitions.map(() => 0);
+          const attempts = done.attempts ?? input.partitions.map(() => 0);
+          accepted = attempts;
+          // Counted again once against the attempts that count now.
+          missing = expected.reduce((n, p) => n + (partials.has(attemptKey(p.index, attempts[p.index] ?? 0)) ? 0 : 1), 0);
           settleIfComplete();
           if (settled) return;
           const timer = setTimeout(() => void refetch(), PARTIALS_GRACE_MS);

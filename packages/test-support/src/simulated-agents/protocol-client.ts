@@ -52,6 +52,10 @@ export class ProtocolClient {
   ) {
     this.heartbeat = setInterval(() => this.beat(), CLIENT_HEARTBEAT_MS);
     this.stopListening = bus.listen(subjectFor(cluster, { to: 'jobs of client', clientId }), (message) => {
+      if (message.type === 'task.partials') {
+        const partials = this.partials.get(message.jobId);
+        for (const p of message.partitions) partials?.set(`${p.index}:${p.attempt}`, p.partial);
+      }
       if (message.type !== 'task.done') return;
       this.partials.get(message.jobId)?.set(`${message.partitionIndex}:${message.attempt}`, message.partial);
     });

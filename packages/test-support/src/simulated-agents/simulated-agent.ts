@@ -9,6 +9,7 @@ import {
   bytesPerElement,
   colsOf,
   subjectFor,
+  toErrorData,
   type AgentInfo,
   type Answer,
   type Logger,
@@ -187,32 +188,54 @@ export class SimulatedAgent {
         }
         return { type: 'agent.register', agent: this.info(), holds: this.holdings() };
       }
-      default: {
-        // partitions.allocate (many partitions in one message) comes with branch `scale`;
-        // until the merge gives it a typed case here, it is read from the validated message.
-        const many = message as unknown as { type: string; arrayId: string; dtype: BookedPartition['dtype']; shape: MessageOf<'partition.allocate'>['shape']; partitions?: PartitionMeta[] };
-        if (many.type === 'partitions.allocate' && many.partitions !== undefined) {
-          for (const partition of many.partitions) this.book(many, partition);
-          return { type: 'ok' };
-        }
+      case 'partitions.allocate':
+        for (const partition of message.partitions) this.book(message, partition);
+        return { type: 'ok' };
+      default:
         throw new InvalidArgumentError(`a simulated agent's control subject does not take ${message.type} messages`);
-      }
     }
   }
 
+  /** task.batch: every partition answered from the fill rule, the partials to the client in one message. */
+  private taskBatch(message: MessageOf<'task.batch'>): Answer {
+    const { task } = message;
+    if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
+    if (task.output !== undefined) throw new InvalidArgumentError('a simulated agent runs no map');
+    const results: Array<{ blocks?: number; error?: ReturnType<typeof toErrorData> }> = [];
+    const partials: Array<{ index: number; attempt: number; blocks: number; partial: unknown }> = [];
+    for (const { index, attempt } of message.partitions) {
+      try {
+        const partition = this.partition(task.arrayId, index);
+        const blocks = blockCount(partition.rowCount, partition.cols * bytesPerElement(partition.dtype));
+        partials.push({ index, attempt, blocks, partial: fillRulePartial(task.kernel, partition) });
+        results.push({ blocks });
+      } catch (error) {
+        results.push({ error: toErrorData(error) });
+      }
+    }
+    const subject = subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId });
+    return { reply: { type: 'task.batchDone', results }, before: partials.length === 0 ? [] : [{ subject, message: { type: 'task.partials', jobId: task.jobId, partitions: partials } }] };
+  }
+
+  private partition(arrayId: string, index: number): BookedPartition {
+    const partition = this.held.get(arrayId)?.get(index);
+    if (partition === undefined) {
+      // What a real agent says (retryable): the coordinator moves the work to another copy.
+      throw new ArrayNotFoundError(`this agent holds no partition ${index} of array ${arrayId}: it may have restarted; retry`, {
+        retryable: true,
+        details: { [MISSING_PARTITION_DETAIL]: true, arrayId, partition: index },
+      });
+    }
+    return partition;
+  }
+
   private task(message: Message): Answer {
+    if (message.type === 'task.batch') return this.taskBatch(message);
     if (message.type !== 'task.run') throw new InvalidArgumentError(`an agent's task subject does not take ${message.type} messages`);
     const { task } = message;
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
     if (task.output !== undefined || task.with !== undefined) throw new InvalidArgumentError('a simulated agent runs no map and no reduce over two arrays');
-    const partition = this.held.get(task.arrayId)?.get(task.partitionIndex);
-    if (partition === undefined) {
-      // What a real agent says (retryable): the coordinator moves the work to another copy.
-      throw new ArrayNotFoundError(`this agent holds no partition ${task.partitionIndex} of array ${task.arrayId}: it may have restarted; retry`, {
-        retryable: true,
-        details: { [MISSING_PARTITION_DETAIL]: true, arrayId: task.arrayId, partition: task.partitionIndex },
-      });
-    }
+    const partition = this.partition(task.arrayId, task.partitionIndex);
     const partial = fillRulePartial(task.kernel, partition);
     const blocks = blockCount(partition.rowCount, partition.cols * bytesPerElement(partition.dtype));
     return {
