@@ -52,7 +52,7 @@ export interface ScaleRow {
   servedMs: number;
   /** Until every such partition has its COPIES copies on live agents again. */
   copiedMs: number;
-  /** Partitions whose every copy was on a killed agent: served again only if those agents come back. */
+  /** Partitions whose every copy was on a killed agent (served again only if those agents come back); NaN when never seen. */
   lostPartitions: number;
   /** Every reduce returned the element count (the fill rule: every element is 1). */
   correct: boolean;
@@ -190,7 +190,7 @@ export async function measureScale(cleanup: CleanupStack, agentCount: number, pr
     const killedAt = performance.now();
     await doomed.kill();
     const detectMs = await until(async () => (await client.nodes()).filter((n) => n.state === 'dead').length === killed);
-    const copies = { served: NaN, copied: NaN, lost: 0 };
+    const copies = { served: NaN, copied: NaN, lost: NaN };
     await until(async () => {
       const alive = new Set((await client.nodes()).filter((n) => n.state === 'alive').map((n) => n.id));
       const big = (await client.list()).find((array) => array.name === 'big');
@@ -248,7 +248,7 @@ export function scaleTextTable(rows: readonly ScaleRow[]): string {
     String(row.agents), ms(row.registrationMs), row.heartbeatsPerSecond.toFixed(0), `${row.idle.cpuPercent.toFixed(1)} %`, `${row.idle.rssMiB.toFixed(0)} MiB`,
     ms(row.placeMs), `${row.placeLoad.cpuPercent.toFixed(0)} %`, `${row.placeLoad.rssMiB.toFixed(0)} MiB`,
     ms(row.tinyJobP50Ms), ms(row.tinyJobP99Ms), ms(row.bigJobMs), `${row.jobLoad.cpuPercent.toFixed(0)} %`,
-    String(row.killed), ms(row.detectMs), ms(row.servedMs), ms(row.copiedMs), String(row.lostPartitions), row.correct ? 'yes' : 'NO',
+    String(row.killed), ms(row.detectMs), ms(row.servedMs), ms(row.copiedMs), Number.isNaN(row.lostPartitions) ? '—' : String(row.lostPartitions), row.correct ? 'yes' : 'NO',
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...body.map((cells) => cells[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(' | ')} |`;
