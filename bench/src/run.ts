@@ -9,6 +9,9 @@
  * 3. transfer  put / toArray of 1 GiB vs raw TCP loopback to another node process
  * 4. memory    agent RSS holding 1 GiB with 1, 2 and 8 threads
  * 5. partitions put / reduce / map / toArray of 2 MiB in 100 … 100,000 partitions, on 2 agent processes
+ * 6. scale     the coordinator against 10, 100 and 1,000 simulated agents: registration, heartbeats,
+ *              CPU and RSS, placing a 100,000-partition array, jobs across all agents, 10 % killed
+ *              at once (its own table)
  *
  * Every ratio is against a baseline measured in this run. The table is printed and written to
  * bench/RESULTS.md and bench/results.json. Whatever happens, everything started is stopped.
@@ -26,6 +29,7 @@ import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } fr
 import { opRows } from './ops/rows.js';
 import { measurePartitionCurve, partitionMeasurements } from './partitions.js';
 import { measureSharcOps } from './ops/sharc.js';
+import { SCALE_AGENT_COUNTS, measureScale, scaleMeasurements, scaleTextTable, type ScaleRow } from './scale.js';
 import { BUSY_WARNING_PERCENT, machineInfo, measureBusyPercent, opsTextTable, textTable, writeReports } from './report.js';
 import { collectGarbage } from './timing.js';
 import { TRANSFER_RUNS, TRANSFER_WARMUPS, durabilityMeasurement, measureRawTransfer, measureSharcTransfer, transferMeasurements } from './transfer.js';
@@ -97,6 +101,11 @@ async function main(): Promise<number> {
     })),
   );
   const memory = await attempt('memory', '1 agent process, threads 1, 2, 8', () => measureAgentMemory(data, cleanup));
+  const scale: ScaleRow[] = [];
+  for (const agents of SCALE_AGENT_COUNTS) {
+    const row = await attempt('scale', `${agents} simulated agents`, () => measureScale(cleanup, agents, progress));
+    if (row !== undefined) scale.push(row);
+  }
 
   const measurements: Measurement[] = [];
   if (baseline !== undefined) {
@@ -113,6 +122,7 @@ async function main(): Promise<number> {
   }
   if (memory !== undefined) measurements.push(...agentMemoryMeasurements(memory));
   if (onProcesses?.partitions !== undefined) measurements.push(...partitionMeasurements(ON_PROCESSES, onProcesses.partitions));
+  measurements.push(...scaleMeasurements(scale));
   measurements.push(...failures);
 
   const notes = [
@@ -130,6 +140,11 @@ async function main(): Promise<number> {
       "reduce 'sum', map `a.scale(2)`, toArray of the map's output; ms per 1,000 partitions should stay flat along the curve.",
     'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
       'Spread: largest deviation from the threads=1 RSS.',
+    'scale: a nats-server and a coordinator process against simulated agents (@sharc/test-support: the real protocol over one NATS ' +
+      'connection each, no partition bytes, every element 1), 90 % in one process and 10 % in another that is SIGKILLed. CPU: ' +
+      'the coordinator\'s, % of one core, from /proc/<pid>/stat over the step; RSS: VmRSS after it. The big array is placed with ' +
+      'the messages a put sends (array.create, array.commit) without bytes; jobs are SDK reduces. detect: until nodes() lists ' +
+      'every killed agent dead; served / copied: until every partition with a live copy is served by, and has 2 copies on, live agents.',
   ];
   const ops = {
     rows: opRows(OPS, bytes, cOps, numpyOps, embedded?.ops, onProcesses?.ops),
@@ -137,7 +152,7 @@ async function main(): Promise<number> {
     baselines: { c: { compiler: cOps?.compiler, ...cOps?.about }, numpy: numpyOps?.about ?? {} },
   };
   const table = textTable(measurements);
-  process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n`);
+  process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n${scaleTextTable(scale)}\n\n`);
   const written = await writeReports(machineInfo(date, busyPercent), measurements, notes, ops);
   progress(`wrote ${written.join(' and ')}`);
   return failures.length === 0 && ops.rows.every((row) => row.correct) ? 0 : 1;

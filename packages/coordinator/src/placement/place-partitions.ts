@@ -1,3 +1,4 @@
+import { AgentHeap } from './agent-heap.js';
 import { InsufficientMemoryError, NoAgentsError, InvalidArgumentError, formatBytes, reservedBytesOf, type PartitionMeta } from '@sharc/protocol';
 
 /** Default partition size when the caller does not choose a count: big enough that per-partition overhead vanishes. */
@@ -55,37 +56,53 @@ export function placePartitions(request: PlacementRequest, agents: AgentCapacity
 }
 
 function placeInto(count: number, request: PlacementRequest, agents: AgentCapacity[]): PartitionMeta[] {
-  const start = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
-  const free = new Map(start);
+  const start = agents.map((agent) => agent.freeBytes);
+  const free = [...start];
+  // The share of its free memory the array already takes on each: the lower one gets it, then
+  // the roomiest, then the first listed.
+  const filled = (i: number) => (start[i]! > 0 ? (start[i]! - free[i]!) / start[i]! : 1);
+  const before = (a: number, b: number) => {
+    const fa = filled(a);
+    const fb = filled(b);
+    return fa < fb || (fa === fb && (free[a]! > free[b]! || (free[a] === free[b] && a < b)));
+  };
+  const heap = new AgentHeap(agents.keys(), before);
   const partitions: PartitionMeta[] = [];
   for (let index = 0; index < count; index++) {
     const rowStart = Math.floor((index * request.rows) / count);
     const rowCount = Math.floor(((index + 1) * request.rows) / count) - rowStart;
     const byteLength = rowCount * request.rowBytes;
     const reserved = reservedBytesOf(byteLength);
-    let best: string | undefined;
-    for (const agent of agents) {
-      const room = free.get(agent.id)!;
-      if (room < reserved) continue;
-      if (best === undefined) {
-        best = agent.id;
-        continue;
-      }
-      // The share of its free memory the array already takes on each: the lower one gets it.
-      const filled = (id: string) => (start.get(id)! > 0 ? (start.get(id)! - free.get(id)!) / start.get(id)! : 1);
-      const lower = filled(agent.id) - filled(best);
-      if (lower < 0 || (lower === 0 && room > free.get(best)!)) best = agent.id;
-    }
+    const best = takeFirst(heap, (i) => free[i]! >= reserved);
     if (best === undefined) {
       throw new InsufficientMemoryError(
         `no agent has ${formatBytes(reserved)} free for partition ${index}: use more partitions or add agents`,
         { details: { neededBytes: reserved } },
       );
     }
-    free.set(best, free.get(best)! - reserved);
-    partitions.push({ index, rowStart, rowCount, byteLength, agentId: best });
+    free[best] = free[best]! - reserved;
+    heap.push(best);
+    partitions.push({ index, rowStart, rowCount, byteLength, agentId: agents[best]!.id });
   }
   return partitions;
+}
+
+/**
+ * Pops the first agent in heap order that `fits`, putting back those skipped (their order is
+ * unchanged); the caller pushes the one taken back once its key has changed.
+ */
+function takeFirst(heap: AgentHeap, fits: (i: number) => boolean): number | undefined {
+  const skipped: number[] = [];
+  let found: number | undefined;
+  for (let i = heap.pop(); i !== undefined; i = heap.pop()) {
+    if (fits(i)) {
+      found = i;
+      break;
+    }
+    skipped.push(i);
+  }
+  for (const i of skipped) heap.push(i);
+  return found;
 }
 
 function partitionCount(request: PlacementRequest, agentCount: number): number {
@@ -108,18 +125,20 @@ function partitionCount(request: PlacementRequest, agentCount: number): number {
 export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[], copies: number): PartitionMeta[] {
   const replicasEach = Math.min(copies, agents.length) - 1;
   if (replicasEach <= 0) return partitions;
-  const free = new Map(agents.map((agent) => [agent.id, agent.freeBytes]));
-  for (const p of partitions) free.set(p.agentId, (free.get(p.agentId) ?? 0) - reservedBytesOf(p.byteLength));
+  const position = new Map(agents.map((agent, i) => [agent.id, i]));
+  const free = agents.map((agent) => agent.freeBytes);
+  for (const p of partitions) {
+    const i = position.get(p.agentId);
+    if (i !== undefined) free[i] = free[i]! - reservedBytesOf(p.byteLength);
+  }
+  // The roomiest agent first, the first listed on a tie.
+  const heap = new AgentHeap(agents.keys(), (a, b) => free[a]! > free[b]! || (free[a] === free[b] && a < b));
   return partitions.map((partition) => {
     const reserved = reservedBytesOf(partition.byteLength);
     const replicas: string[] = [];
     for (let r = 0; r < replicasEach; r++) {
       const taken = new Set([partition.agentId, ...replicas]);
-      let best: string | undefined;
-      for (const agent of agents) {
-        if (taken.has(agent.id) || free.get(agent.id)! < reserved) continue;
-        if (best === undefined || free.get(agent.id)! > free.get(best)!) best = agent.id;
-      }
+      const best = takeFirst(heap, (i) => !taken.has(agents[i]!.id) && free[i]! >= reserved);
       if (best === undefined) {
         throw new InsufficientMemoryError(
           `${replicasEach + 1} copies of partition ${partition.index} (${formatBytes(partition.byteLength)} each) do not fit on ` +
@@ -130,8 +149,9 @@ export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[]
           },
         );
       }
-      free.set(best, free.get(best)! - reserved);
-      replicas.push(best);
+      free[best] = free[best]! - reserved;
+      heap.push(best);
+      replicas.push(agents[best]!.id);
     }
     return { ...partition, replicas };
   });

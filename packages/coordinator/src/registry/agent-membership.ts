@@ -7,7 +7,6 @@ import type { ArrayCatalog } from './array-catalog.js';
 
 /** Heartbeats in a row (a second apart) an agent may hold more than the catalog places on it before it is told what counts. */
 const SURPLUS_HEARTBEATS = 3;
-
 export interface MembershipDeps {
   client: AgentClient;
   agents: AgentRegistry;
@@ -46,9 +45,9 @@ export class AgentMembership {
    */
   private checkHoldings(message: MessageOf<'agent.heartbeat'>): void {
     const { agentId } = message;
-    // Counted by the catalog once per change, not per heartbeat.
-    const placed = this.deps.arrays.placedCopies().get(agentId) ?? 0;
     const settled = !this.deps.client.busyWith(agentId) && (message.tasks?.length ?? 0) === 0 && !this.greeting.has(agentId);
+    // Kept by the catalog as placement changes, not counted per heartbeat.
+    const placed = settled ? (this.deps.arrays.placedCopies().get(agentId) ?? 0) : 0;
     if (!(settled && message.partitions > placed)) {
       this.surplus.delete(agentId);
       return;

@@ -23,9 +23,8 @@ export class ArrayCatalog {
   /** The revision of each array: the catalog's revision when it last changed. */
   private readonly revisions = new Map<string, number>();
   private currentRevision = 0;
-  /** Partition copies placed on each agent, as of `countedAt` (see placedCopies). */
-  private copiesByAgent = new Map<string, number>();
-  private countedAt = -1;
+  /** Partition copies placed on each agent (none lost for good), kept as records change (see placedCopies). */
+  private readonly copiesByAgent = new Map<string, number>();
 
   /** `changed` hears of every record that changed (undefined: deleted), to keep the state store current. */
   constructor(private readonly onChange: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
@@ -34,6 +33,7 @@ export class ArrayCatalog {
   restore(records: readonly ArrayRecord[]): void {
     for (const record of records) {
       this.byId.set(record.meta.id, freezeRecord(record));
+      this.tally(record, 1);
       this.revisions.set(record.meta.id, ++this.currentRevision);
       if (record.state === 'ready') this.byName.set(record.meta.name, record.meta.id);
     }
@@ -67,7 +67,7 @@ export class ArrayCatalog {
       if (partitions[partition.index] === undefined) throw new RangeError(`array ${record.meta.name} has no partition ${partition.index}`);
       partitions[partition.index] = partition;
     }
-    this.update({ ...record, meta: { ...record.meta, partitions } });
+    this.update({ ...record, meta: { ...record.meta, partitions } }, moved.map((p) => p.index));
     return true;
   }
 
@@ -86,7 +86,7 @@ export class ArrayCatalog {
     if (record === undefined) return;
     const lost = new Set(record.meta.lostPartitions ?? []);
     if (lost.has(index)) return;
-    this.update({ ...record, meta: { ...record.meta, lostPartitions: [...lost.add(index)].sort((a, b) => a - b) } });
+    this.update({ ...record, meta: { ...record.meta, lostPartitions: [...lost.add(index)].sort((a, b) => a - b) } }, [index]);
   }
 
   /**
@@ -94,23 +94,35 @@ export class ArrayCatalog {
    * agent holds once the calls that placed them have returned. Counted again only after a change.
    */
   placedCopies(): ReadonlyMap<string, number> {
-    if (this.countedAt === this.currentRevision) return this.copiesByAgent;
-    const counts = new Map<string, number>();
-    for (const record of this.byId.values()) {
-      const lost = new Set(record.meta.lostPartitions ?? []);
-      for (const p of record.meta.partitions) {
-        if (lost.has(p.index)) continue;
-        for (const agentId of holdersOf(p)) counts.set(agentId, (counts.get(agentId) ?? 0) + 1);
+    return this.copiesByAgent;
+  }
+
+  /**
+   * Adds (`sign` 1) or takes away (-1) the copies a record places on each agent: of every
+   * partition, or of the partitions `indices` names (a move changes only those, so recovery
+   * moving one partition of a huge array costs one partition here, not all of them).
+   */
+  private tally(record: ArrayRecord, sign: 1 | -1, indices?: readonly number[]): void {
+    const { partitions, lostPartitions } = record.meta;
+    const lost = lostPartitions === undefined || lostPartitions.length === 0 ? undefined : new Set(lostPartitions);
+    const count = (p: PartitionMeta | undefined) => {
+      if (p === undefined || lost?.has(p.index)) return;
+      for (const agentId of holdersOf(p)) {
+        const now = (this.copiesByAgent.get(agentId) ?? 0) + sign;
+        if (now === 0) this.copiesByAgent.delete(agentId);
+        else this.copiesByAgent.set(agentId, now);
       }
-    }
-    this.copiesByAgent = counts;
-    this.countedAt = this.currentRevision;
-    return counts;
+    };
+    if (indices === undefined) for (const p of partitions) count(p);
+    else for (const index of indices) count(partitions[index]);
   }
 
   /** Stores a changed record (frozen), raising its revision and the catalog's, and tells the state store. */
-  private update(record: ArrayRecord): ArrayRecord {
+  private update(record: ArrayRecord, changedPartitions?: readonly number[]): ArrayRecord {
     const frozen = freezeRecord(record);
+    const before = this.byId.get(record.meta.id);
+    if (before !== undefined) this.tally(before, -1, changedPartitions);
+    this.tally(frozen, 1, before === undefined ? undefined : changedPartitions);
     this.byId.set(record.meta.id, frozen);
     this.revisions.set(record.meta.id, ++this.currentRevision);
     this.onChange(record.meta.id, frozen);
@@ -185,6 +197,7 @@ export class ArrayCatalog {
     let replacedNow = replaced;
     if (replaced !== undefined) {
       this.byId.delete(replaced.meta.id);
+      this.tally(replaced, -1);
       if (this.hasDependents(replaced.meta.id)) {
         // Still the lineage of a live map output: out of sight, but kept (see retire()).
         replacedNow = this.update({ ...replaced, state: 'retired' });
@@ -223,6 +236,7 @@ export class ArrayCatalog {
   remove(arrayId: string): ArrayRecord {
     const record = this.getRecord(arrayId);
     this.byId.delete(arrayId);
+    this.tally(record, -1);
     this.revisions.delete(arrayId);
     this.currentRevision++;
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
