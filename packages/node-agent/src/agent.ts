@@ -172,7 +172,7 @@ export class Agent {
     const subject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
     for (;;) {
       try {
-        await this.bus.call(subject, { type: 'agent.register', agent: this.info(), holds: this.store.holdings() }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS });
+        await this.bus.call(subject, { type: 'agent.register', agent: this.info(), holds: this.store.holdings() }, { timeoutMs: CONTROL_TIMEOUT_MS });
         this.options.logger.info('registered with the coordinator', { agent: this.id, dataPort: this.dataPort });
         return;
       } catch (error) {
@@ -208,7 +208,6 @@ export class Agent {
     const reply = await this.bus.call(
       subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' }),
       { type: 'kernel.get', hash },
-      'kernel.code',
       { timeoutMs: CONTROL_TIMEOUT_MS },
     );
     return reply.code;

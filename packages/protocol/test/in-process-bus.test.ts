@@ -265,15 +265,9 @@ describe('MessageBus over the in-process hub', () => {
     assert.deepEqual(seen, [{ v: PROTOCOL_VERSION, from: 'client-1', type: 'nodes.list' }]);
   });
 
-  it('call() returns the reply of the expected type', async () => {
-    server.serve(subject, async () => ({ type: 'array.listed', arrays: [] }));
-    const reply = await client.call(subject, { type: 'array.list' }, 'array.listed', { timeoutMs: 1000 });
-    assert.deepEqual(reply.arrays, []);
-  });
-
   it('call() refuses a reply of another type with InternalError', async () => {
     server.serve(subject, () => ({ type: 'ok' }));
-    await assert.rejects(client.call(subject, { type: 'array.list' }, 'array.listed', { timeoutMs: 1000 }), (error: unknown) => {
+    await assert.rejects(client.call(subject, { type: 'array.list' }, { timeoutMs: 1000 }), (error: unknown) => {
       assert.ok(error instanceof InternalError);
       assert.match(error.message, /expected a array\.listed reply to array\.list, got ok/);
       return true;

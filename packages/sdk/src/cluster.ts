@@ -35,9 +35,6 @@ import {
   type JobSpec,
   type JobStatus,
   type MessageBus,
-  type MessageOf,
-  type MessageType,
-  type Outgoing,
   type PartitionMeta,
   SharcError,
   ArrayNotFoundError,
@@ -47,6 +44,9 @@ import {
   type Shape,
   inspectFile,
   readRange,
+  type ReplyOf,
+  type Request,
+  type RequestType,
 } from '@sharc/protocol';
 import { whenAborted } from './abort-listener.js';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
@@ -122,7 +122,7 @@ export class Cluster implements ArrayOwner {
       bus,
       options.cluster,
       this.jobs,
-      async (arrayId) => (await this.call({ type: 'array.locate', arrayId }, 'array.info')).array,
+      async (arrayId) => (await this.call({ type: 'array.locate', arrayId })).array,
       options.directReduce,
     );
     this.caller = new ResendingCaller(bus);
@@ -198,7 +198,6 @@ export class Cluster implements ArrayOwner {
         ...(options.replace === undefined ? {} : { replace: options.replace }),
         ...(options.copies === undefined ? {} : { copies: options.copies }),
       },
-      'array.placed',
     ).finally(() => this.creating--);
     const { array, transferToken } = placed;
     // Listed in every heartbeat while this client writes it: the lease of the upload.
@@ -225,10 +224,10 @@ export class Cluster implements ArrayOwner {
         },
         concurrency,
       );
-      const committed = await this.call({ type: 'array.commit', arrayId: array.id, transferToken }, 'array.info');
+      const committed = await this.call({ type: 'array.commit', arrayId: array.id, transferToken });
       return new ArrayRef(this, committed.array);
     } catch (error) {
-      const refused = await this.call({ type: 'array.abort', arrayId: array.id, transferToken }, 'ok').then(
+      const refused = await this.call({ type: 'array.abort', arrayId: array.id, transferToken }).then(
         () => undefined,
         (abortError: unknown) => abortError,
       );
@@ -244,7 +243,7 @@ export class Cluster implements ArrayOwner {
   /** A named array stored by any client. */
   async open(name: string): Promise<ArrayRef> {
     checkName(name);
-    const info = await this.call({ type: 'array.open', name }, 'array.info');
+    const info = await this.call({ type: 'array.open', name });
     return new ArrayRef(this, info.array);
   }
 
@@ -255,7 +254,7 @@ export class Cluster implements ArrayOwner {
   async list(options: ListOptions = {}): Promise<ArrayRef[]> {
     checkKeys(options, { of: 'list', keys: LIST_OPTION_KEYS });
     if (options.all !== undefined && typeof options.all !== 'boolean') throw new InvalidArgumentError(`all must be true or false, got ${JSON.stringify(options.all)}`);
-    const listed = await this.call({ type: 'array.list', ...(options.all === true ? { all: true } : {}) }, 'array.listed');
+    const listed = await this.call({ type: 'array.list', ...(options.all === true ? { all: true } : {}) });
     return [
       ...listed.arrays.map((meta) => new ArrayRef(this, meta)),
       ...(listed.pending ?? []).map(({ array, ...writing }) => new ArrayRef(this, array, writing)),
@@ -268,7 +267,7 @@ export class Cluster implements ArrayOwner {
    */
   async delete(name: string): Promise<void> {
     checkName(name);
-    await this.call({ type: 'array.delete', name }, 'ok');
+    await this.call({ type: 'array.delete', name });
   }
 
   /**
@@ -296,7 +295,6 @@ export class Cluster implements ArrayOwner {
               ...(options.replace === undefined ? {} : { replace: options.replace }),
               ...(detached ? { detached: true } : {}),
             },
-            'array.info',
             // Agents read their rows in parallel; a big file takes as long as the disk needs.
             (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
           ),
@@ -458,7 +456,7 @@ export class Cluster implements ArrayOwner {
 
   /** The agents of the cluster. */
   async nodes(): Promise<NodeInfo[]> {
-    const listed = await this.call({ type: 'nodes.list' }, 'nodes.listed');
+    const listed = await this.call({ type: 'nodes.list' });
     return listed.agents.map((a) => ({
       id: a.id,
       host: a.host,
@@ -477,7 +475,7 @@ export class Cluster implements ArrayOwner {
    * `'queued'` while it waits for one of the coordinator's `maxRunningJobs` slots.
    */
   async runningJobs(): Promise<JobStatus[]> {
-    const listed = await this.call({ type: 'jobs.list' }, 'jobs.listed');
+    const listed = await this.call({ type: 'jobs.list' });
     return listed.jobs;
   }
 
@@ -489,7 +487,7 @@ export class Cluster implements ArrayOwner {
    */
   async cancel(jobId: string): Promise<void> {
     if (typeof jobId !== 'string' || !isSubjectToken(jobId)) throw new InvalidArgumentError(`job id ${JSON.stringify(jobId)} is not a job id (letters, digits, - and _)`);
-    await this.call({ type: 'job.cancel', jobId }, 'ok');
+    await this.call({ type: 'job.cancel', jobId });
   }
 
   /** Disconnects; an embedded cluster is stopped and its memory freed. */
@@ -527,7 +525,7 @@ export class Cluster implements ArrayOwner {
     into?: Uint8Array,
   ): Promise<void> {
     options = checkCall('toArray', options);
-    const info = await this.call({ type: 'array.locate', arrayId: meta.id }, 'array.info');
+    const info = await this.call({ type: 'array.locate', arrayId: meta.id });
     const agents = new Map(info.agents.map((a) => [a.id, a]));
     const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
     await this.forEachPartition(info.array, options, async (partition, signal) => {
@@ -552,14 +550,14 @@ export class Cluster implements ArrayOwner {
   }
 
   async deleteArray(meta: ArrayMeta): Promise<void> {
-    await this.call({ type: 'array.delete', arrayId: meta.id }, 'ok');
+    await this.call({ type: 'array.delete', arrayId: meta.id });
   }
 
   // ---- internals --------------------------------------------------------------------------
 
-  private async call<T extends MessageType>(message: Outgoing, expect: T, timeoutMs = this.options.requestTimeoutMs): Promise<MessageOf<T>> {
+  private async call<T extends RequestType>(message: Request<T> & { type: T }, timeoutMs = this.options.requestTimeoutMs): Promise<ReplyOf<T>> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
-    return this.caller.call(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, expect, timeoutMs);
+    return this.caller.call<T>(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, timeoutMs);
   }
 
   private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
@@ -583,7 +581,7 @@ export class Cluster implements ArrayOwner {
   private async prepareKernel(module: string | URL): Promise<KernelBundle> {
     const bundle = await this.bundler.bundle(module);
     if (!this.uploadedKernels.has(bundle.hash)) {
-      await this.call({ type: 'kernel.put', hash: bundle.hash, code: bundle.code }, 'ok');
+      await this.call({ type: 'kernel.put', hash: bundle.hash, code: bundle.code });
       this.uploadedKernels.add(bundle.hash);
     }
     return bundle;

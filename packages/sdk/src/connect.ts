@@ -49,7 +49,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Cluster> {
 
 async function checkCoordinator(bus: MessageBus, options: ResolvedConnectOptions, transport: Transport): Promise<void> {
   try {
-    await bus.call(subjectFor(options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'nodes.list' }, 'nodes.listed', {
+    await bus.call(subjectFor(options.cluster, { to: 'coordinator', verb: 'client' }), { type: 'nodes.list' }, {
       timeoutMs: options.connectTimeoutMs,
     });
   } catch (error) {

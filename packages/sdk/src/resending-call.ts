@@ -4,9 +4,10 @@ import {
   JobNotFoundError,
   TimeoutError,
   type MessageBus,
-  type MessageOf,
   type MessageType,
-  type Outgoing,
+  type ReplyOf,
+  type Request,
+  type RequestType,
 } from '@sharc/protocol';
 
 /**
@@ -57,8 +58,8 @@ export class ResendingCaller {
     for (const wake of [...this.reconnectWaiters]) wake();
   }
 
-  async call<T extends MessageType>(subject: string, message: Outgoing, expect: T, timeoutMs: number): Promise<MessageOf<T>> {
-    if (!RESENDABLE.has(message.type)) return this.bus.call(subject, message, expect, { timeoutMs });
+  async call<T extends RequestType>(subject: string, message: Request<T> & { type: T }, timeoutMs: number): Promise<ReplyOf<T>> {
+    if (!RESENDABLE.has(message.type)) return this.bus.call<T>(subject, message, { timeoutMs });
     const deadline = Date.now() + timeoutMs;
     let resent = false;
     for (;;) {
@@ -68,14 +69,14 @@ export class ResendingCaller {
         this.reconnectWaiters.add(wake);
         stopWaiting = () => void this.reconnectWaiters.delete(wake);
       });
-      const request = this.bus.call(subject, message, expect, { timeoutMs: Math.max(1, deadline - Date.now()) });
+      const request = this.bus.call<T>(subject, message, { timeoutMs: Math.max(1, deadline - Date.now()) });
       request.catch(() => undefined);
       try {
         const answer = await Promise.race([request, reconnected]);
         if (answer !== 'reconnected') return answer;
         resent = true; // NATS came back while it waited: the request or its answer may be lost
       } catch (error) {
-        if (resent && alreadyDone(message.type, error)) return { v: 0, from: '', type: 'ok' } as unknown as MessageOf<T>;
+        if (resent && alreadyDone(message.type, error)) return { v: 0, from: '', type: 'ok' } as unknown as ReplyOf<T>;
         const unreachable = (error instanceof ConnectionError || error instanceof TimeoutError) && error.retryable;
         if (!unreachable || Date.now() - this.lastChange > COORDINATOR_RETURN_MS || Date.now() + RETRY_PAUSE_MS >= deadline) throw error;
         resent = true;

@@ -1,7 +1,7 @@
 import { decodeMessage, encodeMessage } from '../codec.js';
 import { BusyError, ConnectionError, fromErrorData, InternalError, InvalidArgumentError, TimeoutError, toErrorData } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { REPLIES, isRequestType, type Message, type MessageOf, type MessageType, type Outgoing, type ReplyOf, type Request, type RequestType } from '../messages.js';
+import { REPLIES, isRequestType, type Message, type MessageType, type Outgoing, type ReplyOf, type Request, type RequestType } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
 import type { ConnectionChange, Transport } from './transport.js';
 
@@ -84,22 +84,9 @@ export class MessageBus {
    * another reply is an InternalError); an `error` reply is thrown as its typed error.
    */
   call<T extends RequestType>(subject: string, message: Request<T> & { type: T }, options: RequestOptions): Promise<ReplyOf<T>>;
-  /**
-   * The older form, naming the reply type expected: kept while call sites move to the form
-   * above (which infers it).
-   */
-  call<T extends MessageType>(subject: string, message: Outgoing, expect: T, options: RequestOptions): Promise<MessageOf<T>>;
-  async call(subject: string, message: Outgoing, expectOrOptions: MessageType | RequestOptions, maybeOptions?: RequestOptions): Promise<Message> {
-    let expected: readonly MessageType[];
-    let options: RequestOptions;
-    if (typeof expectOrOptions === 'string') {
-      expected = [expectOrOptions];
-      options = maybeOptions!;
-    } else {
-      if (!isRequestType(message.type)) throw new InternalError(`${message.type} is not a request: it has no reply (REPLIES)`);
-      expected = REPLIES[message.type];
-      options = expectOrOptions;
-    }
+  async call(subject: string, message: Outgoing, options: RequestOptions): Promise<Message> {
+    if (!isRequestType(message.type)) throw new InternalError(`${message.type} is not a request: it has no reply (REPLIES)`);
+    const expected: readonly MessageType[] = REPLIES[message.type];
     const reply = await this.request(subject, message, options);
     if (!expected.includes(reply.type)) {
       throw new InternalError(`expected a ${expected.join(' or ')} reply to ${message.type}, got ${reply.type}`);

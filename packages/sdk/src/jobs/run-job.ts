@@ -309,7 +309,6 @@ export class JobRunner {
                 // Outlives this client (a map with a named output): its death does not cancel it.
                 ...(detached ? { detached: true } : {}),
               },
-              'job.done',
               { timeoutMs: timeoutMs + REPLY_MARGIN_MS },
             )
             .then(onDone, (error: unknown) => {

@@ -17,6 +17,9 @@ import {
   type DType,
   type MessageOf,
   type Shape,
+  type ReplyOf,
+  type Request,
+  type RequestType,
 } from '@sharc/protocol';
 
 /** How long partials that went out before job.done may take to arrive after it. */
@@ -72,7 +75,7 @@ export class ProtocolClient {
 
   /** The coordinator's view of every agent: `nodes.list`. */
   async nodes(): Promise<Array<AgentInfo & { state: 'alive' | 'dead' }>> {
-    return (await this.ask({ type: 'nodes.list' }, 'nodes.listed')).agents;
+    return (await this.ask({ type: 'nodes.list' })).agents;
   }
 
   /** Places and commits an array without writing its bytes (simulated agents hold none). */
@@ -82,14 +85,13 @@ export class ProtocolClient {
     try {
       placed = await this.ask(
         { type: 'array.create', name: options.name, dtype: options.dtype, shape: options.shape, partitions: options.partitions, ...(options.copies === undefined ? {} : { copies: options.copies }) },
-        'array.placed',
       );
     } finally {
       this.creating--;
     }
     this.uploads.add(placed.array.id);
     try {
-      const committed = await this.ask({ type: 'array.commit', arrayId: placed.array.id, transferToken: placed.transferToken }, 'array.info');
+      const committed = await this.ask({ type: 'array.commit', arrayId: placed.array.id, transferToken: placed.transferToken });
       return committed.array;
     } finally {
       this.uploads.delete(placed.array.id);
@@ -98,12 +100,12 @@ export class ProtocolClient {
 
   /** Where the array is served, once every partition is (the coordinator waits for recovery first). */
   async locate(arrayId: string): Promise<ArrayMeta> {
-    return (await this.ask({ type: 'array.locate', arrayId }, 'array.info')).array;
+    return (await this.ask({ type: 'array.locate', arrayId })).array;
   }
 
   /** Every stored array, with its placement. */
   async list(): Promise<ArrayMeta[]> {
-    return (await this.ask({ type: 'array.list' }, 'array.listed')).arrays;
+    return (await this.ask({ type: 'array.list' })).arrays;
   }
 
   /** A built-in reduction over the whole array, through the coordinator: the partials come from the agents. */
@@ -114,7 +116,6 @@ export class ProtocolClient {
     try {
       const done = await this.ask(
         { type: 'job.submit', jobId, spec: { kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op } } },
-        'job.done',
       );
       const attempts = done.attempts ?? array.partitions.map(() => 0);
       const keys = array.partitions.map((p) => `${p.index}:${attempts[p.index] ?? 0}`);
@@ -145,7 +146,7 @@ export class ProtocolClient {
     });
   }
 
-  private ask<T extends Parameters<MessageBus['call']>[2]>(message: Parameters<MessageBus['call']>[1], expect: T): Promise<MessageOf<T>> {
-    return this.bus.call(subjectFor(this.cluster, { to: 'coordinator', verb: 'client' }), message, expect, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS });
+  private ask<T extends RequestType>(message: Request<T> & { type: T }): Promise<ReplyOf<T>> {
+    return this.bus.call<T>(subjectFor(this.cluster, { to: 'coordinator', verb: 'client' }), message, { timeoutMs: CLIENT_REQUEST_TIMEOUT_MS });
   }
 }

@@ -117,7 +117,7 @@ export class SimulatedAgent {
     const subject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
     for (;;) {
       try {
-        await this.bus.call(subject, { type: 'agent.register', agent: this.info(), holds: this.holdings() }, 'ok', { timeoutMs: CONTROL_TIMEOUT_MS });
+        await this.bus.call(subject, { type: 'agent.register', agent: this.info(), holds: this.holdings() }, { timeoutMs: CONTROL_TIMEOUT_MS });
         return;
       } catch (error) {
         if (this.closed) throw error;
