@@ -19,6 +19,11 @@ const TARGET_IN_FLIGHT_JOBS_PER_S = 15_000;
 /** Jobs started together (Promise.all) from one client, and how many such rounds (best of). */
 export const LATENCY_IN_FLIGHT = 1000;
 const IN_FLIGHT_ROUNDS = 3;
+/**
+ * Jobs started at once in the last step: far past what the coordinator admits (64 running,
+ * 1,024 queued) and what a client sends at once (maxJobsInFlight): the rest wait in the client.
+ */
+export const MANY_AT_ONCE = 100_000;
 const TINY = Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
 const TINY_SUM = 36;
 
@@ -28,6 +33,8 @@ export interface LatencySamples {
   sequentialMs: number;
   /** Wall time of each round of LATENCY_IN_FLIGHT jobs at once. */
   inFlightRoundsMs: number[];
+  /** Wall time of MANY_AT_ONCE jobs at once, every result checked. */
+  manyAtOnceMs: number;
 }
 
 export async function measureTinyJobLatency(cluster: Cluster): Promise<LatencySamples> {
@@ -54,13 +61,17 @@ export async function measureTinyJobLatency(cluster: Cluster): Promise<LatencySa
       await Promise.all(Array.from({ length: LATENCY_IN_FLIGHT }, once));
       inFlightRoundsMs.push(performance.now() - start);
     }
-    return { samplesMs, sequentialMs, inFlightRoundsMs };
+    collectGarbage();
+    const manyStart = performance.now();
+    await Promise.all(Array.from({ length: MANY_AT_ONCE }, once));
+    const manyAtOnceMs = performance.now() - manyStart;
+    return { samplesMs, sequentialMs, inFlightRoundsMs, manyAtOnceMs };
   } finally {
     await array.delete();
   }
 }
 
-export function latencyMeasurements(where: string, { samplesMs, sequentialMs, inFlightRoundsMs }: LatencySamples): Measurement[] {
+export function latencyMeasurements(where: string, { samplesMs, sequentialMs, inFlightRoundsMs, manyAtOnceMs }: LatencySamples): Measurement[] {
   const p50 = percentile(samplesMs, 50);
   const p99 = percentile(samplesMs, 99);
   const sequential = (samplesMs.length / sequentialMs) * 1000;
@@ -101,6 +112,13 @@ export function latencyMeasurements(where: string, { samplesMs, sequentialMs, in
       target: `≥ ${TARGET_IN_FLIGHT_JOBS_PER_S} jobs/s`,
       pass: inFlight >= TARGET_IN_FLIGHT_JOBS_PER_S,
       details: { jobsPerRound: LATENCY_IN_FLIGHT, roundsMs: inFlightRoundsMs, best: 'of the rounds' },
+    },
+    {
+      benchmark: 'latency',
+      subject: `reduce 'sum' of 8 f64, ${MANY_AT_ONCE.toLocaleString('en-US')} at once (Promise.all), every result right, ${where}`,
+      value: manyAtOnceMs / 1000,
+      unit: 's',
+      details: { jobs: MANY_AT_ONCE, jobsPerS: (MANY_AT_ONCE / manyAtOnceMs) * 1000 },
     },
   ];
 }

@@ -5,7 +5,7 @@
  * 1. compute   reduce over 1 GiB on 2 agent processes, and embedded, vs hand-written worker threads
  *    ops       every built-in over 1 GiB (float64, float32) on 2 agent processes, and embedded, vs
  *              C/OpenMP (2 threads) and numpy (2 processes over shared memory), in a table of its own
- * 2. latency   a tiny reduce, 1000 times, over NATS and embedded
+ * 2. latency   a tiny reduce, 1000 times, 1,000 at once and 100,000 at once, over NATS and embedded
  * 3. transfer  put / toArray of 1 GiB vs raw TCP loopback to another node process
  * 4. memory    agent RSS holding 1 GiB with 1, 2 and 8 threads
  * 5. partitions put / reduce / map / toArray of 2 MiB in 100 … 100,000 partitions, on 2 agent processes
@@ -22,7 +22,7 @@ import { CleanupStack } from './cleanup.js';
 import { withEmbeddedCluster, withProcessCluster } from './clusters.js';
 import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASELINE_THREADS, COMPUTE_RUNS, COMPUTE_WARMUPS } from './compute.js';
 import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
-import { LATENCY_IN_FLIGHT, LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
+import { LATENCY_IN_FLIGHT, MANY_AT_ONCE, LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
 import { failedMeasurement, type Measurement } from './measurement.js';
 import { OPS } from './ops/list.js';
 import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } from './ops/measure.js';
@@ -130,7 +130,7 @@ async function main(): Promise<number> {
       'worker_threads of this process, each summing the squares of one half of one SharedArrayBuffer with the same loop, ' +
       'timed from posting the work to having both results. sharc: `cluster.reduce` through the SDK on an array already stored.',
     `latency: ${LATENCY_ITERATIONS} sequential \`reduce(a, 'sum')\` over 8 float64 after ${LATENCY_WARMUPS} warm-ups (p50, p99, jobs/s), ` +
-      `then ${LATENCY_IN_FLIGHT} of them at once from one client (Promise.all; best of 3 rounds).`,
+      `then ${LATENCY_IN_FLIGHT} of them at once from one client (Promise.all; best of 3 rounds), then ${MANY_AT_ONCE.toLocaleString('en-US')} at once (they wait in the client).`,
     `transfer: best of ${TRANSFER_RUNS} after ${TRANSFER_WARMUPS} warm-up round, GB = 10^9 bytes; ratio = sharc rate / raw rate. sharc: \`put\`, \`toArray({ into })\` into a ` +
       'buffer reused across runs (like the baseline\'s), and `toArray()` into a new array (no target: it pays a page fault per 4 KiB ' +
       'of fresh memory); control messages included. Baseline: one TCP connection on loopback to a separate node ' +
