@@ -96,7 +96,8 @@ describe('a coordinator with a tiny admission (1 running, 2 queued)', () => {
   });
 
   it('with retryBusy off, a burst gets retryable BusyErrors; what was accepted is right', async () => {
-    const client = await connect({ servers: processes.url, retryBusy: false });
+    // Through the coordinator (its admission is what refuses), not straight to the agents.
+    const client = await connect({ servers: processes.url, retryBusy: false, directReduce: false });
     try {
       const outcomes = await burst(client);
       const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
@@ -113,7 +114,7 @@ describe('a coordinator with a tiny admission (1 running, 2 queued)', () => {
   });
 
   it('with retries on (the default), the same burst completes, every result right', async () => {
-    const client = await connect({ servers: processes.url });
+    const client = await connect({ servers: processes.url, directReduce: false });
     try {
       const outcomes = await burst(client);
       assert.deepEqual(
@@ -127,7 +128,7 @@ describe('a coordinator with a tiny admission (1 running, 2 queued)', () => {
   });
 
   it('a call aborted while it waits in the client rejects with CancelledError and never reaches the coordinator', async () => {
-    const client = await connect({ servers: processes.url, maxJobsInFlight: 1 });
+    const client = await connect({ servers: processes.url, maxJobsInFlight: 1, directReduce: false });
     try {
       const holding = slowReduce(client, 2_000);
       const running = await watchJobs((jobs) => jobs.length === 1 && jobs[0]!.state === 'running');
