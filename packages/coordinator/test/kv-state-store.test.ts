@@ -43,6 +43,10 @@ class SlowBucket {
   }
 }
 
+function constant<T>(value: T): () => T {
+  return () => value;
+}
+
 function record(id: string, version: number): ArrayRecord {
   return {
     meta: { id, name: `a-${id}`, dtype: 'float64', shape: [1], partitions: [{ index: 0, rowStart: 0, rowCount: 1, byteLength: 8, agentId: `agent-${version}` }], createdAt: 1 },
@@ -62,7 +66,7 @@ describe('KvStateStore writes', () => {
   it('writes a record changed 10,000 times while the store is slow a few times, its last value stored', async () => {
     const bucket = new SlowBucket();
     const store = KvStateStore.over(bucket.asKv(), 'sharc-test', quiet);
-    for (let version = 1; version <= 10_000; version++) store.saveArray(record('big', version));
+    for (let version = 1; version <= 10_000; version++) store.saveArray('big', constant(record('big', version)));
     await store.flush();
     const writes = bucket.log.filter((w) => w.key === 'array.big');
     assert.ok(writes.length <= 2, `10,000 changes made ${writes.length} writes`);
@@ -73,11 +77,11 @@ describe('KvStateStore writes', () => {
   it('keeps the order of changes of one key, and stores each key it was given', async () => {
     const bucket = new SlowBucket();
     const store = KvStateStore.over(bucket.asKv(), 'sharc-test', quiet);
-    store.saveArray(record('x', 1));
-    store.saveArray(record('y', 1));
+    store.saveArray('x', constant(record('x', 1)));
+    store.saveArray('y', constant(record('y', 1)));
     // While x's first write is made: a change, then a delete, then the key saved again.
     await new Promise((resolve) => setTimeout(resolve, 1));
-    store.saveArray(record('x', 2));
+    store.saveArray('x', constant(record('x', 2)));
     store.deleteArray('y');
     store.saveJob({ jobId: 'job-1', clientId: 'c', spec: { kind: 'reduce', arrayId: 'x', kernel: { kind: 'builtin', op: 'sum' } } as never, startedAt: 1, timeoutMs: 1000, replyTo: 'r', generation: 0 });
     await store.flush();
@@ -93,11 +97,11 @@ describe('KvStateStore writes', () => {
     const bucket = new SlowBucket();
     const store = KvStateStore.over(bucket.asKv(), 'sharc-test', quiet);
     bucket.failing = true;
-    store.saveArray(record('z', 1));
+    store.saveArray('z', constant(record('z', 1)));
     let flushed = false;
     const flush = store.flush().then(() => (flushed = true));
     await new Promise((resolve) => setTimeout(resolve, 100));
-    store.saveArray(record('z', 2));
+    store.saveArray('z', constant(record('z', 2)));
     assert.equal(flushed, false, 'flush resolved while the write was not stored');
     bucket.failing = false;
     await flush;
@@ -109,11 +113,11 @@ describe('KvStateStore writes', () => {
   it('flush(since) reports a write given up on to those who made changes it carried, not to those before', async () => {
     const bucket = new SlowBucket();
     const store = KvStateStore.over(bucket.asKv(), 'sharc-test', quiet);
-    store.saveArray(record('a', 1));
+    store.saveArray('a', constant(record('a', 1)));
     await store.flush();
     const afterA = store.mark();
     bucket.failing = true;
-    store.saveArray(record('b', 1));
+    store.saveArray('b', constant(record('b', 1)));
     // Closing gives up the writes that cannot be stored now: their changes' flush fails.
     await store.close();
     await store.flush(afterA + 1);

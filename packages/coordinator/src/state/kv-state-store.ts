@@ -114,7 +114,7 @@ export class KvStateStore implements StateStore {
       if (parsed.migrated) migrated.push({ key, value: record.kind === 'array' || record.kind === 'job' ? record.value : record.kind === 'kernel' ? record.code : true });
     }
     if (problems.length > 0) throw this.unreadable(problems);
-    for (const { key, value } of migrated) this.put(key, value);
+    for (const { key, value } of migrated) this.put(key, () => value);
     if (migrated.length > 0) {
       this.logger.info('migrated saved state records to the current format', { bucket: this.bucket, records: migrated.length, version: STATE_FORMAT_VERSION });
     }
@@ -134,23 +134,23 @@ export class KvStateStore implements StateStore {
     );
   }
 
-  saveArray(record: ArrayRecord): void {
-    this.put(`${ARRAY_PREFIX}${record.meta.id}`, record);
+  saveArray(arrayId: string, current: () => ArrayRecord): void {
+    this.put(`${ARRAY_PREFIX}${arrayId}`, current);
   }
   deleteArray(arrayId: string): void {
     this.remove(`${ARRAY_PREFIX}${arrayId}`);
   }
   saveKernel(hash: string, code: string): void {
-    this.put(`${KERNEL_PREFIX}${hash}`, code);
+    this.put(`${KERNEL_PREFIX}${hash}`, () => code);
   }
   saveAgent(agentId: string): void {
-    this.put(`${AGENT_PREFIX}${agentId}`, true);
+    this.put(`${AGENT_PREFIX}${agentId}`, () => true);
   }
   deleteAgent(agentId: string): void {
     this.remove(`${AGENT_PREFIX}${agentId}`);
   }
   saveJob(job: PersistedJob): void {
-    this.put(`${JOB_PREFIX}${job.jobId}`, job);
+    this.put(`${JOB_PREFIX}${job.jobId}`, () => job);
   }
   deleteJob(jobId: string): void {
     this.remove(`${JOB_PREFIX}${jobId}`);
@@ -182,8 +182,9 @@ export class KvStateStore implements StateStore {
     await this.drained;
   }
 
-  private put(key: string, value: unknown): void {
-    this.enqueue(key, { value });
+  /** `current` gives the value when it is written (not now): see enqueue. */
+  private put(key: string, current: () => unknown): void {
+    this.enqueue(key, { current });
   }
 
   private remove(key: string): void {
@@ -191,12 +192,12 @@ export class KvStateStore implements StateStore {
   }
 
   /**
-   * Queues the key's new value (`undefined`: purge it). A key already waiting to be written
+   * Queues the key's new value (`undefined`: purge it), read by `current()` when written. A key already waiting to be written
    * keeps its place and takes the new value: a record changed many times before its write
    * (recovery moving thousands of partitions of one array) is written once, with its latest
    * value, and encoded only then, so the cost is one encoding per write instead of one per change.
    */
-  private enqueue(key: string, change: { value: unknown } | undefined): void {
+  private enqueue(key: string, change: { current: () => unknown } | undefined): void {
     const seq = ++this.written;
     const waiting = this.pending.get(key);
     if (waiting !== undefined) {
@@ -245,7 +246,7 @@ export class KvStateStore implements StateStore {
           const { key, change } = write;
           // Encoded now, not when changed: only the value that is written is encoded.
           if (change === undefined) await this.kv.purge(key);
-          else await this.kv.put(key, encodeValue({ v: STATE_FORMAT_VERSION, value: change.value }));
+          else await this.kv.put(key, encodeValue({ v: STATE_FORMAT_VERSION, value: change.current() }));
           if (tries > 1) this.logger.warn('a state write is stored after it failed', { bucket: this.bucket, key, tries });
           return;
         } catch (error) {
@@ -275,8 +276,8 @@ export class KvStateStore implements StateStore {
 /** A key's latest unwritten change and who waits for it to be stored. */
 interface PendingWrite {
   key: string;
-  /** The value to put, or undefined to purge the key. */
-  change: { value: unknown } | undefined;
+  /** The value to put (as it is when written), or undefined to purge the key. */
+  change: { current: () => unknown } | undefined;
   /** The last change (in the order of all changes) this write carries: flush(since) compares it. */
   lastSeq: number;
   /** Resolved once the write is stored, or given up on (then a failure is recorded). */
