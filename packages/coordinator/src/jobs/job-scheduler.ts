@@ -506,7 +506,7 @@ export class JobScheduler {
    */
   private async moveOutputPartition(output: ArrayMeta, inputId: string, index: number, lost = false): Promise<void> {
     const target = this.deps.arrays.servingAgent(inputId, index);
-    const current = this.deps.arrays.find(output.id)?.meta.partitions[index] ?? output.partitions[index]!;
+    const current = this.deps.arrays.partition(output.id, index) ?? output.partitions[index]!;
     if (target === undefined || (current.agentId === target && !lost)) return;
     await this.deps.placement.releaseCopy(current.agentId, output.id, current);
     const moved = { ...current, agentId: target };

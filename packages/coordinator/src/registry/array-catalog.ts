@@ -195,6 +195,11 @@ export class ArrayCatalog {
     return counts;
   }
 
+  /** Partitions each agent serves (as the primary copy) of every array, none lost: kept as it changes, O(1). */
+  servingTotals(): ReadonlyMap<string, number> {
+    return this.servingByAgent;
+  }
+
   /** Partitions each agent serves (as the primary copy) of the array, none lost: kept as it changes, O(1). */
   servingCountsOf(arrayId: string): ReadonlyMap<string, number> {
     return this.byId.get(arrayId)?.serving ?? new Map();
