@@ -174,7 +174,8 @@ export async function measureScale(cleanup: CleanupStack, agentCount: number, pr
       const tinyMs: number[] = [];
       for (let i = 0; i < TINY_JOB_RUNS; i++) {
         const start = performance.now();
-        correct &&= (await sdk.reduce(tiny, 'sum')) === agentCount * ELEMENTS_PER_PARTITION;
+        const sum = await sdk.reduce(tiny, 'sum');
+        correct &&= sum === agentCount * ELEMENTS_PER_PARTITION;
         tinyMs.push(performance.now() - start);
       }
       const big = await sdk.open('big');
@@ -182,7 +183,8 @@ export async function measureScale(cleanup: CleanupStack, agentCount: number, pr
       for (let i = 0; i < BIG_JOB_RUNS; i++) {
         const start = performance.now();
         try {
-          correct &&= (await withTimeout('reduce over the big array', sdk.reduce(big, 'sum'))) === SCALE_PARTITIONS * ELEMENTS_PER_PARTITION;
+          const sum = await withTimeout('reduce over the big array', sdk.reduce(big, 'sum'));
+          correct &&= sum === SCALE_PARTITIONS * ELEMENTS_PER_PARTITION;
           bigJobMs = Math.min(bigJobMs, performance.now() - start);
         } catch (error) {
           // Shown as a failed job (not right, no time); the deaths and recovery are still measured.

@@ -17,6 +17,7 @@ import { balancePrimaries, choosePrimary } from '../placement/balance-primaries.
 import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
+import { LogTally } from '../log-tally.js';
 import { awaitingHoldersError, partitionLostError } from './lost-partitions.js';
 
 /** A map partition's rebuild moves on this many times when the agent doing it dies. */
@@ -71,7 +72,12 @@ export class PartitionRecovery {
   private readonly toBalance = new Set<string>();
   private balanceTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly hooks: RecoveryHooks) {}
+  /** Lines said once per partition (a death moves thousands at once), summed up. */
+  private readonly repeated: LogTally;
+
+  constructor(private readonly hooks: RecoveryHooks) {
+    this.repeated = new LogTally(hooks.logger);
+  }
 
   /** The agent was declared dead: re-serves everything it held. */
   agentDead(agentId: string): void {
@@ -113,7 +119,7 @@ export class PartitionRecovery {
   copyLost(arrayId: string, index: number, agentId: string, after: Promise<void>): void {
     const record = this.hooks.catalog.header(arrayId);
     if (record === undefined || this.hooks.catalog.isLost(arrayId, index)) return;
-    this.hooks.logger.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
+    this.repeated.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
     void this.start(arrayId, index, agentId, after, true).catch(() => undefined);
   }
 
@@ -150,7 +156,7 @@ export class PartitionRecovery {
   }
 
   private async rebuild(arrayId: string, index: number, gone: string | undefined, lacks: boolean): Promise<void> {
-    const { placement, logger, catalog } = this.hooks;
+    const { placement, catalog } = this.hooks;
     // Where the partition is now (it may have moved while this rebuild waited for another):
     // read one partition, not a snapshot of the array, so a burst of moves costs each move once.
     const header = catalog.header(arrayId);
@@ -175,7 +181,7 @@ export class PartitionRecovery {
       // Placed before the await: the next partition of the dead agent chooses knowing this one.
       catalog.placePartition(arrayId, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
       await placement.releaseCopy(partition.agentId, arrayId, partition);
-      logger.warn('a copy took over a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: promoted });
+      this.repeated.warn('a copy took over a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: promoted });
       this.restoreCopies(arrayId, index);
       return;
     }
@@ -188,7 +194,7 @@ export class PartitionRecovery {
       await placement.releaseCopy(moved.agentId, arrayId, moved);
       return;
     }
-    logger.warn('rebuilt a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: header.origin.kind });
+    this.repeated.warn('rebuilt a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: header.origin.kind });
   }
 
   /**
@@ -326,7 +332,7 @@ export class PartitionRecovery {
           return;
         }
         catalog.placePartition(arrayId, { ...now, replicas: [...(now.replicas ?? []), target] });
-        this.hooks.logger.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
+        this.repeated.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
         // The new copy may serve: an agent back from the dead gets its share of the primaries.
         this.balanceSoon(arrayId);
       }
