@@ -71,6 +71,7 @@ export class PartitionRecovery {
   /** Arrays to balance once their copies in flight have landed (see BALANCE_DELAY_MS). */
   private readonly toBalance = new Set<string>();
   private balanceTimer: NodeJS.Timeout | undefined;
+  private restoreScheduled = false;
 
   /** Lines said once per partition (a death moves thousands at once), summed up. */
   private readonly repeated: LogTally;
@@ -203,6 +204,17 @@ export class PartitionRecovery {
    * and every array's primaries are spread evenly over its live copies.
    */
   restoreAllCopies(): void {
+    // Once for any number of asks within BALANCE_DELAY_MS: 1,000 agents registering again
+    // after a stall each ask, and each pass walks every partition.
+    if (this.restoreScheduled) return;
+    this.restoreScheduled = true;
+    setTimeout(() => {
+      this.restoreScheduled = false;
+      this.restoreAllCopiesNow();
+    }, BALANCE_DELAY_MS);
+  }
+
+  private restoreAllCopiesNow(): void {
     for (const record of this.hooks.catalog.all()) {
       if (record.state === 'pending' || record.origin.kind !== 'upload') continue;
       const lost = new Set(record.meta.lostPartitions ?? []);

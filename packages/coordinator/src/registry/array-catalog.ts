@@ -1,4 +1,4 @@
-import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
+import { ArrayNotFoundError, NameTakenError, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
 import type { ArrayRecord } from '../state/records.js';
 
 // Saved by the state store: the types come from its schemas, so what is read back is what is written.
@@ -27,6 +27,12 @@ export class ArrayCatalog {
   private readonly copiesByAgent = new Map<string, number>();
   /** Partitions each agent serves (primary copies, none lost for good) of every array, kept as records change. */
   private readonly servingByAgent = new Map<string, number>();
+  /**
+   * The partitions (any copy, none lost for good) on each agent, by array, kept as records
+   * change: an agent that registers (again) is told what it keeps without a walk of every
+   * partition of every array (1,000 agents greeted again after a stall each cost one).
+   */
+  private readonly heldByAgent = new Map<string, Map<string, Set<number>>>();
 
   /**
    * `onChange` hears of every array that changed (`current` undefined: deleted), to keep the
@@ -140,10 +146,24 @@ export class ArrayCatalog {
       if (now === 0) counts.delete(agentId);
       else counts.set(agentId, now);
     };
+    const arrayId = entry.snapshot.meta.id;
+    const hold = (agentId: string, index: number) => {
+      add(this.copiesByAgent, agentId);
+      let arrays = this.heldByAgent.get(agentId);
+      if (arrays === undefined) this.heldByAgent.set(agentId, (arrays = new Map()));
+      let indices = arrays.get(arrayId);
+      if (indices === undefined) arrays.set(arrayId, (indices = new Set()));
+      if (sign === 1) indices.add(index);
+      else {
+        indices.delete(index);
+        if (indices.size === 0) arrays.delete(arrayId);
+        if (arrays.size === 0) this.heldByAgent.delete(agentId);
+      }
+    };
     const count = (p: PartitionMeta | undefined) => {
       if (p === undefined || entry.lost.has(p.index)) return;
-      add(this.copiesByAgent, p.agentId);
-      for (const agentId of p.replicas ?? []) add(this.copiesByAgent, agentId);
+      hold(p.agentId, p.index);
+      for (const agentId of p.replicas ?? []) hold(agentId, p.index);
       add(this.servingByAgent, p.agentId);
       add(entry.serving, p.agentId);
     };
@@ -312,9 +332,11 @@ export class ArrayCatalog {
 
   /** The partitions (any copy) placed on the agent, by array: what it must keep (none lost for good). */
   partitionsOnAgent(agentId: string): Array<{ arrayId: string; partitions: number[] }> {
-    return [...this.byId].flatMap(([arrayId, entry]) => {
-      const partitions = entry.partitions.filter((p) => !entry.lost.has(p.index) && holdersOf(p).includes(agentId)).map((p) => p.index);
-      return partitions.length === 0 ? [] : [{ arrayId, partitions }];
+    const held = this.heldByAgent.get(agentId);
+    if (held === undefined) return [];
+    return [...this.byId.keys()].flatMap((arrayId) => {
+      const indices = held.get(arrayId);
+      return indices === undefined ? [] : [{ arrayId, partitions: [...indices].sort((a, b) => a - b) }];
     });
   }
 
