@@ -19,7 +19,8 @@ export const SCALE_PARTITIONS = Math.min(Number(process.env.SHARC_BENCH_SCALE_PA
 const ELEMENTS_PER_PARTITION = 8;
 const COPIES = 2;
 const TINY_JOB_RUNS = 20;
-const BIG_JOB_RUNS = 2;
+/** Reduces over the big array (SHARC_BENCH_SCALE_BIG_JOBS=0 leaves them out, to measure the deaths alone). */
+const BIG_JOB_RUNS = Number(process.env.SHARC_BENCH_SCALE_BIG_JOBS ?? 2);
 const IDLE_SAMPLE_MS = 2_000;
 const POLL_MS = 50;
 /** The coordinator's liveness window and the agents' heartbeat period (their defaults). */
