@@ -23,9 +23,10 @@ import { awaitingHoldersError, partitionLostError } from './lost-partitions.js';
 /** A map partition's rebuild moves on this many times when the agent doing it dies. */
 const MAX_REBUILD_ATTEMPTS = 3;
 /**
- * How long after a copy is made the array's primaries are spread again: copies made in a burst
- * (thousands after a death) are balanced once, when the last of the array's copies in flight
- * lands, instead of once each (each balance walks every partition of the array).
+ * How long after an ask the array's primaries are spread again (restoreAllCopies): asks of a
+ * burst are served by one balance. Copies made again in a burst (thousands after a death) are
+ * balanced once, when the last of the array's copies in flight lands, instead of once each
+ * (each balance walks every partition of the array).
  */
 const BALANCE_DELAY_MS = 100;
 /** Moves named in the log line of a balance (the rest are counted). */
@@ -358,8 +359,9 @@ export class PartitionRecovery {
         if (left > 0) this.copyingByArray.set(arrayId, left);
         else {
           this.copyingByArray.delete(arrayId);
-          // The last copy of a burst: the balance that waited for it runs now.
-          if (this.toBalance.has(arrayId)) this.balanceSoon(arrayId);
+          // The last copy of a burst: the balance that waited for it runs now, in the same
+          // turn as that copy was placed, so nobody sees the copies back but the primaries not spread.
+          if (this.toBalance.delete(arrayId)) this.balance(arrayId);
         }
       });
     this.copying.set(key, running);
