@@ -97,7 +97,7 @@ export class Coordinator {
     const active = () => options.lease.held;
     this.bus = new MessageBus(transport, 'coordinator', options.logger, options.lease);
     const { state } = options;
-    this.arrays = new ArrayCatalog((arrayId, record) => (record === undefined ? state.deleteArray(arrayId) : state.saveArray(record)));
+    this.arrays = new ArrayCatalog((arrayId, current) => (current === undefined ? state.deleteArray(arrayId) : state.saveArray(arrayId, current)));
     this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
     this.agentClient = new AgentClient(this.bus, options.cluster, this.agents);
     this.placement = new PartitionAllocator(

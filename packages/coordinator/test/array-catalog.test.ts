@@ -246,7 +246,7 @@ describe('ArrayCatalog lineage', () => {
 
   it('records partitions lost for good: stored, listed, kept by no agent, counted as served by none', () => {
     const saved: Array<number[] | undefined> = [];
-    const catalog = new ArrayCatalog((_, record) => saved.push(record?.meta.lostPartitions && [...record.meta.lostPartitions]));
+    const catalog = new ArrayCatalog((_, current) => saved.push(current?.().meta.lostPartitions && [...current().meta.lostPartitions!]));
     const record = pendingRecord('a', 'a');
     record.meta.partitions = [0, 1, 2].map((index) => ({ index, rowStart: index, rowCount: 1, byteLength: 8, agentId: 'agent-0' }));
     catalog.addPending(record);
@@ -321,7 +321,7 @@ describe('ArrayCatalog: the one owner of placement', () => {
 
   it('a name deleted and created again is another array: the old one is gone by id, moves of it change nothing', () => {
     const saved: string[] = [];
-    const catalog = new ArrayCatalog((arrayId, record) => saved.push(`${arrayId}:${record?.state ?? 'deleted'}`));
+    const catalog = new ArrayCatalog((arrayId, current) => saved.push(`${arrayId}:${current?.().state ?? 'deleted'}`));
     catalog.addPending(twoPartitions('old', 'data'));
     catalog.commit('old');
     const old = catalog.byNameOrThrow('data');

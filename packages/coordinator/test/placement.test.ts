@@ -236,6 +236,28 @@ describe('addReplicas', () => {
     assert.deepEqual(capacity.map((a) => placed.filter((p) => holders(p).includes(a.id)).length), [4, 4, 4]);
   });
 
+  it("spreads the copies of one agent's partitions over many agents, keeping every agent's share even", () => {
+    // 20 equal agents, 2 copies of 2,000 partitions: each agent serves about 100, and the
+    // copies of those should not all sit on one other agent (whose death with it loses them).
+    const capacity = agents(...Array.from({ length: 20 }, () => GiB));
+    const placed = addReplicas(placePartitions({ rows: 2_000, rowBytes: 8, partitions: 2_000 }, capacity), capacity, 2);
+    for (const p of placed) assert.equal(new Set(holders(p)).size, 2, JSON.stringify(p));
+    const copies = capacity.map((a) => placed.filter((p) => holders(p).includes(a.id)).length);
+    assert.ok(Math.max(...copies) - Math.min(...copies) <= 2, `copies per agent: ${copies.join(', ')}`);
+    for (const agent of capacity) {
+      const replicaHolders = new Map<string, number>();
+      for (const p of placed) if (p.agentId === agent.id) for (const id of p.replicas ?? []) replicaHolders.set(id, (replicaHolders.get(id) ?? 0) + 1);
+      // Over at least 10 of the 19 others, none holding more than a quarter of them.
+      assert.ok(replicaHolders.size >= 10, `${agent.id}'s copies are on ${replicaHolders.size} agents only`);
+      const served = placed.filter((p) => p.agentId === agent.id).length;
+      assert.ok(Math.max(...replicaHolders.values()) <= served / 4, `${agent.id}: ${JSON.stringify([...replicaHolders])}`);
+      // Killing any two agents at once loses few partitions: those with both copies on them.
+    }
+    let worstLoss = 0;
+    for (const a of capacity) for (const b of capacity) if (a.id < b.id) worstLoss = Math.max(worstLoss, placed.filter((p) => holders(p).every((id) => id === a.id || id === b.id)).length);
+    assert.ok(worstLoss <= 30, `two agents dying at once lose ${worstLoss} of 2,000 partitions`);
+  });
+
   it('makes as many copies as there are agents when there are fewer agents than copies', () => {
     const one = agents(GiB);
     assert.deepEqual(addReplicas(placePartitions({ rows: 10, rowBytes: 8 }, one), one, 2).map(holders), [['agent-0']]);

@@ -32,6 +32,7 @@ import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import type { PersistedJob, StateStore } from '../state/state-store.js';
 import { JobAdmission, checkOutputFits, type AdmissionTicket } from './admission.js';
+import { LogTally } from '../log-tally.js';
 import { RefusalSummary } from './refusal-summary.js';
 import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
@@ -116,10 +117,13 @@ export class JobScheduler {
   private readonly refusals: RefusalSummary;
   /** A job's tasks for one agent, sent as one task.batch. */
   private readonly batcher: TaskBatcher;
+  /** Lines said once per partition (a task moved, lost on the way), summed up. */
+  private readonly repeated: LogTally;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
     this.refusals = new RefusalSummary(deps.logger);
+    this.repeated = new LogTally(deps.logger);
     this.batcher = new TaskBatcher(deps.client);
   }
 
@@ -131,6 +135,7 @@ export class JobScheduler {
   /** The coordinator stops: refusals not yet logged are. */
   close(): void {
     this.refusals.close();
+    this.repeated.flush();
   }
 
   status(): JobStatus[] {
@@ -370,6 +375,7 @@ export class JobScheduler {
     const job = new RunningJob(jobId, spec, input, { startedAt: params.startedAt, timeoutMs: params.timeoutMs }, params.generation * MAX_ATTEMPTS, {
       bus: this.deps.bus,
       logger: this.deps.logger,
+      repeated: this.repeated,
       jobSubject,
       deathWindowMs: this.deps.deadAfterMs + DEATH_VERDICT_MARGIN_MS,
       finishedWorkDiesWithAgent: spec.kind === 'map',
@@ -506,7 +512,7 @@ export class JobScheduler {
    */
   private async moveOutputPartition(output: ArrayMeta, inputId: string, index: number, lost = false): Promise<void> {
     const target = this.deps.arrays.servingAgent(inputId, index);
-    const current = this.deps.arrays.find(output.id)?.meta.partitions[index] ?? output.partitions[index]!;
+    const current = this.deps.arrays.partition(output.id, index) ?? output.partitions[index]!;
     if (target === undefined || (current.agentId === target && !lost)) return;
     await this.deps.placement.releaseCopy(current.agentId, output.id, current);
     const moved = { ...current, agentId: target };

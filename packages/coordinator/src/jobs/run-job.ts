@@ -16,6 +16,7 @@ import {
   type Outgoing,
   type SharcError,
 } from '@sharc/protocol';
+import type { LogTally } from '../log-tally.js';
 
 /** Progress events go out at most this often per job. */
 const PROGRESS_INTERVAL_MS = 100;
@@ -35,6 +36,8 @@ export const MAX_ATTEMPTS = 4;
 export interface JobHooks {
   bus: MessageBus;
   logger: Logger;
+  /** Lines said once per partition, summed up (a lost batch or a death moves thousands at once). */
+  repeated?: LogTally;
   /** Where progress events go: the submitting client's subject for this job. */
   jobSubject: string;
   /** The agent that serves the partition now (recovery may have moved it). */
@@ -93,6 +96,11 @@ export class RunningJob {
   readonly over = new Promise<void>((resolve) => {
     this.markOver = resolve;
   });
+
+  /** Where lines said once per partition go: summed up when the scheduler gives a tally. */
+  private get repeatedLog(): Pick<Logger, 'warn'> {
+    return this.hooks.repeated ?? this.hooks.logger;
+  }
 
   constructor(
     readonly jobId: string,
@@ -267,7 +275,7 @@ export class RunningJob {
       }
       if (outcome === 'vanished') {
         if (this.settled) return;
-        this.hooks.logger.warn('a task or its result was lost on the way; running it again', { jobId: this.jobId, partition: index, agentId, attempt: attempt + 1 });
+        this.repeatedLog.warn('a task or its result was lost on the way; running it again', { jobId: this.jobId, partition: index, agentId, attempt: attempt + 1 });
         await this.moveOn(index, agentId);
         continue;
       }
@@ -277,14 +285,14 @@ export class RunningJob {
         return;
       }
       if (this.settled) return;
-      this.hooks.logger.warn('partition moves to another agent', { jobId: this.jobId, partition: index, from: agentId, attempt: attempt + 1 });
+      this.repeatedLog.warn('partition moves to another agent', { jobId: this.jobId, partition: index, from: agentId, attempt: attempt + 1 });
       await this.moveOn(index, agentId);
     }
   }
 
   /** A partition finished on an agent that died before the job ended: its output is gone with it. */
   private async runAgain(index: number, agentId: string): Promise<void> {
-    this.hooks.logger.warn('a finished partition died with its agent; computing it again', { jobId: this.jobId, partition: index, from: agentId });
+    this.repeatedLog.warn('a finished partition died with its agent; computing it again', { jobId: this.jobId, partition: index, from: agentId });
     await this.moveOn(index, agentId);
     if (!this.settled) await this.runPartition(index);
   }

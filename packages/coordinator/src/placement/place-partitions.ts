@@ -118,9 +118,13 @@ function partitionCount(request: PlacementRequest, agentCount: number): number {
 
 /**
  * Gives each partition `copies - 1` replicas, each on a different agent than the partition's
- * other copies, on the agent with the most room left. With fewer alive agents than copies,
- * each partition gets as many copies as there are agents. Refuses, before anything is
- * allocated, copies the agents cannot hold.
+ * other copies, on the agent with the most room left. Agents with equal room are taken in an
+ * order drawn again each time one takes a replica (see tieOrder), not in the order they are listed: with a fixed order, the copies of one agent's partitions all
+ * landed on its neighbour in that order, and agents that registered together (one process of
+ * 100 agents killed) held each other's copies, so one death of a process lost partitions that
+ * two copies should have kept. With fewer alive agents than copies, each partition gets as
+ * many copies as there are agents. Refuses, before anything is allocated, copies the agents
+ * cannot hold.
  */
 export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[], copies: number): PartitionMeta[] {
   const replicasEach = Math.min(copies, agents.length) - 1;
@@ -131,8 +135,10 @@ export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[]
     const i = position.get(p.agentId);
     if (i !== undefined) free[i] = free[i]! - reservedBytesOf(p.byteLength);
   }
-  // The roomiest agent first, the first listed on a tie.
-  const heap = new AgentHeap(agents.keys(), (a, b) => free[a]! > free[b]! || (free[a] === free[b] && a < b));
+  // The roomiest agent first; on a tie, the lower draw (drawn again each time an agent takes a replica).
+  const draw = agents.map((_, i) => tieOrder(i, 0, agents.length));
+  const turns = agents.map(() => 0);
+  const heap = new AgentHeap(agents.keys(), (a, b) => free[a]! > free[b]! || (free[a] === free[b] && (draw[a]! < draw[b]! || (draw[a] === draw[b] && a < b))));
   return partitions.map((partition) => {
     const reserved = reservedBytesOf(partition.byteLength);
     const replicas: string[] = [];
@@ -150,9 +156,32 @@ export function addReplicas(partitions: PartitionMeta[], agents: AgentCapacity[]
         );
       }
       free[best] = free[best]! - reserved;
+      draw[best] = tieOrder(best, ++turns[best]!, agents.length);
       heap.push(best);
       replicas.push(agents[best]!.id);
     }
     return { ...partition, replicas };
   });
+}
+
+/**
+ * Where agent `position` (of `count`) stands among agents of equal room when it takes its
+ * `turn`-th replica: the agent list rotated by a shift drawn per turn (1 … count - 1). Agents
+ * of equal room and equal turns (equal agents, equal partitions: a level) are then visited in
+ * rotated order as the partitions' primaries come round in theirs, so the primary on agent j
+ * gets its copy on agent j + shift: never on itself (no agent is skipped, so every agent's
+ * share stays even), and on another agent at each level (the copies of one agent's partitions
+ * spread over many). The same inputs always give the same placement.
+ */
+function tieOrder(position: number, turn: number, count: number): number {
+  const shift = 1 + (mix(turn) % Math.max(1, count - 1));
+  return (position - shift + count) % count;
+}
+
+/** A well-mixed 32-bit number from a small integer (murmur3's finalizer). */
+function mix(value: number): number {
+  let h = Math.imul(value + 1, 0x9e3779b1);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
 }

@@ -13,14 +13,24 @@ import {
   type Logger,
   type PartitionMeta,
 } from '@sharc/protocol';
-import { balancePrimaries, choosePrimary, servingCounts } from '../placement/balance-primaries.js';
+import { balancePrimaries, choosePrimary } from '../placement/balance-primaries.js';
 import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
+import { LogTally } from '../log-tally.js';
 import { awaitingHoldersError, partitionLostError } from './lost-partitions.js';
 
 /** A map partition's rebuild moves on this many times when the agent doing it dies. */
 const MAX_REBUILD_ATTEMPTS = 3;
+/**
+ * How long after an ask the array's primaries are spread again (restoreAllCopies): asks of a
+ * burst are served by one balance. Copies made again in a burst (thousands after a death) are
+ * balanced once, when the last of the array's copies in flight lands, instead of once each
+ * (each balance walks every partition of the array).
+ */
+const BALANCE_DELAY_MS = 100;
+/** Moves named in the log line of a balance (the rest are counted). */
+const MOVES_LOGGED = 10;
 
 export interface RecoveryHooks {
   catalog: ArrayCatalog;
@@ -57,8 +67,19 @@ export class PartitionRecovery {
   private readonly shortOfCopies = new Set<string>();
   /** Copies being made again, by array and partition. */
   private readonly copying = new Map<string, Promise<void>>();
+  /** Copies being made again, by array: the array is balanced once none is left. */
+  private readonly copyingByArray = new Map<string, number>();
+  /** Arrays to balance once their copies in flight have landed (see BALANCE_DELAY_MS). */
+  private readonly toBalance = new Set<string>();
+  private balanceTimer: NodeJS.Timeout | undefined;
+  private restoreScheduled = false;
 
-  constructor(private readonly hooks: RecoveryHooks) {}
+  /** Lines said once per partition (a death moves thousands at once), summed up. */
+  private readonly repeated: LogTally;
+
+  constructor(private readonly hooks: RecoveryHooks) {
+    this.repeated = new LogTally(hooks.logger);
+  }
 
   /** The agent was declared dead: re-serves everything it held. */
   agentDead(agentId: string): void {
@@ -69,7 +90,8 @@ export class PartitionRecovery {
       const lost = new Set(record.meta.lostPartitions ?? []);
       for (const partition of record.meta.partitions) {
         // `agentId` is excluded by name: a restarted process may register under it again at once.
-        if (!lost.has(partition.index) && holdersOf(partition).includes(agentId)) void this.start(record.meta.id, partition.index, agentId).catch(() => undefined);
+        const held = partition.agentId === agentId || (partition.replicas?.includes(agentId) ?? false);
+        if (held && !lost.has(partition.index)) void this.start(record.meta.id, partition.index, agentId).catch(() => undefined);
       }
     }
   }
@@ -80,12 +102,12 @@ export class PartitionRecovery {
    * and with ArrayNotFoundError when the array is gone.
    */
   whenServed(arrayId: string, index: number): Promise<void> {
-    const record = this.hooks.catalog.find(arrayId);
-    if (record === undefined) return Promise.reject(missing(arrayId));
-    if (record.meta.lostPartitions?.includes(index)) return Promise.reject(partitionLostError(record.meta));
+    const { catalog } = this.hooks;
+    if (catalog.header(arrayId) === undefined) return Promise.reject(missing(arrayId));
+    if (catalog.isLost(arrayId, index)) return Promise.reject(partitionLostError(catalog.find(arrayId)!.meta));
     const running = this.rebuilding.get(`${arrayId}#${index}`);
     if (running !== undefined) return running.done;
-    const partition = record.meta.partitions[index];
+    const partition = catalog.partition(arrayId, index);
     if (partition !== undefined && this.hooks.agents.isAlive(partition.agentId)) return Promise.resolve();
     return this.start(arrayId, index);
   }
@@ -97,9 +119,9 @@ export class PartitionRecovery {
    * for good.
    */
   copyLost(arrayId: string, index: number, agentId: string, after: Promise<void>): void {
-    const record = this.hooks.catalog.find(arrayId);
-    if (record === undefined || record.meta.lostPartitions?.includes(index)) return;
-    this.hooks.logger.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
+    const record = this.hooks.catalog.header(arrayId);
+    if (record === undefined || this.hooks.catalog.isLost(arrayId, index)) return;
+    this.repeated.warn('an agent lacks a partition placed on it', { array: record.meta.name, partition: index, agent: agentId });
     void this.start(arrayId, index, agentId, after, true).catch(() => undefined);
   }
 
@@ -109,14 +131,14 @@ export class PartitionRecovery {
    */
   private start(arrayId: string, index: number, gone?: string, after: Promise<void> = Promise.resolve(), lacks = false): Promise<void> {
     const key = `${arrayId}#${index}`;
-    const record = this.hooks.catalog.find(arrayId);
+    const record = this.hooks.catalog.header(arrayId);
     if (record === undefined) return Promise.reject(missing(arrayId));
     const running = this.rebuilding.get(key);
     // A rebuild that already leaves `gone` out serves this request too; one that does not must
     // finish first, then this one runs (it would count `gone`'s empty copy as good otherwise, or
     // wait for a copy that `gone` no longer has).
     if (running !== undefined && (gone === undefined || (running.gone === gone && (running.lacks || !lacks)))) return running.done;
-    const partition = record.meta.partitions[index];
+    const partition = this.hooks.catalog.partition(arrayId, index);
     if (partition === undefined) return Promise.reject(new DataLostError(`array ${record.meta.name} has no partition ${index}`));
     if (running === undefined && gone === undefined && holdersOf(partition).every((id) => this.hooks.agents.isAlive(id))) return Promise.resolve();
     const before = running === undefined ? after : Promise.all([after, running.done.catch(() => undefined)]);
@@ -136,14 +158,15 @@ export class PartitionRecovery {
   }
 
   private async rebuild(arrayId: string, index: number, gone: string | undefined, lacks: boolean): Promise<void> {
-    const { placement, logger, catalog } = this.hooks;
-    // Where the partition is now (it may have moved while this rebuild waited for another).
-    const record = catalog.find(arrayId);
-    if (record === undefined) throw missing(arrayId);
+    const { placement, catalog } = this.hooks;
+    // Where the partition is now (it may have moved while this rebuild waited for another):
+    // read one partition, not a snapshot of the array, so a burst of moves costs each move once.
+    const header = catalog.header(arrayId);
+    if (header === undefined) throw missing(arrayId);
     // Lost for good by a rebuild this one waited for.
-    if (record.meta.lostPartitions?.includes(index)) throw partitionLostError(record.meta);
+    if (catalog.isLost(arrayId, index)) throw partitionLostError(catalog.find(arrayId)!.meta);
     const agents = { isAlive: (id: string) => id !== gone && this.hooks.agents.isAlive(id) };
-    const partition = record.meta.partitions[index]!;
+    const partition = catalog.partition(arrayId, index)!;
     // Liveness as it is now, before any await: a restarted agent may register again meanwhile,
     // and what its old process held is gone all the same.
     const deadReplicas = (partition.replicas ?? []).filter((id) => !agents.isAlive(id));
@@ -155,17 +178,17 @@ export class PartitionRecovery {
       this.restoreCopies(arrayId, index);
       return;
     }
-    const promoted = this.choosePrimary(arrayId, index, liveReplicas);
+    const promoted = this.choosePrimary(arrayId, liveReplicas);
     if (promoted !== undefined) {
       // Placed before the await: the next partition of the dead agent chooses knowing this one.
       catalog.placePartition(arrayId, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
       await placement.releaseCopy(partition.agentId, arrayId, partition);
-      logger.warn('a copy took over a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: promoted });
+      this.repeated.warn('a copy took over a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: promoted });
       this.restoreCopies(arrayId, index);
       return;
     }
-    if (record.origin.kind === 'upload') throw this.noLiveCopy(record, partition, lacks ? gone : undefined);
-    const moved = await this.rebuildFromSource(record, partition, lacks);
+    if (header.origin.kind === 'upload') throw this.noLiveCopy(catalog.find(arrayId)!, partition, lacks ? gone : undefined);
+    const moved = await this.rebuildFromSource(catalog.find(arrayId)!, partition, lacks);
     // (The same agent, restarted and chosen to rebuild it, holds the new copy: keep that.)
     if (moved.agentId !== partition.agentId) await placement.releaseCopy(partition.agentId, arrayId, partition);
     if (!catalog.placePartition(arrayId, moved)) {
@@ -173,7 +196,7 @@ export class PartitionRecovery {
       await placement.releaseCopy(moved.agentId, arrayId, moved);
       return;
     }
-    logger.warn('rebuilt a partition of a dead agent', { array: record.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: record.origin.kind });
+    this.repeated.warn('rebuilt a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: header.origin.kind });
   }
 
   /**
@@ -182,6 +205,17 @@ export class PartitionRecovery {
    * and every array's primaries are spread evenly over its live copies.
    */
   restoreAllCopies(): void {
+    // Once for any number of asks within BALANCE_DELAY_MS: 1,000 agents registering again
+    // after a stall each ask, and each pass walks every partition.
+    if (this.restoreScheduled) return;
+    this.restoreScheduled = true;
+    setTimeout(() => {
+      this.restoreScheduled = false;
+      this.restoreAllCopiesNow();
+    }, BALANCE_DELAY_MS);
+  }
+
+  private restoreAllCopiesNow(): void {
     for (const record of this.hooks.catalog.all()) {
       if (record.state === 'pending' || record.origin.kind !== 'upload') continue;
       const lost = new Set(record.meta.lostPartitions ?? []);
@@ -189,8 +223,24 @@ export class PartitionRecovery {
         const key = `${record.meta.id}#${partition.index}`;
         if (!lost.has(partition.index) && holdersOf(partition).length < record.origin.copies && !this.rebuilding.has(key)) this.restoreCopies(record.meta.id, partition.index);
       }
-      this.balance(record.meta.id);
+      this.balanceSoon(record.meta.id);
     }
+  }
+
+  /**
+   * Balances the array soon: once no copy of it is being made (the last one to land asks
+   * again), and then once for however many asked meanwhile.
+   */
+  private balanceSoon(arrayId: string): void {
+    this.toBalance.add(arrayId);
+    this.balanceTimer ??= setTimeout(() => {
+      this.balanceTimer = undefined;
+      for (const id of [...this.toBalance]) {
+        if ((this.copyingByArray.get(id) ?? 0) > 0) continue;
+        this.toBalance.delete(id);
+        this.balance(id);
+      }
+    }, BALANCE_DELAY_MS);
   }
 
   /**
@@ -213,16 +263,20 @@ export class PartitionRecovery {
     const moved = balanced.filter((partition, position) => partition !== current[position]);
     if (moved.length === 0) return;
     catalog.placePartitions(arrayId, moved);
-    logger.info('spread the serving copies of an array evenly', { array: record.meta.name, moved: moved.map((p) => `${p.index}->${p.agentId}`) });
+    logger.info('spread the serving copies of an array evenly', {
+      array: record.meta.name,
+      moved: moved.length,
+      first: moved.slice(0, MOVES_LOGGED).map((p) => `${p.index}->${p.agentId}`),
+    });
   }
 
   /** Of a partition's live copies, the one to serve it: the agent serving the fewest of the array (then of all arrays). */
-  private choosePrimary(arrayId: string, index: number, candidates: readonly string[]): string | undefined {
-    const { agents, catalog } = this.hooks;
-    const record = catalog.find(arrayId);
-    if (record === undefined) return undefined;
-    const others = record.meta.partitions.filter((p) => p.index !== index && agents.isAlive(p.agentId) && !record.meta.lostPartitions?.includes(p.index));
-    return choosePrimary(candidates, servingCounts(others), servingCounts(others, catalog.servingCounts(record.meta.id)));
+  private choosePrimary(arrayId: string, candidates: readonly string[]): string | undefined {
+    const { catalog } = this.hooks;
+    // Counts the catalog keeps as partitions move: O(candidates) per partition, not O(partitions).
+    // They count this partition at its dead agent and partitions served by dead agents, which
+    // no candidate (a live holder) is: the order among candidates is as if left out.
+    return choosePrimary(candidates, catalog.servingCountsOf(arrayId), catalog.servingTotals());
   }
 
   /**
@@ -256,15 +310,15 @@ export class PartitionRecovery {
    */
   private restoreCopies(arrayId: string, index: number): void {
     const { catalog } = this.hooks;
-    const record = catalog.find(arrayId);
+    const record = catalog.header(arrayId);
     if (record === undefined || record.origin.kind !== 'upload') return;
     const wanted = record.origin.copies;
     const key = `${arrayId}#${index}`;
-    if (this.copying.has(key) || record.meta.lostPartitions?.includes(index)) return;
+    if (this.copying.has(key) || catalog.isLost(arrayId, index)) return;
     const copy = async () => {
       for (;;) {
         // Where the partition is now: each pass reads it again from the catalog.
-        const partition = catalog.find(arrayId)?.meta.partitions[index];
+        const partition = catalog.partition(arrayId, index);
         if (partition === undefined) return;
         const holders = holdersOf(partition);
         if (holders.length >= wanted) return;
@@ -284,21 +338,32 @@ export class PartitionRecovery {
           { type: 'partition.fetch', arrayId: record.meta.id, dtype: record.meta.dtype, shape: record.meta.shape, partition, holder: source },
           fileLoadTimeoutMs(partition.byteLength),
         );
-        const now = catalog.find(arrayId)?.meta.partitions[index];
+        const now = catalog.partition(arrayId, index);
         if (now === undefined) {
           // Deleted while the copy was made: the new copy has no owner.
           await this.hooks.placement.releaseCopy(target, record.meta.id, partition);
           return;
         }
         catalog.placePartition(arrayId, { ...now, replicas: [...(now.replicas ?? []), target] });
-        this.hooks.logger.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
+        this.repeated.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
         // The new copy may serve: an agent back from the dead gets its share of the primaries.
-        this.balance(arrayId);
+        this.balanceSoon(arrayId);
       }
     };
+    this.copyingByArray.set(arrayId, (this.copyingByArray.get(arrayId) ?? 0) + 1);
     const running = copy()
       .catch((error: unknown) => this.hooks.logger.warn('could not make a new copy of a partition', { array: record.meta.name, partition: index, error: toErrorData(error) }))
-      .finally(() => this.copying.delete(key));
+      .finally(() => {
+        this.copying.delete(key);
+        const left = (this.copyingByArray.get(arrayId) ?? 1) - 1;
+        if (left > 0) this.copyingByArray.set(arrayId, left);
+        else {
+          this.copyingByArray.delete(arrayId);
+          // The last copy of a burst: the balance that waited for it runs now, in the same
+          // turn as that copy was placed, so nobody sees the copies back but the primaries not spread.
+          if (this.toBalance.delete(arrayId)) this.balance(arrayId);
+        }
+      });
     this.copying.set(key, running);
   }
 

@@ -1,4 +1,4 @@
-import { ArrayNotFoundError, NameTakenError, holdersOf, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
+import { ArrayNotFoundError, NameTakenError, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
 import type { ArrayRecord } from '../state/records.js';
 
 // Saved by the state store: the types come from its schemas, so what is read back is what is written.
@@ -18,22 +18,35 @@ export type { ArrayOrigin, ArrayRecord } from '../state/records.js';
  * and created again is another array, with another id).
  */
 export class ArrayCatalog {
-  private readonly byId = new Map<string, ArrayRecord>();
+  private readonly byId = new Map<string, CatalogEntry>();
   private readonly byName = new Map<string, string>();
   /** The revision of each array: the catalog's revision when it last changed. */
   private readonly revisions = new Map<string, number>();
   private currentRevision = 0;
   /** Partition copies placed on each agent (none lost for good), kept as records change (see placedCopies). */
   private readonly copiesByAgent = new Map<string, number>();
+  /** Partitions each agent serves (primary copies, none lost for good) of every array, kept as records change. */
+  private readonly servingByAgent = new Map<string, number>();
+  /**
+   * The partitions (any copy, none lost for good) on each agent, by array, kept as records
+   * change: an agent that registers (again) is told what it keeps without a walk of every
+   * partition of every array (1,000 agents greeted again after a stall each cost one).
+   */
+  private readonly heldByAgent = new Map<string, Map<string, Set<number>>>();
 
-  /** `changed` hears of every record that changed (undefined: deleted), to keep the state store current. */
-  constructor(private readonly onChange: (arrayId: string, record: ArrayRecord | undefined) => void = () => undefined) {}
+  /**
+   * `onChange` hears of every array that changed (`current` undefined: deleted), to keep the
+   * state store current; `current()` gives the record as it is when called (the store calls it
+   * when it writes, so many changes before a write cost one snapshot).
+   */
+  constructor(private readonly onChange: (arrayId: string, current: (() => ArrayRecord) | undefined) => void = () => undefined) {}
 
   /** Puts back records a previous coordinator stored (names of ready arrays included). */
   restore(records: readonly ArrayRecord[]): void {
     for (const record of records) {
-      this.byId.set(record.meta.id, freezeRecord(record));
-      this.tally(record, 1);
+      const entry = newEntry(freezeRecord(record));
+      this.byId.set(record.meta.id, entry);
+      this.tally(entry, 1);
       this.revisions.set(record.meta.id, ++this.currentRevision);
       if (record.state === 'ready') this.byName.set(record.meta.name, record.meta.id);
     }
@@ -58,22 +71,48 @@ export class ArrayCatalog {
     return this.placePartitions(arrayId, [partition]);
   }
 
-  /** Sets several partitions of the array at once (one revision); false when the array is gone. */
+  /**
+   * Sets several partitions of the array at once (one revision); false when the array is gone.
+   * Costs the partitions moved, not the array's: the next snapshot of the array is made when
+   * someone asks for it (find, list, the state store's write), once for any number of moves.
+   */
   placePartitions(arrayId: string, moved: readonly PartitionMeta[]): boolean {
-    const record = this.byId.get(arrayId);
-    if (record === undefined) return false;
-    const partitions = record.meta.partitions.slice();
+    const entry = this.byId.get(arrayId);
+    if (entry === undefined) return false;
     for (const partition of moved) {
-      if (partitions[partition.index] === undefined) throw new RangeError(`array ${record.meta.name} has no partition ${partition.index}`);
-      partitions[partition.index] = partition;
+      if (entry.partitions[partition.index] === undefined) throw new RangeError(`array ${entry.snapshot.meta.name} has no partition ${partition.index}`);
     }
-    this.update({ ...record, meta: { ...record.meta, partitions } }, moved.map((p) => p.index));
+    const indices = moved.map((p) => p.index);
+    this.tally(entry, -1, indices);
+    for (const partition of moved) entry.partitions[partition.index] = freezePartition({ ...partition });
+    this.tally(entry, 1, indices);
+    entry.stale = true;
+    this.changed(arrayId, entry);
     return true;
   }
 
   /** The agent serving partition `index` of the array now, or undefined when the array (or partition) is gone. */
   servingAgent(arrayId: string, index: number): string | undefined {
-    return this.byId.get(arrayId)?.meta.partitions[index]?.agentId;
+    return this.byId.get(arrayId)?.partitions[index]?.agentId;
+  }
+
+  /** Where partition `index` of the array is now (frozen), or undefined when the array (or partition) is gone. O(1). */
+  partition(arrayId: string, index: number): PartitionMeta | undefined {
+    return this.byId.get(arrayId)?.partitions[index];
+  }
+
+  /** Whether partition `index` of the array is lost for good. O(1). */
+  isLost(arrayId: string, index: number): boolean {
+    return this.byId.get(arrayId)?.lost.has(index) ?? false;
+  }
+
+  /**
+   * The array's record without its placement (name, dtype, shape, origin, state), or undefined
+   * when it is gone: O(1), for who reads one partition at a time (`partition`) and must not
+   * pay a snapshot of every partition per read.
+   */
+  header(arrayId: string): ArrayHeader | undefined {
+    return this.byId.get(arrayId)?.snapshot;
   }
 
   /**
@@ -82,11 +121,10 @@ export class ArrayCatalog {
    * deleting it is left.
    */
   markLost(arrayId: string, index: number): void {
-    const record = this.byId.get(arrayId);
-    if (record === undefined) return;
-    const lost = new Set(record.meta.lostPartitions ?? []);
-    if (lost.has(index)) return;
-    this.update({ ...record, meta: { ...record.meta, lostPartitions: [...lost.add(index)].sort((a, b) => a - b) } }, [index]);
+    const entry = this.byId.get(arrayId);
+    if (entry === undefined || entry.lost.has(index)) return;
+    const record = this.snapshotOf(entry);
+    this.update({ ...record, meta: { ...record.meta, lostPartitions: [...entry.lost, index].sort((a, b) => a - b) } });
   }
 
   /**
@@ -98,46 +136,93 @@ export class ArrayCatalog {
   }
 
   /**
-   * Adds (`sign` 1) or takes away (-1) the copies a record places on each agent: of every
-   * partition, or of the partitions `indices` names (a move changes only those, so recovery
-   * moving one partition of a huge array costs one partition here, not all of them).
+   * Adds (`sign` 1) or takes away (-1) the copies and serving counts an array places on each
+   * agent: of every partition, or of the partitions `indices` names (a move changes only
+   * those, so recovery moving one partition of a huge array costs one partition here).
    */
-  private tally(record: ArrayRecord, sign: 1 | -1, indices?: readonly number[]): void {
-    const { partitions, lostPartitions } = record.meta;
-    const lost = lostPartitions === undefined || lostPartitions.length === 0 ? undefined : new Set(lostPartitions);
-    const count = (p: PartitionMeta | undefined) => {
-      if (p === undefined || lost?.has(p.index)) return;
-      for (const agentId of holdersOf(p)) {
-        const now = (this.copiesByAgent.get(agentId) ?? 0) + sign;
-        if (now === 0) this.copiesByAgent.delete(agentId);
-        else this.copiesByAgent.set(agentId, now);
+  private tally(entry: CatalogEntry, sign: 1 | -1, indices?: readonly number[]): void {
+    const add = (counts: Map<string, number>, agentId: string) => {
+      const now = (counts.get(agentId) ?? 0) + sign;
+      if (now === 0) counts.delete(agentId);
+      else counts.set(agentId, now);
+    };
+    const arrayId = entry.snapshot.meta.id;
+    const hold = (agentId: string, index: number) => {
+      add(this.copiesByAgent, agentId);
+      let arrays = this.heldByAgent.get(agentId);
+      if (arrays === undefined) this.heldByAgent.set(agentId, (arrays = new Map()));
+      let indices = arrays.get(arrayId);
+      if (indices === undefined) arrays.set(arrayId, (indices = new Set()));
+      if (sign === 1) indices.add(index);
+      else {
+        indices.delete(index);
+        if (indices.size === 0) arrays.delete(arrayId);
+        if (arrays.size === 0) this.heldByAgent.delete(agentId);
       }
     };
-    if (indices === undefined) for (const p of partitions) count(p);
-    else for (const index of indices) count(partitions[index]);
+    const count = (p: PartitionMeta | undefined) => {
+      if (p === undefined || entry.lost.has(p.index)) return;
+      hold(p.agentId, p.index);
+      for (const agentId of p.replicas ?? []) hold(agentId, p.index);
+      add(this.servingByAgent, p.agentId);
+      add(entry.serving, p.agentId);
+    };
+    if (indices === undefined) for (const p of entry.partitions) count(p);
+    else for (const index of indices) count(entry.partitions[index]);
   }
 
-  /** Stores a changed record (frozen), raising its revision and the catalog's, and tells the state store. */
-  private update(record: ArrayRecord, changedPartitions?: readonly number[]): ArrayRecord {
+  /** Raises the array's revision and the catalog's, and tells the state store. */
+  private changed(arrayId: string, entry: CatalogEntry): void {
+    this.revisions.set(arrayId, ++this.currentRevision);
+    this.onChange(arrayId, () => this.snapshotOf(entry));
+  }
+
+  /** The entry's record as it is now (frozen), made again only after a change. */
+  private snapshotOf(entry: CatalogEntry): ArrayRecord {
+    if (entry.stale) {
+      const partitions = entry.partitions.slice();
+      Object.freeze(partitions);
+      const meta: ArrayMeta = Object.freeze({ ...entry.snapshot.meta, partitions });
+      entry.snapshot = Object.freeze({ ...entry.snapshot, meta });
+      entry.stale = false;
+    }
+    return entry.snapshot;
+  }
+
+  /** Stores a changed record (frozen) in place of the array's, raising its revision and the catalog's, and tells the state store. */
+  private update(record: ArrayRecord): ArrayRecord {
     const frozen = freezeRecord(record);
     const before = this.byId.get(record.meta.id);
-    if (before !== undefined) this.tally(before, -1, changedPartitions);
-    this.tally(frozen, 1, before === undefined ? undefined : changedPartitions);
-    this.byId.set(record.meta.id, frozen);
-    this.revisions.set(record.meta.id, ++this.currentRevision);
-    this.onChange(record.meta.id, frozen);
+    if (before !== undefined) this.tally(before, -1);
+    const entry = newEntry(frozen);
+    this.tally(entry, 1);
+    this.byId.set(record.meta.id, entry);
+    this.changed(record.meta.id, entry);
     return frozen;
   }
 
-  /** Partitions each agent serves (as the primary copy) of every array but `exceptArrayId`. */
+  /** Partitions each agent serves (as the primary copy) of every array but `exceptArrayId`. O(agents). */
   servingCounts(exceptArrayId?: string): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const record of this.byId.values()) {
-      if (record.meta.id === exceptArrayId) continue;
-      const lost = new Set(record.meta.lostPartitions ?? []);
-      for (const p of record.meta.partitions) if (!lost.has(p.index)) counts.set(p.agentId, (counts.get(p.agentId) ?? 0) + 1);
+    const counts = new Map(this.servingByAgent);
+    const except = exceptArrayId === undefined ? undefined : this.byId.get(exceptArrayId);
+    if (except !== undefined) {
+      for (const [agentId, n] of except.serving) {
+        const left = (counts.get(agentId) ?? 0) - n;
+        if (left === 0) counts.delete(agentId);
+        else counts.set(agentId, left);
+      }
     }
     return counts;
+  }
+
+  /** Partitions each agent serves (as the primary copy) of every array, none lost: kept as it changes, O(1). */
+  servingTotals(): ReadonlyMap<string, number> {
+    return this.servingByAgent;
+  }
+
+  /** Partitions each agent serves (as the primary copy) of the array, none lost: kept as it changes, O(1). */
+  servingCountsOf(arrayId: string): ReadonlyMap<string, number> {
+    return this.byId.get(arrayId)?.serving ?? new Map();
   }
 
   /**
@@ -145,14 +230,14 @@ export class ArrayCatalog {
    * ranges (none lost), or undefined: a new array is placed alike (PartitionAllocator).
    */
   layoutLike(ranges: ReadonlyArray<{ rowStart: number; rowCount: number }>): string[] | undefined {
-    let newest: ArrayRecord | undefined;
-    for (const record of this.byId.values()) {
-      const { partitions } = record.meta;
-      if (record.state !== 'ready' || (record.meta.lostPartitions?.length ?? 0) > 0 || partitions.length !== ranges.length) continue;
+    let newest: CatalogEntry | undefined;
+    for (const entry of this.byId.values()) {
+      const { partitions } = entry;
+      if (entry.snapshot.state !== 'ready' || entry.lost.size > 0 || partitions.length !== ranges.length) continue;
       if (!partitions.every((p, i) => p.rowStart === ranges[i]!.rowStart && p.rowCount === ranges[i]!.rowCount)) continue;
-      if (newest === undefined || record.meta.createdAt >= newest.meta.createdAt) newest = record;
+      if (newest === undefined || entry.snapshot.meta.createdAt >= newest.snapshot.meta.createdAt) newest = entry;
     }
-    return newest?.meta.partitions.map((p) => p.agentId);
+    return newest?.partitions.map((p) => p.agentId);
   }
 
   /** Throws NameTakenError unless `name` is free, or taken but replaceable. */
@@ -164,7 +249,7 @@ export class ArrayCatalog {
         details: { name },
       });
     }
-    for (const record of this.byId.values()) {
+    for (const { snapshot: record } of this.byId.values()) {
       if (record.state === 'pending' && record.meta.name === name) {
         const writer = record.transferToken === undefined ? 'a running map' : `an upload of client ${record.owner ?? 'unknown'}`;
         throw new NameTakenError(
@@ -187,7 +272,8 @@ export class ArrayCatalog {
     const record = this.getRecord(arrayId);
     if (record.state === 'ready') return { record, replaced: undefined };
     const holderId = this.byName.get(record.meta.name);
-    const replaced = holderId === undefined ? undefined : this.byId.get(holderId);
+    const replacedEntry = holderId === undefined ? undefined : this.byId.get(holderId);
+    const replaced = replacedEntry === undefined ? undefined : this.snapshotOf(replacedEntry);
     if (replaced !== undefined && !record.replace) {
       throw new NameTakenError(`an array named '${record.meta.name}' appeared while this one was written`, {
         fix: { option: 'replace', value: true },
@@ -195,9 +281,9 @@ export class ArrayCatalog {
       });
     }
     let replacedNow = replaced;
-    if (replaced !== undefined) {
+    if (replacedEntry !== undefined && replaced !== undefined) {
       this.byId.delete(replaced.meta.id);
-      this.tally(replaced, -1);
+      this.tally(replacedEntry, -1);
       if (this.hasDependents(replaced.meta.id)) {
         // Still the lineage of a live map output: out of sight, but kept (see retire()).
         replacedNow = this.update({ ...replaced, state: 'retired' });
@@ -220,7 +306,7 @@ export class ArrayCatalog {
    * retired itself because a further output needs it: lineage is a chain).
    */
   hasDependents(arrayId: string): boolean {
-    for (const record of this.byId.values()) {
+    for (const { snapshot: record } of this.byId.values()) {
       if (record.origin.kind === 'map' && (record.origin.inputId === arrayId || record.origin.withId === arrayId)) return true;
     }
     return false;
@@ -235,8 +321,8 @@ export class ArrayCatalog {
 
   remove(arrayId: string): ArrayRecord {
     const record = this.getRecord(arrayId);
+    this.tally(this.byId.get(arrayId)!, -1);
     this.byId.delete(arrayId);
-    this.tally(record, -1);
     this.revisions.delete(arrayId);
     this.currentRevision++;
     if (this.byName.get(record.meta.name) === arrayId) this.byName.delete(record.meta.name);
@@ -246,39 +332,42 @@ export class ArrayCatalog {
 
   /** The partitions (any copy) placed on the agent, by array: what it must keep (none lost for good). */
   partitionsOnAgent(agentId: string): Array<{ arrayId: string; partitions: number[] }> {
-    return [...this.byId.values()].flatMap((r) => {
-      const lost = new Set(r.meta.lostPartitions ?? []);
-      const partitions = r.meta.partitions.filter((p) => !lost.has(p.index) && holdersOf(p).includes(agentId)).map((p) => p.index);
-      return partitions.length === 0 ? [] : [{ arrayId: r.meta.id, partitions }];
+    const held = this.heldByAgent.get(agentId);
+    if (held === undefined) return [];
+    return [...this.byId.keys()].flatMap((arrayId) => {
+      const indices = held.get(arrayId);
+      return indices === undefined ? [] : [{ arrayId, partitions: [...indices].sort((a, b) => a - b) }];
     });
   }
 
   /** An array still being written (upload or map output), by name. */
   pendingByName(name: string): ArrayRecord | undefined {
-    return [...this.byId.values()].find((r) => r.state === 'pending' && r.meta.name === name);
+    const entry = [...this.byId.values()].find((e) => e.snapshot.state === 'pending' && e.snapshot.meta.name === name);
+    return entry === undefined ? undefined : this.snapshotOf(entry);
   }
 
   /** Arrays still being written: uploads in progress and outputs of running maps. */
   pending(): ArrayRecord[] {
-    return [...this.byId.values()].filter((r) => r.state === 'pending');
+    return this.all().filter((r) => r.state === 'pending');
   }
 
   /** The uploads in progress whose lease `clientId` holds. */
   uploadsOf(clientId: string): ArrayRecord[] {
-    return [...this.byId.values()].filter((r) => r.state === 'pending' && r.transferToken !== undefined && r.owner === clientId);
+    return this.pending().filter((r) => r.transferToken !== undefined && r.owner === clientId);
   }
 
   /** Every record (pending, ready and retired). */
   all(): ArrayRecord[] {
-    return [...this.byId.values()];
+    return [...this.byId.values()].map((entry) => this.snapshotOf(entry));
   }
 
   find(arrayId: string): ArrayRecord | undefined {
-    return this.byId.get(arrayId);
+    const entry = this.byId.get(arrayId);
+    return entry === undefined ? undefined : this.snapshotOf(entry);
   }
 
   getRecord(arrayId: string): ArrayRecord {
-    const record = this.byId.get(arrayId);
+    const record = this.find(arrayId);
     if (record === undefined) throw new ArrayNotFoundError(`no array with id ${arrayId} (it may have been deleted or replaced)`);
     return record;
   }
@@ -302,8 +391,36 @@ export class ArrayCatalog {
   }
 
   list(): ArrayMeta[] {
-    return [...this.byId.values()].filter((r) => r.state === 'ready').map((r) => r.meta);
+    return this.all().filter((r) => r.state === 'ready').map((r) => r.meta);
   }
+}
+
+/** An array's record without its placement: what `header` hands out. */
+export type ArrayHeader = Omit<ArrayRecord, 'meta'> & { meta: Omit<ArrayMeta, 'partitions' | 'lostPartitions'> };
+
+/**
+ * What the catalog keeps of one array: the record as last handed out, and where each partition
+ * is now. Moves change `partitions` in place (each element is a frozen PartitionMeta; the list
+ * is the catalog's alone, never handed out) and mark the snapshot stale.
+ */
+interface CatalogEntry {
+  /** Frozen; its partitions are out of date while `stale`. */
+  snapshot: ArrayRecord;
+  partitions: PartitionMeta[];
+  stale: boolean;
+  /** Partitions lost for good (as snapshot.meta.lostPartitions: markLost replaces the entry). */
+  lost: ReadonlySet<number>;
+  /** Partitions each agent serves of this array, none lost. */
+  serving: Map<string, number>;
+}
+
+function newEntry(record: ArrayRecord): CatalogEntry {
+  return { snapshot: record, partitions: record.meta.partitions.slice(), stale: false, lost: new Set(record.meta.lostPartitions ?? []), serving: new Map() };
+}
+
+function freezePartition(partition: PartitionMeta): PartitionMeta {
+  if (partition.replicas !== undefined) Object.freeze(partition.replicas);
+  return Object.freeze(partition);
 }
 
 /**
@@ -315,11 +432,7 @@ function freezeRecord(record: ArrayRecord): ArrayRecord {
   if (Object.isFrozen(record)) return record;
   const { meta } = record;
   if (!Object.isFrozen(meta)) {
-    for (const partition of meta.partitions) {
-      if (Object.isFrozen(partition)) continue;
-      if (partition.replicas !== undefined) Object.freeze(partition.replicas);
-      Object.freeze(partition);
-    }
+    for (const partition of meta.partitions) if (!Object.isFrozen(partition)) freezePartition(partition);
     Object.freeze(meta.partitions);
     Object.freeze(meta.shape);
     if (meta.lostPartitions !== undefined) Object.freeze(meta.lostPartitions);

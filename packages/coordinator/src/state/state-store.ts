@@ -20,7 +20,11 @@ export interface StateStore {
   /** `jetstream` survives a coordinator restart; `memory` does not. */
   readonly kind: 'jetstream' | 'memory';
   load(): Promise<CoordinatorState>;
-  saveArray(record: ArrayRecord): void;
+  /**
+   * The array changed: `current()` gives its record as it is then. It is called when the write
+   * is made, so an array changed many times before its write is encoded once, as it is last.
+   */
+  saveArray(arrayId: string, current: () => ArrayRecord): void;
   deleteArray(arrayId: string): void;
   saveKernel(hash: string, code: string): void;
   saveAgent(agentId: string): void;
