@@ -1,7 +1,7 @@
 // Runs only the bench's partitions curve (bench/src/partitions.ts) on 2 agent processes: node bench/partitions-only.mjs
-import { CleanupStack } from './dist/src/cleanup.js';
-import { withProcessCluster } from './dist/src/clusters.js';
-import { measurePartitionCurve, partitionMeasurements, PARTITION_COUNTS } from './dist/src/partitions.js';
+import { CleanupStack } from '../dist/src/cleanup.js';
+import { withProcessCluster } from '../dist/src/clusters.js';
+import { measurePartitionCurve, partitionMeasurements, PARTITION_COUNTS } from '../dist/src/partitions.js';
 import { performance } from 'node:perf_hooks';
 const counts = process.env.NS ? process.env.NS.split(',').map(Number) : PARTITION_COUNTS;
 const cleanup = new CleanupStack();
