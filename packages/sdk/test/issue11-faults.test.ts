@@ -1,0 +1,56 @@
+/**
+ * Faults thrown at what issue 11 added (reduces sent straight to the agents, tasks.run /
+ * tasks.done), on real processes: nats-server, a coordinator and agent processes. Each test
+ * is a defect found by trying to break it; results are checked against closed-form sums.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MAX_DIRECT_PARTITIONS, PROTOCOL_VERSION, connectNats, decodeMessage, encodeMessage, subjectFor, type Message, type Transport } from '@sharc/protocol';
+import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { connect, type ArrayRef, type Cluster } from '../src/index.js';
+import { hangGuard } from './cluster-waits.js';
+
+const bounded = hangGuard(45_000);
+
+/** 0, 1, 2 … as float64: a partition counted twice or missed changes the sum, n(n-1)/2. */
+function rows(count: number): Float64Array {
+  return Float64Array.from({ length: count }, (_, i) => i);
+}
+
+describe('direct reduce under hostile input (real processes)', () => {
+  let processes: ProcessCluster;
+  let cluster: Cluster;
+
+  before(async () => {
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB' });
+    cluster = await connect({ servers: processes.url });
+  });
+  after(async () => {
+    await cluster?.close().catch(() => undefined);
+    await processes?.stop();
+  });
+
+  it('a tasks.run naming millions of partitions over its jobs is refused at once; the agent lives on', async () => {
+    const elements = 64;
+    const data: ArrayRef = await cluster.put(rows(elements), { partitions: 8, name: 'hostile-many' });
+    const agentId = data.placement[0]!.agentId;
+    const held = data.placement.find((p) => p.agentId === agentId)!.index;
+    const transport: Transport = await connectNats({ servers: processes.url, name: 'raw-client' });
+    try {
+      // 20 jobs each naming a held partition 262,144 times: each job alone is within bounds,
+      // all of them together ask one agent for 5 million partials in one reply.
+      const job = (k: number) => ({ jobId: `flood-${k}`, arrayId: data.id, partitions: new Array<number>(MAX_DIRECT_PARTITIONS).fill(held), kernel: { kind: 'builtin', op: 'sum' } });
+      const flood = encodeMessage({ v: PROTOCOL_VERSION, from: 'raw-client', type: 'tasks.run', clientId: 'raw-client', jobs: Array.from({ length: 20 }, (_, k) => job(k)) } as unknown as Message);
+      const subject = subjectFor('default', { to: 'agent', agentId, verb: 'direct' });
+      const reply = decodeMessage(await transport.request(subject, flood, 10_000));
+      assert.equal(reply.type, 'error');
+      assert.match(reply.type === 'error' ? reply.error.message : '', /at most 262144 partitions over all jobs/);
+    } finally {
+      await transport.close();
+    }
+    const nodes = await cluster.nodes();
+    assert.ok(nodes.every((n) => n.state === 'alive'), JSON.stringify(nodes.map((n) => [n.id, n.state])));
+    assert.equal(await bounded(cluster.reduce(data, 'sum'), 'a reduce after the flood'), (elements * (elements - 1)) / 2);
+    await data.delete();
+  });
+});
