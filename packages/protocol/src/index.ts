@@ -28,6 +28,7 @@ export {
   DataLostError,
   PartitionLostError,
   PartitionNotHeldError,
+  MessageTooLargeError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

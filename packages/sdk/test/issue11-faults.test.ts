@@ -9,6 +9,7 @@ import { MAX_DIRECT_PARTITIONS, PROTOCOL_VERSION, connectNats, decodeMessage, en
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { connect, type ArrayRef, type Cluster } from '../src/index.js';
 import { hangGuard } from './cluster-waits.js';
+import { KERNELS } from './scenarios.js';
 
 const bounded = hangGuard(45_000);
 
@@ -52,5 +53,39 @@ describe('direct reduce under hostile input (real processes)', () => {
     assert.ok(nodes.every((n) => n.state === 'alive'), JSON.stringify(nodes.map((n) => [n.id, n.state])));
     assert.equal(await bounded(cluster.reduce(data, 'sum'), 'a reduce after the flood'), (elements * (elements - 1)) / 2);
     await data.delete();
+  });
+});
+
+describe('reduces whose partials do not fit in one message (a stock nats-server: max_payload 1 MiB)', () => {
+  let processes: ProcessCluster;
+
+  before(async () => {
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', natsConfig: 'max_payload: 1048576' });
+  });
+  after(async () => {
+    await processes?.stop();
+  });
+
+  it('gives the right result, direct and through the coordinator', async () => {
+    const elements = 64_000;
+    const partitions = 64;
+    const width = 8000;
+    const direct = await connect({ servers: processes.url });
+    const viaCoordinator = await connect({ servers: processes.url, directReduce: false });
+    try {
+      const data = await direct.put(rows(elements), { partitions, name: 'wide' });
+      // 32 partials of 8,000 float64 on each agent: about 2.3 MB, in messages of at most 1 MiB.
+      const total = (elements * (elements - 1)) / 2;
+      const kernel = { module: KERNELS, partial: 'wideSum', combine: 'addWide', params: { width } };
+      for (const [how, client] of [['direct', direct], ['through the coordinator', viaCoordinator]] as const) {
+        const wide = await bounded(client.reduce<number[]>(await client.open('wide'), kernel, { timeoutMs: 40_000 }), how);
+        assert.equal(wide.length, width, how);
+        for (const i of [0, 1, width - 1]) assert.equal(wide[i], total + (partitions * i) / 2, `${how}: slot ${i}`);
+      }
+      await data.delete();
+    } finally {
+      await direct.close();
+      await viaCoordinator.close();
+    }
   });
 });
