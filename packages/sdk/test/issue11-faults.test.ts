@@ -56,6 +56,36 @@ describe('direct reduce under hostile input (real processes)', () => {
   });
 });
 
+describe('direct reduces naming many partitions at once (real processes)', () => {
+  let processes: ProcessCluster;
+
+  before(async () => {
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB' });
+  });
+  after(async () => {
+    await processes?.stop();
+  });
+
+  it('24 reduces of an array of 20,000 small partitions: right, and the agent is never given up', async () => {
+    const elements = 40_000;
+    const client = await connect({ servers: processes.url, maxJobsInFlight: 24 });
+    try {
+      const data = await client.put(rows(elements), { partitions: 20_000, name: 'many-small' });
+      // Small: one agent gets every partition of all 24 jobs, 480,000 in two tasks.run. Run in
+      // one turn each, they held the agent for seconds without a word to the client or the
+      // coordinator, and every job was given up to the coordinator.
+      const sums = await bounded(Promise.all(Array.from({ length: 24 }, () => client.reduce(data, 'sum', { timeoutMs: 40_000 }))), '24 reduces');
+      assert.deepEqual(new Set(sums), new Set([(elements * (elements - 1)) / 2]));
+      const nodes = await client.nodes();
+      assert.ok(nodes.every((n) => n.state === 'alive'), JSON.stringify(nodes.map((n) => [n.id, n.state])));
+      assert.ok(nodes.reduce((n, node) => n + (node.direct?.batches ?? 0), 0) >= 24, 'they ran direct');
+      await data.delete();
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe('reduces whose partials do not fit in one message (a stock nats-server: max_payload 1 MiB)', () => {
   let processes: ProcessCluster;
 
