@@ -10,6 +10,8 @@ import {
   CancelledError,
   InvalidArgumentError,
   MessageBus,
+  MessageTooLargeError,
+  toErrorData,
   subjectFor,
   tcpDataPlane,
   PROTOCOL_VERSION,
@@ -339,10 +341,20 @@ export class Agent {
       if (task.output !== undefined || partials.length === 0) return reply;
       // A reduce's partials go straight to the client, in the same write as the reply.
       const subject = subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId });
-      const before: Array<{ subject: string; message: Outgoing }> = [];
-      for (let start = 0; start < partials.length; start += PARTIALS_PER_MESSAGE) {
-        before.push({ subject, message: { type: 'task.partials', jobId: task.jobId, partitions: partials.slice(start, start + PARTIALS_PER_MESSAGE) } });
-      }
+      const before: Array<{ subject: string; bytes: Uint8Array }> = [];
+      // At most PARTIALS_PER_MESSAGE in a message, and fewer when they would not fit in one
+      // (large partials): halved until they do. One partial too large alone fails the batch.
+      const add = (chunk: typeof partials) => {
+        try {
+          before.push({ subject, bytes: this.bus.encode({ type: 'task.partials', jobId: task.jobId, partitions: chunk }) });
+        } catch (error) {
+          if (!(error instanceof MessageTooLargeError) || chunk.length === 1) throw error;
+          const half = Math.ceil(chunk.length / 2);
+          add(chunk.slice(0, half));
+          add(chunk.slice(half));
+        }
+      };
+      for (let start = 0; start < partials.length; start += PARTIALS_PER_MESSAGE) add(partials.slice(start, start + PARTIALS_PER_MESSAGE));
       return { reply, before };
     } finally {
       this.leaveJob(task.jobId);
@@ -398,8 +410,11 @@ export class Agent {
   }
 
   /** A client's reduce sent straight here (tasks.run), or its cancel (task.cancel, published). */
-  private directMessage(message: Message): Outgoing | Promise<Outgoing> {
-    if (message.type === 'tasks.run') return this.direct.run(message);
+  private directMessage(message: Message): Answer | Promise<Answer> | Outgoing {
+    if (message.type === 'tasks.run') {
+      const done = this.direct.run(message);
+      return done instanceof Promise ? done.then(withSmallerReply) : withSmallerReply(done);
+    }
     if (message.type === 'task.cancel') {
       this.cancelJob(message.jobId);
       return { type: 'ok' };
@@ -453,4 +468,21 @@ interface JobOnAgent {
   tasks: number;
   /** The agent's own stop, should no task.cancel come. */
   deadline?: NodeJS.Timeout;
+}
+
+/**
+ * A tasks.done whose partials would not fit in one message: each job that has partials fails
+ * instead with a retryable MessageTooLargeError, and its client runs it through the
+ * coordinator, which gets the partials in several messages.
+ */
+function withSmallerReply(reply: Outgoing): Answer {
+  return {
+    reply,
+    before: [],
+    oversized: () => {
+      if (reply.type !== 'tasks.done') return reply;
+      const error = toErrorData(new MessageTooLargeError("this agent's partials of the job do not fit in one message: ask the coordinator", { retryable: true }));
+      return { type: 'tasks.done', jobs: reply.jobs.map((job) => (job.partitions === undefined ? job : { jobId: job.jobId, error })) };
+    },
+  };
 }

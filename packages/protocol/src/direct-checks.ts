@@ -1,5 +1,5 @@
 import { BUILTIN_OPS } from './builtin-ops.js';
-import { errorDataSchema, kernelRefSchema, MAX_DIRECT_JOBS, MAX_PARTITIONS } from './messages.js';
+import { errorDataSchema, kernelRefSchema, MAX_DIRECT_JOBS, MAX_DIRECT_PARTITIONS, MAX_PARTITIONS } from './messages.js';
 
 /**
  * Hand-written checks of the two messages every direct reduce pays for (tasks.run, tasks.done),
@@ -56,6 +56,7 @@ export function tasksRunProblem(raw: Fields): string | undefined {
   if (client !== undefined) return client;
   const jobs = raw.jobs;
   if (!Array.isArray(jobs) || jobs.length < 1 || jobs.length > MAX_DIRECT_JOBS) return `jobs: expected 1 to ${MAX_DIRECT_JOBS} jobs`;
+  let named = 0;
   for (let j = 0; j < jobs.length; j++) {
     const job: unknown = jobs[j];
     const path = `jobs.${j}`;
@@ -67,6 +68,8 @@ export function tasksRunProblem(raw: Fields): string | undefined {
     }
     const partitions = job.partitions;
     if (!Array.isArray(partitions) || partitions.length < 1 || partitions.length > MAX_PARTITIONS) return `${path}.partitions: expected 1 to ${MAX_PARTITIONS} indexes`;
+    named += partitions.length;
+    if (named > MAX_DIRECT_PARTITIONS) return `jobs: at most ${MAX_DIRECT_PARTITIONS} partitions over all jobs`;
     for (const index of partitions) if (!isCount(index)) return `${path}.partitions: expected non-negative integers`;
     const kernel = kernelProblem(job.kernel, `${path}.kernel`);
     if (kernel !== undefined) return kernel;
@@ -82,6 +85,7 @@ export function tasksDoneProblem(raw: Fields): string | undefined {
   if (envelope !== undefined) return envelope;
   const jobs = raw.jobs;
   if (!Array.isArray(jobs) || jobs.length > MAX_DIRECT_JOBS) return `jobs: expected at most ${MAX_DIRECT_JOBS} outcomes`;
+  let answered = 0;
   for (let j = 0; j < jobs.length; j++) {
     const outcome: unknown = jobs[j];
     const path = `jobs.${j}`;
@@ -91,6 +95,8 @@ export function tasksDoneProblem(raw: Fields): string | undefined {
     const partitions = outcome.partitions;
     if (partitions !== undefined) {
       if (!Array.isArray(partitions) || partitions.length > MAX_PARTITIONS) return `${path}.partitions: expected at most ${MAX_PARTITIONS} partials`;
+      answered += partitions.length;
+      if (answered > MAX_DIRECT_PARTITIONS) return `jobs: at most ${MAX_DIRECT_PARTITIONS} partials over all jobs`;
       for (const done of partitions) {
         if (!isObject(done) || !isCount(done.index) || !isCount(done.blocks)) return `${path}.partitions: expected { index, blocks, partial }`;
       }

@@ -83,7 +83,7 @@ export class SharcError extends Error {
 
 /** Bad arguments from the caller: unknown dtype, bad shape, bad options. Fix the call. */
 export class InvalidArgumentError extends SharcError {
-  static override readonly code = 'INVALID_ARGUMENT';
+  static override readonly code: string = 'INVALID_ARGUMENT';
 }
 /** An array name that is already used; `{ replace: true }` overwrites it. */
 export class NameTakenError extends SharcError {
@@ -136,6 +136,14 @@ export class PartitionLostError extends DataLostError {
  */
 export class PartitionNotHeldError extends SharcError {
   static override readonly code = 'PARTITION_NOT_HELD';
+}
+/**
+ * A message would exceed the NATS server's max_payload. Retryable when the sender can say the
+ * same in smaller messages another way (an agent's direct reply: the client asks the
+ * coordinator, whose way sends partials in messages that fit).
+ */
+export class MessageTooLargeError extends InvalidArgumentError {
+  static override readonly code = 'MESSAGE_TOO_LARGE';
 }
 /** The servers cannot be reached, or the connection was lost. */
 export class ConnectionError extends SharcError {
@@ -196,6 +204,7 @@ const ERROR_CLASSES: ReadonlyArray<typeof SharcError> = [
   DataLostError,
   PartitionLostError,
   PartitionNotHeldError,
+  MessageTooLargeError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

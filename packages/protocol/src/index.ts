@@ -28,6 +28,7 @@ export {
   DataLostError,
   PartitionLostError,
   PartitionNotHeldError,
+  MessageTooLargeError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,
@@ -46,7 +47,7 @@ export type { ErrorData, SharcErrorOptions, ErrorFix, FixCall } from './errors.j
 export { subjectFor, isSubjectToken } from './subjects.js';
 export { arrayNameProblem, escapeForTerminal, quotedName, escapeControlsInMessage, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
-export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS } from './messages.js';
+export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS, MAX_DIRECT_PARTITIONS } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
 export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';

@@ -249,6 +249,12 @@ export type FileSource = z.infer<typeof fileSourceSchema>;
 
 /** Jobs one tasks.run may carry at most. */
 export const MAX_DIRECT_JOBS = 4096;
+/**
+ * Partitions one tasks.run (or tasks.done) names at most, over all its jobs: an agent answers
+ * a partial for each, in one reply, so this bounds what one message makes it hold (without it,
+ * 200 jobs naming 262,144 partitions each took an agent down).
+ */
+export const MAX_DIRECT_PARTITIONS = MAX_PARTITIONS;
 /** One job of a tasks.run: the fields a reduce needs, and no more. */
 const directJobSchema = z.object({
   jobId: id,
@@ -466,10 +472,19 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('tasks.run', {
     /** Whose jobs: progress goes to its job subjects. */
     clientId: id,
-    jobs: z.array(directJobSchema).min(1).max(MAX_DIRECT_JOBS),
+    jobs: z
+      .array(directJobSchema)
+      .min(1)
+      .max(MAX_DIRECT_JOBS)
+      .refine((jobs) => jobs.reduce((n, job) => n + job.partitions.length, 0) <= MAX_DIRECT_PARTITIONS, `at most ${MAX_DIRECT_PARTITIONS} partitions over all jobs`),
   }),
   /** The outcome of each job of a tasks.run, in the order asked: its partials, or the error it failed with. */
-  message('tasks.done', { jobs: z.array(directOutcomeSchema).max(MAX_DIRECT_JOBS) }),
+  message('tasks.done', {
+    jobs: z
+      .array(directOutcomeSchema)
+      .max(MAX_DIRECT_JOBS)
+      .refine((jobs) => jobs.reduce((n, job) => n + (job.partitions?.length ?? 0), 0) <= MAX_DIRECT_PARTITIONS, `at most ${MAX_DIRECT_PARTITIONS} partials over all jobs`),
+  }),
   message('task.result', { blocks: count }),
   /**
    * task.run for many partitions of one job on this agent at once (coordinator -> agent, on

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  MAX_DIRECT_PARTITIONS,
   MAX_MESSAGE_DEPTH,
   PROTOCOL_VERSION,
   ProtocolError,
@@ -281,6 +282,8 @@ describe('tasks.run and tasks.done: checked by hand as strictly as their schemas
     ['a negative partition', { ...run, jobs: [{ ...job, partitions: [-1] }] }],
     ['a fractional partition', { ...run, jobs: [{ ...job, partitions: [0.5] }] }],
     ['no partitions', { ...run, jobs: [{ ...job, partitions: [] }] }],
+    ['more partitions over all jobs than one message may name', { ...run, jobs: [job, { ...job, partitions: new Array<number>(MAX_DIRECT_PARTITIONS).fill(0) }] }],
+    ['as many partitions over all jobs as one message may name', { ...run, jobs: [job, { ...job, partitions: new Array<number>(MAX_DIRECT_PARTITIONS - 2).fill(0) }] }],
     ['a zero timeout', { ...run, jobs: [{ ...job, timeoutMs: 0 }] }],
     ['an empty array name', { ...run, jobs: [{ ...job, arrayName: '' }] }],
     ['no client id', { ...run, clientId: undefined }],
@@ -290,6 +293,7 @@ describe('tasks.run and tasks.done: checked by hand as strictly as their schemas
     ['a partial without blocks', { ...done, jobs: [{ jobId: 'j', partitions: [{ index: 0 }] }] }],
     ['a malformed error', { ...done, jobs: [{ jobId: 'j', error: { message: 'x' } }] }],
     ['outcomes not a list', { ...done, jobs: {} }],
+    ['more partials over all outcomes than one message may hold', { ...done, jobs: [done.jobs[0], { jobId: 'j', partitions: new Array(MAX_DIRECT_PARTITIONS).fill({ index: 0, blocks: 1 }) }] }],
   ];
   for (const [what, message] of variants) {
     it(`agrees with the schema on ${what}`, () => {

@@ -33,6 +33,7 @@ export {
   DataLostError,
   PartitionLostError,
   PartitionNotHeldError,
+  MessageTooLargeError,
   ConnectionError,
   PermissionDeniedError,
   ProtocolError,

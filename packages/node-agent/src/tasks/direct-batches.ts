@@ -32,6 +32,13 @@ export const MAX_RUNNING_DIRECT_BATCHES = 1024;
 const PROGRESS_INTERVAL_MS = 100;
 /** How often a running batch checks whether it owes its client a keep-alive. */
 const KEEPALIVE_CHECK_MS = DIRECT_KEEPALIVE_MS / 2;
+/**
+ * Partitions run inline in one turn of the event loop at most. A message naming more (small
+ * reduces of an array of 100,000 partitions, several coalesced) runs a slice per turn, with
+ * keep-alives to its client: run in one turn it held the agent for seconds, past the window
+ * in which the client, and the coordinator's liveness check, give the agent up.
+ */
+export const INLINE_PARTITIONS_PER_TURN = 4096;
 
 export interface DirectBatchDeps {
   bus: MessageBus;
@@ -74,6 +81,9 @@ export class DirectBatches {
       throw new BusyError(`this agent runs ${this.running} direct batches already: ask the coordinator`, { retryable: true });
     }
     const { jobs, clientId } = message;
+    let named = 0;
+    for (const job of jobs) named += job.partitions.length;
+    if (named > INLINE_PARTITIONS_PER_TURN) return this.runSliced(message);
     const outcomes = new Array<DirectOutcome>(jobs.length);
     let pooled: Array<Promise<void>> | undefined;
     for (let j = 0; j < jobs.length; j++) {
@@ -99,10 +109,82 @@ export class DirectBatches {
   }
 
   /**
+   * A message naming many partitions: its jobs one after the other, INLINE_PARTITIONS_PER_TURN
+   * partitions run inline per turn of the event loop, and a keep-alive to the client for each
+   * of its jobs at least every DIRECT_KEEPALIVE_MS until the reply. Counts as a running batch meanwhile.
+   */
+  private async runSliced(message: MessageOf<'tasks.run'>): Promise<Outgoing> {
+    const { jobs, clientId } = message;
+    const { bus, cluster, store } = this.deps;
+    const outcomes = new Array<DirectOutcome>(jobs.length);
+    const pooled: Array<Promise<void>> = [];
+    // Every job of the message, done or not: the client hears of none before the one reply.
+    const keepAlive = setInterval(() => {
+      for (const { jobId } of jobs) {
+        bus.publish(subjectFor(cluster, { to: 'job', clientId, jobId }), { type: 'job.progress', jobId, done: 0, total: 0 });
+      }
+    }, KEEPALIVE_CHECK_MS);
+    this.running++;
+    try {
+      let sinceTurn = 0;
+      for (let j = 0; j < jobs.length; j++) {
+        const job = jobs[j]!;
+        try {
+          this.check(job);
+          const done = new Array<PartitionDone | undefined>(job.partitions.length);
+          let waiting: number[] | undefined;
+          for (let i = 0; i < job.partitions.length; i++) {
+            if (++sinceTurn >= INLINE_PARTITIONS_PER_TURN) {
+              sinceTurn = 0;
+              await new Promise((resolve) => setImmediate(resolve));
+              if (this.deps.wasCancelled(job.jobId)) throw new CancelledError(`job ${job.jobId} was cancelled`, { details: { jobId: job.jobId } });
+            }
+            const outcome = runInlineTask(taskOf(job, job.partitions[i]!), store);
+            if (outcome === undefined) (waiting ??= []).push(i);
+            else done[i] = partitionDone(job.partitions[i]!, outcome);
+          }
+          if (waiting === undefined) {
+            outcomes[j] = { jobId: job.jobId, partitions: done as PartitionDone[] };
+            continue;
+          }
+          pooled.push(
+            this.runPooled(clientId, job, { done, pooled: waiting }).then(
+              (partitions) => void (outcomes[j] = { jobId: job.jobId, partitions }),
+              (error: unknown) => void (outcomes[j] = { jobId: job.jobId, error: toErrorData(error) }),
+            ),
+          );
+        } catch (error) {
+          outcomes[j] = { jobId: job.jobId, error: toErrorData(error) };
+        }
+      }
+    } finally {
+      clearInterval(keepAlive);
+      this.running--;
+    }
+    await Promise.all(pooled);
+    return { type: 'tasks.done', jobs: outcomes };
+  }
+
+  /**
    * Checks a job and runs what runs inline: its partials when that was all of it, else the
    * partials so far (undefined where a partition needs the worker threads).
    */
   private start(job: DirectJob): PartitionDone[] | { done: Array<PartitionDone | undefined>; pooled: number[] } {
+    this.check(job);
+    const { partitions } = job;
+    const { store } = this.deps;
+    const done = new Array<PartitionDone | undefined>(partitions.length);
+    let pooled: number[] | undefined;
+    for (let i = 0; i < partitions.length; i++) {
+      const outcome = runInlineTask(taskOf(job, partitions[i]!), store);
+      if (outcome === undefined) (pooled ??= []).push(i);
+      else done[i] = partitionDone(partitions[i]!, outcome);
+    }
+    return pooled === undefined ? (done as PartitionDone[]) : { done, pooled };
+  }
+
+  /** Refuses a job this agent cannot run (another kind of kernel, cancelled, a partition not held here and sealed); counts it otherwise. */
+  private check(job: DirectJob): void {
     const { jobId, arrayId, partitions, kernel } = job;
     if (kernel.kind !== 'builtin' && kernel.kind !== 'reduce') {
       throw new InvalidArgumentError(`tasks.run runs reduce kernels (built-in or a module's partial and combine), not ${kernel.kind}`);
@@ -119,14 +201,6 @@ export class DirectBatches {
     }
     this.batches++;
     this.partitions += partitions.length;
-    const done = new Array<PartitionDone | undefined>(partitions.length);
-    let pooled: number[] | undefined;
-    for (let i = 0; i < partitions.length; i++) {
-      const outcome = runInlineTask(taskOf(job, partitions[i]!), store);
-      if (outcome === undefined) (pooled ??= []).push(i);
-      else done[i] = partitionDone(partitions[i]!, outcome);
-    }
-    return pooled === undefined ? (done as PartitionDone[]) : { done, pooled };
   }
 
   /**

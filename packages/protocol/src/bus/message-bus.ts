@@ -1,5 +1,5 @@
 import { decodeMessage, encodeMessage } from '../codec.js';
-import { BusyError, ConnectionError, fromErrorData, InternalError, InvalidArgumentError, TimeoutError, toErrorData } from '../errors.js';
+import { BusyError, ConnectionError, fromErrorData, InternalError, MessageTooLargeError, TimeoutError, toErrorData } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { REPLIES, isRequestType, type Message, type MessageType, type Outgoing, type ReplyOf, type Request, type RequestType } from '../messages.js';
 import { PROTOCOL_VERSION } from '../version.js';
@@ -12,7 +12,10 @@ import type { ConnectionChange, Transport } from './transport.js';
  */
 export interface Answer {
   reply: Outgoing;
-  before: ReadonlyArray<{ subject: string; message: Outgoing }>;
+  /** Each as a message, or as bytes its sender encoded already (with `encode`, to split what would not fit). */
+  before: ReadonlyArray<{ subject: string; message: Outgoing } | { subject: string; bytes: Uint8Array }>;
+  /** A smaller reply sent instead when `reply` exceeds the server's max_payload (else the requester gets an InternalError). */
+  oversized?: () => Outgoing;
 }
 
 /** `replyTo`: the request's reply subject (NATS), for work whose answer may come from a later process. */
@@ -162,13 +165,15 @@ export class MessageBus {
     let type = 'unknown';
     /** Encoded before anything is sent: a message that cannot be encoded fails the request instead. */
     let before: Array<{ subject: string; bytes: Uint8Array }> = [];
+    let oversized: (() => Outgoing) | undefined;
     try {
       const message = decodeMessage(data);
       type = message.type;
       const answer = await handler(message, replySubject === undefined ? {} : { replyTo: replySubject });
       if ('reply' in answer) {
-        before = answer.before.map(({ subject, message }) => ({ subject, bytes: this.encode(message) }));
+        before = answer.before.map((entry) => ('bytes' in entry ? entry : { subject: entry.subject, bytes: this.encode(entry.message) }));
         response = answer.reply;
+        oversized = answer.oversized;
       } else {
         response = answer;
       }
@@ -195,7 +200,14 @@ export class MessageBus {
     }
     if (reply === undefined) return;
     try {
-      reply(this.encode(response));
+      let bytes: Uint8Array;
+      try {
+        bytes = this.encode(response);
+      } catch (error) {
+        if (!(error instanceof MessageTooLargeError) || oversized === undefined) throw error;
+        bytes = this.encode(oversized());
+      }
+      reply(bytes);
     } catch (error) {
       this.logger.error('could not send a reply', { subject, type, error: toErrorData(error) });
       try {
@@ -206,10 +218,11 @@ export class MessageBus {
     }
   }
 
-  private encode(message: Outgoing): Uint8Array {
+  /** The message as it goes out from this process; MessageTooLargeError past the server's max_payload. */
+  encode(message: Outgoing): Uint8Array {
     const bytes = encodeMessage({ ...message, v: PROTOCOL_VERSION, from: this.sender } as Message);
     if (bytes.length > this.transport.maxPayload) {
-      throw new InvalidArgumentError(
+      throw new MessageTooLargeError(
         `a ${message.type} message of ${bytes.length} bytes exceeds the server's max_payload of ${this.transport.maxPayload} bytes: ` +
           'raise max_payload in nats.conf (sharc ships one with 64 MiB) or send less data per message',
       );

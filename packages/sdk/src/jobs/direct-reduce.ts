@@ -5,6 +5,7 @@ import {
   DEFAULT_JOB_TIMEOUT_MS,
   DIRECT_SILENCE_MS,
   INLINE_REDUCE_BYTES,
+  MAX_DIRECT_PARTITIONS,
   InternalError,
   PermissionDeniedError,
   REPLY_MARGIN_MS,
@@ -99,7 +100,7 @@ export class DirectReducer {
   /** Each agent's direct subject, built once. */
   private readonly subjects = new Map<string, string>();
   /** Batches that answer at once, waiting for the end of this turn to share a message, by agent subject. */
-  private readonly outbox = new Map<string, PendingJob[]>();
+  private readonly outbox = new Map<string, { jobs: PendingJob[]; partitions: number }>();
   private flushScheduled = false;
   /** Cleared when NATS refuses this client's publish on an agent's direct subject: then every job goes through the coordinator. */
   private permitted = true;
@@ -355,14 +356,21 @@ export class DirectReducer {
       return;
     }
     let queued = this.outbox.get(batch.subject);
+    // A message names at most MAX_DIRECT_PARTITIONS partitions over all its jobs (the agent refuses more).
+    if (queued !== undefined && queued.partitions + batch.partitions.length > MAX_DIRECT_PARTITIONS) {
+      this.outbox.delete(batch.subject);
+      this.request(batch.subject, queued.jobs);
+      queued = undefined;
+    }
     if (queued === undefined) {
-      queued = [];
+      queued = { jobs: [], partitions: 0 };
       this.outbox.set(batch.subject, queued);
     }
-    queued.push(pending);
-    if (queued.length >= JOBS_PER_MESSAGE) {
+    queued.jobs.push(pending);
+    queued.partitions += batch.partitions.length;
+    if (queued.jobs.length >= JOBS_PER_MESSAGE) {
       this.outbox.delete(batch.subject);
-      this.request(batch.subject, queued);
+      this.request(batch.subject, queued.jobs);
     } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(this.flush);
@@ -371,7 +379,7 @@ export class DirectReducer {
 
   private readonly flush = () => {
     this.flushScheduled = false;
-    for (const [subject, queued] of this.outbox) this.request(subject, queued);
+    for (const [subject, queued] of this.outbox) this.request(subject, queued.jobs);
     this.outbox.clear();
   };
 
