@@ -1,4 +1,4 @@
-// Runs only the bench's partitions curve (bench/src/partitions.ts) on 2 agent processes: node bench/partitions-only.mjs
+// Runs only the bench's partitions curve (bench/src/partitions.ts) on 2 agent processes: node bench/scripts/partitions-only.mjs
 import { CleanupStack } from '../dist/src/cleanup.js';
 import { withProcessCluster } from '../dist/src/clusters.js';
 import { measurePartitionCurve, partitionMeasurements, PARTITION_COUNTS } from '../dist/src/partitions.js';
