@@ -113,7 +113,13 @@ export interface OpsReport {
 }
 
 /** Overwrites bench/RESULTS.md and bench/results.json. */
-export async function writeReports(machine: MachineInfo, measurements: Measurement[], notes: string[], ops?: OpsReport): Promise<string[]> {
+/** A section of its own after the main table: a title and its (markdown) table. */
+export interface ReportSection {
+  title: string;
+  table: string;
+}
+
+export async function writeReports(machine: MachineInfo, measurements: Measurement[], notes: string[], ops?: OpsReport, sections: readonly ReportSection[] = []): Promise<string[]> {
   const opsTableCells = ops === undefined ? undefined : opTable(ops.rows);
   const opsSection =
     ops === undefined || opsTableCells === undefined
@@ -145,6 +151,7 @@ export async function writeReports(machine: MachineInfo, measurements: Measureme
     ...notes.map((note) => `- ${note}`),
     '',
     ...opsSection,
+    ...sections.flatMap(({ title, table }) => [`## ${title}`, '', table, '']),
   ].join('\n');
   await writeFile(RESULTS_MARKDOWN, markdown);
   await writeFile(RESULTS_JSON, `${JSON.stringify({ machine, measurements, notes, ...(ops === undefined ? {} : { ops }) }, null, 2)}\n`);

@@ -153,7 +153,9 @@ async function main(): Promise<number> {
   };
   const table = textTable(measurements);
   process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n${scaleTextTable(scale)}\n\n`);
-  const written = await writeReports(machineInfo(date, busyPercent), measurements, notes, ops);
+  const written = await writeReports(machineInfo(date, busyPercent), measurements, notes, ops, [
+    { title: 'Scale: one coordinator against simulated agents', table: scaleTextTable(scale) },
+  ]);
   progress(`wrote ${written.join(' and ')}`);
   return failures.length === 0 && ops.rows.every((row) => row.correct) ? 0 : 1;
 }
