@@ -110,7 +110,7 @@ export class AgentClient {
     this.bus.publish(subjectFor(this.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
   }
 
-  /** Whether a request to the agent is on its way (what it holds may be changing). */
+  /** Whether a request that may change what the agent holds is on its way (tasks do not count). */
   busyWith(agentId: string): boolean {
     return this.inFlight.has(agentId);
   }
@@ -121,7 +121,10 @@ export class AgentClient {
       new AgentUnreachableError(`agent ${agentId} ${why} before it answered ${request.type}`, { retryable: true, cause, details: { agentId, request: request.type } });
     if (!unregistered && !this.agents.isAlive(agentId)) throw gone('was declared dead');
     const death = unregistered ? undefined : this.agents.untilDead(agentId);
-    this.inFlight.set(agentId, (this.inFlight.get(agentId) ?? 0) + 1);
+    // Only what may change what the agent holds (allocate, load, fetch, free, hello) makes it
+    // busy: a task, which runs as long as its job, would hide a leftover from busyWith's callers.
+    const changesHoldings = request.type !== 'task.run' && request.type !== 'task.batch' && request.type !== 'file.inspect';
+    if (changesHoldings) this.inFlight.set(agentId, (this.inFlight.get(agentId) ?? 0) + 1);
     try {
       const asked = this.ask(subject, request, timeoutMs);
       const answer = death === undefined ? asked : Promise.race([asked, death.dead.then(() => Promise.reject(gone('died')))]);
@@ -136,9 +139,11 @@ export class AgentClient {
       });
     } finally {
       death?.forget();
-      const left = (this.inFlight.get(agentId) ?? 1) - 1;
-      if (left === 0) this.inFlight.delete(agentId);
-      else this.inFlight.set(agentId, left);
+      if (changesHoldings) {
+        const left = (this.inFlight.get(agentId) ?? 1) - 1;
+        if (left === 0) this.inFlight.delete(agentId);
+        else this.inFlight.set(agentId, left);
+      }
     }
   }
 
