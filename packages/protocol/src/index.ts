@@ -78,6 +78,8 @@ export type {
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';
+export { serveHttp, isLoopbackHost } from './http-endpoint.js';
+export type { HttpEndpoint, HttpEndpointOptions, HttpRoute } from './http-endpoint.js';
 export { keysOf, checkKeys, unknownKeyMessage, nearestName } from './options-check.js';
 export type { KnownKeys, ElsewhereKeys } from './options-check.js';
 export { environmentValue, dropEmptySharcVariables, misspeltSharcVariables } from './environment.js';

@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import os from 'node:os';
 import { Coordinator, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
 import { Agent } from '@sharc/node-agent';
-import { connectNats, natsConnectionOf, parseByteSize } from '@sharc/protocol';
+import { connectNats, natsConnectionOf, parseByteSize, serveHttp, type HttpRoute } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
 import { serviceLogger } from '../logging.js';
 import { agentName, byteSize, natsAuthOf, nonNegativeInteger, port, positiveInteger, UsageError } from '../options.js';
@@ -54,6 +54,9 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             default: 1024,
             coerce: nonNegativeInteger('max-queued-jobs'),
           })
+          .option('http-port', { describe: 'Serve the dashboard, /metrics and /healthz on this port (0: any free one) [default: no HTTP]', coerce: port('http-port') })
+          .option('http-host', { type: 'string', default: '127.0.0.1', describe: 'Address the HTTP port listens on; any other than loopback needs --http-token' })
+          .option('http-token', { type: 'string', describe: 'Token HTTP requests must carry (Authorization: Bearer, or ?token= once in a browser); prefer SHARC_HTTP_TOKEN' })
           .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster')
           .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)')
           .example('$0 coordinator --max-running-jobs 8 --max-queued-jobs 100', 'run 8 jobs at once, queue 100, refuse the rest as busy')
@@ -101,10 +104,23 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               await transport.close();
               throw error;
             });
-            logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster });
+            const web =
+              args.httpPort === undefined
+                ? undefined
+                : await serveHttp({
+                    what: 'coordinator',
+                    host: args.httpHost,
+                    port: args.httpPort,
+                    ...(args.httpToken === undefined ? {} : { token: args.httpToken }),
+                    routes: coordinatorRoutes(lease),
+                    logger,
+                  });
+            logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster, ...(web === undefined ? {} : { http: web.url }) });
+            if (web !== undefined) process.stdout.write(`sharc coordinator http ${web.url}\n`);
             process.stdout.write('sharc coordinator ready\n');
             await runUntilStopped(
               async () => {
+                await web?.close();
                 await coordinator.close();
                 await lease?.release();
               },
@@ -165,4 +181,15 @@ function stateReplicas(value: unknown): number | undefined {
     throw new UsageError(`--state-replicas must be from 1 to ${MAX_STATE_REPLICAS} (JetStream's limit), got ${replicas}`);
   }
   return replicas;
+}
+
+/** What the coordinator serves over HTTP (--http-port). */
+function coordinatorRoutes(lease: LeaderLease | undefined): Record<string, HttpRoute> {
+  return {
+    // For load balancers and supervisors: 200 while this coordinator is the active one.
+    '/healthz': (_request, response) => {
+      const active = lease === undefined || lease.held;
+      response.writeHead(active ? 200 : 503, { 'content-type': 'text/plain' }).end(active ? 'active\n' : 'lease not held\n');
+    },
+  };
 }

@@ -14,6 +14,8 @@ import { claimDataDir } from './up-lock.js';
 
 /** This command's own script: `sharc up` runs each role as `node <bin> coordinator|agent`. */
 const SHARC_BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+/** The dashboard's port unless told otherwise (Ray's is 8265, Dask's 8787). */
+export const DEFAULT_HTTP_PORT = 7265;
 /** How long a leftover nats-server gets to stop before it is killed. */
 const LEFTOVER_STOP_MS = 5000;
 
@@ -28,6 +30,11 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         .option('threads', { describe: 'Worker threads per agent [default: cores / agents, at least 1]', coerce: positiveInteger('threads') })
         .option('memory', { describe: 'Memory per agent, e.g. 4GiB [default: half of RAM / agents]', coerce: byteSize('memory') })
         .option('port', { describe: 'NATS port on 127.0.0.1', default: 4222, coerce: port('port') })
+        .option('http-port', {
+          describe: `Dashboard, /metrics and /healthz on 127.0.0.1 (served by the coordinator); 0: any free port [default: ${DEFAULT_HTTP_PORT}, or any free port if that one is taken]`,
+          coerce: port('http-port'),
+        })
+        .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard and /metrics (--no-http: none)' })
         .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log); one sharc up per data dir' })
         .example('$0 up --agents 3', 'three agents; then in another terminal: sharc status')
         .example('$0 up --port 4333 --data-dir /tmp/sharc', 'a second cluster beside the first'),
@@ -48,6 +55,7 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
         await rm(path.join(dataDir, NATS_STORE_DIR), { recursive: true, force: true });
         await checkPortFree(args.port!);
         await mkdir(logDir, { recursive: true });
+        const httpPort = args.http ? await httpPortFor(args.httpPort) : undefined;
 
         // Handlers stay for the whole run: a signal during startup stops what has started, and
         // a second Ctrl-C or a closed terminal (SIGHUP) cannot kill this process halfway through
@@ -93,6 +101,7 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             env: { SHARC_LOG_LEVEL: args.logLevel },
             signal: stop.signal,
             restart: { onEvent },
+            ...(httpPort === undefined ? {} : { coordinatorArgs: ['--http-port', String(httpPort)] }),
           });
         } catch (error) {
           if (stop.signal.aborted) throw new Error(`${String(stop.signal.reason)} during startup: stopped what had started`);
@@ -104,6 +113,7 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             const alive = (await client.nodes()).filter((n) => n.state === 'alive').length;
             if (alive !== agents) throw new Error(`only ${alive} of ${plural(agents, 'agent')} registered; see ${logDir}`);
             process.stdout.write(`sharc cluster ready: ${cluster.url}\n`);
+            if (httpPort !== undefined) process.stdout.write(`dashboard: http://127.0.0.1:${httpPort}/ (metrics: /metrics)\n`);
             const status = await clusterStatus(client);
             printResult(args, status.json, status.text);
           } finally {
@@ -150,13 +160,37 @@ async function stopLeftoverNatsServer(dataDir: string): Promise<void> {
   process.kill(pid, 'SIGKILL');
 }
 
-function checkPortFree(portNumber: number): Promise<void> {
+/**
+ * The coordinator's HTTP port: the one asked for, which must be free; else the default, or any
+ * free port when another program (another sharc up) holds the default.
+ */
+async function httpPortFor(asked: number | undefined): Promise<number> {
+  if (asked !== undefined && asked !== 0) {
+    await checkPortFree(asked, 'http-port');
+    return asked;
+  }
+  if (asked === undefined && (await checkPortFree(DEFAULT_HTTP_PORT, 'http-port').then(() => true, () => false))) return DEFAULT_HTTP_PORT;
+  return freePort();
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port: found } = server.address() as net.AddressInfo;
+      server.close(() => resolve(found));
+    });
+  });
+}
+
+function checkPortFree(portNumber: number, option = 'port'): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(
         error.code === 'EADDRINUSE'
-          ? new UsageError(`port ${portNumber} is in use (another sharc up or nats-server?): pick another with --port`)
+          ? new UsageError(`port ${portNumber} is in use (another sharc up${option === 'port' ? ' or nats-server' : ''}?): pick another with --${option}`)
           : error,
       ),
     );

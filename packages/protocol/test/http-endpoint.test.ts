@@ -1,0 +1,83 @@
+/**
+ * serveHttp: a service's dashboard and /metrics stay on loopback unless a token guards them;
+ * a wrong path, method or token gets an answer saying what would work; a failing page is a 500
+ * and a log line, never a crashed service.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createLogger, InvalidArgumentError, serveHttp } from '../src/index.js';
+
+const logger = createLogger('test', 'silent');
+
+describe('serveHttp', () => {
+  it('serves its routes on loopback, and names them on a 404', async () => {
+    const web = await serveHttp({ what: 'coordinator', port: 0, logger, routes: { '/healthz': (_q, r) => void r.end('ok') } });
+    try {
+      assert.match(web.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const ok = await fetch(`${web.url}/healthz`);
+      assert.equal(ok.status, 200);
+      assert.equal(await ok.text(), 'ok');
+      const missing = await fetch(`${web.url}/nope`);
+      assert.equal(missing.status, 404);
+      assert.match(await missing.text(), /no page \/nope on this coordinator: try \/healthz/);
+      const post = await fetch(`${web.url}/healthz`, { method: 'POST', body: 'x' });
+      assert.equal(post.status, 405);
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('refuses an address beyond this machine without a token, naming the fix', async () => {
+    await assert.rejects(
+      serveHttp({ what: 'coordinator', host: '0.0.0.0', port: 0, logger, routes: {} }),
+      (error: Error) => error instanceof InvalidArgumentError && /0\.0\.0\.0.*no token.*--http-token/.test(error.message),
+    );
+  });
+
+  it('with a token: refuses requests without it, accepts a bearer, and a browser keeps ?token= in a cookie', async () => {
+    const web = await serveHttp({ what: 'coordinator', host: '0.0.0.0', port: 0, token: 's3cret', logger, routes: { '/metrics': (_q, r) => void r.end('m') } });
+    const base = `http://127.0.0.1:${web.port}`;
+    try {
+      const none = await fetch(`${base}/metrics`);
+      assert.equal(none.status, 401);
+      assert.match(await none.text(), /Authorization: Bearer TOKEN/);
+      assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401);
+      const bearer = await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer s3cret' } });
+      assert.equal(await bearer.text(), 'm');
+      const browser = await fetch(`${base}/metrics?token=s3cret`);
+      const cookie = browser.headers.get('set-cookie')!.split(';')[0]!;
+      assert.equal((await fetch(`${base}/metrics`, { headers: { cookie } })).status, 200);
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('answers 500 when a page fails, and keeps serving', async () => {
+    const web = await serveHttp({
+      what: 'agent',
+      port: 0,
+      logger,
+      routes: {
+        '/bad': () => {
+          throw new Error('boom');
+        },
+        '/good': (_q, r) => void r.end('fine'),
+      },
+    });
+    try {
+      assert.equal((await fetch(`${web.url}/bad`)).status, 500);
+      assert.equal(await (await fetch(`${web.url}/good`)).text(), 'fine');
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('names the port and the flag when the port is taken', async () => {
+    const first = await serveHttp({ what: 'coordinator', port: 0, logger, routes: {} });
+    try {
+      await assert.rejects(serveHttp({ what: 'coordinator', port: first.port, logger, routes: {} }), new RegExp(`HTTP port ${first.port} .*in use.*--http-port`));
+    } finally {
+      await first.close();
+    }
+  });
+});
