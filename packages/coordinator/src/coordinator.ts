@@ -456,6 +456,11 @@ export class Coordinator {
     return { agents: this.listNodes().agents, arrays: this.arrays.list(), jobs: this.scheduler.status() };
   }
 
+  /** When each agent was last heard from (its heartbeat, every second), in ms since the epoch: the metrics' heartbeat age. */
+  lastHeard(): ReadonlyMap<string, number> {
+    return this.agents.lastHeard();
+  }
+
   private listNodes(): Outgoing<'nodes.listed'> {
     const placed = this.arrays.placedCopies();
     return { type: 'nodes.listed', agents: this.agents.all().map((agent) => ({ ...agent, partitions: placed.get(agent.id) ?? 0 })) };

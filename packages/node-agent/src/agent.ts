@@ -18,12 +18,14 @@ import {
   type AgentInfo,
   type Answer,
   type DataRequest,
+  type DirectCounts,
   type Message,
   type MessageOf,
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
 import { KernelCache } from './kernels/kernel-cache.js';
+import { AgentTally } from './metrics/agent-tally.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
 import { PartitionStore, bytesOf } from './storage/partition-store.js';
@@ -58,6 +60,8 @@ export class Agent {
   private readonly pool: WorkerPool;
   private readonly kernels: KernelCache;
   private readonly data: DataServer;
+  /** Tasks, blocks and data-plane bytes, for the metrics. */
+  private readonly tally = new AgentTally();
   /** Reduces clients send straight here, without the coordinator (tasks.run). */
   private readonly direct: DirectBatches;
   private readonly jobs = new Map<string, JobOnAgent>();
@@ -78,7 +82,7 @@ export class Agent {
     this.store = new PartitionStore(options.memoryBytes);
     this.pool = new WorkerPool({ threads: options.threads, threadHeapMb: options.threadHeapMb, logger: options.logger });
     this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
-    this.data = new DataServer(this.store, options.logger);
+    this.data = new DataServer(this.store, options.logger, this.tally);
     this.direct = new DirectBatches({
       bus: this.bus,
       cluster: options.cluster,
@@ -88,6 +92,7 @@ export class Agent {
       joinJob: (jobId, timeoutMs) => this.joinJob(jobId, timeoutMs),
       leaveJob: (jobId) => this.leaveJob(jobId),
       wasCancelled: (jobId) => this.cancelled.has(jobId),
+      tally: this.tally,
     });
   }
 
@@ -114,7 +119,13 @@ export class Agent {
       usedBytes: this.store.usedBytes,
       partitions: this.store.count,
       workInFlight: this.pool.inFlight,
+      ...(this.options.httpUrl === undefined ? {} : { httpUrl: this.options.httpUrl }),
     };
+  }
+
+  /** What the agent's metrics read when scraped: its info, its counts so far, its threads' busy time. */
+  observe(): AgentObservation {
+    return { info: this.info(), direct: this.direct.counts(), tally: this.tally, threadBusySeconds: this.pool.busySeconds() };
   }
 
   /**
@@ -133,8 +144,14 @@ export class Agent {
       }
     };
     return {
-      write: (request, bytes) => move(request, (target) => target.set(bytes)),
-      read: (request, target) => move(request, (source) => target.set(source)),
+      write: (request, bytes) => {
+        move(request, (target) => target.set(bytes));
+        this.tally.dataBytesReceived += request.byteLength;
+      },
+      read: (request, target) => {
+        move(request, (source) => target.set(source));
+        this.tally.dataBytesSent += request.byteLength;
+      },
     };
   }
 
@@ -293,6 +310,7 @@ export class Agent {
             bytesOf(lease.partition),
           );
           lease.release(true);
+          this.tally.dataBytesReceived += partition.byteLength;
           this.store.markReady(arrayId, partition.index);
         } catch (error) {
           lease.release(false);
@@ -334,6 +352,7 @@ export class Agent {
         pool: this.pool,
         kernels: this.kernels,
         signal: job.controller.signal,
+        tally: this.tally,
         running: this.runningTasks,
         publishProgress: (progress) => this.bus.publish(progressSubject, { type: 'task.batchProgress', jobId: task.jobId, progress }),
       });
@@ -389,6 +408,7 @@ export class Agent {
         pool: this.pool,
         kernels: this.kernels,
         signal: job.controller.signal,
+        tally: this.tally,
         onBlocksDone: reportProgress,
       });
       const reply: Outgoing = { type: 'task.result', blocks: outcome.blocks };
@@ -460,6 +480,16 @@ export class Agent {
       this.jobs.delete(jobId);
     }
   }
+}
+
+/** An agent as its metrics see it (Agent.observe). */
+export interface AgentObservation {
+  info: AgentInfo;
+  /** Reduces clients sent straight here, as heartbeats count them. */
+  direct: DirectCounts;
+  tally: Readonly<AgentTally>;
+  /** Seconds each worker thread slot has been busy since the agent started. */
+  threadBusySeconds: number[];
 }
 
 interface JobOnAgent {

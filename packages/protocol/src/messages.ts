@@ -97,6 +97,8 @@ export const agentInfoSchema = z.object({
   workInFlight: count,
   /** Reduces clients sent straight to the agent, from its last heartbeat. */
   direct: directCountsSchema.optional(),
+  /** Where the agent serves /metrics and /healthz (sharc agent --http-port); absent when it serves none. */
+  httpUrl: z.string().max(2048).optional(),
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 

@@ -18,6 +18,7 @@ import {
   type Task,
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
+import type { AgentTally } from '../metrics/agent-tally.js';
 import type { PartitionStore } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
 import { runInlineTask, runTask, type TaskOutcome } from './run-task.js';
@@ -51,6 +52,8 @@ export interface DirectBatchDeps {
   leaveJob(jobId: string): void;
   /** Whether a task.cancel for the job came already. */
   wasCancelled(jobId: string): boolean;
+  /** Counts tasks and blocks (the agent's metrics). */
+  tally: AgentTally;
 }
 
 type PartitionDone = NonNullable<DirectOutcome['partitions']>[number];
@@ -115,7 +118,7 @@ export class DirectBatches {
    */
   private async runSliced(message: MessageOf<'tasks.run'>): Promise<Outgoing> {
     const { jobs, clientId } = message;
-    const { bus, cluster, store } = this.deps;
+    const { bus, cluster } = this.deps;
     const outcomes = new Array<DirectOutcome>(jobs.length);
     const pooled: Array<Promise<void>> = [];
     // Every job of the message, done or not: the client hears of none before the one reply.
@@ -139,7 +142,7 @@ export class DirectBatches {
               await new Promise((resolve) => setImmediate(resolve));
               if (this.deps.wasCancelled(job.jobId)) throw new CancelledError(`job ${job.jobId} was cancelled`, { details: { jobId: job.jobId } });
             }
-            const outcome = runInlineTask(taskOf(job, job.partitions[i]!), store);
+            const outcome = this.runInline(taskOf(job, job.partitions[i]!));
             if (outcome === undefined) (waiting ??= []).push(i);
             else done[i] = partitionDone(job.partitions[i]!, outcome);
           }
@@ -172,15 +175,26 @@ export class DirectBatches {
   private start(job: DirectJob): PartitionDone[] | { done: Array<PartitionDone | undefined>; pooled: number[] } {
     this.check(job);
     const { partitions } = job;
-    const { store } = this.deps;
     const done = new Array<PartitionDone | undefined>(partitions.length);
     let pooled: number[] | undefined;
     for (let i = 0; i < partitions.length; i++) {
-      const outcome = runInlineTask(taskOf(job, partitions[i]!), store);
+      const outcome = this.runInline(taskOf(job, partitions[i]!));
       if (outcome === undefined) (pooled ??= []).push(i);
       else done[i] = partitionDone(partitions[i]!, outcome);
     }
     return pooled === undefined ? (done as PartitionDone[]) : { done, pooled };
+  }
+
+  /** runInlineTask, counted (see AgentTally). */
+  private runInline(task: Task): TaskOutcome | undefined {
+    try {
+      const outcome = runInlineTask(task, this.deps.store);
+      if (outcome !== undefined) this.deps.tally.taskSucceeded(outcome.blocks);
+      return outcome;
+    } catch (error) {
+      this.deps.tally.taskFailed(error);
+      throw error;
+    }
   }
 
   /** Refuses a job this agent cannot run (another kind of kernel, cancelled, a partition not held here and sealed); counts it otherwise. */
@@ -234,7 +248,7 @@ export class DirectBatches {
     try {
       await Promise.all(
         pooled.map(async (i) => {
-          const outcome = await runTask(taskOf(job, partitions[i]!), { store, pool, kernels, signal: onAgent.controller.signal, onBlocksDone });
+          const outcome = await runTask(taskOf(job, partitions[i]!), { store, pool, kernels, signal: onAgent.controller.signal, onBlocksDone, tally: this.deps.tally });
           done[i] = partitionDone(partitions[i]!, outcome);
         }),
       );

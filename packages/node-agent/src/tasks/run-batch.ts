@@ -49,6 +49,7 @@ export async function runBatch(message: MessageOf<'task.batch'>, context: BatchC
             pool: context.pool,
             kernels: context.kernels,
             signal: context.signal,
+            tally: context.tally,
             onBlocksDone: (blocks) => {
               unreported.set(i, (unreported.get(i) ?? 0) + blocks);
               if (Date.now() - lastReport >= BATCH_PROGRESS_INTERVAL_MS) flushProgress();

@@ -14,6 +14,7 @@ import {
   type Task,
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
+import type { AgentTally } from '../metrics/agent-tally.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
 import type { RequestResult, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
@@ -30,6 +31,8 @@ export interface TaskContext {
   kernels: KernelCache;
   onBlocksDone: (blocks: number) => void;
   signal: AbortSignal;
+  /** Counts the task's outcome and blocks (the agent's metrics). */
+  tally: AgentTally;
 }
 
 export interface TaskOutcome {
@@ -55,8 +58,19 @@ export function runInlineTask(task: Task, store: PartitionStore): TaskOutcome | 
   }
 }
 
-/** Runs one partition's share of a job on this agent's worker threads. */
+/** Runs one partition's share of a job on this agent's worker threads, and counts how it ended. */
 export async function runTask(task: Task, context: TaskContext): Promise<TaskOutcome> {
+  try {
+    const outcome = await runTaskUncounted(task, context);
+    context.tally.taskSucceeded(outcome.blocks);
+    return outcome;
+  } catch (error) {
+    context.tally.taskFailed(error);
+    throw error;
+  }
+}
+
+async function runTaskUncounted(task: Task, context: TaskContext): Promise<TaskOutcome> {
   const inline = runInlineTask(task, context.store);
   if (inline !== undefined) return inline;
   // Leases keep the buffers from being recycled for another array while threads use them,

@@ -1,3 +1,4 @@
+import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { CancelledError, fromErrorData, InternalError, KernelError, toErrorData, type Logger, type SharcError } from '@sharc/protocol';
 import type { BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerReply, WorkerRequest } from './worker-protocol.js';
@@ -45,6 +46,10 @@ export class WorkerPool {
   private requestsInFlight = 0;
   /** Partitions with blocks nobody has taken yet, oldest first. */
   private readonly shared = new Set<SharedRun>();
+  /** Busy milliseconds per thread slot, summed over the threads that held the slot (see busySeconds). */
+  private readonly busyMs: number[] = [];
+  /** Each live thread's busy milliseconds when last read. */
+  private readonly busySeen = new WeakMap<Worker, number>();
 
   constructor(options: WorkerPoolOptions) {
     this.threads = options.threads;
@@ -139,6 +144,21 @@ export class WorkerPool {
   /** Requests running on a thread or queued for one: divided by `threads`, the pool's load. */
   get inFlight(): number {
     return this.requestsInFlight;
+  }
+
+  /**
+   * Seconds each thread slot has spent running (its event loop not idle), since the pool
+   * started: read from each thread's event-loop utilization when asked (metrics scrapes), so
+   * running a task costs nothing more. A thread replaced after a crash adds to its slot's total.
+   */
+  busySeconds(): number[] {
+    this.piscina.threads.forEach((thread, slot) => {
+      const active = thread.performance.eventLoopUtilization().active;
+      const seen = this.busySeen.get(thread) ?? 0;
+      this.busySeen.set(thread, active);
+      this.busyMs[slot] = (this.busyMs[slot] ?? 0) + Math.max(0, active - seen);
+    });
+    return this.busyMs.map((ms) => ms / 1000);
   }
 
   async close(): Promise<void> {
