@@ -6,6 +6,7 @@
  * nodes(), and a SIGKILLed agent shows up dead with its recoveries counted.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { connect, KernelError, type Cluster, type NodeInfo } from '../src/index.js';
@@ -14,6 +15,7 @@ import { KERNELS } from './scenarios.js';
 /** The agents' HTTP ports listen on every address (as in a pod): they need this token. */
 const TOKEN = 'metrics-test-token';
 const POLL_MS = 50;
+const GRAFANA_DASHBOARD = new URL('../../../../infra/grafana/sharc.json', import.meta.url);
 /** Polls end after this long: heartbeats (every second) and a death (--dead-after-ms 1500) are well within it. */
 const POLL_LIMIT_MS = 30_000;
 
@@ -126,8 +128,8 @@ describe('Prometheus metrics of a running cluster', () => {
     }
     // The coordinator's own, on loopback: no token.
     const coordinator = await scrape(coordinatorUrl);
-    assert.equal(valueOf(coordinator, 'sharc_agents', { state: 'alive' }), 3);
-    assert.equal(valueOf(coordinator, 'sharc_agent_memory_limit_bytes', { agent: 'agent-1' }), 128 * 1024 * 1024);
+    assert.equal(valueOf(coordinator, 'sharc_nodes', { state: 'alive' }), 3);
+    assert.equal(valueOf(coordinator, 'sharc_node_memory_limit_bytes', { agent: 'agent-1' }), 128 * 1024 * 1024);
     assert.ok(valueOf(coordinator, 'nodejs_heap_size_used_bytes') > 0);
   });
 
@@ -197,10 +199,10 @@ describe('Prometheus metrics of a running cluster', () => {
         const samples = await scrape(agentUrl(node), TOKEN);
         assert.equal(valueOf(samples, 'sharc_agent_partitions'), node.partitions, node.id);
         assert.equal(valueOf(samples, 'sharc_agent_used_bytes'), node.usedBytes, node.id);
-        assert.equal(valueOf(coordinator, 'sharc_agent_partitions', { agent: node.id }), node.partitions, node.id);
-        assert.equal(valueOf(coordinator, 'sharc_agent_used_bytes', { agent: node.id }), node.usedBytes, node.id);
-        assert.equal(valueOf(coordinator, 'sharc_agent_state', { agent: node.id, state: 'alive' }), 1);
-        const age = valueOf(coordinator, 'sharc_agent_heartbeat_age_seconds', { agent: node.id });
+        assert.equal(valueOf(coordinator, 'sharc_node_partitions', { agent: node.id }), node.partitions, node.id);
+        assert.equal(valueOf(coordinator, 'sharc_node_used_bytes', { agent: node.id }), node.usedBytes, node.id);
+        assert.equal(valueOf(coordinator, 'sharc_node_state', { agent: node.id, state: 'alive' }), 1);
+        const age = valueOf(coordinator, 'sharc_node_heartbeat_age_seconds', { agent: node.id });
         assert.ok(age >= 0 && age < 1.5, `heartbeat age of ${node.id}: ${age} s`);
       }
       return listed;
@@ -223,18 +225,31 @@ describe('Prometheus metrics of a running cluster', () => {
       valueOf(samples, 'sharc_partitions_moved_total') -
       valueOf(before, 'sharc_partitions_moved_total');
     const after = await scrapeUntil(coordinatorUrl, (samples) => {
-      assert.equal(valueOf(samples, 'sharc_agent_state', { agent: 'agent-3', state: 'dead' }), 1);
-      assert.equal(valueOf(samples, 'sharc_agent_deaths_total') - valueOf(before, 'sharc_agent_deaths_total'), 1);
+      assert.equal(valueOf(samples, 'sharc_node_state', { agent: 'agent-3', state: 'dead' }), 1);
+      assert.equal(valueOf(samples, 'sharc_node_deaths_total') - valueOf(before, 'sharc_node_deaths_total'), 1);
       // Each partition it held had a copy on another agent: a copy is remade for each.
       assert.equal(valueOf(samples, 'sharc_copies_remade_total') - valueOf(before, 'sharc_copies_remade_total'), held);
     });
     assert.ok(recovered(after) >= held);
-    assert.equal(valueOf(after, 'sharc_agent_state', { agent: 'agent-3', state: 'alive' }), 0);
-    assert.equal(valueOf(after, 'sharc_agents', { state: 'dead' }), 1);
+    assert.equal(valueOf(after, 'sharc_node_state', { agent: 'agent-3', state: 'alive' }), 0);
+    assert.equal(valueOf(after, 'sharc_nodes', { state: 'dead' }), 1);
     assert.equal(valueOf(after, 'sharc_partitions_lost_total'), 0);
-    assert.ok(valueOf(after, 'sharc_agent_heartbeat_age_seconds', { agent: 'agent-3' }) >= 1.5);
+    assert.ok(valueOf(after, 'sharc_node_heartbeat_age_seconds', { agent: 'agent-3' }) >= 1.5);
     // Nothing was lost: the array reads back whole from the two agents left.
     const moved = await cluster.open('moved');
     assert.equal(await cluster.reduce(moved, 'count'), 80_000);
+  });
+
+  it('every series the Grafana dashboard plots is one the cluster exports, labelled with its cluster', async () => {
+    const dashboard = JSON.parse(await readFile(GRAFANA_DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+    const queried = new Set(dashboard.panels.flatMap((panel) => (panel.targets ?? []).flatMap((target) => target.expr.match(/\bsharc_[a-z_]+/g) ?? [])));
+    assert.ok(queried.size >= 15, [...queried].join(' '));
+    const alive = (await cluster.nodes()).filter((node) => node.state === 'alive');
+    const exported = [await scrape(coordinatorUrl), ...(await Promise.all(alive.map((node) => scrape(agentUrl(node), TOKEN))))].flat();
+    for (const name of queried) {
+      const samples = exported.filter((sample) => sample.name === name);
+      assert.ok(samples.length > 0, `the dashboard plots ${name}, which nothing exports`);
+      for (const sample of samples) assert.equal(sample.labels.cluster, 'default', `${name} has no cluster label`);
+    }
   });
 });

@@ -43,6 +43,8 @@ export class CoordinatorMetrics {
 
   constructor(coordinator: Coordinator, options: CoordinatorMetricsOptions = {}) {
     const registers = [this.registry];
+    // Every sample names its cluster (--cluster): one Prometheus may scrape several.
+    this.registry.setDefaultLabels({ cluster: coordinator.options.cluster });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
     const jobs = new Counter({
@@ -59,8 +61,8 @@ export class CoordinatorMetrics {
       buckets: JOB_DURATION_BUCKETS,
       registers,
     });
-    const deaths = new Counter({ name: 'sharc_agent_deaths_total', help: 'Agents declared dead (silent too long, or restarted)', registers });
-    const joins = new Counter({ name: 'sharc_agent_joins_total', help: 'Agents that registered (again after a death or a restart, too)', registers });
+    const deaths = new Counter({ name: 'sharc_node_deaths_total', help: 'Agents declared dead (silent too long, or restarted)', registers });
+    const joins = new Counter({ name: 'sharc_node_joins_total', help: 'Agents that registered (again after a death or a restart, too)', registers });
     const recoveries = Object.fromEntries(
       Object.entries(RECOVERY_COUNTERS).map(([kind, { name, help }]) => [kind, new Counter({ name, help, registers })]),
     ) as Record<PartitionEventKind, Counter>;
@@ -110,7 +112,11 @@ export class CoordinatorMetrics {
   }
 }
 
-/** Gauges read from the coordinator at scrape time: per agent and per state, never per job. */
+/**
+ * Gauges read from the coordinator at scrape time: per agent and per state, never per job.
+ * Per agent they are `sharc_node_*{agent}`, as nodes() shows the agents; each agent's own
+ * /metrics says the same of itself as `sharc_agent_*`, so a query of one never sums both.
+ */
 function registerScrapeGauges(coordinator: Coordinator, registers: Registry[]): void {
   // One view per scrape, shared by the gauges below: prom-client calls every collect() in one
   // synchronous run at the start of a scrape, so the view is dropped at the next microtask.
@@ -179,7 +185,7 @@ function registerScrapeGauges(coordinator: Coordinator, registers: Registry[]): 
     },
   });
   new Gauge({
-    name: 'sharc_agents',
+    name: 'sharc_nodes',
     help: 'Agents the coordinator knows, by state (alive, dead)',
     labelNames: ['state'] as const,
     registers,
@@ -190,7 +196,7 @@ function registerScrapeGauges(coordinator: Coordinator, registers: Registry[]): 
     },
   });
   new Gauge({
-    name: 'sharc_agent_state',
+    name: 'sharc_node_state',
     help: "1 for each agent's current state (alive, dead), 0 for the other",
     labelNames: ['agent', 'state'] as const,
     registers,
@@ -202,15 +208,15 @@ function registerScrapeGauges(coordinator: Coordinator, registers: Registry[]): 
       }
     },
   });
-  perAgent('sharc_agent_partitions', 'Partition copies placed on each agent (as nodes() shows them)', (a) => a.partitions);
-  perAgent('sharc_agent_used_bytes', 'Bytes of partitions each agent holds, as its last heartbeat said', (a) => a.usedBytes);
-  perAgent('sharc_agent_memory_limit_bytes', 'Memory each agent may use for partitions (sharc agent --memory)', (a) => a.memoryBytes);
-  perAgent('sharc_agent_threads', "Each agent's worker threads", (a) => a.threads);
-  perAgent('sharc_agent_work_in_flight', "Block requests running or queued on each agent's threads (divided by threads: its load)", (a) => a.workInFlight);
-  perAgentCount('sharc_agent_direct_batches_total', 'Reduce batches clients sent straight to each agent, as its heartbeats count them', (a) => a.direct?.batches);
-  perAgentCount('sharc_agent_direct_partitions_total', 'Partitions of reduces clients sent straight to each agent, as its heartbeats count them', (a) => a.direct?.partitions);
+  perAgent('sharc_node_partitions', 'Partition copies placed on each agent (as nodes() shows them)', (a) => a.partitions);
+  perAgent('sharc_node_used_bytes', 'Bytes of partitions each agent holds, as its last heartbeat said', (a) => a.usedBytes);
+  perAgent('sharc_node_memory_limit_bytes', 'Memory each agent may use for partitions (sharc agent --memory)', (a) => a.memoryBytes);
+  perAgent('sharc_node_threads', "Each agent's worker threads", (a) => a.threads);
+  perAgent('sharc_node_work_in_flight', "Block requests running or queued on each agent's threads (divided by threads: its load)", (a) => a.workInFlight);
+  perAgentCount('sharc_node_direct_batches_total', 'Reduce batches clients sent straight to each agent, as its heartbeats count them', (a) => a.direct?.batches);
+  perAgentCount('sharc_node_direct_partitions_total', 'Partitions of reduces clients sent straight to each agent, as its heartbeats count them', (a) => a.direct?.partitions);
   new Gauge({
-    name: 'sharc_agent_heartbeat_age_seconds',
+    name: 'sharc_node_heartbeat_age_seconds',
     help: 'Seconds since each agent was last heard from (heartbeats come every second; past --dead-after-ms it is declared dead)',
     labelNames: ['agent'] as const,
     registers,

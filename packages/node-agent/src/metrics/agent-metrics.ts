@@ -26,6 +26,8 @@ export class AgentMetrics {
 
   constructor(agent: Agent, options: AgentMetricsOptions = {}) {
     const registers = [this.registry];
+    // Every sample names its cluster and its agent, as the coordinator's sharc_node_* do: the two join on them.
+    this.registry.setDefaultLabels({ cluster: agent.options.cluster, agent: agent.id });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     // One observation per scrape, shared by every metric below: prom-client calls each
     // collect() in one synchronous run when a scrape starts; it is dropped at the next microtask.
