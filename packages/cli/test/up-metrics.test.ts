@@ -67,4 +67,11 @@ describe('sharc up: metrics of the coordinator and of every agent', () => {
       spawnSync('pkill', ['-f', dataDir]);
     }
   });
+
+  it("refuses an agent's metrics port beyond loopback without a token, naming the fix, before it connects", async () => {
+    // Nothing listens on this NATS port: the refusal comes first.
+    const run = await runSharc(['agent', '--http-port', '0', '--http-host', '0.0.0.0', '--servers', `nats://127.0.0.1:${await freePort()}`]);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /would listen on 0\.0\.0\.0, beyond this machine, with no token: give one \(--http-token, or SHARC_HTTP_TOKEN\)/);
+  });
 });

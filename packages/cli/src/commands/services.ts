@@ -159,8 +159,8 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             const name = args.name ?? undefined;
             const logger = serviceLogger(`agent ${name ?? process.pid}`, args.logLevel);
             const auth = natsAuthOf(args);
-            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger, ...(auth === undefined ? {} : { auth }) });
-            // Up before the agent registers, so the coordinator hears its URL with it; 503 until then.
+            // Up before the agent registers, so the coordinator hears its URL with it (503 until
+            // then), and before NATS, so a port or token problem is told at once.
             const started: { metrics?: AgentMetrics } = {};
             const web =
               args.httpPort === undefined
@@ -172,10 +172,13 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                     ...(args.httpToken === undefined ? {} : { token: args.httpToken }),
                     routes: agentRoutes(() => started.metrics),
                     logger,
-                  }).catch(async (error: unknown) => {
-                    await transport.close();
-                    throw error;
                   });
+            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger, ...(auth === undefined ? {} : { auth }) }).catch(
+              async (error: unknown) => {
+                await web?.close();
+                throw error;
+              },
+            );
             const agent = await Agent.start(transport, {
               ...(web === undefined ? {} : { httpUrl: web.url }),
               logger,
