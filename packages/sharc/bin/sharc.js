@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The `sharc` command of the sharc package: the CLI of @sharc/cli, bundled inside the package.
+// `sharc up` starts each service as `node <@sharc/cli's own bin.js> coordinator|agent`.
+let cli;
+try {
+  cli = await import('@sharc/cli');
+} catch (error) {
+  // In a checkout (npm workspaces), before the TypeScript is built.
+  if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('@sharc/cli')) {
+    process.stderr.write('sharc: the CLI is not built yet: run `npm run build` at the repository root\n');
+    process.exit(1);
+  }
+  throw error;
+}
+process.exitCode = await cli.runCli(process.argv.slice(2));
