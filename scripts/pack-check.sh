@@ -5,10 +5,10 @@
 # checked), then, with only what npm installed:
 #   1. an ES module script: connect() embedded, put, reduce 'sum', a custom kernel from a module
 #      file of that project (map and reduce), values checked; and tsc checks a TypeScript file
-#      against the package's types;
-#   2. `sharc up --agents 2` (the installed bin) in its own process group; once "sharc cluster ready", `npx sharc
-#      put/reduce/status` and an SDK script against it, values checked; SIGINT to its process
-#      group: it must exit 0 and leave no process behind (nats-server included).
+#      against the package's types; `npm install -g` of the tarball gives a working `sharc`;
+#   2. `sharc up --agents 2` (the installed bin) in its own process group; once "sharc cluster
+#      ready", `npx sharc put/reduce/status` and an SDK script against it, values checked; SIGINT
+#      to its process group: it must exit 0 and leave no process behind (nats-server included).
 # Needs a built checkout (npm run build), nats-server on PATH and the npm registry.
 #
 #   bash scripts/pack-check.sh        (npm run pack-check)
@@ -32,8 +32,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/sharc-pack-check-XXXXXX")"
 work="$(cd "$work" && pwd -P)"
 project="$work/project"
 up_pid=""
+global_pid=""
 cleanup() {
   local status=$?
+  if [ -n "$global_pid" ] && kill -0 "$global_pid" 2>/dev/null; then kill "$global_pid" 2>/dev/null || true; wait "$global_pid" 2>/dev/null || true; fi
   if [ -n "$up_pid" ] && kill -0 "$up_pid" 2>/dev/null; then
     echo "pack-check: stopping the sharc up left running (process group $up_pid)" >&2
     kill -INT -- "-$up_pid" 2>/dev/null || true
@@ -71,12 +73,16 @@ EOF
 # The TypeScript a user would check their code with: the repository's own versions.
 typescript="$(node -p "require('$repo/package.json').devDependencies.typescript")"
 types_node="$(node -p "require('$repo/package.json').devDependencies['@types/node']")"
-npm install --no-audit --no-fund --loglevel=error "$tarball" "typescript@$typescript" "@types/node@$types_node" ||
+npm install --no-audit --no-fund --loglevel=error --prefer-offline "$tarball" "typescript@$typescript" "@types/node@$types_node" ||
   fail "npm install of the tarball failed (see above)"
+# Meanwhile (npm spends most of its time waiting on the registry), the same tarball installed
+# globally, as README's "Run on several machines" suggests; checked at the end.
+npm install -g --prefix "$work/global" --no-audit --no-fund --loglevel=error --prefer-offline "$tarball" >"$work/global.log" 2>&1 &
+global_pid=$!
 resolved="$(node --input-type=module -e "console.log(new URL(import.meta.resolve('sharc')).pathname)")"
 case "$resolved" in "$project"/node_modules/sharc/*) ;; *) fail "'sharc' resolves to $resolved, not to the installed package" ;; esac
 if node --input-type=module -e "import.meta.resolve('@sharc/sdk')" 2>/dev/null; then
-  fail "@sharc/sdk resolves from the project: the workspaces must be bundled inside sharc, not reachable beside it"
+  fail "@sharc/sdk resolves from the project: the workspaces must be carried inside sharc (lib/), not installed beside it"
 fi
 
 cat >kernels.ts <<'EOF'
@@ -216,7 +222,18 @@ up_pid=""
 [ "$up_status" -eq 0 ] || { show_up_logs; fail "sharc up exited $up_status after SIGINT, expected 0"; }
 grep -q 'sharc up: cluster stopped' "$up_log" || { show_up_logs; fail "sharc up did not say 'cluster stopped'"; }
 ! kill -0 "$nats_pid" 2>/dev/null || fail "nats-server (pid $nats_pid) still runs after sharc up exited"
-left="$(ps -eo pid=,args= | grep -F -e "$work" -e "127.0.0.1:$port" | grep -v grep || true)"
+left="$(ps -eo pid=,args= | grep -F -e "$data_dir" -e "127.0.0.1:$port" | grep -v grep || true)"
 [ -z "$left" ] || fail "processes left behind after sharc up exited:
 $left"
 echo "pack-check: sharc up exited 0 on SIGINT; nats-server, the coordinator and agents are gone"
+
+step "global: npm install -g (into a prefix of its own) gives a working sharc command"
+global_status=0
+wait "$global_pid" || global_status=$?
+global_pid=""
+[ "$global_status" -eq 0 ] || { cat "$work/global.log" >&2; fail "npm install -g of the tarball failed (its output is above)"; }
+version="$("$work/global/bin/sharc" --version)" || fail "sharc --version of the global install failed (see above)"
+expected_version="$(node -p "require('$repo/packages/sharc/package.json').version")"
+[ "$version" = "$expected_version" ] || fail "sharc --version of the global install printed '$version', expected $expected_version"
+"$work/global/bin/sharc" --help | grep -q 'sharc up' || fail "sharc --help of the global install does not list sharc up"
+echo "pack-check: npm install -g: sharc --version $version, sharc --help: ok"

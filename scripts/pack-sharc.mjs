@@ -4,20 +4,30 @@
 //   node scripts/pack-sharc.mjs [DEST]     (npm run pack-sharc -- DEST; DEST defaults to .)
 //
 // prints the tarball's path on stdout (the last line). The @sharc/* workspaces are not published
-// on their own: sharc bundles them (bundleDependencies). npm cannot bundle workspace symlinks, so
-// this stages a copy of packages/sharc whose node_modules/@sharc/* are real directories, each
-// exactly what `npm pack` of that workspace holds (its "files": dist/src, the node agent's
-// dist/wasm), and packs that. The workspaces' public dependencies (zod, esbuild, …) are not
-// bundled: packages/sharc declares them, so npm installs them next to sharc, each built for the
-// user's platform (esbuild's binary), and node finds them from the bundled packages by walking up.
+// on their own: sharc carries them in lib/<name>/, each exactly what `npm pack` of that workspace
+// holds (package.json, dist/src, the node agent's dist/wasm), and every `@sharc/…` module
+// specifier in the shipped .js and .d.ts files is rewritten to the relative path of the file that
+// workspace's "exports" names. Files keep their places relative to one another, so what is loaded
+// by a path next to a module still is: the worker-thread script, the .wasm files, the CLI's own
+// bin.js that `sharc up` spawns. The workspaces' public dependencies (zod, esbuild, …) are
+// ordinary dependencies of sharc, installed by npm for the user's platform (esbuild's binary).
+//
+// Why not bundleDependencies: npm treats the public dependencies of bundled packages as part of
+// the bundle when they land inside sharc/node_modules, as they do in `npm install -g`, and then
+// runs their install scripts without linking their bins (msgpackr-extract fails: `sh:
+// node-gyp-build-optional-packages: not found`, npm 10 and 11). Why not an esbuild bundle: the
+// worker threads, .wasm files and spawned services are loaded by paths next to their modules,
+// and the types would need a separate bundler.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PACKAGE_DIR = path.join(REPO, 'packages/sharc');
+/** Where the workspaces go in the package: lib/<name without @sharc/>. */
+const LIB = 'lib';
 /** Files the installed package cannot work without, one per kind of thing loaded at run time. */
 const REQUIRED_FILES = [
   'LICENSE',
@@ -25,14 +35,18 @@ const REQUIRED_FILES = [
   'bin/sharc.js',
   'dist/src/index.js',
   'dist/src/index.d.ts',
-  'node_modules/@sharc/sdk/dist/src/index.d.ts',
-  'node_modules/@sharc/cli/dist/src/bin.js', // what `sharc up` spawns for each service
-  'node_modules/@sharc/node-agent/dist/src/workers/worker.js', // the worker-thread entry
-  'node_modules/@sharc/node-agent/dist/wasm/builtins.wasm',
-  'node_modules/@sharc/protocol/dist/src/core.js',
-  'node_modules/@sharc/launcher/dist/src/index.js',
-  'node_modules/@sharc/coordinator/dist/src/index.js',
+  `${LIB}/sdk/dist/src/index.d.ts`,
+  `${LIB}/cli/dist/src/bin.js`, // what `sharc up` spawns for each service
+  `${LIB}/cli/package.json`, // `sharc --version` reads it
+  `${LIB}/node-agent/dist/src/workers/worker.js`, // the worker-thread entry
+  `${LIB}/node-agent/dist/wasm/builtins.wasm`,
+  `${LIB}/protocol/dist/src/core.js`,
+  `${LIB}/launcher/dist/src/index.js`,
+  `${LIB}/coordinator/dist/src/index.js`,
 ];
+/** Module specifiers in JavaScript and declaration files: `from '…'`, `import '…'`, `import('…')`. */
+const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(@sharc\/[^'"]*)\2/g;
+const COMMENT_LINE = /^\s*(\*|\/\/|\/\*)/;
 
 function fail(message) {
   process.stderr.write(`pack-sharc: ${message}\n`);
@@ -51,42 +65,49 @@ function run(command, args, cwd) {
   }
 }
 
-/** `npm pack --json` in `cwd`: one entry per packed package ({ filename, files, size, … }). */
+/** `npm pack --json` in `cwd`: one entry per packed package ({ name, filename, files, … }). */
 function npmPack(args, cwd, destination) {
   return JSON.parse(run('npm', ['pack', '--json', '--pack-destination', destination, ...args], cwd));
+}
+
+function filesUnder(dir) {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath ?? entry.path, entry.name));
 }
 
 const workspaceDirs = new Map(
   readJson(path.join(REPO, 'package.json')).workspaces.map((dir) => [readJson(path.join(REPO, dir, 'package.json')).name, path.join(REPO, dir)]),
 );
 const sharc = readJson(path.join(PACKAGE_DIR, 'package.json'));
-const bundled = sharc.bundleDependencies ?? [];
 const declared = sharc.dependencies ?? {};
+/** The workspaces sharc carries: every @sharc/* it depends on. */
+const carried = Object.keys(declared).filter((name) => name.startsWith('@sharc/'));
+const libName = (name) => name.slice('@sharc/'.length);
 
-// The bundle must be closed (every @sharc/* a bundled workspace needs is bundled too) and the
+// The set must be closed (every @sharc/* a carried workspace needs is carried too) and the
 // public dependencies declared once, by sharc, with the workspaces' own ranges.
-const needed = new Map();
-for (const name of bundled) {
-  const dir = workspaceDirs.get(name) ?? fail(`${name} is in bundleDependencies but is no workspace of ${REPO}`);
+const needed = new Set();
+for (const name of carried) {
+  const dir = workspaceDirs.get(name) ?? fail(`packages/sharc depends on ${name}, which is no workspace of ${REPO}`);
   const manifest = readJson(path.join(dir, 'package.json'));
-  if (manifest.private) fail(`${name} is private: it cannot be bundled into sharc`);
-  if (!(name in declared)) fail(`${name} is bundled: add it to the dependencies of packages/sharc/package.json too`);
+  if (manifest.private) fail(`${name} is private: sharc cannot carry it`);
   for (const [dependency, range] of Object.entries(manifest.dependencies ?? {})) {
     if (dependency.startsWith('@sharc/')) {
-      if (!bundled.includes(dependency)) fail(`${name} depends on ${dependency}: add it to bundleDependencies and dependencies of packages/sharc/package.json`);
+      if (!carried.includes(dependency)) fail(`${name} depends on ${dependency}: add "${dependency}": "^${manifest.version}" to the dependencies of packages/sharc/package.json`);
       continue;
     }
     if (declared[dependency] !== range) {
       fail(`${name} depends on ${dependency}@${range}: packages/sharc/package.json must declare "${dependency}": "${range}" (it has ${declared[dependency] ?? 'none'})`);
     }
-    needed.set(dependency, name);
+    needed.add(dependency);
   }
   for (const entry of manifest.files ?? []) {
     if (!existsSync(path.join(dir, entry))) fail(`${path.relative(REPO, path.join(dir, entry))} is missing: run npm run build first`);
   }
 }
 for (const dependency of Object.keys(declared)) {
-  if (!bundled.includes(dependency) && !needed.has(dependency)) fail(`packages/sharc/package.json declares ${dependency}, which no bundled workspace depends on: remove it`);
+  if (!carried.includes(dependency) && !needed.has(dependency)) fail(`packages/sharc/package.json declares ${dependency}, which no @sharc workspace depends on: remove it`);
 }
 if (!existsSync(path.join(PACKAGE_DIR, 'dist/src/index.js'))) fail('packages/sharc/dist/src is missing: run npm run build first');
 
@@ -96,14 +117,49 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'sharc-pack-'));
 try {
   const tarballs = path.join(work, 'tarballs');
   mkdirSync(tarballs);
-  const packed = npmPack(['sharc', ...bundled].flatMap((name) => ['--workspace', name]), REPO, tarballs);
+  const packed = npmPack(['sharc', ...carried].flatMap((name) => ['--workspace', name]), REPO, tarballs);
   const stage = path.join(work, 'sharc');
-  const extract = (entry, into) => {
+  for (const entry of packed) {
+    const into = entry.name === 'sharc' ? stage : path.join(stage, LIB, libName(entry.name));
     mkdirSync(into, { recursive: true });
     run('tar', ['-xzf', path.join(tarballs, entry.filename), '-C', into, '--strip-components=1'], REPO);
-    copyFileSync(path.join(REPO, 'LICENSE'), path.join(into, 'LICENSE'));
+  }
+  copyFileSync(path.join(REPO, 'LICENSE'), path.join(stage, 'LICENSE'));
+
+  // `@sharc/name/sub` → the relative path of the file the workspace exports as `./sub`: its
+  // "types" file (by its module's name) from a declaration file, its "default" one from JavaScript.
+  const exportsOf = new Map(carried.map((name) => [name, readJson(path.join(stage, LIB, libName(name), 'package.json')).exports ?? {}]));
+  const target = (specifier, fromFile) => {
+    const [, scope, name, ...rest] = /^(@sharc)\/([^/]+)(?:\/(.+))?$/.exec(specifier) ?? [];
+    const packageName = `${scope}/${name}`;
+    const exports = exportsOf.get(packageName) ?? fail(`${path.relative(stage, fromFile)} imports ${specifier}, a package sharc does not carry`);
+    const subpath = rest[0] === undefined ? '.' : `./${rest[0]}`;
+    const entry = exports[subpath];
+    const file = typeof entry === 'string' ? entry : entry?.[fromFile.endsWith('.d.ts') ? 'types' : 'default'];
+    if (file === undefined) fail(`${path.relative(stage, fromFile)} imports ${specifier}, which ${packageName} does not export`);
+    // A declaration file names its sibling module (x.js for x.d.ts), as tsc writes them.
+    const relative = path.relative(path.dirname(fromFile), path.join(stage, LIB, name, file.replace(/\.d\.ts$/, '.js')));
+    return relative.startsWith('.') ? relative : `./${relative}`;
   };
-  for (const entry of packed) extract(entry, entry.name === 'sharc' ? stage : path.join(stage, 'node_modules', entry.name));
+  let rewritten = 0;
+  for (const file of filesUnder(stage)) {
+    if (!/\.(m?js|d\.ts)$/.test(file)) continue;
+    const text = readFileSync(file, 'utf8');
+    // Comment lines are left alone: a usage example reads `from '@sharc/sdk'`, not a path.
+    const next = text
+      .split('\n')
+      .map((line) => (COMMENT_LINE.test(line) ? line : line.replace(SPECIFIER, (_, lead, quote, specifier) => `${lead}${quote}${target(specifier, file)}${quote}`)))
+      .join('\n');
+    if (next === text) continue;
+    writeFileSync(file, next);
+    rewritten++;
+  }
+
+  // The published manifest: the workspaces are files of the package now, not dependencies.
+  const manifest = readJson(path.join(stage, 'package.json'));
+  for (const name of carried) delete manifest.dependencies[name];
+  manifest.files = [...manifest.files, LIB];
+  writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
   const [result] = npmPack([], stage, destination);
   const files = new Set(result.files.map((file) => file.path));
@@ -112,7 +168,8 @@ try {
   const tarball = path.join(destination, result.filename);
   process.stderr.write(
     `pack-sharc: ${result.filename}: ${result.entryCount} files, ${(statSync(tarball).size / 1024).toFixed(0)} KiB packed, ` +
-      `${(result.unpackedSize / 1024 / 1024).toFixed(1)} MiB unpacked; bundles ${bundled.join(', ')}\n`,
+      `${(result.unpackedSize / 1024 / 1024).toFixed(1)} MiB unpacked; carries ${carried.join(', ')} in ${LIB}/ ` +
+      `(@sharc specifiers rewritten in ${rewritten} files)\n`,
   );
   process.stdout.write(`${tarball}\n`);
 } finally {

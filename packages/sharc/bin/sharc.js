@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The `sharc` command of the sharc package: the CLI of @sharc/cli, bundled inside the package.
+// The `sharc` command of the sharc package: the CLI of @sharc/cli, which the published package
+// carries in lib/cli (scripts/pack-sharc.mjs rewrites this specifier to that path).
 // `sharc up` starts each service as `node <@sharc/cli's own bin.js> coordinator|agent`.
 let cli;
 try {

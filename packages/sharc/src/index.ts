@@ -1,6 +1,6 @@
 /**
- * sharc: the package a user installs. Its face is the SDK's (@sharc/sdk, bundled inside), and
- * it brings the `sharc` command (@sharc/cli, also bundled).
+ * sharc: the package a user installs. Its face is the SDK's (@sharc/sdk, carried inside it), and
+ * it brings the `sharc` command (@sharc/cli, also carried inside).
  *
  * ```ts
  * import { connect } from 'sharc';
