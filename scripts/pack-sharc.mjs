@@ -155,6 +155,16 @@ try {
     rewritten++;
   }
 
+  // A specifier the rewrite cannot see (createRequire, import.meta.resolve, a string built at
+  // run time) would fail only once installed: refuse any quoted `@sharc/` left in code.
+  for (const file of filesUnder(stage)) {
+    if (!/\.m?js$/.test(file)) continue;
+    const left = readFileSync(file, 'utf8')
+      .split('\n')
+      .findIndex((line) => !COMMENT_LINE.test(line) && /['"`]@sharc\//.test(line));
+    if (left >= 0) fail(`${path.relative(stage, file)}:${left + 1} names an @sharc package in a way pack-sharc cannot rewrite: import it with a static import`);
+  }
+
   // The published manifest: the workspaces are files of the package now, not dependencies.
   const manifest = readJson(path.join(stage, 'package.json'));
   for (const name of carried) delete manifest.dependencies[name];

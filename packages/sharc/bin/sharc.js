@@ -7,8 +7,8 @@ try {
   cli = await import('@sharc/cli');
 } catch (error) {
   // In a checkout (npm workspaces), before the TypeScript is built.
-  if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('@sharc/cli')) {
-    process.stderr.write('sharc: the CLI is not built yet: run `npm run build` at the repository root\n');
+  if (error?.code === 'ERR_MODULE_NOT_FOUND') {
+    process.stderr.write(`sharc: ${error.message}\nsharc: in a checkout of the repository, run \`npm run build\` at its root first\n`);
     process.exit(1);
   }
   throw error;
