@@ -59,6 +59,7 @@ done
 for folder in "$HOME/.node_modules" "$HOME/.node_libraries"; do
   [ ! -e "$folder" ] || fail "$folder exists: node's CommonJS loader would look there"
 done
+echo "pack-check: no node_modules above $work, no NODE_PATH, no ~/.node_modules: node there cannot reach $repo"
 
 step "pack"
 tarball="$(node scripts/pack-sharc.mjs "$work/tarball")" || fail "packing sharc failed (see above)"
@@ -222,7 +223,8 @@ up_pid=""
 [ "$up_status" -eq 0 ] || { show_up_logs; fail "sharc up exited $up_status after SIGINT, expected 0"; }
 grep -q 'sharc up: cluster stopped' "$up_log" || { show_up_logs; fail "sharc up did not say 'cluster stopped'"; }
 ! kill -0 "$nats_pid" 2>/dev/null || fail "nats-server (pid $nats_pid) still runs after sharc up exited"
-left="$(ps -eo pid=,args= | grep -F -e "$data_dir" -e "127.0.0.1:$port" | grep -v grep || true)"
+# Its services name the data dir (nats-server's config) or the NATS URL (coordinator, agents).
+left="$(ps -eo pid=,args= | grep -v grep | grep -E "(${data_dir//./\\.}|127\\.0\\.0\\.1:$port)([^0-9]|\$)" || true)"
 [ -z "$left" ] || fail "processes left behind after sharc up exited:
 $left"
 echo "pack-check: sharc up exited 0 on SIGINT; nats-server, the coordinator and agents are gone"
