@@ -114,74 +114,72 @@ if (!existsSync(path.join(PACKAGE_DIR, 'dist/src/index.js'))) fail('packages/sha
 const destination = path.resolve(process.argv[2] ?? '.');
 mkdirSync(destination, { recursive: true });
 const work = mkdtempSync(path.join(os.tmpdir(), 'sharc-pack-'));
-try {
-  const tarballs = path.join(work, 'tarballs');
-  mkdirSync(tarballs);
-  const packed = npmPack(['sharc', ...carried].flatMap((name) => ['--workspace', name]), REPO, tarballs);
-  const stage = path.join(work, 'sharc');
-  for (const entry of packed) {
-    const into = entry.name === 'sharc' ? stage : path.join(stage, LIB, libName(entry.name));
-    mkdirSync(into, { recursive: true });
-    run('tar', ['-xzf', path.join(tarballs, entry.filename), '-C', into, '--strip-components=1'], REPO);
-  }
-  copyFileSync(path.join(REPO, 'LICENSE'), path.join(stage, 'LICENSE'));
-
-  // `@sharc/name/sub` → the relative path of the file the workspace exports as `./sub`: its
-  // "types" file (by its module's name) from a declaration file, its "default" one from JavaScript.
-  const exportsOf = new Map(carried.map((name) => [name, readJson(path.join(stage, LIB, libName(name), 'package.json')).exports ?? {}]));
-  const target = (specifier, fromFile) => {
-    const [, scope, name, ...rest] = /^(@sharc)\/([^/]+)(?:\/(.+))?$/.exec(specifier) ?? [];
-    const packageName = `${scope}/${name}`;
-    const exports = exportsOf.get(packageName) ?? fail(`${path.relative(stage, fromFile)} imports ${specifier}, a package sharc does not carry`);
-    const subpath = rest[0] === undefined ? '.' : `./${rest[0]}`;
-    const entry = exports[subpath];
-    const file = typeof entry === 'string' ? entry : entry?.[fromFile.endsWith('.d.ts') ? 'types' : 'default'];
-    if (file === undefined) fail(`${path.relative(stage, fromFile)} imports ${specifier}, which ${packageName} does not export`);
-    // A declaration file names its sibling module (x.js for x.d.ts), as tsc writes them.
-    const relative = path.relative(path.dirname(fromFile), path.join(stage, LIB, name, file.replace(/\.d\.ts$/, '.js')));
-    return relative.startsWith('.') ? relative : `./${relative}`;
-  };
-  let rewritten = 0;
-  for (const file of filesUnder(stage)) {
-    if (!/\.(m?js|d\.ts)$/.test(file)) continue;
-    const text = readFileSync(file, 'utf8');
-    // Comment lines are left alone: a usage example reads `from '@sharc/sdk'`, not a path.
-    const next = text
-      .split('\n')
-      .map((line) => (COMMENT_LINE.test(line) ? line : line.replace(SPECIFIER, (_, lead, quote, specifier) => `${lead}${quote}${target(specifier, file)}${quote}`)))
-      .join('\n');
-    if (next === text) continue;
-    writeFileSync(file, next);
-    rewritten++;
-  }
-
-  // A specifier the rewrite cannot see (createRequire, import.meta.resolve, a string built at
-  // run time) would fail only once installed: refuse any quoted `@sharc/` left in code.
-  for (const file of filesUnder(stage)) {
-    if (!/\.m?js$/.test(file)) continue;
-    const left = readFileSync(file, 'utf8')
-      .split('\n')
-      .findIndex((line) => !COMMENT_LINE.test(line) && /['"`]@sharc\//.test(line));
-    if (left >= 0) fail(`${path.relative(stage, file)}:${left + 1} names an @sharc package in a way pack-sharc cannot rewrite: import it with a static import`);
-  }
-
-  // The published manifest: the workspaces are files of the package now, not dependencies.
-  const manifest = readJson(path.join(stage, 'package.json'));
-  for (const name of carried) delete manifest.dependencies[name];
-  manifest.files = [...manifest.files, LIB];
-  writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-
-  const [result] = npmPack([], stage, destination);
-  const files = new Set(result.files.map((file) => file.path));
-  const missing = REQUIRED_FILES.filter((file) => !files.has(file));
-  if (missing.length > 0) fail(`the tarball lacks ${missing.join(', ')}`);
-  const tarball = path.join(destination, result.filename);
-  process.stderr.write(
-    `pack-sharc: ${result.filename}: ${result.entryCount} files, ${(statSync(tarball).size / 1024).toFixed(0)} KiB packed, ` +
-      `${(result.unpackedSize / 1024 / 1024).toFixed(1)} MiB unpacked; carries ${carried.join(', ')} in ${LIB}/ ` +
-      `(@sharc specifiers rewritten in ${rewritten} files)\n`,
-  );
-  process.stdout.write(`${tarball}\n`);
-} finally {
-  rmSync(work, { recursive: true, force: true });
+// On 'exit': fail() ends the process from anywhere, past any finally.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+const tarballs = path.join(work, 'tarballs');
+mkdirSync(tarballs);
+const packed = npmPack(['sharc', ...carried].flatMap((name) => ['--workspace', name]), REPO, tarballs);
+const stage = path.join(work, 'sharc');
+for (const entry of packed) {
+  const into = entry.name === 'sharc' ? stage : path.join(stage, LIB, libName(entry.name));
+  mkdirSync(into, { recursive: true });
+  run('tar', ['-xzf', path.join(tarballs, entry.filename), '-C', into, '--strip-components=1'], REPO);
 }
+copyFileSync(path.join(REPO, 'LICENSE'), path.join(stage, 'LICENSE'));
+
+// `@sharc/name/sub` → the relative path of the file the workspace exports as `./sub`: its
+// "types" file (by its module's name) from a declaration file, its "default" one from JavaScript.
+const exportsOf = new Map(carried.map((name) => [name, readJson(path.join(stage, LIB, libName(name), 'package.json')).exports ?? {}]));
+const target = (specifier, fromFile) => {
+  const [, scope, name, ...rest] = /^(@sharc)\/([^/]+)(?:\/(.+))?$/.exec(specifier) ?? [];
+  const packageName = `${scope}/${name}`;
+  const exports = exportsOf.get(packageName) ?? fail(`${path.relative(stage, fromFile)} imports ${specifier}, a package sharc does not carry`);
+  const subpath = rest[0] === undefined ? '.' : `./${rest[0]}`;
+  const entry = exports[subpath];
+  const file = typeof entry === 'string' ? entry : entry?.[fromFile.endsWith('.d.ts') ? 'types' : 'default'];
+  if (file === undefined) fail(`${path.relative(stage, fromFile)} imports ${specifier}, which ${packageName} does not export`);
+  // A declaration file names its sibling module (x.js for x.d.ts), as tsc writes them.
+  const relative = path.relative(path.dirname(fromFile), path.join(stage, LIB, name, file.replace(/\.d\.ts$/, '.js')));
+  return relative.startsWith('.') ? relative : `./${relative}`;
+};
+let rewritten = 0;
+for (const file of filesUnder(stage)) {
+  if (!/\.(m?js|d\.ts)$/.test(file)) continue;
+  const text = readFileSync(file, 'utf8');
+  // Comment lines are left alone: a usage example reads `from '@sharc/sdk'`, not a path.
+  const next = text
+    .split('\n')
+    .map((line) => (COMMENT_LINE.test(line) ? line : line.replace(SPECIFIER, (_, lead, quote, specifier) => `${lead}${quote}${target(specifier, file)}${quote}`)))
+    .join('\n');
+  if (next === text) continue;
+  writeFileSync(file, next);
+  rewritten++;
+}
+
+// A specifier the rewrite cannot see (createRequire, import.meta.resolve, a string built at
+// run time) would fail only once installed: refuse any quoted `@sharc/` left in code.
+for (const file of filesUnder(stage)) {
+  if (!/\.m?js$/.test(file)) continue;
+  const left = readFileSync(file, 'utf8')
+    .split('\n')
+    .findIndex((line) => !COMMENT_LINE.test(line) && /['"`]@sharc\//.test(line));
+  if (left >= 0) fail(`${path.relative(stage, file)}:${left + 1} names an @sharc package in a way pack-sharc cannot rewrite: import it with a static import`);
+}
+
+// The published manifest: the workspaces are files of the package now, not dependencies.
+const manifest = readJson(path.join(stage, 'package.json'));
+for (const name of carried) delete manifest.dependencies[name];
+manifest.files = [...manifest.files, LIB];
+writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+
+const [result] = npmPack([], stage, destination);
+const files = new Set(result.files.map((file) => file.path));
+const missing = REQUIRED_FILES.filter((file) => !files.has(file));
+if (missing.length > 0) fail(`the tarball lacks ${missing.join(', ')}`);
+const tarball = path.join(destination, result.filename);
+process.stderr.write(
+  `pack-sharc: ${result.filename}: ${result.entryCount} files, ${(statSync(tarball).size / 1024).toFixed(0)} KiB packed, ` +
+    `${(result.unpackedSize / 1024 / 1024).toFixed(1)} MiB unpacked; carries ${carried.join(', ')} in ${LIB}/ ` +
+    `(@sharc specifiers rewritten in ${rewritten} files)\n`,
+);
+process.stdout.write(`${tarball}\n`);
