@@ -61,7 +61,8 @@ describe('job logs and block-by-block progress (real processes)', () => {
 
   before(async () => {
     logDir = await mkdtemp(path.join(os.tmpdir(), 'sharc-job-logs-'));
-    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', logDir, env: { SHARC_LOG_LEVEL: 'info' } });
+    // Agents at debug: each direct reduce they serve is a line there.
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', logDir, env: { SHARC_LOG_LEVEL: 'info' }, agentArgs: ['--log-level', 'debug'] });
     direct = await connect({ servers: processes.url });
     viaCoordinator = await connect({ servers: processes.url, directReduce: false });
     small = await direct.put(new Uint8Array(12 * 1024 * 1024).fill(1), { name: 'logs-small', partitions: 2 });
@@ -162,10 +163,11 @@ describe('job logs and block-by-block progress (real processes)', () => {
     }
   });
 
-  it("the agents' logs are JSON lines, with each forwarded line at info (stdout) or warn (stderr)", async () => {
+  it("the agents' logs are JSON lines, with each forwarded line at info (stdout) or warn (stderr), and a debug line per direct reduce served", async () => {
     const files = (await readdir(logDir)).filter((f) => f.startsWith('agent'));
     assert.equal(files.length, 2);
     let kernelLines = 0;
+    const served: Array<Record<string, unknown>> = [];
     for (const file of files) {
       const text = await readFile(path.join(logDir, file), 'utf8');
       for (const line of text.split('\n')) {
@@ -176,6 +178,7 @@ describe('job logs and block-by-block progress (real processes)', () => {
         } catch {
           assert.fail(`${file}: a line that is not JSON: ${line.slice(0, 200)}`);
         }
+        if (entry.msg === 'direct reduce served') served.push(entry);
         if (entry.msg !== 'kernel output') continue;
         kernelLines++;
         assert.equal(typeof entry.agent, 'string');
@@ -187,6 +190,15 @@ describe('job logs and block-by-block progress (real processes)', () => {
       }
     }
     assert.ok(kernelLines > 0, 'the kernels printed into the agents logs');
+    // The direct tests above: a loud reduce, a flood, a slow reduce, each on both agents, and built-in sums.
+    assert.ok(served.length >= 6, `direct reduces logged: ${served.length}`);
+    for (const entry of served) {
+      assert.equal(entry.level, 20, 'at debug');
+      assert.equal(typeof entry.job, 'string');
+      assert.equal(typeof entry.partitions, 'number');
+      assert.equal(typeof entry.durationMs, 'number');
+      assert.equal(entry.outcome, 'ok');
+    }
   });
 });
 
