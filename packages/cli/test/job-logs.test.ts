@@ -1,0 +1,103 @@
+/**
+ * The CLI shows what kernels print (`[agent p0 rows 0-100] text` on stderr, with --json too,
+ * which keeps stdout for the result), and `sharc status --watch` refreshes until Ctrl-C. Real
+ * processes: nats-server, a coordinator and two agents, and the built `sharc` command.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { connect, type ArrayRef } from '@sharc/sdk';
+import { SHARC_BIN, startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { jsonOf, runSharc } from './run-sharc.js';
+
+const KERNELS = fileURLToPath(new URL('../../test/fixtures/output-kernels.ts', import.meta.url));
+
+describe('sharc shows kernel output and watches the cluster (real processes)', () => {
+  let processes: ProcessCluster;
+  let sharc: (args: string[]) => ReturnType<typeof runSharc>;
+  /** 4 MiB of uint8 over 2 partitions (one per agent): one block each. */
+  let data: ArrayRef;
+
+  before(async () => {
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '128MiB' });
+    sharc = (args) => runSharc([...args, '--servers', processes.url]);
+    const client = await connect({ servers: processes.url });
+    try {
+      data = await client.put(new Uint8Array(4 * 1024 * 1024).fill(1), { name: 'loud', partitions: 2 });
+    } finally {
+      await client.close();
+    }
+  });
+  after(async () => {
+    await processes?.stop();
+  });
+
+  /** The lines each partition's block printed, as the CLI shows them. */
+  const expectedLines = (what: 'partial' | 'map') =>
+    data.placement.flatMap((p) => {
+      const rows = `${p.rowStart}-${p.rowStart + p.rowCount}`;
+      return ['stdout', 'stderr'].map((stream) => `[${p.agentId} p${p.index} rows ${rows}] ${what} ${stream} rows ${rows}`);
+    });
+
+  it('sharc reduce prints each line a custom kernel printed on stderr, tagged with agent, partition and rows; --json keeps stdout for the result', async () => {
+    const run = await sharc(['reduce', 'loud', `${KERNELS}#loudCount`, '--combine', 'add', '--json']);
+    assert.deepEqual(jsonOf(run), { array: 'loud', value: data.byteLength });
+    const printed = run.stderr.split('\n').filter((line) => line.startsWith('['));
+    assert.deepEqual(printed.sort(), expectedLines('partial').sort());
+  });
+
+  it('sharc map prints what its kernel printed', async () => {
+    const run = await sharc(['map', 'loud', '--kernel', `${KERNELS}#loudCopy`, '--out', 'loud-copy']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /stored 'loud-copy'/);
+    const printed = run.stderr.split('\n').filter((line) => line.startsWith('['));
+    assert.deepEqual(printed.sort(), expectedLines('map').sort());
+  });
+
+  it('sharc status --watch appends a snapshot per interval when stdout is no terminal, and Ctrl-C ends it with exit 0', async () => {
+    for (const json of [false, true]) {
+      const child = spawn(process.execPath, [SHARC_BIN, 'status', '--watch', '--interval', '0.2', ...(json ? ['--json'] : []), '--servers', processes.url], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      const snapshots = () => (json ? stdout.split('\n').filter((line) => line.startsWith('{')).length : (stdout.match(/^--- sharc status /gm) ?? []).length);
+      await new Promise<void>((resolve) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (snapshots() >= 3) resolve();
+        });
+        void exited.then(() => resolve());
+      });
+      child.kill('SIGINT');
+      assert.equal(await exited, 0, `exit 0 on Ctrl-C (stderr: ${stderr})`);
+      assert.ok(snapshots() >= 3, `three snapshots or more: ${stdout}`);
+      assert.ok(!stdout.includes('\x1b['), 'no cursor movement on a pipe');
+      if (json) {
+        for (const line of stdout.split('\n').filter((l) => l !== '')) {
+          const snapshot = JSON.parse(line) as { time: string; agents: unknown[]; arrays: Array<{ name: string }>; jobs: unknown[] };
+          assert.equal(snapshot.agents.length, 2);
+          assert.ok(snapshot.arrays.some((a) => a.name === 'loud'));
+          assert.ok(!Number.isNaN(Date.parse(snapshot.time)));
+        }
+      } else {
+        for (const agent of processes.agents.keys()) assert.ok(stdout.split(agent).length - 1 >= 3, `every snapshot lists ${agent}`);
+      }
+    }
+  });
+
+  it('sharc status: a bad --interval, or --interval without --watch, is a usage error naming the fix', async () => {
+    for (const [args, fix] of [
+      [['--watch', '--interval', '0'], /--interval must be a number of seconds above 0/],
+      [['--watch', '--interval', 'soon'], /--interval must be a number of seconds above 0/],
+      [['--interval', '5'], /add --watch/],
+    ] as const) {
+      const run = await sharc(['status', ...args]);
+      assert.equal(run.code, 2, `${args.join(' ')}: usage error (stderr: ${run.stderr})`);
+      assert.match(run.stderr, fix);
+    }
+  });
+});
