@@ -74,6 +74,7 @@ describe('sharc shows kernel output and watches the cluster (real processes)', (
       });
       child.kill('SIGINT');
       assert.equal(await exited, 0, `exit 0 on Ctrl-C (stderr: ${stderr})`);
+      assert.doesNotMatch(stderr, /cancelling/, 'Ctrl-C ends a watch: nothing to cancel');
       assert.ok(snapshots() >= 3, `three snapshots or more: ${stdout}`);
       assert.ok(!stdout.includes('\x1b['), 'no cursor movement on a pipe');
       if (json) {
@@ -87,6 +88,27 @@ describe('sharc shows kernel output and watches the cluster (real processes)', (
         for (const agent of processes.agents.keys()) assert.ok(stdout.split(agent).length - 1 >= 3, `every snapshot lists ${agent}`);
       }
     }
+  });
+
+  it('sharc status --watch on a terminal redraws in place (cursor home, clear) at each refresh', async () => {
+    // util-linux `script` gives the command a pseudo-terminal, as an interactive shell would.
+    const command = [process.execPath, SHARC_BIN, 'status', '--watch', '--interval', '0.2', '--servers', processes.url].map((word) => `'${word}'`).join(' ');
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const redraws = () => output.split('\x1b[H\x1b[2J').length - 1;
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        if (redraws() >= 3) resolve();
+      });
+      void exited.then(() => resolve());
+    });
+    // Ctrl-C as a terminal sends it: the interrupt character on the pseudo-terminal's input.
+    child.stdin.write('\x03');
+    assert.equal(await exited, 0, `exit 0 on Ctrl-C: ${output.slice(-500)}`);
+    assert.ok(redraws() >= 3, `redrawn three times or more: ${JSON.stringify(output.slice(0, 300))}`);
+    assert.match(output, /Every 0\.2s: sharc status/);
   });
 
   it('sharc status: a bad --interval, or --interval without --watch, is a usage error naming the fix', async () => {

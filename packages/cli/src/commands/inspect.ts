@@ -34,11 +34,15 @@ export function inspectCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
         exit(
           await runAction(args, async () => {
             if (args.interval !== undefined && !args.watch) throw new UsageError('--interval sets how often --watch refreshes: add --watch (sharc status --watch --interval 5)');
-            await withCluster(args, async (cluster, signal) => {
-              if (args.watch) return watchStatus(() => clusterStatus(cluster), args, args.interval ?? DEFAULT_WATCH_SECONDS, signal);
-              const status = await clusterStatus(cluster);
-              printResult(args, status.json, status.text);
-            });
+            await withCluster(
+              args,
+              async (cluster, signal) => {
+                if (args.watch) return watchStatus(() => clusterStatus(cluster), args, args.interval ?? DEFAULT_WATCH_SECONDS, signal);
+                const status = await clusterStatus(cluster);
+                printResult(args, status.json, status.text);
+              },
+              { stopsOnSignal: args.watch },
+            );
           }),
         ),
     )
