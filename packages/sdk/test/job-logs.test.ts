@@ -6,6 +6,7 @@
  * nats-server, a coordinator and two agents.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -87,6 +88,33 @@ describe('job logs and block-by-block progress (real processes)', () => {
       if (route === 'direct') assert.ok((await eventuallyValue(() => directBatches(direct), (n) => n > before)) > before, 'the reduce went direct');
     });
   }
+
+  it('without onLog, the lines are printed on the caller\'s stderr as [agent pN rows S-E] text', async () => {
+    const sdk = new URL('../src/index.js', import.meta.url).href;
+    const script = `
+      import { connect } from ${JSON.stringify(sdk)};
+      const cluster = await connect({ servers: ${JSON.stringify(processes.url)} });
+      const array = await cluster.open('logs-small');
+      const count = await cluster.reduce(array, { module: ${JSON.stringify(KERNELS)}, partial: 'loudCount', combine: 'add' });
+      process.stdout.write(String(count));
+      await cluster.close();
+    `;
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, String(small.byteLength));
+    const expected = blocksOf(small).flatMap(({ partition, rows }) =>
+      ['stdout', 'stderr'].map((stream) => `[${small.placement[partition]!.agentId} p${partition} rows ${rows[0]}-${rows[1]}] partial ${stream} rows ${rows[0]}-${rows[1]}`),
+    );
+    assert.deepEqual(run.stderr.split('\n').filter((line) => line.startsWith('[')).sort(), expected.sort());
+  });
 
   it("a custom map's console.info and console.warn reach onLog, tagged with agent, partition and rows", async () => {
     const lines: KernelLogLine[] = [];
