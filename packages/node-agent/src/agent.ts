@@ -83,7 +83,7 @@ export class Agent {
     this.pool = new WorkerPool({ threads: options.threads, threadHeapMb: options.threadHeapMb, logger: options.logger });
     this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
     this.data = new DataServer(this.store, options.logger);
-    this.outputs = new KernelOutputs({ bus: this.bus, cluster: options.cluster, agentId: options.name, logger: options.logger });
+    this.outputs = new KernelOutputs({ bus: this.bus, cluster: options.cluster, agentId: options.name, logger: options.logger, log: options.logKernelOutput });
     this.direct = new DirectBatches({
       logger: options.logger,
       outputs: this.outputs,

@@ -30,6 +30,8 @@ export interface KernelOutputsOptions {
   cluster: string;
   agentId: string;
   logger: Logger;
+  /** Whether each line is written to the agent's log too. */
+  log: boolean;
 }
 
 /**
@@ -77,21 +79,23 @@ export class JobOutput {
 
   /** Lines a kernel printed (in order), and lines a thread left out. */
   add(lines: KernelOutputLine[], dropped?: DroppedLines): void {
-    const { logger, agentId } = this.options;
+    const { logger, agentId, log } = this.options;
     for (const line of lines) {
       if (this.forwarded >= KERNEL_OUTPUT_LINES_PER_JOB) {
         this.drop({ count: 1, partition: line.partition, rowStart: line.rowStart, rowEnd: line.rowEnd });
         continue;
       }
       this.forwarded++;
-      logger[line.stream === 'stderr' ? 'warn' : 'info']('kernel output', {
-        agent: agentId,
-        job: this.jobId,
-        partition: line.partition,
-        rows: [line.rowStart, line.rowEnd],
-        stream: line.stream,
-        text: line.text,
-      });
+      if (log) {
+        logger[line.stream === 'stderr' ? 'warn' : 'info']('kernel output', {
+          agent: agentId,
+          job: this.jobId,
+          partition: line.partition,
+          rows: [line.rowStart, line.rowEnd],
+          stream: line.stream,
+          text: line.text,
+        });
+      }
       this.pending.push(line);
       this.pendingChars += line.text.length;
       if (this.pending.length >= MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE || this.pendingChars >= OUTPUT_CHARS_PER_MESSAGE) this.send();
@@ -113,7 +117,7 @@ export class JobOutput {
       const { count, partition, rowStart, rowEnd } = this.dropped;
       this.dropped = undefined;
       const text = `${count} more line${count === 1 ? '' : 's'} of kernel output dropped on agent ${this.options.agentId} (at most ${KERNEL_OUTPUT_LINES_PER_JOB} are forwarded per job and agent)`;
-      this.options.logger.warn('kernel output dropped', { agent: this.options.agentId, job: this.jobId, partition, rows: [rowStart, rowEnd], dropped: count });
+      if (this.options.log) this.options.logger.warn('kernel output dropped', { agent: this.options.agentId, job: this.jobId, partition, rows: [rowStart, rowEnd], dropped: count });
       this.pending.push({ partition, rowStart, rowEnd, stream: 'stderr', text });
     }
     this.send();
