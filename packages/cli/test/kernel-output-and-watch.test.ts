@@ -11,6 +11,8 @@ import { connect, type ArrayRef } from '@sharc/sdk';
 import { SHARC_BIN, startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { jsonOf, runSharc } from './run-sharc.js';
 
+/** The terminal's erase-line sequence (CSI 2 K). */
+const ERASE_LINE = '\x1b[2K';
 const KERNELS = fileURLToPath(new URL('../../test/fixtures/output-kernels.ts', import.meta.url));
 
 describe('sharc shows kernel output and watches the cluster (real processes)', () => {
@@ -45,6 +47,29 @@ describe('sharc shows kernel output and watches the cluster (real processes)', (
     assert.deepEqual(jsonOf(run), { array: 'loud', value: data.byteLength });
     const printed = run.stderr.split('\n').filter((line) => line.startsWith('['));
     assert.deepEqual(printed.sort(), expectedLines('partial').sort());
+  });
+
+  it('on a terminal, the lines are written above the progress bar, never into it', async () => {
+    // util-linux `script` gives the command a pseudo-terminal: the bar is shown there.
+    const command = [process.execPath, SHARC_BIN, 'reduce', 'loud', `${KERNELS}#loudCount`, '--combine', 'add', '--servers', processes.url].map((word) => `'${word}'`).join(' ');
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('error', reject);
+      child.once('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`exit ${code}: ${text}`))));
+    });
+    assert.match(output, /reduce +\[/, 'the bar was drawn');
+    const terminalLines = output.split(/\r?\n/);
+    const printed = terminalLines.filter((line) => line.includes('] partial '));
+    assert.equal(printed.length, expectedLines('partial').length, JSON.stringify(output));
+    for (const line of printed) {
+      // What the terminal shows on that line: what follows the last carriage return. The bar
+      // drawn there before is wiped (erase line), and the kernel's line is all that is left.
+      const shown = line.slice(line.lastIndexOf('\r') + 1);
+      assert.ok(shown.startsWith(ERASE_LINE), `the bar's line is erased first: ${JSON.stringify(line)}`);
+      assert.ok(expectedLines('partial').includes(shown.slice(ERASE_LINE.length)), `a line of its own: ${JSON.stringify(line)}`);
+    }
   });
 
   it('sharc map prints what its kernel printed', async () => {
