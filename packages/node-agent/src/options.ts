@@ -31,6 +31,12 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
+  /**
+   * Write each line a kernel prints to the agent's log too (info for stdout, warn for stderr),
+   * besides forwarding it to the job's caller. Off for agents embedded in the caller's own
+   * process, where the caller prints the lines already. @default true
+   */
+  logKernelOutput?: boolean;
 }
 
 export type ResolvedAgentOptions = Required<AgentOptions>;
@@ -47,6 +53,7 @@ const AGENT_OPTION_KEYS = keysOf<AgentOptions>()([
   'kernelCacheDir',
   'heartbeatMs',
   'logger',
+  'logKernelOutput',
 ]);
 
 const DEFAULT_MEMORY_FRACTION = 0.8;
@@ -88,6 +95,7 @@ export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOp
     kernelCacheDir: options.kernelCacheDir ?? path.join(os.tmpdir(), 'sharc-kernels'),
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     logger: options.logger ?? createLogger(`agent ${name}`),
+    logKernelOutput: options.logKernelOutput ?? true,
   };
 }
 
