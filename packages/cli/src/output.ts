@@ -21,9 +21,9 @@ const BIGINT_MARK = '\u0000bigint:';
  * JSON with bigints (exact int64 sums) written as number literals of every digit: JSON allows
  * them, and Python's json reads them exactly (JSON.stringify alone refuses bigints).
  */
-export function toJson(value: unknown): string {
+export function toJson(value: unknown, indent: number = 2): string {
   // undefined (a kernel's result) has no JSON: it prints as undefined, as before.
-  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v}` : v), 2) as string | undefined;
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v}` : v), indent) as string | undefined;
   return text === undefined ? String(text) : text.replace(/"\\u0000bigint:(-?\d+)"/g, '$1');
 }
 

@@ -376,8 +376,18 @@ export class Coordinator {
       progress: (done, total) => this.bus.publish(subject, { type: 'job.progress', jobId, done, total }),
     });
     this.loads.set(jobId, { controller, clientId: message.from, detached, outcome });
+    const startedAt = Date.now();
+    const about = { job: jobId, jobKind: 'load' as const, kernel: 'file', array: message.name ?? message.source.path };
+    this.events.note({ kind: 'job.started', ...about, partitions: message.partitions ?? 0, client: message.from });
     try {
-      return await outcome;
+      const reply = await outcome;
+      const partitions = reply.type === 'array.info' ? reply.array.partitions.length : 0;
+      this.events.note({ kind: 'job.finished', ...about, partitions, durationMs: Date.now() - startedAt, outcome: 'ok' });
+      return reply;
+    } catch (error) {
+      const ended = error instanceof CancelledError ? 'cancelled' : 'failed';
+      this.events.note({ kind: 'job.finished', ...about, partitions: 0, durationMs: Date.now() - startedAt, outcome: ended, error: `${(error as Error).name}: ${(error as Error).message}` });
+      throw error;
     } finally {
       this.loads.delete(jobId);
       this.rememberLoad(jobId, outcome);
@@ -421,15 +431,6 @@ export class Coordinator {
     const record = await loadFileOnAgents({ client: this.agentClient, agents: this.agents, placement: this.placement }, name, message, follow);
     return this.lifecycle.addLoaded(record);
   }
-
-
-
-
-
-
-
-
-
 
   /**
    * A coordinator whose lease lapsed (NATS was away, or this process was paused) holds what

@@ -30,12 +30,14 @@ import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } fro
 import { DataServer } from './storage/data-server.js';
 import { PartitionStore, bytesOf } from './storage/partition-store.js';
 import { DirectBatches } from './tasks/direct-batches.js';
+import { KernelOutputs } from './tasks/job-output.js';
 import { PARTIALS_PER_MESSAGE, runBatch } from './tasks/run-batch.js';
 import { runTask } from './tasks/run-task.js';
 import { WorkerPool } from './workers/pool.js';
 
 const REGISTER_RETRY_MS = 500;
-const PROGRESS_INTERVAL_MS = 100;
+/** A task's progress goes out at most this often. */
+const PROGRESS_INTERVAL_MS = 200;
 /**
  * The agent's own deadline for a task trails the job's by this much: the coordinator's
  * task.cancel (and its TimeoutError) normally comes first; this only stops a kernel whose
@@ -64,6 +66,8 @@ export class Agent {
   private readonly tally = new AgentTally();
   /** Reduces clients send straight here, without the coordinator (tasks.run). */
   private readonly direct: DirectBatches;
+  /** What kernels print: to each job's client and to this agent's log. */
+  private readonly outputs: KernelOutputs;
   private readonly jobs = new Map<string, JobOnAgent>();
   /** Recently cancelled jobs, oldest first. */
   private readonly cancelled = new Set<string>();
@@ -83,7 +87,10 @@ export class Agent {
     this.pool = new WorkerPool({ threads: options.threads, threadHeapMb: options.threadHeapMb, logger: options.logger });
     this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
     this.data = new DataServer(this.store, options.logger, this.tally);
+    this.outputs = new KernelOutputs({ bus: this.bus, cluster: options.cluster, agentId: options.name, logger: options.logger, log: options.logKernelOutput });
     this.direct = new DirectBatches({
+      logger: options.logger,
+      outputs: this.outputs,
       bus: this.bus,
       cluster: options.cluster,
       store: this.store,
@@ -346,6 +353,7 @@ export class Agent {
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
     const job = this.joinJob(task.jobId, task.timeoutMs);
     const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
+    const output = this.outputs.forJob(task.jobId, task.clientId);
     try {
       const { results, partials } = await runBatch(message, {
         store: this.store,
@@ -353,6 +361,7 @@ export class Agent {
         kernels: this.kernels,
         signal: job.controller.signal,
         tally: this.tally,
+        onOutput: (lines, dropped) => output.add(lines, dropped),
         running: this.runningTasks,
         publishProgress: (progress) => this.bus.publish(progressSubject, { type: 'task.batchProgress', jobId: task.jobId, progress }),
       });
@@ -376,6 +385,8 @@ export class Agent {
       for (let start = 0; start < partials.length; start += PARTIALS_PER_MESSAGE) add(partials.slice(start, start + PARTIALS_PER_MESSAGE));
       return { reply, before };
     } finally {
+      // The lines go before the answer: the client has them all when it hears the job is done.
+      output.finish();
       this.leaveJob(task.jobId);
     }
   }
@@ -402,6 +413,7 @@ export class Agent {
       this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, partitionIndex: task.partitionIndex, attempt: task.attempt, blocks: unreported });
       unreported = 0;
     };
+    const output = this.outputs.forJob(task.jobId, task.clientId);
     try {
       const outcome = await runTask(task, {
         store: this.store,
@@ -410,6 +422,7 @@ export class Agent {
         signal: job.controller.signal,
         tally: this.tally,
         onBlocksDone: reportProgress,
+        onOutput: (lines, dropped) => output.add(lines, dropped),
       });
       const reply: Outgoing = { type: 'task.result', blocks: outcome.blocks };
       if (task.output !== undefined) return reply;
@@ -424,6 +437,7 @@ export class Agent {
       };
       return { reply, before: [{ subject: subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId }), message: done }] };
     } finally {
+      output.finish();
       this.runningTasks.delete(running);
       this.leaveJob(task.jobId);
     }

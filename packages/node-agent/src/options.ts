@@ -32,6 +32,12 @@ export interface AgentOptions {
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
   /**
+   * Write each line a kernel prints to the agent's log too (info for stdout, warn for stderr),
+   * besides forwarding it to the job's caller. Off for agents embedded in the caller's own
+   * process, where the caller prints the lines already. @default true
+   */
+  logKernelOutput?: boolean;
+  /**
    * Where this agent serves /metrics and /healthz (`sharc agent --http-port` serves them), told
    * to the coordinator so nodes() lists it. An unspecified host (0.0.0.0, [::]) is replaced by
    * advertiseHost. @default none
@@ -53,6 +59,7 @@ const AGENT_OPTION_KEYS = keysOf<AgentOptions>()([
   'kernelCacheDir',
   'heartbeatMs',
   'logger',
+  'logKernelOutput',
   'httpUrl',
 ]);
 
@@ -97,6 +104,7 @@ export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOp
     kernelCacheDir: options.kernelCacheDir ?? path.join(os.tmpdir(), 'sharc-kernels'),
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     logger: options.logger ?? createLogger(`agent ${name}`),
+    logKernelOutput: options.logKernelOutput ?? true,
   };
 }
 

@@ -12,6 +12,7 @@ import {
   type DirectCounts,
   type DirectJob,
   type DirectOutcome,
+  type Logger,
   type MessageBus,
   type MessageOf,
   type Outgoing,
@@ -21,6 +22,7 @@ import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { AgentTally } from '../metrics/agent-tally.js';
 import type { PartitionStore } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
+import type { KernelOutputs } from './job-output.js';
 import { runInlineTask, runTask, type TaskOutcome } from './run-task.js';
 
 /**
@@ -30,7 +32,7 @@ import { runInlineTask, runTask, type TaskOutcome } from './run-task.js';
  */
 export const MAX_RUNNING_DIRECT_BATCHES = 1024;
 /** A running batch's progress goes out at most this often (as a coordinator job's does). */
-const PROGRESS_INTERVAL_MS = 100;
+const PROGRESS_INTERVAL_MS = 200;
 /** How often a running batch checks whether it owes its client a keep-alive. */
 const KEEPALIVE_CHECK_MS = DIRECT_KEEPALIVE_MS / 2;
 /**
@@ -43,6 +45,9 @@ export const INLINE_PARTITIONS_PER_TURN = 4096;
 
 export interface DirectBatchDeps {
   bus: MessageBus;
+  logger: Logger;
+  /** Where kernels' output goes (the job's client and the agent's log). */
+  outputs: KernelOutputs;
   cluster: string;
   store: PartitionStore;
   pool: WorkerPool;
@@ -78,8 +83,38 @@ export class DirectBatches {
     return { batches: this.batches, partitions: this.partitions, running: this.running };
   }
 
-  /** Every job of the message; built-ins over small partitions at once, the rest on the worker threads. */
+  /**
+   * Every job of the message; built-ins over small partitions at once, the rest on the worker
+   * threads. Each job served is logged at debug when it ends (direct reduces never reach the
+   * coordinator, whose log tells the other jobs).
+   */
   run(message: MessageOf<'tasks.run'>): Outgoing | Promise<Outgoing> {
+    const startedAt = Date.now();
+    const done = this.serve(message);
+    return done instanceof Promise ? done.then((reply) => this.served(message, reply, startedAt)) : this.served(message, done, startedAt);
+  }
+
+  /** One debug line per job: cheap (a few fields, no formatting) as this runs thousands of times a second. */
+  private served(message: MessageOf<'tasks.run'>, reply: Outgoing, startedAt: number): Outgoing {
+    if (reply.type !== 'tasks.done') return reply;
+    const durationMs = Date.now() - startedAt;
+    const { logger } = this.deps;
+    for (let j = 0; j < reply.jobs.length; j++) {
+      const outcome = reply.jobs[j]!;
+      const job = message.jobs[j];
+      logger.debug('direct reduce served', {
+        job: outcome.jobId,
+        client: message.clientId,
+        array: job?.arrayName ?? job?.arrayId,
+        partitions: job?.partitions.length,
+        durationMs,
+        outcome: outcome.error === undefined ? 'ok' : outcome.error.code,
+      });
+    }
+    return reply;
+  }
+
+  private serve(message: MessageOf<'tasks.run'>): Outgoing | Promise<Outgoing> {
     if (this.running >= MAX_RUNNING_DIRECT_BATCHES) {
       throw new BusyError(`this agent runs ${this.running} direct batches already: ask the coordinator`, { retryable: true });
     }
@@ -227,6 +262,7 @@ export class DirectBatches {
     const { done, pooled } = started;
     this.running++;
     const onAgent = this.deps.joinJob(jobId, job.timeoutMs);
+    const output = this.deps.outputs.forJob(jobId, clientId);
     const subject = subjectFor(cluster, { to: 'job', clientId, jobId });
     let blocksDone = 0;
     for (const entry of done) if (entry !== undefined) blocksDone += entry.blocks;
@@ -248,7 +284,15 @@ export class DirectBatches {
     try {
       await Promise.all(
         pooled.map(async (i) => {
-          const outcome = await runTask(taskOf(job, partitions[i]!), { store, pool, kernels, signal: onAgent.controller.signal, onBlocksDone, tally: this.deps.tally });
+          const outcome = await runTask(taskOf(job, partitions[i]!), {
+            store,
+            pool,
+            kernels,
+            signal: onAgent.controller.signal,
+            onBlocksDone,
+            onOutput: (lines, dropped) => output.add(lines, dropped),
+            tally: this.deps.tally,
+          });
           done[i] = partitionDone(partitions[i]!, outcome);
         }),
       );
@@ -258,6 +302,8 @@ export class DirectBatches {
       onAgent.controller.abort(error);
       throw error;
     } finally {
+      // The lines go before tasks.done: the client has them all when it has the partials.
+      output.finish();
       clearInterval(keepAlive);
       this.running--;
       this.deps.leaveJob(jobId);
