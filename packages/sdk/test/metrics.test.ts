@@ -135,6 +135,13 @@ describe('Prometheus metrics of a running cluster', () => {
 
   it('counts jobs by kind, kernel and outcome, with their durations, as they end', async () => {
     const before = await scrape(coordinatorUrl);
+    const agents = await cluster.nodes();
+    const failedTasks = async () => {
+      let failed = 0;
+      for (const node of agents) failed += valueOf(await scrape(agentUrl(node), TOKEN), 'sharc_agent_tasks_total', { outcome: 'failed' });
+      return failed;
+    };
+    const failedBefore = await failedTasks();
     const reduces = 3;
     const data = Float64Array.from({ length: 40_000 }, (_, i) => i % 100);
     const a = await cluster.put(data, { name: 'counted', partitions: 4 });
@@ -158,6 +165,8 @@ describe('Prometheus metrics of a running cluster', () => {
     assert.equal(valueOf(after, 'sharc_jobs_running'), 0);
     assert.equal(valueOf(after, 'sharc_jobs_queued'), 0);
     assert.equal(valueOf(after, 'sharc_arrays'), 2);
+    // The failed job's partitions on the second half failed on their agents.
+    assert.ok((await failedTasks()) > failedBefore);
     await doubled.delete();
     await a.delete();
   });
