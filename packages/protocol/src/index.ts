@@ -49,7 +49,7 @@ export { arrayNameProblem, escapeForTerminal, quotedName, escapeControlsInMessag
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS, MAX_DIRECT_PARTITIONS } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
-export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
+export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema, detachedJobSchema, errorDataSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
   Message,
@@ -66,6 +66,7 @@ export type {
   Task,
   FileSource,
   JobStatus,
+  DetachedJob,
   PendingArray,
   BuiltinReduction,
   RequestType,

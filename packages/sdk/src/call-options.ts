@@ -131,6 +131,29 @@ export interface MapOptions extends JobOptions {
 }
 export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace', 'detached']);
 
+/**
+ * Options of `cluster.submit('reduce', …)`. submit returns as soon as the coordinator has the
+ * job, which then runs detached: follow it with `handle.wait({ onProgress, signal })`.
+ */
+export interface SubmitOptions {
+  /** The job fails with TimeoutError (and stops) this long after it was submitted. @default 1 hour */
+  timeoutMs?: number;
+}
+export const SUBMIT_OPTION_KEYS = keysOf<SubmitOptions>()(['timeoutMs']);
+
+/** Options of `cluster.submit('map', …)`: the output's, as map's, and the job's time. */
+export interface SubmitMapOptions extends SubmitOptions {
+  /** Output element type. @default the input's */
+  dtype?: DType;
+  /** Output columns. @default the input's */
+  cols?: number;
+  /** Name of the output array, kept after this client goes away. @default a generated one (`handle.result()` and `sharc result` name it) */
+  name?: string;
+  /** Overwrite an array of the same name (only once the new one is complete). @default false */
+  replace?: boolean;
+}
+export const SUBMIT_MAP_OPTION_KEYS = keysOf<SubmitMapOptions>()([...SUBMIT_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace']);
+
 /** Each call's keys: its options and, for reduce and map, its kernel (validate.ts checkCall). */
 export const CALL_KEYS = {
   put: { options: PUT_OPTION_KEYS },

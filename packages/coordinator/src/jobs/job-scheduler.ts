@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   BusyError,
   CancelledError,
+  JobNotFoundError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
   checkBuiltinKernel,
@@ -16,6 +17,7 @@ import {
   fromErrorData,
   type ErrorData,
   type ArrayMeta,
+  type DetachedJob,
   type DType,
   type JobStatus,
   type Logger,
@@ -38,6 +40,8 @@ import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 import { TaskBatcher } from './task-batcher.js';
+import { durationText, type FinishedJobs } from './finished-jobs.js';
+import { PartialsInbox, reduceValue } from './detached-reduce.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
 const JOB_PERSIST_DELAY_MS = 100;
@@ -95,7 +99,12 @@ export interface SchedulerDeps {
   expectClient(clientId: string): void;
   commit(arrayId: string): Promise<ArrayMeta>;
   drop(record: ArrayRecord): Promise<void>;
+  /** The kept outcomes of detached jobs that ended (job.launch). */
+  finished: FinishedJobs;
 }
+
+/** What a detached job (job.launch) that has not ended yet looks like after its RunningJob is gone (its value is being made). */
+type LaunchedJob = Omit<DetachedJob, 'state' | 'doneBlocks'>;
 
 /**
  * The running jobs: starts each on the agents that serve its input, moves its partitions'
@@ -105,6 +114,10 @@ export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
   /** Whose each job is, and whether it outlives its client: a gone client's other jobs are cancelled. */
   private readonly owners = new Map<string, { clientId: string; detached: boolean }>();
+  /** Detached jobs started with job.launch that have not ended yet (their outcome is kept when they do). */
+  private readonly launched = new Map<string, LaunchedJob>();
+  /** Where detached reduces' partials arrive (the coordinator makes their value). */
+  private readonly inbox: PartialsInbox;
   /** The outcome of each job until it is known (job.submit resent with the same id waits on it). */
   private readonly outcomes = new Map<string, Promise<Outgoing>>();
   /** Outcomes of jobs that ended lately, oldest first: resent to a client that missed them. */
@@ -125,6 +138,7 @@ export class JobScheduler {
     this.refusals = new RefusalSummary(deps.logger);
     this.repeated = new LogTally(deps.logger);
     this.batcher = new TaskBatcher(deps.client);
+    this.inbox = new PartialsInbox(deps.bus, deps.cluster);
   }
 
   /** Job submissions refused with BusyError since this coordinator started. */
@@ -136,10 +150,131 @@ export class JobScheduler {
   close(): void {
     this.refusals.close();
     this.repeated.flush();
+    this.inbox.shutdown();
   }
 
   status(): JobStatus[] {
-    return [...this.jobs.values()].map((job) => ({ ...job.status(), state: this.admission.stateOf(job.jobId) }));
+    return [...this.jobs.values()].map((job) => ({
+      ...job.status(),
+      state: this.admission.stateOf(job.jobId),
+      ...(this.launched.has(job.jobId) ? { detached: true } : {}),
+    }));
+  }
+
+  /**
+   * Starts a detached job (job.launch) and answers at once with its info: it is stored before
+   * the client hears of it (the coordinator flushes the store first), its outcome is kept when
+   * it ends. Resent with the same id: the job's info, whatever its state.
+   */
+  launchDetached(message: MessageOf<'job.launch'>): Outgoing {
+    const clientId = message.from;
+    if (!isSubjectToken(clientId)) throw new InvalidArgumentError(`sender ${JSON.stringify(clientId)} is not a valid client id`);
+    const known = this.detachedJob(message.jobId, false);
+    if (known !== undefined) return { type: 'job.info', job: known };
+    if (this.jobs.has(message.jobId)) throw new InvalidArgumentError(`job id ${message.jobId} is already running (not detached)`);
+    let { spec } = message;
+    if (spec.kind === 'reduce') {
+      if (spec.kernel.kind !== 'builtin' && spec.kernel.kind !== 'reduce') {
+        throw new InvalidArgumentError("a detached reduce runs a built-in reduction or a module's partial and combine");
+      }
+      if (spec.with !== undefined || spec.partitions !== undefined) throw new InvalidArgumentError('a detached reduce runs over every partition of one array');
+    }
+    // A detached map's output is found by name: it gets one when none was given.
+    if (spec.kind === 'map' && spec.outputName === undefined) spec = { ...spec, outputName: generatedName() };
+    this.runLaunched({
+      jobId: message.jobId,
+      clientId,
+      spec,
+      startedAt: Date.now(),
+      timeoutMs: message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
+      generation: 0,
+      detached: true,
+      launched: true,
+    });
+    return { type: 'job.info', job: this.detachedJob(message.jobId)! };
+  }
+
+  /**
+   * A detached job by id: queued or running, or its kept outcome. Throws JobNotFoundError
+   * (naming `sharc jobs` and the keep time) for one never launched or whose outcome expired.
+   */
+  detachedJob(jobId: string): DetachedJob;
+  detachedJob(jobId: string, required: false): DetachedJob | undefined;
+  detachedJob(jobId: string, required = true): DetachedJob | undefined {
+    const launched = this.launched.get(jobId);
+    if (launched !== undefined) {
+      const running = this.jobs.get(jobId);
+      if (running === undefined) return { ...launched, state: 'running', doneBlocks: launched.totalBlocks };
+      return { ...launched, state: this.admission.stateOf(jobId), doneBlocks: running.status().doneBlocks, totalBlocks: running.total };
+    }
+    const finished = this.deps.finished.get(jobId);
+    if (finished !== undefined || !required) return finished;
+    throw new JobNotFoundError(
+      `no detached job has id ${jobId}: it was never submitted with sharc submit (cluster.submit), or it ended more than ${durationText(this.deps.finished.keepMs)} ago ` +
+        'and its result was let go (the coordinator keeps results for --keep-results). sharc jobs lists the jobs the coordinator knows',
+      { details: { jobId, keepResultsMs: this.deps.finished.keepMs } },
+    );
+  }
+
+  /** The kept outcomes of detached jobs that ended. */
+  finishedJobs(): DetachedJob[] {
+    return this.deps.finished.list();
+  }
+
+  /**
+   * Runs a detached job of job.launch (or one a previous coordinator stored) to its end, then
+   * keeps its outcome: a reduce's value (made here from its partials), a map's output name, or
+   * its error. Bad input (an unknown array…) throws at once.
+   */
+  private runLaunched(params: Omit<PersistedJob, 'replyTo'>): void {
+    const { jobId, spec } = params;
+    if (spec.kind === 'reduce') this.inbox.open(jobId);
+    let outcome: Promise<Outgoing>;
+    try {
+      outcome = this.launch(params);
+    } catch (error) {
+      this.inbox.close(jobId);
+      throw error;
+    }
+    const input = this.jobs.get(jobId)!.input;
+    const info: LaunchedJob = { jobId, kind: spec.kind, array: input.name, totalBlocks: this.jobs.get(jobId)!.total, submittedAt: params.startedAt };
+    this.launched.set(jobId, info);
+    this.outcomes.set(jobId, outcome);
+    const timeLeft = () => Math.max(1, params.startedAt + params.timeoutMs - Date.now());
+    const result = outcome.then(async (reply): Promise<Pick<DetachedJob, 'value' | 'output'>> => {
+      if (reply.type !== 'job.done') throw new InvalidArgumentError(`job ${jobId} ended with ${reply.type}`);
+      if (spec.kind === 'map') return reply.array === undefined ? {} : { output: reply.array.name };
+      const partitions = input.partitions.map((p) => p.index);
+      const partials = await this.inbox.take(jobId, partitions, reply.attempts ?? partitions.map(() => 0));
+      const value = await reduceValue({ client: this.deps.client, agents: this.deps.agents }, jobId, spec, input, partials, timeLeft());
+      return value === undefined ? {} : { value };
+    });
+    void result
+      .then(
+        (done) => this.keepOutcome(info, { state: 'done', ...done }),
+        (error: unknown) => {
+          const data = toErrorData(error);
+          delete data.stack;
+          this.keepOutcome(info, { state: error instanceof CancelledError ? 'cancelled' : 'failed', error: data });
+        },
+      )
+      .finally(() => {
+        this.outcomes.delete(jobId);
+        this.inbox.close(jobId);
+      });
+  }
+
+  /** A detached job ended: its outcome is stored before its running record is removed, so a crash in between loses neither. */
+  private keepOutcome(info: LaunchedJob, end: Pick<DetachedJob, 'value' | 'output' | 'error'> & { state: 'done' | 'failed' | 'cancelled' }): void {
+    // The coordinator is going away with its state: the next one resumes the job.
+    if (this.detached) return;
+    const endedAt = Date.now();
+    this.launched.delete(info.jobId);
+    this.deps.finished.add({ ...info, ...end, doneBlocks: end.state === 'done' ? info.totalBlocks : 0, endedAt });
+    this.deps.state.deleteJob(info.jobId);
+    const fields = { jobId: info.jobId, kind: info.kind, array: info.array, durationMs: endedAt - info.submittedAt, keptForMs: this.deps.finished.keepMs };
+    if (end.state === 'done') this.deps.logger.info('detached job done; its result is kept', fields);
+    else this.deps.logger.info(`detached job ${end.state}`, { ...fields, error: end.error?.message });
   }
 
   progress(message: MessageOf<'task.progress'>): void {
@@ -292,9 +427,28 @@ export class JobScheduler {
    * its request, hears the outcome at the reply subject it gave.
    */
   resume(job: PersistedJob): void {
+    if (job.launched === true) {
+      this.deps.logger.info('resuming a detached job of the previous coordinator', { jobId: job.jobId, kind: job.spec.kind });
+      try {
+        this.runLaunched({ ...job, generation: job.generation + 1 });
+      } catch (error) {
+        // Its input is gone, or it cannot run again: that is its outcome.
+        const data = toErrorData(error);
+        delete data.stack;
+        const info: LaunchedJob = { jobId: job.jobId, kind: job.spec.kind, array: this.deps.arrays.find(job.spec.arrayId)?.meta.name ?? job.spec.arrayId, totalBlocks: 0, submittedAt: job.startedAt };
+        this.keepOutcome(info, { state: 'failed', error: data });
+      }
+      return;
+    }
+    const replyTo = job.replyTo;
+    if (replyTo === undefined) {
+      this.deps.logger.error('a stored job has no one to answer and is not detached: dropped', { jobId: job.jobId });
+      this.deps.state.deleteJob(job.jobId);
+      return;
+    }
     const answer = (reply: Outgoing) => {
       try {
-        this.deps.bus.reply(job.replyTo, reply);
+        this.deps.bus.reply(replyTo, reply);
       } catch (error) {
         this.deps.logger.error('could not answer a resumed job', { jobId: job.jobId, error: toErrorData(error) });
       }
@@ -329,8 +483,10 @@ export class JobScheduler {
   }
 
   private launch(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
-    const { jobId, spec, clientId } = params;
+    const { jobId, spec } = params;
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
+    // A detached reduce's partials come to the coordinator, which makes its value (its client may be gone).
+    const clientId = params.launched === true && spec.kind === 'reduce' ? this.deps.bus.sender : params.clientId;
     const jobSubject = subjectFor(this.deps.cluster, { to: 'job', clientId, jobId });
     // Snapshots (the catalog's ArrayMeta never change): where a partition is served now is asked of the catalog.
     const input = this.deps.arrays.ready(spec.arrayId);
@@ -343,7 +499,7 @@ export class JobScheduler {
     checkBuiltinOpJob(spec, input, other);
     // A built-in's op and params are checked against the array before any agent is asked.
     if (spec.kind === 'reduce' && spec.kernel.kind === 'builtin') checkBuiltinKernel(spec.kernel, input.shape, true);
-    if (params.detached === true && spec.kind === 'reduce') {
+    if (params.detached === true && spec.kind === 'reduce' && params.launched !== true) {
       throw new InvalidArgumentError("detached is for a map (or fromFile), whose output stays in the cluster: a reduce's result goes only to its caller, so it ends with its client");
     }
     if (params.detached === true && spec.kind === 'map' && spec.outputName === undefined) {
@@ -365,12 +521,16 @@ export class JobScheduler {
     // (Without a reply subject, in the embedded cluster, nobody could be answered after a restart.)
     let stored = false;
     const { replyTo } = params;
+    // A detached job of job.launch is stored at once, before its client hears it was accepted;
+    // its record is removed once its outcome is kept (keepOutcome), not when it ends.
+    const launched = params.launched === true;
     const store = () => {
-      if (replyTo === undefined) return;
+      if (replyTo === undefined && !launched) return;
       stored = true;
-      this.deps.state.saveJob({ ...params, replyTo, ...(output === undefined ? {} : { outputId: output.id }) });
+      this.deps.state.saveJob({ ...params, ...(output === undefined ? {} : { outputId: output.id }) });
     };
-    const storeTimer = replyTo === undefined ? undefined : setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
+    if (launched) store();
+    const storeTimer = replyTo === undefined || launched ? undefined : setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
     storeTimer?.unref();
     const job = new RunningJob(jobId, spec, input, { startedAt: params.startedAt, timeoutMs: params.timeoutMs }, params.generation * MAX_ATTEMPTS, {
       bus: this.deps.bus,
@@ -433,7 +593,7 @@ export class JobScheduler {
         };
         clearTimeout(storeTimer);
         if (this.detached) return over();
-        if (stored) this.deps.state.deleteJob(jobId);
+        if (stored && !launched) this.deps.state.deleteJob(jobId);
         if (output === undefined) return over();
         try {
           if (outcome === 'failed') {
@@ -450,7 +610,7 @@ export class JobScheduler {
     });
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
-    this.owners.set(jobId, { clientId, detached: params.detached === true });
+    this.owners.set(jobId, { clientId: params.clientId, detached: params.detached === true });
     void job.over.then(() => ticket.release());
     const prepare = async () => {
       await this.deps.rejoined();
@@ -492,7 +652,7 @@ export class JobScheduler {
       ticket.withdraw();
       // Gone from the store before its caller hears it failed: a new coordinator must not resume it.
       clearTimeout(storeTimer);
-      if (stored && !this.detached) this.deps.state.deleteJob(jobId);
+      if (stored && !this.detached && !launched) this.deps.state.deleteJob(jobId);
       throw error;
     });
   }

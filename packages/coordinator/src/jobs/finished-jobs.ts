@@ -1,0 +1,89 @@
+import type { DetachedJob, Logger } from '@sharc/protocol';
+import type { FinishedJob, StateStore } from '../state/state-store.js';
+
+/** How often expired outcomes are swept from memory and the store, at most. */
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * The kept outcomes of detached jobs that ended (done, failed, cancelled), the one owner of
+ * them: each is stored in the state store when it is added, so it outlives its client and a
+ * coordinator restart, and is forgotten (here and in the store) `keepMs` after the job ended.
+ * An expired outcome is never given out, even before the sweep removed it.
+ */
+export class FinishedJobs {
+  private readonly kept = new Map<string, FinishedJob>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(
+    private readonly state: StateStore,
+    /** How long an outcome is kept after its job ended. */
+    readonly keepMs: number,
+    private readonly logger: Logger,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(keepMs, SWEEP_INTERVAL_MS));
+    this.sweeper.unref();
+  }
+
+  /** The outcomes a previous coordinator stored; those expired meanwhile are removed. */
+  restore(jobs: readonly FinishedJob[]): void {
+    for (const job of jobs) this.kept.set(job.jobId, job);
+    this.sweep();
+  }
+
+  /** A detached job ended: its outcome is stored and kept. */
+  add(job: FinishedJob): void {
+    this.kept.set(job.jobId, job);
+    this.state.saveFinished(job);
+  }
+
+  /** A kept outcome, with when it expires; undefined if unknown or expired. */
+  get(jobId: string, now = Date.now()): DetachedJob | undefined {
+    const job = this.kept.get(jobId);
+    if (job === undefined) return undefined;
+    if (this.expired(job, now)) {
+      this.forget(job.jobId);
+      return undefined;
+    }
+    return { ...job, expiresAt: job.endedAt + this.keepMs };
+  }
+
+  /** Every outcome kept now, oldest first. */
+  list(now = Date.now()): DetachedJob[] {
+    this.sweep(now);
+    return [...this.kept.values()].sort((a, b) => a.endedAt - b.endedAt).map((job) => ({ ...job, expiresAt: job.endedAt + this.keepMs }));
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+  }
+
+  private expired(job: FinishedJob, now: number): boolean {
+    return now - job.endedAt >= this.keepMs;
+  }
+
+  private sweep(now = Date.now()): void {
+    let swept = 0;
+    for (const job of this.kept.values()) {
+      if (!this.expired(job, now)) continue;
+      this.forget(job.jobId);
+      swept++;
+    }
+    if (swept > 0) this.logger.debug('forgot outcomes of detached jobs kept longer than keepResultsMs', { jobs: swept, keepResultsMs: this.keepMs });
+  }
+
+  private forget(jobId: string): void {
+    this.kept.delete(jobId);
+    this.state.deleteFinished(jobId);
+  }
+}
+
+/** A duration as a person reads it: `24 h`, `90 min`, `5 s`, `250 ms`. */
+export function durationText(ms: number): string {
+  const units: Array<[number, string]> = [
+    [3_600_000, 'h'],
+    [60_000, 'min'],
+    [1000, 's'],
+  ];
+  for (const [size, unit] of units) if (ms >= size && ms % size === 0) return `${ms / size} ${unit}`;
+  return `${ms} ms`;
+}
