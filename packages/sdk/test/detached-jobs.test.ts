@@ -31,7 +31,9 @@ describe('detached jobs: cluster.submit and cluster.job (real processes)', () =>
     const rows = 4000;
     const array = await submitter.put(Float64Array.from({ length: rows }, (_, i) => i), { partitions: 6, name: 'reports-input' });
     const kernel = { module: RECOVERY_KERNELS, partial: 'reportBlock', combine: 'concatReports' };
-    const job = await submitter.submit<BlockReport[]>('reduce', array, { ...kernel, params: { ms: 100 } });
+    // 6 one-block partitions of 3 s on 2 threads: it runs longer than the coordinator's liveness
+    // window for a client (about 5 s), past which a job that is not detached would be cancelled.
+    const job = await submitter.submit<BlockReport[]>('reduce', array, { ...kernel, params: { ms: 3000 } });
     assert.match(job.id, /^[0-9a-f]+$/);
     const early = await job.status();
     assert.ok(['queued', 'running'].includes(early.state), `just submitted: ${early.state}`);

@@ -3,6 +3,8 @@ import type { FinishedJob, StateStore } from '../state/state-store.js';
 
 /** How often expired outcomes are swept from memory and the store, at most. */
 const SWEEP_INTERVAL_MS = 60_000;
+/** Outcomes kept at most, whatever their age: beyond it the oldest are forgotten early (and logged). */
+export const MAX_KEPT_OUTCOMES = 100_000;
 
 /**
  * The kept outcomes of detached jobs that ended (done, failed, cancelled), the one owner of
@@ -26,7 +28,7 @@ export class FinishedJobs {
 
   /** The outcomes a previous coordinator stored; those expired meanwhile are removed. */
   restore(jobs: readonly FinishedJob[]): void {
-    for (const job of jobs) this.kept.set(job.jobId, job);
+    for (const job of [...jobs].sort((a, b) => a.endedAt - b.endedAt)) this.kept.set(job.jobId, job);
     this.sweep();
   }
 
@@ -34,6 +36,12 @@ export class FinishedJobs {
   add(job: FinishedJob): void {
     this.kept.set(job.jobId, job);
     this.state.saveFinished(job);
+    // Kept in insertion order, which is the order jobs ended: the first is the oldest.
+    while (this.kept.size > MAX_KEPT_OUTCOMES) {
+      const oldest = this.kept.keys().next().value!;
+      this.logger.warn('forgot the outcome of a detached job early: too many are kept', { jobId: oldest, kept: MAX_KEPT_OUTCOMES });
+      this.forget(oldest);
+    }
   }
 
   /** A kept outcome, with when it expires; undefined if unknown or expired. */

@@ -3,6 +3,8 @@ import {
   BusyError,
   CancelledError,
   JobNotFoundError,
+  MessageTooLargeError,
+  encodeValue,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
   checkBuiltinKernel,
@@ -58,6 +60,8 @@ const FINISHED_KEPT_MS = 15 * 1000;
 /** At most this many outcomes, and this many partitions named in them (attempts kept). */
 const FINISHED_KEPT = 500;
 const FINISHED_KEPT_PARTITIONS = 50_000;
+/** Outcomes of detached jobs that jobs.list gives at most (the newest): a reply must fit in a message. */
+const MAX_LISTED_FINISHED = 1000;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 
@@ -216,9 +220,9 @@ export class JobScheduler {
     );
   }
 
-  /** The kept outcomes of detached jobs that ended. */
+  /** The kept outcomes of detached jobs that ended, the newest MAX_LISTED_FINISHED. */
   finishedJobs(): DetachedJob[] {
-    return this.deps.finished.list();
+    return this.deps.finished.list().slice(-MAX_LISTED_FINISHED);
   }
 
   /**
@@ -247,7 +251,18 @@ export class JobScheduler {
       const partitions = input.partitions.map((p) => p.index);
       const partials = await this.inbox.take(jobId, partitions, reply.attempts ?? partitions.map(() => 0));
       const value = await reduceValue({ client: this.deps.client, agents: this.deps.agents }, jobId, spec, input, partials, timeLeft());
-      return value === undefined ? {} : { value };
+      if (value === undefined) return {};
+      // Kept in the state store and sent in job.info: it must fit in a message with room to spare.
+      const bytes = encodeValue(value).length;
+      const limit = Math.floor(this.deps.bus.transport.maxPayload / 2);
+      if (bytes > limit) {
+        throw new MessageTooLargeError(
+          `the value of job ${jobId} is ${bytes} bytes, more than a detached job's kept result may hold (${limit} bytes, half the server's max_payload): ` +
+            'return less from the kernel, or run it with cluster.reduce (sharc reduce), whose partials go straight to the caller',
+          { details: { jobId, bytes, limit } },
+        );
+      }
+      return { value };
     });
     void result
       .then(
