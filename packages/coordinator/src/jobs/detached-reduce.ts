@@ -78,7 +78,9 @@ export class PartialsInbox {
     }
     const lacking = missing();
     if (lacking.length > 0) {
-      throw new InternalError(`job ${jobId} finished but the results of partitions ${lacking.slice(0, 10).join(', ')} never reached the coordinator: submit it again`, {
+      throw new InternalError(
+        `job ${jobId} finished but the results of partitions ${lacking.slice(0, 10).join(', ')} never reached the coordinator: submit it again. ` +
+        `With NATS permissions, the coordinator's user must be let subscribe to sharc.*.job.coordinator.> (infra/nats-roles.conf)`, {
         retryable: true,
       });
     }
