@@ -138,6 +138,11 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
     const axis = await sharc(['submit', 'reduce', 'numbers', 'sum', '--axis', '0']);
     assert.equal(axis.code, 2);
     assert.match(axis.stderr, /--axis is not taken by sharc submit.*sharc reduce numbers sum --axis/);
+    for (const command of ['coordinator', 'up']) {
+      const keep = await sharc([command, '--keep-results', 'soon']);
+      assert.equal(keep.code, 2, command);
+      assert.match(keep.stderr, /--keep-results must be a duration: .*e\.g\. 30m, 24h, 7d.*"soon"/);
+    }
     const what = await sharc(['submit']);
     assert.equal(what.code, 2);
     assert.match(what.stderr, /sharc submit reduce NAME OP/);

@@ -136,7 +136,7 @@ export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype'
  * job, which then runs detached: follow it with `handle.wait({ onProgress, signal })`.
  */
 export interface SubmitOptions {
-  /** The job fails with TimeoutError (and stops) this long after it was submitted. @default 1 hour */
+  /** The job fails with TimeoutError (and stops) this long after it was submitted. @default 24 hours */
   timeoutMs?: number;
 }
 export const SUBMIT_OPTION_KEYS = keysOf<SubmitOptions>()(['timeoutMs']);
