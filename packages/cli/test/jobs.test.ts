@@ -5,6 +5,9 @@
  * after the coordinator was SIGKILLed and started again.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { connect, type Cluster } from '@sharc/sdk';
@@ -30,6 +33,7 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
   let processes: ProcessCluster;
   let cluster: Cluster;
   let sharc: (args: string[]) => ReturnType<typeof runSharc>;
+  let dir: string;
   const jobs = async () => jsonOf<JobJson[]>(await sharc(['jobs', '--json']));
   /** Submits with --detach and returns the id it printed (its process has exited). */
   const submitDetached = async (args: string[]) => {
@@ -41,6 +45,7 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
   };
 
   before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'sharc-jobs-'));
     // A restarted coordinator waits this long for agents to rejoin: roomy on a loaded machine.
     processes = await startProcessCluster({ agents: 2, threads: 1, memory: '256MiB', coordinatorArgs: ['--dead-after-ms', '6000'] });
     sharc = (args) => runSharc([...args, '--servers', processes.url]);
@@ -50,6 +55,7 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
   after(async () => {
     await cluster?.close();
     await processes?.stop();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   it('submit --detach prints the job id and exits; sharc wait in another process prints what sharc reduce prints, and so does sharc result', async () => {
@@ -99,8 +105,9 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
   });
 
   it('a job running while the coordinator is SIGKILLed and restarted finishes; sharc result meanwhile says to sharc wait', async () => {
-    // 4 partitions of one block, 3 s each, on 2 threads: it runs for about 6 s.
-    const id = await submitDetached(['reduce', 'numbers', `${KERNELS}#slow`, '--combine', 'add', '--params', '{"ms":3000}']);
+    // Its kernel waits for this file: the job runs until the test creates it.
+    const release = path.join(dir, 'release');
+    const id = await submitDetached(['reduce', 'numbers', `${KERNELS}#waitForFile`, '--combine', 'add', '--params', JSON.stringify({ file: release })]);
     for (;;) {
       const job = (await jobs()).find((j) => j.jobId === id);
       if (job?.state === 'running') break;
@@ -111,6 +118,9 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
     assert.equal(early.code, 1);
     assert.match(early.stderr, new RegExp(`job ${id} is still running .*sharc wait ${id}`));
     await processes.restartCoordinator();
+    // Resumed by the new coordinator, still waiting on the file.
+    assert.ok(['queued', 'running'].includes((await jobs()).find((j) => j.jobId === id)?.state ?? 'unknown'));
+    await writeFile(release, '');
     const waited = await sharc(['wait', id, '--progress', 'always']);
     assert.equal(waited.code, 0, waited.stderr);
     assert.equal(waited.stdout.trim(), String(ROWS), 'every element counted once');
