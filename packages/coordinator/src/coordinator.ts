@@ -15,6 +15,9 @@ import {
   type MessageOf,
   type Outgoing,
   type Transport,
+  type AgentInfo,
+  type ArrayMeta,
+  type JobStatus,
 } from '@sharc/protocol';
 import { AgentClient } from './agents/agent-client.js';
 import { ArrayLifecycle, generatedName } from './arrays/array-lifecycle.js';
@@ -33,6 +36,14 @@ import { AgentRegistry } from './registry/agent-registry.js';
 import { ArrayCatalog } from './registry/array-catalog.js';
 import { dropWorkOfGoneClient } from './registry/client-departure.js';
 import { ClientSessions } from './registry/client-sessions.js';
+import { ClusterEvents } from './observe/cluster-events.js';
+import { logJobs } from './observe/job-log.js';
+
+export interface ClusterView {
+  agents: Array<AgentInfo & { state: 'alive' | 'dead' }>;
+  arrays: ArrayMeta[];
+  jobs: JobStatus[];
+}
 
 /** How long a client cut off from NATS may take to reconnect once the server is back (nats.js waits 250 ms between tries). */
 const CLIENT_RECONNECT_SLACK_MS = 1000;
@@ -65,6 +76,8 @@ const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
  * touches array bytes; those stay on the agents.
  */
 export class Coordinator {
+  /** What happens in the cluster (agents joined and dead, partitions moved, jobs): for the dashboard, metrics and job log lines. */
+  readonly events = new ClusterEvents();
   private readonly bus: MessageBus;
   private readonly agents: AgentRegistry;
   /** Every request to an agent goes through it. */
@@ -102,7 +115,7 @@ export class Coordinator {
     this.bus = new MessageBus(transport, 'coordinator', options.logger, options.lease);
     const { state } = options;
     this.arrays = new ArrayCatalog((arrayId, current) => (current === undefined ? state.deleteArray(arrayId) : state.saveArray(arrayId, current)));
-    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active);
+    this.agents = new AgentRegistry(options.deadAfterMs, options.logger, (agentId) => this.onAgentDead(agentId), active, this.events);
     this.agentClient = new AgentClient(this.bus, options.cluster, this.agents);
     this.placement = new PartitionAllocator(
       this.agentClient,
@@ -116,6 +129,7 @@ export class Coordinator {
       agents: this.agents,
       placement: this.placement,
       logger: options.logger,
+      events: this.events,
       runMapTask: (input, output, origin, index, other) =>
         rebuildMapPartition({ client: this.agentClient, agents: this.agents }, input, output, origin, index, other),
     });
@@ -132,6 +146,7 @@ export class Coordinator {
       placement: this.placement,
       recovery: this.recovery,
       state: options.state,
+      events: this.events,
       rejoined: () => this.rejoined,
       maxRunningJobs: options.maxRunningJobs,
       maxQueuedJobs: options.maxQueuedJobs,
@@ -156,6 +171,7 @@ export class Coordinator {
     // heartbeats it buffered). So: the longer of the two windows, one heartbeat, and that moment.
     const clientWindowMs = Math.max(options.deadAfterMs, NATS_OUTAGE_TOLERANCE_MS) + CLIENT_HEARTBEAT_MS + CLIENT_RECONNECT_SLACK_MS;
     this.clients = new ClientSessions(clientWindowMs, options.logger, (clientId, silentForMs) => void this.onClientGone(clientId, silentForMs), active);
+    logJobs(this.events, options.logger);
     this.copier = setInterval(() => this.recovery.restoreAllCopies(), COPY_SWEEP_MS);
     this.copier.unref();
   }
@@ -374,8 +390,18 @@ export class Coordinator {
       progress: (done, total) => this.bus.publish(subject, { type: 'job.progress', jobId, done, total }),
     });
     this.loads.set(jobId, { controller, clientId: message.from, detached, outcome });
+    const startedAt = Date.now();
+    const about = { job: jobId, jobKind: 'load' as const, kernel: 'file', array: message.name ?? message.source.path };
+    this.events.note({ kind: 'job.started', ...about, partitions: message.partitions ?? 0, client: message.from });
     try {
-      return await outcome;
+      const reply = await outcome;
+      const partitions = reply.type === 'array.info' ? reply.array.partitions.length : 0;
+      this.events.note({ kind: 'job.finished', ...about, partitions, durationMs: Date.now() - startedAt, outcome: 'ok' });
+      return reply;
+    } catch (error) {
+      const ended = error instanceof CancelledError ? 'cancelled' : 'failed';
+      this.events.note({ kind: 'job.finished', ...about, partitions: 0, durationMs: Date.now() - startedAt, outcome: ended, error: `${(error as Error).name}: ${(error as Error).message}` });
+      throw error;
     } finally {
       this.loads.delete(jobId);
       this.rememberLoad(jobId, outcome);
@@ -420,15 +446,6 @@ export class Coordinator {
     return this.lifecycle.addLoaded(record);
   }
 
-
-
-
-
-
-
-
-
-
   /**
    * A coordinator whose lease lapsed (NATS was away, or this process was paused) holds what
    * arrives until the lease is proven again, then answers it; one that lost its lease (a
@@ -445,6 +462,15 @@ export class Coordinator {
    * call that changed it: a put, map or delete that returned is in them), their memory and load
    * as they last reported it (heartbeats, every second).
    */
+  /**
+   * The cluster as it is now, as clients see it (nodes(), list(), runningJobs()): for the
+   * dashboard and metrics of this process. Arrays carry their whole placement: summarize it
+   * before sending it anywhere (an array may have 262,144 partitions).
+   */
+  view(): ClusterView {
+    return { agents: this.listNodes().agents, arrays: this.arrays.list(), jobs: this.scheduler.status() };
+  }
+
   private listNodes(): Outgoing<'nodes.listed'> {
     const placed = this.arrays.placedCopies();
     return { type: 'nodes.listed', agents: this.agents.all().map((agent) => ({ ...agent, partitions: placed.get(agent.id) ?? 0 })) };

@@ -8,6 +8,9 @@
  * ```
  */
 export { Coordinator } from './coordinator.js';
+export type { ClusterView } from './coordinator.js';
+export { ClusterEvents, RECENT_EVENTS, COALESCE_MS } from './observe/cluster-events.js';
+export type { ClusterEvent, ClusterEventBody, ClusterEventListener, PartitionEventKind, JobKind, JobOutcome } from './observe/cluster-events.js';
 export { resolveCoordinatorOptions } from './options.js';
 export { MemoryStateStore } from './state/state-store.js';
 export { KvStateStore } from './state/kv-state-store.js';

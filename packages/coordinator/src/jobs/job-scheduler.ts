@@ -22,6 +22,7 @@ import {
   type DetachedJob,
   type DType,
   type JobStatus,
+  type KernelRef,
   type Logger,
   type MessageBus,
   type MessageOf,
@@ -30,6 +31,7 @@ import {
   type SharcError,
 } from '@sharc/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
+import type { ClusterEvents } from '../observe/cluster-events.js';
 import { newArrayId, type PartitionAllocator } from '../placement/partition-allocator.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
@@ -92,6 +94,8 @@ export interface SchedulerDeps {
   placement: PartitionAllocator;
   recovery: PartitionRecovery;
   state: StateStore;
+  /** Told when each job starts and ends (or is refused). */
+  events: ClusterEvents;
   /** Resolves once a restarted coordinator's agents had their chance to rejoin: jobs wait for it. */
   rejoined(): Promise<void>;
   /** Jobs that may run at once, and wait in the queue. */
@@ -483,16 +487,29 @@ export class JobScheduler {
     if (finished !== undefined) return finished.error === undefined ? Promise.resolve(this.doneReply(jobId, finished)) : Promise.reject(fromErrorData(finished.error));
     const running = this.outcomes.get(jobId);
     if (running !== undefined) return running;
+    const { spec } = params;
+    const input = this.deps.arrays.find(spec.arrayId)?.meta;
+    const about = { job: jobId, jobKind: spec.kind, kernel: kernelLabel(spec.kernel), array: input?.name ?? spec.arrayId, partitions: input?.partitions.length ?? 0 };
     let outcome: Promise<Outgoing>;
     try {
       outcome = this.launch(params);
     } catch (error) {
+      this.deps.events.note({ kind: 'job.finished', ...about, durationMs: 0, outcome: 'refused', error: errorLine(error) });
       return Promise.reject(error as Error);
     }
+    const startedAt = Date.now();
+    this.deps.events.note({ kind: 'job.started', ...about, client: params.clientId });
     this.outcomes.set(jobId, outcome);
     outcome.then(
-      (reply) => this.remember(jobId, { reply }),
-      (error: unknown) => this.remember(jobId, { error }),
+      (reply) => {
+        this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: 'ok' });
+        this.remember(jobId, { reply });
+      },
+      (error: unknown) => {
+        const ended = error instanceof CancelledError ? 'cancelled' : error instanceof BusyError ? 'refused' : 'failed';
+        this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: ended, error: errorLine(error) });
+        this.remember(jobId, { error });
+      },
     ).finally(() => this.outcomes.delete(jobId));
     return outcome;
   }
@@ -719,4 +736,13 @@ function checkPartitionSubset(partitions: readonly number[], input: ArrayMeta): 
 
 function generatedName(): string {
   return `array-${randomBytes(4).toString('hex')}`;
+}
+
+/** How a job's kernel shows in logs and metrics: a built-in by name, a kernel module as 'custom' (few distinct values). */
+function kernelLabel(kernel: KernelRef): string {
+  return kernel.kind === 'reduce' || kernel.kind === 'map' ? 'custom' : kernel.op;
+}
+
+function errorLine(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

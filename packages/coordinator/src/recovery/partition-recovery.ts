@@ -18,6 +18,7 @@ import type { PartitionAllocator } from '../placement/partition-allocator.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import { LogTally } from '../log-tally.js';
+import type { ClusterEvents } from '../observe/cluster-events.js';
 import { awaitingHoldersError, partitionLostError } from './lost-partitions.js';
 
 /** A map partition's rebuild moves on this many times when the agent doing it dies. */
@@ -37,6 +38,8 @@ export interface RecoveryHooks {
   agents: AgentRegistry;
   placement: PartitionAllocator;
   logger: Logger;
+  /** Told of partitions moved, rebuilt, copied and lost. @default none */
+  events?: ClusterEvents;
   /**
    * Computes partition `index` of a map output from its input, on the agent that serves both;
    * rejects with a ConnectionError naming the agent (details.agentId) if it dies meanwhile.
@@ -184,6 +187,7 @@ export class PartitionRecovery {
       catalog.placePartition(arrayId, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
       await placement.releaseCopy(partition.agentId, arrayId, partition);
       this.repeated.warn('a copy took over a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: promoted });
+      this.hooks.events?.note({ kind: 'partitions.moved', array: arrayId, name: header.meta.name, partitions: 1, agent: partition.agentId });
       this.restoreCopies(arrayId, index);
       return;
     }
@@ -197,6 +201,7 @@ export class PartitionRecovery {
       return;
     }
     this.repeated.warn('rebuilt a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: header.origin.kind });
+    this.hooks.events?.note({ kind: 'partitions.rebuilt', array: arrayId, name: header.meta.name, partitions: 1, agent: partition.agentId });
   }
 
   /**
@@ -289,6 +294,7 @@ export class PartitionRecovery {
     if (lacking !== undefined) {
       if (holders.length === 0) {
         this.hooks.catalog.markLost(record.meta.id, partition.index);
+        this.hooks.events?.note({ kind: 'partitions.lost', array: record.meta.id, name: record.meta.name, partitions: 1 });
         this.hooks.logger.error('a partition is lost for good: every agent holding a copy came back without it', {
           array: record.meta.name,
           partition: partition.index,
@@ -346,6 +352,7 @@ export class PartitionRecovery {
         }
         catalog.placePartition(arrayId, { ...now, replicas: [...(now.replicas ?? []), target] });
         this.repeated.info('made a new copy of a partition', { array: record.meta.name, partition: index, on: target });
+        this.hooks.events?.note({ kind: 'copies.remade', array: arrayId, name: record.meta.name, partitions: 1 });
         // The new copy may serve: an agent back from the dead gets its share of the primaries.
         this.balanceSoon(arrayId);
       }
@@ -466,6 +473,7 @@ export class PartitionRecovery {
       );
     }
     this.hooks.catalog.markLost(record.meta.id, partition.index);
+    this.hooks.events?.note({ kind: 'partitions.lost', array: record.meta.id, name: record.meta.name, partitions: 1 });
     return partitionLostError(this.hooks.catalog.find(record.meta.id)?.meta ?? record.meta, `its agent restarted without it, and its input '${inputName}' lost that partition for good too, so it cannot be computed again`);
   }
 

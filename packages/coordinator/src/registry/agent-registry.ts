@@ -1,4 +1,5 @@
 import { reservedBytesOf, type AgentInfo, type Logger } from '@sharc/protocol';
+import type { ClusterEvents } from '../observe/cluster-events.js';
 import { LivenessSweep } from './liveness-sweep.js';
 
 export type AgentState = 'alive' | 'dead';
@@ -30,6 +31,7 @@ export class AgentRegistry {
     private readonly logger: Logger,
     private readonly onDead: (agentId: string) => void = () => undefined,
     private readonly active: () => boolean = () => true,
+    private readonly events?: ClusterEvents,
   ) {
     // Infinity turns liveness off: agents in the client's own process (the embedded cluster)
     // share its event loop, and a busy user loop must not get them declared dead.
@@ -55,6 +57,7 @@ export class AgentRegistry {
       host: info.host,
       threads: info.threads,
     });
+    this.events?.note({ kind: 'agent.joined', agent: info.id, host: info.host, threads: info.threads, again: existing !== undefined });
   }
 
   /**
@@ -151,6 +154,7 @@ export class AgentRegistry {
 
   private declareDead(record: AgentRecord): void {
     record.state = 'dead';
+    this.events?.note({ kind: 'agent.dead', agent: record.info.id });
     const waiters = this.deathWaiters.get(record.info.id);
     this.deathWaiters.delete(record.info.id);
     for (const wake of waiters ?? []) wake();
