@@ -237,13 +237,18 @@ export class JobScheduler {
   private runLaunched(params: Omit<PersistedJob, 'replyTo'>): void {
     const { jobId, spec } = params;
     if (spec.kind === 'reduce') this.inbox.open(jobId);
+    const known = this.deps.arrays.find(spec.arrayId)?.meta;
+    const about = { job: jobId, jobKind: spec.kind, kernel: kernelLabel(spec.kernel), array: known?.name ?? spec.arrayId, partitions: known?.partitions.length ?? 0 };
     let outcome: Promise<Outgoing>;
     try {
       outcome = this.launch(params);
     } catch (error) {
       this.inbox.close(jobId);
+      this.deps.events.note({ kind: 'job.finished', ...about, durationMs: 0, outcome: 'refused', error: errorLine(error) });
       throw error;
     }
+    const startedAt = Date.now();
+    this.deps.events.note({ kind: 'job.started', ...about, client: params.clientId });
     const input = this.jobs.get(jobId)!.input;
     const info: LaunchedJob = { jobId, kind: spec.kind, array: input.name, totalBlocks: this.jobs.get(jobId)!.total, submittedAt: params.startedAt };
     this.launched.set(jobId, info);
@@ -270,11 +275,16 @@ export class JobScheduler {
     });
     void result
       .then(
-        (done) => this.keepOutcome(info, { state: 'done', ...done }),
+        (done) => {
+          this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: 'ok' });
+          this.keepOutcome(info, { state: 'done', ...done });
+        },
         (error: unknown) => {
+          const cancelled = error instanceof CancelledError;
+          this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: cancelled ? 'cancelled' : 'failed', error: errorLine(error) });
           const data = toErrorData(error);
           delete data.stack;
-          this.keepOutcome(info, { state: error instanceof CancelledError ? 'cancelled' : 'failed', error: data });
+          this.keepOutcome(info, { state: cancelled ? 'cancelled' : 'failed', error: data });
         },
       )
       .finally(() => {
@@ -292,8 +302,8 @@ export class JobScheduler {
     this.deps.finished.add({ ...info, ...end, doneBlocks: end.state === 'done' ? info.totalBlocks : 0, endedAt });
     this.deps.state.deleteJob(info.jobId);
     const fields = { jobId: info.jobId, kind: info.kind, array: info.array, durationMs: endedAt - info.submittedAt, keptForMs: this.deps.finished.keepMs };
-    if (end.state === 'done') this.deps.logger.info('detached job done; its result is kept', fields);
-    else this.deps.logger.info(`detached job ${end.state}`, { ...fields, error: end.error?.message });
+    // (The job's end has its info line from the job log.)
+    this.deps.logger.debug(`detached job ${end.state}; its outcome is kept`, fields);
   }
 
   progress(message: MessageOf<'task.progress'>): void {
