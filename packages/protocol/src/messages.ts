@@ -206,6 +206,8 @@ export const detachedJobSchema = z.object({
   expiresAt: count.optional(),
   /** A reduce's value once done (what `cluster.reduce` returns; absent for a custom reduce of no rows). */
   value: z.unknown().optional(),
+  /** In a listing (jobs.list): the value was left out for its size; job.get (`sharc result`) gives it. */
+  valueOmitted: z.boolean().optional(),
   /** A map's output array, by name, once done. */
   output: z.string().optional(),
   /** Why it failed or was cancelled. */

@@ -76,6 +76,19 @@ describe('detached jobs: cluster.submit and cluster.job (real processes)', () =>
     assert.equal(sum, await cluster.reduce(big, 'sum'));
   });
 
+  it('a large value is given whole by result(), and left out of the jobs listing (which must fit in a message)', async () => {
+    const array = await cluster.put(new Float64Array(3000).fill(1), { partitions: 3 });
+    const kernel = { module: KERNELS, partial: 'wideSum', combine: 'addWide', params: { width: 2000 } };
+    const job = await cluster.submit<number[]>('reduce', array, kernel);
+    const value = await job.result();
+    assert.deepEqual(value, await cluster.reduce(array, kernel));
+    assert.equal(value.length, 2000);
+    const listed = (await cluster.jobs()).find((j) => j.jobId === job.id);
+    assert.equal(listed?.state, 'done');
+    assert.equal(listed?.valueOmitted, true);
+    assert.equal(listed?.value, undefined);
+  });
+
   it('a map without a name gets one; result() opens its output, which holds the map', async () => {
     const data = Float64Array.from({ length: 3000 }, (_, i) => i - 1500);
     const array = await cluster.put(data, { partitions: 3 });

@@ -215,6 +215,7 @@ function resultText(job: JobInfo): string {
   if (job.state === 'failed' || job.state === 'cancelled') return job.error?.message.split('\n')[0]?.slice(0, 80) ?? '';
   if (job.state !== 'done') return '';
   if (job.kind === 'map') return job.output ?? '';
+  if (job.valueOmitted === true) return `(large: sharc result ${job.jobId})`;
   const text = valueText(job.value) ?? toJson(job.value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }

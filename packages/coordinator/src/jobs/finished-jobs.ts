@@ -1,4 +1,4 @@
-import type { DetachedJob, Logger } from '@sharc/protocol';
+import { encodeValue, type DetachedJob, type Logger } from '@sharc/protocol';
 import type { FinishedJob, StateStore } from '../state/state-store.js';
 
 /** How often expired outcomes are swept from memory and the store, at most. */
@@ -14,6 +14,8 @@ export const MAX_KEPT_OUTCOMES = 100_000;
  */
 export class FinishedJobs {
   private readonly kept = new Map<string, FinishedJob>();
+  /** Each kept outcome's encoded size, whole and of its value: what a listing of it costs. */
+  private readonly sizes = new Map<string, { record: number; value: number }>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
@@ -28,13 +30,13 @@ export class FinishedJobs {
 
   /** The outcomes a previous coordinator stored; those expired meanwhile are removed. */
   restore(jobs: readonly FinishedJob[]): void {
-    for (const job of [...jobs].sort((a, b) => a.endedAt - b.endedAt)) this.kept.set(job.jobId, job);
+    for (const job of [...jobs].sort((a, b) => a.endedAt - b.endedAt)) this.keep(job);
     this.sweep();
   }
 
   /** A detached job ended: its outcome is stored and kept. */
   add(job: FinishedJob): void {
-    this.kept.set(job.jobId, job);
+    this.keep(job);
     this.state.saveFinished(job);
     // Kept in insertion order, which is the order jobs ended: the first is the oldest.
     while (this.kept.size > MAX_KEPT_OUTCOMES) {
@@ -61,6 +63,31 @@ export class FinishedJobs {
     return [...this.kept.values()].sort((a, b) => a.endedAt - b.endedAt).map((job) => ({ ...job, expiresAt: job.endedAt + this.keepMs }));
   }
 
+  /**
+   * The newest outcomes whose listing fits in `budgetBytes`, oldest first: a value larger than
+   * `maxValueBytes` is left out (`valueOmitted`; job.get gives it), and older outcomes past the
+   * budget are not listed, so a jobs.list reply always fits in a message.
+   */
+  listWithin(budgetBytes: number, maxValueBytes: number, now = Date.now()): DetachedJob[] {
+    this.sweep(now);
+    const listed: DetachedJob[] = [];
+    let used = 0;
+    for (const job of [...this.kept.values()].reverse()) {
+      const size = this.sizes.get(job.jobId) ?? { record: 0, value: 0 };
+      const omit = size.value > maxValueBytes;
+      const cost = omit ? size.record - size.value : size.record;
+      if (used + cost > budgetBytes) break;
+      used += cost;
+      const shown: DetachedJob = { ...job, expiresAt: job.endedAt + this.keepMs };
+      if (omit) {
+        delete shown.value;
+        shown.valueOmitted = true;
+      }
+      listed.push(shown);
+    }
+    return listed.reverse();
+  }
+
   close(): void {
     clearInterval(this.sweeper);
   }
@@ -79,8 +106,15 @@ export class FinishedJobs {
     if (swept > 0) this.logger.debug('forgot outcomes of detached jobs kept longer than keepResultsMs', { jobs: swept, keepResultsMs: this.keepMs });
   }
 
+  private keep(job: FinishedJob): void {
+    this.kept.delete(job.jobId);
+    this.kept.set(job.jobId, job);
+    this.sizes.set(job.jobId, { record: encodeValue(job).length, value: job.value === undefined ? 0 : encodeValue(job.value).length });
+  }
+
   private forget(jobId: string): void {
     this.kept.delete(jobId);
+    this.sizes.delete(jobId);
     this.state.deleteFinished(jobId);
   }
 }

@@ -62,8 +62,8 @@ const FINISHED_KEPT_MS = 15 * 1000;
 /** At most this many outcomes, and this many partitions named in them (attempts kept). */
 const FINISHED_KEPT = 500;
 const FINISHED_KEPT_PARTITIONS = 50_000;
-/** Outcomes of detached jobs that jobs.list gives at most (the newest): a reply must fit in a message. */
-const MAX_LISTED_FINISHED = 1000;
+/** A detached job's value larger than this is left out of jobs.list (job.get gives it). */
+const LISTED_VALUE_BYTES = 1024;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 
@@ -224,9 +224,13 @@ export class JobScheduler {
     );
   }
 
-  /** The kept outcomes of detached jobs that ended, the newest MAX_LISTED_FINISHED. */
+  /**
+   * The kept outcomes of detached jobs that ended, newest first up to a quarter of the server's
+   * max_payload (values over LISTED_VALUE_BYTES left out): jobs.list's reply must fit in a
+   * message whatever the jobs returned.
+   */
   finishedJobs(): DetachedJob[] {
-    return this.deps.finished.list().slice(-MAX_LISTED_FINISHED);
+    return this.deps.finished.listWithin(Math.floor(this.deps.bus.transport.maxPayload / 4), LISTED_VALUE_BYTES);
   }
 
   /**

@@ -96,7 +96,7 @@ export type PersistedJob = z.infer<typeof persistedJobSchema>;
  * keepResultsMs after `endedAt` so that any client finds it, after its submitter went away and
  * after a coordinator restart. `expiresAt` is not stored: it follows from the setting.
  */
-export const finishedJobSchema = detachedJobSchema.omit({ expiresAt: true }).extend({
+export const finishedJobSchema = detachedJobSchema.omit({ expiresAt: true, valueOmitted: true }).extend({
   state: z.enum(['done', 'failed', 'cancelled']),
   endedAt: count,
 });
