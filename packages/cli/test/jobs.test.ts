@@ -51,6 +51,7 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
     sharc = (args) => runSharc([...args, '--servers', processes.url]);
     cluster = await connect({ servers: processes.url });
     await cluster.put(Float64Array.from({ length: ROWS }, (_, i) => (i % 97) - 40), { name: 'numbers', partitions: 4 });
+    await cluster.put(Float64Array.from({ length: 4000 }, (_, i) => Math.cos(i) * 10), { name: 'grid', shape: [1000, 4], partitions: 3 });
   });
   after(async () => {
     await cluster?.close();
@@ -77,10 +78,16 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
     assert.match(table.stdout, new RegExp(`${id}\\s+reduce\\s+numbers\\s+done\\s+100%`));
   });
 
-  it('without --detach it waits and prints as reduce and map do: a custom-kernel reduce, a map', async () => {
+  it('without --detach it waits and prints as reduce and map do: a custom-kernel reduce, built-ins with their flags, a map', async () => {
     const reduce = await sharc(['submit', 'reduce', 'numbers', `${KERNELS}#countAbove`, '--combine', 'add', '--params', '{"threshold":0}']);
     assert.equal(reduce.code, 0, reduce.stderr);
     assert.equal(reduce.stdout, (await sharc(['reduce', 'numbers', `${KERNELS}#countAbove`, '--combine', 'add', '--params', '{"threshold":0}'])).stdout);
+    // The built-ins' flags, as sharc reduce takes them.
+    for (const args of [['grid', 'std', '--ddof', '1'], ['grid', 'mean', '--axis', '0'], ['numbers', 'histogram', '--bins', '5', '--range=-40,56']]) {
+      const submitted = await sharc(['submit', 'reduce', ...args]);
+      assert.equal(submitted.code, 0, submitted.stderr);
+      assert.equal(submitted.stdout, (await sharc(['reduce', ...args])).stdout, args.join(' '));
+    }
     const map = await sharc(['submit', 'map', 'numbers', '--kernel', `${KERNELS}#addOne`, '--out', 'plus-one']);
     assert.equal(map.code, 0, map.stderr);
     assert.match(map.stdout, /^stored 'plus-one': float64 \[20000\]/);
@@ -145,9 +152,12 @@ describe('sharc submit, jobs, wait and result against a real cluster', () => {
     const badId = await sharc(['wait', 'not/an/id']);
     assert.equal(badId.code, 2);
     assert.match(badId.stderr, /not a job id/);
-    const axis = await sharc(['submit', 'reduce', 'numbers', 'sum', '--axis', '0']);
+    const axis = await sharc(['submit', 'reduce', 'numbers', 'sum', '--axis', '1']);
     assert.equal(axis.code, 2);
-    assert.match(axis.stderr, /--axis is not taken by sharc submit.*sharc reduce numbers sum --axis/);
+    assert.match(axis.stderr, /--axis 1 makes a new array of one value per row: run sharc op numbers sum --axis 1 --out NAME/);
+    const histogram = await sharc(['submit', 'reduce', 'numbers', 'histogram', '--bins', '4']);
+    assert.equal(histogram.code, 2);
+    assert.match(histogram.stderr, /a submitted histogram needs --range LO,HI/);
     for (const command of ['coordinator', 'up']) {
       const keep = await sharc([command, '--keep-results', 'soon']);
       assert.equal(keep.code, 2, command);

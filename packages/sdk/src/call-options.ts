@@ -141,6 +141,22 @@ export interface SubmitOptions {
 }
 export const SUBMIT_OPTION_KEYS = keysOf<SubmitOptions>()(['timeoutMs']);
 
+/**
+ * Options of `cluster.submit('reduce', array, builtinName, …)`: a built-in's own, as its
+ * ArrayRef method takes them (`axis: 0` for one value per column, `ddof` for var and std,
+ * `bins` and `range` for a histogram, whose range a submitted one needs), and the job's time.
+ */
+export interface SubmitBuiltinOptions extends SubmitOptions {
+  /** 0: one value per column of a 2-D array (axis 1 makes a new array: `a.sum({ axis: 1 })`). @default every element */
+  axis?: 0;
+  /** var, std: the divisor is `n - ddof`. @default 0 */
+  ddof?: number;
+  /** histogram: number of equal-width bins. @default 10 */
+  bins?: number;
+  /** histogram: outer edges `[lo, hi]` (needed: the data's min and max would take two more jobs). */
+  range?: readonly [number, number];
+}
+
 /** Options of `cluster.submit('map', …)`: the output's, as map's, and the job's time. */
 export interface SubmitMapOptions extends SubmitOptions {
   /** Output element type. @default the input's */

@@ -27,10 +27,8 @@ import {
   isSubjectToken,
   nearestName,
   checkKeys,
-  checkBuiltinKernel,
-  elementCount,
-  emptyOpError,
-  emptyReductionError,
+  BUILTIN_OPS,
+  type BuiltinOp,
   type AgentInfo,
   type ArrayMeta,
   type BuiltinMap,
@@ -59,7 +57,8 @@ import { reduceArray } from './array-reductions.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
-import { CALL_KEYS, SUBMIT_MAP_OPTION_KEYS, SUBMIT_OPTION_KEYS, type SubmitMapOptions, type SubmitOptions } from './call-options.js';
+import { CALL_KEYS, SUBMIT_MAP_OPTION_KEYS, SUBMIT_OPTION_KEYS, type SubmitBuiltinOptions, type SubmitMapOptions, type SubmitOptions } from './call-options.js';
+import { BUILTIN_OWN_KEYS, builtinKernelOf } from './array-reductions.js';
 import { JobHandle, type JobHandleOwner, type JobInfo } from './jobs/job-handle.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
 import { DirectReducer } from './jobs/direct-reduce.js';
@@ -83,7 +82,7 @@ import { checkJobOptions } from './validate.js';
 import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkNewName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
-export type { SubmitOptions, SubmitMapOptions, JobInfo };
+export type { SubmitOptions, SubmitBuiltinOptions, SubmitMapOptions, JobInfo };
 export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo };
 
 /** How many partition transfers run at once during put and toArray. */
@@ -431,13 +430,15 @@ export class Cluster implements ArrayOwner {
    * console.log(await job.result({ onProgress: (done, total) => … }));
    * ```
    */
-  submit<T = unknown>(kind: 'reduce', array: ArrayRef, kernel: NamedReduction | ReduceKernel, options?: SubmitOptions): Promise<JobHandle<T>>;
+  submit<T = unknown>(kind: 'reduce', array: ArrayRef, kernel: BuiltinOp, options?: SubmitBuiltinOptions): Promise<JobHandle<T>>;
+  submit<T = unknown>(kind: 'reduce', array: ArrayRef, kernel: ReduceKernel, options?: SubmitOptions): Promise<JobHandle<T>>;
   submit(kind: 'map', array: ArrayRef, kernel: MapKernel, options?: SubmitMapOptions): Promise<JobHandle<ArrayRef>>;
-  async submit(kind: 'reduce' | 'map', array: ArrayRef, kernel: NamedReduction | ReduceKernel | MapKernel, options: SubmitOptions | SubmitMapOptions = {}): Promise<JobHandle> {
+  async submit(kind: 'reduce' | 'map', array: ArrayRef, kernel: BuiltinOp | ReduceKernel | MapKernel, options: SubmitBuiltinOptions | SubmitMapOptions = {}): Promise<JobHandle> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
     if (kind !== 'reduce' && kind !== 'map') throw new InvalidArgumentError(`submit runs a 'reduce' or a 'map', got ${JSON.stringify(kind)}`);
     checkArrayRef(array);
-    checkSubmitOptions(kind, options);
+    const op = kind === 'reduce' && typeof kernel === 'string' ? checkedBuiltinName(kernel) : undefined;
+    checkSubmitOptions(kind, options, op === undefined ? [] : BUILTIN_OWN_KEYS[op]);
     if (typeof kernel === 'object' && kernel !== null) {
       checkKeys(kernel, { of: `submit('${kind}')'s kernel`, here: 'the kernel', noun: 'key', keys: kind === 'reduce' ? CALL_KEYS.reduce.kernel : CALL_KEYS.map.kernel });
     }
@@ -448,7 +449,7 @@ export class Cluster implements ArrayOwner {
       }
       spec = await this.mapSpec(array, kernel as MapKernel, options as SubmitMapOptions);
     } else if (typeof kernel === 'string') {
-      spec = { kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: checkedNamedReduction(kernel, array) } };
+      spec = { kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', ...submittedBuiltin(array, op!, options as SubmitBuiltinOptions) } };
     } else {
       if (typeof kernel !== 'object' || kernel === null) throw new InvalidArgumentError(`submit('reduce') takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
       spec = (await this.reduceSpec(array, kernel as ReduceKernel)).spec;
@@ -767,28 +768,37 @@ function withTimeout<T extends JobOptions>(options: T, timeoutMs: number | undef
 }
 
 /** submit's options: a call that returns at once takes no onProgress or signal, and every submitted job is detached. */
-function checkSubmitOptions(kind: 'reduce' | 'map', options: object): void {
+function checkSubmitOptions(kind: 'reduce' | 'map', options: object, builtinKeys: readonly string[]): void {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`submit('${kind}')'s options must be an object`);
   const following = ['onProgress', 'signal'].find((key) => Object.hasOwn(options, key));
   if (following !== undefined) {
     throw new InvalidArgumentError(`submit returns as soon as the job is accepted, so it takes no ${following}: give it to handle.wait({ ${following} }) or handle.result({ ${following} })`);
   }
   if (Object.hasOwn(options, 'detached')) throw new InvalidArgumentError('every submitted job is detached: leave detached out');
-  checkJobOptions(options, { of: `submit('${kind}')`, here: 'the options', keys: kind === 'reduce' ? SUBMIT_OPTION_KEYS : SUBMIT_MAP_OPTION_KEYS });
+  checkJobOptions(options, { of: `submit('${kind}')`, here: 'the options', keys: kind === 'reduce' ? [...SUBMIT_OPTION_KEYS, ...builtinKeys] : SUBMIT_MAP_OPTION_KEYS });
 }
 
-/** A built-in reduction by name, checked as cluster.reduce checks it (and its array: min of no elements has no value). */
-function checkedNamedReduction(name: string, array: ArrayRef): NamedReduction {
-  if (!(NAMED_REDUCTIONS as readonly string[]).includes(name)) {
-    const meant = nearestName(name, NAMED_REDUCTIONS);
-    throw new InvalidArgumentError(`unknown reduction '${name}': ${meant === undefined ? '' : `did you mean '${meant}'? `}a detached reduce runs one of ${NAMED_REDUCTIONS.join(', ')}, or a kernel module`);
+/** A built-in reduction's name (histogram included), or an error naming the nearest. */
+function checkedBuiltinName(name: string): BuiltinOp {
+  if (!(BUILTIN_OPS as readonly string[]).includes(name)) {
+    const meant = nearestName(name, BUILTIN_OPS);
+    throw new InvalidArgumentError(`unknown reduction '${name}': ${meant === undefined ? '' : `did you mean '${meant}'? `}use one of ${BUILTIN_OPS.join(', ')}, or a kernel module`);
   }
-  const op = name as NamedReduction;
-  const kernel: BuiltinKernel = { op };
-  checkBuiltinKernel(kernel, array.shape, false);
-  const empty = elementCount(array.shape) === 0 && (op === 'min' || op === 'max') ? emptyReductionError(op, array.shape) : emptyOpError(kernel, array.shape);
-  if (empty !== undefined) throw empty;
-  return op;
+  return name as BuiltinOp;
+}
+
+/**
+ * A submitted built-in's kernel, checked as its ArrayRef method checks it. Along axis 1 is a new
+ * array, not a reduce; a histogram needs its range (the data's min and max are two more jobs).
+ */
+function submittedBuiltin(array: ArrayRef, op: BuiltinOp, options: SubmitBuiltinOptions): BuiltinKernel {
+  if ((options.axis as number | undefined) === 1) {
+    throw new InvalidArgumentError(`${op} along axis 1 makes a new array of one value per row, not a value: run array.${op}({ axis: 1 }) (sharc op NAME ${op} --axis 1 --out OUT)`, { details: { op } });
+  }
+  if (op === 'histogram' && options.range === undefined) {
+    throw new InvalidArgumentError('a submitted histogram needs range: [lo, hi] (sharc submit: --range LO,HI); array.histogram() finds the data\'s min and max itself', { details: { op } });
+  }
+  return builtinKernelOf(array.meta, op, options, [...SUBMIT_OPTION_KEYS, ...BUILTIN_OWN_KEYS[op]]).kernel;
 }
 
 function checkModule(module: unknown, call: string): void {

@@ -64,12 +64,20 @@ describe('detached jobs: cluster.submit and cluster.job (real processes)', () =>
     assert.equal(listed?.detached, true);
   });
 
-  it('built-in reductions give what cluster.reduce gives, an int64 sum exactly as a bigint', async () => {
+  it('built-in reductions give what cluster.reduce and the ArrayRef methods give (ddof, axis 0, histogram), an int64 sum exactly as a bigint', async () => {
     const floats = await cluster.put(Float64Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 100), { partitions: 4 });
     for (const op of ['sum', 'mean', 'std', 'argmax', 'min', 'count'] as const) {
       const job = await cluster.submit('reduce', floats, op);
       assert.equal(await job.result(), await cluster.reduce(floats, op), op);
     }
+    // With the options of the ArrayRef methods: ddof, axis 0, a histogram with its range.
+    const grid = await cluster.put(Float64Array.from({ length: 3000 }, (_, i) => Math.cos(i)), { shape: [1000, 3], partitions: 3 });
+    assert.equal(await (await cluster.submit('reduce', grid, 'std', { ddof: 1 })).result(), await grid.std({ ddof: 1 }));
+    assert.deepEqual(await (await cluster.submit('reduce', grid, 'mean', { axis: 0 })).result(), await grid.mean({ axis: 0 }));
+    assert.deepEqual(await (await cluster.submit('reduce', grid, 'histogram', { bins: 7, range: [-1, 1] })).result(), await grid.histogram({ bins: 7, range: [-1, 1] }));
+    await assert.rejects(cluster.submit('reduce', grid, 'sum', { axis: 1 } as never), /makes a new array of one value per row/);
+    await assert.rejects(cluster.submit('reduce', grid, 'histogram', { bins: 7 }), /needs range/);
+    await assert.rejects(cluster.submit('reduce', grid, 'sum', { ddof: 1 } as never), /ddof/);
     const big = await cluster.put(BigInt64Array.from({ length: 1000 }, (_, i) => 2n ** 60n + BigInt(i)), { partitions: 3 });
     const sum = await (await cluster.submit('reduce', big, 'sum')).result();
     assert.equal(typeof sum, 'bigint');

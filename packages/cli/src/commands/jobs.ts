@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import type { ArrayRef, Cluster, JobHandle, JobInfo, NamedReduction } from '@sharc/sdk';
+import type { ArrayRef, Cluster, JobHandle, JobInfo } from '@sharc/sdk';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
 import { UsageError } from '../options.js';
 import { escapeForTerminal, fromErrorData } from '@sharc/protocol';
 import { printResult, table, toJson, type Output } from '../output.js';
 import { progressBar, type ProgressMode } from '../progress.js';
-import { plainValue, valueText } from './builtin-reduce.js';
+import { builtinOptions, plainValue, refuseBuiltinFlags, valueText } from './builtin-reduce.js';
 import { mapArguments, printStored, reduceArguments } from './compute.js';
 
 /** Job ids are random hex (what `sharc submit` prints and `sharc jobs` lists); they end up in NATS subjects. */
@@ -26,25 +26,27 @@ export function jobCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void)
         y
           .command(
             'reduce <name> <op>',
-            'Submit a reduce (a built-in over every element, or a kernel module)',
+            'Submit a reduce: a built-in (with the flags of sharc reduce; a histogram needs --range) or a kernel module',
             (r) =>
               detachOption(reduceArguments(r))
                 .example('$0 submit reduce frames sum --detach', 'prints the job id and returns')
+                .example('$0 submit reduce frames std --ddof 1 --detach', 'the flags of sharc reduce (a histogram needs --range)')
                 .example('$0 submit reduce frames stats.ts#partial --detach', 'a custom reduction; its partials are merged on an agent'),
             async (args) =>
               exit(
                 await runAction(args, () =>
                   withCluster(args, async (cluster, signal) => {
-                    const given = (['axis', 'ddof', 'bins', 'range'] as const).find((flag) => args[flag] !== undefined);
-                    if (given !== undefined) {
-                      throw new UsageError(`--${given} is not taken by sharc submit: a submitted reduce runs a built-in over every element, or a kernel module; run sharc reduce ${args.name} ${String(args.op)} --${given} … instead`);
+                    const flags = { axis: args.axis, ddof: args.ddof, bins: args.bins, range: args.range };
+                    const op = args.op;
+                    if (typeof op !== 'string') refuseBuiltinFlags(flags);
+                    if (op === 'histogram' && args.range === undefined) {
+                      throw new UsageError(`a submitted histogram needs --range LO,HI (sharc reduce ${args.name} histogram finds the data's min and max itself)`);
                     }
                     const ref = await cluster.open(args.name);
                     const timeout = args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs };
-                    const op = args.op;
                     const job =
                       typeof op === 'string'
-                        ? await cluster.submit('reduce', ref, op as NamedReduction, timeout)
+                        ? await cluster.submit('reduce', ref, op, { ...timeout, ...builtinOptions(ref, op, flags) })
                         : await cluster.submit('reduce', ref, { module: path.resolve(op.module), partial: op.exportName ?? 'partial', combine: args.combine, params: args.params }, timeout);
                     if (args.detach) return printResult(args, { job: job.id }, () => job.id);
                     await waitAndPrint(args, job, signal);

@@ -6,6 +6,8 @@ import {
   colsOf,
   finishOp,
   foldOp,
+  histogramEdges,
+  InvalidArgumentError,
   subjectFor,
   type ArrayMeta,
   type KernelRef,
@@ -113,7 +115,14 @@ export interface CombineDeps {
  */
 export async function reduceValue(deps: CombineDeps, jobId: string, spec: ReduceSpec, input: ArrayMeta, partials: unknown[], timeoutMs: number): Promise<unknown> {
   const { kernel } = spec;
-  if (kernel.kind === 'builtin') return finishOp(kernel, foldOp(kernel, input.dtype, colsOf(input.shape), partials), input.dtype);
+  if (kernel.kind === 'builtin') {
+    const value = finishOp(kernel, foldOp(kernel, input.dtype, colsOf(input.shape), partials), input.dtype);
+    // As array.histogram() gives it: counts and numpy's edges (a submitted histogram has its range).
+    const range = kernel.params?.range;
+    if (kernel.op !== 'histogram') return value;
+    if (range === undefined) throw new InvalidArgumentError('a detached histogram needs its range: [lo, hi]');
+    return { counts: value, edges: histogramEdges(range[0], range[1], kernel.params?.bins ?? (value as Float64Array).length, input.dtype) };
+  }
   if (kernel.kind !== 'reduce') throw new InternalError(`a detached reduce cannot merge the partials of a ${kernel.kind} kernel`);
   let level = partials;
   // Folded left to right in chunks, then the chunks' results in turn: a reduce's combine is

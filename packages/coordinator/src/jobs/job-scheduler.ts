@@ -186,6 +186,9 @@ export class JobScheduler {
         throw new InvalidArgumentError("a detached reduce runs a built-in reduction or a module's partial and combine");
       }
       if (spec.with !== undefined || spec.partitions !== undefined) throw new InvalidArgumentError('a detached reduce runs over every partition of one array');
+      if (spec.kernel.kind === 'builtin' && spec.kernel.op === 'histogram' && spec.kernel.params?.range === undefined) {
+        throw new InvalidArgumentError('a detached histogram needs its range: [lo, hi]');
+      }
     }
     // A detached map's output is found by name: it gets one when none was given.
     if (spec.kind === 'map' && spec.outputName === undefined) spec = { ...spec, outputName: generatedName() };
