@@ -360,11 +360,11 @@ export class Coordinator {
       case 'nodes.list':
         return this.listNodes();
       case 'jobs.list':
-        return { type: 'jobs.listed', jobs: this.scheduler.status(), finished: this.scheduler.finishedJobs() };
+        return { type: 'jobs.listed', jobs: this.scheduler.status(), finished: this.scheduler.detachedJobs.finishedJobs() };
       case 'job.launch':
-        return this.scheduler.launchDetached(message);
+        return this.scheduler.detachedJobs.launch(message);
       case 'job.get':
-        return { type: 'job.info', job: this.scheduler.detachedJob(message.jobId) };
+        return { type: 'job.info', job: this.scheduler.detachedJobs.get(message.jobId) };
       default:
         throw new InvalidArgumentError(`the coordinator's client subject does not take ${message.type} messages`);
     }

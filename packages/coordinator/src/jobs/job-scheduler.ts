@@ -1,10 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import {
   BusyError,
   CancelledError,
-  JobNotFoundError,
-  MessageTooLargeError,
-  encodeValue,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
   checkBuiltinKernel,
@@ -19,10 +15,8 @@ import {
   fromErrorData,
   type ErrorData,
   type ArrayMeta,
-  type DetachedJob,
   type DType,
   type JobStatus,
-  type KernelRef,
   type Logger,
   type MessageBus,
   type MessageOf,
@@ -44,8 +38,9 @@ import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 import { TaskBatcher } from './task-batcher.js';
-import { durationText, type FinishedJobs } from './finished-jobs.js';
-import { PartialsInbox, reduceValue } from './detached-reduce.js';
+import type { FinishedJobs } from './finished-jobs.js';
+import { DetachedJobs } from './detached-jobs.js';
+import { errorLine, generatedName, kernelLabel } from './job-names.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
 const JOB_PERSIST_DELAY_MS = 100;
@@ -62,8 +57,6 @@ const FINISHED_KEPT_MS = 15 * 1000;
 /** At most this many outcomes, and this many partitions named in them (attempts kept). */
 const FINISHED_KEPT = 500;
 const FINISHED_KEPT_PARTITIONS = 50_000;
-/** A detached job's value larger than this is left out of jobs.list (job.get gives it). */
-const LISTED_VALUE_BYTES = 1024;
 /** Beyond the liveness window: how long an agent that vanished from NATS may take to be declared dead. */
 const DEATH_VERDICT_MARGIN_MS = 2000;
 
@@ -111,8 +104,6 @@ export interface SchedulerDeps {
   finished: FinishedJobs;
 }
 
-/** What a detached job (job.launch) that has not ended yet looks like after its RunningJob is gone (its value is being made). */
-type LaunchedJob = Omit<DetachedJob, 'state' | 'doneBlocks'>;
 
 /**
  * The running jobs: starts each on the agents that serve its input, moves its partitions'
@@ -122,10 +113,8 @@ export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
   /** Whose each job is, and whether it outlives its client: a gone client's other jobs are cancelled. */
   private readonly owners = new Map<string, { clientId: string; detached: boolean }>();
-  /** Detached jobs started with job.launch that have not ended yet (their outcome is kept when they do). */
-  private readonly launched = new Map<string, LaunchedJob>();
-  /** Where detached reduces' partials arrive (the coordinator makes their value). */
-  private readonly inbox: PartialsInbox;
+  /** Detached jobs of job.launch: they run here, their outcomes are kept (detached-jobs.ts). */
+  private readonly detachedRunner: DetachedJobs;
   /** The outcome of each job until it is known (job.submit resent with the same id waits on it). */
   private readonly outcomes = new Map<string, Promise<Outgoing>>();
   /** Outcomes of jobs that ended lately, oldest first: resent to a client that missed them. */
@@ -146,7 +135,15 @@ export class JobScheduler {
     this.refusals = new RefusalSummary(deps.logger);
     this.repeated = new LogTally(deps.logger);
     this.batcher = new TaskBatcher(deps.client);
-    this.inbox = new PartialsInbox(deps.bus, deps.cluster);
+    this.detachedRunner = new DetachedJobs({
+      ...deps,
+      launch: (params) => this.launch(params),
+      running: (jobId) => {
+        const job = this.jobs.get(jobId);
+        return job === undefined ? undefined : { job, state: this.admission.stateOf(jobId) };
+      },
+      leaving: () => this.detached,
+    });
   }
 
   /** Job submissions refused with BusyError since this coordinator started. */
@@ -158,159 +155,20 @@ export class JobScheduler {
   close(): void {
     this.refusals.close();
     this.repeated.flush();
-    this.inbox.shutdown();
+    this.detachedRunner.close();
   }
 
   status(): JobStatus[] {
     return [...this.jobs.values()].map((job) => ({
       ...job.status(),
       state: this.admission.stateOf(job.jobId),
-      ...(this.launched.has(job.jobId) ? { detached: true } : {}),
+      ...(this.detachedRunner.has(job.jobId) ? { detached: true } : {}),
     }));
   }
 
-  /**
-   * Starts a detached job (job.launch) and answers at once with its info: it is stored before
-   * the client hears of it (the coordinator flushes the store first), its outcome is kept when
-   * it ends. Resent with the same id: the job's info, whatever its state.
-   */
-  launchDetached(message: MessageOf<'job.launch'>): Outgoing {
-    const clientId = message.from;
-    if (!isSubjectToken(clientId)) throw new InvalidArgumentError(`sender ${JSON.stringify(clientId)} is not a valid client id`);
-    const known = this.detachedJob(message.jobId, false);
-    if (known !== undefined) return { type: 'job.info', job: known };
-    if (this.jobs.has(message.jobId)) throw new InvalidArgumentError(`job id ${message.jobId} is already running (not detached)`);
-    let { spec } = message;
-    if (spec.kind === 'reduce') {
-      if (spec.kernel.kind !== 'builtin' && spec.kernel.kind !== 'reduce') {
-        throw new InvalidArgumentError("a detached reduce runs a built-in reduction or a module's partial and combine");
-      }
-      if (spec.with !== undefined || spec.partitions !== undefined) throw new InvalidArgumentError('a detached reduce runs over every partition of one array');
-      if (spec.kernel.kind === 'builtin' && spec.kernel.op === 'histogram' && spec.kernel.params?.range === undefined) {
-        throw new InvalidArgumentError('a detached histogram needs its range: [lo, hi]');
-      }
-    }
-    // A detached map's output is found by name: it gets one when none was given.
-    if (spec.kind === 'map' && spec.outputName === undefined) spec = { ...spec, outputName: generatedName() };
-    this.runLaunched({
-      jobId: message.jobId,
-      clientId,
-      spec,
-      startedAt: Date.now(),
-      timeoutMs: message.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS,
-      generation: 0,
-      detached: true,
-      launched: true,
-    });
-    return { type: 'job.info', job: this.detachedJob(message.jobId)! };
-  }
-
-  /**
-   * A detached job by id: queued or running, or its kept outcome. Throws JobNotFoundError
-   * (naming `sharc jobs` and the keep time) for one never launched or whose outcome expired.
-   */
-  detachedJob(jobId: string): DetachedJob;
-  detachedJob(jobId: string, required: false): DetachedJob | undefined;
-  detachedJob(jobId: string, required = true): DetachedJob | undefined {
-    const launched = this.launched.get(jobId);
-    if (launched !== undefined) {
-      const running = this.jobs.get(jobId);
-      if (running === undefined) return { ...launched, state: 'running', doneBlocks: launched.totalBlocks };
-      return { ...launched, state: this.admission.stateOf(jobId), doneBlocks: running.status().doneBlocks, totalBlocks: running.total };
-    }
-    const finished = this.deps.finished.get(jobId);
-    if (finished !== undefined || !required) return finished;
-    throw new JobNotFoundError(
-      `no detached job has id ${jobId}: it was never submitted with sharc submit (cluster.submit), or it ended more than ${durationText(this.deps.finished.keepMs)} ago ` +
-        'and its result was let go (the coordinator keeps results for --keep-results). sharc jobs lists the jobs the coordinator knows',
-      { details: { jobId, keepResultsMs: this.deps.finished.keepMs } },
-    );
-  }
-
-  /**
-   * The kept outcomes of detached jobs that ended, newest first up to a quarter of the server's
-   * max_payload (values over LISTED_VALUE_BYTES left out): jobs.list's reply must fit in a
-   * message whatever the jobs returned.
-   */
-  finishedJobs(): DetachedJob[] {
-    return this.deps.finished.listWithin(Math.floor(this.deps.bus.transport.maxPayload / 4), LISTED_VALUE_BYTES);
-  }
-
-  /**
-   * Runs a detached job of job.launch (or one a previous coordinator stored) to its end, then
-   * keeps its outcome: a reduce's value (made here from its partials), a map's output name, or
-   * its error. Bad input (an unknown array…) throws at once.
-   */
-  private runLaunched(params: Omit<PersistedJob, 'replyTo'>): void {
-    const { jobId, spec } = params;
-    if (spec.kind === 'reduce') this.inbox.open(jobId);
-    const known = this.deps.arrays.find(spec.arrayId)?.meta;
-    const about = { job: jobId, jobKind: spec.kind, kernel: kernelLabel(spec.kernel), array: known?.name ?? spec.arrayId, partitions: known?.partitions.length ?? 0 };
-    let outcome: Promise<Outgoing>;
-    try {
-      outcome = this.launch(params);
-    } catch (error) {
-      this.inbox.close(jobId);
-      this.deps.events.note({ kind: 'job.finished', ...about, durationMs: 0, outcome: 'refused', error: errorLine(error) });
-      throw error;
-    }
-    const startedAt = Date.now();
-    this.deps.events.note({ kind: 'job.started', ...about, client: params.clientId });
-    const input = this.jobs.get(jobId)!.input;
-    const info: LaunchedJob = { jobId, kind: spec.kind, array: input.name, totalBlocks: this.jobs.get(jobId)!.total, submittedAt: params.startedAt };
-    this.launched.set(jobId, info);
-    this.outcomes.set(jobId, outcome);
-    const timeLeft = () => Math.max(1, params.startedAt + params.timeoutMs - Date.now());
-    const result = outcome.then(async (reply): Promise<Pick<DetachedJob, 'value' | 'output'>> => {
-      if (reply.type !== 'job.done') throw new InvalidArgumentError(`job ${jobId} ended with ${reply.type}`);
-      if (spec.kind === 'map') return reply.array === undefined ? {} : { output: reply.array.name };
-      const partitions = input.partitions.map((p) => p.index);
-      const partials = await this.inbox.take(jobId, partitions, reply.attempts ?? partitions.map(() => 0));
-      const value = await reduceValue({ client: this.deps.client, agents: this.deps.agents }, jobId, spec, input, partials, timeLeft());
-      if (value === undefined) return {};
-      // Kept in the state store and sent in job.info: it must fit in a message with room to spare.
-      const bytes = encodeValue(value).length;
-      const limit = Math.floor(this.deps.bus.transport.maxPayload / 2);
-      if (bytes > limit) {
-        throw new MessageTooLargeError(
-          `the value of job ${jobId} is ${bytes} bytes, more than a detached job's kept result may hold (${limit} bytes, half the server's max_payload): ` +
-            'return less from the kernel, or run it with cluster.reduce (sharc reduce), whose partials go straight to the caller',
-          { details: { jobId, bytes, limit } },
-        );
-      }
-      return { value };
-    });
-    void result
-      .then(
-        (done) => {
-          this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: 'ok' });
-          this.keepOutcome(info, { state: 'done', ...done });
-        },
-        (error: unknown) => {
-          const cancelled = error instanceof CancelledError;
-          this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: cancelled ? 'cancelled' : 'failed', error: errorLine(error) });
-          const data = toErrorData(error);
-          delete data.stack;
-          this.keepOutcome(info, { state: cancelled ? 'cancelled' : 'failed', error: data });
-        },
-      )
-      .finally(() => {
-        this.outcomes.delete(jobId);
-        this.inbox.close(jobId);
-      });
-  }
-
-  /** A detached job ended: its outcome is stored before its running record is removed, so a crash in between loses neither. */
-  private keepOutcome(info: LaunchedJob, end: Pick<DetachedJob, 'value' | 'output' | 'error'> & { state: 'done' | 'failed' | 'cancelled' }): void {
-    // The coordinator is going away with its state: the next one resumes the job.
-    if (this.detached) return;
-    const endedAt = Date.now();
-    this.launched.delete(info.jobId);
-    this.deps.finished.add({ ...info, ...end, doneBlocks: end.state === 'done' ? info.totalBlocks : 0, endedAt });
-    this.deps.state.deleteJob(info.jobId);
-    const fields = { jobId: info.jobId, kind: info.kind, array: info.array, durationMs: endedAt - info.submittedAt, keptForMs: this.deps.finished.keepMs };
-    // (The job's end has its info line from the job log.)
-    this.deps.logger.debug(`detached job ${end.state}; its outcome is kept`, fields);
+  /** Detached jobs (job.launch): started, followed and their outcomes kept (detached-jobs.ts). */
+  get detachedJobs(): DetachedJobs {
+    return this.detachedRunner;
   }
 
   progress(message: MessageOf<'task.progress'>): void {
@@ -463,19 +321,7 @@ export class JobScheduler {
    * its request, hears the outcome at the reply subject it gave.
    */
   resume(job: PersistedJob): void {
-    if (job.launched === true) {
-      this.deps.logger.info('resuming a detached job of the previous coordinator', { jobId: job.jobId, kind: job.spec.kind });
-      try {
-        this.runLaunched({ ...job, generation: job.generation + 1 });
-      } catch (error) {
-        // Its input is gone, or it cannot run again: that is its outcome.
-        const data = toErrorData(error);
-        delete data.stack;
-        const info: LaunchedJob = { jobId: job.jobId, kind: job.spec.kind, array: this.deps.arrays.find(job.spec.arrayId)?.meta.name ?? job.spec.arrayId, totalBlocks: 0, submittedAt: job.startedAt };
-        this.keepOutcome(info, { state: 'failed', error: data });
-      }
-      return;
-    }
+    if (job.launched === true) return this.detachedRunner.resume(job);
     const replyTo = job.replyTo;
     if (replyTo === undefined) {
       this.deps.logger.error('a stored job has no one to answer and is not detached: dropped', { jobId: job.jobId });
@@ -749,17 +595,4 @@ function checkPartitionSubset(partitions: readonly number[], input: ArrayMeta): 
   const unknown = partitions.find((index) => index >= input.partitions.length);
   if (unknown !== undefined) throw new InvalidArgumentError(`partition ${unknown} does not exist: '${input.name}' has ${input.partitions.length}`);
   if (new Set(partitions).size !== partitions.length) throw new InvalidArgumentError('a partition is named twice in the partitions to reduce');
-}
-
-function generatedName(): string {
-  return `array-${randomBytes(4).toString('hex')}`;
-}
-
-/** How a job's kernel shows in logs and metrics: a built-in by name, a kernel module as 'custom' (few distinct values). */
-function kernelLabel(kernel: KernelRef): string {
-  return kernel.kind === 'reduce' || kernel.kind === 'map' ? 'custom' : kernel.op;
-}
-
-function errorLine(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
