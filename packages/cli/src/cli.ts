@@ -7,6 +7,7 @@ import { computeCommands } from './commands/compute.js';
 import { opsCommands } from './commands/ops.js';
 import { demoCommand } from './commands/demo.js';
 import { inspectCommands } from './commands/inspect.js';
+import { jobCommands } from './commands/jobs.js';
 import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
@@ -186,6 +187,6 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
       process.stderr.write(`sharc: ${usageMessage(message ?? error?.message ?? 'bad command line', argv)}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;
-  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, opsCommands, cancelCommand, demoCommand]) cli = add(cli, exit);
+  for (const add of [upCommand, serviceCommands, inspectCommands, arrayCommands, computeCommands, jobCommands, opsCommands, cancelCommand, demoCommand]) cli = add(cli, exit);
   return cli.epilog('Docs: README.md. Every option can also come from SHARC_<OPTION> (e.g. SHARC_SERVERS) or --config.');
 }

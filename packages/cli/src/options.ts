@@ -79,6 +79,25 @@ export function nonNegativeInteger(option: string): (value: unknown) => number |
   };
 }
 
+/** Milliseconds in each unit a duration flag takes. */
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration flag: a whole number of milliseconds (`90000`), or a whole number with a unit
+ * (`500ms`, `30s`, `15m`, `24h`, `7d`), in milliseconds. Anything else is a usage error.
+ */
+export function duration(option: string): (value: unknown) => number | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const match = /^\s*(\d+)\s*(ms|s|m|min|h|d)?\s*$/.exec(String(value));
+    const ms = match === null ? NaN : Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+    if (!Number.isSafeInteger(ms) || ms < 1) {
+      throw new UsageError(`--${option} must be a duration: milliseconds, or a whole number with ms, s, m, h or d (e.g. 30m, 24h, 7d), got ${JSON.stringify(value)}`);
+    }
+    return ms;
+  };
+}
+
 export function port(option: string): (value: unknown) => number | undefined {
   return (value) => {
     if (value === undefined) return undefined;

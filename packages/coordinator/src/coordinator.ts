@@ -22,6 +22,7 @@ import {
 import { AgentClient } from './agents/agent-client.js';
 import { ArrayLifecycle, generatedName } from './arrays/array-lifecycle.js';
 import { JobScheduler } from './jobs/job-scheduler.js';
+import { FinishedJobs } from './jobs/finished-jobs.js';
 import { rebuildMapPartition } from './recovery/map-rebuild.js';
 import { resumeAfterRejoin } from './recovery/coordinator-restart.js';
 import type { PersistedJob } from './state/state-store.js';
@@ -66,6 +67,7 @@ const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
   'kernel.put',
   'job.submit',
   'job.cancel',
+  'job.launch',
 ]);
 
 /**
@@ -88,6 +90,8 @@ export class Coordinator {
   private stopRejoin: () => void = () => undefined;
   private readonly recovery: PartitionRecovery;
   private readonly scheduler: JobScheduler;
+  /** Outcomes of detached jobs that ended, kept for keepResultsMs. */
+  private readonly finished: FinishedJobs;
   private readonly membership: AgentMembership;
   /** Arrays created, committed, dropped and freed. */
   private readonly lifecycle: ArrayLifecycle;
@@ -130,6 +134,7 @@ export class Coordinator {
         rebuildMapPartition({ client: this.agentClient, agents: this.agents }, input, output, origin, index, other),
     });
     this.lifecycle = new ArrayLifecycle({ arrays: this.arrays, placement: this.placement, recovery: this.recovery, logger: options.logger, copies: options.copies });
+    this.finished = new FinishedJobs(state, options.keepResultsMs, options.logger);
     this.scheduler = new JobScheduler({
       bus: this.bus,
       client: this.agentClient,
@@ -149,6 +154,7 @@ export class Coordinator {
       expectClient: (clientId) => this.clients.expect(clientId),
       commit: async (arrayId) => (await this.lifecycle.commitArray(arrayId)).array,
       drop: (record) => this.lifecycle.dropArray(record),
+      finished: this.finished,
     });
     this.membership = new AgentMembership({
       client: this.agentClient,
@@ -184,6 +190,8 @@ export class Coordinator {
       // agent what to keep, so nothing the unread records describe is freed.
       clearInterval(coordinator.copier);
       coordinator.agents.close();
+      coordinator.finished.close();
+      coordinator.scheduler.close();
       throw error;
     }
     const { jobs: resumable, agentIds } = restored;
@@ -227,6 +235,7 @@ export class Coordinator {
     if (this.options.state.kind === 'memory') this.scheduler.failAll(new CancelledError('the coordinator is shutting down', { retryable: true }));
     else this.scheduler.detach();
     this.scheduler.close();
+    this.finished.close();
     for (const load of this.loads.values()) load.controller.abort();
     this.clients.close();
     clearInterval(this.copier);
@@ -243,6 +252,7 @@ export class Coordinator {
     // Their clients get a full window from now to show they are still there.
     for (const record of state.arrays) if (record.owner !== undefined) this.clients.expect(record.owner);
     for (const { hash, code } of state.kernels) this.kernels.put(hash, code);
+    this.finished.restore(state.finished);
     if (state.arrays.length + state.jobs.length > 0) {
       this.options.logger.info('restored the cluster state', { arrays: state.arrays.length, kernels: state.kernels.length, jobs: state.jobs.length });
     }
@@ -350,7 +360,11 @@ export class Coordinator {
       case 'nodes.list':
         return this.listNodes();
       case 'jobs.list':
-        return { type: 'jobs.listed', jobs: this.scheduler.status() };
+        return { type: 'jobs.listed', jobs: this.scheduler.status(), finished: this.scheduler.detachedJobs.finishedJobs() };
+      case 'job.launch':
+        return this.scheduler.detachedJobs.launch(message);
+      case 'job.get':
+        return { type: 'job.info', job: this.scheduler.detachedJobs.get(message.jobId) };
       default:
         throw new InvalidArgumentError(`the coordinator's client subject does not take ${message.type} messages`);
     }

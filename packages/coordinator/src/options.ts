@@ -4,6 +4,8 @@ import { InvalidArgumentError, MAX_COPIES, checkKeys, createLogger, isSubjectTok
 /** Enough to keep every thread of a mid-sized cluster busy, few enough that each job gets on. */
 export const DEFAULT_MAX_RUNNING_JOBS = 64;
 export const DEFAULT_MAX_QUEUED_JOBS = 1024;
+/** How long a detached job's outcome is kept after it ended: a day. */
+export const DEFAULT_KEEP_RESULTS_MS = 24 * 60 * 60 * 1000;
 
 export interface CoordinatorOptions {
   /** Cluster name: the second token of every subject. @default 'default' */
@@ -27,6 +29,12 @@ export interface CoordinatorOptions {
   maxRunningJobs?: number;
   /** Jobs that may wait; a submission beyond them is refused with a retryable BusyError. @default 1024 */
   maxQueuedJobs?: number;
+  /**
+   * How long the outcome of a detached job (`cluster.submit`, `sharc submit`) is kept after it
+   * ended, in the state store: a reduce's value, a map's output name, or its error. Then it is
+   * forgotten (`sharc result` says so). @default 24 hours
+   */
+  keepResultsMs?: number;
   /**
    * Where arrays, placement, kernels and running jobs are kept. A JetStream store
    * (`KvStateStore.open`) lets a coordinator killed outright be started again and resume
@@ -55,6 +63,7 @@ const COORDINATOR_OPTION_KEYS = keysOf<CoordinatorOptions>()([
   'copies',
   'maxRunningJobs',
   'maxQueuedJobs',
+  'keepResultsMs',
   'state',
   'lease',
   'logger',
@@ -78,8 +87,13 @@ export function resolveCoordinatorOptions(options: CoordinatorOptions = {}): Res
   if (!(Number.isInteger(maxQueuedJobs) && maxQueuedJobs >= 0)) {
     throw new InvalidArgumentError(`maxQueuedJobs must be an integer of 0 or more, got ${maxQueuedJobs}`);
   }
+  const keepResultsMs = options.keepResultsMs ?? DEFAULT_KEEP_RESULTS_MS;
+  if (!(Number.isSafeInteger(keepResultsMs) && keepResultsMs >= 1)) {
+    throw new InvalidArgumentError(`keepResultsMs must be a whole number of milliseconds of 1 or more, got ${keepResultsMs}`);
+  }
   return {
     cluster,
+    keepResultsMs,
     deadAfterMs,
     copies,
     maxRunningJobs,

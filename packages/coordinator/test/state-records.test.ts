@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { decodeValue, encodeValue } from '@sharc/protocol';
-import { parseRecord, STATE_FORMAT_VERSION, type ArrayRecord, type PersistedJob, type StateMigration } from '../src/state/records.js';
+import { parseRecord, STATE_FORMAT_VERSION, type ArrayRecord, type FinishedJob, type PersistedJob, type StateMigration } from '../src/state/records.js';
 
 const meta = {
   id: 'arr-1',
@@ -77,6 +77,18 @@ describe('saved coordinator records', () => {
       assert.deepEqual(parseRecord('array.arr-1', stored(record)), { record: { kind: 'array', value: record }, migrated: false });
     }
     assert.deepEqual(parseRecord('job.job-1', stored(job)), { record: { kind: 'job', value: job }, migrated: false });
+    // A detached job of job.launch (no reply subject), and the kept outcomes of detached jobs.
+    const launched: PersistedJob = { jobId: 'job-2', clientId: 'client-1', spec: job.spec, startedAt: 1, timeoutMs: 1000, generation: 1, detached: true, launched: true };
+    assert.deepEqual(parseRecord('job.job-2', stored(launched)), { record: { kind: 'job', value: launched }, migrated: false });
+    const outcomes: FinishedJob[] = [
+      { jobId: 'job-3', kind: 'reduce', state: 'done', array: 'frames', doneBlocks: 4, totalBlocks: 4, submittedAt: 1, endedAt: 2, value: 2n ** 62n },
+      { jobId: 'job-3', kind: 'reduce', state: 'done', array: 'frames', doneBlocks: 4, totalBlocks: 4, submittedAt: 1, endedAt: 2, value: new Float64Array([1, 2]) },
+      { jobId: 'job-3', kind: 'map', state: 'done', array: 'frames', doneBlocks: 4, totalBlocks: 4, submittedAt: 1, endedAt: 2, output: 'out' },
+      { jobId: 'job-3', kind: 'map', state: 'failed', array: 'frames', doneBlocks: 0, totalBlocks: 4, submittedAt: 1, endedAt: 2, error: { name: 'KernelError', code: 'KERNEL_ERROR', message: 'boom', retryable: false } },
+    ];
+    for (const outcome of outcomes) {
+      assert.deepEqual(parseRecord('finished.job-3', stored(outcome)), { record: { kind: 'finished', value: outcome }, migrated: false });
+    }
     // A detached map stored before names were checked for characters that do not print.
     const map: PersistedJob = {
       ...job,
@@ -128,6 +140,6 @@ describe('saved coordinator records', () => {
     refused('array.arr-2', stored(records[0]), /it holds array arr-1, not arr-2/);
     refused('job.job-2', stored(job), /it holds job job-1, not job-2/);
     refused('agent.bad id', stored(true), /"bad id" is not an agent id/);
-    refused('lease.x', stored(true), /the key is of no kind this coordinator knows \(array\.\*, kernel\.\*, job\.\*, agent\.\*\): a newer sharc wrote it\?/);
+    refused('lease.x', stored(true), /the key is of no kind this coordinator knows \(array\.\*, kernel\.\*, job\.\*, agent\.\*, finished\.\*\): a newer sharc wrote it\?/);
   });
 });

@@ -391,8 +391,31 @@ export class Agent {
     }
   }
 
+  /**
+   * Folds a detached custom reduce's partials with its module's combine export, on a worker
+   * thread (the coordinator never runs user code). job.cancel of the job stops it.
+   */
+  private async combinePartials(message: MessageOf<'partials.combine'>): Promise<Outgoing> {
+    const { kernel, jobId } = message;
+    if (kernel.kind !== 'reduce') throw new InvalidArgumentError(`partials.combine takes a module's reduce kernel, not ${kernel.kind}`);
+    if (this.cancelled.has(jobId)) throw new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } });
+    const job = this.joinJob(jobId);
+    try {
+      const path = await this.kernels.pathOf(kernel.hash);
+      const label = `${kernel.module}#${kernel.combine}`;
+      const folded = await this.pool.run(
+        { kind: 'combine', kernel: { kind: 'module', path, exportName: kernel.combine, label, dtypes: [message.dtype] }, partials: message.partials },
+        job.controller.signal,
+      );
+      return { type: 'partials.combined', partial: folded.partials[0] };
+    } finally {
+      this.leaveJob(jobId);
+    }
+  }
+
   private async task(message: Message): Promise<Outgoing | Answer> {
     if (message.type === 'task.batch') return this.taskBatch(message);
+    if (message.type === 'partials.combine') return this.combinePartials(message);
     if (message.type !== 'task.run') throw new InvalidArgumentError(`an agent's task subject does not take ${message.type} messages`);
     const { task } = message;
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });

@@ -50,7 +50,7 @@ export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subject
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS, MAX_DIRECT_PARTITIONS } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
 export { KERNEL_OUTPUT_LINES_PER_JOB, MAX_KERNEL_OUTPUT_LINE, MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE, cutOutputLine } from './kernel-output.js';
-export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
+export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema, detachedJobSchema, errorDataSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
   Message,
@@ -67,6 +67,7 @@ export type {
   Task,
   FileSource,
   JobStatus,
+  DetachedJob,
   PendingArray,
   BuiltinReduction,
   RequestType,

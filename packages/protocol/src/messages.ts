@@ -183,8 +183,40 @@ export const jobStatusSchema = z.object({
   totalBlocks: count,
   /** When the coordinator accepted the job (it may have been queued since), in milliseconds since the epoch. */
   startedAt: count,
+  /** Submitted with `cluster.submit` / `sharc submit`: it outlives its client, and its outcome is kept (see detachedJobSchema). */
+  detached: z.boolean().optional(),
 });
 export type JobStatus = z.infer<typeof jobStatusSchema>;
+
+/**
+ * A detached job (`cluster.submit`, `sharc submit`) as `job.info` and `sharc jobs` show it:
+ * queued or running, or its kept outcome once it ended (done, failed or cancelled), until the
+ * coordinator's `keepResultsMs` passed.
+ */
+export const detachedJobSchema = z.object({
+  jobId: id,
+  kind: z.enum(['reduce', 'map']),
+  state: z.enum(['queued', 'running', 'done', 'failed', 'cancelled']),
+  /** Name of the input array. */
+  array: z.string(),
+  doneBlocks: count,
+  totalBlocks: count,
+  /** When the coordinator accepted it, in milliseconds since the epoch. */
+  submittedAt: count,
+  /** When it ended. */
+  endedAt: count.optional(),
+  /** Until when its outcome is kept (then it is forgotten). */
+  expiresAt: count.optional(),
+  /** A reduce's value once done (what `cluster.reduce` returns; absent for a custom reduce of no rows). */
+  value: z.unknown().optional(),
+  /** In a listing (jobs.list): the value was left out for its size; job.get (`sharc result`) gives it. */
+  valueOmitted: z.boolean().optional(),
+  /** A map's output array, by name, once done. */
+  output: z.string().optional(),
+  /** Why it failed or was cancelled. */
+  error: errorDataSchema.optional(),
+});
+export type DetachedJob = z.infer<typeof detachedJobSchema>;
 
 /** An array still being written, as `list({ all: true })` and `sharc ls --all` show it. */
 export const pendingArraySchema = z.object({
@@ -356,7 +388,19 @@ export const messageSchema = z.discriminatedUnion('type', [
   message('nodes.list', {}),
   message('nodes.listed', { agents: z.array(agentInfoSchema.extend({ state: z.enum(['alive', 'dead']) })) }),
   message('jobs.list', {}),
-  message('jobs.listed', { jobs: z.array(jobStatusSchema) }),
+  /** `jobs`: queued and running jobs of every client; `finished`: the kept outcomes of detached jobs. */
+  message('jobs.listed', { jobs: z.array(jobStatusSchema), finished: z.array(detachedJobSchema).max(100_000).optional() }),
+  /**
+   * Starts a detached job (`cluster.submit`): answered with `job.info` as soon as the job is
+   * stored (it then survives its client and a coordinator restart), not when it ends. Its
+   * outcome (a reduce's value, computed by the coordinator; a map's output name; its error) is
+   * kept for the coordinator's keepResultsMs. Idempotent by job id (a resent one gets the
+   * job's info). A map without `outputName` gets a generated one.
+   */
+  message('job.launch', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional() }),
+  /** Where a detached job is: `job.info`, or a JobNotFoundError (never submitted, or its outcome expired). */
+  message('job.get', { jobId: id }),
+  message('job.info', { job: detachedJobSchema }),
   /**
    * Published by a client every CLIENT_HEARTBEAT_MS: it renews the lease on what the
    * coordinator holds for it (uploads in progress, running jobs). A client silent for the
@@ -532,6 +576,19 @@ export const messageSchema = z.discriminatedUnion('type', [
   }),
   message('task.cancel', { jobId: id }),
   /**
+   * Coordinator -> agent (on its task subject): fold a detached custom reduce's partials, left
+   * to right in the order given, with the module's combine export (the coordinator never runs
+   * user code). `dtype`: the input array's. Answered with the folded partial.
+   */
+  message('partials.combine', {
+    /** The job it is for: job.cancel stops it as it stops the job's tasks. */
+    jobId: id,
+    kernel: kernelRefSchema,
+    dtype,
+    partials: z.array(z.unknown()).min(1).max(MAX_PARTITIONS),
+  }),
+  message('partials.combined', { partial: z.unknown().optional() }),
+  /**
    * Coordinator -> agent it does not know (the coordinator restarted, or the agent was cut
    * off, or declared dead and back): the agent keeps only the partitions in `keep`, frees the
    * rest (copies whose work moved elsewhere meanwhile), and answers with `agent.register`.
@@ -569,6 +626,8 @@ export const REPLIES = {
   'job.sync': ['job.done', 'job.state'],
   'nodes.list': ['nodes.listed'],
   'jobs.list': ['jobs.listed'],
+  'job.launch': ['job.info'],
+  'job.get': ['job.info'],
   // Agent -> coordinator.
   'agent.register': ['ok'],
   'agent.heartbeat': ['ok'],
@@ -586,6 +645,7 @@ export const REPLIES = {
   'file.inspect': ['file.info'],
   'task.run': ['task.result'],
   'task.batch': ['task.batchDone'],
+  'partials.combine': ['partials.combined'],
   'agent.hello': ['agent.register'],
 } as const satisfies { readonly [T in MessageType]?: readonly MessageType[] };
 

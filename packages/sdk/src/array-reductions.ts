@@ -98,7 +98,18 @@ export async function reduceArray(runner: BuiltinRunner, meta: ArrayMeta, op: Bu
     delete rest.axis;
     return axisOne(runner, meta, op, rest);
   }
-  checkKeys(options, { of: op, keys: KEYS_OF[op] });
+  const { kernel, jobOptions } = builtinKernelOf(meta, op, options, KEYS_OF[op]);
+  if (op === 'histogram') return histogram(runner, meta, kernel, jobOptions);
+  return finishOp(kernel, await runner.runBuiltin(meta, kernel, jobOptions), meta.dtype);
+}
+
+/**
+ * Built-in `op`'s kernel (its params from `options`: axis 0, ddof, bins, range) over `meta`'s
+ * array, checked as numpy would (`keys`: the options the call takes), and the job options left.
+ * Along axis 1 is not one reduce: the caller dispatches it first.
+ */
+export function builtinKernelOf(meta: ArrayMeta, op: BuiltinOp, options: object, keys: readonly string[]): { kernel: BuiltinKernel; jobOptions: JobOptions } {
+  checkKeys(options, { of: op, keys });
   const { axis, ddof, bins, range, ...jobOptions } = options as AxisOptions & VarianceOptions & HistogramOptions;
   if (axis !== undefined && axis !== 0) {
     throw new InvalidArgumentError(`axis must be 0 (one value per column) or 1 (one value per row), got ${JSON.stringify(axis)}; leave it out to reduce every element`, {
@@ -115,9 +126,24 @@ export async function reduceArray(runner: BuiltinRunner, meta: ArrayMeta, op: Bu
   checkBuiltinKernel(kernel, meta.shape, false);
   const empty = elementCount(meta.shape) === 0 && axis === undefined && (op === 'min' || op === 'max') ? emptyReductionError(op, meta.shape) : emptyOpError(kernel, meta.shape);
   if (empty !== undefined) throw empty;
-  if (op === 'histogram') return histogram(runner, meta, kernel, jobOptions);
-  return finishOp(kernel, await runner.runBuiltin(meta, kernel, jobOptions), meta.dtype);
+  return { kernel, jobOptions };
 }
+
+/** The options of each built-in besides the job's (a detached job's submit takes these with its own). */
+export const BUILTIN_OWN_KEYS: Record<BuiltinOp, readonly string[]> = {
+  sum: ['axis'],
+  mean: ['axis'],
+  min: ['axis'],
+  max: ['axis'],
+  var: ['axis', 'ddof'],
+  std: ['axis', 'ddof'],
+  histogram: ['bins', 'range'],
+  sumsq: [],
+  count: [],
+  argmin: [],
+  argmax: [],
+  norm: [],
+};
 
 /**
  * The one place where reductions along axis 1 are dispatched: one value per row, a new stored

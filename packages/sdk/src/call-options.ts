@@ -131,6 +131,45 @@ export interface MapOptions extends JobOptions {
 }
 export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace', 'detached']);
 
+/**
+ * Options of `cluster.submit('reduce', …)`. submit returns as soon as the coordinator has the
+ * job, which then runs detached: follow it with `handle.wait({ onProgress, signal })`.
+ */
+export interface SubmitOptions {
+  /** The job fails with TimeoutError (and stops) this long after it was submitted. @default 24 hours */
+  timeoutMs?: number;
+}
+export const SUBMIT_OPTION_KEYS = keysOf<SubmitOptions>()(['timeoutMs']);
+
+/**
+ * Options of `cluster.submit('reduce', array, builtinName, …)`: a built-in's own, as its
+ * ArrayRef method takes them (`axis: 0` for one value per column, `ddof` for var and std,
+ * `bins` and `range` for a histogram, whose range a submitted one needs), and the job's time.
+ */
+export interface SubmitBuiltinOptions extends SubmitOptions {
+  /** 0: one value per column of a 2-D array (axis 1 makes a new array: `a.sum({ axis: 1 })`). @default every element */
+  axis?: 0;
+  /** var, std: the divisor is `n - ddof`. @default 0 */
+  ddof?: number;
+  /** histogram: number of equal-width bins. @default 10 */
+  bins?: number;
+  /** histogram: outer edges `[lo, hi]` (needed: the data's min and max would take two more jobs). */
+  range?: readonly [number, number];
+}
+
+/** Options of `cluster.submit('map', …)`: the output's, as map's, and the job's time. */
+export interface SubmitMapOptions extends SubmitOptions {
+  /** Output element type. @default the input's */
+  dtype?: DType;
+  /** Output columns. @default the input's */
+  cols?: number;
+  /** Name of the output array, kept after this client goes away. @default a generated one (`handle.result()` and `sharc result` name it) */
+  name?: string;
+  /** Overwrite an array of the same name (only once the new one is complete). @default false */
+  replace?: boolean;
+}
+export const SUBMIT_MAP_OPTION_KEYS = keysOf<SubmitMapOptions>()([...SUBMIT_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace']);
+
 /** Each call's keys: its options and, for reduce and map, its kernel (validate.ts checkCall). */
 export const CALL_KEYS = {
   put: { options: PUT_OPTION_KEYS },

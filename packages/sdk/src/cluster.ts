@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import {
@@ -26,6 +27,8 @@ import {
   isSubjectToken,
   nearestName,
   checkKeys,
+  BUILTIN_OPS,
+  type BuiltinOp,
   type AgentInfo,
   type ArrayMeta,
   type BuiltinMap,
@@ -54,6 +57,9 @@ import { reduceArray } from './array-reductions.js';
 import { writeNpy } from './files/npy-file.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
+import { CALL_KEYS, SUBMIT_MAP_OPTION_KEYS, SUBMIT_OPTION_KEYS, type SubmitBuiltinOptions, type SubmitMapOptions, type SubmitOptions } from './call-options.js';
+import { BUILTIN_OWN_KEYS, builtinKernelOf } from './array-reductions.js';
+import { JobHandle, type JobHandleOwner, type JobInfo } from './jobs/job-handle.js';
 import { LIST_OPTION_KEYS, type FromFileOptions, type ListOptions, type MapKernel, type MapOptions, type NodeInfo, type PutFileOptions, type PutOptions, type ReduceKernel } from './call-options.js';
 import { DirectReducer } from './jobs/direct-reduce.js';
 import { JobRunner, type JobOptions, type JobResult } from './jobs/run-job.js';
@@ -72,9 +78,11 @@ import {
   type RunJob,
 } from './ops/builtin-ops.js';
 import { ResendingCaller } from './resending-call.js';
+import { checkJobOptions } from './validate.js';
 import { checkArrayRef, checkCall, checkCopies, checkDetached, checkName, checkNewName, checkPartitions } from './validate.js';
 import type { ResolvedConnectOptions } from './options.js';
 
+export type { SubmitOptions, SubmitBuiltinOptions, SubmitMapOptions, JobInfo };
 export type { JobOptions, PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo };
 
 /** How many partition transfers run at once during put and toArray. */
@@ -94,7 +102,7 @@ const FILE_UPLOAD_CONCURRENCY = 2;
 export class Cluster implements ArrayOwner {
   private readonly bundler = new KernelBundler();
   private readonly uploadedKernels = new Set<string>();
-  private readonly jobs: JobRunner;
+  private readonly jobRunner: JobRunner;
   /** Every job goes through it: a bounded number in flight, the rest waiting here in order. */
   private readonly submissions: SubmissionQueue;
   /** Runs reduces straight on the agents; every other job (and a fallback) through `jobs`. */
@@ -116,12 +124,12 @@ export class Cluster implements ArrayOwner {
     private readonly shutdown: () => Promise<void>,
   ) {
     // A restarted coordinator has no kernel code: upload again on next use.
-    this.jobs = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
+    this.jobRunner = new JobRunner(bus, options.cluster, () => this.uploadedKernels.clear());
     this.submissions = new SubmissionQueue(options.maxJobsInFlight, options.retryBusy);
     this.direct = new DirectReducer(
       bus,
       options.cluster,
-      this.jobs,
+      this.jobRunner,
       async (arrayId) => (await this.call({ type: 'array.locate', arrayId })).array,
       options.directReduce,
     );
@@ -282,7 +290,7 @@ export class Cluster implements ArrayOwner {
     const source = fileSource(file, options);
     // Queued like a job: it keeps agents busy as one does (see SubmissionQueue).
     const info = await this.submissions.run(options, (timeoutMs) =>
-      this.jobs.follow(
+      this.jobRunner.follow(
         withTimeout(options, timeoutMs),
         (jobId) =>
           this.call(
@@ -339,6 +347,13 @@ export class Cluster implements ArrayOwner {
     if (typeof kernel !== 'object' || kernel === null) {
       throw new InvalidArgumentError(`reduce takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
     }
+    const { spec, combine, label } = await this.reduceSpec(array, kernel);
+    const done = await this.runJobSpec(spec, array, options);
+    return foldPartials(done.partials, combine, label);
+  }
+
+  /** A module reduce's job spec, its kernel bundled and uploaded, and its combine export loaded here. */
+  private async reduceSpec(array: ArrayRef, kernel: ReduceKernel): Promise<{ spec: JobSpec; combine: (a: unknown, b: unknown) => unknown; label: string }> {
     checkModule(kernel.module, 'reduce');
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const partialName = kernel.partial ?? 'partial';
@@ -347,17 +362,16 @@ export class Cluster implements ArrayOwner {
     const module = await loadLocally(bundle);
     exportedFunction(module, partialName, bundle.label);
     const combine = exportedFunction(module, combineName, bundle.label);
-    const done = await this.job(
-      {
+    return {
+      spec: {
         kind: 'reduce',
         arrayId: array.id,
         kernel: { kind: 'reduce', hash: bundle.hash, module: bundle.label, partial: partialName, combine: combineName },
         params: kernel.params,
       },
-      array,
-      options,
-    );
-    return foldPartials(done.partials, combine, `${bundle.label}#${combineName}`);
+      combine: combine as (a: unknown, b: unknown) => unknown,
+      label: `${bundle.label}#${combineName}`,
+    };
   }
 
   /**
@@ -371,33 +385,115 @@ export class Cluster implements ArrayOwner {
     if (typeof kernel !== 'object' || kernel === null || typeof kernel.kernel !== 'string') {
       throw new InvalidArgumentError('map takes { module, kernel: exportName, params } (the output\'s name, dtype and cols go in its third argument)');
     }
+    const detached = checkDetached(options.detached, options.name, 'map');
+    const done = await this.runJobSpec(await this.mapSpec(array, kernel, options), array, options, detached);
+    if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
+    return new ArrayRef(this, done.array);
+  }
+
+  /** A module map's job spec (its output's name, dtype, cols), its kernel bundled, uploaded and checked here. */
+  private async mapSpec(array: ArrayRef, kernel: MapKernel, options: Pick<MapOptions, 'dtype' | 'cols' | 'name' | 'replace'>): Promise<JobSpec> {
     checkModule(kernel.module, 'map');
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const dtype = options.dtype === undefined ? array.dtype : parseDType(options.dtype);
     const cols = options.cols ?? colsOf(array.shape);
     if (!Number.isInteger(cols) || cols < 0) throw new InvalidArgumentError(`cols must be a non-negative integer, got ${cols}`);
     if (options.name !== undefined) checkNewName(options.name);
-    const detached = checkDetached(options.detached, options.name, 'map');
     const bundle = await this.prepareKernel(kernel.module);
     exportedFunction(await loadLocally(bundle), kernel.kernel, bundle.label);
-    const done = await this.job(
-      {
-        kind: 'map',
-        arrayId: array.id,
-        kernel: { kind: 'map', hash: bundle.hash, module: bundle.label, kernel: kernel.kernel },
-        params: kernel.params,
-        dtype,
-        cols,
-        ...(options.name === undefined ? {} : { outputName: options.name }),
-        ...(options.replace === undefined ? {} : { replace: options.replace }),
-      },
-      array,
-      options,
-      detached,
-    );
-    if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
-    return new ArrayRef(this, done.array);
+    return {
+      kind: 'map',
+      arrayId: array.id,
+      kernel: { kind: 'map', hash: bundle.hash, module: bundle.label, kernel: kernel.kernel },
+      params: kernel.params,
+      dtype,
+      cols,
+      ...(options.name === undefined ? {} : { outputName: options.name }),
+      ...(options.replace === undefined ? {} : { replace: options.replace }),
+    };
   }
+
+  // ---- Detached jobs (jobs/job-handle.ts) -----------------------------------------------------
+
+  /**
+   * Submits a detached job and returns its handle as soon as the coordinator has stored it:
+   * the job runs on whether or not this client stays (its process may exit), and survives a
+   * coordinator restart. Its outcome (a reduce's value, a map's output array, or its error) is
+   * kept by the coordinator for its `keepResultsMs` (24 h by default); `cluster.job(id)` finds
+   * it from any client. The same arguments as `reduce` and `map`, with their options less
+   * `onProgress` and `signal` (give those to `handle.wait` / `handle.result`); a map without
+   * `name` gets a generated one, which `handle.result()` opens and `sharc result` prints.
+   *
+   * ```ts
+   * const job = await cluster.submit('reduce', a, 'sum');
+   * console.log(job.id, (await job.status()).state);
+   * console.log(await job.result({ onProgress: (done, total) => … }));
+   * ```
+   */
+  submit<T = unknown>(kind: 'reduce', array: ArrayRef, kernel: BuiltinOp, options?: SubmitBuiltinOptions): Promise<JobHandle<T>>;
+  submit<T = unknown>(kind: 'reduce', array: ArrayRef, kernel: ReduceKernel, options?: SubmitOptions): Promise<JobHandle<T>>;
+  submit(kind: 'map', array: ArrayRef, kernel: MapKernel, options?: SubmitMapOptions): Promise<JobHandle<ArrayRef>>;
+  async submit(kind: 'reduce' | 'map', array: ArrayRef, kernel: BuiltinOp | ReduceKernel | MapKernel, options: SubmitBuiltinOptions | SubmitMapOptions = {}): Promise<JobHandle> {
+    if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
+    if (kind !== 'reduce' && kind !== 'map') throw new InvalidArgumentError(`submit runs a 'reduce' or a 'map', got ${JSON.stringify(kind)}`);
+    checkArrayRef(array);
+    const op = kind === 'reduce' && typeof kernel === 'string' ? checkedBuiltinName(kernel) : undefined;
+    checkSubmitOptions(kind, options, op === undefined ? [] : BUILTIN_OWN_KEYS[op]);
+    if (typeof kernel === 'object' && kernel !== null) {
+      checkKeys(kernel, { of: `submit('${kind}')'s kernel`, here: 'the kernel', noun: 'key', keys: kind === 'reduce' ? CALL_KEYS.reduce.kernel : CALL_KEYS.map.kernel });
+    }
+    let spec: JobSpec;
+    if (kind === 'map') {
+      if (typeof kernel !== 'object' || kernel === null || typeof (kernel as MapKernel).kernel !== 'string') {
+        throw new InvalidArgumentError("submit('map') takes { module, kernel: exportName, params } (the output's name, dtype and cols go in its fourth argument)");
+      }
+      spec = await this.mapSpec(array, kernel as MapKernel, options as SubmitMapOptions);
+    } else if (typeof kernel === 'string') {
+      spec = { kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', ...submittedBuiltin(array, op!, options as SubmitBuiltinOptions) } };
+    } else {
+      if (typeof kernel !== 'object' || kernel === null) throw new InvalidArgumentError(`submit('reduce') takes a built-in name or { module, partial, combine, params }, got ${String(kernel)}`);
+      spec = (await this.reduceSpec(array, kernel as ReduceKernel)).spec;
+    }
+    const jobId = randomBytes(12).toString('hex');
+    await this.call({ type: 'job.launch', jobId, spec, ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+    return new JobHandle(jobId, kind, this.handleOwner);
+  }
+
+  /**
+   * The handle of a detached job by id (as `submit` gave it, or `sharc jobs` lists it), from
+   * any client. Rejects with JobNotFoundError when the coordinator does not know it (never
+   * submitted, or its outcome was kept longer than its keepResultsMs ago).
+   */
+  async job<T = unknown>(id: string): Promise<JobHandle<T>> {
+    if (typeof id !== 'string' || !isSubjectToken(id)) throw new InvalidArgumentError(`job id ${JSON.stringify(id)} is not a job id (letters, digits, - and _): sharc jobs lists them`);
+    const info = await this.handleOwner.jobInfo(id);
+    return new JobHandle<T>(id, info.kind, this.handleOwner);
+  }
+
+  /**
+   * Every job the coordinator knows, of every client: queued and running ones (detached or
+   * not), then the kept outcomes of detached jobs that ended (done, failed, cancelled).
+   */
+  async jobs(): Promise<Array<JobInfo & { detached: boolean }>> {
+    const listed = await this.call({ type: 'jobs.list' });
+    const active = listed.jobs.map((job) => ({
+      jobId: job.jobId,
+      kind: job.kind,
+      state: job.state,
+      array: job.array,
+      doneBlocks: job.doneBlocks,
+      totalBlocks: job.totalBlocks,
+      submittedAt: job.startedAt,
+      detached: job.detached === true,
+    }));
+    return [...active, ...(listed.finished ?? []).map((job) => ({ ...job, detached: true }))];
+  }
+
+  private readonly handleOwner: JobHandleOwner = {
+    jobInfo: async (jobId) => (await this.call({ type: 'job.get', jobId })).job,
+    cancel: (jobId) => this.cancel(jobId),
+    open: (name) => this.open(name),
+  };
 
   // ---- Built-in operations over two arrays, and along axis 1 (ops/builtin-ops.ts) -----------
 
@@ -452,7 +548,7 @@ export class Cluster implements ArrayOwner {
     return new ArrayRef(this, await runBuiltinMap(this.runJob, op, array, params, options, other));
   }
 
-  private readonly runJob: RunJob = (spec, input, options, detached) => this.job(spec, input as ArrayRef, options, detached);
+  private readonly runJob: RunJob = (spec, input, options, detached) => this.runJobSpec(spec, input as ArrayRef, options, detached);
 
   /** The agents of the cluster. */
   async nodes(): Promise<NodeInfo[]> {
@@ -497,7 +593,7 @@ export class Cluster implements ArrayOwner {
     this.closed = true;
     clearInterval(this.heartbeat);
     this.submissions.close(new InvalidArgumentError('this cluster connection was closed while the call waited to be submitted'));
-    this.jobs.close();
+    this.jobRunner.close();
     this.direct.close();
     this.caller.close();
     await this.shutdown();
@@ -561,7 +657,7 @@ export class Cluster implements ArrayOwner {
     return this.caller.call<T>(subjectFor(this.options.cluster, { to: 'coordinator', verb: 'client' }), message, timeoutMs);
   }
 
-  private job(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
+  private runJobSpec(spec: JobSpec, input: ArrayRef, options: JobOptions, detached = false): Promise<JobResult> {
     if (this.closed) throw new InvalidArgumentError('this cluster connection is closed');
     return this.submissions.run(options, (timeoutMs) => this.direct.run(spec, input.meta, withTimeout(options, timeoutMs), detached));
   }
@@ -670,6 +766,40 @@ function fileSource(file: string, options: FromFileOptions): FileSource {
  */
 function withTimeout<T extends JobOptions>(options: T, timeoutMs: number | undefined): T {
   return timeoutMs === undefined ? options : { ...options, timeoutMs };
+}
+
+/** submit's options: a call that returns at once takes no onProgress or signal, and every submitted job is detached. */
+function checkSubmitOptions(kind: 'reduce' | 'map', options: object, builtinKeys: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError(`submit('${kind}')'s options must be an object`);
+  const following = ['onProgress', 'signal'].find((key) => Object.hasOwn(options, key));
+  if (following !== undefined) {
+    throw new InvalidArgumentError(`submit returns as soon as the job is accepted, so it takes no ${following}: give it to handle.wait({ ${following} }) or handle.result({ ${following} })`);
+  }
+  if (Object.hasOwn(options, 'detached')) throw new InvalidArgumentError('every submitted job is detached: leave detached out');
+  checkJobOptions(options, { of: `submit('${kind}')`, here: 'the options', keys: kind === 'reduce' ? [...SUBMIT_OPTION_KEYS, ...builtinKeys] : SUBMIT_MAP_OPTION_KEYS });
+}
+
+/** A built-in reduction's name (histogram included), or an error naming the nearest. */
+function checkedBuiltinName(name: string): BuiltinOp {
+  if (!(BUILTIN_OPS as readonly string[]).includes(name)) {
+    const meant = nearestName(name, BUILTIN_OPS);
+    throw new InvalidArgumentError(`unknown reduction '${name}': ${meant === undefined ? '' : `did you mean '${meant}'? `}use one of ${BUILTIN_OPS.join(', ')}, or a kernel module`);
+  }
+  return name as BuiltinOp;
+}
+
+/**
+ * A submitted built-in's kernel, checked as its ArrayRef method checks it. Along axis 1 is a new
+ * array, not a reduce; a histogram needs its range (the data's min and max are two more jobs).
+ */
+function submittedBuiltin(array: ArrayRef, op: BuiltinOp, options: SubmitBuiltinOptions): BuiltinKernel {
+  if ((options.axis as number | undefined) === 1) {
+    throw new InvalidArgumentError(`${op} along axis 1 makes a new array of one value per row, not a value: run array.${op}({ axis: 1 }) (sharc op NAME ${op} --axis 1 --out OUT)`, { details: { op } });
+  }
+  if (op === 'histogram' && options.range === undefined) {
+    throw new InvalidArgumentError('a submitted histogram needs range: [lo, hi] (sharc submit: --range LO,HI); array.histogram() finds the data\'s min and max itself', { details: { op } });
+  }
+  return builtinKernelOf(array.meta, op, options, [...SUBMIT_OPTION_KEYS, ...BUILTIN_OWN_KEYS[op]]).kernel;
 }
 
 function checkModule(module: unknown, call: string): void {

@@ -8,12 +8,16 @@
  * console.log(await cluster.reduce(a, 'sum'));
  * const b = await cluster.map(a, { module: './k.ts', kernel: 'double' }, { name: 'doubled', timeoutMs: 60_000 });
  * console.log(await b.toArray());
+ * const job = await cluster.submit('reduce', a, 'sum');   // detached: outlives this client
+ * console.log(await (await cluster.job(job.id)).result());
  * await cluster.close();
  * ```
  */
 export { connect } from './connect.js';
 export { Cluster } from './cluster.js';
-export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions } from './cluster.js';
+export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions, SubmitOptions, SubmitMapOptions } from './cluster.js';
+export { JobHandle } from './jobs/job-handle.js';
+export type { JobInfo, JobState } from './jobs/job-handle.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';
 export type { OpOptions, ScaleOptions, RowStatisticOptions, RowStatisticName } from './ops/builtin-ops.js';

@@ -115,6 +115,9 @@ describe('NATS auth with per-role permissions (infra/nats-roles.conf): passwords
       const nodes = await cluster.nodes();
       assert.deepEqual(nodes.map((n) => [n.id, n.state]), [['agent-1', 'alive']]);
       await checkSumJob(cluster);
+      // A detached reduce: its partials go to the coordinator, which the roles let it read.
+      const array = await cluster.put(new Float64Array(1000).fill(3), { partitions: 2 });
+      assert.equal(await (await cluster.submit('reduce', array, 'sum')).result(), 3000);
     } finally {
       await cluster.close();
     }

@@ -21,21 +21,27 @@ const TAKEN_BY: Record<keyof BuiltinFlags, readonly BuiltinOp[]> = {
  * `cluster.reduce` for sumsq and count. A flag the op does not take is a usage error.
  */
 export async function runBuiltin(cluster: Cluster, ref: ArrayRef, op: BuiltinOp, flags: BuiltinFlags, job: JobOptions): Promise<unknown> {
+  const options = { ...job, ...builtinOptions(ref, op, flags) };
+  if (op === 'sumsq' || op === 'count') return cluster.reduce(ref, op, job);
+  // The option types of each method are checked at run time by the SDK (axis for each op, etc.).
+  return (ref[op] as (options: object) => Promise<unknown>).call(ref, options);
+}
+
+/**
+ * The options of built-in `op` from the flags given (a flag the op does not take is a usage
+ * error; --axis 1 makes a new array, which `sharc op` names and stores).
+ */
+export function builtinOptions(ref: ArrayRef, op: BuiltinOp, flags: BuiltinFlags): { axis?: 0; ddof?: number; bins?: number; range?: [number, number] } {
   for (const [flag, ops] of Object.entries(TAKEN_BY) as [keyof BuiltinFlags, readonly BuiltinOp[]][]) {
     if (flags[flag] !== undefined && !ops.includes(op)) throw new UsageError(`--${flag} is for ${ops.join(', ')}, not ${op}`);
   }
-  // One value per row is a new stored array, which `sharc op` names and stores.
   if (flags.axis === 1) throw new UsageError(`--axis 1 makes a new array of one value per row: run sharc op ${ref.name} ${op} --axis 1 --out NAME`);
-  const options = {
-    ...job,
+  return {
     ...(flags.axis === undefined ? {} : { axis: flags.axis }),
     ...(flags.ddof === undefined ? {} : { ddof: flags.ddof }),
     ...(flags.bins === undefined ? {} : { bins: flags.bins }),
     ...(flags.range === undefined ? {} : { range: flags.range }),
   };
-  if (op === 'sumsq' || op === 'count') return cluster.reduce(ref, op, job);
-  // The option types of each method are checked at run time by the SDK (axis for each op, etc.).
-  return (ref[op] as (options: object) => Promise<unknown>).call(ref, options);
 }
 
 /** Kernel modules get their parameters from --params: the built-ins' flags are refused. */

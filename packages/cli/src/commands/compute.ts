@@ -2,10 +2,47 @@ import path from 'node:path';
 import { formatLogLine, type KernelLogLine } from '@sharc/sdk';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, plural, printResult, toJson } from '../output.js';
+import { arrayJson, formatBytes, plural, printResult, toJson, type Output } from '../output.js';
 import { axisOption, ddofOption, dtype, jsonParams, kernelSpec, positiveInteger, rangeOption, reduceOperation } from '../options.js';
 import { plainValue, refuseBuiltinFlags, runBuiltin, valueText } from './builtin-reduce.js';
 import { progressBar } from '../progress.js';
+import type { ArrayRef } from '@sharc/sdk';
+
+/** The arguments of `sharc reduce` (and of `sharc submit reduce`). */
+export function reduceArguments<T>(y: Argv<T>) {
+  return y
+    .positional('name', { type: 'string', demandOption: true })
+    .positional('op', { type: 'string', demandOption: true, coerce: reduceOperation, describe: 'built-in name, or FILE.ts[#partial] exporting partial and combine' })
+    .option('combine', { type: 'string', default: 'combine', describe: 'Kernel modules: the export merging two partials' })
+    .option('params', { type: 'string', coerce: jsonParams, describe: 'JSON handed to the kernel as ctx.params' })
+    .option('timeout-ms', { coerce: positiveInteger('timeout-ms'), describe: 'Fail the job after this long' })
+    .option('axis', { type: 'string', coerce: axisOption, describe: 'sum, mean, min, max, var, std: 0 gives one value per column of a 2-D array' })
+    .option('ddof', { type: 'string', coerce: ddofOption, describe: 'var, std: divide by n - ddof [default: 0]' })
+    .option('bins', { type: 'string', coerce: positiveInteger('bins'), describe: 'histogram: number of equal bins [default: 10]' })
+    .option('range', { type: 'string', coerce: rangeOption, describe: "histogram: LO,HI outer edges [default: the data's min,max]" });
+}
+
+/** The arguments of `sharc map` (and of `sharc submit map`). */
+export function mapArguments<T>(y: Argv<T>) {
+  return y
+    .positional('name', { type: 'string', demandOption: true })
+    .option('kernel', { type: 'string', demandOption: true, coerce: kernelSpec('kernel', true), describe: 'FILE.ts#export: (input, output, ctx) => void' })
+    .option('out', { type: 'string', describe: 'Name of the output array [default: generated]' })
+    .option('dtype', { type: 'string', coerce: dtype('dtype'), describe: "Output element type [default: the input's]" })
+    .option('cols', { coerce: positiveInteger('cols'), describe: "Output columns [default: the input's]" })
+    .option('replace', { type: 'boolean', default: false, describe: 'Replace an existing array named --out' })
+    .option('params', { type: 'string', coerce: jsonParams, describe: 'JSON handed to the kernel as ctx.params' })
+    .option('timeout-ms', { coerce: positiveInteger('timeout-ms'), describe: 'Fail the job after this long' });
+}
+
+/** What `sharc map` prints of its output array (and `sharc wait` of a submitted map's). */
+export function printStored(args: Output, stored: ArrayRef): void {
+  printResult(
+    args,
+    arrayJson(stored),
+    () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
+  );
+}
 
 /** `sharc reduce` and `sharc map`: jobs over every partition, on every agent. */
 export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
@@ -14,16 +51,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
       'reduce <name> <op>',
       'Reduce an array with a built-in (sum, mean, min, max, argmin, argmax, var, std, norm, histogram, sumsq, count) or a kernel module',
       (y) =>
-        y
-          .positional('name', { type: 'string', demandOption: true })
-          .positional('op', { type: 'string', demandOption: true, coerce: reduceOperation, describe: 'built-in name, or FILE.ts[#partial] exporting partial and combine' })
-          .option('combine', { type: 'string', default: 'combine', describe: 'Kernel modules: the export merging two partials' })
-          .option('params', { type: 'string', coerce: jsonParams, describe: 'JSON handed to the kernel as ctx.params' })
-          .option('timeout-ms', { coerce: positiveInteger('timeout-ms'), describe: 'Fail the job after this long' })
-          .option('axis', { type: 'string', coerce: axisOption, describe: 'sum, mean, min, max, var, std: 0 gives one value per column of a 2-D array' })
-          .option('ddof', { type: 'string', coerce: ddofOption, describe: 'var, std: divide by n - ddof [default: 0]' })
-          .option('bins', { type: 'string', coerce: positiveInteger('bins'), describe: 'histogram: number of equal bins [default: 10]' })
-          .option('range', { type: 'string', coerce: rangeOption, describe: "histogram: LO,HI outer edges [default: the data's min,max]" })
+        reduceArguments(y)
           .example('$0 reduce frames sum', 'built-in sum')
           .example('$0 reduce frames std --ddof 1', 'sample standard deviation, as numpy.std(a, ddof=1)')
           .example('$0 reduce frames mean --axis 0', 'column means of a 2-D array, as numpy.mean(a, axis=0)')
@@ -67,15 +95,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
       'map <name>',
       'Run a kernel over every block of rows into a new array, on the agents that hold the rows',
       (y) =>
-        y
-          .positional('name', { type: 'string', demandOption: true })
-          .option('kernel', { type: 'string', demandOption: true, coerce: kernelSpec('kernel', true), describe: 'FILE.ts#export: (input, output, ctx) => void' })
-          .option('out', { type: 'string', describe: 'Name of the output array [default: generated]' })
-          .option('dtype', { type: 'string', coerce: dtype('dtype'), describe: "Output element type [default: the input's]" })
-          .option('cols', { coerce: positiveInteger('cols'), describe: "Output columns [default: the input's]" })
-          .option('replace', { type: 'boolean', default: false, describe: 'Replace an existing array named --out' })
-          .option('params', { type: 'string', coerce: jsonParams, describe: 'JSON handed to the kernel as ctx.params' })
-          .option('timeout-ms', { coerce: positiveInteger('timeout-ms'), describe: 'Fail the job after this long' })
+        mapArguments(y)
           .example('$0 map frames --kernel kernels.ts#rms --out rms --dtype float32 --cols 1', 'one float32 per row'),
       async (args) =>
         exit(
@@ -107,12 +127,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               } finally {
                 bar.stop();
               }
-              const stored = output;
-              printResult(
-                args,
-                arrayJson(stored),
-                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
-              );
+              printStored(args, output);
             }),
           ),
         ),

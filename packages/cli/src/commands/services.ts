@@ -6,7 +6,7 @@ import { connectNats, natsConnectionOf, parseByteSize, serveHttp, type HttpRoute
 import { runAction, type GlobalArgs } from '../context.js';
 import { metricsRoute, type MetricsSource } from '../metrics-route.js';
 import { serviceLogger } from '../logging.js';
-import { agentName, byteSize, natsAuthOf, nonNegativeInteger, port, positiveInteger, UsageError } from '../options.js';
+import { agentName, byteSize, duration, natsAuthOf, nonNegativeInteger, port, positiveInteger, UsageError } from '../options.js';
 import { runUntilStopped } from '../service.js';
 
 /** `sharc coordinator` and `sharc agent`: the long-running roles of a multi-host cluster. */
@@ -55,12 +55,18 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             default: 1024,
             coerce: nonNegativeInteger('max-queued-jobs'),
           })
+          .option('keep-results', {
+            describe: 'How long the outcome of a detached job (sharc submit) is kept after it ended, for sharc result and sharc jobs: milliseconds, or 30m, 24h, 7d…',
+            default: '24h',
+            coerce: duration('keep-results'),
+          })
           .option('http-port', { describe: 'Serve the dashboard, /metrics and /healthz on this port (0: any free one) [default: no HTTP]', coerce: port('http-port') })
           .option('http-host', { type: 'string', default: '127.0.0.1', describe: 'Address the HTTP port listens on; any other than loopback needs --http-token' })
           .option('http-token', { type: 'string', describe: 'Token HTTP requests must carry (Authorization: Bearer, or ?token= once in a browser); prefer SHARC_HTTP_TOKEN' })
           .example('$0 coordinator --servers nats://10.0.0.1:4222', 'run the coordinator of the default cluster')
           .example('$0 coordinator --dead-after-ms 5000 --copies 1', 'a longer liveness window; one copy per partition (no replicas)')
           .example('$0 coordinator --max-running-jobs 8 --max-queued-jobs 100', 'run 8 jobs at once, queue 100, refuse the rest as busy')
+          .example('$0 coordinator --keep-results 7d', 'keep the results of detached jobs for a week')
           .example('$0 coordinator --state-replicas 3', 'keep the state on 3 servers of a NATS cluster (list them in --servers)'),
       async (args) => {
         exitService(
@@ -97,6 +103,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               ...(lease === undefined ? {} : { lease }),
               maxRunningJobs: args.maxRunningJobs!,
               maxQueuedJobs: args.maxQueuedJobs!,
+              keepResultsMs: args.keepResults!,
               state,
             }).catch(async (error: unknown) => {
               // (Saved state it cannot read.) Give the lease up, so a fixed coordinator starts at

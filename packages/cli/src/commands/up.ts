@@ -8,7 +8,7 @@ import { NATS_PID_FILE, NATS_STORE_DIR, natsServerBinary, startLocalCluster, typ
 import { connect } from '@sharc/sdk';
 import { runAction, type GlobalArgs } from '../context.js';
 import { note, plural, printResult } from '../output.js';
-import { byteSize, port, positiveInteger, UsageError } from '../options.js';
+import { byteSize, duration, port, positiveInteger, UsageError } from '../options.js';
 import { clusterStatus } from './inspect.js';
 import { claimDataDir } from './up-lock.js';
 
@@ -35,6 +35,7 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
           coerce: port('http-port'),
         })
         .option('http', { type: 'boolean', default: true, describe: 'Serve the dashboard and /metrics (--no-http: none)' })
+        .option('keep-results', { describe: "How long the coordinator keeps detached jobs' results (sharc submit): 30m, 24h, 7d… [default: 24h]", coerce: duration('keep-results') })
         .option('data-dir', { type: 'string', default: '.sharc', describe: 'JetStream store, NATS config and service logs (logs/*.log); one sharc up per data dir' })
         .example('$0 up --agents 3', 'three agents; then in another terminal: sharc status')
         .example('$0 up --port 4333 --data-dir /tmp/sharc', 'a second cluster beside the first'),
@@ -101,8 +102,12 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             env: { SHARC_LOG_LEVEL: args.logLevel },
             signal: stop.signal,
             restart: { onEvent },
+            coordinatorArgs: [
+              ...(httpPort === undefined ? [] : ['--http-port', String(httpPort)]),
+              ...(args.keepResults === undefined ? [] : ['--keep-results', String(args.keepResults)]),
+            ],
             // Each agent serves its own /metrics on a free port (sharc status lists them).
-            ...(httpPort === undefined ? {} : { coordinatorArgs: ['--http-port', String(httpPort)], agentArgs: ['--http-port', '0'] }),
+            ...(httpPort === undefined ? {} : { agentArgs: ['--http-port', '0'] }),
           });
         } catch (error) {
           if (stop.signal.aborted) throw new Error(`${String(stop.signal.reason)} during startup: stopped what had started`);

@@ -105,6 +105,13 @@ export class AgentClient {
     return this.call(agentId, subject, message, { timeoutMs: timeoutMs + REPLY_MARGIN_MS }) as Promise<ReplyOf<'task.batch'>>;
   }
 
+  /** Folds partials with a module's combine export on the agent (a detached reduce's value): the folded partial. */
+  async combine(agentId: string, request: Request<'partials.combine'> & { type: 'partials.combine' }, timeoutMs: number): Promise<unknown> {
+    const subject = subjectFor(this.cluster, { to: 'agent', agentId, verb: 'task' });
+    const reply = (await this.call(agentId, subject, request, { timeoutMs: timeoutMs + REPLY_MARGIN_MS })) as ReplyOf<'partials.combine'>;
+    return reply.partial;
+  }
+
   /** Tells every agent to stop the work of a job (a broadcast: nobody answers). */
   cancelJob(jobId: string): void {
     this.bus.publish(subjectFor(this.cluster, { to: 'agents', verb: 'cancel' }), { type: 'task.cancel', jobId });
@@ -123,7 +130,7 @@ export class AgentClient {
     const death = unregistered ? undefined : this.agents.untilDead(agentId);
     // Only what may change what the agent holds (allocate, load, fetch, free, hello) makes it
     // busy: a task, which runs as long as its job, would hide a leftover from busyWith's callers.
-    const changesHoldings = request.type !== 'task.run' && request.type !== 'task.batch' && request.type !== 'file.inspect';
+    const changesHoldings = request.type !== 'task.run' && request.type !== 'task.batch' && request.type !== 'file.inspect' && request.type !== 'partials.combine';
     if (changesHoldings) this.inFlight.set(agentId, (this.inFlight.get(agentId) ?? 0) + 1);
     try {
       const asked = this.ask(subject, request, timeoutMs);

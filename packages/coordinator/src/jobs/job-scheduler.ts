@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   BusyError,
   CancelledError,
@@ -18,7 +17,6 @@ import {
   type ArrayMeta,
   type DType,
   type JobStatus,
-  type KernelRef,
   type Logger,
   type MessageBus,
   type MessageOf,
@@ -40,6 +38,9 @@ import { builtinOpOutput, checkBuiltinOpJob } from './builtin-op-jobs.js';
 import { overlappingPartitions, secondInputOf } from './second-input.js';
 import { MAX_ATTEMPTS, RunningJob, attemptKey } from './run-job.js';
 import { TaskBatcher } from './task-batcher.js';
+import type { FinishedJobs } from './finished-jobs.js';
+import { DetachedJobs } from './detached-jobs.js';
+import { errorLine, generatedName, kernelLabel } from './job-names.js';
 
 /** Jobs still running after this long are stored for a restarted coordinator to resume. */
 const JOB_PERSIST_DELAY_MS = 100;
@@ -99,7 +100,10 @@ export interface SchedulerDeps {
   expectClient(clientId: string): void;
   commit(arrayId: string): Promise<ArrayMeta>;
   drop(record: ArrayRecord): Promise<void>;
+  /** The kept outcomes of detached jobs that ended (job.launch). */
+  finished: FinishedJobs;
 }
+
 
 /**
  * The running jobs: starts each on the agents that serve its input, moves its partitions'
@@ -109,6 +113,8 @@ export class JobScheduler {
   private readonly jobs = new Map<string, RunningJob>();
   /** Whose each job is, and whether it outlives its client: a gone client's other jobs are cancelled. */
   private readonly owners = new Map<string, { clientId: string; detached: boolean }>();
+  /** Detached jobs of job.launch: they run here, their outcomes are kept (detached-jobs.ts). */
+  private readonly detachedRunner: DetachedJobs;
   /** The outcome of each job until it is known (job.submit resent with the same id waits on it). */
   private readonly outcomes = new Map<string, Promise<Outgoing>>();
   /** Outcomes of jobs that ended lately, oldest first: resent to a client that missed them. */
@@ -129,6 +135,15 @@ export class JobScheduler {
     this.refusals = new RefusalSummary(deps.logger);
     this.repeated = new LogTally(deps.logger);
     this.batcher = new TaskBatcher(deps.client);
+    this.detachedRunner = new DetachedJobs({
+      ...deps,
+      launch: (params) => this.launch(params),
+      running: (jobId) => {
+        const job = this.jobs.get(jobId);
+        return job === undefined ? undefined : { job, state: this.admission.stateOf(jobId) };
+      },
+      leaving: () => this.detached,
+    });
   }
 
   /** Job submissions refused with BusyError since this coordinator started. */
@@ -140,10 +155,20 @@ export class JobScheduler {
   close(): void {
     this.refusals.close();
     this.repeated.flush();
+    this.detachedRunner.close();
   }
 
   status(): JobStatus[] {
-    return [...this.jobs.values()].map((job) => ({ ...job.status(), state: this.admission.stateOf(job.jobId) }));
+    return [...this.jobs.values()].map((job) => ({
+      ...job.status(),
+      state: this.admission.stateOf(job.jobId),
+      ...(this.detachedRunner.has(job.jobId) ? { detached: true } : {}),
+    }));
+  }
+
+  /** Detached jobs (job.launch): started, followed and their outcomes kept (detached-jobs.ts). */
+  get detachedJobs(): DetachedJobs {
+    return this.detachedRunner;
   }
 
   progress(message: MessageOf<'task.progress'>): void {
@@ -296,9 +321,16 @@ export class JobScheduler {
    * its request, hears the outcome at the reply subject it gave.
    */
   resume(job: PersistedJob): void {
+    if (job.launched === true) return this.detachedRunner.resume(job);
+    const replyTo = job.replyTo;
+    if (replyTo === undefined) {
+      this.deps.logger.error('a stored job has no one to answer and is not detached: dropped', { jobId: job.jobId });
+      this.deps.state.deleteJob(job.jobId);
+      return;
+    }
     const answer = (reply: Outgoing) => {
       try {
-        this.deps.bus.reply(job.replyTo, reply);
+        this.deps.bus.reply(replyTo, reply);
       } catch (error) {
         this.deps.logger.error('could not answer a resumed job', { jobId: job.jobId, error: toErrorData(error) });
       }
@@ -346,8 +378,10 @@ export class JobScheduler {
   }
 
   private launch(params: Omit<PersistedJob, 'replyTo'> & { replyTo?: string }): Promise<Outgoing> {
-    const { jobId, spec, clientId } = params;
+    const { jobId, spec } = params;
     if (this.jobs.has(jobId)) throw new InvalidArgumentError(`job id ${jobId} is already running`);
+    // A detached reduce's partials come to the coordinator, which makes its value (its client may be gone).
+    const clientId = params.launched === true && spec.kind === 'reduce' ? this.deps.bus.sender : params.clientId;
     const jobSubject = subjectFor(this.deps.cluster, { to: 'job', clientId, jobId });
     // Snapshots (the catalog's ArrayMeta never change): where a partition is served now is asked of the catalog.
     const input = this.deps.arrays.ready(spec.arrayId);
@@ -360,7 +394,7 @@ export class JobScheduler {
     checkBuiltinOpJob(spec, input, other);
     // A built-in's op and params are checked against the array before any agent is asked.
     if (spec.kind === 'reduce' && spec.kernel.kind === 'builtin') checkBuiltinKernel(spec.kernel, input.shape, true);
-    if (params.detached === true && spec.kind === 'reduce') {
+    if (params.detached === true && spec.kind === 'reduce' && params.launched !== true) {
       throw new InvalidArgumentError("detached is for a map (or fromFile), whose output stays in the cluster: a reduce's result goes only to its caller, so it ends with its client");
     }
     if (params.detached === true && spec.kind === 'map' && spec.outputName === undefined) {
@@ -382,12 +416,16 @@ export class JobScheduler {
     // (Without a reply subject, in the embedded cluster, nobody could be answered after a restart.)
     let stored = false;
     const { replyTo } = params;
+    // A detached job of job.launch is stored at once, before its client hears it was accepted;
+    // its record is removed once its outcome is kept (keepOutcome), not when it ends.
+    const launched = params.launched === true;
     const store = () => {
-      if (replyTo === undefined) return;
+      if (replyTo === undefined && !launched) return;
       stored = true;
-      this.deps.state.saveJob({ ...params, replyTo, ...(output === undefined ? {} : { outputId: output.id }) });
+      this.deps.state.saveJob({ ...params, ...(output === undefined ? {} : { outputId: output.id }) });
     };
-    const storeTimer = replyTo === undefined ? undefined : setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
+    if (launched) store();
+    const storeTimer = replyTo === undefined || launched ? undefined : setTimeout(store, params.generation > 0 ? 0 : JOB_PERSIST_DELAY_MS);
     storeTimer?.unref();
     const job = new RunningJob(jobId, spec, input, { startedAt: params.startedAt, timeoutMs: params.timeoutMs }, params.generation * MAX_ATTEMPTS, {
       bus: this.deps.bus,
@@ -450,7 +488,7 @@ export class JobScheduler {
         };
         clearTimeout(storeTimer);
         if (this.detached) return over();
-        if (stored) this.deps.state.deleteJob(jobId);
+        if (stored && !launched) this.deps.state.deleteJob(jobId);
         if (output === undefined) return over();
         try {
           if (outcome === 'failed') {
@@ -467,7 +505,7 @@ export class JobScheduler {
     });
     // Registered before the first await, so a cancel or a dead agent reaches it at any point.
     this.jobs.set(jobId, job);
-    this.owners.set(jobId, { clientId, detached: params.detached === true });
+    this.owners.set(jobId, { clientId: params.clientId, detached: params.detached === true });
     void job.over.then(() => ticket.release());
     const prepare = async () => {
       await this.deps.rejoined();
@@ -509,7 +547,7 @@ export class JobScheduler {
       ticket.withdraw();
       // Gone from the store before its caller hears it failed: a new coordinator must not resume it.
       clearTimeout(storeTimer);
-      if (stored && !this.detached) this.deps.state.deleteJob(jobId);
+      if (stored && !this.detached && !launched) this.deps.state.deleteJob(jobId);
       throw error;
     });
   }
@@ -557,17 +595,4 @@ function checkPartitionSubset(partitions: readonly number[], input: ArrayMeta): 
   const unknown = partitions.find((index) => index >= input.partitions.length);
   if (unknown !== undefined) throw new InvalidArgumentError(`partition ${unknown} does not exist: '${input.name}' has ${input.partitions.length}`);
   if (new Set(partitions).size !== partitions.length) throw new InvalidArgumentError('a partition is named twice in the partitions to reduce');
-}
-
-function generatedName(): string {
-  return `array-${randomBytes(4).toString('hex')}`;
-}
-
-/** How a job's kernel shows in logs and metrics: a built-in by name, a kernel module as 'custom' (few distinct values). */
-function kernelLabel(kernel: KernelRef): string {
-  return kernel.kind === 'reduce' || kernel.kind === 'map' ? 'custom' : kernel.op;
-}
-
-function errorLine(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

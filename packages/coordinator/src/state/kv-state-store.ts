@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { ConnectionError, decodeValue, encodeValue, type Logger } from '@sharc/protocol';
-import { parseRecord, RECORD_KINDS, STATE_FORMAT_VERSION, StateUnreadableError, type ArrayRecord, type PersistedJob } from './records.js';
+import { parseRecord, RECORD_KINDS, STATE_FORMAT_VERSION, StateUnreadableError, type ArrayRecord, type FinishedJob, type PersistedJob } from './records.js';
 import { openKvBucket, type KvConnection } from './kv-bucket.js';
 import type { CoordinatorState, StateStore } from './state-store.js';
 
@@ -8,6 +8,7 @@ const ARRAY_PREFIX = RECORD_KINDS.array.prefix;
 const KERNEL_PREFIX = RECORD_KINDS.kernel.prefix;
 const JOB_PREFIX = RECORD_KINDS.job.prefix;
 const AGENT_PREFIX = RECORD_KINDS.agent.prefix;
+const FINISHED_PREFIX = RECORD_KINDS.finished.prefix;
 /** Unreadable records named in the error at most (the rest are counted). */
 const MAX_PROBLEMS_SHOWN = 5;
 /** Failed writes remembered for flush(): only requests in flight can still ask about them. */
@@ -20,7 +21,7 @@ export type StateKv = Pick<KV, 'put' | 'purge' | 'get' | 'keys'>;
 
 /**
  * The coordinator's state in a JetStream key-value bucket (`sharc-<cluster>`, one value per
- * key): `array.<id>`, `kernel.<hash>`, `job.<id>`, `agent.<id>`, each a msgpack record. nats-server keeps
+ * key): `array.<id>`, `kernel.<hash>`, `job.<id>`, `agent.<id>`, `finished.<job id>`, each a msgpack record. nats-server keeps
  * it on disk (and replicated, in a NATS cluster), so a coordinator killed outright and
  * started again, here or on another host, finds every array, kernel and running job.
  */
@@ -86,7 +87,7 @@ export class KvStateStore implements StateStore {
    * because whatever a skipped record held would be freed on the agents.
    */
   async load(): Promise<CoordinatorState> {
-    const state: CoordinatorState = { arrays: [], agentIds: [], kernels: [], jobs: [] };
+    const state: CoordinatorState = { arrays: [], agentIds: [], kernels: [], jobs: [], finished: [] };
     const problems: string[] = [];
     const migrated: Array<{ key: string; value: unknown }> = [];
     for await (const key of await this.kv.keys()) {
@@ -110,8 +111,11 @@ export class KvStateStore implements StateStore {
       if (record.kind === 'array') state.arrays.push(record.value);
       else if (record.kind === 'kernel') state.kernels.push({ hash: record.hash, code: record.code });
       else if (record.kind === 'job') state.jobs.push(record.value);
+      else if (record.kind === 'finished') state.finished.push(record.value);
       else state.agentIds.push(record.agentId);
-      if (parsed.migrated) migrated.push({ key, value: record.kind === 'array' || record.kind === 'job' ? record.value : record.kind === 'kernel' ? record.code : true });
+      if (parsed.migrated) {
+        migrated.push({ key, value: record.kind === 'array' || record.kind === 'job' || record.kind === 'finished' ? record.value : record.kind === 'kernel' ? record.code : true });
+      }
     }
     if (problems.length > 0) throw this.unreadable(problems);
     for (const { key, value } of migrated) this.put(key, () => value);
@@ -154,6 +158,12 @@ export class KvStateStore implements StateStore {
   }
   deleteJob(jobId: string): void {
     this.remove(`${JOB_PREFIX}${jobId}`);
+  }
+  saveFinished(job: FinishedJob): void {
+    this.put(`${FINISHED_PREFIX}${job.jobId}`, () => job);
+  }
+  deleteFinished(jobId: string): void {
+    this.remove(`${FINISHED_PREFIX}${jobId}`);
   }
 
   mark(): number {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { arrayMetaSchema, DTYPES, fileSourceSchema, mapSpecSchema, reduceSpecSchema, kernelRefSchema, SharcError } from '@sharc/protocol';
+import { arrayMetaSchema, detachedJobSchema, DTYPES, fileSourceSchema, mapSpecSchema, reduceSpecSchema, kernelRefSchema, SharcError } from '@sharc/protocol';
 
 /**
  * The records a coordinator saves, as schemas: every record read back is parsed like a
@@ -75,8 +75,13 @@ export const persistedJobSchema = z.object({
   /** Milliseconds since the epoch, and the job's whole budget from then. */
   startedAt: z.number(),
   timeoutMs: z.number().positive(),
-  /** Where the submitter waits for the outcome (its job.submit request's reply subject). */
-  replyTo: z.string().min(1),
+  /**
+   * Where the submitter waits for the outcome (its job.submit request's reply subject); absent
+   * for a job started with job.launch (`launched`), whose outcome is kept instead.
+   */
+  replyTo: z.string().min(1).optional(),
+  /** Started with job.launch (cluster.submit): detached, and its outcome is stored when it ends (see finishedJobSchema). */
+  launched: z.boolean().optional(),
   /** A map's output array (pending while the job runs). */
   outputId: id.optional(),
   /** How many coordinators have run the job before: attempts of each get their own numbers. */
@@ -85,6 +90,17 @@ export const persistedJobSchema = z.object({
   detached: z.boolean().optional(),
 });
 export type PersistedJob = z.infer<typeof persistedJobSchema>;
+
+/**
+ * The outcome of a detached job (job.launch) that ended, kept for the coordinator's
+ * keepResultsMs after `endedAt` so that any client finds it, after its submitter went away and
+ * after a coordinator restart. `expiresAt` is not stored: it follows from the setting.
+ */
+export const finishedJobSchema = detachedJobSchema.omit({ expiresAt: true, valueOmitted: true }).extend({
+  state: z.enum(['done', 'failed', 'cancelled']),
+  endedAt: count,
+});
+export type FinishedJob = z.infer<typeof finishedJobSchema>;
 
 /** A kernel's bundled code, stored under its hash. */
 export const kernelCodeSchema = z.string();
@@ -97,6 +113,8 @@ export const RECORD_KINDS = {
   kernel: { prefix: 'kernel.', schema: kernelCodeSchema },
   job: { prefix: 'job.', schema: persistedJobSchema },
   agent: { prefix: 'agent.', schema: knownAgentSchema },
+  // Added after version 1 without a bump: no existing record changed shape.
+  finished: { prefix: 'finished.', schema: finishedJobSchema },
 } as const;
 export type RecordKind = keyof typeof RECORD_KINDS;
 
@@ -128,7 +146,8 @@ export type ParsedRecord =
   | { kind: 'array'; value: ArrayRecord }
   | { kind: 'kernel'; hash: string; code: string }
   | { kind: 'job'; value: PersistedJob }
-  | { kind: 'agent'; agentId: string };
+  | { kind: 'agent'; agentId: string }
+  | { kind: 'finished'; value: FinishedJob };
 
 /**
  * Reads one stored record (already msgpack-decoded): its kind from the key, its version from
@@ -179,6 +198,11 @@ export function parseRecord(
     case 'job': {
       const job = parsed.data as PersistedJob;
       if (job.jobId !== suffix) throw new Error(`it holds job ${job.jobId}, not ${suffix}`);
+      return { record: { kind, value: job }, migrated };
+    }
+    case 'finished': {
+      const job = parsed.data as FinishedJob;
+      if (job.jobId !== suffix) throw new Error(`it holds the outcome of job ${job.jobId}, not ${suffix}`);
       return { record: { kind, value: job }, migrated };
     }
     case 'kernel':

@@ -1,6 +1,6 @@
-import type { ArrayRecord, PersistedJob } from './records.js';
+import type { ArrayRecord, FinishedJob, PersistedJob } from './records.js';
 
-export type { PersistedJob } from './records.js';
+export type { FinishedJob, PersistedJob } from './records.js';
 
 /** Everything a coordinator needs to pick up where the previous one stopped. */
 export interface CoordinatorState {
@@ -9,6 +9,8 @@ export interface CoordinatorState {
   agentIds: string[];
   kernels: Array<{ hash: string; code: string }>;
   jobs: PersistedJob[];
+  /** Outcomes of detached jobs that ended, kept for keepResultsMs. */
+  finished: FinishedJob[];
 }
 
 /**
@@ -31,6 +33,9 @@ export interface StateStore {
   deleteAgent(agentId: string): void;
   saveJob(job: PersistedJob): void;
   deleteJob(jobId: string): void;
+  /** A detached job ended: its outcome is kept (until deleteFinished) for any client to read. */
+  saveFinished(job: FinishedJob): void;
+  deleteFinished(jobId: string): void;
   /** A point in the order of writes: `flush(mark)` reports failures of writes made after it. */
   mark(): number;
   /** Resolves once every write so far is stored; rejects if a write made after `since` failed. */
@@ -42,7 +47,7 @@ export interface StateStore {
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
   load(): Promise<CoordinatorState> {
-    return Promise.resolve({ arrays: [], agentIds: [], kernels: [], jobs: [] });
+    return Promise.resolve({ arrays: [], agentIds: [], kernels: [], jobs: [], finished: [] });
   }
   saveArray(): void {}
   deleteArray(): void {}
@@ -51,6 +56,8 @@ export class MemoryStateStore implements StateStore {
   deleteAgent(): void {}
   saveJob(): void {}
   deleteJob(): void {}
+  saveFinished(): void {}
+  deleteFinished(): void {}
   mark(): number {
     return 0;
   }
