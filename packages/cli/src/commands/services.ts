@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import os from 'node:os';
-import { Coordinator, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
+import { Coordinator, dashboardRoutes, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
 import { Agent } from '@sharc/node-agent';
 import { connectNats, natsConnectionOf, parseByteSize, serveHttp, type HttpRoute } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
@@ -112,7 +112,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                     host: args.httpHost,
                     port: args.httpPort,
                     ...(args.httpToken === undefined ? {} : { token: args.httpToken }),
-                    routes: coordinatorRoutes(lease),
+                    routes: coordinatorRoutes(lease, coordinator),
                     logger,
                   });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster, ...(web === undefined ? {} : { http: web.url }) });
@@ -183,9 +183,10 @@ function stateReplicas(value: unknown): number | undefined {
   return replicas;
 }
 
-/** What the coordinator serves over HTTP (--http-port). */
-function coordinatorRoutes(lease: LeaderLease | undefined): Record<string, HttpRoute> {
+/** What the coordinator serves over HTTP (--http-port): the dashboard (`/`, `/api/state`, `/api/events`) and /healthz. */
+function coordinatorRoutes(lease: LeaderLease | undefined, coordinator: Coordinator): Record<string, HttpRoute> {
   return {
+    ...dashboardRoutes(coordinator),
     // For load balancers and supervisors: 200 while this coordinator is the active one.
     '/healthz': (_request, response) => {
       const active = lease === undefined || lease.held;
