@@ -32,12 +32,15 @@ function updateRow(row: HTMLTableRowElement, agent: DashboardAgent, colors: Agen
   const badge = state!.querySelector<HTMLElement>('.badge')!;
   badge.dataset.state = agent.state;
   setText(badge, agent.state);
+  const dead = agent.state === 'dead';
   const used = percent(agent.usedBytes, agent.memoryBytes);
-  setMeter(memory!.firstElementChild as HTMLElement, used, `${formatBytes(agent.usedBytes)} / ${formatBytes(agent.memoryBytes)}`, used >= 90 ? 'high' : used >= 75 ? 'warn' : undefined);
+  // A dead agent's last heartbeat says nothing about now: its memory and load are not shown.
+  setMeter(memory!.firstElementChild as HTMLElement, dead ? 0 : used, dead ? `— / ${formatBytes(agent.memoryBytes)}` : `${formatBytes(agent.usedBytes)} / ${formatBytes(agent.memoryBytes)}`, used >= 90 ? 'high' : used >= 75 ? 'warn' : undefined);
   setText(partitions!, formatCount(agent.partitions));
   // Blocks in flight per thread: more than one each means work waits for a thread.
-  const perThread = agent.state === 'dead' ? 0 : agent.workInFlight / agent.threads;
-  setMeter(load!.firstElementChild as HTMLElement, perThread * 100, `${plural(agent.workInFlight, 'block')} on ${plural(agent.threads, 'thread')}`, perThread > 1 ? 'warn' : undefined);
+  const perThread = dead ? 0 : agent.workInFlight / agent.threads;
+  setMeter(load!.firstElementChild as HTMLElement, perThread * 100, dead ? `${plural(agent.threads, 'thread')}` : `${plural(agent.workInFlight, 'block')} · ${plural(agent.threads, 'thread')}`, perThread > 1 ? 'warn' : undefined);
   const work = agent.direct;
-  setText(direct!, work === undefined ? '—' : `${formatCount(work.running)} running · ${plural(work.batches, 'batch', 'batches')}, ${plural(work.partitions, 'partition')} so far`);
+  setText(direct!, work === undefined || dead ? '—' : `${work.running === 0 ? 'idle' : `${formatCount(work.running)} running`} · ${plural(work.batches, 'batch', 'batches')}`);
+  direct!.title = work === undefined ? '' : `reduces clients sent straight to ${agent.id}: ${formatCount(work.running)} running now; ${plural(work.batches, 'batch', 'batches')} of ${plural(work.partitions, 'partition')} so far`;
 }

@@ -26,8 +26,10 @@ function updateJob(element: HTMLElement, job: DashboardJob, kernel: string | und
   const badge = element.querySelector<HTMLElement>('.badge')!;
   badge.dataset.state = job.state;
   setText(badge, job.state);
-  setText(element.querySelector('.job-what')!, `${job.kind}${kernel === undefined ? '' : ` ${kernel}`} of ${job.array}`);
-  setText(element.querySelector('.job-time')!, `${job.jobId} · ${job.state === 'queued' ? 'waiting' : 'running'} ${formatDuration(now - job.startedAt)}`);
+  setText(element.querySelector('.job-what')!, `${job.kind}${kernel === undefined ? '' : ` ${kernel}`} · ${job.array}`);
+  const time = element.querySelector<HTMLElement>('.job-time')!;
+  setText(time, `${shortId(job.jobId)} · ${job.state === 'queued' ? 'waiting' : 'running'} ${formatDuration(now - job.startedAt)}`);
+  time.title = `job ${job.jobId}`;
   const done = percent(job.doneBlocks, job.totalBlocks);
   setMeter(
     element.querySelector('.meter')!,
@@ -47,26 +49,29 @@ function createFinished(event: JobFinished): HTMLTableRowElement {
     'tr',
     { 'data-job': event.job },
     h('td', {}, h('span', { class: 'badge', 'data-field': 'outcome' })),
-    h('td', {}, h('div', { class: 'job-what' }), h('div', { class: 'error muted' })),
-    h('td', { class: 'array-cell' }),
-    h('td', { class: 'num' }),
+    h('td', { class: 'finished-job' }, h('div', { class: 'job-what' }), h('div', { class: 'job-facts muted' }), h('div', { class: 'error' })),
     h('td', { class: 'num', 'data-field': 'duration' }),
     h('td', { class: 'num muted' }),
   );
 }
 
 function updateFinished(row: HTMLTableRowElement, event: JobFinished): void {
-  const [outcome, what, array, partitions, took, ended] = Array.from(row.cells);
+  const [outcome, what, took, ended] = Array.from(row.cells);
   const badge = outcome!.querySelector<HTMLElement>('.badge')!;
   badge.dataset.outcome = event.outcome;
   setText(badge, event.outcome);
-  setText(what!.querySelector('.job-what')!, `${event.jobKind} ${event.kernel}`);
-  what!.title = event.job;
+  setText(what!.querySelector('.job-what')!, `${event.jobKind} ${event.kernel} · ${event.array}`);
+  setText(what!.querySelector('.job-facts')!, `${shortId(event.job)} · ${plural(event.partitions, 'partition')}`);
+  what!.title = `job ${event.job}`;
   const error = what!.querySelector<HTMLElement>('.error')!;
   setText(error, event.error ?? '');
+  error.title = event.error ?? '';
   error.hidden = event.error === undefined;
-  setText(array!, event.array);
-  setText(partitions!, formatCount(event.partitions));
   setText(took!, formatDuration(event.durationMs));
   setText(ended!, formatClock(event.at));
+}
+
+/** Job ids are long: the first 8 characters tell them apart on one page (the whole id is the tooltip). */
+function shortId(jobId: string): string {
+  return jobId.length > 10 ? `${jobId.slice(0, 8)}…` : jobId;
 }
