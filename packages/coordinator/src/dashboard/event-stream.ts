@@ -11,8 +11,9 @@ export interface DashboardStreamOptions {
   /** Cluster events are sent in batches at most this often (a death's burst grows thousands of times). @default 200 */
   eventBatchMs?: number;
   /**
-   * A page whose unsent bytes pass this is dropped (its browser reconnects by itself and gets
-   * a fresh snapshot): a stalled page cannot grow the coordinator's memory. @default 4 MiB
+   * A page with more unsent bytes than this when the next message is due is dropped (its
+   * browser reconnects by itself and gets a fresh snapshot): a stalled page cannot grow the
+   * coordinator's memory. @default 4 MiB
    */
   maxBufferedBytes?: number;
 }
@@ -165,12 +166,16 @@ export class DashboardStream {
     return { at: snapshot.at, agents: JSON.stringify(snapshot.agents), jobs: JSON.stringify(snapshot.jobs), arrays };
   }
 
+  /**
+   * Writes unless the page still has more than maxBufferedBytes unsent: then it is dropped. A
+   * page's unsent bytes are so bounded by that plus one message, and a big message to a page
+   * that keeps up (a snapshot of many arrays) is not mistaken for a stalled page.
+   */
   private write(listener: Listener, text: string): void {
     const { response } = listener;
-    if (response.destroyed || response.writableEnded) return this.drop(listener);
+    if (response.destroyed || response.writableEnded || response.writableLength > this.options.maxBufferedBytes) return this.drop(listener);
     response.write(text);
     listener.lastWriteAt = Date.now();
-    if (response.writableLength > this.options.maxBufferedBytes) this.drop(listener);
   }
 }
 
