@@ -1,6 +1,7 @@
 /**
  * Takes the README's dashboard screenshots again (docs/dashboard-running.png,
- * docs/dashboard-agent-died.png) from a real `sharc up` in headless chromium, 1280×800:
+ * docs/dashboard-agent-died.png, and docs/dashboard-dark.png: the latter in a dark system
+ * theme) from a real `sharc up` in headless chromium, 1280×800:
  *
  *   npm run build && node e2e/dist/scripts/dashboard-screenshots.js [OUT_DIR]
  *
@@ -49,6 +50,10 @@ try {
   await new Promise((resolve) => setTimeout(resolve, 2500));
   await page.screenshot({ path: path.join(OUT_DIR, 'dashboard-agent-died.png') });
   console.log(`wrote ${path.join(OUT_DIR, 'dashboard-agent-died.png')}`);
+  // The same page when the system prefers a dark theme.
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+  await page.screenshot({ path: path.join(OUT_DIR, 'dashboard-dark.png') });
+  console.log(`wrote ${path.join(OUT_DIR, 'dashboard-dark.png')}`);
   if (errors.length > 0) throw new Error(`the page reported errors:\n${errors.join('\n')}`);
 } finally {
   await client.close();

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createLogger, InProcessHub, serveHttp, type HttpEndpoint } from '@sharc/protocol';
+import { createLogger, InProcessHub, InvalidArgumentError, serveHttp, type HttpEndpoint } from '@sharc/protocol';
 import { Coordinator } from '../src/coordinator.js';
 import { DashboardStream } from '../src/dashboard/event-stream.js';
 import { MemoryStateStore } from '../src/state/state-store.js';
@@ -91,5 +91,10 @@ describe('DashboardStream', () => {
     readingController.abort();
     await drained;
     await until(() => stream.size === 0, 'gone');
+  });
+
+  it('refuses an unknown option and a bad value, naming them', () => {
+    assert.throws(() => new DashboardStream(coordinator, { updateMS: 500 } as never), (error: Error) => error instanceof InvalidArgumentError && /unknown option 'updateMS' of dashboardRoutes: did you mean 'updateMs'\?/.test(error.message));
+    assert.throws(() => new DashboardStream(coordinator, { maxBufferedBytes: -1 }), /maxBufferedBytes of dashboardRoutes must be a positive number, got -1/);
   });
 });

@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import { checkKeys, InvalidArgumentError, keysOf } from '@sharc/protocol';
 import type { ClusterEvent } from '../observe/cluster-events.js';
 import { STREAM_EVENTS, type DashboardArray, type DashboardSnapshot } from './dashboard-state.js';
 import { dashboardSnapshot, type DashboardSource } from './summarize.js';
@@ -19,6 +20,18 @@ export interface DashboardStreamOptions {
 }
 
 const DEFAULTS: Required<DashboardStreamOptions> = { updateMs: 1000, keepAliveMs: 15_000, eventBatchMs: 200, maxBufferedBytes: 4 * 1024 * 1024 };
+const OPTION_KEYS = keysOf<DashboardStreamOptions>()(['updateMs', 'keepAliveMs', 'eventBatchMs', 'maxBufferedBytes']);
+
+/** Defaults filled in, each checked once (a clear error naming the field). */
+function resolveStreamOptions(options: DashboardStreamOptions): Required<DashboardStreamOptions> {
+  checkKeys(options, { of: 'dashboardRoutes', keys: OPTION_KEYS });
+  const resolved = { ...DEFAULTS, ...options };
+  for (const key of OPTION_KEYS) {
+    const value = resolved[key];
+    if (!(Number.isFinite(value) && value > 0)) throw new InvalidArgumentError(`${key} of dashboardRoutes must be a positive number, got ${String(value)}`);
+  }
+  return resolved;
+}
 /** How long a browser waits before reconnecting a dropped stream (the SSE `retry:` field). */
 const RECONNECT_MS = 2000;
 
@@ -59,7 +72,7 @@ export class DashboardStream {
     private readonly source: DashboardSource,
     options: DashboardStreamOptions = {},
   ) {
-    this.options = { ...DEFAULTS, ...options };
+    this.options = resolveStreamOptions(options);
   }
 
   /** Pages listening now. */
