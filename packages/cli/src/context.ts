@@ -76,13 +76,18 @@ function framesOf(error: Error): string {
  * Connects to the cluster at --servers, runs `body`, and disconnects. Ctrl-C cancels the work
  * through the signal (the cluster stops it on every agent); a second Ctrl-C exits at once.
  */
-export async function withCluster<T>(args: GlobalArgs, body: (cluster: Cluster, signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withCluster<T>(
+  args: GlobalArgs,
+  body: (cluster: Cluster, signal: AbortSignal) => Promise<T>,
+  /** `stopsOnSignal`: the body ends by itself, successfully, on Ctrl-C (sharc status --watch): no "cancelling" note. */
+  options: { stopsOnSignal?: boolean } = {},
+): Promise<T> {
   const abort = new AbortController();
   let interruptedBy: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (interruptedBy !== undefined) process.exit(exitCodeOfSignal(signal));
     interruptedBy = signal;
-    process.stderr.write(`\nsharc: cancelling (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`);
+    if (!options.stopsOnSignal) process.stderr.write(`\nsharc: cancelling (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again to quit at once)\n`);
     abort.abort(new Error(`interrupted by ${signal}`));
   };
   process.on('SIGINT', onSignal);

@@ -58,6 +58,18 @@ export function positiveInteger(option: string): (value: unknown) => number | un
   };
 }
 
+/** A positive number of seconds (fractions allowed), as `--interval 0.5`. */
+export function positiveSeconds(option: string): (value: unknown) => number | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const number = typeof value === 'number' ? value : Number(value);
+    if (typeof value === 'boolean' || !Number.isFinite(number) || number <= 0 || number > 86_400) {
+      throw new UsageError(`--${option} must be a number of seconds above 0 (at most 86400), e.g. --${option} 2 or --${option} 0.5; got ${JSON.stringify(value)}`);
+    }
+    return number;
+  };
+}
+
 export function nonNegativeInteger(option: string): (value: unknown) => number | undefined {
   return (value) => {
     if (value === undefined) return undefined;

@@ -21,9 +21,9 @@ const BIGINT_MARK = '\u0000bigint:';
  * JSON with bigints (exact int64 sums) written as number literals of every digit: JSON allows
  * them, and Python's json reads them exactly (JSON.stringify alone refuses bigints).
  */
-export function toJson(value: unknown): string {
+export function toJson(value: unknown, indent: number = 2): string {
   // undefined (a kernel's result) has no JSON: it prints as undefined, as before.
-  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v}` : v), 2) as string | undefined;
+  const text = JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `${BIGINT_MARK}${v}` : v), indent) as string | undefined;
   return text === undefined ? String(text) : text.replace(/"\\u0000bigint:(-?\d+)"/g, '$1');
 }
 
@@ -50,8 +50,10 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
 
 export function agentsTable(nodes: readonly NodeInfo[]): string {
   if (nodes.length === 0) return 'agents: none registered (start one: sharc agent --servers URL)';
+  // Agents serving Prometheus metrics (sharc agent --http-port) get a column with the URL.
+  const metrics = nodes.some((n) => n.metricsUrl !== undefined);
   return table(
-    ['AGENT', 'HOST', 'STATE', 'THREADS', 'MEMORY USED/LIMIT', 'PARTITIONS', 'LOAD'],
+    ['AGENT', 'HOST', 'STATE', 'THREADS', 'MEMORY USED/LIMIT', 'PARTITIONS', 'LOAD', ...(metrics ? ['METRICS'] : [])],
     nodes.map((n) => [
       n.id,
       escapeForTerminal(n.host),
@@ -61,6 +63,7 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
       String(n.partitions),
       // Work per thread: 1.00 means every thread is busy; above 1, work waits for a thread.
       (n.workInFlight / n.threads).toFixed(2),
+      ...(metrics ? [escapeForTerminal(n.metricsUrl ?? '-')] : []),
     ]),
   );
 }

@@ -8,7 +8,12 @@ export interface Progress {
   onProgress: ((done: number, total: number) => void) | undefined;
   /** Removes the bar (call when the work ended, either way). */
   stop(): void;
+  /** Writes a line on stderr above the bar (never into it): the bar is drawn again below. */
+  log(line: string): void;
 }
+
+/** Clears the terminal line the cursor is on (where the bar is drawn). */
+const CLEAR_LINE = '\r\x1b[2K';
 
 /**
  * A progress bar on stderr for long work (put, get, map, reduce). `auto` shows it only on a
@@ -16,7 +21,7 @@ export interface Progress {
  */
 export function progressBar(label: string, unit: 'bytes' | 'blocks', mode: ProgressMode, json: boolean): Progress {
   const show = mode === 'always' || (mode === 'auto' && !json && process.stderr.isTTY === true);
-  if (!show) return { onProgress: undefined, stop: () => undefined };
+  if (!show) return { onProgress: undefined, stop: () => undefined, log: (line) => void process.stderr.write(`${line}\n`) };
   const bar = new SingleBar(
     {
       stream: process.stderr,
@@ -45,6 +50,9 @@ export function progressBar(label: string, unit: 'bytes' | 'blocks', mode: Progr
     },
     stop: () => {
       if (started) bar.stop();
+      started = false;
     },
+    // The bar redraws itself on its own timer, on the line after the one written here.
+    log: (line) => void process.stderr.write(started && process.stderr.isTTY === true ? `${CLEAR_LINE}${line}\n` : `${line}\n`),
   };
 }

@@ -376,8 +376,18 @@ export class Coordinator {
       progress: (done, total) => this.bus.publish(subject, { type: 'job.progress', jobId, done, total }),
     });
     this.loads.set(jobId, { controller, clientId: message.from, detached, outcome });
+    const startedAt = Date.now();
+    const about = { job: jobId, jobKind: 'load' as const, kernel: 'file', array: message.name ?? message.source.path };
+    this.events.note({ kind: 'job.started', ...about, partitions: message.partitions ?? 0, client: message.from });
     try {
-      return await outcome;
+      const reply = await outcome;
+      const partitions = reply.type === 'array.info' ? reply.array.partitions.length : 0;
+      this.events.note({ kind: 'job.finished', ...about, partitions, durationMs: Date.now() - startedAt, outcome: 'ok' });
+      return reply;
+    } catch (error) {
+      const ended = error instanceof CancelledError ? 'cancelled' : 'failed';
+      this.events.note({ kind: 'job.finished', ...about, partitions: 0, durationMs: Date.now() - startedAt, outcome: ended, error: `${(error as Error).name}: ${(error as Error).message}` });
+      throw error;
     } finally {
       this.loads.delete(jobId);
       this.rememberLoad(jobId, outcome);
@@ -422,15 +432,6 @@ export class Coordinator {
     return this.lifecycle.addLoaded(record);
   }
 
-
-
-
-
-
-
-
-
-
   /**
    * A coordinator whose lease lapsed (NATS was away, or this process was paused) holds what
    * arrives until the lease is proven again, then answers it; one that lost its lease (a
@@ -454,6 +455,11 @@ export class Coordinator {
    */
   view(): ClusterView {
     return { agents: this.listNodes().agents, arrays: this.arrays.list(), jobs: this.scheduler.status() };
+  }
+
+  /** When each agent was last heard from (its heartbeat, every second), in ms since the epoch: the metrics' heartbeat age. */
+  lastHeard(): ReadonlyMap<string, number> {
+    return this.agents.lastHeard();
   }
 
   private listNodes(): Outgoing<'nodes.listed'> {

@@ -30,3 +30,5 @@ export { balancePrimaries, choosePrimary } from './placement/balance-primaries.j
 export type { BalanceOptions, ServingCounts } from './placement/balance-primaries.js';
 export { JobAdmission } from './jobs/admission.js';
 export type { AdmissionState, AdmissionTicket } from './jobs/admission.js';
+export { CoordinatorMetrics, JOB_DURATION_BUCKETS } from './metrics/coordinator-metrics.js';
+export type { CoordinatorMetricsOptions } from './metrics/coordinator-metrics.js';

@@ -18,22 +18,26 @@ import {
   type AgentInfo,
   type Answer,
   type DataRequest,
+  type DirectCounts,
   type Message,
   type MessageOf,
   type Outgoing,
   type Transport,
 } from '@sharc/protocol';
 import { KernelCache } from './kernels/kernel-cache.js';
+import { AgentTally } from './metrics/agent-tally.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
 import { PartitionStore, bytesOf } from './storage/partition-store.js';
 import { DirectBatches } from './tasks/direct-batches.js';
+import { KernelOutputs } from './tasks/job-output.js';
 import { PARTIALS_PER_MESSAGE, runBatch } from './tasks/run-batch.js';
 import { runTask } from './tasks/run-task.js';
 import { WorkerPool } from './workers/pool.js';
 
 const REGISTER_RETRY_MS = 500;
-const PROGRESS_INTERVAL_MS = 100;
+/** A task's progress goes out at most this often. */
+const PROGRESS_INTERVAL_MS = 200;
 /**
  * The agent's own deadline for a task trails the job's by this much: the coordinator's
  * task.cancel (and its TimeoutError) normally comes first; this only stops a kernel whose
@@ -58,8 +62,12 @@ export class Agent {
   private readonly pool: WorkerPool;
   private readonly kernels: KernelCache;
   private readonly data: DataServer;
+  /** Tasks, blocks and data-plane bytes, for the metrics. */
+  private readonly tally = new AgentTally();
   /** Reduces clients send straight here, without the coordinator (tasks.run). */
   private readonly direct: DirectBatches;
+  /** What kernels print: to each job's client and to this agent's log. */
+  private readonly outputs: KernelOutputs;
   private readonly jobs = new Map<string, JobOnAgent>();
   /** Recently cancelled jobs, oldest first. */
   private readonly cancelled = new Set<string>();
@@ -78,8 +86,11 @@ export class Agent {
     this.store = new PartitionStore(options.memoryBytes);
     this.pool = new WorkerPool({ threads: options.threads, threadHeapMb: options.threadHeapMb, logger: options.logger });
     this.kernels = new KernelCache(options.kernelCacheDir, (hash) => this.fetchKernel(hash));
-    this.data = new DataServer(this.store, options.logger);
+    this.data = new DataServer(this.store, options.logger, this.tally);
+    this.outputs = new KernelOutputs({ bus: this.bus, cluster: options.cluster, agentId: options.name, logger: options.logger, log: options.logKernelOutput });
     this.direct = new DirectBatches({
+      logger: options.logger,
+      outputs: this.outputs,
       bus: this.bus,
       cluster: options.cluster,
       store: this.store,
@@ -88,6 +99,7 @@ export class Agent {
       joinJob: (jobId, timeoutMs) => this.joinJob(jobId, timeoutMs),
       leaveJob: (jobId) => this.leaveJob(jobId),
       wasCancelled: (jobId) => this.cancelled.has(jobId),
+      tally: this.tally,
     });
   }
 
@@ -114,7 +126,13 @@ export class Agent {
       usedBytes: this.store.usedBytes,
       partitions: this.store.count,
       workInFlight: this.pool.inFlight,
+      ...(this.options.httpUrl === undefined ? {} : { httpUrl: this.options.httpUrl }),
     };
+  }
+
+  /** What the agent's metrics read when scraped: its info, its counts so far, its threads' busy time. */
+  observe(): AgentObservation {
+    return { info: this.info(), direct: this.direct.counts(), tally: this.tally, threadBusySeconds: this.pool.busySeconds() };
   }
 
   /**
@@ -133,8 +151,14 @@ export class Agent {
       }
     };
     return {
-      write: (request, bytes) => move(request, (target) => target.set(bytes)),
-      read: (request, target) => move(request, (source) => target.set(source)),
+      write: (request, bytes) => {
+        move(request, (target) => target.set(bytes));
+        this.tally.dataBytesReceived += request.byteLength;
+      },
+      read: (request, target) => {
+        move(request, (source) => target.set(source));
+        this.tally.dataBytesSent += request.byteLength;
+      },
     };
   }
 
@@ -293,6 +317,7 @@ export class Agent {
             bytesOf(lease.partition),
           );
           lease.release(true);
+          this.tally.dataBytesReceived += partition.byteLength;
           this.store.markReady(arrayId, partition.index);
         } catch (error) {
           lease.release(false);
@@ -328,12 +353,15 @@ export class Agent {
     if (this.cancelled.has(task.jobId)) throw new CancelledError(`job ${task.jobId} was cancelled`, { details: { jobId: task.jobId } });
     const job = this.joinJob(task.jobId, task.timeoutMs);
     const progressSubject = subjectFor(this.options.cluster, { to: 'coordinator', verb: 'agent' });
+    const output = this.outputs.forJob(task.jobId, task.clientId);
     try {
       const { results, partials } = await runBatch(message, {
         store: this.store,
         pool: this.pool,
         kernels: this.kernels,
         signal: job.controller.signal,
+        tally: this.tally,
+        onOutput: (lines, dropped) => output.add(lines, dropped),
         running: this.runningTasks,
         publishProgress: (progress) => this.bus.publish(progressSubject, { type: 'task.batchProgress', jobId: task.jobId, progress }),
       });
@@ -357,6 +385,8 @@ export class Agent {
       for (let start = 0; start < partials.length; start += PARTIALS_PER_MESSAGE) add(partials.slice(start, start + PARTIALS_PER_MESSAGE));
       return { reply, before };
     } finally {
+      // The lines go before the answer: the client has them all when it hears the job is done.
+      output.finish();
       this.leaveJob(task.jobId);
     }
   }
@@ -383,13 +413,16 @@ export class Agent {
       this.bus.publish(progressSubject, { type: 'task.progress', jobId: task.jobId, partitionIndex: task.partitionIndex, attempt: task.attempt, blocks: unreported });
       unreported = 0;
     };
+    const output = this.outputs.forJob(task.jobId, task.clientId);
     try {
       const outcome = await runTask(task, {
         store: this.store,
         pool: this.pool,
         kernels: this.kernels,
         signal: job.controller.signal,
+        tally: this.tally,
         onBlocksDone: reportProgress,
+        onOutput: (lines, dropped) => output.add(lines, dropped),
       });
       const reply: Outgoing = { type: 'task.result', blocks: outcome.blocks };
       if (task.output !== undefined) return reply;
@@ -404,6 +437,7 @@ export class Agent {
       };
       return { reply, before: [{ subject: subjectFor(this.options.cluster, { to: 'job', clientId: task.clientId, jobId: task.jobId }), message: done }] };
     } finally {
+      output.finish();
       this.runningTasks.delete(running);
       this.leaveJob(task.jobId);
     }
@@ -460,6 +494,16 @@ export class Agent {
       this.jobs.delete(jobId);
     }
   }
+}
+
+/** An agent as its metrics see it (Agent.observe). */
+export interface AgentObservation {
+  info: AgentInfo;
+  /** Reduces clients sent straight here, as heartbeats count them. */
+  direct: DirectCounts;
+  tally: Readonly<AgentTally>;
+  /** Seconds each worker thread slot has been busy since the agent started. */
+  threadBusySeconds: number[];
 }
 
 interface JobOnAgent {

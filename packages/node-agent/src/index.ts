@@ -10,3 +10,7 @@
 export { Agent } from './agent.js';
 export { resolveAgentOptions } from './options.js';
 export type { AgentOptions, ResolvedAgentOptions } from './options.js';
+export type { AgentObservation } from './agent.js';
+export { AgentMetrics } from './metrics/agent-metrics.js';
+export type { AgentMetricsOptions } from './metrics/agent-metrics.js';
+export type { AgentTally } from './metrics/agent-tally.js';

@@ -31,9 +31,21 @@ export interface AgentOptions {
   heartbeatMs?: number;
   /** @default a JSON-lines logger on stderr */
   logger?: Logger;
+  /**
+   * Write each line a kernel prints to the agent's log too (info for stdout, warn for stderr),
+   * besides forwarding it to the job's caller. Off for agents embedded in the caller's own
+   * process, where the caller prints the lines already. @default true
+   */
+  logKernelOutput?: boolean;
+  /**
+   * Where this agent serves /metrics and /healthz (`sharc agent --http-port` serves them), told
+   * to the coordinator so nodes() lists it. An unspecified host (0.0.0.0, [::]) is replaced by
+   * advertiseHost. @default none
+   */
+  httpUrl?: string;
 }
 
-export type ResolvedAgentOptions = Required<AgentOptions>;
+export type ResolvedAgentOptions = Required<Omit<AgentOptions, 'httpUrl'>> & Pick<AgentOptions, 'httpUrl'>;
 
 const AGENT_OPTION_KEYS = keysOf<AgentOptions>()([
   'cluster',
@@ -47,6 +59,8 @@ const AGENT_OPTION_KEYS = keysOf<AgentOptions>()([
   'kernelCacheDir',
   'heartbeatMs',
   'logger',
+  'logKernelOutput',
+  'httpUrl',
 ]);
 
 const DEFAULT_MEMORY_FRACTION = 0.8;
@@ -76,19 +90,34 @@ export function resolveAgentOptions(options: AgentOptions = {}): ResolvedAgentOp
   if (!Number.isInteger(threadHeapMb) || threadHeapMb < MIN_THREAD_HEAP_MB) {
     throw new InvalidArgumentError(`threadHeapMb must be an integer of at least ${MIN_THREAD_HEAP_MB} (MiB), got ${threadHeapMb}`);
   }
+  const advertiseHost = options.advertiseHost ?? defaultAdvertiseHost();
   return {
+    ...(options.httpUrl === undefined ? {} : { httpUrl: advertisedUrl(options.httpUrl, advertiseHost) }),
     cluster: options.cluster ?? 'default',
     name,
     threads,
     memoryBytes,
     dataHost: options.dataHost ?? '0.0.0.0',
     dataPort,
-    advertiseHost: options.advertiseHost ?? defaultAdvertiseHost(),
+    advertiseHost,
     threadHeapMb,
     kernelCacheDir: options.kernelCacheDir ?? path.join(os.tmpdir(), 'sharc-kernels'),
     heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     logger: options.logger ?? createLogger(`agent ${name}`),
+    logKernelOutput: options.logKernelOutput ?? true,
   };
+}
+
+/** The URL others reach: an address listening on every interface is reached at the advertised host. */
+function advertisedUrl(httpUrl: string, advertiseHost: string): string {
+  let url: URL;
+  try {
+    url = new URL(httpUrl);
+  } catch {
+    throw new InvalidArgumentError(`httpUrl must be a URL such as http://10.0.0.7:9100, got ${JSON.stringify(httpUrl)}`);
+  }
+  if (url.hostname === '0.0.0.0' || url.hostname === '[::]') url.hostname = advertiseHost.includes(':') ? `[${advertiseHost}]` : advertiseHost;
+  return url.origin;
 }
 
 function defaultAdvertiseHost(): string {

@@ -29,3 +29,4 @@ export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';
 export { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS, isBinaryMap, isRowStatistic } from './builtin-maps.js';
 export type { BuiltinMap, BinaryMap, RowStatistic, BuiltinPairReduction, BuiltinMapParams } from './builtin-maps.js';
+export { KERNEL_OUTPUT_LINES_PER_JOB, MAX_KERNEL_OUTPUT_LINE, cutOutputLine } from './kernel-output.js';

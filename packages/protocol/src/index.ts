@@ -49,6 +49,7 @@ export { arrayNameProblem, escapeForTerminal, quotedName, escapeControlsInMessag
 export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subjects.js';
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS, MAX_DIRECT_PARTITIONS } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
+export { KERNEL_OUTPUT_LINES_PER_JOB, MAX_KERNEL_OUTPUT_LINE, MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE, cutOutputLine } from './kernel-output.js';
 export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
@@ -75,6 +76,7 @@ export type {
   DirectCounts,
   DirectJob,
   DirectOutcome,
+  KernelOutputLine,
 } from './messages.js';
 export { encodeMessage, decodeMessage, encodeValue, decodeValue, MAX_MESSAGE_DEPTH } from './codec.js';
 export { createLogger } from './logger.js';

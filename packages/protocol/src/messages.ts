@@ -3,6 +3,7 @@ import { arrayNameProblem, MAX_ARRAY_NAME_LENGTH } from './array-name.js';
 import { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS } from './builtin-maps.js';
 import { BUILTIN_OPS, MAX_HISTOGRAM_BINS } from './builtin-ops.js';
 import { DTYPES } from './dtypes.js';
+import { MAX_KERNEL_OUTPUT_LINE, MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE } from './kernel-output.js';
 
 /**
  * Every message that crosses NATS: a union keyed by `type`. Each carries the protocol version
@@ -97,6 +98,8 @@ export const agentInfoSchema = z.object({
   workInFlight: count,
   /** Reduces clients sent straight to the agent, from its last heartbeat. */
   direct: directCountsSchema.optional(),
+  /** Where the agent serves /metrics and /healthz (sharc agent --http-port); absent when it serves none. */
+  httpUrl: z.string().max(2048).optional(),
 });
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 
@@ -248,6 +251,17 @@ export const fileSourceSchema = z.object({
 export type FileSource = z.infer<typeof fileSourceSchema>;
 
 /** Jobs one tasks.run may carry at most. */
+/** One line a kernel printed (console.log/info/debug: stdout; console.error/warn: stderr) while it ran `rows` [start, end) of `partition`. */
+export const kernelOutputLineSchema = z.object({
+  partition: count,
+  rowStart: count,
+  rowEnd: count,
+  stream: z.enum(['stdout', 'stderr']),
+  // cutOutputLine's note adds a few characters to a line cut at MAX_KERNEL_OUTPUT_LINE.
+  text: z.string().max(MAX_KERNEL_OUTPUT_LINE + 64),
+});
+export type KernelOutputLine = z.infer<typeof kernelOutputLineSchema>;
+
 export const MAX_DIRECT_JOBS = 4096;
 /**
  * Partitions one tasks.run (or tasks.done) names at most, over all its jobs: an agent answers
@@ -365,6 +379,12 @@ export const messageSchema = z.discriminatedUnion('type', [
 
   // Coordinator -> client: progress on the job's subject; the end as the reply to job.submit.
   message('job.progress', { jobId: id, done: count, total: count }),
+  /**
+   * Agent -> client, on the job's subject (coordinator-path and direct jobs alike): lines its
+   * kernel printed on this agent (the sender), in order, at most a bounded number per job per
+   * agent (the agent then sends one line saying how many more it dropped).
+   */
+  message('job.log', { jobId: id, lines: z.array(kernelOutputLineSchema).min(1).max(MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE) }),
   /**
    * Partition `partitionIndex` of the job runs again as `attempt` (its agent died, or the job
    * was resumed by a new coordinator): from now on the client counts only the partial the

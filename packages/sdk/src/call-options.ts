@@ -162,5 +162,7 @@ export interface NodeInfo {
    * agent; partitions) and batches running now, as of its last heartbeat. Absent until it sent one.
    */
   direct?: { batches: number; partitions: number; running: number };
+  /** Where the agent serves Prometheus /metrics and /healthz (`sharc agent --http-port`); absent when it serves none. */
+  metricsUrl?: string;
   state: 'alive' | 'dead';
 }

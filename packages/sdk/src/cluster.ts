@@ -466,6 +466,7 @@ export class Cluster implements ArrayOwner {
       partitions: a.partitions,
       workInFlight: a.workInFlight,
       ...(a.direct === undefined ? {} : { direct: a.direct }),
+      ...(a.httpUrl === undefined ? {} : { metricsUrl: `${a.httpUrl}/metrics` }),
       state: a.state,
     }));
   }

@@ -81,6 +81,9 @@ async function startEmbedded(options: ResolvedConnectOptions, clientId: string):
           memoryBytes,
           dataHost: '127.0.0.1',
           advertiseHost: '127.0.0.1',
+          // Kernel output reaches the caller (onLog, or printed on this process's stderr): logged
+          // here as well, each stderr line would show twice.
+          logKernelOutput: false,
           ...(options.embedded.threads === undefined ? {} : { threads: options.embedded.threads }),
           ...(options.embedded.threadHeapMb === undefined ? {} : { threadHeapMb: options.embedded.threadHeapMb }),
         }),

@@ -20,6 +20,8 @@ export type { OpOptions, ScaleOptions, RowStatisticOptions, RowStatisticName } f
 export type { AxisOptions, VarianceOptions, HistogramOptions } from './array-reductions.js';
 export type { ConnectOptions, EmbeddedOptions } from './options.js';
 export type { KernelContext } from './kernel-types.js';
+export type { KernelLogLine } from './jobs/job-log.js';
+export { formatLogLine } from './jobs/job-log.js';
 export {
   SharcError,
   InvalidArgumentError,

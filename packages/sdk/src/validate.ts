@@ -28,23 +28,39 @@ export function checkCall<T extends JobOptions>(call: CallName, options: T, kern
  */
 export function checkJobOptions<T extends JobOptions>(options: T, known: KnownKeys, elsewhere: readonly ElsewhereKeys[] = []): T {
   checkKeys(options, known, elsewhere);
-  const { timeoutMs, signal, onProgress } = options;
+  const { timeoutMs, signal, onProgress, onLog } = options;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
     throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function');
+  if (onLog !== undefined && typeof onLog !== 'function') throw new InvalidArgumentError('onLog must be a function (of one line: { agent, job, partition, rows, stream, text })');
   if (signal?.aborted) throw new CancelledError('the call was cancelled before it started', { cause: signal.reason });
-  if (onProgress === undefined) return options;
+  if (onProgress === undefined && onLog === undefined) return options;
   return {
     ...options,
-    onProgress: (done: number, total: number) => {
-      try {
-        onProgress(done, total);
-      } catch (error) {
-        logger.warn('onProgress threw; the job goes on', { error: (error as Error).message });
-      }
-    },
+    ...(onProgress === undefined
+      ? {}
+      : {
+          onProgress: (done: number, total: number) => {
+            try {
+              onProgress(done, total);
+            } catch (error) {
+              logger.warn('onProgress threw; the job goes on', { error: (error as Error).message });
+            }
+          },
+        }),
+    ...(onLog === undefined
+      ? {}
+      : {
+          onLog: (line: Parameters<typeof onLog>[0]) => {
+            try {
+              onLog(line);
+            } catch (error) {
+              logger.warn('onLog threw; the job goes on', { error: (error as Error).message });
+            }
+          },
+        }),
   };
 }
 

@@ -167,6 +167,12 @@ describe('calls on an embedded cluster: a misspelt or misplaced option stores an
       /^'timeoutMs' goes in reduce's third argument \(options\), not in the kernel$/,
     ],
     ['timeoutMS', (c, a) => c.reduce(a, 'sum', { timeoutMS: 1000 } as Untyped), /^unknown option 'timeoutMS' of reduce: did you mean 'timeoutMs'\?$/],
+    ['onlog', (c, a) => c.reduce(a, { module: KERNELS, partial: 'slowSum', combine: 'add', params: SLOW }, { onlog: () => undefined } as Untyped), /^unknown option 'onlog' of reduce: did you mean 'onLog'\?$/],
+    [
+      'an onLog that is no function',
+      (c, a) => c.map(a, { module: KERNELS, kernel: 'slowMap', params: SLOW }, { name: 'out', onLog: 'stderr' } as Untyped),
+      /^onLog must be a function \(of one line: \{ agent, job, partition, rows, stream, text \}\)$/,
+    ],
     ['timeout', (c, a) => c.reduce(a, 'sum', { timeout: 1000 } as Untyped), /^unknown option 'timeout' of reduce: did you mean 'timeoutMs'\?$/],
     [
       'partal',

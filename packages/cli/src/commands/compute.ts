@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { formatLogLine, type KernelLogLine } from '@sharc/sdk';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
 import { arrayJson, formatBytes, plural, printResult, toJson } from '../output.js';
@@ -36,6 +37,8 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               const bar = progressBar('reduce', 'blocks', args.progress, args.json);
               const options = {
                 signal,
+                // What the kernel prints, on stderr (with --json too: stdout alone is for scripts).
+                onLog: (line: KernelLogLine) => bar.log(formatLogLine(line)),
                 ...(args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs }),
                 ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }),
               };
@@ -96,6 +99,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                     ...(args.dtype === undefined ? {} : { dtype: args.dtype }),
                     ...(args.cols === undefined ? {} : { cols: args.cols }),
                     signal,
+                    onLog: (line: KernelLogLine) => bar.log(formatLogLine(line)),
                     ...(args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs }),
                     ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }),
                   },

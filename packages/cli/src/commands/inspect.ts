@@ -1,7 +1,9 @@
 import type { Argv } from 'yargs';
-import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { agentsTable, arrayJson, arraysTable, jobsTable, printResult } from '../output.js';
 import type { Cluster } from '@sharc/sdk';
+import { runAction, withCluster, type GlobalArgs } from '../context.js';
+import { UsageError, positiveSeconds } from '../options.js';
+import { agentsTable, arrayJson, arraysTable, jobsTable, printResult } from '../output.js';
+import { watchStatus } from './status-watch.js';
 
 /** What `sharc status` and `sharc up` show: agents, arrays and running jobs. */
 export async function clusterStatus(cluster: Cluster) {
@@ -12,21 +14,36 @@ export async function clusterStatus(cluster: Cluster) {
   };
 }
 
+/** How often `sharc status --watch` refreshes without --interval. */
+const DEFAULT_WATCH_SECONDS = 2;
+
 /** `sharc status` and `sharc ls`. */
 export function inspectCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void): Argv<GlobalArgs> {
   return cli
     .command(
       'status',
       'Show agents (host, threads, memory used/limit, partitions, load), arrays and running jobs',
-      (y) => y.example('$0 status', 'the cluster at nats://127.0.0.1:4222').example('$0 status --servers nats://10.0.0.1:4222 --json', 'for scripts'),
+      (y) =>
+        y
+          .option('watch', { type: 'boolean', default: false, describe: 'Refresh until Ctrl-C: in place on a terminal, one snapshot appended per interval otherwise' })
+          .option('interval', { type: 'string', coerce: positiveSeconds('interval'), describe: 'With --watch: seconds between refreshes [default: 2]' })
+          .example('$0 status', 'the cluster at nats://127.0.0.1:4222')
+          .example('$0 status --watch', 'refreshed every 2 s, like watch sharc status')
+          .example('$0 status --servers nats://10.0.0.1:4222 --json', 'for scripts'),
       async (args) =>
         exit(
-          await runAction(args, () =>
-            withCluster(args, async (cluster) => {
-              const status = await clusterStatus(cluster);
-              printResult(args, status.json, status.text);
-            }),
-          ),
+          await runAction(args, async () => {
+            if (args.interval !== undefined && !args.watch) throw new UsageError('--interval sets how often --watch refreshes: add --watch (sharc status --watch --interval 5)');
+            await withCluster(
+              args,
+              async (cluster, signal) => {
+                if (args.watch) return watchStatus(() => clusterStatus(cluster), args, args.interval ?? DEFAULT_WATCH_SECONDS, signal);
+                const status = await clusterStatus(cluster);
+                printResult(args, status.json, status.text);
+              },
+              { stopsOnSignal: args.watch },
+            );
+          }),
         ),
     )
     .command(

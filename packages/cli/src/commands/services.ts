@@ -1,9 +1,10 @@
 import type { Argv } from 'yargs';
 import os from 'node:os';
-import { Coordinator, dashboardRoutes, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
-import { Agent } from '@sharc/node-agent';
+import { Coordinator, CoordinatorMetrics, dashboardRoutes, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
+import { Agent, AgentMetrics } from '@sharc/node-agent';
 import { connectNats, natsConnectionOf, parseByteSize, serveHttp, type HttpRoute } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
+import { metricsRoute, type MetricsSource } from '../metrics-route.js';
 import { serviceLogger } from '../logging.js';
 import { agentName, byteSize, natsAuthOf, nonNegativeInteger, port, positiveInteger, UsageError } from '../options.js';
 import { runUntilStopped } from '../service.js';
@@ -112,7 +113,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                     host: args.httpHost,
                     port: args.httpPort,
                     ...(args.httpToken === undefined ? {} : { token: args.httpToken }),
-                    routes: coordinatorRoutes(lease, coordinator),
+                    routes: coordinatorRoutes(lease, coordinator, new CoordinatorMetrics(coordinator)),
                     logger,
                   });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster, ...(web === undefined ? {} : { http: web.url }) });
@@ -146,16 +147,40 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
             describe: 'Heap limit of each worker thread in MiB: a kernel that allocates past it fails its job ("out of memory") and only its thread is replaced [default: 1024]',
             coerce: positiveInteger('thread-heap-mb'),
           })
+          .option('http-port', { describe: 'Serve /metrics and /healthz on this port (0: any free one) [default: no HTTP]', coerce: port('http-port') })
+          .option('http-host', { type: 'string', default: '127.0.0.1', describe: 'Address the HTTP port listens on; any other than loopback needs --http-token' })
+          .option('http-token', { type: 'string', describe: 'Token HTTP requests must carry (Authorization: Bearer); prefer SHARC_HTTP_TOKEN' })
           .example('$0 agent --servers nats://10.0.0.1:4222 --threads 16 --memory 48GiB', 'serve 48 GiB of partitions on 16 threads')
-          .example('$0 agent --name gpu-box-1 --advertise-host 10.0.0.7 --data-port 7070', 'a fixed name and data address (containers, firewalls)'),
+          .example('$0 agent --name gpu-box-1 --advertise-host 10.0.0.7 --data-port 7070', 'a fixed name and data address (containers, firewalls)')
+          .example('$0 agent --http-port 9465 --http-host 0.0.0.0', 'serve /metrics to Prometheus (with SHARC_HTTP_TOKEN set)'),
       async (args) => {
         exitService(
           await runAction(args, async () => {
             const name = args.name ?? undefined;
             const logger = serviceLogger(`agent ${name ?? process.pid}`, args.logLevel);
             const auth = natsAuthOf(args);
-            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger, ...(auth === undefined ? {} : { auth }) });
+            // Up before the agent registers, so the coordinator hears its URL with it (503 until
+            // then), and before NATS, so a port or token problem is told at once.
+            const started: { metrics?: AgentMetrics } = {};
+            const web =
+              args.httpPort === undefined
+                ? undefined
+                : await serveHttp({
+                    what: `agent ${name ?? process.pid}`,
+                    host: args.httpHost,
+                    port: args.httpPort,
+                    ...(args.httpToken === undefined ? {} : { token: args.httpToken }),
+                    routes: agentRoutes(() => started.metrics),
+                    logger,
+                  });
+            const transport = await connectNats({ servers: args.servers, name: `sharc-agent-${name ?? process.pid}`, logger, ...(auth === undefined ? {} : { auth }) }).catch(
+              async (error: unknown) => {
+                await web?.close();
+                throw error;
+              },
+            );
             const agent = await Agent.start(transport, {
+              ...(web === undefined ? {} : { httpUrl: web.url }),
               logger,
               cluster: args.cluster,
               ...(name === undefined ? {} : { name }),
@@ -166,9 +191,18 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
               ...(args.dataPort === undefined ? {} : { dataPort: args.dataPort }),
               ...(args.threadHeapMb === undefined ? {} : { threadHeapMb: args.threadHeapMb }),
             });
-            logger.info('agent ready', { agent: agent.id, servers: args.servers });
+            started.metrics = new AgentMetrics(agent);
+            logger.info('agent ready', { agent: agent.id, servers: args.servers, ...(web === undefined ? {} : { http: agent.info().httpUrl }) });
+            if (web !== undefined) process.stdout.write(`sharc agent http ${agent.info().httpUrl}\n`);
             process.stdout.write(`sharc agent ready ${agent.id}\n`);
-            await runUntilStopped(() => agent.close(), logger, args.stopWithParent);
+            await runUntilStopped(
+              async () => {
+                await web?.close();
+                await agent.close();
+              },
+              logger,
+              args.stopWithParent,
+            );
           }),
         );
       },
@@ -183,14 +217,27 @@ function stateReplicas(value: unknown): number | undefined {
   return replicas;
 }
 
-/** What the coordinator serves over HTTP (--http-port): the dashboard (`/`, `/api/state`, `/api/events`) and /healthz. */
-function coordinatorRoutes(lease: LeaderLease | undefined, coordinator: Coordinator): Record<string, HttpRoute> {
+/** What the coordinator serves over HTTP (--http-port): the dashboard (`/`, `/api/state`, `/api/events`), /metrics and /healthz. */
+function coordinatorRoutes(lease: LeaderLease | undefined, coordinator: Coordinator, metrics: MetricsSource): Record<string, HttpRoute> {
   return {
     ...dashboardRoutes(coordinator),
+    '/metrics': metricsRoute(metrics),
     // For load balancers and supervisors: 200 while this coordinator is the active one.
     '/healthz': (_request, response) => {
       const active = lease === undefined || lease.held;
       response.writeHead(active ? 200 : 503, { 'content-type': 'text/plain' }).end(active ? 'active\n' : 'lease not held\n');
+    },
+  };
+}
+
+/** What an agent serves over HTTP (--http-port): its metrics once it has registered. */
+function agentRoutes(metrics: () => MetricsSource | undefined): Record<string, HttpRoute> {
+  return {
+    '/metrics': metricsRoute(metrics),
+    // For supervisors (a Kubernetes readiness probe): 200 once the agent has registered.
+    '/healthz': (_request, response) => {
+      const ready = metrics() !== undefined;
+      response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'starting\n');
     },
   };
 }

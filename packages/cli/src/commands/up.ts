@@ -101,7 +101,8 @@ export function upCommand(cli: Argv<GlobalArgs>, exit: (code: number) => void): 
             env: { SHARC_LOG_LEVEL: args.logLevel },
             signal: stop.signal,
             restart: { onEvent },
-            ...(httpPort === undefined ? {} : { coordinatorArgs: ['--http-port', String(httpPort)] }),
+            // Each agent serves its own /metrics on a free port (sharc status lists them).
+            ...(httpPort === undefined ? {} : { coordinatorArgs: ['--http-port', String(httpPort)], agentArgs: ['--http-port', '0'] }),
           });
         } catch (error) {
           if (stop.signal.aborted) throw new Error(`${String(stop.signal.reason)} during startup: stopped what had started`);

@@ -20,7 +20,8 @@ export type PartitionEventKind =
   /** Partitions no agent holds and none can rebuild: lost for good. */
   | 'partitions.lost';
 
-export type JobKind = 'reduce' | 'map';
+/** A file load (fromFile) a client follows is a job too. */
+export type JobKind = 'reduce' | 'map' | 'load';
 export type JobOutcome = 'ok' | 'failed' | 'cancelled' | 'refused';
 
 export type ClusterEvent = { readonly id: number; readonly at: number } & ClusterEventBody;

@@ -108,6 +108,11 @@ export class AgentRegistry {
     return [...this.agents.values()].map((r) => ({ ...r.info, state: r.state }));
   }
 
+  /** When each agent was last heard from (registration or heartbeat), in ms since the epoch. */
+  lastHeard(): Map<string, number> {
+    return new Map([...this.agents.values()].map((r) => [r.info.id, r.lastSeen]));
+  }
+
   freeBytes(agentId: string): number {
     const record = this.agents.get(agentId);
     return record === undefined ? 0 : Math.max(0, record.info.memoryBytes - record.placedBytes);

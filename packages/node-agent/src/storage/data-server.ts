@@ -9,6 +9,7 @@ import {
   type Logger,
 } from '@sharc/protocol';
 import { withDirectReads } from './direct-reads.js';
+import type { AgentTally } from '../metrics/agent-tally.js';
 import type { PartitionStore } from './partition-store.js';
 
 const IDLE_TIMEOUT_MS = 120_000;
@@ -25,6 +26,7 @@ export class DataServer {
   constructor(
     private readonly store: PartitionStore,
     private readonly logger: Logger,
+    private readonly tally: AgentTally,
   ) {
     this.server = net.createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
   }
@@ -96,6 +98,7 @@ export class DataServer {
         target: transfer.bytes,
         end: () => {
           finish();
+          this.tally.dataBytesReceived += request.byteLength;
           socket.write(encodeFrameHeader({ ok: true, byteLength: 0 }));
         },
       };
@@ -104,7 +107,11 @@ export class DataServer {
       target: new Uint8Array(0),
       end: () => {
         socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
-        socket.write(transfer.bytes, (error) => (error ? undefined : finish()));
+        socket.write(transfer.bytes, (error) => {
+          if (error) return;
+          finish();
+          this.tally.dataBytesSent += request.byteLength;
+        });
       },
     };
   }

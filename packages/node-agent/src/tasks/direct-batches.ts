@@ -12,14 +12,17 @@ import {
   type DirectCounts,
   type DirectJob,
   type DirectOutcome,
+  type Logger,
   type MessageBus,
   type MessageOf,
   type Outgoing,
   type Task,
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
+import type { AgentTally } from '../metrics/agent-tally.js';
 import type { PartitionStore } from '../storage/partition-store.js';
 import type { WorkerPool } from '../workers/pool.js';
+import type { KernelOutputs } from './job-output.js';
 import { runInlineTask, runTask, type TaskOutcome } from './run-task.js';
 
 /**
@@ -29,7 +32,7 @@ import { runInlineTask, runTask, type TaskOutcome } from './run-task.js';
  */
 export const MAX_RUNNING_DIRECT_BATCHES = 1024;
 /** A running batch's progress goes out at most this often (as a coordinator job's does). */
-const PROGRESS_INTERVAL_MS = 100;
+const PROGRESS_INTERVAL_MS = 200;
 /** How often a running batch checks whether it owes its client a keep-alive. */
 const KEEPALIVE_CHECK_MS = DIRECT_KEEPALIVE_MS / 2;
 /**
@@ -42,6 +45,9 @@ export const INLINE_PARTITIONS_PER_TURN = 4096;
 
 export interface DirectBatchDeps {
   bus: MessageBus;
+  logger: Logger;
+  /** Where kernels' output goes (the job's client and the agent's log). */
+  outputs: KernelOutputs;
   cluster: string;
   store: PartitionStore;
   pool: WorkerPool;
@@ -51,6 +57,8 @@ export interface DirectBatchDeps {
   leaveJob(jobId: string): void;
   /** Whether a task.cancel for the job came already. */
   wasCancelled(jobId: string): boolean;
+  /** Counts tasks and blocks (the agent's metrics). */
+  tally: AgentTally;
 }
 
 type PartitionDone = NonNullable<DirectOutcome['partitions']>[number];
@@ -75,8 +83,38 @@ export class DirectBatches {
     return { batches: this.batches, partitions: this.partitions, running: this.running };
   }
 
-  /** Every job of the message; built-ins over small partitions at once, the rest on the worker threads. */
+  /**
+   * Every job of the message; built-ins over small partitions at once, the rest on the worker
+   * threads. Each job served is logged at debug when it ends (direct reduces never reach the
+   * coordinator, whose log tells the other jobs).
+   */
   run(message: MessageOf<'tasks.run'>): Outgoing | Promise<Outgoing> {
+    const startedAt = Date.now();
+    const done = this.serve(message);
+    return done instanceof Promise ? done.then((reply) => this.served(message, reply, startedAt)) : this.served(message, done, startedAt);
+  }
+
+  /** One debug line per job: cheap (a few fields, no formatting) as this runs thousands of times a second. */
+  private served(message: MessageOf<'tasks.run'>, reply: Outgoing, startedAt: number): Outgoing {
+    if (reply.type !== 'tasks.done') return reply;
+    const durationMs = Date.now() - startedAt;
+    const { logger } = this.deps;
+    for (let j = 0; j < reply.jobs.length; j++) {
+      const outcome = reply.jobs[j]!;
+      const job = message.jobs[j];
+      logger.debug('direct reduce served', {
+        job: outcome.jobId,
+        client: message.clientId,
+        array: job?.arrayName ?? job?.arrayId,
+        partitions: job?.partitions.length,
+        durationMs,
+        outcome: outcome.error === undefined ? 'ok' : outcome.error.code,
+      });
+    }
+    return reply;
+  }
+
+  private serve(message: MessageOf<'tasks.run'>): Outgoing | Promise<Outgoing> {
     if (this.running >= MAX_RUNNING_DIRECT_BATCHES) {
       throw new BusyError(`this agent runs ${this.running} direct batches already: ask the coordinator`, { retryable: true });
     }
@@ -115,7 +153,7 @@ export class DirectBatches {
    */
   private async runSliced(message: MessageOf<'tasks.run'>): Promise<Outgoing> {
     const { jobs, clientId } = message;
-    const { bus, cluster, store } = this.deps;
+    const { bus, cluster } = this.deps;
     const outcomes = new Array<DirectOutcome>(jobs.length);
     const pooled: Array<Promise<void>> = [];
     // Every job of the message, done or not: the client hears of none before the one reply.
@@ -139,7 +177,7 @@ export class DirectBatches {
               await new Promise((resolve) => setImmediate(resolve));
               if (this.deps.wasCancelled(job.jobId)) throw new CancelledError(`job ${job.jobId} was cancelled`, { details: { jobId: job.jobId } });
             }
-            const outcome = runInlineTask(taskOf(job, job.partitions[i]!), store);
+            const outcome = this.runInline(taskOf(job, job.partitions[i]!));
             if (outcome === undefined) (waiting ??= []).push(i);
             else done[i] = partitionDone(job.partitions[i]!, outcome);
           }
@@ -172,15 +210,26 @@ export class DirectBatches {
   private start(job: DirectJob): PartitionDone[] | { done: Array<PartitionDone | undefined>; pooled: number[] } {
     this.check(job);
     const { partitions } = job;
-    const { store } = this.deps;
     const done = new Array<PartitionDone | undefined>(partitions.length);
     let pooled: number[] | undefined;
     for (let i = 0; i < partitions.length; i++) {
-      const outcome = runInlineTask(taskOf(job, partitions[i]!), store);
+      const outcome = this.runInline(taskOf(job, partitions[i]!));
       if (outcome === undefined) (pooled ??= []).push(i);
       else done[i] = partitionDone(partitions[i]!, outcome);
     }
     return pooled === undefined ? (done as PartitionDone[]) : { done, pooled };
+  }
+
+  /** runInlineTask, counted (see AgentTally). */
+  private runInline(task: Task): TaskOutcome | undefined {
+    try {
+      const outcome = runInlineTask(task, this.deps.store);
+      if (outcome !== undefined) this.deps.tally.taskSucceeded(outcome.blocks);
+      return outcome;
+    } catch (error) {
+      this.deps.tally.taskFailed(error);
+      throw error;
+    }
   }
 
   /** Refuses a job this agent cannot run (another kind of kernel, cancelled, a partition not held here and sealed); counts it otherwise. */
@@ -213,6 +262,7 @@ export class DirectBatches {
     const { done, pooled } = started;
     this.running++;
     const onAgent = this.deps.joinJob(jobId, job.timeoutMs);
+    const output = this.deps.outputs.forJob(jobId, clientId);
     const subject = subjectFor(cluster, { to: 'job', clientId, jobId });
     let blocksDone = 0;
     for (const entry of done) if (entry !== undefined) blocksDone += entry.blocks;
@@ -234,7 +284,15 @@ export class DirectBatches {
     try {
       await Promise.all(
         pooled.map(async (i) => {
-          const outcome = await runTask(taskOf(job, partitions[i]!), { store, pool, kernels, signal: onAgent.controller.signal, onBlocksDone });
+          const outcome = await runTask(taskOf(job, partitions[i]!), {
+            store,
+            pool,
+            kernels,
+            signal: onAgent.controller.signal,
+            onBlocksDone,
+            onOutput: (lines, dropped) => output.add(lines, dropped),
+            tally: this.deps.tally,
+          });
           done[i] = partitionDone(partitions[i]!, outcome);
         }),
       );
@@ -244,6 +302,8 @@ export class DirectBatches {
       onAgent.controller.abort(error);
       throw error;
     } finally {
+      // The lines go before tasks.done: the client has them all when it has the partials.
+      output.finish();
       clearInterval(keepAlive);
       this.running--;
       this.deps.leaveJob(jobId);

@@ -2,7 +2,7 @@ import { toErrorData, type ErrorData, type MessageOf } from '@sharc/protocol';
 import { runTask, type TaskContext } from './run-task.js';
 
 /** Progress of a batch goes out at most this often, in one message for every partition that progressed. */
-const BATCH_PROGRESS_INTERVAL_MS = 100;
+const BATCH_PROGRESS_INTERVAL_MS = 200;
 /** Tasks started in one turn of the event loop. */
 const START_SLICE = 256;
 /** Partials in one task.partials message (4,096: about 200 KiB, under a stock nats-server's 1 MiB max_payload). */
@@ -49,6 +49,8 @@ export async function runBatch(message: MessageOf<'task.batch'>, context: BatchC
             pool: context.pool,
             kernels: context.kernels,
             signal: context.signal,
+            tally: context.tally,
+            ...(context.onOutput === undefined ? {} : { onOutput: context.onOutput }),
             onBlocksDone: (blocks) => {
               unreported.set(i, (unreported.get(i) ?? 0) + blocks);
               if (Date.now() - lastReport >= BATCH_PROGRESS_INTERVAL_MS) flushProgress();

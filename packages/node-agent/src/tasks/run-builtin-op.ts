@@ -4,6 +4,7 @@ import { runBuiltinOpRequest } from '../workers/ops/op-request.js';
 import type { Block, BuiltinOpRequest, PartitionView } from '../workers/worker-protocol.js';
 import { batchesOf } from './blocks.js';
 import { otherRows, type OtherRows } from './other-rows.js';
+import type { RequestWatch } from '../workers/pool.js';
 import type { TaskContext, TaskOutcome } from './run-task.js';
 
 /** Partitions this small run on the agent's own thread: a worker hop would cost more (as run-task's INLINE_BYTES). */
@@ -23,6 +24,7 @@ export async function runBuiltinOpTask(
   output: StoredPartition | undefined,
   blocks: Block[],
   context: TaskContext,
+  watch: RequestWatch,
 ): Promise<TaskOutcome> {
   if (kernel.kind === 'builtin-map' && kernel.op === 'slice') {
     if (output === undefined) throw new Error('slice needs an output partition');
@@ -47,11 +49,7 @@ export async function runBuiltinOpTask(
       partials = runBuiltinOpRequest({ ...request, blocks });
     } else {
       const results = await Promise.all(
-        batchesOf(blocks, context.pool.threads).map(async (batch) => {
-          const result = await context.pool.run({ ...request, blocks: batch }, context.signal);
-          context.onBlocksDone(batch.length);
-          return result.partials;
-        }),
+        batchesOf(blocks, context.pool.threads).map(async (batch) => (await context.pool.run({ ...request, blocks: batch }, context.signal, watch)).partials),
       );
       partials = results.flat();
     }

@@ -9,16 +9,19 @@ import {
   foldOp,
   type BuiltinKernel,
   type DType,
+  type KernelOutputLine,
   type PartitionMeta,
   type SharcError,
   type Task,
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
+import type { AgentTally } from '../metrics/agent-tally.js';
 import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
-import type { RequestResult, WorkerPool } from '../workers/pool.js';
+import type { RequestResult, RequestWatch, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
 import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
 import { whenJobAborted } from './abort-fanout.js';
+import type { DroppedLines } from './job-output.js';
 import { blocksOf } from './blocks.js';
 import { runBuiltinOpTask } from './run-builtin-op.js';
 
@@ -28,8 +31,13 @@ export interface TaskContext {
   store: PartitionStore;
   pool: WorkerPool;
   kernels: KernelCache;
+  /** Blocks of the partition done, as threads finish them. */
   onBlocksDone: (blocks: number) => void;
+  /** Lines the kernel printed over the partition, in order, and lines a thread left out. */
+  onOutput?: (lines: KernelOutputLine[], dropped?: DroppedLines) => void;
   signal: AbortSignal;
+  /** Counts the task's outcome and blocks (the agent's metrics). */
+  tally: AgentTally;
 }
 
 export interface TaskOutcome {
@@ -55,8 +63,19 @@ export function runInlineTask(task: Task, store: PartitionStore): TaskOutcome | 
   }
 }
 
-/** Runs one partition's share of a job on this agent's worker threads. */
+/** Runs one partition's share of a job on this agent's worker threads, and counts how it ended. */
 export async function runTask(task: Task, context: TaskContext): Promise<TaskOutcome> {
+  try {
+    const outcome = await runTaskUncounted(task, context);
+    context.tally.taskSucceeded(outcome.blocks);
+    return outcome;
+  } catch (error) {
+    context.tally.taskFailed(error);
+    throw error;
+  }
+}
+
+async function runTaskUncounted(task: Task, context: TaskContext): Promise<TaskOutcome> {
   const inline = runInlineTask(task, context.store);
   if (inline !== undefined) return inline;
   // Leases keep the buffers from being recycled for another array while threads use them,
@@ -102,23 +121,24 @@ async function runOnPartition(
   context: TaskContext,
 ): Promise<TaskOutcome> {
   const blocks = blocksOf(input);
+  const watch = watchOf(task, input.meta, context);
   try {
-    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel, input, blocks, context);
-    if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context);
+    if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel, input, blocks, context, watch);
+    if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context, watch);
     const kernel = await moduleKernel(task, context, output === undefined ? [input.dtype] : [input.dtype, output.dtype]);
     const base = { kernel, input: viewOf(input), blocks, shape: input.shape, params: task.params };
     if (output === undefined) {
       if (task.kernel.kind !== 'reduce') throw new KernelError('a reduce task needs a reduce kernel');
       if (blocks.length === 0) return { blocks: 0 };
       const combine = task.kernel.combine;
-      const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'reduce', ...base, claims, combine }), context.signal);
-      const partials = inBlockOrder(results, blocks.length, context);
+      const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'reduce', ...base, claims, combine }), context.signal, watch);
+      const partials = inBlockOrder(results, blocks.length);
       if (partials === undefined) return { partial: results.find((r) => r.blockIndexes === undefined)!.partials[0], blocks: blocks.length };
-      const folded = await context.pool.run({ kind: 'combine', kernel: { ...kernel, exportName: combine }, partials }, context.signal);
+      const folded = await context.pool.run({ kind: 'combine', kernel: { ...kernel, exportName: combine }, partials }, context.signal, watch);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output), claims }), context.signal);
-    inBlockOrder(results, blocks.length, context);
+    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output), claims }), context.signal, watch);
+    inBlockOrder(results, blocks.length);
     return { blocks: blocks.length };
   } catch (error) {
     throw withPartition(error as SharcError, task, input.meta);
@@ -135,7 +155,7 @@ function reduceInline(builtin: BuiltinKernel, input: StoredPartition): TaskOutco
   return { partial: foldOp(builtin, input.dtype, colsOf(input.shape), partials), blocks: blocks.length };
 }
 
-async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext): Promise<TaskOutcome> {
+async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext, watch: RequestWatch): Promise<TaskOutcome> {
   if (input.meta.byteLength <= INLINE_BYTES) return reduceInline(builtin, input);
   checkBuiltinKernel(builtin, input.shape, true);
   // Threads take the blocks one at a time (as for module kernels): a thread that starts late
@@ -145,35 +165,55 @@ async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, 
     blocks.length,
     (claims) => ({ kind: 'reduce', kernel, input: viewOf(input), blocks, claims, shape: input.shape, params: undefined }),
     context.signal,
+    watch,
   );
-  const partials = builtin.op === 'histogram' ? histogramPartials(results, context) : inBlockOrder(results, blocks.length, context)!;
+  // A histogram's partials come one per request: counts add exactly in any order.
+  const partials = builtin.op === 'histogram' ? results.flatMap((result) => result.partials) : inBlockOrder(results, blocks.length)!;
   return { partial: foldOp(builtin, input.dtype, colsOf(input.shape), partials), blocks: blocks.length };
-}
-
-/** A histogram's partials, one per request (counts add exactly in any order), reporting each request's blocks as progress. */
-function histogramPartials(results: RequestResult[], context: TaskContext): unknown[] {
-  for (const { blockIndexes } of results) if (blockIndexes !== undefined && blockIndexes.length > 0) context.onBlocksDone(blockIndexes.length);
-  return results.flatMap((result) => result.partials);
 }
 
 /**
  * The partials of shared-block requests put back in block order (what the reduce folds, left to
- * right, whichever thread ran each block), reporting each request's blocks as progress; or
- * undefined when one request ran every block and folded them itself.
+ * right, whichever thread ran each block); or undefined when one request ran every block and
+ * folded them itself. (Progress came from the threads as they went: see watchOf.)
  */
-function inBlockOrder(results: RequestResult[], blockCount: number, context: TaskContext): unknown[] | undefined {
+function inBlockOrder(results: RequestResult[], blockCount: number): unknown[] | undefined {
   const partials = new Array<unknown>(blockCount);
   let folded = false;
   for (const { partials: values, blockIndexes } of results) {
     if (blockIndexes === undefined) {
       folded = true;
-      context.onBlocksDone(blockCount);
       continue;
     }
     for (let i = 0; i < values.length; i++) partials[blockIndexes[i]!] = values[i];
-    if (blockIndexes.length > 0) context.onBlocksDone(blockIndexes.length);
   }
   return folded ? undefined : partials;
+}
+
+/**
+ * What the task's worker requests report as they run: blocks done (the job's progress moves
+ * block by block, not partition by partition) and the kernel's output, tagged with the
+ * partition and with the rows of the block that printed it (the partition's rows for what a
+ * kernel prints outside a block: loading its module, combining).
+ */
+function watchOf(task: Task, partition: PartitionMeta, context: TaskContext): RequestWatch {
+  const { onOutput } = context;
+  if (onOutput === undefined) return { onBlocksDone: context.onBlocksDone };
+  const rowEnd = partition.rowStart + partition.rowCount;
+  return {
+    onBlocksDone: context.onBlocksDone,
+    onOutput: (lines, dropped) =>
+      onOutput(
+        lines.map((line) => ({
+          partition: task.partitionIndex,
+          rowStart: line.rowStart ?? partition.rowStart,
+          rowEnd: line.rowEnd ?? rowEnd,
+          stream: line.stream,
+          text: line.text,
+        })),
+        dropped === 0 ? undefined : { count: dropped, partition: task.partitionIndex, rowStart: partition.rowStart, rowEnd },
+      ),
+  };
 }
 
 async function moduleKernel(task: Task, context: TaskContext, dtypes: DType[]): Promise<Extract<WorkerKernel, { kind: 'module' }>> {

@@ -1,6 +1,7 @@
+import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { CancelledError, fromErrorData, InternalError, KernelError, toErrorData, type Logger, type SharcError } from '@sharc/protocol';
-import type { BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerReply, WorkerRequest } from './worker-protocol.js';
+import { isThreadReport, type BlockClaims, type MapBlocksRequest, type ReduceBlocksRequest, type ThreadOutputLine, type ThreadReport, type WorkerReply, type WorkerRequest } from './worker-protocol.js';
 
 export interface RequestResult {
   partials: unknown[];
@@ -8,12 +9,37 @@ export interface RequestResult {
   blockIndexes?: number[];
 }
 
+/** What the caller of a request hears while it runs (see ThreadReport). */
+export interface RequestWatch {
+  /** Blocks the request finished, as they finish (at most every few hundred ms per thread), and the rest when it returns. */
+  onBlocksDone?(blocks: number): void;
+  /** Lines the kernel printed, in order, and how many more the thread left out. */
+  onOutput?(lines: ThreadOutputLine[], dropped: number): void;
+}
+
+/** A watched request in flight: its reports counted, so that its end waits for those still on their way. */
+interface Watching {
+  watch: RequestWatch;
+  received: number;
+  /** Set once the reply came and said how many reports to expect. */
+  expected?: number;
+  whenAllReceived?: () => void;
+}
+
+/**
+ * How long a request's end waits for reports its thread posted before replying (they travel
+ * on the thread's parentPort, the reply on piscina's own port, in no promised order). They
+ * come within microseconds; the bound only keeps a lost one from holding the job.
+ */
+const REPORT_WAIT_MS = 1_000;
+
 /** A partition whose blocks threads take one at a time: idle threads are lent to it while blocks are left. */
 interface SharedRun {
   claims: BlockClaims;
   blockCount: number;
   request: (claims: BlockClaims) => ReduceBlocksRequest | MapBlocksRequest;
   signal: AbortSignal | undefined;
+  watch: RequestWatch | undefined;
   /** Requests posted for it, in order; no more are added once one has returned. */
   posted: Array<Promise<RequestResult>>;
 }
@@ -45,10 +71,18 @@ export class WorkerPool {
   private requestsInFlight = 0;
   /** Partitions with blocks nobody has taken yet, oldest first. */
   private readonly shared = new Set<SharedRun>();
+  /** Busy milliseconds per thread slot, summed over the threads that held the slot (see busySeconds). */
+  private readonly busyMs: number[] = [];
+  /** Each live thread's busy milliseconds when last read. */
+  private readonly busySeen = new WeakMap<Worker, number>();
+  private readonly watching = new Map<number, Watching>();
+  private nextWatch = 1;
+  private readonly logger: Logger;
 
   constructor(options: WorkerPoolOptions) {
     this.threads = options.threads;
     this.threadHeapMb = options.threadHeapMb;
+    this.logger = options.logger;
     this.piscina = new Piscina({
       filename: WORKER_FILE,
       minThreads: options.threads,
@@ -69,6 +103,10 @@ export class WorkerPool {
     this.piscina.on('error', (error: unknown) =>
       options.logger.warn('a worker thread failed while it held no task; it was replaced', { error: toErrorData(error) }),
     );
+    // What threads post on their parentPort: reports of the requests they run.
+    this.piscina.on('message', (message: unknown) => {
+      if (isThreadReport(message)) this.report(message);
+    });
   }
 
   /**
@@ -82,9 +120,10 @@ export class WorkerPool {
     blockCount: number,
     request: (claims: BlockClaims) => ReduceBlocksRequest | MapBlocksRequest,
     signal?: AbortSignal,
+    watch?: RequestWatch,
   ): Promise<RequestResult[]> {
     if (blockCount === 0) return [];
-    const run: SharedRun = { claims: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)), blockCount, request, signal, posted: [] };
+    const run: SharedRun = { claims: new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)), blockCount, request, signal, watch, posted: [] };
     this.post(run);
     this.shared.add(run);
     this.lendIdleThreads();
@@ -99,7 +138,7 @@ export class WorkerPool {
   }
 
   private post(run: SharedRun): void {
-    const posted = this.run(run.request(run.claims), run.signal).finally(() => this.shared.delete(run));
+    const posted = this.run(run.request(run.claims), run.signal, run.watch).finally(() => this.shared.delete(run));
     // Awaited in order by runShared; one that fails after an earlier failure is not unhandled.
     posted.catch(() => undefined);
     run.posted.push(posted);
@@ -115,13 +154,23 @@ export class WorkerPool {
     }
   }
 
-  /** Runs one request; resolves with its partials (and, with claims, the blocks it ran) or rejects with the typed error it produced. */
-  async run(request: WorkerRequest, signal?: AbortSignal): Promise<RequestResult> {
+  /**
+   * Runs one request; resolves with its partials (and, with claims, the blocks it ran) or
+   * rejects with the typed error it produced. `watch` hears of its blocks and output as it runs.
+   */
+  async run(request: WorkerRequest, signal?: AbortSignal, watch?: RequestWatch): Promise<RequestResult> {
     let reply: WorkerReply;
+    let watchId: number | undefined;
+    if (watch !== undefined) {
+      watchId = this.nextWatch++;
+      this.watching.set(watchId, { watch, received: 0 });
+      request = { ...request, watch: watchId };
+    }
     this.requestsInFlight++;
     try {
       reply = (await this.piscina.run(request, signal === undefined ? {} : { signal })) as WorkerReply;
     } catch (error) {
+      if (watchId !== undefined) this.watching.delete(watchId);
       // piscina has terminated the thread of an aborted request (a kernel that never returns
       // stops here) and starts another in its place.
       if (signal?.aborted) throw new CancelledError('task cancelled', { cause: error });
@@ -131,14 +180,64 @@ export class WorkerPool {
       // A thread is about to be free: if nothing is queued for it, it helps a partition with blocks left.
       this.lendIdleThreads();
     }
+    if (watchId !== undefined) await this.allReported(watchId, reply);
     if (reply.ok) return reply.blockIndexes === undefined ? { partials: reply.partials } : { partials: reply.partials, blockIndexes: reply.blockIndexes };
     const error: SharcError = fromErrorData(reply.error);
     throw Object.assign(error, reply.rowStart === undefined ? {} : { rowStart: reply.rowStart });
   }
 
+  /** A thread's report: to the watch of its request, or, printed while no request ran, to the agent's log. */
+  private report(report: ThreadReport): void {
+    if (report.watch === 0) {
+      for (const line of report.lines) {
+        this.logger[line.stream === 'stderr' ? 'warn' : 'info']('kernel output while no job ran on its thread', { stream: line.stream, text: line.text });
+      }
+      return;
+    }
+    const watching = this.watching.get(report.watch);
+    if (watching === undefined) return;
+    watching.received++;
+    if (report.blocks > 0) watching.watch.onBlocksDone?.(report.blocks);
+    if (report.lines.length > 0 || report.dropped > 0) watching.watch.onOutput?.(report.lines, report.dropped);
+    if (watching.expected !== undefined && watching.received >= watching.expected) watching.whenAllReceived?.();
+  }
+
+  /** Waits (a little at most) for the reports the request's reply counts, then hands on the blocks no report counted. */
+  private async allReported(watchId: number, reply: WorkerReply): Promise<void> {
+    const watching = this.watching.get(watchId)!;
+    const expected = reply.reports ?? 0;
+    if (watching.received < expected) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, REPORT_WAIT_MS);
+        watching.expected = expected;
+        watching.whenAllReceived = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.watching.delete(watchId);
+    if (reply.blocks !== undefined && reply.blocks > 0) watching.watch.onBlocksDone?.(reply.blocks);
+  }
+
   /** Requests running on a thread or queued for one: divided by `threads`, the pool's load. */
   get inFlight(): number {
     return this.requestsInFlight;
+  }
+
+  /**
+   * Seconds each thread slot has spent running (its event loop not idle), since the pool
+   * started: read from each thread's event-loop utilization when asked (metrics scrapes), so
+   * running a task costs nothing more. A thread replaced after a crash adds to its slot's total.
+   */
+  busySeconds(): number[] {
+    this.piscina.threads.forEach((thread, slot) => {
+      const active = thread.performance.eventLoopUtilization().active;
+      const seen = this.busySeen.get(thread) ?? 0;
+      this.busySeen.set(thread, active);
+      this.busyMs[slot] = (this.busyMs[slot] ?? 0) + Math.max(0, active - seen);
+    });
+    return this.busyMs.map((ms) => ms / 1000);
   }
 
   async close(): Promise<void> {

@@ -49,7 +49,15 @@ export type WorkerKernel =
  */
 export type BlockClaims = Int32Array;
 
-export interface ReduceBlocksRequest {
+/**
+ * A request the agent follows while it runs: `watch` (a number unique among the pool's requests
+ * in flight) tags the ThreadReports the thread posts for it, with blocks done and kernel output.
+ */
+export interface Watched {
+  watch?: number;
+}
+
+export interface ReduceBlocksRequest extends Watched {
   kind: 'reduce';
   kernel: Exclude<WorkerKernel, { kind: 'builtin-op' }>;
   input: PartitionView;
@@ -66,7 +74,7 @@ export interface ReduceBlocksRequest {
   params: unknown;
 }
 
-export interface MapBlocksRequest {
+export interface MapBlocksRequest extends Watched {
   kind: 'map';
   kernel: Extract<WorkerKernel, { kind: 'module' }>;
   input: PartitionView;
@@ -78,7 +86,7 @@ export interface MapBlocksRequest {
 }
 
 /** Left-folds partials with the module's combine export. */
-export interface CombineRequest {
+export interface CombineRequest extends Watched {
   kind: 'combine';
   kernel: Extract<WorkerKernel, { kind: 'module' }>;
   partials: unknown[];
@@ -88,7 +96,7 @@ export interface CombineRequest {
  * A built-in map (ops/run-op.ts) over blocks of rows, or the `dot` partial of each block
  * (`op: 'dot'`, no output): `other` is the second array's same rows (binary ops, dot).
  */
-export interface BuiltinOpRequest {
+export interface BuiltinOpRequest extends Watched {
   kind: 'builtin-op';
   kernel: Extract<WorkerKernel, { kind: 'builtin-op' }>;
   params: unknown;
@@ -105,5 +113,48 @@ export type WorkerReply =
    * `blockIndexes`, with claims: the index of each block this request ran (and of its partial,
    * for a reduce; a built-in histogram replies with one partial, its blocks' counts added).
    */
-  | { ok: true; partials: unknown[]; blockIndexes?: number[] }
-  | { ok: false; error: ErrorData; rowStart?: number };
+  | ({ ok: true; partials: unknown[]; blockIndexes?: number[] } & WatchedReply)
+  | ({ ok: false; error: ErrorData; rowStart?: number } & WatchedReply);
+
+/** What the reply to a watched request adds: the pool waits for its reports before it answers. */
+export interface WatchedReply {
+  /** ThreadReports posted for the request (they travel apart from the reply and may come after it). */
+  reports?: number;
+  /** Blocks done that no report counted. */
+  blocks?: number;
+}
+
+/** One line a kernel printed, with the rows [rowStart, rowEnd) of the block it ran (absent outside a block: loading, combine). */
+export interface ThreadOutputLine {
+  stream: 'stdout' | 'stderr';
+  text: string;
+  rowStart?: number;
+  rowEnd?: number;
+}
+
+/**
+ * Thread -> agent, on the thread's parentPort (piscina emits it as the pool's 'message'),
+ * while a watched request runs: blocks done since the last report, and lines the kernel
+ * printed. `watch` 0: output while no request ran (a kernel's stray timer).
+ */
+export interface ThreadReport {
+  kind: 'sharc.thread-report';
+  watch: number;
+  blocks: number;
+  lines: ThreadOutputLine[];
+  /** Lines left out past the thread's bound for the request. */
+  dropped: number;
+}
+
+export function isThreadReport(message: unknown): message is ThreadReport {
+  const report = message as Partial<ThreadReport> | null;
+  return (
+    typeof report === 'object' &&
+    report !== null &&
+    report.kind === 'sharc.thread-report' &&
+    typeof report.watch === 'number' &&
+    typeof report.blocks === 'number' &&
+    typeof report.dropped === 'number' &&
+    Array.isArray(report.lines)
+  );
+}

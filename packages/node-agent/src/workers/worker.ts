@@ -8,9 +8,11 @@ import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, fold
 import { blockView } from './block-view.js';
 import { runBuiltinOpRequest } from './ops/op-request.js';
 import { builtinBlockReducer } from './reduce-blocks.js';
+import { threadOutput } from './thread-output.js';
 import type { Block, BlockClaims, MapBlocksRequest, ReduceBlocksRequest, WorkerKernel, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 process.setSourceMapsEnabled(true);
+threadOutput.install();
 
 const modules = new Map<string, Promise<Record<string, unknown>>>();
 
@@ -47,6 +49,7 @@ async function forEachBlock(request: ReduceBlocksRequest | MapBlocksRequest, nex
   const ran: number[] = [];
   for (let index = claimed(claims, 0); index < blocks.length; index = claimed(claims, index + 1)) {
     const block = blocks[index]!;
+    threadOutput.block(block);
     try {
       const result = next(block);
       // A kernel that returns a value goes on to the next block at once; only a promise is awaited.
@@ -57,6 +60,7 @@ async function forEachBlock(request: ReduceBlocksRequest | MapBlocksRequest, nex
       });
     }
     ran.push(index);
+    threadOutput.blockDone();
   }
   return ran;
 }
@@ -117,18 +121,28 @@ async function run(request: WorkerRequest): Promise<{ partials: unknown[]; block
       );
       return { partials: [], blockIndexes };
     }
-    case 'builtin-op':
-      return { partials: runBuiltinOpRequest(request) };
+    case 'builtin-op': {
+      // Block by block, so that the agent hears of each as it is done.
+      const partials: unknown[] = [];
+      for (const block of request.blocks) {
+        for (const partial of runBuiltinOpRequest({ ...request, blocks: [block] })) partials.push(partial);
+        threadOutput.blockDone();
+      }
+      return { partials };
+    }
     case 'combine':
       return { partials: [await fold(request.kernel, request.partials)] };
   }
 }
 
 export default async function handle(request: WorkerRequest): Promise<WorkerReply> {
+  threadOutput.begin(request.watch ?? 0);
+  let reply: WorkerReply;
   try {
-    return { ok: true, ...(await run(request)) };
+    reply = { ok: true, ...(await run(request)) };
   } catch (error) {
     const rowStart = (error as { rowStart?: unknown }).rowStart;
-    return { ok: false, error: toErrorData(error), ...(typeof rowStart === 'number' ? { rowStart } : {}) };
+    reply = { ok: false, error: toErrorData(error), ...(typeof rowStart === 'number' ? { rowStart } : {}) };
   }
+  return { ...reply, ...threadOutput.end() };
 }

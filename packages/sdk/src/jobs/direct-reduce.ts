@@ -26,6 +26,7 @@ import {
   type ReduceSpec,
 } from '@sharc/protocol';
 import { whenAborted } from '../abort-listener.js';
+import { deliverLog } from './job-log.js';
 import type { JobOptions, JobResult, JobRunner } from './run-job.js';
 
 /** An agent that failed a direct try (no responders, silent) is passed over for another holder this long. */
@@ -156,6 +157,7 @@ export class DirectReducer {
     }
     const done = await this.jobs.run(spec, input, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.onLog === undefined ? {} : { onLog: options.onLog }),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
       ...(progress === undefined ? {} : { onProgress: progress }),
     });
@@ -316,6 +318,7 @@ export class DirectReducer {
         batches,
         fallBack: (agentId) => fallBack(agentId, true),
         heard: (event) => {
+          if (event.type === 'job.log') deliverLog(event, options.onLog);
           if (event.type !== 'job.progress') return;
           const batch = batches.find((b) => b.agentId === event.from);
           if (batch === undefined) return;

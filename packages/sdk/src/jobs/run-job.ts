@@ -22,6 +22,7 @@ import {
   type MessageOf,
 } from '@sharc/protocol';
 import { whenAborted } from '../abort-listener.js';
+import { deliverLog, type KernelLogLine } from './job-log.js';
 
 /** Options every long-running call accepts. */
 export interface JobOptions {
@@ -31,10 +32,16 @@ export interface JobOptions {
   signal?: AbortSignal;
   /** Rejects with TimeoutError (and cancels the work) after this many milliseconds. */
   timeoutMs?: number;
+  /**
+   * Called with each line a custom kernel prints (console.log/info/debug: `stdout`,
+   * console.error/warn: `stderr`), tagged with the agent, partition and rows it ran.
+   * @default each line printed on this process's stderr as `[agent p3 rows 0-1000] text`
+   */
+  onLog?: (line: KernelLogLine) => void;
 }
 
 /** The keys of JobOptions, which every long call's options hold besides its own. */
-export const JOB_OPTION_KEYS = keysOf<JobOptions>()(['onProgress', 'signal', 'timeoutMs']);
+export const JOB_OPTION_KEYS = keysOf<JobOptions>()(['onProgress', 'signal', 'timeoutMs', 'onLog']);
 
 export interface JobResult {
   /** Reduce: one partial per non-empty partition, in row order. */
@@ -236,6 +243,7 @@ export class JobRunner {
         this.handlers.set(jobId, (event) => {
           heard();
           if (event.type === 'job.progress') progress(event.done);
+          else if (event.type === 'job.log') deliverLog(event, options.onLog);
           else if (event.type === 'job.attempt') retried = true;
           else if (event.type === 'task.partials') {
             for (const p of event.partitions) addPartial(p.index, p.attempt, { blocks: p.blocks, partial: p.partial });
@@ -261,7 +269,7 @@ export class JobRunner {
           const stop = new AbortController();
           cleanup.push(() => stop.abort());
           try {
-            const again = await this.runJob({ ...spec, partitions: missing }, input, { signal: stop.signal }, refetches + 1);
+            const again = await this.runJob({ ...spec, partitions: missing }, input, { signal: stop.signal, ...(options.onLog === undefined ? {} : { onLog: options.onLog }) }, refetches + 1);
             for (const [index, partial] of again.partials) addPartial(index, attempts[index] ?? 0, partial);
             settleIfComplete();
           } catch (error) {
