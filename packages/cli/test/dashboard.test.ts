@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import type { DashboardArray, DashboardSnapshot } from '@sharc/coordinator';
+import { PLACEMENT_MAP_MAX_PARTITIONS, type DashboardArray, type DashboardSnapshot } from '@sharc/coordinator';
 import { connect, type Cluster } from '@sharc/sdk';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 
@@ -91,6 +91,20 @@ describe('dashboard routes of a coordinator process', () => {
     assert.deepEqual(shown.shares.map((share) => share.copies), [6, 6]);
     assert.equal(shown.shares.reduce((sum, share) => sum + share.serving, 0), 6);
     for (const share of shown.shares) assert.equal(share.serving, array.placement.filter((partition) => partition.agentId === share.agent).length);
+    await array.delete();
+  });
+
+  it('an array of more partitions than the map is drawn for carries per-agent shares, not a partition list', async () => {
+    const partitions = PLACEMENT_MAP_MAX_PARTITIONS + 1;
+    const array = await client.put(new Float64Array(partitions), { shape: [partitions], partitions, copies: 1, name: 'many' });
+    const response = await fetch(`${base}/api/state`, { headers: bearer });
+    const shown = ((await response.json()) as DashboardSnapshot).arrays.find((candidate) => candidate.name === 'many')!;
+    assert.equal(shown.partitions, partitions);
+    assert.equal(shown.placement, undefined);
+    assert.deepEqual(
+      Object.fromEntries(shown.shares.map((share) => [share.agent, share.serving])),
+      Object.fromEntries(['agent-1', 'agent-2'].map((agent) => [agent, array.placement.filter((partition) => partition.agentId === agent).length])),
+    );
     await array.delete();
   });
 
