@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { checkKeys, InvalidArgumentError, keysOf } from '@sharc/protocol';
 import type { ClusterEvent } from '../observe/cluster-events.js';
 import { STREAM_EVENTS, type DashboardArray, type DashboardSnapshot } from './dashboard-state.js';
-import { dashboardSnapshot, type DashboardSource } from './summarize.js';
+import { dashboardSnapshot, dashboardState, type DashboardSource } from './summarize.js';
 
 export interface DashboardStreamOptions {
   /** How often pages get what changed. @default 1000 */
@@ -143,7 +143,7 @@ export class DashboardStream {
 
   /** Sends each page what changed since what it was last sent. */
   private update(): void {
-    const tick = this.serialize(dashboardSnapshot(this.source));
+    const tick = this.serialize(dashboardState(this.source));
     for (const listener of [...this.listeners]) {
       // Still sending the last one: this page is slow. It gets all that changed meanwhile once
       // it caught up, so it is not sent a message per second it cannot take.
@@ -167,7 +167,7 @@ export class DashboardStream {
     }
   }
 
-  private serialize(snapshot: DashboardSnapshot): Tick {
+  private serialize(snapshot: Omit<DashboardSnapshot, 'events'>): Tick {
     const arrays = new Map<string, string>();
     const serialized = new WeakMap<DashboardArray, string>();
     for (const array of snapshot.arrays) {

@@ -10,8 +10,13 @@ export interface DashboardSource {
   readonly options: { readonly cluster: string };
 }
 
-/** The cluster as the page sees it, placement summarized (see summarizeArray). */
+/** The cluster as the page sees it, placement summarized (see summarizeArray), with the last events. */
 export function dashboardSnapshot(source: DashboardSource): DashboardSnapshot {
+  return { ...dashboardState(source), events: [...source.events.recent()] };
+}
+
+/** The snapshot without its events: what the stream compares each second. */
+export function dashboardState(source: DashboardSource): Omit<DashboardSnapshot, 'events'> {
   const view = source.view();
   return {
     cluster: source.options.cluster,
@@ -19,7 +24,6 @@ export function dashboardSnapshot(source: DashboardSource): DashboardSnapshot {
     agents: view.agents.map(summarizeAgent),
     arrays: view.arrays.map(summarizeArray),
     jobs: view.jobs.map(summarizeJob),
-    events: [...source.events.recent()],
   };
 }
 
