@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import os from 'node:os';
-import { Coordinator, CoordinatorMetrics, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
+import { Coordinator, CoordinatorMetrics, dashboardRoutes, KvStateStore, LeaderLease, MAX_STATE_REPLICAS, MemoryStateStore } from '@sharc/coordinator';
 import { Agent, AgentMetrics } from '@sharc/node-agent';
 import { connectNats, natsConnectionOf, parseByteSize, serveHttp, type HttpRoute } from '@sharc/protocol';
 import { runAction, type GlobalArgs } from '../context.js';
@@ -120,7 +120,7 @@ export function serviceCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                     host: args.httpHost,
                     port: args.httpPort,
                     ...(args.httpToken === undefined ? {} : { token: args.httpToken }),
-                    routes: coordinatorRoutes(lease, new CoordinatorMetrics(coordinator)),
+                    routes: coordinatorRoutes(lease, coordinator, new CoordinatorMetrics(coordinator)),
                     logger,
                   });
             logger.info('coordinator ready', { servers: args.servers, cluster: args.cluster, ...(web === undefined ? {} : { http: web.url }) });
@@ -224,9 +224,10 @@ function stateReplicas(value: unknown): number | undefined {
   return replicas;
 }
 
-/** What the coordinator serves over HTTP (--http-port). */
-function coordinatorRoutes(lease: LeaderLease | undefined, metrics: MetricsSource): Record<string, HttpRoute> {
+/** What the coordinator serves over HTTP (--http-port): the dashboard (`/`, `/api/state`, `/api/events`), /metrics and /healthz. */
+function coordinatorRoutes(lease: LeaderLease | undefined, coordinator: Coordinator, metrics: MetricsSource): Record<string, HttpRoute> {
   return {
+    ...dashboardRoutes(coordinator),
     '/metrics': metricsRoute(metrics),
     // For load balancers and supervisors: 200 while this coordinator is the active one.
     '/healthz': (_request, response) => {
