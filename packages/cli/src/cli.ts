@@ -131,6 +131,8 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
   /** camelCase → as written in the file. */
   const writtenKeys = new Map<string, string>();
   let configFile = '';
+  /** A usage error was printed: yargs calls fail() again for it from each enclosing command (sharc submit reduce). */
+  let told = false;
   const readConfig = (file: string) => {
     configFile = file;
     const entries = Object.entries(readConfigFile(file)).filter(([key]) => !hooks.ignored.has(camelCase(key)));
@@ -174,6 +176,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
     .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, error) => {
+      if (told) throw error ?? new Error(message);
       const elsewhere = unknownFromElsewhere(message, configKeys, hooks.ignored);
       // A config-file key of another command is ignored; one no command takes is a mistake.
       const unknownToAll = elsewhere.find((key) => configKeys.has(key) && !everyOptionName().has(key));
@@ -184,6 +187,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
         throw error ?? new Error(message);
       }
       exit(EXIT_USAGE);
+      told = true;
       process.stderr.write(`sharc: ${usageMessage(message ?? error?.message ?? 'bad command line', argv)}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;
