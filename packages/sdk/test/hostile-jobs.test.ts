@@ -1,0 +1,55 @@
+/**
+ * Detached jobs as a hostile user drives them, on real processes: nats-server with JetStream, a
+ * coordinator keeping its state there, agent processes with real worker threads.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
+import { connect, CancelledError, type Cluster } from '../src/index.js';
+
+const HOSTILE = fileURLToPath(new URL('../../test/fixtures/hostile-kernels.ts', import.meta.url));
+
+describe('detached jobs against a hostile user (real processes)', () => {
+  let processes: ProcessCluster;
+  let cluster: Cluster;
+  before(async () => {
+    processes = await startProcessCluster({ agents: 2, threads: 1, memory: '128MiB' });
+    cluster = await connect({ servers: processes.url });
+  });
+  after(async () => {
+    await cluster?.close();
+    await processes?.stop();
+  });
+
+  it("a custom reduce whose combine never ends: while an agent merges its partials it is listed as running, and cancel() stops it", async () => {
+    // One block per partition: the partials are only ever merged by partials.combine.
+    const array = await cluster.put(new Float64Array(400).fill(1), { partitions: 4 });
+    const job = await cluster.submit('reduce', array, { module: HOSTILE, partial: 'one', combine: 'foldForever' });
+    // Every block done: the job is left with merging its partials, which never ends.
+    for (;;) {
+      const info = await job.status();
+      assert.equal(info.state === 'queued' || info.state === 'running', true, JSON.stringify(info));
+      if (info.totalBlocks > 0 && info.doneBlocks === info.totalBlocks) break;
+      await sleep(50);
+    }
+    const listed = (await cluster.jobs()).find((j) => j.jobId === job.id);
+    assert.equal(listed?.state, 'running', 'sharc jobs lists the job while its value is being made');
+    await job.cancel();
+    const info = await job.wait();
+    assert.equal(info.state, 'cancelled');
+    await assert.rejects(job.result(), CancelledError);
+    // The agents' one thread each is free again: a custom reduce runs on every partition.
+    assert.equal(await cluster.reduce(array, { module: HOSTILE, partial: 'one', combine: 'add' }, { timeoutMs: 60_000 }), 4);
+  });
+
+  it('a custom reduce whose combine never ends fails at its timeout, and the agent merging its partials is stopped', async () => {
+    const array = await cluster.put(new Float64Array(400).fill(1), { partitions: 4 });
+    const job = await cluster.submit('reduce', array, { module: HOSTILE, partial: 'one', combine: 'foldForever' }, { timeoutMs: 3000 });
+    const info = await job.wait();
+    assert.equal(info.state, 'failed');
+    assert.match(info.error?.message ?? '', /within/);
+    assert.equal(await cluster.reduce(array, { module: HOSTILE, partial: 'one', combine: 'add' }, { timeoutMs: 60_000 }), 4);
+  });
+});
