@@ -53,3 +53,31 @@ describe('detached jobs against a hostile user (real processes)', () => {
     assert.equal(await cluster.reduce(array, { module: HOSTILE, partial: 'one', combine: 'add' }, { timeoutMs: 60_000 }), 4);
   });
 });
+
+describe('detached jobs across a NATS restart (real processes)', () => {
+  let processes: ProcessCluster;
+  let cluster: Cluster;
+  before(async () => {
+    processes = await startProcessCluster({ agents: 1, threads: 1, memory: '64MiB' });
+    cluster = await connect({ servers: processes.url });
+  });
+  after(async () => {
+    await cluster?.close();
+    await processes?.stop();
+  });
+
+  it("right after nats-server restarts, a job's status and a new submit are answered (asked again, not left to their 2-minute timeout)", async () => {
+    const array = await cluster.put(new Float64Array(1000).fill(2), { partitions: 2 });
+    const job = await cluster.submit('reduce', array, 'sum');
+    assert.equal(await job.result(), 2000);
+    await processes.nats!.restart();
+    // Each call's reply would have been lost with the old connection's subscriptions.
+    const info = await job.status();
+    assert.equal(info.state, 'done');
+    assert.equal(info.value, 2000);
+    await processes.nats!.restart();
+    const again = await cluster.submit('reduce', array, 'max');
+    assert.equal(await again.result(), 2);
+  });
+});
+
