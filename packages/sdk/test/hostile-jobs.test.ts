@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { PROTOCOL_VERSION, ProtocolError, connectNats, decodeMessage, encodeValue, subjectFor, type MessageOf } from '@sharc/protocol';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
-import { connect, CancelledError, type Cluster } from '../src/index.js';
+import { connect, CancelledError, InvalidArgumentError, type Cluster } from '../src/index.js';
 
 const HOSTILE = fileURLToPath(new URL('../../test/fixtures/hostile-kernels.ts', import.meta.url));
 
@@ -42,6 +43,26 @@ describe('detached jobs against a hostile user (real processes)', () => {
     await assert.rejects(job.result(), CancelledError);
     // The agents' one thread each is free again: a custom reduce runs on every partition.
     assert.equal(await cluster.reduce(array, { module: HOSTILE, partial: 'one', combine: 'add' }, { timeoutMs: 60_000 }), 4);
+  });
+
+  it('a timeout longer than a timer can hold (30 days) is refused naming the limit, not a job failed at once', async () => {
+    const array = await cluster.put(new Float64Array(100).fill(1));
+    const month = 30 * 24 * 60 * 60 * 1000;
+    const refused = (error: unknown) => error instanceof InvalidArgumentError && /timeoutMs .*at most/.test(error.message);
+    await assert.rejects(cluster.submit('reduce', array, 'sum', { timeoutMs: month }), refused);
+    await assert.rejects(cluster.reduce(array, 'sum', { timeoutMs: month }), refused);
+    const job = await cluster.submit('reduce', array, 'sum');
+    await assert.rejects(job.wait({ timeoutMs: month }), refused);
+    // A client that skips the SDK is refused too: its job would have timed out at once.
+    const raw = await connectNats({ servers: processes.url, name: 'raw' });
+    try {
+      const launch = encodeValue({ v: PROTOCOL_VERSION, from: 'raw', type: 'job.launch', jobId: 'rawlaunch', spec: { kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', op: 'sum' } }, timeoutMs: month });
+      const reply = decodeMessage(await raw.request(subjectFor('default', { to: 'coordinator', verb: 'client' }), launch, 5000));
+      assert.equal(reply.type, 'error');
+      assert.equal((reply as MessageOf<'error'>).error.code, ProtocolError.code);
+    } finally {
+      await raw.close();
+    }
   });
 
   it('a custom reduce whose combine never ends fails at its timeout, and the agent merging its partials is stopped', async () => {
