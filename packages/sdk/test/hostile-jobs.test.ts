@@ -45,6 +45,22 @@ describe('detached jobs against a hostile user (real processes)', () => {
     assert.equal(await cluster.reduce(array, { module: HOSTILE, partial: 'one', combine: 'add' }, { timeoutMs: 60_000 }), 4);
   });
 
+  it("onLog given to a detached job's wait is refused, saying where its kernel's output goes (it was silently ignored)", async () => {
+    const array = await cluster.put(new Float64Array(100).fill(1));
+    const job = await cluster.submit('reduce', array, 'sum');
+    const refused = (error: unknown) => error instanceof InvalidArgumentError && /onLog/.test(error.message) && /agents' logs/.test(error.message);
+    await assert.rejects(job.wait({ onLog: () => undefined } as never), refused);
+    await assert.rejects(job.result({ onLog: () => undefined } as never), refused);
+    assert.equal(await job.result(), 100);
+  });
+
+  it('a giant or garbage job id is refused by the SDK naming the rule, never sent', async () => {
+    for (const id of ['a'.repeat(100_000), 'a'.repeat(129), '../x', '', 'a.b']) {
+      await assert.rejects(cluster.job(id), (error: unknown) => error instanceof InvalidArgumentError && /not a job id/.test(error.message) && error.message.length < 400, `${id.slice(0, 20)}…`);
+      await assert.rejects(cluster.cancel(id), (error: unknown) => error instanceof InvalidArgumentError && /not a job id/.test(error.message) && error.message.length < 400);
+    }
+  });
+
   it('a timeout longer than a timer can hold (30 days) is refused naming the limit, not a job failed at once', async () => {
     const array = await cluster.put(new Float64Array(100).fill(1));
     const month = 30 * 24 * 60 * 60 * 1000;
