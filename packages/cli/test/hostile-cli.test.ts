@@ -62,6 +62,17 @@ describe('the CLI as a tired user drives it (real processes)', () => {
     }
   });
 
+  it('sharc wait and sharc result on a giant or garbage id: a usage error that does not echo the whole id', async () => {
+    for (const command of ['wait', 'result']) {
+      for (const id of ['a'.repeat(100_000), '../x', 'a.b']) {
+        const run = await sharc([command, id]);
+        assert.equal(run.code, 2, run.stderr);
+        assert.match(run.stderr, /is not a job id/);
+        assert.ok(run.stderr.length < 500, `${run.stderr.length} characters of error`);
+      }
+    }
+  });
+
   it('a misspelt flag of the new commands is refused naming the nearest one', async () => {
     for (const [args, meant] of [
       [['submit', 'reduce', 'tiny', 'sum', '--detatch'], '--detach'],
