@@ -12,7 +12,7 @@ import { serviceCommands } from './commands/services.js';
 import { upCommand } from './commands/up.js';
 import { clusterName, DEFAULT_SERVERS, LOG_LEVELS, logLevel, natsAuthOf, readConfigFile, servers } from './options.js';
 import { declaredOptionNames, unknownConfigKeyMessage } from './config-keys.js';
-import { dropEmptySharcVariables, misspeltSharcVariables } from '@sharc/protocol';
+import { dropEmptySharcVariables, misspeltSharcVariables, nearestName } from '@sharc/protocol';
 
 /**
  * yargs' CommonJS build: its help wraps at word boundaries (cliui with wrap-ansi), while the ES
@@ -103,6 +103,32 @@ function unknownFromElsewhere(message: string | undefined, configKeys: ReadonlyS
   return elsewhere ? keys : [];
 }
 
+/**
+ * yargs' "Unknown argument: detatch" with the nearest flag of the command named, as an
+ * unknown option key is everywhere else: "unknown flag --detatch: did you mean '--detach'?".
+ */
+function withNearestFlags(message: string, declared: readonly string[]): string {
+  const match = /^Unknown arguments?: (.*)$/.exec(message);
+  if (match === null) return message;
+  // yargs names a dashed flag twice (keep-result, keepResult): once each, as typed.
+  const typed: string[] = [];
+  for (const key of match[1]!.split(', ')) if (!typed.some((seen) => camelCase(seen) === camelCase(key))) typed.push(key);
+  const flags = declared.filter((name) => !/[A-Z]/.test(name));
+  return typed
+    .map((key) => {
+      const nearest = nearestName(key, flags);
+      const flag = `${key.length === 1 ? '-' : '--'}${key}`;
+      return nearest === undefined ? `unknown flag ${flag}` : `unknown flag ${flag}: did you mean '${nearest.length === 1 ? '-' : '--'}${nearest}'?`;
+    })
+    .join('; ');
+}
+
+/** The option keys yargs knows in the command that failed (it resets itself per command; getOptions is untyped in @types/yargs). */
+function declaredKeys(parser: unknown): string[] {
+  const options = (parser as { getOptions?: () => { key?: Record<string, unknown> } } | undefined)?.getOptions?.();
+  return Object.keys(options?.key ?? {});
+}
+
 /** Help's width: the terminal's, else $COLUMNS (as shells set it), at most 120 characters. */
 function helpWidth(): number {
   const columns = process.stdout.columns ?? Number(process.env.COLUMNS);
@@ -131,6 +157,8 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
   /** camelCase → as written in the file. */
   const writtenKeys = new Map<string, string>();
   let configFile = '';
+  /** A usage error was printed: yargs calls fail() again for it from each enclosing command (sharc submit reduce). */
+  let told = false;
   const readConfig = (file: string) => {
     configFile = file;
     const entries = Object.entries(readConfigFile(file)).filter(([key]) => !hooks.ignored.has(camelCase(key)));
@@ -174,6 +202,7 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
     .wrap(helpWidth())
     .exitProcess(false)
     .fail((message, error) => {
+      if (told) throw error ?? new Error(message);
       const elsewhere = unknownFromElsewhere(message, configKeys, hooks.ignored);
       // A config-file key of another command is ignored; one no command takes is a mistake.
       const unknownToAll = elsewhere.find((key) => configKeys.has(key) && !everyOptionName().has(key));
@@ -182,8 +211,11 @@ function buildCli(argv: string[], hooks: CliHooks): Argv<GlobalArgs> {
       } else if (elsewhere.length > 0) {
         hooks.retryIgnoring(elsewhere);
         throw error ?? new Error(message);
+      } else if (message !== undefined && message !== null) {
+        message = withNearestFlags(message, declaredKeys(cli));
       }
       exit(EXIT_USAGE);
+      told = true;
       process.stderr.write(`sharc: ${usageMessage(message ?? error?.message ?? 'bad command line', argv)}\nRun sharc --help (or sharc <command> --help) for usage.\n`);
       throw error ?? new Error(message);
     }) as unknown as Argv<GlobalArgs>;

@@ -15,7 +15,7 @@ describe('sharc command line: usage errors exit 2 and name the bad option', () =
   const cases: Array<[string, string[], RegExp]> = [
     ['an unknown command', ['frobnicate'], /Unknown command: frobnicate/],
     ['no command', [], /name a command/],
-    ['an unknown flag', ['ls', '--thread', '4'], /Unknown argument: thread/],
+    ['an unknown flag', ['ls', '--thread', '4'], /unknown flag --thread/],
     ['agent --threads 0', ['agent', '--threads', '0'], /--threads must be a positive whole number, got 0/],
     ['agent --memory lots', ['agent', '--memory', 'lots'], /--memory "lots" is not a size/],
     ['up --port 70000', ['up', '--port', '70000'], /--port must be a port from 0 to 65535/],

@@ -427,6 +427,8 @@ export class Coordinator {
   private async cancelJob(jobId: string): Promise<void> {
     const load = this.loads.get(jobId);
     if (load === undefined && !this.scheduler.has(jobId)) {
+      // A detached reduce that left the scheduler, its partials being merged on an agent.
+      if (this.scheduler.detachedJobs.cancelMaking(jobId)) return;
       throw new JobNotFoundError(`no running job has id ${jobId}: it has finished, failed or never existed (sharc status lists running jobs)`, {
         details: { jobId },
       });

@@ -137,6 +137,6 @@ export type { FileLayout } from './formats/array-file.js';
 export { BLOCK_TARGET_BYTES, INLINE_REDUCE_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
 export { parseByteSize, formatBytes, reservedBytesOf, wasmPagesOf, WASM_PAGE_BYTES, WASM32_MAX_PAGES, MIN_WASM_PARTITION_BYTES } from './sizes.js';
-export { CONTROL_TIMEOUT_MS, DATA_READ_IDLE_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, CLIENT_HEARTBEAT_MS, DEFAULT_JOB_TIMEOUT_MS, NATS_OUTAGE_TOLERANCE_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs, DIRECT_KEEPALIVE_MS, DIRECT_SILENCE_MS } from './timeouts.js';
+export { CONTROL_TIMEOUT_MS, DATA_READ_IDLE_TIMEOUT_MS, CLIENT_REQUEST_TIMEOUT_MS, CLIENT_HEARTBEAT_MS, DEFAULT_JOB_TIMEOUT_MS, MAX_JOB_TIMEOUT_MS, NATS_OUTAGE_TOLERANCE_MS, REPLY_MARGIN_MS, fileLoadTimeoutMs, DIRECT_KEEPALIVE_MS, DIRECT_SILENCE_MS } from './timeouts.js';
 export { assertSerialisable } from './plain-data.js';
 export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.js';

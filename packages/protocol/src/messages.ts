@@ -4,6 +4,7 @@ import { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS } from './builtin-maps.js';
 import { BUILTIN_OPS, MAX_HISTOGRAM_BINS } from './builtin-ops.js';
 import { DTYPES } from './dtypes.js';
 import { MAX_KERNEL_OUTPUT_LINE, MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE } from './kernel-output.js';
+import { MAX_JOB_TIMEOUT_MS } from './timeouts.js';
 
 /**
  * Every message that crosses NATS: a union keyed by `type`. Each carries the protocol version
@@ -372,7 +373,7 @@ export const messageSchema = z.discriminatedUnion('type', [
    * `detached`: the job keeps running if its client goes silent (a map with a named output
    * only); otherwise the client's death cancels it and frees what it allocated.
    */
-  message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional(), detached: z.boolean().optional() }),
+  message('job.submit', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().max(MAX_JOB_TIMEOUT_MS).optional(), detached: z.boolean().optional() }),
   message('job.cancel', { jobId: id }),
   /**
    * Where is this job? Asked by a client that waits on it and may have missed messages (NATS was
@@ -397,7 +398,7 @@ export const messageSchema = z.discriminatedUnion('type', [
    * kept for the coordinator's keepResultsMs. Idempotent by job id (a resent one gets the
    * job's info). A map without `outputName` gets a generated one.
    */
-  message('job.launch', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().optional() }),
+  message('job.launch', { jobId: id, spec: jobSpecSchema, timeoutMs: z.number().positive().max(MAX_JOB_TIMEOUT_MS).optional() }),
   /** Where a detached job is: `job.info`, or a JobNotFoundError (never submitted, or its outcome expired). */
   message('job.get', { jobId: id }),
   message('job.info', { job: detachedJobSchema }),

@@ -9,6 +9,12 @@ export const CONTROL_TIMEOUT_MS = 60_000;
 export const CLIENT_REQUEST_TIMEOUT_MS = 2 * CONTROL_TIMEOUT_MS;
 /** A job without a timeout still ends: a lost coordinator cannot hang a caller forever. */
 export const DEFAULT_JOB_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/**
+ * The longest timeout a job (and a wait for one) takes: 24 days. Node's timers hold at most
+ * 2^31 - 1 ms (24.8 days) and fire at once beyond it, which failed a job with a longer timeout
+ * as soon as it started; this leaves room for the margins added to it.
+ */
+export const MAX_JOB_TIMEOUT_MS = 24 * DEFAULT_JOB_TIMEOUT_MS;
 /** What a client adds to a job's timeout before giving up on the coordinator's reply. */
 export const REPLY_MARGIN_MS = 5_000;
 /** Reading a file into a partition: at least this long, more for big partitions. */

@@ -465,7 +465,7 @@ export class Cluster implements ArrayOwner {
    * submitted, or its outcome was kept longer than its keepResultsMs ago).
    */
   async job<T = unknown>(id: string): Promise<JobHandle<T>> {
-    if (typeof id !== 'string' || !isSubjectToken(id)) throw new InvalidArgumentError(`job id ${JSON.stringify(id)} is not a job id (letters, digits, - and _): sharc jobs lists them`);
+    checkJobId(id, 'sharc jobs lists them');
     const info = await this.handleOwner.jobInfo(id);
     return new JobHandle<T>(id, info.kind, this.handleOwner);
   }
@@ -583,7 +583,7 @@ export class Cluster implements ArrayOwner {
    * Rejects with JobNotFoundError when no running job has this id.
    */
   async cancel(jobId: string): Promise<void> {
-    if (typeof jobId !== 'string' || !isSubjectToken(jobId)) throw new InvalidArgumentError(`job id ${JSON.stringify(jobId)} is not a job id (letters, digits, - and _)`);
+    checkJobId(jobId, 'sharc status lists running jobs');
     await this.call({ type: 'job.cancel', jobId });
   }
 
@@ -813,4 +813,14 @@ function agentOf(agents: Map<string, AgentInfo>, partition: PartitionMeta): Agen
   if (agent === undefined) throw new InvalidArgumentError(`agent ${partition.agentId} of partition ${partition.index} is unknown`);
   return agent;
 }
+
+/** A job id as the coordinator takes it (1 to MAX_JOB_ID_LENGTH letters, digits, - and _); a bad one is shown cut short. */
+function checkJobId(id: unknown, hint: string): void {
+  if (typeof id === 'string' && id.length <= MAX_JOB_ID_LENGTH && isSubjectToken(id)) return;
+  const shown = typeof id === 'string' && id.length > 40 ? `${JSON.stringify(id.slice(0, 40))}… (${id.length} characters)` : JSON.stringify(id);
+  throw new InvalidArgumentError(`job id ${shown} is not a job id (1 to ${MAX_JOB_ID_LENGTH} letters, digits, - and _): ${hint}`);
+}
+
+/** The longest id the protocol carries. */
+const MAX_JOB_ID_LENGTH = 128;
 

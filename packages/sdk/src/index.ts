@@ -17,6 +17,7 @@ export { connect } from './connect.js';
 export { Cluster } from './cluster.js';
 export type { PutOptions, PutFileOptions, FromFileOptions, ReduceKernel, MapKernel, MapOptions, ListOptions, NodeInfo, JobOptions, SubmitOptions, SubmitMapOptions } from './cluster.js';
 export { JobHandle } from './jobs/job-handle.js';
+export type { WaitOptions } from './jobs/job-handle.js';
 export type { JobInfo, JobState } from './jobs/job-handle.js';
 export { ArrayRef } from './array-ref.js';
 export type { ToArrayOptions } from './array-ref.js';

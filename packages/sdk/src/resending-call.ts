@@ -13,7 +13,8 @@ import {
 /**
  * Client requests the coordinator may get twice: a repeat answers as the first did (reads,
  * kernel.put by hash, a commit it remembers) or says the first one did it (a delete, abort or
- * cancel of what is gone already). A repeated array.create makes a second upload; the first,
+ * cancel of what is gone already). A repeated job.launch answers with the job it started (same
+ * id). A repeated array.create makes a second upload; the first,
  * which this client never lists in its heartbeats, is dropped by the coordinator.
  */
 const RESENDABLE: ReadonlySet<MessageType> = new Set<MessageType>([
@@ -28,6 +29,8 @@ const RESENDABLE: ReadonlySet<MessageType> = new Set<MessageType>([
   'job.cancel',
   'nodes.list',
   'jobs.list',
+  'job.get',
+  'job.launch',
 ]);
 /** Pause before asking again a coordinator that is not back yet after NATS was. */
 const RETRY_PAUSE_MS = 250;

@@ -1,4 +1,4 @@
-import { arrayNameProblem, CancelledError, InvalidArgumentError, MAX_ARRAY_NAME_LENGTH, MAX_COPIES, MAX_PARTITIONS, checkKeys, createLogger, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
+import { arrayNameProblem, CancelledError, InvalidArgumentError, MAX_ARRAY_NAME_LENGTH, MAX_JOB_TIMEOUT_MS, MAX_COPIES, MAX_PARTITIONS, checkKeys, createLogger, type ElsewhereKeys, type KnownKeys } from '@sharc/protocol';
 import { ArrayRef } from './array-ref.js';
 import { CALL_KEYS, type CallName } from './call-options.js';
 import type { JobOptions } from './jobs/run-job.js';
@@ -31,6 +31,9 @@ export function checkJobOptions<T extends JobOptions>(options: T, known: KnownKe
   const { timeoutMs, signal, onProgress, onLog } = options;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
     throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`);
+  }
+  if (timeoutMs !== undefined && timeoutMs > MAX_JOB_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`timeoutMs must be at most ${MAX_JOB_TIMEOUT_MS} (24 days, MAX_JOB_TIMEOUT_MS), got ${timeoutMs}: leave it out for the default of 24 hours`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidArgumentError('signal must be an AbortSignal');
   if (onProgress !== undefined && typeof onProgress !== 'function') throw new InvalidArgumentError('onProgress must be a function');

@@ -149,7 +149,11 @@ function jobArgument<T>(y: Argv<T>) {
 }
 
 async function handleOf(cluster: Cluster, jobId: string): Promise<JobHandle> {
-  if (!JOB_ID.test(jobId)) throw new UsageError(`${JSON.stringify(jobId)} is not a job id: sharc jobs lists the ids of jobs`);
+  if (!JOB_ID.test(jobId)) {
+    // A pasted log or file is no id: its first characters say what was given.
+    const shown = jobId.length > 40 ? `${JSON.stringify(jobId.slice(0, 40))}… (${jobId.length} characters)` : JSON.stringify(jobId);
+    throw new UsageError(`${shown} is not a job id: sharc jobs lists the ids of jobs`);
+  }
   return cluster.job(jobId);
 }
 

@@ -8,6 +8,7 @@ import {
   isSubjectToken,
   toErrorData,
   type DetachedJob,
+  type JobStatus,
   type Logger,
   type MessageBus,
   type MessageOf,
@@ -59,6 +60,8 @@ export class DetachedJobs {
   private readonly launched = new Map<string, LaunchedJob>();
   /** Where detached reduces' partials arrive. */
   private readonly inbox: PartialsInbox;
+  /** Detached reduces not ended yet, by id: cancelMaking() stops the merging of their partials once they left the scheduler. */
+  private readonly making = new Map<string, AbortController>();
 
   constructor(private readonly deps: DetachedJobsDeps) {
     this.inbox = new PartialsInbox(deps.bus, deps.cluster);
@@ -71,6 +74,33 @@ export class DetachedJobs {
 
   close(): void {
     this.inbox.shutdown();
+  }
+
+  /**
+   * Detached reduces that left the scheduler and whose value is being made (their partials
+   * merged on an agent, which a module's combine may take long to do): still running, as
+   * `sharc jobs` and `sharc status` show them.
+   */
+  merging(): JobStatus[] {
+    const merging: JobStatus[] = [];
+    for (const jobId of this.making.keys()) {
+      const info = this.launched.get(jobId);
+      if (info === undefined || this.deps.running(jobId) !== undefined) continue;
+      merging.push({ jobId, kind: info.kind, array: info.array, doneBlocks: info.totalBlocks, totalBlocks: info.totalBlocks, startedAt: info.submittedAt, state: 'running', detached: true });
+    }
+    return merging;
+  }
+
+  /**
+   * Cancels a detached reduce whose value is being made (it left the scheduler): the agents
+   * stop merging its partials and its outcome is kept as cancelled. False for any other job.
+   */
+  cancelMaking(jobId: string): boolean {
+    const making = this.making.get(jobId);
+    if (making === undefined || this.deps.running(jobId) !== undefined) return false;
+    making.abort(new CancelledError(`job ${jobId} was cancelled`, { details: { jobId } }));
+    this.deps.client.cancelJob(jobId);
+    return true;
   }
 
   /**
@@ -159,6 +189,7 @@ export class DetachedJobs {
    */
   private run(params: Omit<PersistedJob, 'replyTo'>): void {
     const { jobId, spec } = params;
+    const making = new AbortController();
     if (spec.kind === 'reduce') this.inbox.open(jobId);
     const known = this.deps.arrays.find(spec.arrayId)?.meta;
     const about = { job: jobId, jobKind: spec.kind, kernel: kernelLabel(spec.kernel), array: known?.name ?? spec.arrayId, partitions: known?.partitions.length ?? 0 };
@@ -175,13 +206,14 @@ export class DetachedJobs {
     const { input, total } = this.deps.running(jobId)!.job;
     const info: LaunchedJob = { jobId, kind: spec.kind, array: input.name, totalBlocks: total, submittedAt: params.startedAt };
     this.launched.set(jobId, info);
+    if (spec.kind === 'reduce') this.making.set(jobId, making);
     const timeLeft = () => Math.max(1, params.startedAt + params.timeoutMs - Date.now());
     const result = outcome.then(async (reply): Promise<Pick<DetachedJob, 'value' | 'output'>> => {
       if (reply.type !== 'job.done') throw new InvalidArgumentError(`job ${jobId} ended with ${reply.type}`);
       if (spec.kind === 'map') return reply.array === undefined ? {} : { output: reply.array.name };
       const partitions = input.partitions.map((p) => p.index);
       const partials = await this.inbox.take(jobId, partitions, reply.attempts ?? partitions.map(() => 0));
-      const value = await reduceValue({ client: this.deps.client, agents: this.deps.agents }, jobId, spec, input, partials, timeLeft());
+      const value = await reduceValue({ client: this.deps.client, agents: this.deps.agents, signal: making.signal }, jobId, spec, input, partials, timeLeft());
       if (value === undefined) return {};
       // Kept in the state store and sent in job.info: it must fit in a message with room to spare.
       const bytes = encodeValue(value).length;
@@ -203,13 +235,18 @@ export class DetachedJobs {
         },
         (error: unknown) => {
           const cancelled = error instanceof CancelledError;
+          // A merge on an agent that timed out or failed here may still run there: stopped.
+          if (spec.kind === 'reduce' && this.deps.running(jobId) === undefined) this.deps.client.cancelJob(jobId);
           this.deps.events.note({ kind: 'job.finished', ...about, durationMs: Date.now() - startedAt, outcome: cancelled ? 'cancelled' : 'failed', error: errorLine(error) });
           const data = toErrorData(error);
           delete data.stack;
           this.keep(info, { state: cancelled ? 'cancelled' : 'failed', error: data });
         },
       )
-      .finally(() => this.inbox.close(jobId));
+      .finally(() => {
+        this.inbox.close(jobId);
+        this.making.delete(jobId);
+      });
   }
 
   /** A detached job ended: its outcome is stored before its running record is removed, so a crash in between loses neither. */

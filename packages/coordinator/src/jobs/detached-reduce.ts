@@ -105,6 +105,8 @@ function key(index: number, attempt: number): string {
 export interface CombineDeps {
   client: AgentClient;
   agents: AgentRegistry;
+  /** Aborted (with a CancelledError) when the job is cancelled: the merge stops at once. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -155,12 +157,33 @@ export async function reduceValue(deps: CombineDeps, jobId: string, spec: Reduce
 async function combineOnAgent(deps: CombineDeps, jobId: string, kernel: Extract<KernelRef, { kind: 'reduce' }>, input: ArrayMeta, partials: unknown[], timeoutMs: number): Promise<unknown> {
   let lastError: unknown;
   for (const agent of deps.agents.alive()) {
+    deps.signal?.throwIfAborted();
     try {
-      return await deps.client.combine(agent.id, { type: 'partials.combine', jobId, kernel, dtype: input.dtype, partials }, timeoutMs);
+      const combined = deps.client.combine(agent.id, { type: 'partials.combine', jobId, kernel, dtype: input.dtype, partials }, timeoutMs);
+      return await (deps.signal === undefined ? combined : untilAborted(combined, deps.signal));
     } catch (error) {
       if (!(error instanceof ConnectionError && error.retryable)) throw error;
       lastError = error;
     }
   }
   throw new NoAgentsError(`no live agent could merge the partials of job ${jobId} with ${kernel.module}#${kernel.combine}`, { retryable: true, cause: lastError });
+}
+
+/** `promise`, or the signal's reason as soon as it is aborted (the promise's own end is then ignored). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }

@@ -158,12 +158,14 @@ export class JobScheduler {
     this.detachedRunner.close();
   }
 
+  /** Jobs queued and running, with detached reduces whose partials are being merged after they left here. */
   status(): JobStatus[] {
-    return [...this.jobs.values()].map((job) => ({
+    const jobs: JobStatus[] = [...this.jobs.values()].map((job) => ({
       ...job.status(),
       state: this.admission.stateOf(job.jobId),
       ...(this.detachedRunner.has(job.jobId) ? { detached: true } : {}),
     }));
+    return [...jobs, ...this.detachedRunner.merging()];
   }
 
   /** Detached jobs (job.launch): started, followed and their outcomes kept (detached-jobs.ts). */

@@ -42,6 +42,11 @@ class ThreadOutput {
 
   /** Takes over the thread's stdout and stderr (console writes through them). */
   install(): void {
+    // A kernel that ends its thread (process.exit) has its last lines sent first: they often say why.
+    process.on('exit', () => {
+      this.finishLines();
+      if (this.watch !== 0 && (this.lines.length > 0 || this.dropped > 0)) this.report();
+    });
     for (const stream of ['stdout', 'stderr'] as const) {
       const target = process[stream];
       target.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {

@@ -9,7 +9,11 @@ import {
 import { whenAborted } from '../abort-listener.js';
 import type { ArrayRef } from '../array-ref.js';
 import { checkJobOptions } from '../validate.js';
-import { JOB_OPTION_KEYS, type JobOptions } from './run-job.js';
+import type { JobOptions } from './run-job.js';
+
+/** What a wait takes: a detached job's kernel output has no caller to go to (the agents' logs have it). */
+const WAIT_OPTION_KEYS = ['onProgress', 'signal', 'timeoutMs'] as const;
+export type WaitOptions = Pick<JobOptions, (typeof WAIT_OPTION_KEYS)[number]>;
 
 /** How often a wait asks the coordinator where the job is. */
 const POLL_MS = 250;
@@ -55,8 +59,10 @@ export class JobHandle<T = unknown> {
    * a failure is in `error`, not thrown). `onProgress` gets blocks done of total as it moves;
    * `signal` and `timeoutMs` end the wait (CancelledError, TimeoutError), never the job.
    */
-  async wait(options: JobOptions = {}): Promise<JobInfo> {
-    options = checkJobOptions(options, { of: 'wait', keys: JOB_OPTION_KEYS });
+  async wait(options: WaitOptions = {}): Promise<JobInfo> {
+    options = checkJobOptions(options, { of: 'wait', keys: WAIT_OPTION_KEYS }, [
+      { keys: ['onLog'], goesIn: "cluster.reduce and cluster.map: a detached job's kernel output is written to the agents' logs" },
+    ]);
     const stop = new AbortController();
     const { signal, timeoutMs } = options;
     const stopListening = signal === undefined ? undefined : whenAborted(signal, () => stop.abort(new CancelledError(`stopped waiting for job ${this.id} (it goes on)`, { cause: signal.reason })));
@@ -97,7 +103,7 @@ export class JobHandle<T = unknown> {
    * Waits for the end and gives the job's outcome: a reduce's value (as `cluster.reduce` gives
    * it), a map's output array. A job that failed or was cancelled rejects with its error.
    */
-  async result(options: JobOptions = {}): Promise<T> {
+  async result(options: WaitOptions = {}): Promise<T> {
     const info = await this.wait(options);
     return (await this.outcomeOf(info)) as T;
   }
