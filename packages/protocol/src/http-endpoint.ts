@@ -50,7 +50,12 @@ export async function serveHttp(options: HttpEndpointOptions): Promise<HttpEndpo
     );
   }
   const server = http.createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://sharc');
+    // A valid request target can still be no URL path (`//[`): a thrown TypeError here would end the process.
+    const url = URL.canParse(request.url ?? '/', 'http://sharc') ? new URL(request.url ?? '/', 'http://sharc') : undefined;
+    if (url === undefined) {
+      response.writeHead(400, { 'content-type': 'text/plain' }).end('the request target is not a URL path\n');
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end(`${request.method} is not served here: only GET\n`);
       return;

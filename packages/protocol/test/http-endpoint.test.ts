@@ -4,6 +4,7 @@
  * and a log line, never a crashed service.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { createLogger, InvalidArgumentError, serveHttp } from '../src/index.js';
 
@@ -80,4 +81,28 @@ describe('serveHttp', () => {
       await first.close();
     }
   });
+  it('answers 400 to a request target that is no URL, and keeps serving', async () => {
+    const web = await serveHttp({ what: 'agent', port: 0, logger, routes: { '/healthz': (_q, r) => void r.end('ok') } });
+    try {
+      // `//[` is a valid HTTP request target but no URL path: parsing it used to throw out of the request handler.
+      const answer = await rawRequest(web.port, 'GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+      assert.match(answer, /not a URL path/);
+      assert.equal(await (await fetch(`${web.url}/healthz`)).text(), 'ok');
+    } finally {
+      await web.close();
+    }
+  });
 });
+
+/** Sends bytes as they are (fetch would normalize the request target) and returns the whole answer. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(text));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
+}
