@@ -125,9 +125,18 @@ function tokenOf(request: http.IncomingMessage, url: URL): string | undefined {
   if (query !== null) return query;
   for (const part of (request.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === TOKEN_COOKIE) return decodeURIComponent(value.join('='));
+    // Anyone can send a cookie: one that is no percent-encoded text is a wrong token, not a thrown URIError.
+    if (name === TOKEN_COOKIE) return decodedOrAsIs(value.join('='));
   }
   return undefined;
+}
+
+function decodedOrAsIs(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function sameText(a: string, b: string): boolean {

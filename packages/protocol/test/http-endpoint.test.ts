@@ -93,6 +93,19 @@ describe('serveHttp', () => {
       await web.close();
     }
   });
+
+  it('with a token: a cookie that is not percent-encoded text is a wrong token, not a crash', async () => {
+    const web = await serveHttp({ what: 'coordinator', host: '0.0.0.0', port: 0, token: 's3cret', logger, routes: { '/metrics': (_q, r) => void r.end('m') } });
+    const base = `http://127.0.0.1:${web.port}`;
+    try {
+      const bad = await fetch(`${base}/metrics`, { headers: { cookie: 'sharc_token=%E0%A4%A' } });
+      assert.equal(bad.status, 401);
+      assert.match(await bad.text(), /wrong token/);
+      assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer s3cret' } })).status, 200);
+    } finally {
+      await web.close();
+    }
+  });
 });
 
 /** Sends bytes as they are (fetch would normalize the request target) and returns the whole answer. */
