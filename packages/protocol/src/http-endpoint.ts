@@ -120,7 +120,8 @@ export async function serveHttp(options: HttpEndpointOptions): Promise<HttpEndpo
 
 function tokenOf(request: http.IncomingMessage, url: URL): string | undefined {
   const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  if (bearer !== undefined) return bearer.trim();
+  // Node reads header bytes as latin1; a client sends a token beyond ASCII as UTF-8.
+  if (bearer !== undefined) return Buffer.from(bearer.trim(), 'latin1').toString('utf8');
   const query = url.searchParams.get('token');
   if (query !== null) return query;
   for (const part of (request.headers.cookie ?? '').split(';')) {

@@ -106,6 +106,19 @@ describe('serveHttp', () => {
       await web.close();
     }
   });
+  it('with a token beyond ASCII: a bearer sent as UTF-8 (curl, Prometheus) is accepted', async () => {
+    const web = await serveHttp({ what: 'coordinator', host: '0.0.0.0', port: 0, token: 'sécret-ü', logger, routes: { '/metrics': (_q, r) => void r.end('m') } });
+    try {
+      const right = await rawRequest(web.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sécret-ü\r\nConnection: close\r\n\r\n');
+      assert.match(right, /^HTTP\/1\.1 200 /);
+      const wrong = await rawRequest(web.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sécret-u\r\nConnection: close\r\n\r\n');
+      assert.match(wrong, /^HTTP\/1\.1 401 /);
+      const browser = await fetch(`http://127.0.0.1:${web.port}/metrics?token=${encodeURIComponent('sécret-ü')}`);
+      assert.equal(browser.status, 200);
+    } finally {
+      await web.close();
+    }
+  });
 });
 
 /** Sends bytes as they are (fetch would normalize the request target) and returns the whole answer. */
