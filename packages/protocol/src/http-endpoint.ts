@@ -60,6 +60,14 @@ export async function serveHttp(options: HttpEndpointOptions): Promise<HttpEndpo
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end(`${request.method} is not served here: only GET\n`);
       return;
     }
+    if (token === undefined && !isLocalName(request.headers.host, host)) {
+      // No token guards it, so only this machine may ask: a page of another site that had its
+      // name resolve to 127.0.0.1 (DNS rebinding) must not read the cluster from the browser.
+      response.writeHead(403, { 'content-type': 'text/plain' }).end(
+        `this ${options.what} answers only to its loopback address, not to ${request.headers.host}: open http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as import('node:net').AddressInfo).port}${url.pathname}, or give it an HTTP token (--http-token) to serve other names\n`,
+      );
+      return;
+    }
     if (token !== undefined) {
       const given = tokenOf(request, url);
       if (given === undefined || !sameText(given, token)) {
@@ -116,6 +124,14 @@ export async function serveHttp(options: HttpEndpointOptions): Promise<HttpEndpo
         for (const socket of sockets) socket.destroy();
       }),
   };
+}
+
+/** Whether a request's Host names this machine: a loopback name or address, or the address listened on (no Host: a non-browser client). */
+function isLocalName(hostHeader: string | undefined, listening: string): boolean {
+  if (hostHeader === undefined) return true;
+  const name = /^\[([^\]]*)\]/.exec(hostHeader)?.[1] ?? hostHeader.replace(/:\d*$/, '');
+  const lower = name.toLowerCase();
+  return lower === listening || isLoopbackHost(lower) || lower.endsWith('.localhost');
 }
 
 function tokenOf(request: http.IncomingMessage, url: URL): string | undefined {

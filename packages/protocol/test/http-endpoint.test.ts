@@ -119,6 +119,21 @@ describe('serveHttp', () => {
       await web.close();
     }
   });
+  it('on loopback without a token: a page of another site reaching it by DNS rebinding (a foreign Host) is refused', async () => {
+    const web = await serveHttp({ what: 'coordinator', port: 0, logger, routes: { '/api/state': (_q, r) => void r.end('{"secret":1}') } });
+    try {
+      const foreign = await rawRequest(web.port, `GET /api/state HTTP/1.1\r\nHost: attacker.example:${web.port}\r\nConnection: close\r\n\r\n`);
+      assert.match(foreign, /^HTTP\/1\.1 403 /);
+      assert.doesNotMatch(foreign, /secret/);
+      assert.match(foreign, /attacker\.example.*http:\/\/127\.0\.0\.1:\d+.*--http-token/s);
+      for (const host of [`127.0.0.1:${web.port}`, `localhost:${web.port}`, `[::1]:${web.port}`, 'localhost']) {
+        const local = await rawRequest(web.port, `GET /api/state HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        assert.match(local, /^HTTP\/1\.1 200 /, `Host: ${host}`);
+      }
+    } finally {
+      await web.close();
+    }
+  });
 });
 
 /** Sends bytes as they are (fetch would normalize the request target) and returns the whole answer. */
