@@ -75,7 +75,7 @@ describe('DashboardStream', () => {
     })().catch(() => undefined);
     const socket = net.connect(web.port, '127.0.0.1');
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write('GET /api/events HTTP/1.1\r\nHost: sharc\r\n\r\n');
+    socket.write('GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await until(() => stream.size === 2, 'attached');
     // A page that reads nothing more: what is sent to it piles up in the kernel, then in the coordinator.
     socket.pause();

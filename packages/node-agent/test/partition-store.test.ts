@@ -3,6 +3,8 @@
  * the agent's limit, and returned when an array is freed.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import {
   PROTOCOL_VERSION,
@@ -260,5 +262,30 @@ describe('PartitionStore', () => {
       assert.equal(second.memory, first.memory, 'the memory is reused');
       assert.ok(new Uint8Array(second.buffer, rows * 8).every((v) => v === 0), 'nothing of the previous array past the rows');
     });
+  });
+  // An agent re-registers with its holdings after a coordinator restart (and answers each
+  // agent.hello with them): with 131,072 partitions of one array, building them copied the
+  // partition list once per partition (8.6e9 element copies, minutes of CPU) and the agent never
+  // rejoined. Run in a child process, so the test's timeout can end it if it hangs again.
+  it('lists the holdings of an array of 262,144 partitions, each once', { timeout: 60_000 }, async (t) => {
+    const script = `
+      import { PartitionStore } from ${JSON.stringify(new URL('../src/storage/partition-store.js', import.meta.url).href)};
+      const count = 262144;
+      const store = new PartitionStore(count * 8 * 2);
+      for (let index = 0; index < count; index++) store.allocate('wide', 'float64', [count], { index, rowStart: index, rowCount: 1, byteLength: 8, agentId: 'a' }, undefined);
+      store.allocate('small', 'float64', [1000], { index: 0, rowStart: 0, rowCount: 100, byteLength: 800, agentId: 'a' }, undefined);
+      const holdings = store.holdings();
+      console.log(JSON.stringify(holdings.map((h) => [h.arrayId, h.partitions.length, h.partitions.every((index, position) => index === position)])));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'], signal: t.signal });
+    child.on('error', () => {}); // aborted by the timeout: the test fails on that
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(out), [
+      ['wide', 262_144, true],
+      ['small', 1, true],
+    ]);
   });
 });

@@ -50,9 +50,22 @@ export async function serveHttp(options: HttpEndpointOptions): Promise<HttpEndpo
     );
   }
   const server = http.createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://sharc');
+    // A valid request target can still be no URL path (`//[`): a thrown TypeError here would end the process.
+    const url = URL.canParse(request.url ?? '/', 'http://sharc') ? new URL(request.url ?? '/', 'http://sharc') : undefined;
+    if (url === undefined) {
+      response.writeHead(400, { 'content-type': 'text/plain' }).end('the request target is not a URL path\n');
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end(`${request.method} is not served here: only GET\n`);
+      return;
+    }
+    if (token === undefined && !isLocalName(request.headers.host, host)) {
+      // No token guards it, so only this machine may ask: a page of another site that had its
+      // name resolve to 127.0.0.1 (DNS rebinding) must not read the cluster from the browser.
+      response.writeHead(403, { 'content-type': 'text/plain' }).end(
+        `this ${options.what} answers only to its loopback address, not to ${request.headers.host}: open http://${host.includes(':') ? `[${host}]` : host}:${(server.address() as import('node:net').AddressInfo).port}${url.pathname}, or give it an HTTP token (--http-token) to serve other names\n`,
+      );
       return;
     }
     if (token !== undefined) {
@@ -113,16 +126,34 @@ export async function serveHttp(options: HttpEndpointOptions): Promise<HttpEndpo
   };
 }
 
+/** Whether a request's Host names this machine: a loopback name or address, or the address listened on (no Host: a non-browser client). */
+function isLocalName(hostHeader: string | undefined, listening: string): boolean {
+  if (hostHeader === undefined) return true;
+  const name = /^\[([^\]]*)\]/.exec(hostHeader)?.[1] ?? hostHeader.replace(/:\d*$/, '');
+  const lower = name.toLowerCase();
+  return lower === listening || isLoopbackHost(lower) || lower.endsWith('.localhost');
+}
+
 function tokenOf(request: http.IncomingMessage, url: URL): string | undefined {
   const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '')?.[1];
-  if (bearer !== undefined) return bearer.trim();
+  // Node reads header bytes as latin1; a client sends a token beyond ASCII as UTF-8.
+  if (bearer !== undefined) return Buffer.from(bearer.trim(), 'latin1').toString('utf8');
   const query = url.searchParams.get('token');
   if (query !== null) return query;
   for (const part of (request.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === TOKEN_COOKIE) return decodeURIComponent(value.join('='));
+    // Anyone can send a cookie: one that is no percent-encoded text is a wrong token, not a thrown URIError.
+    if (name === TOKEN_COOKIE) return decodedOrAsIs(value.join('='));
   }
   return undefined;
+}
+
+function decodedOrAsIs(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function sameText(a: string, b: string): boolean {

@@ -4,6 +4,7 @@
  * and a log line, never a crashed service.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { createLogger, InvalidArgumentError, serveHttp } from '../src/index.js';
 
@@ -80,4 +81,69 @@ describe('serveHttp', () => {
       await first.close();
     }
   });
+  it('answers 400 to a request target that is no URL, and keeps serving', async () => {
+    const web = await serveHttp({ what: 'agent', port: 0, logger, routes: { '/healthz': (_q, r) => void r.end('ok') } });
+    try {
+      // `//[` is a valid HTTP request target but no URL path: parsing it used to throw out of the request handler.
+      const answer = await rawRequest(web.port, 'GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+      assert.match(answer, /not a URL path/);
+      assert.equal(await (await fetch(`${web.url}/healthz`)).text(), 'ok');
+    } finally {
+      await web.close();
+    }
+  });
+
+  it('with a token: a cookie that is not percent-encoded text is a wrong token, not a crash', async () => {
+    const web = await serveHttp({ what: 'coordinator', host: '0.0.0.0', port: 0, token: 's3cret', logger, routes: { '/metrics': (_q, r) => void r.end('m') } });
+    const base = `http://127.0.0.1:${web.port}`;
+    try {
+      const bad = await fetch(`${base}/metrics`, { headers: { cookie: 'sharc_token=%E0%A4%A' } });
+      assert.equal(bad.status, 401);
+      assert.match(await bad.text(), /wrong token/);
+      assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer s3cret' } })).status, 200);
+    } finally {
+      await web.close();
+    }
+  });
+  it('with a token beyond ASCII: a bearer sent as UTF-8 (curl, Prometheus) is accepted', async () => {
+    const web = await serveHttp({ what: 'coordinator', host: '0.0.0.0', port: 0, token: 'sécret-ü', logger, routes: { '/metrics': (_q, r) => void r.end('m') } });
+    try {
+      const right = await rawRequest(web.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sécret-ü\r\nConnection: close\r\n\r\n');
+      assert.match(right, /^HTTP\/1\.1 200 /);
+      const wrong = await rawRequest(web.port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sécret-u\r\nConnection: close\r\n\r\n');
+      assert.match(wrong, /^HTTP\/1\.1 401 /);
+      const browser = await fetch(`http://127.0.0.1:${web.port}/metrics?token=${encodeURIComponent('sécret-ü')}`);
+      assert.equal(browser.status, 200);
+    } finally {
+      await web.close();
+    }
+  });
+  it('on loopback without a token: a page of another site reaching it by DNS rebinding (a foreign Host) is refused', async () => {
+    const web = await serveHttp({ what: 'coordinator', port: 0, logger, routes: { '/api/state': (_q, r) => void r.end('{"secret":1}') } });
+    try {
+      const foreign = await rawRequest(web.port, `GET /api/state HTTP/1.1\r\nHost: attacker.example:${web.port}\r\nConnection: close\r\n\r\n`);
+      assert.match(foreign, /^HTTP\/1\.1 403 /);
+      assert.doesNotMatch(foreign, /secret/);
+      assert.match(foreign, /attacker\.example.*http:\/\/127\.0\.0\.1:\d+.*--http-token/s);
+      for (const host of [`127.0.0.1:${web.port}`, `localhost:${web.port}`, `[::1]:${web.port}`, 'localhost']) {
+        const local = await rawRequest(web.port, `GET /api/state HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        assert.match(local, /^HTTP\/1\.1 200 /, `Host: ${host}`);
+      }
+    } finally {
+      await web.close();
+    }
+  });
 });
+
+/** Sends bytes as they are (fetch would normalize the request target) and returns the whole answer. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.end(text));
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(answer));
+  });
+}

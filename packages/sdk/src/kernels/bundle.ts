@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 import { KernelError, kernelHash } from '@sharc/protocol';
 
 export interface KernelBundle {
@@ -57,12 +57,38 @@ async function bundleFile(file: string): Promise<KernelBundle> {
       sourceRoot: `${path.dirname(file)}/`,
       write: false,
       logLevel: 'silent',
+      plugins: [sdkTypesOnly],
     });
     const code = result.outputFiles[0]?.text ?? '';
     return { hash: kernelHash(code), code, label: path.basename(file), file };
   } catch (error) {
     const errors = (error as { errors?: Array<{ text: string; location?: { file: string; line: number } }> }).errors ?? [];
-    const detail = errors.map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`).join('; ');
+    const detail = errors
+      .map((e) => {
+        const where = e.location ? `${e.location.file}:${e.location.line}: ` : '';
+        const sdk = SDK_IMPORT_ERROR.exec(e.text)?.[1];
+        return sdk === undefined ? `${where}${e.text}` : `${where}${e.text}: a kernel runs on the agents' worker threads, without the SDK; import only types from '${sdk}' (import type { KernelContext } from '${sdk}')`;
+      })
+      .join('; ');
     throw new KernelError(`kernel module ${file} does not build: ${detail || (error as Error).message}`, { cause: error });
   }
 }
+
+/** The SDK's package names (the installed one, and the workspace): a kernel may take types from them, never values. */
+const SDK_PACKAGES = /^(sharc|@sharc\/sdk)$/;
+const SDK_NAMESPACE = 'sharc-sdk-types';
+const SDK_IMPORT_ERROR = new RegExp(`in "${SDK_NAMESPACE}:([^"]+)"`);
+
+/**
+ * Imports of the SDK resolve to an empty module: what is left of a types-only import
+ * (`import { type KernelContext } from 'sharc'` under verbatimModuleSyntax is kept as
+ * `import {} from 'sharc'`) costs nothing, instead of bundling the SDK, which cannot load on a
+ * worker thread. A value taken from it fails the build (see SDK_IMPORT_ERROR).
+ */
+const sdkTypesOnly: Plugin = {
+  name: 'sharc-sdk-types-only',
+  setup(plugin) {
+    plugin.onResolve({ filter: SDK_PACKAGES }, (args) => ({ path: args.path, namespace: SDK_NAMESPACE }));
+    plugin.onLoad({ filter: /.*/, namespace: SDK_NAMESPACE }, () => ({ contents: 'export {};', loader: 'js' }));
+  },
+};
