@@ -55,7 +55,12 @@ const LAPSED_LEASE_WAIT_MS = 5000;
 /** How long a followed file load's outcome is kept for a client that resends it, and how many at most. */
 const FINISHED_LOAD_MS = 10 * 60_000;
 const MAX_FINISHED_LOADS = 1000;
-/** How often partitions short of copies (no room earlier) are looked at again. */
+/**
+ * How long a dead agent stays listed (nodes(), dashboard, metrics) once nothing is placed on it:
+ * long enough to see what died, short enough that agents restarted under new ids do not pile up.
+ */
+const FORGET_DEAD_AGENT_MS = 10 * 60_000;
+/** How often partitions short of copies (no room earlier) are looked at again, and dead agents forgotten. */
 const COPY_SWEEP_MS = 10_000;
 /** Client requests whose effect must be stored before they are answered. */
 const CHANGES_STATE: ReadonlySet<MessageType> = new Set([
@@ -172,7 +177,10 @@ export class Coordinator {
     const clientWindowMs = Math.max(options.deadAfterMs, NATS_OUTAGE_TOLERANCE_MS) + CLIENT_HEARTBEAT_MS + CLIENT_RECONNECT_SLACK_MS;
     this.clients = new ClientSessions(clientWindowMs, options.logger, (clientId, silentForMs) => void this.onClientGone(clientId, silentForMs), active);
     logJobs(this.events, options.logger);
-    this.copier = setInterval(() => this.recovery.restoreAllCopies(), COPY_SWEEP_MS);
+    this.copier = setInterval(() => {
+      this.recovery.restoreAllCopies();
+      this.forgetDeadAgents();
+    }, COPY_SWEEP_MS);
     this.copier.unref();
   }
 
@@ -476,6 +484,12 @@ export class Coordinator {
   /** When each agent was last heard from (its heartbeat, every second), in ms since the epoch: the metrics' heartbeat age. */
   lastHeard(): ReadonlyMap<string, number> {
     return this.agents.lastHeard();
+  }
+
+  private forgetDeadAgents(): void {
+    const placed = this.arrays.placedCopies();
+    const forgotten = this.agents.forgetDead(FORGET_DEAD_AGENT_MS, (id) => placed.get(id) ?? 0);
+    if (forgotten.length > 0) this.options.logger.info('forgot agents dead for a while that hold nothing', { agents: forgotten.slice(0, 10), count: forgotten.length, afterMs: FORGET_DEAD_AGENT_MS });
   }
 
   private listNodes(): Outgoing<'nodes.listed'> {

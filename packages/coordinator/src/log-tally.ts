@@ -5,7 +5,7 @@ export const LOG_TALLY_INTERVAL_MS = 1_000;
 /** Occurrences whose fields a tallied line shows (the rest are counted). */
 const EXAMPLES_SHOWN = 3;
 
-type Level = 'info' | 'warn';
+type Level = 'info' | 'warn' | 'error';
 
 /**
  * Sums up a log line said once per partition: a death or a lost batch moves tens of thousands
@@ -26,6 +26,10 @@ export class LogTally {
 
   warn(message: string, fields: Record<string, unknown>): void {
     this.note('warn', message, fields);
+  }
+
+  error(message: string, fields: Record<string, unknown>): void {
+    this.note('error', message, fields);
   }
 
   info(message: string, fields: Record<string, unknown>): void {

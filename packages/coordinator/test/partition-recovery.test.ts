@@ -36,13 +36,13 @@ function agentInfo(id: string, pid: number): AgentInfo {
 const DEAD_AFTER_MS = 1000;
 const HEARTBEAT_MS = 100;
 
-function setup() {
+function setup(logger: Logger = quiet) {
   const agents = new AgentRegistry(DEAD_AFTER_MS, quiet, (id) => recovery.agentDead(id));
   const catalog = new ArrayCatalog();
   const bus = { call: async () => ({ type: 'ok' }) } as unknown as MessageBus;
   const client = new AgentClient(bus, 'default', agents);
   const placement = new PartitionAllocator(client, agents, quiet, () => catalog.servingCounts());
-  const recovery: PartitionRecovery = new PartitionRecovery({ catalog, agents, placement, logger: quiet, runMapTask: async () => undefined });
+  const recovery: PartitionRecovery = new PartitionRecovery({ catalog, agents, placement, logger, runMapTask: async () => undefined });
   const membership = new AgentMembership({ client, agents, arrays: catalog, recovery, state: new MemoryStateStore(), logger: quiet, rejoined: () => Promise.resolve() });
   for (const [id, pid] of [['agent-a', 1], ['agent-b', 2], ['agent-c', 3]] as const) membership.register(agentInfo(id, pid));
   /** An uploaded array 'single' of a partition for each list of holders. */
@@ -103,6 +103,20 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
 }
 
 describe('partitions lost for now and for good', () => {
+  it('a dead agent holding the only copy of 5,000 partitions logs their failure summed up, not a line each', async (t) => {
+    const errors: Array<{ message: string; fields: Record<string, unknown> | undefined }> = [];
+    const logger: Logger = { ...quiet, error: (message: string, fields?: Record<string, unknown>) => void errors.push({ message, fields }) };
+    const { recovery, put, silence, close } = setup(logger);
+    t.after(close);
+    const record = put(Array.from({ length: 5_000 }, () => ['agent-a']));
+    await silence('agent-a');
+    const failures = await Promise.allSettled(record.meta.partitions.map((p) => recovery.whenServed(record.id, p.index)));
+    assert.equal(failures.filter((f) => f.status === 'rejected').length, 5_000);
+    // Written synchronously, one each, they held the coordinator's loop long enough to lose its lease.
+    const perPartition = errors.filter((e) => e.message === 'a partition could not be recovered');
+    assert.ok(perPartition.length <= 2, `${perPartition.length} lines for 5,000 partitions`);
+  });
+
   it("a copies-1 partition of a dead agent is retryable; once that agent is back without it, it is lost for good", async (t) => {
     const { catalog, recovery, membership, put, silence, close } = setup();
     t.after(close);

@@ -154,7 +154,8 @@ export class PartitionRecovery {
       },
       (error: unknown) => {
         if (this.rebuilding.get(key) === entry) this.rebuilding.delete(key);
-        this.hooks.logger.error('a partition could not be recovered', { array: record.meta.name, partition: index, error: toErrorData(error) });
+        // Summed up: with one copy and agents that do not come back, every partition of an array fails at once.
+        this.repeated.error('a partition could not be recovered', { array: record.meta.name, partition: index, error: toErrorData(error) });
       },
     );
     return done;

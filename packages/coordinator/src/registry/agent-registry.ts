@@ -10,6 +10,8 @@ interface AgentRecord {
   state: AgentState;
   /** Bytes of partitions the coordinator has placed on the agent (its own ledger, ahead of heartbeats). */
   placedBytes: number;
+  /** When it was declared dead. */
+  diedAt?: number;
 }
 
 /**
@@ -108,6 +110,23 @@ export class AgentRegistry {
     return [...this.agents.values()].map((r) => ({ ...r.info, state: r.state }));
   }
 
+  /**
+   * Forgets agents dead for longer than `afterMs` that nothing is placed on any more (`placed`
+   * says 0): an agent started without --name registers under a new id each time it is started,
+   * and the dead ones would stay in nodes(), the dashboard and the per-agent metrics for good.
+   * One that comes back later registers as a new agent. Returns the ids forgotten.
+   */
+  forgetDead(afterMs: number, placed: (agentId: string) => number, now = Date.now()): string[] {
+    const forgotten: string[] = [];
+    for (const [id, record] of this.agents) {
+      if (record.state === 'dead' && record.diedAt !== undefined && now - record.diedAt > afterMs && placed(id) === 0) {
+        this.agents.delete(id);
+        forgotten.push(id);
+      }
+    }
+    return forgotten;
+  }
+
   /** When each agent was last heard from (registration or heartbeat), in ms since the epoch. */
   lastHeard(): Map<string, number> {
     return new Map([...this.agents.values()].map((r) => [r.info.id, r.lastSeen]));
@@ -159,6 +178,7 @@ export class AgentRegistry {
 
   private declareDead(record: AgentRecord): void {
     record.state = 'dead';
+    record.diedAt = Date.now();
     this.events?.note({ kind: 'agent.dead', agent: record.info.id });
     const waiters = this.deathWaiters.get(record.info.id);
     this.deathWaiters.delete(record.info.id);
