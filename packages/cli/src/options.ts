@@ -59,12 +59,13 @@ export function positiveInteger(option: string): (value: unknown) => number | un
 }
 
 /** A positive number of seconds (fractions allowed), as `--interval 0.5`. */
-export function positiveSeconds(option: string): (value: unknown) => number | undefined {
+export function positiveSeconds(option: string, least = 0.2): (value: unknown) => number | undefined {
   return (value) => {
     if (value === undefined) return undefined;
     const number = typeof value === 'number' ? value : Number(value);
-    if (typeof value === 'boolean' || !Number.isFinite(number) || number <= 0 || number > 86_400) {
-      throw new UsageError(`--${option} must be a number of seconds above 0 (at most 86400), e.g. --${option} 2 or --${option} 0.5; got ${JSON.stringify(value)}`);
+    // (Below `least`, a refresh would ask the coordinator again with no pause between answers.)
+    if (typeof value === 'boolean' || !Number.isFinite(number) || number < least || number > 86_400) {
+      throw new UsageError(`--${option} must be a number of seconds from ${least} to 86400, e.g. --${option} 2 or --${option} 0.5; got ${JSON.stringify(value)}`);
     }
     return number;
   };

@@ -43,7 +43,7 @@ describe('the CLI as a tired user drives it (real processes)', () => {
 
   it('sharc status --watch | head -1: the reader went away, sharc ends quietly (exit 0, no EPIPE)', async () => {
     for (const json of [false, true]) {
-      const run = await firstLineThenClose(['status', '--watch', '--interval', '0.05', ...(json ? ['--json'] : []), '--servers', processes.url]);
+      const run = await firstLineThenClose(['status', '--watch', '--interval', '0.2', ...(json ? ['--json'] : []), '--servers', processes.url]);
       assert.ok(run.line.length > 0, 'the first line was printed');
       assert.doesNotMatch(run.stderr, /EPIPE|Unhandled|at /, run.stderr);
       assert.equal(run.code, 0, run.stderr);

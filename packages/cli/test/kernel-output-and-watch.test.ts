@@ -138,8 +138,9 @@ describe('sharc shows kernel output and watches the cluster (real processes)', (
 
   it('sharc status: a bad --interval, or --interval without --watch, is a usage error naming the fix', async () => {
     for (const [args, fix] of [
-      [['--watch', '--interval', '0'], /--interval must be a number of seconds above 0/],
-      [['--watch', '--interval', 'soon'], /--interval must be a number of seconds above 0/],
+      [['--watch', '--interval', '0'], /--interval must be a number of seconds from 0\.2 to 86400/],
+      [['--watch', '--interval', '0.0001'], /--interval must be a number of seconds from 0\.2 to 86400/],
+      [['--watch', '--interval', 'soon'], /--interval must be a number of seconds from 0\.2 to 86400/],
       [['--interval', '5'], /add --watch/],
     ] as const) {
       const run = await sharc(['status', ...args]);
