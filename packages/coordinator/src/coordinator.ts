@@ -289,7 +289,14 @@ export class Coordinator {
         return { type: 'ok' };
       case 'agent.heartbeat':
         this.membership.heartbeat(message);
-        if (message.tasks !== undefined) this.scheduler.tasksListed(message.agentId, message.tasks);
+        if (message.tasks !== undefined) {
+          const { agentId, tasks } = message;
+          // Once the replies read with it have reached their jobs: after a stall, a task's reply
+          // and the heartbeats the agent sent after it arrive in one read, and the reply reaches
+          // its job a few promise hops later, when those heartbeats (which no longer list the
+          // task) would already have counted it as missing twice and run it again.
+          setImmediate(() => this.scheduler.tasksListed(agentId, tasks));
+        }
         return { type: 'ok' };
       case 'task.progress':
         this.scheduler.progress(message);
