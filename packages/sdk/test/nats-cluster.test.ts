@@ -17,8 +17,18 @@ const STATE_BUCKETS = ['KV_sharc-default', 'KV_sharc-default-leader'];
 
 /** What a server's monitoring endpoint answers. */
 async function monitor<T>(node: NatsClusterNode, endpoint: string): Promise<T> {
-  const response = await fetch(`http://127.0.0.1:${node.monitorPort}/${endpoint}`, { signal: AbortSignal.timeout(5000) });
-  return (await response.json()) as T;
+  // A refused connection is asked again for a while: once in CI (loaded 2-core machine) a
+  // server's monitoring port refused one request while the server served its clients.
+  for (let tries = 1; ; tries++) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${node.monitorPort}/${endpoint}`, { signal: AbortSignal.timeout(5000) });
+      return (await response.json()) as T;
+    } catch (error) {
+      const refused = (error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+      if (!refused || tries >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
 }
 
 /** The servers holding a replica of each of the coordinator's buckets, and each bucket's replica setting. */
