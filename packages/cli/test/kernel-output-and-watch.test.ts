@@ -117,7 +117,10 @@ describe('sharc shows kernel output and watches the cluster (real processes)', (
 
   it('sharc status --watch on a terminal redraws in place (cursor home, clear) at each refresh', async () => {
     // util-linux `script` gives the command a pseudo-terminal, as an interactive shell would.
-    const command = [process.execPath, SHARC_BIN, 'status', '--watch', '--interval', '0.2', '--servers', processes.url].map((word) => `'${word}'`).join(' ');
+    // `exec`: script runs the command through $SHELL -c (dash when SHELL is unset, as in CI),
+    // and dash stays as its parent in the terminal's foreground group, where Ctrl-C kills it
+    // (exit 130) whatever sharc does. An interactive shell keeps itself out of that group.
+    const command = ['exec', ...[process.execPath, SHARC_BIN, 'status', '--watch', '--interval', '0.2', '--servers', processes.url].map((word) => `'${word}'`)].join(' ');
     const child = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
