@@ -340,7 +340,7 @@ export class Agent {
       }
       case 'file.inspect': {
         const layout = await inspectFile(message.source, ON_AGENT);
-        return { type: 'file.info', dtype: layout.dtype, shape: layout.shape, dataOffset: layout.dataOffset };
+        return { type: 'file.info', dtype: layout.dtype, shape: layout.shape, dataOffset: layout.dataOffset, size: layout.size, mtimeMs: layout.mtimeMs };
       }
       default:
         throw new InvalidArgumentError(`an agent's control subject does not take ${message.type} messages`);

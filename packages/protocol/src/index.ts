@@ -50,7 +50,7 @@ export type { Route, CoordinatorVerb, AgentVerb, BroadcastVerb } from './subject
 export { messageSchema, BUILTIN_REDUCTIONS, MAX_PARTITIONS, MAX_COPIES, REPLIES, isRequestType, MAX_DIRECT_JOBS, MAX_DIRECT_PARTITIONS } from './messages.js';
 // The parts saved state is validated with (the coordinator's records reuse them).
 export { KERNEL_OUTPUT_LINES_PER_JOB, MAX_KERNEL_OUTPUT_LINE, MAX_KERNEL_OUTPUT_LINES_PER_MESSAGE, cutOutputLine } from './kernel-output.js';
-export { arrayMetaSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema, detachedJobSchema, errorDataSchema } from './messages.js';
+export { arrayMetaSchema, backingFileSchema, fileSourceSchema, kernelRefSchema, jobSpecSchema, mapSpecSchema, reduceSpecSchema, detachedJobSchema, errorDataSchema } from './messages.js';
 export { holdersOf } from './placement.js';
 export type {
   Message,
@@ -66,6 +66,7 @@ export type {
   MapSpec,
   Task,
   FileSource,
+  BackingFile,
   JobStatus,
   DetachedJob,
   PendingArray,
@@ -132,8 +133,8 @@ export type { OpPartial, ArgPartial, MomentsPartial, Histogram } from './statist
 export type { ColumnPartial } from './column-reductions.js';
 export { parseNpyHeader, formatNpyHeader, NPY_MAX_HEADER_BYTES } from './formats/npy.js';
 export type { NpyHeader } from './formats/npy.js';
-export { inspectFile, readRange, checkFileUnchanged } from './formats/array-file.js';
-export type { FileLayout } from './formats/array-file.js';
+export { inspectFile, readRange, checkFileUnchanged, checkBackingFile, createNpyFile } from './formats/array-file.js';
+export type { FileLayout, InspectedFile } from './formats/array-file.js';
 export { BLOCK_TARGET_BYTES, INLINE_REDUCE_BYTES, rowsPerBlock, blockCount } from './blocks.js';
 export { kernelHash } from './kernel-hash.js';
 export { parseByteSize, formatBytes, reservedBytesOf, wasmPagesOf, WASM_PAGE_BYTES, WASM32_MAX_PAGES, MIN_WASM_PARTITION_BYTES } from './sizes.js';

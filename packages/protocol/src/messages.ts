@@ -66,6 +66,22 @@ export const partitionMetaSchema = z.object({
 });
 export type PartitionMeta = z.infer<typeof partitionMetaSchema>;
 
+/**
+ * The file a file-backed array's partitions are row ranges of (`fromFile(path, { resident:
+ * false })`, or a map written to a `.npy` file): agents read their rows from it as jobs run and
+ * hold none of them. `size` and `mtimeMs` are the file's when it was registered (or written):
+ * a file that no longer has both fails a job with a FileFormatError instead of being read as
+ * something it is not.
+ */
+export const backingFileSchema = z.object({
+  path: z.string().min(1).max(4096),
+  /** Byte offset of element 0 (a .npy header's length, or a raw file's byteOffset). */
+  dataOffset: count,
+  size: count,
+  mtimeMs: z.number().nonnegative(),
+});
+export type BackingFile = z.infer<typeof backingFileSchema>;
+
 export const arrayMetaSchema = z.object({
   id,
   name: arrayName,
@@ -78,6 +94,8 @@ export const arrayMetaSchema = z.object({
    * has no source to rebuild it from. Such an array can only be deleted. Absent when none is.
    */
   lostPartitions: z.array(count).max(MAX_PARTITIONS).optional(),
+  /** File-backed: the partitions are row ranges of this file, streamed as jobs run (no memory held). Absent: resident. */
+  file: backingFileSchema.optional(),
 });
 export type ArrayMeta = z.infer<typeof arrayMetaSchema>;
 
@@ -166,6 +184,12 @@ export const mapSpecSchema = z.object({
   cols: count,
   outputName: newArrayName.optional(),
   replace: z.boolean().optional(),
+  /**
+   * Write the output to this `.npy` file (a path every agent can write) instead of holding it
+   * in memory: the output is then a file-backed array. An existing file is refused unless
+   * `replace`.
+   */
+  outputFile: z.string().min(1).max(4096).optional(),
 });
 export const jobSpecSchema = z.discriminatedUnion('kind', [reduceSpecSchema, mapSpecSchema]);
 export type JobSpec = z.infer<typeof jobSpecSchema>;
@@ -259,6 +283,8 @@ export const taskSchema = z.object({
       shape,
       /** `local`: the task's own agent holds a copy of this partition (read in place, no transfer). */
       sources: z.array(z.object({ partition: partitionMetaSchema, holder: agentInfoSchema, local: z.boolean().optional() })).max(MAX_PARTITIONS),
+      /** A file-backed second array: the agent reads its rows from the file itself (sources then only say which rows exist). */
+      file: backingFileSchema.optional(),
     })
     .optional(),
   /**
@@ -366,6 +392,12 @@ export const messageSchema = z.discriminatedUnion('type', [
     replace: z.boolean().optional(),
     /** Keep loading if the client goes away (needs `name`); otherwise its death cancels the load. */
     detached: z.boolean().optional(),
+    /**
+     * true (default): every partition is read into agents' memory now. false: a file-backed
+     * array (nothing read now; jobs stream the rows). 'auto': resident when the cluster has the
+     * memory, file-backed otherwise.
+     */
+    resident: z.union([z.boolean(), z.literal('auto')]).optional(),
   }),
   message('kernel.put', { hash: id, code: z.string() }),
   /** Answered when the job ends: `job.done`, or an `error` reply with the job's failure. */
@@ -486,6 +518,8 @@ export const messageSchema = z.discriminatedUnion('type', [
     partition: partitionMetaSchema,
     /** Set for arrays a client uploads; absent for map outputs, which only workers write. */
     transferToken: z.string().optional(),
+    /** A map output written to this file (file.create made it): the partition holds no memory; threads write its rows there. */
+    file: backingFileSchema.optional(),
   }),
   /**
    * partition.allocate for many partitions of one array on this agent at once: an array of
@@ -498,6 +532,8 @@ export const messageSchema = z.discriminatedUnion('type', [
     shape,
     partitions: z.array(partitionMetaSchema).min(1).max(MAX_PARTITIONS),
     transferToken: z.string().optional(),
+    /** As partition.allocate's `file`. */
+    file: backingFileSchema.optional(),
   }),
   message('partition.load', {
     arrayId: id,
@@ -508,6 +544,11 @@ export const messageSchema = z.discriminatedUnion('type', [
     dataOffset: count,
     /** The load's job: a task.cancel for it stops the read. */
     jobId: id.optional(),
+    /**
+     * A file-backed array: nothing is read now. The agent checks the file still has this size
+     * and modification time, then serves the partition's rows from it as jobs run.
+     */
+    file: backingFileSchema.optional(),
   }),
   /**
    * Makes a copy of a partition on this agent by reading it from the data port of `holder` (a
@@ -518,7 +559,14 @@ export const messageSchema = z.discriminatedUnion('type', [
   /** Frees the array's partitions on the agent, or only `partitionIndex` when given. */
   message('partition.free', { arrayId: id, partitionIndex: count.optional() }),
   message('file.inspect', { source: fileSourceSchema }),
-  message('file.info', { dtype, shape, dataOffset: count }),
+  /** The file's size and modification time, as the agent that read it sees them. */
+  message('file.info', { dtype, shape, dataOffset: count, size: count, mtimeMs: z.number().nonnegative() }),
+  /**
+   * Creates the `.npy` file a map writes its output to: header for `dtype` and `shape`, and
+   * every data byte (zeros, sparse where the filesystem allows). An existing file is refused
+   * unless `replace`. Answered with file.info.
+   */
+  message('file.create', { path: z.string().min(1).max(4096), dtype, shape, replace: z.boolean().optional() }),
   message('task.run', { task: taskSchema }),
 
   // Client -> agent, on the agent's `direct` subject: reduces without the coordinator on their path.
@@ -644,6 +692,7 @@ export const REPLIES = {
   'partition.seal': ['ok'],
   'partition.free': ['ok'],
   'file.inspect': ['file.info'],
+  'file.create': ['file.info'],
   'task.run': ['task.result'],
   'task.batch': ['task.batchDone'],
   'partials.combine': ['partials.combined'],

@@ -1,7 +1,8 @@
 import { open, type FileHandle } from 'node:fs/promises';
+import { formatNpyHeader } from './npy.js';
 import { bytesPerElement, type DType } from '../dtypes.js';
 import { CancelledError, FileFormatError, InvalidArgumentError } from '../errors.js';
-import type { FileSource } from '../messages.js';
+import type { BackingFile, FileSource } from '../messages.js';
 import { colsOf, elementCount, parseShape, type Shape } from '../shape.js';
 import { hasNpyMagic, NPY_MAX_HEADER_BYTES, parseNpyHeader, type NpyHeader } from './npy.js';
 
@@ -18,6 +19,12 @@ export interface FileLayout {
   dataOffset: number;
 }
 
+/** What inspectFile read: the layout, and the file's size and modification time then. */
+export interface InspectedFile extends FileLayout {
+  size: number;
+  mtimeMs: number;
+}
+
 /**
  * Reads what an array file holds and checks that it is what the caller described, so that no
  * byte is stored as something it is not:
@@ -28,13 +35,14 @@ export interface FileLayout {
  *   file instead, which must lie inside it.
  * Every refusal names the file, its size, what the description needs, and the fix.
  */
-export async function inspectFile(source: FileSource, where = ''): Promise<FileLayout> {
+export async function inspectFile(source: FileSource, where = ''): Promise<InspectedFile> {
   const handle = await openFile(source.path, where);
   try {
-    const size = await regularFileSize(handle, source.path, where);
+    const { size, mtimeMs } = await regularFileStats(handle, source.path, where);
     const head = new Uint8Array(Math.min(size, NPY_MAX_HEADER_BYTES));
     await handle.read(head, 0, head.length, 0);
-    return hasNpyMagic(head) && source.format !== 'raw' ? npyLayout(source, head, size) : rawLayout(source, head, size);
+    const layout = hasNpyMagic(head) && source.format !== 'raw' ? npyLayout(source, head, size) : rawLayout(source, head, size);
+    return { ...layout, size, mtimeMs };
   } finally {
     await handle.close();
   }
@@ -50,7 +58,7 @@ export async function inspectFile(source: FileSource, where = ''): Promise<FileL
 export async function checkFileUnchanged(source: FileSource, expected: FileLayout, where = ''): Promise<void> {
   const handle = await openFile(source.path, where);
   try {
-    const size = await regularFileSize(handle, source.path, where);
+    const { size } = await regularFileStats(handle, source.path, where);
     const head = new Uint8Array(Math.min(size, NPY_MAX_HEADER_BYTES));
     await handle.read(head, 0, head.length, 0);
     const dataBytes = elementCount(expected.shape) * bytesPerElement(expected.dtype);
@@ -198,14 +206,66 @@ export async function readRange(filePath: string, position: number, target: Uint
   }
 }
 
-async function regularFileSize(handle: FileHandle, filePath: string, where: string): Promise<number> {
+async function regularFileStats(handle: FileHandle, filePath: string, where: string): Promise<{ size: number; mtimeMs: number }> {
   const stats = await handle.stat();
   if (!stats.isFile()) {
     throw new FileFormatError(`${filePath} is not a regular file (${stats.isDirectory() ? 'a directory' : 'a device, pipe or socket'})${where}`, {
       details: { path: filePath },
     });
   }
-  return stats.size;
+  return { size: stats.size, mtimeMs: stats.mtimeMs };
+}
+
+/**
+ * Refuses a file-backed array's file that is not the one it was registered from: a size or a
+ * modification time other than those recorded means it was rewritten, truncated or appended to
+ * since, and its rows may no longer be what the array's dtype and shape say (read anyway, a
+ * job would give wrong results without a word). `stats` are the file's now (fstat of an open
+ * handle, or stat of the path).
+ */
+export function checkBackingFile(file: BackingFile, stats: { size: number; mtimeMs: number }, where = ''): void {
+  if (stats.size === file.size && stats.mtimeMs === file.mtimeMs) return;
+  const what = [
+    ...(stats.size === file.size ? [] : [`${stats.size < file.size ? 'shrunk' : 'grew'} from ${file.size} to ${stats.size} bytes`]),
+    ...(stats.mtimeMs === file.mtimeMs ? [] : [`was modified at ${new Date(stats.mtimeMs).toISOString()} (registered at ${new Date(file.mtimeMs).toISOString()})`]),
+  ].join(' and ');
+  throw new FileFormatError(
+    `${file.path} changed since the file-backed array was made from it: it ${what}${where}. ` +
+      'Its rows may no longer be what the array says; register it again (fromFile, sharc put --agents-read --stream) to use it as it is now',
+    { details: { path: file.path, size: stats.size, mtimeMs: stats.mtimeMs, expectedSize: file.size, expectedMtimeMs: file.mtimeMs } },
+  );
+}
+
+/**
+ * Creates the .npy file of `dtype` and `shape` a map writes its output into: the header, then
+ * every data byte (left as a hole the filesystem fills with zeros). Refuses an existing file
+ * unless `replace`. Returns where the data starts.
+ */
+export async function createNpyFile(filePath: string, dtype: DType, shape: Shape, replace: boolean, where = ''): Promise<{ dataOffset: number; size: number }> {
+  const header = formatNpyHeader(dtype, shape);
+  const size = header.length + elementCount(shape) * bytesPerElement(dtype);
+  let handle: FileHandle;
+  try {
+    handle = await open(filePath, replace ? 'w' : 'wx');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EEXIST'
+        ? 'exists: give replace (--replace) to overwrite it, or another path'
+        : code === 'ENOENT'
+          ? 'cannot be created: its directory does not exist'
+          : code === 'EACCES'
+            ? 'cannot be created: permission denied'
+            : `cannot be created: ${(error as Error).message}`;
+    throw new FileFormatError(`${filePath} ${why}${where}`, { cause: error, details: { path: filePath } });
+  }
+  try {
+    await handle.write(header, 0, header.length, 0);
+    await handle.truncate(size);
+  } finally {
+    await handle.close();
+  }
+  return { dataOffset: header.length, size };
 }
 
 async function openFile(filePath: string, where: string) {
