@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import { InsufficientMemoryError, InvalidArgumentError, NoAgentsError, reservedBytesOf, type Logger, type MessageBus, type PartitionMeta } from '@sharc/protocol';
 import { DEFAULT_PARTITION_BYTES, addReplicas, balancePrimaries, choosePrimary, placePartitions, type AgentCapacity } from '../src/index.js';
 import { AgentClient } from '../src/agents/agent-client.js';
-import { PartitionAllocator } from '../src/placement/partition-allocator.js';
+import { PartitionAllocator, heldBytes } from '../src/placement/partition-allocator.js';
+import { placeRowRanges } from '../src/placement/place-partitions.js';
 import { AgentRegistry } from '../src/registry/agent-registry.js';
 
 const GiB = 1024 ** 3;
@@ -362,5 +363,64 @@ describe('primaries (the copy that serves each partition)', () => {
     assert.deepEqual(served(meta.partitions, ['big', 'small']), [4, 4]);
     for (const p of meta.partitions) assert.deepEqual([p.agentId, ...(p.replicas ?? [])].sort(), ['big', 'small']);
     registry.close();
+  });
+});
+
+describe('file-backed arrays (their rows stay in the file)', () => {
+  const quietLog: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+  const served = (partitions: readonly PartitionMeta[], ids: readonly string[]) => ids.map((id) => partitions.filter((p) => p.agentId === id).length);
+  const file = { path: '/data/big.npy', dataOffset: 128, size: 128 + 64 * GiB, mtimeMs: 1 };
+
+  function registryOf(...memoryMiB: number[]): AgentRegistry {
+    const registry = new AgentRegistry(Infinity, quietLog);
+    memoryMiB.forEach((memory, i) =>
+      registry.register({ id: `a${i}`, host: 'h', pid: i + 1, dataHost: '127.0.0.1', dataPort: 7000 + i, threads: 1, memoryBytes: memory * 1024 * 1024, usedBytes: 0, partitions: 0, workInFlight: 0 }),
+    );
+    return registry;
+  }
+
+  it('places an array far larger than the agents\' memory, partitions spread evenly by count, cut as a resident array would be', () => {
+    const registry = registryOf(256, 256);
+    const allocator = new PartitionAllocator(new AgentClient({} as MessageBus, 'default', registry), registry, quietLog);
+    assert.throws(() => allocator.place('big', 'float64', [8 * GiB], undefined), InsufficientMemoryError, 'resident, it does not fit');
+    const meta = allocator.placeFileBacked('big', 'float64', [8 * GiB], undefined, file);
+    assert.deepEqual(meta.file, file);
+    assertCovers(meta.partitions, 8 * GiB, 8);
+    assert.equal(meta.partitions.length, (64 * GiB) / DEFAULT_PARTITION_BYTES, 'the default partition size, as for a resident array');
+    assert.deepEqual(served(meta.partitions, ['a0', 'a1']), [128, 128]);
+    for (const p of meta.partitions) assert.equal(p.replicas, undefined, 'one copy: the file is where a lost partition is read again');
+    registry.close();
+  });
+
+  it('books no memory for a file-backed partition, and frees none when it is released', async () => {
+    const registry = registryOf(256);
+    const freeBefore = registry.freeBytes('a0');
+    const calls: string[] = [];
+    const client = { control: async (_agent: string, message: { type: string }) => void calls.push(message.type) } as unknown as AgentClient;
+    const allocator = new PartitionAllocator(client, registry, quietLog);
+    const meta = allocator.placeFileBacked('big', 'float64', [4 * GiB], 4, file);
+    await allocator.allocateAll(meta);
+    assert.equal(registry.freeBytes('a0'), freeBefore, 'nothing booked');
+    const partition = meta.partitions[0]!;
+    await allocator.allocateCopy('a0', meta.id, partition, { type: 'partition.allocate', arrayId: meta.id, dtype: 'float64', shape: [4 * GiB], partition, file });
+    assert.equal(registry.freeBytes('a0'), freeBefore, 'a copy of a file-backed partition books nothing either');
+    await allocator.release(meta);
+    assert.equal(registry.freeBytes('a0'), freeBefore);
+    assert.equal(heldBytes(meta, partition), 0);
+    assert.equal(heldBytes({}, partition), partition.byteLength);
+    assert.ok(calls.includes('partitions.allocate'));
+    registry.close();
+  });
+
+  it('refuses with NoAgentsError when no agent is registered', () => {
+    assert.throws(() => placeRowRanges({ rows: 10, rowBytes: 8 }, [], new Map()), NoAgentsError);
+  });
+
+  it('gives the partitions to the agents serving fewest partitions of other arrays first', () => {
+    const placed = placeRowRanges({ rows: 3, rowBytes: 8, partitions: 3 }, ['busy', 'idle'], new Map([['busy', 10]]));
+    assert.deepEqual(
+      placed.map((p) => p.agentId),
+      ['idle', 'busy', 'idle'],
+    );
   });
 });

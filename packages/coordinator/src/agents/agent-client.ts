@@ -23,7 +23,7 @@ export class AgentUnreachableError extends ConnectionError {
 }
 
 /** Requests to an agent that are not tasks: they go to its control subject. */
-export type ControlRequestType = Extract<RequestType, 'partition.allocate' | 'partitions.allocate' | 'partition.load' | 'partition.fetch' | 'partition.seal' | 'partition.free' | 'file.inspect' | 'agent.hello'>;
+export type ControlRequestType = Extract<RequestType, 'partition.allocate' | 'partitions.allocate' | 'partition.load' | 'partition.fetch' | 'partition.seal' | 'partition.free' | 'file.inspect' | 'file.create' | 'agent.hello'>;
 
 export interface AgentCallOptions {
   /** How long the answer may take in all (resends included). @default CONTROL_TIMEOUT_MS */

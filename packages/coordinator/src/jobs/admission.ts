@@ -121,7 +121,7 @@ export class JobAdmission {
  * Refuses, before anything is allocated, a map output that does not fit: each agent must have
  * room for the output partitions placed on it (they sit next to their input partitions).
  */
-export function checkOutputFits(output: ArrayMeta, agents: AgentRegistry): void {
+export function checkOutputFits(output: ArrayMeta, agents: AgentRegistry, fileBackedInput = false): void {
   const needed = new Map<string, number>();
   for (const p of output.partitions) needed.set(p.agentId, (needed.get(p.agentId) ?? 0) + reservedBytesOf(p.byteLength));
   for (const [agentId, bytes] of needed) {
@@ -130,7 +130,7 @@ export function checkOutputFits(output: ArrayMeta, agents: AgentRegistry): void 
       throw new InsufficientMemoryError(
         `the map's output '${output.name}' needs ${formatBytes(bytes)} on agent ${agentId}, next to its input partitions, ` +
           `but it has ${formatBytes(Math.max(0, free))} free: delete arrays you no longer need, use a smaller output dtype or fewer cols, ` +
-          'or give the agents more --memory',
+          `or give the agents more --memory${fileBackedInput ? "; or write it to a .npy file on the agents' disk: map(…, { file: 'out.npy' }) (--out-file out.npy)" : ''}`,
         { details: { agentId, neededBytes: bytes, freeBytes: Math.max(0, free) } },
       );
     }

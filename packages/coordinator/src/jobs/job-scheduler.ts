@@ -15,6 +15,7 @@ import {
   fromErrorData,
   type ErrorData,
   type ArrayMeta,
+  type BackingFile,
   type DType,
   type JobStatus,
   type Logger,
@@ -26,7 +27,7 @@ import {
 } from '@sharc/protocol';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { ClusterEvents } from '../observe/cluster-events.js';
-import { newArrayId, type PartitionAllocator } from '../placement/partition-allocator.js';
+import { heldBytes, newArrayId, type PartitionAllocator } from '../placement/partition-allocator.js';
 import type { PartitionRecovery } from '../recovery/partition-recovery.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
@@ -499,6 +500,7 @@ export class JobScheduler {
             if (record !== undefined) await this.deps.drop(record);
             return undefined;
           }
+          if (output.file !== undefined) await this.outputFileWritten(output, output.file);
           return await this.deps.commit(output.id);
         } finally {
           over();
@@ -529,7 +531,8 @@ export class JobScheduler {
       } else {
         const meta = this.mapOutputMeta(input, spec.outputName ?? generatedName(), spec.dtype, spec.cols);
         if (spec.kernel.kind === 'builtin-map') builtinOpOutput(meta, spec.kernel, input, other);
-        checkOutputFits(meta, this.deps.agents);
+        if (spec.outputFile === undefined) checkOutputFits(meta, this.deps.agents, input.file !== undefined);
+        else meta.file = await this.createOutputFile(meta, spec.outputFile, spec.replace ?? false);
         const origin: ArrayOrigin = {
           kind: 'map',
           inputId: input.id,
@@ -571,10 +574,37 @@ export class JobScheduler {
     const target = this.deps.arrays.servingAgent(inputId, index);
     const current = this.deps.arrays.partition(output.id, index) ?? output.partitions[index]!;
     if (target === undefined || (current.agentId === target && !lost)) return;
-    await this.deps.placement.releaseCopy(current.agentId, output.id, current);
+    await this.deps.placement.releaseCopy(current.agentId, output.id, current, heldBytes(output, current));
     const moved = { ...current, agentId: target };
     this.deps.arrays.placePartition(output.id, moved);
-    await this.deps.placement.allocateCopy(target, output.id, moved, { type: 'partition.allocate', arrayId: output.id, dtype: output.dtype, shape: output.shape, partition: moved });
+    await this.deps.placement.allocateCopy(target, output.id, moved, {
+      type: 'partition.allocate',
+      arrayId: output.id,
+      dtype: output.dtype,
+      shape: output.shape,
+      partition: moved,
+      ...(output.file === undefined ? {} : { file: output.file }),
+    });
+  }
+
+  /**
+   * The `.npy` file a map writes its output to, made by an agent that serves the output (the
+   * path is on the agents' disk, which the coordinator may not see): header and size; the
+   * threads write the rows.
+   */
+  private async createOutputFile(output: ArrayMeta, path: string, replace: boolean): Promise<BackingFile> {
+    const agentId = output.partitions[0]?.agentId ?? this.deps.agents.alive()[0]?.id;
+    if (agentId === undefined) throw new NoAgentsError('no agent is alive to create the output file', { retryable: true });
+    const created = await this.deps.client.control(agentId, { type: 'file.create', path, dtype: output.dtype, shape: output.shape, replace });
+    return { path, dataOffset: created.dataOffset, size: created.size, mtimeMs: created.mtimeMs };
+  }
+
+  /** A map's output file once every row is written: its size and modification time now are what later jobs check. */
+  private async outputFileWritten(output: ArrayMeta, file: BackingFile): Promise<void> {
+    const agentId = this.deps.arrays.partition(output.id, 0)?.agentId ?? this.deps.agents.alive()[0]?.id;
+    if (agentId === undefined) throw new NoAgentsError('no agent is alive to read the output file', { retryable: true });
+    const written = await this.deps.client.control(agentId, { type: 'file.inspect', source: { path: file.path, format: 'npy' } });
+    this.deps.arrays.fileWritten(output.id, { ...file, size: written.size, mtimeMs: written.mtimeMs });
   }
 
   /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */

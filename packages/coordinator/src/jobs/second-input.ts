@@ -18,7 +18,7 @@ export function secondInputOf(other: ArrayMeta, rows: { rowStart: number; rowCou
     }
     return { partition, holder, ...(local ? { local: true } : {}) };
   });
-  return { arrayId: other.id, arrayName: other.name, dtype: other.dtype, shape: other.shape, sources };
+  return { arrayId: other.id, arrayName: other.name, dtype: other.dtype, shape: other.shape, sources, ...(other.file === undefined ? {} : { file: other.file }) };
 }
 
 /** The partitions of `array` holding some of the rows [rowStart, rowStart + rowCount). */

@@ -8,6 +8,7 @@ import {
   toErrorData,
   type AgentInfo,
   type ArrayMeta,
+  type BackingFile,
   type DType,
   type Logger,
   type PartitionMeta,
@@ -18,7 +19,15 @@ import { randomBytes } from 'node:crypto';
 import type { AgentClient, ControlRequestType } from '../agents/agent-client.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import { balancePrimaries, type ServingCounts } from './balance-primaries.js';
-import { addReplicas, placePartitions } from './place-partitions.js';
+import { addReplicas, placePartitions, placeRowRanges } from './place-partitions.js';
+
+/**
+ * What a partition of `meta` takes of its agent's memory limit, as the agent counts it: its
+ * bytes (see AgentRegistry.book), or nothing for a file-backed array (its rows stay in the file).
+ */
+export function heldBytes(meta: { file?: BackingFile | undefined }, partition: { byteLength: number }): number {
+  return meta.file === undefined ? partition.byteLength : 0;
+}
 
 /**
  * Places the partitions of a new array where a stored array with the same row ranges has
@@ -77,6 +86,20 @@ export class PartitionAllocator {
   }
 
   /**
+   * A new file-backed array's metadata: its row ranges (cut as for a resident array) spread
+   * over the alive agents by count, since they take no memory; one copy each (the file is
+   * where a lost partition's rows are, so any agent can serve it again at once).
+   */
+  placeFileBacked(name: string, dtype: DType, shape: Shape, partitions: number | undefined, file: BackingFile): ArrayMeta {
+    const placed = placeRowRanges(
+      { rows: rowsOf(shape), rowBytes: colsOf(shape) * bytesPerElement(dtype), ...(partitions === undefined ? {} : { partitions }) },
+      this.agents.alive().map((a) => a.id),
+      this.servingLoad(),
+    );
+    return { id: newArrayId(), name, dtype, shape, partitions: placed, createdAt: Date.now(), file };
+  }
+
+  /**
    * Sends one allocation message per copy of each partition. Memory is booked first so
    * concurrent puts cannot both claim it; on any failure everything allocated is freed again.
    */
@@ -87,7 +110,7 @@ export class PartitionAllocator {
     onEach: (p: PartitionMeta) => void = () => undefined,
   ): Promise<void> {
     const copies = meta.partitions.flatMap((p) => holdersOf(p).map((agentId) => ({ p, agentId })));
-    for (const { p, agentId } of copies) this.agents.book(agentId, p.byteLength, 1);
+    for (const { p, agentId } of copies) this.agents.book(agentId, heldBytes(meta, p), 1);
     const results = await Promise.allSettled(
       copies.map(async ({ p, agentId }) => {
         await this.callAgent(agentId, messageFor(p), timeoutFor(p));
@@ -111,7 +134,7 @@ export class PartitionAllocator {
     const byAgent = new Map<string, PartitionMeta[]>();
     for (const p of meta.partitions) {
       for (const agentId of holdersOf(p)) {
-        this.agents.book(agentId, p.byteLength, 1);
+        this.agents.book(agentId, heldBytes(meta, p), 1);
         let list = byAgent.get(agentId);
         if (list === undefined) byAgent.set(agentId, (list = []));
         list.push(p);
@@ -124,7 +147,15 @@ export class PartitionAllocator {
       [...byAgent].map(async ([agentId, partitions]) => {
         for (let start = 0; start < partitions.length; start += ALLOCATE_BATCH) {
           const batch = partitions.slice(start, start + ALLOCATE_BATCH);
-          await this.callAgent(agentId, { type: 'partitions.allocate', arrayId, dtype, shape, partitions: batch, ...(transferToken === undefined ? {} : { transferToken }) });
+          await this.callAgent(agentId, {
+            type: 'partitions.allocate',
+            arrayId,
+            dtype,
+            shape,
+            partitions: batch,
+            ...(transferToken === undefined ? {} : { transferToken }),
+            ...(meta.file === undefined ? {} : { file: meta.file }),
+          });
         }
       }),
     );
@@ -143,7 +174,7 @@ export class PartitionAllocator {
     for (const p of meta.partitions) {
       for (const agentId of holdersOf(p)) {
         holders.add(agentId);
-        if (!lost.has(p.index)) this.agents.book(agentId, p.byteLength, -1);
+        if (!lost.has(p.index)) this.agents.book(agentId, heldBytes(meta, p), -1);
       }
     }
     // A dead agent would only make this wait out the timeout; when it comes back the
@@ -172,20 +203,24 @@ export class PartitionAllocator {
     });
   }
 
-  /** Books and allocates one copy of one partition on `agentId` (recovery); unbooks it if that fails. */
+  /**
+   * Books and allocates one copy of one partition on `agentId` (recovery); unbooks it if that
+   * fails. A copy of a file-backed partition (the message names its `file`) books nothing.
+   */
   async allocateCopy(agentId: string, arrayId: string, partition: PartitionMeta, message: CopyRequest, timeoutMs = CONTROL_TIMEOUT_MS): Promise<void> {
-    this.agents.book(agentId, partition.byteLength, 1);
+    const held = 'file' in message && message.file !== undefined ? 0 : partition.byteLength;
+    this.agents.book(agentId, held, 1);
     try {
       await this.callAgent(agentId, message, timeoutMs);
     } catch (error) {
-      await this.releaseCopy(agentId, arrayId, partition);
+      await this.releaseCopy(agentId, arrayId, partition, held);
       throw error;
     }
   }
 
-  /** Unbooks one copy of one partition and, if its agent is alive, frees it there. */
-  async releaseCopy(agentId: string, arrayId: string, partition: PartitionMeta): Promise<void> {
-    this.agents.book(agentId, partition.byteLength, -1);
+  /** Unbooks one copy of one partition (`held`: see heldBytes) and, if its agent is alive, frees it there. */
+  async releaseCopy(agentId: string, arrayId: string, partition: PartitionMeta, held = partition.byteLength): Promise<void> {
+    this.agents.book(agentId, held, -1);
     if (!this.agents.isAlive(agentId)) return;
     await this.callAgent(agentId, { type: 'partition.free', arrayId, partitionIndex: partition.index })
       .catch((error: unknown) => this.logger.warn('an agent did not free a partition', { arrayId, agentId, partition: partition.index, error: toErrorData(error) }));

@@ -88,6 +88,26 @@ function placeInto(count: number, request: PlacementRequest, agents: AgentCapaci
 }
 
 /**
+ * A file-backed array's partitions: the row ranges placePartitions would cut, given to the
+ * agents in turn, those serving fewest partitions of other arrays first (`load`). They take no
+ * memory (the rows stay in the file), so only their number is spread.
+ */
+export function placeRowRanges(request: PlacementRequest, agentIds: string[], load: ReadonlyMap<string, number>): PartitionMeta[] {
+  if (agentIds.length === 0) {
+    throw new NoAgentsError('no agent is registered: start one (sharc agent --servers URL), or use the embedded cluster', { retryable: true });
+  }
+  const order = [...agentIds].sort((a, b) => (load.get(a) ?? 0) - (load.get(b) ?? 0));
+  const count = partitionCount(request, order.length);
+  const partitions: PartitionMeta[] = [];
+  for (let index = 0; index < count; index++) {
+    const rowStart = Math.floor((index * request.rows) / count);
+    const rowCount = Math.floor(((index + 1) * request.rows) / count) - rowStart;
+    partitions.push({ index, rowStart, rowCount, byteLength: rowCount * request.rowBytes, agentId: order[index % order.length]! });
+  }
+  return partitions;
+}
+
+/**
  * Pops the first agent in heap order that `fits`, putting back those skipped (their order is
  * unchanged); the caller pushes the one taken back once its key has changed.
  */

@@ -1,4 +1,5 @@
 import {
+  CONTROL_TIMEOUT_MS,
   ArrayNotFoundError,
   ConnectionError,
   DataLostError,
@@ -14,7 +15,7 @@ import {
   type PartitionMeta,
 } from '@sharc/protocol';
 import { balancePrimaries, choosePrimary } from '../placement/balance-primaries.js';
-import type { PartitionAllocator } from '../placement/partition-allocator.js';
+import { heldBytes, type PartitionAllocator } from '../placement/partition-allocator.js';
 import type { AgentRegistry } from '../registry/agent-registry.js';
 import type { ArrayCatalog, ArrayOrigin, ArrayRecord } from '../registry/array-catalog.js';
 import { LogTally } from '../log-tally.js';
@@ -173,10 +174,11 @@ export class PartitionRecovery {
     const partition = catalog.partition(arrayId, index)!;
     // Liveness as it is now, before any await: a restarted agent may register again meanwhile,
     // and what its old process held is gone all the same.
+    const held = heldBytes(header.meta, partition);
     const deadReplicas = (partition.replicas ?? []).filter((id) => !agents.isAlive(id));
     const liveReplicas = (partition.replicas ?? []).filter((id) => agents.isAlive(id));
     const servingAlive = agents.isAlive(partition.agentId);
-    for (const id of deadReplicas) await placement.releaseCopy(id, arrayId, partition);
+    for (const id of deadReplicas) await placement.releaseCopy(id, arrayId, partition, held);
     if (servingAlive) {
       catalog.placePartition(arrayId, { ...partition, replicas: liveReplicas });
       this.restoreCopies(arrayId, index);
@@ -186,7 +188,7 @@ export class PartitionRecovery {
     if (promoted !== undefined) {
       // Placed before the await: the next partition of the dead agent chooses knowing this one.
       catalog.placePartition(arrayId, { ...partition, agentId: promoted, replicas: liveReplicas.filter((id) => id !== promoted) });
-      await placement.releaseCopy(partition.agentId, arrayId, partition);
+      await placement.releaseCopy(partition.agentId, arrayId, partition, held);
       this.repeated.warn('a copy took over a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: promoted });
       this.hooks.events?.note({ kind: 'partitions.moved', array: arrayId, name: header.meta.name, partitions: 1, agent: partition.agentId });
       this.restoreCopies(arrayId, index);
@@ -195,10 +197,10 @@ export class PartitionRecovery {
     if (header.origin.kind === 'upload') throw this.noLiveCopy(catalog.find(arrayId)!, partition, lacks ? gone : undefined);
     const moved = await this.rebuildFromSource(catalog.find(arrayId)!, partition, lacks);
     // (The same agent, restarted and chosen to rebuild it, holds the new copy: keep that.)
-    if (moved.agentId !== partition.agentId) await placement.releaseCopy(partition.agentId, arrayId, partition);
+    if (moved.agentId !== partition.agentId) await placement.releaseCopy(partition.agentId, arrayId, partition, held);
     if (!catalog.placePartition(arrayId, moved)) {
       // Deleted while it was rebuilt: the new copy has no owner.
-      await placement.releaseCopy(moved.agentId, arrayId, moved);
+      await placement.releaseCopy(moved.agentId, arrayId, moved, held);
       return;
     }
     this.repeated.warn('rebuilt a partition of a dead agent', { array: header.meta.name, partition: index, from: partition.agentId, to: moved.agentId, origin: header.origin.kind });
@@ -384,7 +386,8 @@ export class PartitionRecovery {
         // (Has no source: told apart by noLiveCopy before this is called.)
         throw awaitingHoldersError(meta, partition, holdersOf(partition));
       case 'file': {
-        const target = placement.roomiestAgent(partition.byteLength);
+        // A file-backed partition takes no memory: any alive agent serves it again at once.
+        const target = placement.roomiestAgent(heldBytes(meta, partition));
         if (target === undefined) throw this.noRoom(meta, partition);
         const moved = { ...partition, agentId: target, replicas: [] };
         const rowBytes = colsOf(meta.shape) * bytesPerElement(meta.dtype);
@@ -400,8 +403,9 @@ export class PartitionRecovery {
             partition: moved,
             source: origin.source,
             dataOffset: origin.dataOffset + partition.rowStart * rowBytes,
+            ...(meta.file === undefined ? {} : { file: meta.file }),
           },
-          fileLoadTimeoutMs(partition.byteLength),
+          meta.file === undefined ? fileLoadTimeoutMs(partition.byteLength) : CONTROL_TIMEOUT_MS,
         );
         return moved;
       }

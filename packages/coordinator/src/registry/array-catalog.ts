@@ -1,4 +1,4 @@
-import { ArrayNotFoundError, NameTakenError, type ArrayMeta, type PartitionMeta } from '@sharc/protocol';
+import { ArrayNotFoundError, NameTakenError, type ArrayMeta, type BackingFile, type PartitionMeta } from '@sharc/protocol';
 import type { ArrayRecord } from '../state/records.js';
 
 // Saved by the state store: the types come from its schemas, so what is read back is what is written.
@@ -265,6 +265,18 @@ export class ArrayCatalog {
   addPending(record: ArrayRecord): void {
     if (this.byId.has(record.meta.id)) throw new RangeError(`array id ${record.meta.id} is taken`);
     this.update(record);
+  }
+
+  /**
+   * A map output written to a `.npy` file, once every row is in: its file's size and
+   * modification time as they are now, and the file as its origin, so that a partition lost
+   * with its agent is served again from the file rather than computed again from the input.
+   */
+  fileWritten(arrayId: string, file: BackingFile): void {
+    const entry = this.byId.get(arrayId);
+    if (entry === undefined) return;
+    const record = this.snapshotOf(entry);
+    this.update({ ...record, meta: { ...record.meta, file }, origin: { kind: 'file', source: { path: file.path, format: 'npy' }, dataOffset: file.dataOffset } });
   }
 
   /** Makes a pending array visible; returns the array it replaced, if any. */
