@@ -49,6 +49,8 @@ export interface DashboardArray {
   copies: { min: number; max: number };
   /** Partitions lost for good. */
   lost: number;
+  /** A file-backed array's file: its rows stay there, read as jobs run (no memory held). */
+  file?: string;
   /** Agents holding any of it, by id. */
   shares: DashboardArrayShare[];
   /**

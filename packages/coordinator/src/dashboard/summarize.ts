@@ -94,6 +94,7 @@ export function summarizeArray(meta: ArrayMeta): DashboardArray {
     copies: { min: maxCopies === 0 ? 0 : minCopies, max: maxCopies },
     lost: lost.size,
     shares,
+    ...(meta.file === undefined ? {} : { file: meta.file.path }),
   };
   if (meta.partitions.length <= PLACEMENT_MAP_MAX_PARTITIONS) {
     const indexOf = new Map(shares.map((entry, index) => [entry.agent, index]));

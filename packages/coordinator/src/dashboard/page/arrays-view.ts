@@ -32,7 +32,8 @@ function updateCard(card: HTMLElement, array: DashboardArray, dead: ReadonlySet<
   card.dataset.array = array.name;
   setText(card.querySelector('.array-name')!, array.name);
   const copies = array.copies.min === array.copies.max ? plural(array.copies.max, 'copy', 'copies') : `${array.copies.min}–${array.copies.max} copies`;
-  const facts = [array.dtype, formatShape(array.shape), formatBytes(array.bytes), plural(array.partitions, 'partition'), copies];
+  const stored = array.file === undefined ? copies : `file-backed: ${array.file}`;
+  const facts = [array.dtype, formatShape(array.shape), formatBytes(array.bytes), plural(array.partitions, 'partition'), stored];
   if (array.lost > 0) facts.push(`${formatCount(array.lost)} lost`);
   setText(card.querySelector('.array-facts')!, facts.join(' · '));
   card.classList.toggle('has-lost', array.lost > 0);
