@@ -248,6 +248,7 @@ describe('PartitionStore', () => {
       const store = new PartitionStore(4 * MIB);
       const first = store.allocate('a', 'float64', [rows], odd(0), 'tok', 'overwritten');
       const upload = store.openTransfer({ v: PROTOCOL_VERSION, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: rows * 8, token: 'tok' });
+      assert.ok(upload.kind === 'bytes');
       assert.equal(upload.bytes.byteLength, rows * 8);
       upload.bytes.fill(9);
       upload.done(true);

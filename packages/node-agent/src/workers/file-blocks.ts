@@ -1,0 +1,182 @@
+/**
+ * Blocks of a partition as a worker thread's kernels see them: typed arrays over the rows of
+ * one block. A resident partition's blocks are views of its shared memory, in place. A
+ * file-backed partition's block is read (fs.readSync) into the thread's own window for that
+ * operand, and a map output's block is written back (fs.writeSync) once the kernel filled it.
+ *
+ * Why windows per thread and operand, reused: an agent's memory for streaming is then
+ * threads × 3 × one block (~4 MiB), whatever the file's size; and each thread reads its own
+ * blocks straight into the memory its loops run on (no hand-off from the agent's thread, no
+ * second copy). The input's window is a shared WebAssembly.Memory when the resident partition
+ * would have one (wasmPagesOf), so the built-ins take the same SIMD or JS loop, over the same
+ * block, in the same order: the same bits as over the resident array.
+ */
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
+import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, type BackingFile, type DType, type TypedArray } from '@sharc/protocol/core';
+import { WASM_PAGE_BYTES } from '../wasm/memory-layout.js';
+import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
+import type { Block, FileView, PartitionView } from './worker-protocol.js';
+
+/** Which of a request's views a window serves: each thread keeps at most one window per operand. */
+export type Operand = 'input' | 'other' | 'output';
+
+/** The blocks of one view, for the length of one request. */
+export interface BlockSource {
+  readonly dtype: DType;
+  readonly cols: number;
+  /** The WebAssembly.Memory the arrays `rows` returns live in, if any: the built-ins' SIMD loops run on it. */
+  readonly memory: WasmMemory | undefined;
+  /**
+   * The rows of `block`: in place for a resident view; for a file view, read from the file into
+   * this thread's window (an output's window is zeroed instead, as a fresh resident output
+   * is). Valid until the next call.
+   */
+  rows(block: Block): TypedArray;
+  /** After the kernel filled an output's `rows(block)`: writes them into the file (nothing to do for a resident view). */
+  written(block: Block): void;
+  /** Ends the request's use of the view (closes the file). */
+  close(): void;
+}
+
+interface Window {
+  buffer: SharedArrayBuffer;
+  memory: WasmMemory | undefined;
+}
+
+/** This thread's windows, by operand. */
+const windows = new Map<Operand, Window>();
+/** Their buffers: a partial that is a view of one is copied before the window is read into again. */
+const windowBuffers = new WeakSet<SharedArrayBuffer>();
+
+/** Opens the blocks of `view` for one request; `close()` it when the request ends. */
+export function openBlocks(view: PartitionView, operand: Operand): BlockSource {
+  if (view.file === undefined) {
+    const { buffer, memory, dtype, cols, rowStart } = view;
+    const rowBytes = cols * bytesPerElement(dtype);
+    return {
+      dtype,
+      cols,
+      memory,
+      rows: (block) => viewOf(dtype, buffer, (block.rowStart - rowStart) * rowBytes, block.rowCount * cols),
+      written: () => undefined,
+      close: () => undefined,
+    };
+  }
+  return openFileBlocks(view, operand);
+}
+
+/**
+ * `value` itself, or a copy when it is a typed array over one of this thread's windows (a
+ * kernel that returned its block, or part of it, as its partial): the window is overwritten by
+ * the next block, while a resident block's view stays what it was.
+ */
+export function detachedFromWindow(value: unknown): unknown {
+  if (ArrayBuffer.isView(value) && value.buffer instanceof SharedArrayBuffer && windowBuffers.has(value.buffer)) {
+    return (value as TypedArray).slice();
+  }
+  return value;
+}
+
+function openFileBlocks(view: FileView, operand: Operand): BlockSource {
+  // The agent's own thread never reads a file-backed partition block by block: it would stall
+  // every message the agent serves meanwhile.
+  if (isMainThread) throw new InternalError(`the rows of ${view.file.path} are read on worker threads only`);
+  const { file, dtype, cols } = view;
+  const write = view.write === true;
+  const rowBytes = cols * bytesPerElement(dtype);
+  const fd = openFile(file.path, write);
+  let window: Window;
+  try {
+    const stats = fstatSync(fd);
+    // A map output's modification time moves as threads write it: only its size must hold.
+    if (write) checkBackingFile(file, { size: stats.size, mtimeMs: file.mtimeMs }, ' (a map output file)');
+    else checkBackingFile(file, stats);
+    window = windowFor(operand, !write && wasmPagesOf(view.partitionBytes) !== undefined);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  let closed = false;
+  const bytesOf = (block: Block) => {
+    const length = block.rowCount * rowBytes;
+    if (window.buffer.byteLength < length) window = windowFor(operand, window.memory !== undefined, length);
+    return new Uint8Array(window.buffer, 0, length);
+  };
+  return {
+    dtype,
+    cols,
+    get memory() {
+      return window.memory;
+    },
+    rows: (block) => {
+      const bytes = bytesOf(block);
+      if (write) bytes.fill(0);
+      else readBlock(fd, file, bytes, file.dataOffset + block.rowStart * rowBytes);
+      return viewOf(dtype, window.buffer, 0, block.rowCount * cols);
+    },
+    written: (block) => {
+      if (!write) return;
+      const bytes = new Uint8Array(window.buffer, 0, block.rowCount * rowBytes);
+      const position = file.dataOffset + block.rowStart * rowBytes;
+      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+    },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      closeSync(fd);
+    },
+  };
+}
+
+function openFile(path: string, write: boolean): number {
+  try {
+    return openSync(path, write ? 'r+' : 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no longer exists' : code === 'EACCES' ? 'cannot be opened: permission denied' : `cannot be opened: ${(error as Error).message}`;
+    throw new FileFormatError(`${path} ${why}: the file-backed array's rows are read from it`, { cause: error, details: { path } });
+  }
+}
+
+/** Reads `target.length` bytes at `position`; a file that ends first has shrunk since it was registered. */
+function readBlock(fd: number, file: BackingFile, target: Uint8Array, position: number): void {
+  for (let done = 0; done < target.length; ) {
+    const read = readSync(fd, target, done, target.length - done, position + done);
+    if (read === 0) {
+      // Says how it changed when it did (size, modification time).
+      checkBackingFile(file, fstatSync(fd));
+      throw new FileFormatError(`${file.path} ended at byte ${position + done}, before the ${target.length} bytes of rows at ${position}: it shrank under the job`, {
+        details: { path: file.path },
+      });
+    }
+    done += read;
+  }
+}
+
+/**
+ * The thread's window for `operand`, of at least `bytes` (one block at the target size unless
+ * more is asked): kept and reused, replaced only by a larger one or one of the other kind.
+ */
+function windowFor(operand: Operand, wasm: boolean, bytes = 0): Window {
+  const kept = windows.get(operand);
+  if (kept !== undefined && (kept.memory !== undefined) === wasm && kept.buffer.byteLength >= bytes) return kept;
+  const size = Math.max(bytes, kept?.buffer.byteLength ?? 0, WINDOW_BYTES);
+  let window: Window | undefined;
+  if (wasm) {
+    try {
+      const memory = createSharedMemory(Math.ceil(size / WASM_PAGE_BYTES));
+      window = { buffer: memory.buffer, memory };
+    } catch (error) {
+      // As the store does for partitions past what the process may reserve: the JS loops run.
+      if (!(error instanceof RangeError)) throw error;
+    }
+  }
+  window ??= { buffer: new SharedArrayBuffer(size), memory: undefined };
+  windows.set(operand, window);
+  windowBuffers.add(window.buffer);
+  return window;
+}
+
+/** A block's size at the target (BLOCK_TARGET_BYTES): the window most requests need, made once. */
+const WINDOW_BYTES = 4 * 1024 * 1024;
