@@ -170,7 +170,7 @@ export class Agent {
       read: (request, target) => {
         move(request, (transfer) => {
           // A file-backed partition's range goes straight from its file into the reader's buffer.
-          if (transfer.kind === 'file') readFileRangeSync(transfer.file, target.subarray(0, request.byteLength), transfer.position);
+          if (transfer.kind === 'file') readFileRangeSync(transfer.file, target.subarray(0, request.byteLength), transfer.position, transfer.written);
           else target.set(transfer.bytes);
         });
         this.tally.dataBytesSent += request.byteLength;

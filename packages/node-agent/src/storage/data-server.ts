@@ -132,7 +132,7 @@ export class DataServer {
   private async streamFile(socket: net.Socket, transfer: Extract<Transfer, { kind: 'file' }>, finish: () => void): Promise<void> {
     let handle: FileHandle;
     try {
-      handle = await openBackingFile(transfer.file);
+      handle = await openBackingFile(transfer.file, transfer.written);
     } catch (error) {
       this.logger.warn('refused a data request', { remote: socket.remoteAddress, error: (error as Error).message });
       socket.end(encodeFrameHeader({ ok: false, error: toErrorData(error) }));

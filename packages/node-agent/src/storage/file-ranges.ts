@@ -53,10 +53,11 @@ export async function readFileRange(handle: FileHandle, file: BackingFile, targe
     const length = Math.min(FILE_CHUNK_BYTES, target.length - done);
     const { bytesRead } = await handle.read(target, done, length, position + done);
     if (bytesRead === 0) {
-      checkBackingFile(file, await handle.stat(), ON_AGENT);
-      throw new FileFormatError(`${file.path} ended at byte ${position + done}, before the ${target.length} bytes at ${position}: it shrank${ON_AGENT}`, {
-        details: { path: file.path },
-      });
+      const { size } = await handle.stat();
+      throw new FileFormatError(
+        `${file.path} ended at byte ${position + done}, before the ${target.length} bytes at ${position}: it shrank from ${file.size} to ${size} bytes${ON_AGENT}`,
+        { details: { path: file.path, size, expectedSize: file.size } },
+      );
     }
     done += bytesRead;
   }
@@ -83,7 +84,7 @@ function missing(path: string, error: unknown): FileFormatError {
  * readFileRange with blocking reads, for the in-process data plane (Agent.localData, whose
  * reads are synchronous): the file is opened and checked for the one read.
  */
-export function readFileRangeSync(file: BackingFile, target: Uint8Array, position: number): void {
+export function readFileRangeSync(file: BackingFile, target: Uint8Array, position: number, written = false): void {
   let fd: number;
   try {
     fd = openSync(file.path, 'r');
@@ -91,7 +92,8 @@ export function readFileRangeSync(file: BackingFile, target: Uint8Array, positio
     throw missing(file.path, error);
   }
   try {
-    checkBackingFile(file, fstatSync(fd), ON_AGENT);
+    const stats = fstatSync(fd);
+    checkBackingFile(file, written ? { size: stats.size, mtimeMs: file.mtimeMs } : stats, ON_AGENT);
     for (let done = 0; done < target.length; ) {
       const read = readSync(fd, target, done, Math.min(FILE_CHUNK_BYTES, target.length - done), position + done);
       if (read === 0) {

@@ -91,7 +91,15 @@ export type StoredPartition = ResidentPartition | FilePartition;
  */
 export type Transfer =
   | { kind: 'bytes'; bytes: Uint8Array; done(clean: boolean): void }
-  | { kind: 'file'; file: BackingFile; position: number; byteLength: number; done(clean: boolean): void };
+  | {
+      kind: 'file';
+      file: BackingFile;
+      /** A map output's file: its modification time moved as it was written (check its size only). */
+      written: boolean;
+      position: number;
+      byteLength: number;
+      done(clean: boolean): void;
+    };
 
 /** A partition in use; `release(clean)` ends the use (false: stopped abnormally). */
 export interface PartitionLease {
@@ -304,6 +312,7 @@ export class PartitionStore {
       return {
         kind: 'file',
         file: partition.file,
+        written: partition.writable,
         position: partition.file.dataOffset + partition.meta.rowStart * rowBytes + request.byteOffset,
         byteLength: request.byteLength,
         done: (clean) => lease.release(clean),

@@ -52,7 +52,8 @@ export async function otherRows(other: OtherArray, rows: { rowStart: number; row
     if (held.kind === 'file') {
       // A file-backed copy the coordinator did not say was one: its file, read by the threads.
       lease.release(true);
-      return { view: { file: held.file, partitionBytes: rows.rowCount * rowBytes, dtype: other.dtype, rowStart: rows.rowStart, cols }, release: () => undefined };
+      const view = { file: held.file, ...(held.writable ? { written: true } : {}), partitionBytes: rows.rowCount * rowBytes, dtype: other.dtype, rowStart: rows.rowStart, cols };
+      return { view, release: () => undefined };
     }
     return { view: { buffer: held.buffer, dtype: other.dtype, rowStart: covering.partition.rowStart, cols }, release: (clean) => lease.release(clean) };
   }
@@ -74,7 +75,7 @@ export async function otherRows(other: OtherArray, rows: { rowStart: number; row
             into.set(new Uint8Array(held.buffer, byteOffset, into.length));
             return;
           }
-          const handle = await openBackingFile(held.file);
+          const handle = await openBackingFile(held.file, held.writable);
           try {
             await readFileRange(handle, held.file, into, held.file.dataOffset + held.meta.rowStart * rowBytes + byteOffset);
           } finally {

@@ -1,16 +1,21 @@
-import { colsOf, type BackingFile } from '@sharc/protocol';
+import { InvalidArgumentError, colsOf, type BackingFile } from '@sharc/protocol';
 import { checkBackingFileNow } from '../storage/file-ranges.js';
 import type { ResidentPartition, StoredPartition } from '../storage/partition-store.js';
 import type { PartitionView, ResidentView } from '../workers/worker-protocol.js';
 
 /**
  * How worker threads see a partition: its shared memory (with its WebAssembly.Memory when it
- * has one and `withMemory`), or, file-backed, its file (written to when it is a map output).
+ * has one and `withMemory`), or, file-backed, its file: read from, or written to when it is
+ * the task's `output`.
  */
-export function viewOf(partition: StoredPartition, withMemory = true): PartitionView {
+export function viewOf(partition: StoredPartition, role: 'input' | 'output' = 'input', withMemory = true): PartitionView {
   const rows = { dtype: partition.dtype, rowStart: partition.meta.rowStart, cols: colsOf(partition.shape) };
   if (partition.kind === 'file') {
-    return { file: partition.file, ...(partition.writable ? { write: true } : {}), partitionBytes: partition.meta.byteLength, ...rows };
+    if (role === 'output' && !partition.writable) {
+      throw new InvalidArgumentError(`partition ${partition.meta.index} of ${partition.arrayId} is rows of ${partition.file.path}, not a map output: it is never written`);
+    }
+    // A map output read later (its modification time moved as it was written): its size is checked, not its time.
+    return { file: partition.file, ...(role === 'output' ? { write: true } : partition.writable ? { written: true } : {}), partitionBytes: partition.meta.byteLength, ...rows };
   }
   return residentViewOf(partition, withMemory);
 }

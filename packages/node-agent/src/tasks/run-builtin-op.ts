@@ -42,9 +42,9 @@ export async function runBuiltinOpTask(
       kind: 'builtin-op',
       kernel: { kind: 'builtin-op', op: kernel.op },
       params,
-      input: viewOf(input, false),
+      input: viewOf(input, 'input', false),
       ...(other === undefined ? {} : { other: other.view }),
-      ...(output === undefined ? {} : { output: viewOf(output, false) }),
+      ...(output === undefined ? {} : { output: viewOf(output, 'output', false) }),
     };
     let partials: unknown[];
     // File-backed rows are read (and written) on the worker threads only.

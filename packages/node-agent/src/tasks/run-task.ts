@@ -142,7 +142,7 @@ async function runOnPartition(
       const folded = await context.pool.run({ kind: 'combine', kernel: { ...kernel, exportName: combine }, partials }, context.signal, watch);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output), claims }), context.signal, watch);
+    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output, 'output'), claims }), context.signal, watch);
     inBlockOrder(results, blocks.length);
     return { blocks: blocks.length };
   } catch (error) {

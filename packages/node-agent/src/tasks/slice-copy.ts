@@ -19,7 +19,7 @@ export async function copySlice(input: StoredPartition, output: StoredPartition,
     new Uint8Array(output.buffer, 0, length).set(new Uint8Array(input.buffer, inputOffset, length));
     return;
   }
-  const source = input.kind === 'file' ? await openBackingFile(input.file) : undefined;
+  const source = input.kind === 'file' ? await openBackingFile(input.file, input.writable) : undefined;
   try {
     const target = output.kind === 'file' ? await openBackingFile(output.file, true) : undefined;
     try {

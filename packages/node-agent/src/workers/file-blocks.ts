@@ -13,7 +13,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, type BackingFile, type DType, type TypedArray } from '@sharc/protocol/core';
+import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, type DType, type TypedArray } from '@sharc/protocol/core';
 import { WASM_PAGE_BYTES } from '../wasm/memory-layout.js';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
 import type { Block, FileView, PartitionView } from './worker-protocol.js';
@@ -86,12 +86,15 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
   const write = view.write === true;
   const rowBytes = cols * bytesPerElement(dtype);
   const fd = openFile(file.path, write);
+  // A map output's modification time moves as threads write it: only its size must hold.
+  const sizeOnly = write || view.written === true;
+  const check = () => {
+    const stats = fstatSync(fd);
+    checkBackingFile(file, sizeOnly ? { size: stats.size, mtimeMs: file.mtimeMs } : stats);
+  };
   let window: Window;
   try {
-    const stats = fstatSync(fd);
-    // A map output's modification time moves as threads write it: only its size must hold.
-    if (write) checkBackingFile(file, { size: stats.size, mtimeMs: file.mtimeMs }, ' (a map output file)');
-    else checkBackingFile(file, stats);
+    check();
     window = windowFor(operand, !write && wasmPagesOf(view.partitionBytes) !== undefined);
   } catch (error) {
     closeSync(fd);
@@ -112,7 +115,7 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
     rows: (block) => {
       const bytes = bytesOf(block);
       if (write) bytes.fill(0);
-      else readBlock(fd, file, bytes, file.dataOffset + block.rowStart * rowBytes);
+      else readBlock(fd, file.path, check, bytes, file.dataOffset + block.rowStart * rowBytes);
       return viewOf(dtype, window.buffer, 0, block.rowCount * cols);
     },
     written: (block) => {
@@ -140,14 +143,14 @@ function openFile(path: string, write: boolean): number {
 }
 
 /** Reads `target.length` bytes at `position`; a file that ends first has shrunk since it was registered. */
-function readBlock(fd: number, file: BackingFile, target: Uint8Array, position: number): void {
+function readBlock(fd: number, path: string, check: () => void, target: Uint8Array, position: number): void {
   for (let done = 0; done < target.length; ) {
     const read = readSync(fd, target, done, target.length - done, position + done);
     if (read === 0) {
       // Says how it changed when it did (size, modification time).
-      checkBackingFile(file, fstatSync(fd));
-      throw new FileFormatError(`${file.path} ended at byte ${position + done}, before the ${target.length} bytes of rows at ${position}: it shrank under the job`, {
-        details: { path: file.path },
+      check();
+      throw new FileFormatError(`${path} ended at byte ${position + done}, before the ${target.length} bytes of rows at ${position}: it shrank under the job`, {
+        details: { path },
       });
     }
     done += read;

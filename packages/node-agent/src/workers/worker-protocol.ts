@@ -36,6 +36,11 @@ export interface FileView {
   /** An output: the thread writes each block's rows into the file after the kernel ran. */
   write?: boolean;
   /**
+   * Rows a map wrote into the file: its modification time moved as they were written, so only
+   * its size is checked (the coordinator re-reads both when it commits the map).
+   */
+  written?: boolean;
+  /**
    * Bytes of the partition this view stands for: the window is a WebAssembly.Memory when a
    * resident partition of that size would be one (wasmPagesOf), so the built-ins take the same
    * loops (and give the same bits) as over the resident array.

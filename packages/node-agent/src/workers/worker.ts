@@ -4,7 +4,7 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
+import { FileFormatError, KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
 import { detachedFromWindow, openBlocks, type BlockSource } from './file-blocks.js';
 import { runBuiltinOpRequest } from './ops/op-request.js';
 import { builtinBlockReducer } from './reduce-blocks.js';
@@ -55,6 +55,8 @@ async function forEachBlock(request: ReduceBlocksRequest | MapBlocksRequest, nex
       // A kernel that returns a value goes on to the next block at once; only a promise is awaited.
       if (isThenable(result)) await result;
     } catch (error) {
+      // A file-backed block that could not be read (the file changed): the file's fault, not the kernel's.
+      if (error instanceof FileFormatError) throw error;
       throw Object.assign(kernelFailure(error, request.kernel.kind === 'module' ? request.kernel.label : request.kernel.op, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
         rowStart: block.rowStart,
       });
