@@ -171,6 +171,44 @@ export class AgentHarness {
     return partials;
   }
 
+  /** A reduce a client sends straight to the agent (tasks.run on its direct subject): every partition's partial, in order. */
+  async direct(array: ArrayOnAgent, kernel: KernelRef): Promise<unknown[]> {
+    const jobId = `job-${++this.jobs}`;
+    const partitions = array.partitions.map((p) => p.index);
+    const reply = await this.bus.request(
+      subjectFor(CLUSTER, { to: 'agent', agentId: this.agent.id, verb: 'direct' }),
+      { type: 'tasks.run', clientId: CLIENT, jobs: [{ jobId, arrayId: array.arrayId, partitions, kernel }] },
+      { timeoutMs: CALL_MS },
+    );
+    if (reply.type !== 'tasks.done') throw new Error(`tasks.run answered ${reply.type}`);
+    const outcome = reply.jobs[0]!;
+    if (outcome.error !== undefined) throw fromErrorData(outcome.error);
+    return outcome.partitions!.map((p) => p.partial);
+  }
+
+  /** A reduce sent as one task.batch of every partition: their partials (task.partials to the client), in order. */
+  async batch(array: ArrayOnAgent, kernel: KernelRef): Promise<unknown[]> {
+    const jobId = `job-${++this.jobs}`;
+    const partials = new Map<number, unknown>();
+    const stop = this.bus.listen(subjectFor(CLUSTER, { to: 'job', clientId: CLIENT, jobId }), (message) => {
+      if (message.type === 'task.partials') for (const p of message.partitions) partials.set(p.index, p.partial);
+    });
+    try {
+      const task = { jobId, clientId: CLIENT, arrayId: array.arrayId, kernel };
+      const partitions = array.partitions.map((p) => ({ index: p.index, attempt: 0 }));
+      const reply = await this.bus.request(subjectFor(CLUSTER, { to: 'agent', agentId: this.agent.id, verb: 'task' }), { type: 'task.batch', task, partitions }, { timeoutMs: CALL_MS });
+      if (reply.type === 'error') throw fromErrorData(reply.error);
+      if (reply.type !== 'task.batchDone') throw new Error(`task.batch answered ${reply.type}`);
+      const failed = reply.results.find((result) => result.error !== undefined)?.error;
+      if (failed !== undefined) throw fromErrorData(failed);
+      // The partials were sent before the reply; the in-process bus delivers them in order.
+      await new Promise((resolve) => setImmediate(resolve));
+      return array.partitions.map((p) => partials.get(p.index));
+    } finally {
+      stop();
+    }
+  }
+
   /** Runs a map over every partition of `array` into `output`. */
   async map(array: ArrayOnAgent, output: ArrayOnAgent, kernel: KernelRef, extra: Partial<Pick<Task, 'with' | 'params'>> = {}): Promise<void> {
     for (const p of array.partitions) {

@@ -197,6 +197,15 @@ describe('file-backed partitions on an agent', () => {
     });
   }
 
+  it('a reduce sent straight to the agent (tasks.run) and one sent as a task.batch: the same partials', async () => {
+    for (const op of ['sum', 'argmax', 'var'] as const) {
+      const ref: KernelRef = { kind: 'builtin', op };
+      const expected = await h.reduce(f64.resident, ref);
+      assert.deepStrictEqual(await h.direct(f64.file, ref), expected);
+      assert.deepStrictEqual(await h.batch(f64.file, ref), expected);
+    }
+  });
+
   for (const kernel of AXIS0) {
     it(`${kernel.op} along axis 0 of the int32 file: the same column partials`, async () => {
       const ref: KernelRef = { kind: 'builtin', op: kernel.op, params: kernel.params! };
