@@ -42,7 +42,12 @@ export interface BlockSource {
 interface Window {
   buffer: SharedArrayBuffer;
   memory: WasmMemory | undefined;
+  /** A memory was asked for (none when the process could reserve no more: a plain buffer then). */
+  wasm: boolean;
 }
+
+/** A block's size at the target (BLOCK_TARGET_BYTES): the window most requests need, made once. */
+const WINDOW_BYTES = 4 * 1024 * 1024;
 
 /** This thread's windows, by operand. */
 const windows = new Map<Operand, Window>();
@@ -103,7 +108,7 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
   let closed = false;
   const bytesOf = (block: Block) => {
     const length = block.rowCount * rowBytes;
-    if (window.buffer.byteLength < length) window = windowFor(operand, window.memory !== undefined, length);
+    if (window.buffer.byteLength < length) window = windowFor(operand, window.wasm, length);
     return new Uint8Array(window.buffer, 0, length);
   };
   return {
@@ -163,23 +168,20 @@ function readBlock(fd: number, path: string, check: () => void, target: Uint8Arr
  */
 function windowFor(operand: Operand, wasm: boolean, bytes = 0): Window {
   const kept = windows.get(operand);
-  if (kept !== undefined && (kept.memory !== undefined) === wasm && kept.buffer.byteLength >= bytes) return kept;
+  if (kept !== undefined && kept.wasm === wasm && kept.buffer.byteLength >= bytes) return kept;
   const size = Math.max(bytes, kept?.buffer.byteLength ?? 0, WINDOW_BYTES);
   let window: Window | undefined;
   if (wasm) {
     try {
       const memory = createSharedMemory(Math.ceil(size / WASM_PAGE_BYTES));
-      window = { buffer: memory.buffer, memory };
+      window = { buffer: memory.buffer, memory, wasm };
     } catch (error) {
       // As the store does for partitions past what the process may reserve: the JS loops run.
       if (!(error instanceof RangeError)) throw error;
     }
   }
-  window ??= { buffer: new SharedArrayBuffer(size), memory: undefined };
+  window ??= { buffer: new SharedArrayBuffer(size), memory: undefined, wasm };
   windows.set(operand, window);
   windowBuffers.add(window.buffer);
   return window;
 }
-
-/** A block's size at the target (BLOCK_TARGET_BYTES): the window most requests need, made once. */
-const WINDOW_BYTES = 4 * 1024 * 1024;
