@@ -34,4 +34,4 @@ export { KERNEL_OUTPUT_LINES_PER_JOB, MAX_KERNEL_OUTPUT_LINE, cutOutputLine } fr
 // File-backed arrays' blocks are read on worker threads (node-agent workers/file-blocks.ts).
 export { checkBackingFile } from './formats/array-file.js';
 export type { BackingFile } from './messages.js';
-export { wasmPagesOf } from './sizes.js';
+export { wasmPagesOf, WASM_PAGE_BYTES, WASM32_MAX_PAGES } from './sizes.js';

@@ -7,14 +7,13 @@
  * Why windows per thread and operand, reused: an agent's memory for streaming is then
  * threads × 3 × one block (~4 MiB), whatever the file's size; and each thread reads its own
  * blocks straight into the memory its loops run on (no hand-off from the agent's thread, no
- * second copy). The input's window is a shared WebAssembly.Memory when the resident partition
- * would have one (wasmPagesOf), so the built-ins take the same SIMD or JS loop, over the same
- * block, in the same order: the same bits as over the resident array.
+ * second copy). The built-ins run their WebAssembly loops over an input's window when the
+ * resident partition would be a WebAssembly.Memory (wasmPagesOf), the JS loops otherwise: the
+ * same loop, over the same block, in the same order, so the same bits as over the resident array.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, type DType, type TypedArray } from '@sharc/protocol/core';
-import { WASM_PAGE_BYTES } from '../wasm/memory-layout.js';
+import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, WASM32_MAX_PAGES, WASM_PAGE_BYTES, type DType, type TypedArray } from '@sharc/protocol/core';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
 import type { Block, FileView, PartitionView } from './worker-protocol.js';
 
@@ -39,11 +38,16 @@ export interface BlockSource {
   close(): void;
 }
 
+/**
+ * A thread's window: a shared WebAssembly.Memory whenever the process can reserve one, even for
+ * rows whose loops are the JS ones. Why: `readSync` into a memory's buffer measured about 5×
+ * faster than into a plain SharedArrayBuffer or ArrayBuffer of the same size (10 vs 2 GB/s from
+ * the page cache, Node 20, x64), while the loops a block runs are chosen by `memory` of its
+ * BlockSource, not by the kind of window.
+ */
 interface Window {
   buffer: SharedArrayBuffer;
   memory: WasmMemory | undefined;
-  /** A memory was asked for (none when the process could reserve no more: a plain buffer then). */
-  wasm: boolean;
 }
 
 /** A block's size at the target (BLOCK_TARGET_BYTES): the window most requests need, made once. */
@@ -100,22 +104,24 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
   let window: Window;
   try {
     check();
-    window = windowFor(operand, !write && wasmPagesOf(view.partitionBytes) !== undefined);
+    window = windowFor(operand);
   } catch (error) {
     closeSync(fd);
     throw error;
   }
+  // The built-ins run the WebAssembly loops over the block when the resident partition would be a memory (the same loops, the same bits).
+  const wasmLoops = !write && wasmPagesOf(view.partitionBytes) !== undefined;
   let closed = false;
   const bytesOf = (block: Block) => {
     const length = block.rowCount * rowBytes;
-    if (window.buffer.byteLength < length) window = windowFor(operand, window.wasm, length);
+    if (window.buffer.byteLength < length) window = windowFor(operand, length);
     return new Uint8Array(window.buffer, 0, length);
   };
   return {
     dtype,
     cols,
     get memory() {
-      return window.memory;
+      return wasmLoops ? window.memory : undefined;
     },
     rows: (block) => {
       const bytes = bytesOf(block);
@@ -164,23 +170,24 @@ function readBlock(fd: number, path: string, check: () => void, target: Uint8Arr
 
 /**
  * The thread's window for `operand`, of at least `bytes` (one block at the target size unless
- * more is asked): kept and reused, replaced only by a larger one or one of the other kind.
+ * more is asked): kept and reused, replaced only by a larger one.
  */
-function windowFor(operand: Operand, wasm: boolean, bytes = 0): Window {
+function windowFor(operand: Operand, bytes = 0): Window {
   const kept = windows.get(operand);
-  if (kept !== undefined && kept.wasm === wasm && kept.buffer.byteLength >= bytes) return kept;
+  if (kept !== undefined && kept.buffer.byteLength >= bytes) return kept;
   const size = Math.max(bytes, kept?.buffer.byteLength ?? 0, WINDOW_BYTES);
   let window: Window | undefined;
-  if (wasm) {
+  // wasm32 addresses 4 GiB: a block of larger rows than that gets a plain buffer.
+  if (size <= WASM32_MAX_PAGES * WASM_PAGE_BYTES) {
     try {
       const memory = createSharedMemory(Math.ceil(size / WASM_PAGE_BYTES));
-      window = { buffer: memory.buffer, memory, wasm };
+      window = { buffer: memory.buffer, memory };
     } catch (error) {
       // As the store does for partitions past what the process may reserve: the JS loops run.
       if (!(error instanceof RangeError)) throw error;
     }
   }
-  window ??= { buffer: new SharedArrayBuffer(size), memory: undefined, wasm };
+  window ??= { buffer: new SharedArrayBuffer(size), memory: undefined };
   windows.set(operand, window);
   windowBuffers.add(window.buffer);
   return window;
