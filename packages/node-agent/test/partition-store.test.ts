@@ -311,9 +311,13 @@ describe('PartitionStore: file-backed partitions', () => {
     assert.equal(store.find('a', 0), undefined);
   });
 
-  it('a map output written into a file is ready once written', () => {
+  it('a map output written into a file is ready once written, and may be registered again as rows of it (its time then checked too)', () => {
     const store = new PartitionStore(0);
-    assert.equal(store.allocateFile('out', 'float64', [1000], meta(1, 500), file, true).ready, false);
+    const output = store.allocateFile('out', 'float64', [1000], meta(1, 500), file, true);
+    assert.equal(output.ready, false);
+    const written = { ...file, mtimeMs: 2 };
+    assert.equal(store.allocateFile('out', 'float64', [1000], meta(1, 500), written, false), output);
+    assert.deepEqual([output.writable, output.ready, output.file], [false, true, written]);
   });
 
   it('refuses rows past the end of the file, and a partition held otherwise', () => {

@@ -208,6 +208,14 @@ export class PartitionStore {
     const existing = this.partitions.get(key);
     if (existing !== undefined) {
       if (existing.kind === 'file' && existing.file.path === file.path && existing.writable === writable) return existing;
+      if (existing.kind === 'file' && existing.file.path === file.path && existing.writable && !writable) {
+        // A map output registered again as rows of its file, now written (the size and time
+        // its coordinator read at commit): checked by both from now on.
+        existing.file = file;
+        existing.writable = false;
+        existing.ready = true;
+        return existing;
+      }
       throw new InvalidArgumentError(`partition ${meta.index} of ${arrayId} is already held here ${existing.kind === 'file' ? `from ${existing.file.path}` : 'in memory'}: free it first`);
     }
     const partition: FilePartition = {
