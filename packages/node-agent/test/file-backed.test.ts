@@ -275,7 +275,7 @@ describe('file-backed partitions on an agent', () => {
     }
   });
 
-  it('slice of a file-backed array, into memory and into a file: the rows of the file', async () => {
+  it('slice of a file-backed array into memory and into a file (and of a resident one into a file): the rows of the file', async () => {
     for (const { resident, file } of [f64, i32]) {
       const rows = file.shape[0]!;
       const slice = { start: Math.floor(rows / 3) + 7, end: rows - 11 };
@@ -292,10 +292,12 @@ describe('file-backed partitions on an agent', () => {
       const intoMemory = await h.allocate(newOutputId(), file.dtype, shape, partitions);
       await h.map(file, intoMemory, ref);
       assert.deepStrictEqual(await h.readAll(intoMemory), bytes);
-      const outFile = path.join(dir, `${newOutputId()}.npy`);
-      const intoFile = await h.allocate(newOutputId(), file.dtype, shape, partitions, outFile);
-      await h.map(file, intoFile, ref);
-      assert.deepStrictEqual(new Uint8Array((await readFile(outFile)).subarray(intoFile.file!.dataOffset)), bytes);
+      for (const input of [file, resident]) {
+        const outFile = path.join(dir, `${newOutputId()}.npy`);
+        const intoFile = await h.allocate(newOutputId(), file.dtype, shape, partitions, outFile);
+        await h.map(input, intoFile, ref);
+        assert.deepStrictEqual(new Uint8Array((await readFile(outFile)).subarray(intoFile.file!.dataOffset)), bytes);
+      }
     }
   });
 
