@@ -30,14 +30,14 @@ export function checkOutputFile(file: unknown, call: string): string {
   if (typeof file !== 'string' || file.length === 0) {
     throw new InvalidArgumentError(`${call}'s file must be the path of the .npy file to write the output to, got ${JSON.stringify(file) ?? String(file)}`, { details: { option: 'file' } });
   }
+  if (file.endsWith('/') || path.basename(file) === NPY_EXTENSION) {
+    throw new InvalidArgumentError(`${call}'s file ${JSON.stringify(file)} names no file: give one, e.g. /data/out.npy`, { details: { option: 'file' } });
+  }
   if (path.extname(file) !== NPY_EXTENSION) {
     throw new InvalidArgumentError(
       `${call} writes its output file as .npy (a header numpy.load reads, then the rows), so its name must end in .npy, got ${JSON.stringify(file)}: write ${JSON.stringify(`${file.replace(/\.[^./]*$/, '')}${NPY_EXTENSION}`)}`,
       { details: { option: 'file' } },
     );
-  }
-  if (file.endsWith('/') || path.basename(file) === NPY_EXTENSION) {
-    throw new InvalidArgumentError(`${call}'s file ${JSON.stringify(file)} names no file: give one, e.g. /data/out.npy`, { details: { option: 'file' } });
   }
   return path.resolve(file);
 }
