@@ -93,13 +93,14 @@ describe('sharc put --stream, reduce, map --out-file and ls (real cluster, 2 age
     if (arrays.length > 0) await sharc(['rm', ...arrays.map((a) => a.name)]);
   });
 
+  // ---- from here on, these need the coordinator's and the agents' side of file-backed arrays ----
+
   it('a resident put --agents-read that does not fit says --stream', async () => {
     const run = await sharc(['put', path.join(dir, 'huge.npy'), '--agents-read', '--name', 'huge']);
     assert.equal(run.code, 1, run.stderr);
-    assert.match(run.stderr, /^sharc: the array needs 256 MiB but .*; or keep the array file-backed: use --stream \(nothing is read into memory: each job streams the rows from the file; 'auto' does so only when the array does not fit\)\n$/);
+    assert.match(run.stderr, /^sharc: the array needs 256 MiB but .*; or keep \S+huge\.npy on disk as a file-backed array.*\(sharc put FILE --agents-read --stream\), or .*\(--stream auto\)/);
   });
 
-  // ---- these need the coordinator's and the agents' side of file-backed arrays ----------------
 
   it('put --stream: a file-backed array whose reduces equal the resident one\'s bit for bit; ls shows where each is kept', async () => {
     const file = path.join(dir, 'm.npy');

@@ -55,7 +55,7 @@ import { whenAborted } from './abort-listener.js';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { reduceArray } from './array-reductions.js';
 import { writeNpy } from './files/npy-file.js';
-import { checkOutputFile, checkResident, withFileBackedFix } from './files/file-backed.js';
+import { checkOutputFile, checkResident } from './files/file-backed.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import { CALL_KEYS, SUBMIT_MAP_OPTION_KEYS, SUBMIT_OPTION_KEYS, type SubmitBuiltinOptions, type SubmitMapOptions, type SubmitOptions } from './call-options.js';
@@ -317,10 +317,7 @@ export class Cluster implements ArrayOwner {
             },
             // Agents read their rows in parallel; a big file takes as long as the disk needs.
             (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
-          ).catch((error: unknown) => {
-            // A resident load the cluster cannot hold: say that a file-backed one needs no memory.
-            throw resident === undefined || resident === true ? withFileBackedFix(error) : error;
-          }),
+          ),
         // Loaded just as the caller gave up: nobody will use it (unless detached: it has a name).
         (late) => (detached ? undefined : void this.deleteArray(late.array).catch(() => undefined)),
         detached,

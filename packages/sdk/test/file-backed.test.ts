@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { connectNats, createNpyFile, decodeMessage, fixOf, subjectFor, type Message, type Transport } from '@sharc/protocol';
+import { connectNats, createNpyFile, decodeMessage, subjectFor, type Message, type Transport } from '@sharc/protocol';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { FileFormatError, InsufficientMemoryError, InvalidArgumentError, connect, type ArrayRef, type Cluster } from '../src/index.js';
 
@@ -165,21 +165,18 @@ describe('file-backed arrays on real processes (2 agents of 48 MiB)', () => {
     for (const ref of [output, streamed]) await ref.delete();
   });
 
+  // ---- from here on, these need the coordinator's and the agents' side of file-backed arrays ----
+
   it('a resident fromFile that does not fit is refused with InsufficientMemoryError saying { resident: false }', async () => {
     await assert.rejects(cluster.fromFile(hugeFile, { name: 'huge-resident' }), (error: unknown) => {
       assert.ok(error instanceof InsufficientMemoryError, String(error));
-      assert.match(error.message, /; or keep the array file-backed: pass \{ resident: false \} \(nothing is read into memory: each job streams the rows from the file; 'auto' does so only when the array does not fit\)$/);
-      assert.deepEqual(fixOf(error)?.fix, {
-        option: 'resident',
-        value: false,
-        note: "nothing is read into memory: each job streams the rows from the file; 'auto' does so only when the array does not fit",
-      });
+      // The coordinator's wording: the SDK's call and the CLI's flag.
+      assert.match(error.message, /^the array needs 256 MiB but .*; or keep \S+huge\.npy on disk as a file-backed array.*fromFile\(path, \{ resident: false \}\) \(sharc put FILE --agents-read --stream\), or \{ resident: 'auto' \} \(--stream auto\)/);
       return true;
     });
     assert.equal((await cluster.list({ all: true })).some((a) => a.name === 'huge-resident'), false);
   });
 
-  // ---- these need the coordinator's and the agents' side of file-backed arrays ----------------
 
   it('fromFile { resident: false }: ref.file is set, reductions equal the resident array\'s bit for bit, toArray equals the file', async () => {
     const info = await stat(dataFile);

@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { InsufficientMemoryError, InvalidArgumentError, fixOf } from '@sharc/protocol';
+import { InvalidArgumentError } from '@sharc/protocol';
 import { RESIDENT_CHOICES, type Resident } from '../call-options.js';
 
 /**
  * The client's checks of file-backed arrays (see README "Arrays larger than memory"): the
- * `resident` choice of fromFile, the `.npy` file a map writes its output to, and the hint a
- * resident load that does not fit gets.
+ * `resident` choice of fromFile and the `.npy` file a map writes its output to. (The hint a
+ * resident load that does not fit gets, `{ resident: false }` / `--stream`, is the
+ * coordinator's: it words the InsufficientMemoryError.)
  */
 
 /** fromFile's `resident`, checked: a string 'false' or a 0 from a plain-JS caller is refused, not read as true. */
@@ -40,23 +41,4 @@ export function checkOutputFile(file: unknown, call: string): string {
     );
   }
   return path.resolve(file);
-}
-
-/**
- * A resident fromFile that the cluster's memory cannot hold: the coordinator's refusal, with the
- * fix that needs no more memory (a file-backed array) given as data, so the CLI words it
- * `--stream`. Left as it is when the coordinator already gives that fix, or gives another.
- */
-export function withFileBackedFix(error: unknown): unknown {
-  if (!(error instanceof InsufficientMemoryError) || fixOf(error) !== undefined) return error;
-  return new InsufficientMemoryError(`${error.message}; or keep the array file-backed`, {
-    cause: error,
-    details: { ...error.details },
-    retryable: error.retryable,
-    fix: {
-      option: 'resident',
-      value: false,
-      note: "nothing is read into memory: each job streams the rows from the file; 'auto' does so only when the array does not fit",
-    },
-  });
 }
