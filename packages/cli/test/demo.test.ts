@@ -24,7 +24,7 @@ describe('sharc demo', () => {
       if (space.bavail * space.bsize >= FILE_BACKED_NEEDS) {
         // A file larger than its agent's memory: 'auto' keeps it file-backed, and jobs stream it.
         assert.match(run.stdout, /file-backed arrays: 32768 rows x 1024 float64 = 256 MiB in a \.npy file, on an agent with 64\.0 MiB of memory/);
-        assert.match(run.stdout, /chose file-backed: rows stay in \S+signal\.npy/);
+        assert.match(run.stdout, /fromFile \{ resident: 'auto' \} in [\d.]+ s: chose file-backed, rows stay in \S+signal\.npy/);
         assert.match(run.stdout, /file-backed sum -?[\d.]+ \(plain JS: -?[\d.]+, equal up to rounding: true\)/);
         assert.match(run.stdout, /rms of row 0: [\d.]+, written to \S+rms\.npy/);
       } else {
