@@ -249,10 +249,20 @@ describe('file-backed arrays on real processes (2 agents of 48 MiB)', () => {
     const again = await cluster.map(streamed, { ...kernel, params: { factor: -1 } }, { name: 'tripled', file: out, replace: true });
     assert.equal(python("import numpy as np; a = np.load('data.npy'); b = np.load('tripled.npy'); print(bool(np.array_equal(b, -a)))"), 'True');
 
-    // A built-in op writes its output file the same way.
-    const abs = await streamed.abs({ name: 'abs', file: path.join(dir, 'abs.npy') });
-    assert.equal(abs.isFileBacked, true);
-    assert.equal(python("import numpy as np; a = np.load('data.npy'); print(bool(np.array_equal(np.load('abs.npy'), np.abs(a))))"), 'True');
-    for (const ref of [abs, again, residentOutput, streamed]) await ref.delete();
+    // The built-in ops write their output files the same way.
+    const ops = [
+      await streamed.abs({ name: 'abs', file: path.join(dir, 'abs.npy') }),
+      await cluster.add(streamed, streamed, { name: 'twice', file: path.join(dir, 'twice.npy') }),
+      await streamed.slice(5, 1000, { name: 'some-rows', file: path.join(dir, 'some-rows.npy') }),
+      await streamed.sum({ axis: 1, name: 'row-sums', file: path.join(dir, 'row-sums.npy') }),
+    ];
+    assert.deepEqual(ops.map((op) => op.file?.path), ['abs.npy', 'twice.npy', 'some-rows.npy', 'row-sums.npy'].map((name) => path.join(dir, name)));
+    assert.equal(
+      python(
+        "import numpy as np; a = np.load('data.npy'); print([bool(np.array_equal(np.load(f + '.npy'), e)) for f, e in [('abs', np.abs(a)), ('twice', a + a), ('some-rows', a[5:1000]), ('row-sums', a.sum(axis=1))]])",
+      ),
+      '[True, True, True, True]',
+    );
+    for (const ref of [...ops, again, residentOutput, streamed]) await ref.delete();
   });
 });
