@@ -145,6 +145,11 @@ const FLAGS_WITHOUT_VALUE = new Set(['--json', '--verbose', '--help', '-h', '--v
  * is put in front of it.
  */
 function usageMessage(message: string, argv: readonly string[]): string {
+  // `sharc put --agents-read --stream FILE`: the flag took FILE as its value (it takes `auto`).
+  const streamValue = argv[argv.indexOf('--stream') + 1];
+  if (/^Not enough non-option arguments/.test(message) && argv.includes('--stream') && streamValue !== undefined && !streamValue.startsWith('-') && streamValue !== 'auto') {
+    return `${message}: --stream took ${JSON.stringify(streamValue)} as its value (it takes none, or auto): put FILE before it (sharc put FILE --agents-read --stream)`;
+  }
   const recommended = /^Did you mean (\S+)\?$/.exec(message)?.[1];
   if (recommended === undefined) return message;
   const typed = argv.find((word, i) => !word.startsWith('-') && (i === 0 || !argv[i - 1]!.startsWith('-') || argv[i - 1]!.includes('=') || FLAGS_WITHOUT_VALUE.has(argv[i - 1]!)));

@@ -21,6 +21,8 @@ const COMMAND_OF_CALL: Readonly<Record<FixCall, string>> = {
 /** How a CLI user applies `fix`, or undefined when no flag or command does it. */
 function cliWording(fix: ErrorFix): string | undefined {
   if ('call' in fix) return COMMAND_OF_CALL[fix.call];
+  // fromFile's resident: false / 'auto' is put's --stream / --stream auto.
+  if (fix.option === 'resident') return fix.value === false ? 'use --stream' : fix.value === 'auto' ? 'use --stream auto' : undefined;
   const flag = FLAG_OF_OPTION[fix.option];
   if (flag === undefined) return undefined;
   return fix.value === true ? `use ${flag}` : `use ${flag} ${String(fix.value)}`;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import {
   BUILTIN_OPS,
@@ -208,6 +209,34 @@ export function shape(value: unknown): number[] | undefined {
     throw new UsageError(`--shape must be ROWS or ROWS,COLS of positive whole numbers, got ${JSON.stringify(value)}`);
   }
   return dims;
+}
+
+/**
+ * `sharc put FILE --agents-read --stream [auto]`: no value (yargs gives '') is a file-backed
+ * array (fromFile's resident: false), `auto` one only when the cluster's memory cannot hold the
+ * array. Anything else is refused, a path above all: `--stream FILE` took the file as its value.
+ */
+export function streamOption(value: unknown): false | 'auto' | undefined {
+  // --no-stream: resident, as without the flag.
+  if (value === undefined || value === false) return undefined;
+  if (value === '' || value === true) return false;
+  if (value === 'auto') return 'auto';
+  throw new UsageError(
+    `--stream takes no value (file-backed: jobs stream the rows from the file) or auto (file-backed only when the cluster's memory cannot hold the array), got ${JSON.stringify(value)}` +
+      (/[./]/.test(String(value)) ? ': put FILE before the flag (sharc put FILE --agents-read --stream)' : ''),
+  );
+}
+
+/** `--out-file /data/out.npy`: where a map writes its output, a .npy file on the agents' disk (absolute: the agents resolve nothing). */
+export function npyOutputFile(option: string): (value: unknown) => string | undefined {
+  return (value) => {
+    if (value === undefined) return undefined;
+    const text = String(value);
+    if (typeof value !== 'string' || text.length === 0 || path.extname(text) !== '.npy' || path.basename(text) === '.npy') {
+      throw new UsageError(`--${option} must be the path of a .npy file to write the output to (numpy.load reads it), e.g. --${option} /data/out.npy; got ${JSON.stringify(value)}`);
+    }
+    return path.resolve(text);
+  };
 }
 
 /** `--params '{"threshold": 3}'`: JSON handed to the kernel as ctx.params. */

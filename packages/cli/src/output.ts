@@ -68,14 +68,35 @@ export function agentsTable(nodes: readonly NodeInfo[]): string {
   );
 }
 
-/** Every array with its state: ready, pending (`ls --all`: what writes it), or lost. */
+/** Every array with its state: ready, pending (`ls --all`: what writes it), or lost; and, when any is file-backed, where each is kept. */
 export function arraysTable(arrays: readonly ArrayRef[]): string {
   if (arrays.length === 0) return 'arrays: none (store one: sharc put FILE.npy --name NAME)';
+  // Arrays kept in files (sharc put --stream, map --out-file) get a column saying which file.
+  const storage = arrays.some((a) => a.file !== undefined);
   return table(
-    ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS', 'STATE'],
+    ['ARRAY', 'DTYPE', 'SHAPE', 'SIZE', 'PARTITIONS', 'STATE', ...(storage ? ['STORAGE'] : [])],
     // A name stored by an older version may hold control characters: never print them raw.
-    arrays.map((a) => [escapeForTerminal(a.name), a.dtype, a.shape.length === 0 ? '()' : a.shape.join(' x '), formatBytes(a.byteLength), String(a.partitions), stateOf(a)]),
+    arrays.map((a) => [
+      escapeForTerminal(a.name),
+      a.dtype,
+      a.shape.length === 0 ? '()' : a.shape.join(' x '),
+      formatBytes(a.byteLength),
+      String(a.partitions),
+      stateOf(a),
+      ...(storage ? [storageOf(a)] : []),
+    ]),
   );
+}
+
+/** `memory`, or `file /data/big.npy` for a file-backed array (its rows stay in the file). */
+function storageOf(a: ArrayRef): string {
+  return a.file === undefined ? 'memory' : `file ${escapeForTerminal(a.file.path)}`;
+}
+
+/** What put, map and op print of the array they stored. */
+export function storedText(stored: ArrayRef): string {
+  const where = stored.file === undefined ? '' : `, file-backed (${escapeForTerminal(stored.file.path)})`;
+  return `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}${where}`;
 }
 
 export function jobsTable(jobs: readonly JobStatus[], now = Date.now()): string {
@@ -105,6 +126,8 @@ export function arrayJson(a: ArrayRef): Record<string, unknown> {
     bytes: a.byteLength,
     partitions: a.partitions,
     state: a.state,
+    storage: a.file === undefined ? 'memory' : 'file',
+    ...(a.file === undefined ? {} : { file: a.file.path }),
     ...(a.state === 'lost' ? { lostPartitions: a.lostPartitions } : {}),
     ...(a.pending === undefined ? {} : { writer: a.pending.writer, ...(a.pending.clientId === undefined ? {} : { clientId: a.pending.clientId }) }),
   };

@@ -1,8 +1,11 @@
 import { setMaxListeners } from 'node:events';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import {
   bytesPerElement,
   checkFileUnchanged,
+  createNpyFile,
+  FileFormatError,
   colsOf,
   inspectFile,
   readRange,
@@ -16,6 +19,10 @@ import {
   tcpDataPlane,
   PROTOCOL_VERSION,
   type AgentInfo,
+  type BackingFile,
+  type DType,
+  type PartitionMeta,
+  type Shape,
   type Answer,
   type DataRequest,
   type DirectCounts,
@@ -28,7 +35,8 @@ import { KernelCache } from './kernels/kernel-cache.js';
 import { AgentTally } from './metrics/agent-tally.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { DataServer } from './storage/data-server.js';
-import { PartitionStore, bytesOf } from './storage/partition-store.js';
+import { checkBackingFileNow, readFileRangeSync } from './storage/file-ranges.js';
+import { PartitionStore, bytesOf, type Transfer } from './storage/partition-store.js';
 import { DirectBatches } from './tasks/direct-batches.js';
 import { KernelOutputs } from './tasks/job-output.js';
 import { PARTIALS_PER_MESSAGE, runBatch } from './tasks/run-batch.js';
@@ -48,6 +56,9 @@ const TASK_DEADLINE_MARGIN_MS = 2_000;
 const CANCELLED_JOBS_KEPT = 1_024;
 /** Ends a file error: the path is read on the agent's host, not the client's. */
 const ON_AGENT = ' on agent host: fromFile needs a path every agent can read (or `sharc put FILE` to upload it from the client)';
+
+/** Ends an error of file.create: the path is written on the agent's host. */
+const ON_AGENT_CREATE = ' on agent host: a map written to a file needs a path every agent can write';
 
 /**
  * A node agent: holds partitions in SharedArrayBuffers, serves their bytes on its data port,
@@ -140,10 +151,10 @@ export class Agent {
    * cluster): the same checks as the TCP data port, then one memcpy.
    */
   localData(): { write(request: DataRequest, bytes: Uint8Array): void; read(request: DataRequest, target: Uint8Array): void } {
-    const move = (request: DataRequest, copy: (bytes: Uint8Array) => void) => {
+    const move = (request: DataRequest, copy: (transfer: Transfer) => void) => {
       const transfer = this.store.openTransfer(request);
       try {
-        copy(transfer.bytes);
+        copy(transfer);
         transfer.done(true);
       } catch (error) {
         transfer.done(false);
@@ -152,11 +163,16 @@ export class Agent {
     };
     return {
       write: (request, bytes) => {
-        move(request, (target) => target.set(bytes));
+        // openTransfer refuses a write to a file-backed partition.
+        move(request, (transfer) => transfer.kind === 'bytes' && transfer.bytes.set(bytes));
         this.tally.dataBytesReceived += request.byteLength;
       },
       read: (request, target) => {
-        move(request, (source) => target.set(source));
+        move(request, (transfer) => {
+          // A file-backed partition's range goes straight from its file into the reader's buffer.
+          if (transfer.kind === 'file') readFileRangeSync(transfer.file, target.subarray(0, request.byteLength), transfer.position, transfer.written);
+          else target.set(transfer.bytes);
+        });
         this.tally.dataBytesSent += request.byteLength;
       },
     };
@@ -266,6 +282,10 @@ export class Agent {
   private async controlNow(message: Message): Promise<Outgoing> {
     switch (message.type) {
       case 'partition.allocate':
+        if (message.file !== undefined) {
+          this.allocateFileOutput(message.arrayId, message.dtype, message.shape, [message.partition], message.file, message.transferToken);
+          return { type: 'ok' };
+        }
         this.store.allocate(
           message.arrayId,
           message.dtype,
@@ -276,11 +296,29 @@ export class Agent {
         );
         return { type: 'ok' };
       case 'partitions.allocate':
+        if (message.file !== undefined) {
+          this.allocateFileOutput(message.arrayId, message.dtype, message.shape, message.partitions, message.file, message.transferToken);
+          return { type: 'ok' };
+        }
         for (const partition of message.partitions) {
           this.store.allocate(message.arrayId, message.dtype, message.shape, partition, message.transferToken, message.transferToken === undefined ? 'zeroed' : 'overwritten');
         }
         return { type: 'ok' };
       case 'partition.load': {
+        if (message.file !== undefined) {
+          // File-backed: nothing is read now. The file must still be the one the array was
+          // registered from (size and modification time), and the load must describe rows of it.
+          const rowBytes = colsOf(message.shape) * bytesPerElement(message.dtype);
+          if (message.source.path !== message.file.path || message.dataOffset !== message.file.dataOffset + message.partition.rowStart * rowBytes) {
+            throw new InvalidArgumentError(
+              `partition.load of partition ${message.partition.index} of ${message.arrayId}: source ${message.source.path} at byte ${message.dataOffset} ` +
+                `is not row ${message.partition.rowStart} of its file ${message.file.path} (element 0 at byte ${message.file.dataOffset})`,
+            );
+          }
+          await checkBackingFileNow(message.file);
+          this.store.allocateFile(message.arrayId, message.dtype, message.shape, message.partition, message.file, false);
+          return { type: 'ok' };
+        }
         // The file must still be what the array was loaded from (a lost partition is read again
         // from it, maybe long after): the same dtype and shape, element 0 at the same byte.
         const rowBytes = colsOf(message.shape) * bytesPerElement(message.dtype);
@@ -289,11 +327,11 @@ export class Agent {
           { dtype: message.dtype, shape: message.shape, dataOffset: message.dataOffset - message.partition.rowStart * rowBytes },
           ON_AGENT,
         );
-        this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
+        const partition = this.store.allocate(message.arrayId, message.dtype, message.shape, message.partition, undefined, 'overwritten');
         const lease = this.store.acquire(message.arrayId, message.partition.index);
         const job = message.jobId === undefined ? undefined : this.joinJob(message.jobId);
         try {
-          await readRange(message.source.path, message.dataOffset, bytesOf(lease.partition), job?.controller.signal, ON_AGENT);
+          await readRange(message.source.path, message.dataOffset, bytesOf(partition), job?.controller.signal, ON_AGENT);
           lease.release(true);
           this.store.markReady(message.arrayId, message.partition.index);
         } catch (error) {
@@ -308,13 +346,13 @@ export class Agent {
       }
       case 'partition.fetch': {
         const { arrayId, partition, holder } = message;
-        this.store.allocate(arrayId, message.dtype, message.shape, partition, undefined, 'overwritten');
+        const held = this.store.allocate(arrayId, message.dtype, message.shape, partition, undefined, 'overwritten');
         const lease = this.store.acquire(arrayId, partition.index);
         try {
           await tcpDataPlane.read(
             holder,
             { v: PROTOCOL_VERSION, op: 'read', arrayId, partitionIndex: partition.index, byteOffset: 0, byteLength: partition.byteLength },
-            bytesOf(lease.partition),
+            bytesOf(held),
           );
           lease.release(true);
           this.tally.dataBytesReceived += partition.byteLength;
@@ -338,6 +376,12 @@ export class Agent {
         if (freed > 0) this.options.logger.info('freed partitions the coordinator no longer places here', { agent: this.id, freedBytes: freed });
         return { type: 'agent.register', agent: this.info(), holds: this.store.holdings() };
       }
+      case 'file.create': {
+        const { dataOffset, size } = await createNpyFile(message.path, message.dtype, message.shape, message.replace === true, ON_AGENT_CREATE);
+        const stats = await stat(message.path);
+        if (stats.size !== size) throw new FileFormatError(`${message.path} has ${stats.size} bytes just after it was created with ${size}${ON_AGENT_CREATE}`);
+        return { type: 'file.info', dtype: message.dtype, shape: message.shape, dataOffset, size, mtimeMs: stats.mtimeMs };
+      }
       case 'file.inspect': {
         const layout = await inspectFile(message.source, ON_AGENT);
         return { type: 'file.info', dtype: layout.dtype, shape: layout.shape, dataOffset: layout.dataOffset, size: layout.size, mtimeMs: layout.mtimeMs };
@@ -345,6 +389,18 @@ export class Agent {
       default:
         throw new InvalidArgumentError(`an agent's control subject does not take ${message.type} messages`);
     }
+  }
+
+  /**
+   * Map output partitions written into `file` (file.create made it): no memory, the threads
+   * write their rows there. Checked against the file as it is now (its size; its time moves
+   * as it is written).
+   */
+  private allocateFileOutput(arrayId: string, dtype: DType, shape: Shape, partitions: PartitionMeta[], file: BackingFile, transferToken: string | undefined): void {
+    if (transferToken !== undefined) {
+      throw new InvalidArgumentError(`partitions of ${arrayId} written to ${file.path} take no upload (transferToken): a map's threads write them`);
+    }
+    for (const partition of partitions) this.store.allocateFile(arrayId, dtype, shape, partition, file, true);
   }
 
   /** A task.batch: its partitions' tasks run together; one answer, and a reduce's partials to the client in few messages. */

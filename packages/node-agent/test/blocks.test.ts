@@ -24,6 +24,7 @@ function partition(options: {
   const cols = options.shape.length === 2 ? options.shape[1] : 1;
   const byteLength = options.rowCount * cols * BYTES[options.dtype];
   return {
+    kind: 'resident',
     arrayId: options.arrayId ?? 'arr-1',
     dtype: options.dtype,
     shape: options.shape,

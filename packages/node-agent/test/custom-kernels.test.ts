@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger, viewOf, type DType } from '@sharc/protocol';
 import { WorkerPool } from '../src/workers/pool.js';
-import type { Block, PartitionView, WorkerRequest } from '../src/workers/worker-protocol.js';
+import type { Block, ResidentView, WorkerRequest } from '../src/workers/worker-protocol.js';
 
 /** A request that has not met its sibling by then fails the test instead of hanging it. */
 const MEET_MS = 20_000;
@@ -62,7 +62,7 @@ export async function double(input, output) {
 }
 `;
 
-function partition(values: Float64Array | Int32Array | Float32Array | Uint8Array, dtype: DType): PartitionView {
+function partition(values: Float64Array | Int32Array | Float32Array | Uint8Array, dtype: DType): ResidentView {
   const buffer = new SharedArrayBuffer(values.byteLength);
   viewOf(dtype, buffer, 0, values.length).set(values as never);
   return { buffer, dtype, rowStart: 0, cols: 1 };

@@ -248,6 +248,7 @@ describe('PartitionStore', () => {
       const store = new PartitionStore(4 * MIB);
       const first = store.allocate('a', 'float64', [rows], odd(0), 'tok', 'overwritten');
       const upload = store.openTransfer({ v: PROTOCOL_VERSION, op: 'write', arrayId: 'a', partitionIndex: 0, byteOffset: 0, byteLength: rows * 8, token: 'tok' });
+      assert.ok(upload.kind === 'bytes');
       assert.equal(upload.bytes.byteLength, rows * 8);
       upload.bytes.fill(9);
       upload.done(true);
@@ -287,5 +288,57 @@ describe('PartitionStore', () => {
       ['wide', 262_144, true],
       ['small', 1, true],
     ]);
+  });
+});
+
+describe('PartitionStore: file-backed partitions', () => {
+  const file = { path: '/data/a.npy', dataOffset: 128, size: 128 + 8000, mtimeMs: 1 };
+
+  it('holds one with no buffer and no memory, ready at once, listed and freed like any', () => {
+    const store = new PartitionStore(1024);
+    const partition = store.allocateFile('a', 'float64', [1000], meta(0, 500), file, false);
+    assert.equal(partition.kind, 'file');
+    assert.ok(!('buffer' in partition), 'no buffer');
+    assert.equal(partition.ready, true);
+    assert.equal(store.usedBytes, 0);
+    assert.equal(store.allocateFile('a', 'float64', [1000], meta(0, 500), file, false), partition, 'allocated again: the same');
+    store.allocate('b', 'float64', [100], meta(0, 100, 'float64', [100]), undefined);
+    assert.deepEqual(store.holdings(), [
+      { arrayId: 'a', partitions: [0] },
+      { arrayId: 'b', partitions: [0] },
+    ]);
+    assert.equal(store.free('a'), 0);
+    assert.equal(store.find('a', 0), undefined);
+  });
+
+  it('a map output written into a file is ready once written, and may be registered again as rows of it (its time then checked too)', () => {
+    const store = new PartitionStore(0);
+    const output = store.allocateFile('out', 'float64', [1000], meta(1, 500), file, true);
+    assert.equal(output.ready, false);
+    const written = { ...file, mtimeMs: 2 };
+    assert.equal(store.allocateFile('out', 'float64', [1000], meta(1, 500), written, false), output);
+    assert.deepEqual([output.writable, output.ready, output.file], [false, true, written]);
+  });
+
+  it('refuses rows past the end of the file, and a partition held otherwise', () => {
+    const store = new PartitionStore(1024 * 1024);
+    assert.throws(() => store.allocateFile('a', 'float64', [2000], meta(2, 500, 'float64', [2000]), file, false), /ends at byte 12128 of \/data\/a\.npy, which has 8128/);
+    store.allocate('r', 'float64', [1000], meta(0, 10), undefined);
+    assert.throws(() => store.allocateFile('r', 'float64', [1000], meta(0, 10), file, false), /already held here in memory/);
+    store.allocateFile('f', 'float64', [1000], meta(0, 10), file, false);
+    assert.throws(() => store.allocate('f', 'float64', [1000], meta(0, 10), undefined), /file-backed here \(\/data\/a\.npy\)/);
+  });
+
+  it('opens a range of its file for a data-plane read and refuses writes', () => {
+    const store = new PartitionStore(0);
+    store.allocateFile('a', 'float64', [1000], meta(1, 500), file, false);
+    const read = store.openTransfer({ v: PROTOCOL_VERSION, op: 'read', arrayId: 'a', partitionIndex: 1, byteOffset: 80, byteLength: 800 });
+    assert.ok(read.kind === 'file');
+    assert.equal(read.position, 128 + 500 * 8 + 80);
+    read.done(true);
+    assert.throws(
+      () => store.openTransfer({ v: PROTOCOL_VERSION, op: 'write', arrayId: 'a', partitionIndex: 1, byteOffset: 0, byteLength: 4000, token: 't' }),
+      /file-backed \(its rows are bytes of \/data\/a\.npy\): it takes no writes/,
+    );
   });
 });

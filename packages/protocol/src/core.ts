@@ -10,6 +10,7 @@ export {
   KernelError,
   InternalError,
   CancelledError,
+  FileFormatError,
   toErrorData,
   fromErrorData,
 } from './errors.js';
@@ -30,3 +31,7 @@ export { exportedFunction, kernelFailure, foldPartials } from './kernel-exports.
 export { BUILTIN_MAPS, BUILTIN_PAIR_REDUCTIONS, isBinaryMap, isRowStatistic } from './builtin-maps.js';
 export type { BuiltinMap, BinaryMap, RowStatistic, BuiltinPairReduction, BuiltinMapParams } from './builtin-maps.js';
 export { KERNEL_OUTPUT_LINES_PER_JOB, MAX_KERNEL_OUTPUT_LINE, cutOutputLine } from './kernel-output.js';
+// File-backed arrays' blocks are read on worker threads (node-agent workers/file-blocks.ts).
+export { checkBackingFile } from './formats/array-file.js';
+export type { BackingFile } from './messages.js';
+export { wasmPagesOf, WASM_PAGE_BYTES, WASM32_MAX_PAGES } from './sizes.js';

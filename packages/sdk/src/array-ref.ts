@@ -5,6 +5,7 @@ import {
   keysOf,
   typedArrayConstructor,
   type ArrayMeta,
+  type BackingFile,
   type DType,
   type PartitionMeta,
   type PendingArray,
@@ -89,6 +90,18 @@ export class ArrayRef<D extends DType = DType> {
   get byteLength(): number {
     return elementCount(this.meta.shape) * bytesPerElement(this.meta.dtype);
   }
+  /**
+   * A file-backed array's file (`fromFile(path, { resident: false })`, or a map with `{ file }`):
+   * its path on the agents, where element 0 starts, and the size and modification time every
+   * job checks it still has. Undefined for an array held in the agents' memory.
+   */
+  get file(): BackingFile | undefined {
+    return this.meta.file;
+  }
+  /** Whether the array's rows stay in its file (streamed by each job) rather than in the agents' memory. */
+  get isFileBacked(): boolean {
+    return this.meta.file !== undefined;
+  }
 
   /**
    * Fetches the whole array, row-major, into a new typed array of its dtype, or into `into`
@@ -121,7 +134,7 @@ export class ArrayRef<D extends DType = DType> {
   }
 
   // ---- Built-in operations making a new stored array (ops/builtin-ops.ts; numpy's names) ----
-  // Each takes the output's options (name, replace, detached) and the job's (timeoutMs, signal, onProgress).
+  // Each takes the output's options (name, replace, detached, file) and the job's (timeoutMs, signal, onProgress).
 
   /**
    * numpy's `a.astype(dtype)`. float → integer truncates toward zero and saturates at the

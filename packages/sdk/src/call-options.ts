@@ -9,9 +9,9 @@ import { JOB_OPTION_KEYS, type JobOptions } from './jobs/run-job.js';
  *
  *     put(data, { shape, name, partitions, replace, copies, ...jobOptions })
  *     putFile(file, { format, dtype, shape, byteOffset, name, partitions, replace, copies, ...jobOptions })
- *     fromFile(file, { format, dtype, shape, byteOffset, name, partitions, replace, ...jobOptions })
+ *     fromFile(file, { format, dtype, shape, byteOffset, name, partitions, replace, resident, detached, ...jobOptions })
  *     reduce(array, 'sum' | { module, partial, combine, params }, { ...jobOptions })
- *     map(array, { module, kernel, params }, { name, replace, dtype, cols, ...jobOptions })
+ *     map(array, { module, kernel, params }, { name, replace, dtype, cols, file, detached, ...jobOptions })
  *
  * Each type's keys are listed once below it (`keysOf` makes the compiler check the list), and
  * each call refuses any other key, naming the nearest valid one or the argument it belongs in.
@@ -68,12 +68,24 @@ export interface FromFileOptions extends Omit<PutOptions, 'shape' | 'copies'> {
    * @default the shape covers the whole file
    */
   byteOffset?: number;
+  /**
+   * `true`: every partition is read into the agents' memory now, and jobs run on it there
+   * (fastest for an array used many times). `false`: a file-backed array: nothing is read
+   * now and nothing is held; every job streams its rows from the file (for an array bigger
+   * than the cluster's memory, or read once or twice). The file must then stay as it is
+   * (its size and modification time are checked by each job). `'auto'`: resident when the
+   * cluster has the memory for it, file-backed when it has not. @default true
+   */
+  resident?: Resident;
 }
-export const FROM_FILE_OPTION_KEYS = keysOf<FromFileOptions>()([...JOB_OPTION_KEYS, 'name', 'partitions', 'replace', 'format', 'dtype', 'shape', 'byteOffset', 'detached']);
+/** fromFile's `resident`: in memory, file-backed, or whichever fits. */
+export type Resident = boolean | 'auto';
+export const RESIDENT_CHOICES = [true, false, 'auto'] as const satisfies readonly Resident[];
+export const FROM_FILE_OPTION_KEYS = keysOf<FromFileOptions>()([...JOB_OPTION_KEYS, 'name', 'partitions', 'replace', 'format', 'dtype', 'shape', 'byteOffset', 'detached', 'resident']);
 
-/** putFile uploads from this client: copies of each partition are made, as for put. */
-export interface PutFileOptions extends FromFileOptions, Pick<PutOptions, 'copies'> {}
-export const PUT_FILE_OPTION_KEYS = keysOf<PutFileOptions>()([...FROM_FILE_OPTION_KEYS, 'copies']);
+/** putFile uploads from this client: copies of each partition are made, as for put (and it is always resident). */
+export interface PutFileOptions extends Omit<FromFileOptions, 'resident'>, Pick<PutOptions, 'copies'> {}
+export const PUT_FILE_OPTION_KEYS = keysOf<PutFileOptions>()([...JOB_OPTION_KEYS, 'name', 'partitions', 'replace', 'format', 'dtype', 'shape', 'byteOffset', 'detached', 'copies']);
 
 /** Options of `list`. */
 export interface ListOptions {
@@ -117,7 +129,10 @@ export interface MapOptions extends JobOptions {
   cols?: number;
   /** Name of the output array. @default a generated one */
   name?: string;
-  /** Overwrite an array of the same name (only once the new one is complete). @default false */
+  /**
+   * Overwrite an array of the same name (only once the new one is complete), and the output
+   * file when `file` names one that exists. @default false
+   */
   replace?: boolean;
   /**
    * Keep running if this client goes away (its process dies, or the coordinator does not hear
@@ -128,8 +143,17 @@ export interface MapOptions extends JobOptions {
    * @default false
    */
   detached?: boolean;
+  /**
+   * Write the output to this `.npy` file (a path every agent can write, e.g. shared storage;
+   * relative paths are resolved on this client) instead of holding it in the agents' memory:
+   * the output is a file-backed array (see fromFile's `resident: false`), and numpy.load (or
+   * `numpy.load(path, mmap_mode='r')`) reads the file once the map is done. An existing file
+   * is refused unless `replace`. Works with `detached` (a long map writing a big output is the
+   * usual case for both). @default the output is held in memory
+   */
+  file?: string;
 }
-export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace', 'detached']);
+export const MAP_OPTION_KEYS = keysOf<MapOptions>()([...JOB_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace', 'detached', 'file']);
 
 /**
  * Options of `cluster.submit('reduce', …)`. submit returns as soon as the coordinator has the
@@ -165,10 +189,12 @@ export interface SubmitMapOptions extends SubmitOptions {
   cols?: number;
   /** Name of the output array, kept after this client goes away. @default a generated one (`handle.result()` and `sharc result` name it) */
   name?: string;
-  /** Overwrite an array of the same name (only once the new one is complete). @default false */
+  /** Overwrite an array of the same name, and the output file if `file` names an existing one. @default false */
   replace?: boolean;
+  /** Write the output to this `.npy` file on the agents' disk, as map's `file`. @default held in memory */
+  file?: string;
 }
-export const SUBMIT_MAP_OPTION_KEYS = keysOf<SubmitMapOptions>()([...SUBMIT_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace']);
+export const SUBMIT_MAP_OPTION_KEYS = keysOf<SubmitMapOptions>()([...SUBMIT_OPTION_KEYS, 'dtype', 'cols', 'name', 'replace', 'file']);
 
 /** Each call's keys: its options and, for reduce and map, its kernel (validate.ts checkCall). */
 export const CALL_KEYS = {

@@ -55,6 +55,7 @@ import { whenAborted } from './abort-listener.js';
 import { ArrayRef, type ArrayOwner } from './array-ref.js';
 import { reduceArray } from './array-reductions.js';
 import { writeNpy } from './files/npy-file.js';
+import { checkOutputFile, checkResident } from './files/file-backed.js';
 import { KernelBundler, type KernelBundle } from './kernels/bundle.js';
 import { loadLocally } from './kernels/local-module.js';
 import { CALL_KEYS, SUBMIT_MAP_OPTION_KEYS, SUBMIT_OPTION_KEYS, type SubmitBuiltinOptions, type SubmitMapOptions, type SubmitOptions } from './call-options.js';
@@ -174,6 +175,12 @@ export class Cluster implements ArrayOwner {
     if ((options as { detached?: unknown }).detached !== undefined) {
       throw new InvalidArgumentError('detached is not for an upload: this client writes its bytes, so it ends with this client (fromFile, which agents read themselves, can be detached)');
     }
+    if ((options as { resident?: unknown }).resident !== undefined) {
+      throw new InvalidArgumentError(
+        "resident is for fromFile: a file-backed array is read by the agents from a path they all see, while putFile uploads this client's file into their memory: use fromFile(path, { resident: false })",
+        { details: { option: 'resident' } },
+      );
+    }
     options = checkCall('putFile', options);
     const source = fileSource(file, options);
     const layout = await inspectFile(source, ' on this client');
@@ -280,13 +287,17 @@ export class Cluster implements ArrayOwner {
 
   /**
    * Loads a `.npy` or raw file that every agent can read at `file`: each agent reads its own
-   * row ranges straight into its partitions; no byte passes through this client.
+   * row ranges straight into its partitions; no byte passes through this client. With
+   * `{ resident: false }` nothing is read now: the array is file-backed (`ref.file` is set)
+   * and every job streams its rows from the file; `{ resident: 'auto' }` does so only when the
+   * cluster's memory cannot hold the array.
    */
   async fromFile(file: string, options: FromFileOptions = {}): Promise<ArrayRef> {
     options = checkCall('fromFile', options);
     if (options.partitions !== undefined) checkPartitions(options.partitions);
     if (options.name !== undefined) checkNewName(options.name);
     const detached = checkDetached(options.detached, options.name, 'fromFile');
+    const resident = checkResident(options.resident);
     const source = fileSource(file, options);
     // Queued like a job: it keeps agents busy as one does (see SubmissionQueue).
     const info = await this.submissions.run(options, (timeoutMs) =>
@@ -302,6 +313,7 @@ export class Cluster implements ArrayOwner {
               ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
               ...(options.replace === undefined ? {} : { replace: options.replace }),
               ...(detached ? { detached: true } : {}),
+              ...(resident === undefined ? {} : { resident }),
             },
             // Agents read their rows in parallel; a big file takes as long as the disk needs.
             (timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS) + REPLY_MARGIN_MS,
@@ -386,14 +398,15 @@ export class Cluster implements ArrayOwner {
       throw new InvalidArgumentError('map takes { module, kernel: exportName, params } (the output\'s name, dtype and cols go in its third argument)');
     }
     const detached = checkDetached(options.detached, options.name, 'map');
-    const done = await this.runJobSpec(await this.mapSpec(array, kernel, options), array, options, detached);
+    const done = await this.runJobSpec(await this.mapSpec(array, kernel, options, 'map'), array, options, detached);
     if (done.array === undefined) throw new InvalidArgumentError('map finished without an output array');
     return new ArrayRef(this, done.array);
   }
 
   /** A module map's job spec (its output's name, dtype, cols), its kernel bundled, uploaded and checked here. */
-  private async mapSpec(array: ArrayRef, kernel: MapKernel, options: Pick<MapOptions, 'dtype' | 'cols' | 'name' | 'replace'>): Promise<JobSpec> {
+  private async mapSpec(array: ArrayRef, kernel: MapKernel, options: Pick<MapOptions, 'dtype' | 'cols' | 'name' | 'replace' | 'file'>, call: string): Promise<JobSpec> {
     checkModule(kernel.module, 'map');
+    const outputFile = options.file === undefined ? undefined : checkOutputFile(options.file, call);
     assertSerialisable(kernel.params, 'params', InvalidArgumentError);
     const dtype = options.dtype === undefined ? array.dtype : parseDType(options.dtype);
     const cols = options.cols ?? colsOf(array.shape);
@@ -410,6 +423,7 @@ export class Cluster implements ArrayOwner {
       cols,
       ...(options.name === undefined ? {} : { outputName: options.name }),
       ...(options.replace === undefined ? {} : { replace: options.replace }),
+      ...(outputFile === undefined ? {} : { outputFile }),
     };
   }
 
@@ -447,7 +461,7 @@ export class Cluster implements ArrayOwner {
       if (typeof kernel !== 'object' || kernel === null || typeof (kernel as MapKernel).kernel !== 'string') {
         throw new InvalidArgumentError("submit('map') takes { module, kernel: exportName, params } (the output's name, dtype and cols go in its fourth argument)");
       }
-      spec = await this.mapSpec(array, kernel as MapKernel, options as SubmitMapOptions);
+      spec = await this.mapSpec(array, kernel as MapKernel, options as SubmitMapOptions, "submit('map')");
     } else if (typeof kernel === 'string') {
       spec = { kind: 'reduce', arrayId: array.id, kernel: { kind: 'builtin', ...submittedBuiltin(array, op!, options as SubmitBuiltinOptions) } };
     } else {

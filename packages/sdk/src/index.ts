@@ -52,4 +52,6 @@ export {
   BUILTIN_REDUCTIONS,
   NAMED_REDUCTIONS,
 } from '@sharc/protocol';
+export type { BackingFile } from '@sharc/protocol';
+export type { Resident } from './call-options.js';
 export type { DType, Shape, TypedArray, TypedArrayOf, BuiltinReduction, BuiltinOp, NamedReduction, BuiltinResult, Histogram, JobStatus, PendingArray, NatsAuthOptions, NatsTlsOptions } from '@sharc/protocol';

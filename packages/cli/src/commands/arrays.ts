@@ -3,8 +3,8 @@ import path from 'node:path';
 import { escapeForTerminal } from '@sharc/protocol';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, plural, printResult, quotedName } from '../output.js';
-import { dtype, nonNegativeInteger, positiveInteger, shape, UsageError } from '../options.js';
+import { arrayJson, formatBytes, printResult, quotedName, storedText } from '../output.js';
+import { dtype, nonNegativeInteger, positiveInteger, shape, streamOption, UsageError } from '../options.js';
 import { progressBar } from '../progress.js';
 
 /** `sharc put`, `sharc get`, `sharc rm`: arrays in and out of the cluster. */
@@ -34,13 +34,31 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
             default: false,
             describe: 'Agents read FILE themselves (a path every agent host can read, e.g. shared storage) instead of this machine uploading it',
           })
+          .option('stream', {
+            type: 'string',
+            coerce: streamOption,
+            describe:
+              'With --agents-read: keep the array file-backed: nothing is read into memory, each job streams the rows from FILE (which must not change). ' +
+              "--stream auto: only when the cluster's memory cannot hold the array [default: read into memory]",
+          })
           .example('$0 put frames.npy --name frames', 'upload from this machine with a progress bar')
           .example('$0 put /data/big.npy --name big --agents-read', 'agents load their rows from shared storage')
+          .example('$0 put /data/huge.npy --name huge --agents-read --stream', 'bigger than memory: jobs stream the rows from the file')
+          .example('$0 put /data/huge.npy --name huge --agents-read --stream auto', 'in memory if it fits, file-backed if not')
           .example('$0 put frames.f32 --dtype float32 --shape 1000,64', 'raw bytes: the shape must cover the whole file'),
       async (args) =>
         exit(
-          await runAction(args, () =>
-            withCluster(args, async (cluster, signal) => {
+          await runAction(args, () => {
+            // Checked before connecting: a wrong command line needs no cluster to be told so.
+            if (args.agentsRead && args.copies !== undefined) {
+              throw new UsageError('--copies is for uploads: with --agents-read the file itself is where a lost partition is read again from');
+            }
+            if (args.stream !== undefined && !args.agentsRead) {
+              throw new UsageError(
+                '--stream needs --agents-read: a file-backed array is read by the agents from a path they all see (sharc put FILE --agents-read --stream); without it this machine uploads FILE into their memory',
+              );
+            }
+            return withCluster(args, async (cluster, signal) => {
               const file = args.file;
               const options = {
                 signal,
@@ -52,14 +70,11 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
                 ...(args.shape === undefined ? {} : { shape: args.shape }),
                 ...(args.byteOffset === undefined ? {} : { byteOffset: args.byteOffset }),
               };
-              if (args.agentsRead && args.copies !== undefined) {
-                throw new UsageError('--copies is for uploads: with --agents-read the file itself is where a lost partition is read again from');
-              }
               const bar = progressBar('put', 'bytes', args.progress, args.json);
               let ref;
               try {
                 ref = args.agentsRead
-                  ? await cluster.fromFile(path.resolve(file), options)
+                  ? await cluster.fromFile(path.resolve(file), { ...options, ...(args.stream === undefined ? {} : { resident: args.stream }) })
                   : await cluster.putFile(file, {
                       ...options,
                       ...(args.copies === undefined ? {} : { copies: args.copies }),
@@ -72,10 +87,10 @@ export function arrayCommands(cli: Argv<GlobalArgs>, exit: (code: number) => voi
               printResult(
                 args,
                 arrayJson(stored),
-                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
+                () => storedText(stored),
               );
-            }),
-          ),
+            });
+          }),
         ),
     )
     .command(

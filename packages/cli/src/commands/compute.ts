@@ -2,8 +2,8 @@ import path from 'node:path';
 import { formatLogLine, type KernelLogLine } from '@sharc/sdk';
 import type { Argv } from 'yargs';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, plural, printResult, toJson, type Output } from '../output.js';
-import { axisOption, ddofOption, dtype, jsonParams, kernelSpec, positiveInteger, rangeOption, reduceOperation } from '../options.js';
+import { arrayJson, printResult, storedText, toJson, type Output } from '../output.js';
+import { axisOption, ddofOption, dtype, jsonParams, kernelSpec, npyOutputFile, positiveInteger, rangeOption, reduceOperation } from '../options.js';
 import { plainValue, refuseBuiltinFlags, runBuiltin, valueText } from './builtin-reduce.js';
 import { progressBar } from '../progress.js';
 import type { ArrayRef } from '@sharc/sdk';
@@ -30,18 +30,19 @@ export function mapArguments<T>(y: Argv<T>) {
     .option('out', { type: 'string', describe: 'Name of the output array [default: generated]' })
     .option('dtype', { type: 'string', coerce: dtype('dtype'), describe: "Output element type [default: the input's]" })
     .option('cols', { coerce: positiveInteger('cols'), describe: "Output columns [default: the input's]" })
-    .option('replace', { type: 'boolean', default: false, describe: 'Replace an existing array named --out' })
+    .option('out-file', { type: 'string', coerce: npyOutputFile('out-file'), describe: OUT_FILE_DESCRIPTION })
+    .option('replace', { type: 'boolean', default: false, describe: 'Replace an existing array named --out (and the file --out-file)' })
     .option('params', { type: 'string', coerce: jsonParams, describe: 'JSON handed to the kernel as ctx.params' })
     .option('timeout-ms', { coerce: positiveInteger('timeout-ms'), describe: 'Fail the job after this long' });
 }
 
+/** What --out-file does, for map, submit map and op. */
+export const OUT_FILE_DESCRIPTION =
+  'Write the output to this .npy file (a path every agent can write) instead of memory: a file-backed array, and a file numpy.load reads [default: in memory]';
+
 /** What `sharc map` prints of its output array (and `sharc wait` of a submitted map's). */
 export function printStored(args: Output, stored: ArrayRef): void {
-  printResult(
-    args,
-    arrayJson(stored),
-    () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
-  );
+  printResult(args, arrayJson(stored), () => storedText(stored));
 }
 
 /** `sharc reduce` and `sharc map`: jobs over every partition, on every agent. */
@@ -96,7 +97,8 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
       'Run a kernel over every block of rows into a new array, on the agents that hold the rows',
       (y) =>
         mapArguments(y)
-          .example('$0 map frames --kernel kernels.ts#rms --out rms --dtype float32 --cols 1', 'one float32 per row'),
+          .example('$0 map frames --kernel kernels.ts#rms --out rms --dtype float32 --cols 1', 'one float32 per row')
+          .example('$0 map huge --kernel kernels.ts#clean --out clean --out-file /data/clean.npy', 'write the output to a .npy file'),
       async (args) =>
         exit(
           await runAction(args, () =>
@@ -118,6 +120,7 @@ export function computeCommands(cli: Argv<GlobalArgs>, exit: (code: number) => v
                     ...(args.out === undefined ? {} : { name: args.out }),
                     ...(args.dtype === undefined ? {} : { dtype: args.dtype }),
                     ...(args.cols === undefined ? {} : { cols: args.cols }),
+                    ...(args.outFile === undefined ? {} : { file: args.outFile }),
                     signal,
                     onLog: (line: KernelLogLine) => bar.log(formatLogLine(line)),
                     ...(args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs }),

@@ -74,6 +74,7 @@ export function jobCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void)
                         ...(args.out === undefined ? {} : { name: args.out }),
                         ...(args.dtype === undefined ? {} : { dtype: args.dtype }),
                         ...(args.cols === undefined ? {} : { cols: args.cols }),
+                        ...(args.outFile === undefined ? {} : { file: args.outFile }),
                         ...(args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs }),
                       },
                     );

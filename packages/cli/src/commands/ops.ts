@@ -1,8 +1,9 @@
 import type { Argv } from 'yargs';
 import type { ArrayRef, Cluster, OpOptions } from '@sharc/sdk';
 import { runAction, withCluster, type GlobalArgs } from '../context.js';
-import { arrayJson, formatBytes, plural, printResult } from '../output.js';
-import { UsageError, nonNegativeInteger, positiveInteger } from '../options.js';
+import { arrayJson, printResult, storedText } from '../output.js';
+import { UsageError, nonNegativeInteger, npyOutputFile, positiveInteger } from '../options.js';
+import { OUT_FILE_DESCRIPTION } from './compute.js';
 import { progressBar } from '../progress.js';
 
 /**
@@ -44,7 +45,8 @@ export function opsCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void)
           .positional('operation', { type: 'string', demandOption: true, choices: OPERATIONS, describe: "numpy's name of the operation" })
           .positional('args', { type: 'string', array: true, default: [], describe: "the operation's arguments (a dtype, a factor, an array name, rows…)" })
           .option('out', { type: 'string', describe: 'Name of the output array [default: generated]' })
-          .option('replace', { type: 'boolean', default: false, describe: 'Replace an existing array named --out' })
+          .option('out-file', { type: 'string', coerce: npyOutputFile('out-file'), describe: OUT_FILE_DESCRIPTION })
+          .option('replace', { type: 'boolean', default: false, describe: 'Replace an existing array named --out (and the file --out-file)' })
           .option('offset', { type: 'number', describe: 'scale: added after the product (a * x + offset)' })
           .option('lo', { type: 'number', describe: 'clip: the lower bound [default: none]' })
           .option('hi', { type: 'number', describe: 'clip: the upper bound [default: none]' })
@@ -54,7 +56,8 @@ export function opsCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void)
           .example('$0 op frames astype float32 --out frames32', 'a float32 copy')
           .example('$0 op a add b --out c', 'c = a + b (same shape; numpy promotes the dtype)')
           .example('$0 op m mean --axis 1 --out row-means', 'the mean of each row')
-          .example('$0 op m slice -100 --out last-rows', 'the last 100 rows'),
+          .example('$0 op m slice -100 --out last-rows', 'the last 100 rows')
+          .example('$0 op huge scale 2 --out doubled --out-file /data/doubled.npy', 'write the output to a .npy file'),
       async (args) =>
         exit(
           await runAction(args, () =>
@@ -65,6 +68,7 @@ export function opsCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void)
                 signal,
                 replace: args.replace,
                 ...(args.out === undefined ? {} : { name: args.out }),
+                ...(args.outFile === undefined ? {} : { file: args.outFile }),
                 ...(args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs }),
                 ...(bar.onProgress === undefined ? {} : { onProgress: bar.onProgress }),
               };
@@ -74,11 +78,7 @@ export function opsCommands(cli: Argv<GlobalArgs>, exit: (code: number) => void)
               } finally {
                 bar.stop();
               }
-              printResult(
-                args,
-                arrayJson(stored),
-                () => `stored '${stored.name}': ${stored.dtype} [${stored.shape.join(', ')}], ${formatBytes(stored.byteLength)} in ${plural(stored.partitions, 'partition')}`,
-              );
+              printResult(args, arrayJson(stored), () => storedText(stored));
             }),
           ),
         ),

@@ -3,6 +3,7 @@ import { connect } from '@sharc/sdk';
 import { plural } from '../output.js';
 import { progressBar, type ProgressMode } from '../progress.js';
 import type { Stats } from './signal-kernels.js';
+import { runFileBackedDemo } from './file-backed-demo.js';
 
 const COLS = 1024;
 /** The demo's kernels ship next to it (a .js file once built; esbuild bundles either). */
@@ -17,17 +18,19 @@ export interface DemoOptions {
  * The main job on the embedded cluster: a float64 signal (rows of 1024 samples) is put into
  * sharc, reduced with built-in and custom kernels on every core, mapped to per-row RMS, and
  * fetched back; throughput is printed for each step and results are checked against plain JS.
+ * Then the same signal as a file-backed array larger than its agent's memory (file-backed-demo.ts).
  */
 export async function runDemo(options: DemoOptions): Promise<void> {
   const rows = Math.max(1, Math.floor((options.gib * 2 ** 30) / 8 / COLS));
   const bytes = rows * COLS * 8;
-  const timed = async <T>(label: string, work: () => Promise<T>): Promise<T> => {
+  const timedOver = async <T>(label: string, over: number, work: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     const result = await work();
     const seconds = (performance.now() - started) / 1000;
-    console.log(`${label.padEnd(34)} ${seconds.toFixed(3).padStart(7)} s  ${(bytes / seconds / 1e9).toFixed(2).padStart(6)} GB/s`);
+    console.log(`${label.padEnd(34)} ${seconds.toFixed(3).padStart(7)} s  ${(over / seconds / 1e9).toFixed(2).padStart(6)} GB/s`);
     return result;
   };
+  const timed = <T>(label: string, work: () => Promise<T>): Promise<T> => timedOver(label, bytes, work);
   const withBar = async <T>(label: string, unit: 'bytes' | 'blocks', work: (onProgress?: (done: number, total: number) => void) => Promise<T>) => {
     const bar = progressBar(label, unit, options.progress, false);
     try {
@@ -39,7 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
 
   console.log(`sharc demo: ${rows} rows x ${COLS} float64 = ${(bytes / 2 ** 30).toFixed(2)} GiB on the embedded cluster`);
   const signal = new Float64Array(rows * COLS);
-  for (let i = 0; i < signal.length; i++) signal[i] = Math.sin(i * 0.001) * 10 + ((i * 7919) % 13) - 6;
+  for (let i = 0; i < signal.length; i++) signal[i] = sample(i);
 
   const cluster = await connect();
   try {
@@ -88,4 +91,11 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   } finally {
     await cluster.close();
   }
+  // An array larger than its agent's memory, streamed from a .npy file (when the disk has room).
+  await runFileBackedDemo({ bytes, cols: COLS, kernels: KERNELS, sample, timed: timedOver });
+}
+
+/** The demo signal's sample at flat index i: a sine with a little deterministic noise. */
+function sample(i: number): number {
+  return Math.sin(i * 0.001) * 10 + ((i * 7919) % 13) - 6;
 }

@@ -1,3 +1,4 @@
+import type { FileHandle } from 'node:fs/promises';
 import net from 'node:net';
 import {
   FrameReader,
@@ -10,7 +11,8 @@ import {
 } from '@sharc/protocol';
 import { withDirectReads } from './direct-reads.js';
 import type { AgentTally } from '../metrics/agent-tally.js';
-import type { PartitionStore } from './partition-store.js';
+import { FILE_CHUNK_BYTES, openBackingFile, readFileRange } from './file-ranges.js';
+import type { PartitionStore, Transfer } from './partition-store.js';
 
 const IDLE_TIMEOUT_MS = 120_000;
 
@@ -93,6 +95,9 @@ export class DataServer {
       socket.off('close', onClose);
       transfer.done(true);
     };
+    if (transfer.kind === 'file') {
+      return { target: new Uint8Array(0), end: () => void this.streamFile(socket, transfer, finish) };
+    }
     if (request.op === 'write') {
       return {
         target: transfer.bytes,
@@ -103,11 +108,12 @@ export class DataServer {
         },
       };
     }
+    const { bytes } = transfer;
     return {
       target: new Uint8Array(0),
       end: () => {
         socket.write(encodeFrameHeader({ ok: true, byteLength: request.byteLength }));
-        socket.write(transfer.bytes, (error) => {
+        socket.write(bytes, (error) => {
           if (error) return;
           finish();
           this.tally.dataBytesSent += request.byteLength;
@@ -115,4 +121,70 @@ export class DataServer {
       },
     };
   }
+
+  /**
+   * A read of a file-backed partition: the range from its file, FILE_CHUNK_BYTES at a time,
+   * each chunk read while the one before is being sent, and no more read while the socket
+   * holds a chunk it has not sent (memory per transfer: about three chunks, whatever the
+   * range). A file that changed is refused before any byte goes (an error frame); one that
+   * shrinks mid-range breaks the connection, which the reader sees as a failed read.
+   */
+  private async streamFile(socket: net.Socket, transfer: Extract<Transfer, { kind: 'file' }>, finish: () => void): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await openBackingFile(transfer.file, transfer.written);
+    } catch (error) {
+      this.logger.warn('refused a data request', { remote: socket.remoteAddress, error: (error as Error).message });
+      socket.end(encodeFrameHeader({ ok: false, error: toErrorData(error) }));
+      socket.destroySoon();
+      return;
+    }
+    try {
+      const { byteLength, position } = transfer;
+      const readChunk = async (offset: number) => {
+        const chunk = Buffer.allocUnsafe(Math.min(FILE_CHUNK_BYTES, byteLength - offset));
+        await readFileRange(handle, transfer.file, chunk, position + offset);
+        return chunk;
+      };
+      socket.write(encodeFrameHeader({ ok: true, byteLength }));
+      let next: Promise<Buffer> | undefined = byteLength > 0 ? readChunk(0) : undefined;
+      let sent = 0;
+      while (next !== undefined) {
+        const chunk = await next;
+        sent += chunk.length;
+        next = sent < byteLength ? readChunk(sent) : undefined;
+        // Not left unhandled while the socket drains; awaited (and thrown) on the next turn.
+        next?.catch(() => undefined);
+        if (socket.destroyed) return;
+        const last = next === undefined;
+        const flushed = socket.write(chunk, (error) => {
+          if (error || !last) return;
+          finish();
+          this.tally.dataBytesSent += byteLength;
+        });
+        if (!flushed && !last) await drained(socket);
+      }
+      if (byteLength === 0) {
+        finish();
+      }
+    } catch (error) {
+      this.logger.warn('a file-backed partition read broke off', { path: transfer.file.path, error: (error as Error).message });
+      socket.destroy();
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** Resolves when the socket wants more (or is gone: the loop then sees it destroyed). */
+function drained(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
 }

@@ -10,6 +10,7 @@ import {
   type PartitionMeta,
   type Shape,
   reservedBytesOf,
+  type BackingFile,
 } from '@sharc/protocol';
 import { WASM_PAGE_BYTES, wasmLayoutOf } from '../wasm/memory-layout.js';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
@@ -27,17 +28,13 @@ interface HeldBuffer {
   memory: WasmMemory | undefined;
 }
 
-/** One partition held by this agent: its rows of one array, in a SharedArrayBuffer. */
-export interface StoredPartition {
+/** What every partition held by this agent has, resident or file-backed. */
+interface PartitionState {
   arrayId: string;
   dtype: DType;
   shape: Shape;
   meta: PartitionMeta;
-  /** Holds the partition's `meta.byteLength` bytes from offset 0, and may be longer: view `bytesOf(partition)`. */
-  buffer: SharedArrayBuffer;
-  /** The WebAssembly.Memory whose buffer `buffer` is, if any. */
-  memory: WasmMemory | undefined;
-  /** What the partition counts against the memory limit: its bytes, or its memory's whole pages. */
+  /** What the partition counts against the memory limit: its bytes, or its memory's whole pages (0 for a file-backed one). */
   reservedBytes: number;
   /** Set while a client may still write the bytes; cleared when the array is sealed. */
   transferToken: string | undefined;
@@ -49,8 +46,9 @@ export interface StoredPartition {
   writing: boolean;
   /**
    * Every byte is in and final: a sealed upload or map output, a finished load or fetch, a
-   * rebuilt map partition. Only such a partition serves a reduce a client sends straight here
-   * (the coordinator knows when a partition is ready; a client's placement may be stale).
+   * rebuilt map partition, a file-backed partition of a file checked unchanged. Only such a
+   * partition serves a reduce a client sends straight here (the coordinator knows when a
+   * partition is ready; a client's placement may be stale).
    */
   ready: boolean;
   /** Tasks and transfers using the buffer now: it is recycled only once they are all done. */
@@ -60,6 +58,48 @@ export interface StoredPartition {
   /** A user stopped abnormally (aborted task, broken transfer): never recycle this buffer. */
   tainted: boolean;
 }
+
+/** One partition held by this agent in memory: its rows of one array, in a SharedArrayBuffer. */
+export interface ResidentPartition extends PartitionState {
+  kind: 'resident';
+  /** Holds the partition's `meta.byteLength` bytes from offset 0, and may be longer: view `bytesOf(partition)`. */
+  buffer: SharedArrayBuffer;
+  /** The WebAssembly.Memory whose buffer `buffer` is, if any. */
+  memory: WasmMemory | undefined;
+}
+
+/**
+ * A partition of a file-backed array: its rows are bytes of `file` (row r of the array at
+ * `file.dataOffset + r × rowBytes`), read (or, `writable`, written by a map) by the worker
+ * threads block by block as jobs run. It holds no buffer and counts nothing against the
+ * memory limit.
+ */
+export interface FilePartition extends PartitionState {
+  kind: 'file';
+  file: BackingFile;
+  /** A map output written into its file (partition(s).allocate with `file`); else rows read from it. */
+  writable: boolean;
+}
+
+/** One partition held by this agent. Only a resident one has bytes in memory: narrow on `kind` before touching them. */
+export type StoredPartition = ResidentPartition | FilePartition;
+
+/**
+ * What a data-plane request may move (PartitionStore.openTransfer): bytes of a resident
+ * partition, or a range of a file-backed partition's file (`position`: its first byte in the
+ * file). `done(true)` after the last byte moved; `done(false)` if the transfer broke off.
+ */
+export type Transfer =
+  | { kind: 'bytes'; bytes: Uint8Array; done(clean: boolean): void }
+  | {
+      kind: 'file';
+      file: BackingFile;
+      /** A map output's file: its modification time moved as it was written (check its size only). */
+      written: boolean;
+      position: number;
+      byteLength: number;
+      done(clean: boolean): void;
+    };
 
 /** A partition in use; `release(clean)` ends the use (false: stopped abnormally). */
 export interface PartitionLease {
@@ -105,14 +145,17 @@ export class PartitionStore {
     meta: PartitionMeta,
     transferToken: string | undefined,
     contents: 'zeroed' | 'overwritten' = 'zeroed',
-  ): StoredPartition {
+  ): ResidentPartition {
     const key = keyOf(arrayId, meta.index);
     const expected = meta.rowCount * colsOf(shape) * bytesPerElement(dtype);
     if (expected !== meta.byteLength) {
       throw new InvalidArgumentError(`partition ${meta.index} of ${arrayId} declares ${meta.byteLength} bytes, its rows need ${expected}`);
     }
     const existing = this.partitions.get(key);
-    if (existing !== undefined) return existing;
+    if (existing !== undefined) {
+      if (existing.kind === 'resident') return existing;
+      throw new InvalidArgumentError(`partition ${meta.index} of ${arrayId} is file-backed here (${existing.file.path}): free it before holding it in memory`);
+    }
     // The coordinator placed the partition here by the same rule (reservedBytesOf).
     const reservedBytes = reservedBytesOf(meta.byteLength);
     if (this.used + reservedBytes > this.memoryBytes) {
@@ -123,7 +166,8 @@ export class PartitionStore {
     }
     this.used += reservedBytes;
     const held = this.takeBuffer(meta.byteLength, wasmLayoutOf(meta.byteLength)?.pages, contents);
-    const partition: StoredPartition = {
+    const partition: ResidentPartition = {
+      kind: 'resident',
       arrayId,
       dtype,
       shape,
@@ -136,6 +180,58 @@ export class PartitionStore {
       written: 0,
       writing: false,
       ready: false,
+      users: 0,
+      freed: false,
+      tainted: false,
+    };
+    this.partitions.set(key, partition);
+    return partition;
+  }
+
+  /**
+   * Holds a partition of a file-backed array: no buffer, no memory reserved, nothing read (the
+   * caller checked the file). `writable`: a map output the threads will write into the file
+   * (ready once written); otherwise rows read from it, ready at once.
+   */
+  allocateFile(arrayId: string, dtype: DType, shape: Shape, meta: PartitionMeta, file: BackingFile, writable: boolean): FilePartition {
+    const key = keyOf(arrayId, meta.index);
+    const rowBytes = colsOf(shape) * bytesPerElement(dtype);
+    if (meta.rowCount * rowBytes !== meta.byteLength) {
+      throw new InvalidArgumentError(`partition ${meta.index} of ${arrayId} declares ${meta.byteLength} bytes, its rows need ${meta.rowCount * rowBytes}`);
+    }
+    const end = file.dataOffset + (meta.rowStart + meta.rowCount) * rowBytes;
+    if (end > file.size) {
+      throw new InvalidArgumentError(
+        `partition ${meta.index} of ${arrayId} (rows ${meta.rowStart}..${meta.rowStart + meta.rowCount - 1}) ends at byte ${end} of ${file.path}, which has ${file.size}`,
+      );
+    }
+    const existing = this.partitions.get(key);
+    if (existing !== undefined) {
+      if (existing.kind === 'file' && existing.file.path === file.path && existing.writable === writable) return existing;
+      if (existing.kind === 'file' && existing.file.path === file.path && existing.writable && !writable) {
+        // A map output registered again as rows of its file, now written (the size and time
+        // its coordinator read at commit): checked by both from now on.
+        existing.file = file;
+        existing.writable = false;
+        existing.ready = true;
+        return existing;
+      }
+      throw new InvalidArgumentError(`partition ${meta.index} of ${arrayId} is already held here ${existing.kind === 'file' ? `from ${existing.file.path}` : 'in memory'}: free it first`);
+    }
+    const partition: FilePartition = {
+      kind: 'file',
+      arrayId,
+      dtype,
+      shape,
+      meta,
+      file,
+      writable,
+      reservedBytes: 0,
+      transferToken: undefined,
+      uploaded: false,
+      written: 0,
+      writing: false,
+      ready: !writable,
       users: 0,
       freed: false,
       tainted: false,
@@ -200,15 +296,35 @@ export class PartitionStore {
   /**
    * Opens the bytes a data-plane request may touch: for `write`, only while the array is being
    * uploaded and with its transfer token; for `read`, only a sealed partition. Checked ranges
-   * only. `done(true)` after the last byte moved; `done(false)` if the transfer broke off.
+   * only. A file-backed partition takes no writes, and its reads are a range of its file (the
+   * caller reads it from there). `done(true)` after the last byte moved; `done(false)` if the
+   * transfer broke off.
    */
-  openTransfer(request: DataRequest): { bytes: Uint8Array; done(clean: boolean): void } {
+  openTransfer(request: DataRequest): Transfer {
     const partition = this.get(request.arrayId, request.partitionIndex);
     if (request.byteOffset + request.byteLength > partition.meta.byteLength) {
       throw new InvalidArgumentError(
         `bytes ${request.byteOffset}..${request.byteOffset + request.byteLength} are outside partition ${request.partitionIndex} ` +
           `of ${request.arrayId} (${partition.meta.byteLength} bytes)`,
       );
+    }
+    if (partition.kind === 'file') {
+      if (request.op === 'write') {
+        throw new InvalidArgumentError(
+          `partition ${request.partitionIndex} of ${request.arrayId} is file-backed (its rows are bytes of ${partition.file.path}): it takes no writes; ` +
+            'write the file itself, then register it again',
+        );
+      }
+      const lease = this.acquire(request.arrayId, request.partitionIndex);
+      const rowBytes = colsOf(partition.shape) * bytesPerElement(partition.dtype);
+      return {
+        kind: 'file',
+        file: partition.file,
+        written: partition.writable,
+        position: partition.file.dataOffset + partition.meta.rowStart * rowBytes + request.byteOffset,
+        byteLength: request.byteLength,
+        done: (clean) => lease.release(clean),
+      };
     }
     if (request.op === 'write' && (partition.transferToken === undefined || partition.transferToken !== request.token)) {
       throw new InvalidArgumentError(`partition ${request.partitionIndex} of ${request.arrayId} is not open for writing with this token`);
@@ -229,6 +345,7 @@ export class PartitionStore {
     }
     const lease = this.acquire(request.arrayId, request.partitionIndex);
     return {
+      kind: 'bytes',
       bytes: new Uint8Array(partition.buffer, request.byteOffset, request.byteLength),
       done: (clean) => {
         if (request.op === 'write') {
@@ -287,7 +404,7 @@ export class PartitionStore {
   }
 
   private recycle(partition: StoredPartition): void {
-    if (!partition.tainted) this.keepBuffer({ buffer: partition.buffer, memory: partition.memory });
+    if (partition.kind === 'resident' && !partition.tainted) this.keepBuffer({ buffer: partition.buffer, memory: partition.memory });
   }
 
   /**
@@ -337,7 +454,7 @@ export class PartitionStore {
 }
 
 /** The bytes of the partition (its buffer may be longer). */
-export function bytesOf(partition: StoredPartition): Uint8Array {
+export function bytesOf(partition: ResidentPartition): Uint8Array {
   return new Uint8Array(partition.buffer, 0, partition.meta.byteLength);
 }
 

@@ -8,6 +8,7 @@ import {
   tcpDataPlane,
   type Task,
 } from '@sharc/protocol';
+import { openBackingFile, readFileRange } from '../storage/file-ranges.js';
 import type { PartitionLease, PartitionStore } from '../storage/partition-store.js';
 import type { PartitionView } from '../workers/worker-protocol.js';
 
@@ -28,6 +29,9 @@ export interface OtherRows {
  * port of the agents serving the others (the buffer is the task's: it is not counted in the
  * agent's memory limit, and is garbage once the task ends).
  *
+ * A file-backed second array (`other.file`) is read by the worker threads from its file, block
+ * by block, as the first array is: nothing is gathered here.
+ *
  * A holder that cannot be read (it died, or NATS and TCP disagree on its state) fails the task
  * with a retryable ConnectionError: the coordinator runs it again once the partition is served
  * elsewhere. A copy the coordinator says is here but is not fails with the store's
@@ -37,11 +41,21 @@ export async function otherRows(other: OtherArray, rows: { rowStart: number; row
   const cols = colsOf(other.shape);
   const rowBytes = cols * bytesPerElement(other.dtype);
   const end = rows.rowStart + rows.rowCount;
+  if (other.file !== undefined) {
+    return { view: { file: other.file, partitionBytes: rows.rowCount * rowBytes, dtype: other.dtype, rowStart: rows.rowStart, cols }, release: () => undefined };
+  }
   const overlapping = other.sources.filter(({ partition }) => partition.rowStart < end && partition.rowStart + partition.rowCount > rows.rowStart);
   const covering = overlapping.find(({ partition, local }) => local === true && partition.rowStart <= rows.rowStart && partition.rowStart + partition.rowCount >= end);
   if (covering !== undefined) {
     const lease = store.acquire(other.arrayId, covering.partition.index);
-    return { view: { buffer: lease.partition.buffer, dtype: other.dtype, rowStart: covering.partition.rowStart, cols }, release: (clean) => lease.release(clean) };
+    const held = lease.partition;
+    if (held.kind === 'file') {
+      // A file-backed copy the coordinator did not say was one: its file, read by the threads.
+      lease.release(true);
+      const view = { file: held.file, ...(held.writable ? { written: true } : {}), partitionBytes: rows.rowCount * rowBytes, dtype: other.dtype, rowStart: rows.rowStart, cols };
+      return { view, release: () => undefined };
+    }
+    return { view: { buffer: held.buffer, dtype: other.dtype, rowStart: covering.partition.rowStart, cols }, release: (clean) => lease.release(clean) };
   }
   const buffer = new SharedArrayBuffer(rows.rowCount * rowBytes);
   const target = new Uint8Array(buffer);
@@ -56,7 +70,17 @@ export async function otherRows(other: OtherArray, rows: { rowStart: number; row
       if (local === true) {
         const lease: PartitionLease = store.acquire(other.arrayId, partition.index);
         try {
-          into.set(new Uint8Array(lease.partition.buffer, byteOffset, into.length));
+          const held = lease.partition;
+          if (held.kind === 'resident') {
+            into.set(new Uint8Array(held.buffer, byteOffset, into.length));
+            return;
+          }
+          const handle = await openBackingFile(held.file, held.writable);
+          try {
+            await readFileRange(handle, held.file, into, held.file.dataOffset + held.meta.rowStart * rowBytes + byteOffset);
+          } finally {
+            await handle.close();
+          }
         } finally {
           lease.release(true);
         }

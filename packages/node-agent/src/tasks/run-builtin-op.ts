@@ -1,9 +1,11 @@
-import { colsOf, bytesPerElement, parseBuiltinMapParams, type BuiltinMapParams, type KernelRef, type Task } from '@sharc/protocol';
+import { parseBuiltinMapParams, type KernelRef, type Task } from '@sharc/protocol';
 import type { StoredPartition } from '../storage/partition-store.js';
 import { runBuiltinOpRequest } from '../workers/ops/op-request.js';
-import type { Block, BuiltinOpRequest, PartitionView } from '../workers/worker-protocol.js';
+import type { Block, BuiltinOpRequest } from '../workers/worker-protocol.js';
 import { batchesOf } from './blocks.js';
 import { otherRows, type OtherRows } from './other-rows.js';
+import { isResident, viewOf } from './partition-views.js';
+import { copySlice } from './slice-copy.js';
 import type { RequestWatch } from '../workers/pool.js';
 import type { TaskContext, TaskOutcome } from './run-task.js';
 
@@ -28,7 +30,7 @@ export async function runBuiltinOpTask(
 ): Promise<TaskOutcome> {
   if (kernel.kind === 'builtin-map' && kernel.op === 'slice') {
     if (output === undefined) throw new Error('slice needs an output partition');
-    copySlice(input, output, parseBuiltinMapParams('slice', kernel.params));
+    await copySlice(input, output, parseBuiltinMapParams('slice', kernel.params));
     return { blocks: blocks.length };
   }
   const params = kernel.kind === 'builtin-map' ? parseBuiltinMapParams(kernel.op, kernel.params) : undefined;
@@ -40,12 +42,14 @@ export async function runBuiltinOpTask(
       kind: 'builtin-op',
       kernel: { kind: 'builtin-op', op: kernel.op },
       params,
-      input: viewOf(input),
+      input: viewOf(input, 'input', false),
       ...(other === undefined ? {} : { other: other.view }),
-      ...(output === undefined ? {} : { output: viewOf(output) }),
+      ...(output === undefined ? {} : { output: viewOf(output, 'output', false) }),
     };
     let partials: unknown[];
-    if (input.meta.byteLength <= INLINE_BYTES) {
+    // File-backed rows are read (and written) on the worker threads only.
+    const resident = isResident(input) && isResident(output) && other?.view.file === undefined;
+    if (resident && input.meta.byteLength <= INLINE_BYTES) {
       partials = runBuiltinOpRequest({ ...request, blocks });
     } else {
       const results = await Promise.all(
@@ -59,18 +63,4 @@ export async function runBuiltinOpTask(
   } finally {
     other?.release(clean);
   }
-}
-
-/** The output partition's rows of a slice, copied from the input partition (the same index: see slicedPartition). */
-function copySlice(input: StoredPartition, output: StoredPartition, slice: BuiltinMapParams['slice']): void {
-  // An input partition outside the slice gives an output partition of no rows.
-  if (output.meta.rowCount === 0) return;
-  const rowBytes = colsOf(input.shape) * bytesPerElement(input.dtype);
-  const firstRow = output.meta.rowStart + slice.start - input.meta.rowStart;
-  const length = output.meta.rowCount * rowBytes;
-  new Uint8Array(output.buffer, 0, length).set(new Uint8Array(input.buffer, firstRow * rowBytes, length));
-}
-
-function viewOf(partition: StoredPartition): PartitionView {
-  return { buffer: partition.buffer, dtype: partition.dtype, rowStart: partition.meta.rowStart, cols: colsOf(partition.shape) };
 }

@@ -16,13 +16,14 @@ import {
 } from '@sharc/protocol';
 import type { KernelCache } from '../kernels/kernel-cache.js';
 import type { AgentTally } from '../metrics/agent-tally.js';
-import type { PartitionLease, PartitionStore, StoredPartition } from '../storage/partition-store.js';
+import type { PartitionLease, PartitionStore, ResidentPartition, StoredPartition } from '../storage/partition-store.js';
 import type { RequestResult, RequestWatch, WorkerPool } from '../workers/pool.js';
 import { reduceBuiltinBlocks } from '../workers/reduce-blocks.js';
-import type { Block, PartitionView, WorkerKernel } from '../workers/worker-protocol.js';
+import type { Block, WorkerKernel } from '../workers/worker-protocol.js';
 import { whenJobAborted } from './abort-fanout.js';
 import type { DroppedLines } from './job-output.js';
 import { blocksOf } from './blocks.js';
+import { checkFilesOf, residentViewOf, viewOf } from './partition-views.js';
 import { runBuiltinOpTask } from './run-builtin-op.js';
 
 /** Built-in reductions over partitions this small run on the agent's own thread: a worker hop would cost more. */
@@ -49,14 +50,16 @@ export interface TaskOutcome {
 /**
  * A built-in reduction over a small partition, run right here on the agent's own thread: its
  * outcome at once (no worker hop, nothing to cancel, no abort wiring), or undefined when the
- * task is not such a one. Throws what runTask would (the partition missing, bad params).
+ * task is not such a one (a file-backed partition never is: its rows are read on the worker
+ * threads). Throws what runTask would (the partition missing, bad params).
  */
 export function runInlineTask(task: Task, store: PartitionStore): TaskOutcome | undefined {
   const kernel = task.kernel;
   if (kernel.kind !== 'builtin' || task.output !== undefined) return undefined;
   const lease = store.acquire(task.arrayId, task.partitionIndex);
   try {
-    return lease.partition.meta.byteLength <= INLINE_BYTES ? reduceInline(kernel, lease.partition) : undefined;
+    const partition = lease.partition;
+    return partition.kind === 'resident' && partition.meta.byteLength <= INLINE_BYTES ? reduceInline(kernel, partition) : undefined;
   } finally {
     // Read only: the buffer is as clean as before.
     lease.release(true);
@@ -123,6 +126,8 @@ async function runOnPartition(
   const blocks = blocksOf(input);
   const watch = watchOf(task, input.meta, context);
   try {
+    // A file-backed partition's file changed since it was registered: the job fails now, naming it.
+    await checkFilesOf([input, output], task.with?.file);
     if (task.kernel.kind === 'builtin') return runBuiltinReduce(task.kernel, input, blocks, context, watch);
     if (task.kernel.kind === 'builtin-map' || task.kernel.kind === 'builtin-pair') return await runBuiltinOpTask(task, task.kernel, input, output, blocks, context, watch);
     const kernel = await moduleKernel(task, context, output === undefined ? [input.dtype] : [input.dtype, output.dtype]);
@@ -137,7 +142,7 @@ async function runOnPartition(
       const folded = await context.pool.run({ kind: 'combine', kernel: { ...kernel, exportName: combine }, partials }, context.signal, watch);
       return { partial: folded.partials[0], blocks: blocks.length };
     }
-    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output), claims }), context.signal, watch);
+    const results = await context.pool.runShared(blocks.length, (claims) => ({ kind: 'map', ...base, output: viewOf(output, 'output'), claims }), context.signal, watch);
     inBlockOrder(results, blocks.length);
     return { blocks: blocks.length };
   } catch (error) {
@@ -146,17 +151,17 @@ async function runOnPartition(
 }
 
 /** A built-in reduction over a partition of at most INLINE_BYTES, on this thread. */
-function reduceInline(builtin: BuiltinKernel, input: StoredPartition): TaskOutcome {
+function reduceInline(builtin: BuiltinKernel, input: ResidentPartition): TaskOutcome {
   // Any client may send a job: its op and params are checked against the array here too.
   checkBuiltinKernel(builtin, input.shape, true);
   const blocks = blocksOf(input);
   // No progress event: the result itself tells the coordinator these blocks are done.
-  const partials = reduceBuiltinBlocks(builtin, viewOf(input), blocks);
+  const partials = reduceBuiltinBlocks(builtin, residentViewOf(input), blocks);
   return { partial: foldOp(builtin, input.dtype, colsOf(input.shape), partials), blocks: blocks.length };
 }
 
 async function runBuiltinReduce(builtin: BuiltinKernel, input: StoredPartition, blocks: Block[], context: TaskContext, watch: RequestWatch): Promise<TaskOutcome> {
-  if (input.meta.byteLength <= INLINE_BYTES) return reduceInline(builtin, input);
+  if (input.kind === 'resident' && input.meta.byteLength <= INLINE_BYTES) return reduceInline(builtin, input);
   checkBuiltinKernel(builtin, input.shape, true);
   // Threads take the blocks one at a time (as for module kernels): a thread that starts late
   // or runs slow leaves its share to the others instead of holding the partition's end back.
@@ -222,16 +227,6 @@ async function moduleKernel(task: Task, context: TaskContext, dtypes: DType[]): 
   const path = await context.kernels.pathOf(kernel.hash);
   const exportName = kernel.kind === 'reduce' ? kernel.partial : kernel.kernel;
   return { kind: 'module', path, exportName, label: `${kernel.module}#${exportName}`, dtypes };
-}
-
-function viewOf(partition: StoredPartition): PartitionView {
-  return {
-    buffer: partition.buffer,
-    ...(partition.memory === undefined ? {} : { memory: partition.memory }),
-    dtype: partition.dtype,
-    rowStart: partition.meta.rowStart,
-    cols: colsOf(partition.shape),
-  };
 }
 
 /**

@@ -2,38 +2,39 @@ import { isPlainReduction, type BuiltinKernel, type BuiltinReduction, type OpPar
 import { builtinExports } from '../wasm/builtin-module.js';
 import { wasmReducer } from '../wasm/wasm-reducers.js';
 import { wasmStatistic } from '../wasm/wasm-statistics.js';
-import { blockView } from './block-view.js';
+import { openBlocks, type BlockSource } from './file-blocks.js';
 import { blockOpFor } from './ops/block-ops.js';
-import type { Block, PartitionView } from './worker-protocol.js';
+import type { Block, ResidentView } from './worker-protocol.js';
 
 /** One block's partial of a built-in op over a partition. */
 export type BuiltinBlockReducer = (block: Block) => OpPartial;
 
 /**
- * The loop computing a built-in op's partial of one block of `view`: the WebAssembly SIMD
- * module's when the partition lives in a WebAssembly.Memory and the module has the op, the JS
- * loop's otherwise (partitions too small or too big for one, see wasm/memory-layout.ts; ops the
- * module lacks, see ops/block-ops.ts). Used on worker threads and on the agent's own thread alike.
+ * The loop computing a built-in op's partial of one block of `source`: the WebAssembly SIMD
+ * module's when the block lives in a WebAssembly.Memory (the partition's, or the thread's
+ * window for a file-backed one) and the module has the op, the JS loop's otherwise (partitions
+ * too small or too big for one, see wasm/memory-layout.ts; ops the module lacks, see
+ * ops/block-ops.ts). Used on worker threads and on the agent's own thread alike. The memory is
+ * asked for each block: a file's window may be replaced by a larger one between blocks.
  */
-export function builtinBlockReducer(kernel: BuiltinKernel, view: PartitionView): BuiltinBlockReducer {
+export function builtinBlockReducer(kernel: BuiltinKernel, source: BlockSource): BuiltinBlockReducer {
   const wasmOp = wasmOpOf(kernel);
-  if (view.memory !== undefined && wasmOp !== undefined) {
-    const exports = builtinExports(view.memory);
-    const reducer = wasmReducer(wasmOp, view.dtype);
-    return (block) => reducer(exports, blockView(view, block));
-  }
-  const statistic = view.memory === undefined ? undefined : wasmStatistic(kernel, view.dtype, view.cols);
-  if (view.memory !== undefined && statistic !== undefined) {
-    const exports = builtinExports(view.memory);
-    return (block) => statistic(exports, blockView(view, block), block.rowStart * view.cols);
-  }
-  const blockOp = blockOpFor(kernel, view.dtype, view.cols);
-  return (block) => blockOp(blockView(view, block), block.rowStart * view.cols);
+  const { dtype, cols } = source;
+  const blockOp = blockOpFor(kernel, dtype, cols);
+  const reducer = wasmOp === undefined ? undefined : wasmReducer(wasmOp, dtype);
+  const statistic = reducer === undefined ? wasmStatistic(kernel, dtype, cols) : undefined;
+  return (block) => {
+    const values = source.rows(block);
+    const memory = source.memory;
+    if (memory !== undefined && reducer !== undefined) return reducer(builtinExports(memory), values);
+    if (memory !== undefined && statistic !== undefined) return statistic(builtinExports(memory), values, block.rowStart * cols);
+    return blockOp(values, block.rowStart * cols);
+  };
 }
 
-/** One built-in op's partials, one per block, in the order of `blocks` (see builtinBlockReducer). */
-export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: PartitionView, blocks: readonly Block[]): OpPartial[] {
-  return blocks.map(builtinBlockReducer(kernel, view));
+/** One built-in op's partials over a resident partition, one per block, in the order of `blocks` (see builtinBlockReducer). */
+export function reduceBuiltinBlocks(kernel: BuiltinKernel, view: ResidentView, blocks: readonly Block[]): OpPartial[] {
+  return blocks.map(builtinBlockReducer(kernel, openBlocks(view, 'input')));
 }
 
 /** The module's reduction computing `kernel`'s partial, if it has one (norm's partial is the sum of squares). */

@@ -1,4 +1,4 @@
-import type { BuiltinMap, BuiltinOp, BuiltinPairReduction, BuiltinParams, DType, ErrorData, Shape } from '@sharc/protocol/core';
+import type { BackingFile, BuiltinMap, BuiltinOp, BuiltinPairReduction, BuiltinParams, DType, ErrorData, Shape } from '@sharc/protocol/core';
 import type { WasmMemory } from '../wasm/wasm-api.js';
 
 /**
@@ -12,17 +12,51 @@ export interface Block {
   rowCount: number;
 }
 
-export interface PartitionView {
+/** A partition's rows in memory, shared with the agent and every thread. */
+export interface ResidentView {
   /** The partition's bytes start at 0; the buffer may be longer (see wasm/memory-layout.ts). */
   buffer: SharedArrayBuffer;
   /** The WebAssembly.Memory whose buffer `buffer` is, when the partition has one: built-ins run on it in place. */
   memory?: WasmMemory;
+  file?: undefined;
   dtype: DType;
   /** First row of the partition in the whole array. */
   rowStart: number;
   /** Columns per row. */
   cols: number;
 }
+
+/**
+ * Rows of a file-backed array (or a map output written to a file): row r of the array is at
+ * byte `file.dataOffset + r × rowBytes` of the file. The thread reads each block into a window
+ * of its own (workers/file-blocks.ts), or, `write`, writes the block the kernel filled there.
+ */
+export interface FileView {
+  file: BackingFile;
+  /** An output: the thread writes each block's rows into the file after the kernel ran. */
+  write?: boolean;
+  /**
+   * Rows a map wrote into the file: its modification time moved as they were written, so only
+   * its size is checked (the coordinator re-reads both when it commits the map).
+   */
+  written?: boolean;
+  /**
+   * Bytes of the partition this view stands for: the window is a WebAssembly.Memory when a
+   * resident partition of that size would be one (wasmPagesOf), so the built-ins take the same
+   * loops (and give the same bits) as over the resident array.
+   */
+  partitionBytes: number;
+  buffer?: undefined;
+  memory?: undefined;
+  dtype: DType;
+  /** First row of the partition in the whole array. */
+  rowStart: number;
+  /** Columns per row. */
+  cols: number;
+}
+
+/** A partition's rows as a thread sees them: in shared memory, or in a file read (written) block by block. */
+export type PartitionView = ResidentView | FileView;
 
 export type WorkerKernel =
   | { kind: 'builtin'; op: BuiltinOp; params?: BuiltinParams | undefined }

@@ -4,8 +4,8 @@
  * data (with the kernel's message and stack), never as a crash of the thread.
  */
 import { pathToFileURL } from 'node:url';
-import { KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
-import { blockView } from './block-view.js';
+import { FileFormatError, KernelError, assertSerialisable, colsOf, exportedFunction, foldOp, foldPartials, kernelFailure, toErrorData } from '@sharc/protocol/core';
+import { detachedFromWindow, openBlocks, type BlockSource } from './file-blocks.js';
 import { runBuiltinOpRequest } from './ops/op-request.js';
 import { builtinBlockReducer } from './reduce-blocks.js';
 import { threadOutput } from './thread-output.js';
@@ -55,6 +55,8 @@ async function forEachBlock(request: ReduceBlocksRequest | MapBlocksRequest, nex
       // A kernel that returns a value goes on to the next block at once; only a promise is awaited.
       if (isThenable(result)) await result;
     } catch (error) {
+      // A file-backed block that could not be read (the file changed): the file's fault, not the kernel's.
+      if (error instanceof FileFormatError) throw error;
       throw Object.assign(kernelFailure(error, request.kernel.kind === 'module' ? request.kernel.label : request.kernel.op, `on rows ${block.rowStart}..${block.rowStart + block.rowCount - 1}`), {
         rowStart: block.rowStart,
       });
@@ -79,7 +81,7 @@ async function fold(kernel: Extract<WorkerKernel, { kind: 'module' }>, partials:
 
 function serialisable(partial: unknown, label: string, block: Block): unknown {
   assertSerialisable(partial, `partial returned by ${label} for rows starting at ${block.rowStart}`);
-  return partial;
+  return detachedFromWindow(partial);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -89,50 +91,70 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 async function run(request: WorkerRequest): Promise<{ partials: unknown[]; blockIndexes?: number[] }> {
   switch (request.kind) {
     case 'reduce': {
-      const { kernel, input, shape, params } = request;
-      const partials: unknown[] = [];
-      if (kernel.kind === 'builtin') {
-        const reduceBlock = builtinBlockReducer(kernel, input);
-        const blockIndexes = await forEachBlock(request, (block) => void partials.push(reduceBlock(block)));
-        const ran = request.claims === undefined ? {} : { blockIndexes };
-        // Histogram counts add exactly, in any order: one partial per request instead of one
-        // bins-long array per block crossing back to the agent.
-        if (kernel.op === 'histogram' && partials.length > 1) return { partials: [foldOp(kernel, input.dtype, input.cols, partials)], ...ran };
-        return { partials, ...ran };
+      const input = openBlocks(request.input, 'input');
+      try {
+        return await reduce(request, input);
+      } finally {
+        input.close();
       }
-      const partial = await loadExport(kernel);
-      const cols = colsOf(shape);
-      const blockIndexes = await forEachBlock(request, (block) => {
-        const value = partial(blockView(input, block), { rowStart: block.rowStart, rowCount: block.rowCount, cols, shape, params });
-        if (!isThenable(value)) return void partials.push(serialisable(value, kernel.label, block));
-        return Promise.resolve(value).then((settled) => void partials.push(serialisable(settled, kernel.label, block)));
-      });
-      // A request that ran every block of its partition folds them: no trip to a thread for the combine.
-      if (request.combine === undefined || partials.length === 0 || blockIndexes.length < request.blocks.length) return { partials, blockIndexes };
-      const combine = { ...kernel, exportName: request.combine, label: `${kernel.label.split('#')[0] ?? kernel.label}#${request.combine}` };
-      return { partials: [await fold(combine, partials)] };
     }
     case 'map': {
-      const { kernel, input, output, shape, params } = request;
-      const fn = await loadExport(kernel);
-      const cols = colsOf(shape);
-      const blockIndexes = await forEachBlock(request, (block) =>
-        fn(blockView(input, block), blockView(output, block), { rowStart: block.rowStart, rowCount: block.rowCount, cols, shape, params }),
-      );
-      return { partials: [], blockIndexes };
-    }
-    case 'builtin-op': {
-      // Block by block, so that the agent hears of each as it is done.
-      const partials: unknown[] = [];
-      for (const block of request.blocks) {
-        for (const partial of runBuiltinOpRequest({ ...request, blocks: [block] })) partials.push(partial);
-        threadOutput.blockDone();
+      const input = openBlocks(request.input, 'input');
+      try {
+        const output = openBlocks(request.output, 'output');
+        try {
+          return await map(request, input, output);
+        } finally {
+          output.close();
+        }
+      } finally {
+        input.close();
       }
-      return { partials };
     }
+    case 'builtin-op':
+      // Block by block, so that the agent hears of each as it is done.
+      return { partials: runBuiltinOpRequest(request, () => threadOutput.blockDone()) };
     case 'combine':
       return { partials: [await fold(request.kernel, request.partials)] };
   }
+}
+
+async function reduce(request: ReduceBlocksRequest, input: BlockSource): Promise<{ partials: unknown[]; blockIndexes?: number[] }> {
+  const { kernel, shape, params } = request;
+  const partials: unknown[] = [];
+  if (kernel.kind === 'builtin') {
+    const reduceBlock = builtinBlockReducer(kernel, input);
+    const blockIndexes = await forEachBlock(request, (block) => void partials.push(reduceBlock(block)));
+    const ran = request.claims === undefined ? {} : { blockIndexes };
+    // Histogram counts add exactly, in any order: one partial per request instead of one
+    // bins-long array per block crossing back to the agent.
+    if (kernel.op === 'histogram' && partials.length > 1) return { partials: [foldOp(kernel, input.dtype, input.cols, partials)], ...ran };
+    return { partials, ...ran };
+  }
+  const partial = await loadExport(kernel);
+  const cols = colsOf(shape);
+  const blockIndexes = await forEachBlock(request, (block) => {
+    const value = partial(input.rows(block), { rowStart: block.rowStart, rowCount: block.rowCount, cols, shape, params });
+    if (!isThenable(value)) return void partials.push(serialisable(value, kernel.label, block));
+    return Promise.resolve(value).then((settled) => void partials.push(serialisable(settled, kernel.label, block)));
+  });
+  // A request that ran every block of its partition folds them: no trip to a thread for the combine.
+  if (request.combine === undefined || partials.length === 0 || blockIndexes.length < request.blocks.length) return { partials, blockIndexes };
+  const combine = { ...kernel, exportName: request.combine, label: `${kernel.label.split('#')[0] ?? kernel.label}#${request.combine}` };
+  return { partials: [await fold(combine, partials)] };
+}
+
+async function map(request: MapBlocksRequest, input: BlockSource, output: BlockSource): Promise<{ partials: unknown[]; blockIndexes: number[] }> {
+  const { kernel, shape, params } = request;
+  const fn = await loadExport(kernel);
+  const cols = colsOf(shape);
+  const blockIndexes = await forEachBlock(request, (block) => {
+    const result = fn(input.rows(block), output.rows(block), { rowStart: block.rowStart, rowCount: block.rowCount, cols, shape, params });
+    // A file output's rows go to the file once the kernel is done with them (awaited when it returns a promise).
+    if (!isThenable(result)) return output.written(block);
+    return Promise.resolve(result).then(() => output.written(block));
+  });
+  return { partials: [], blockIndexes };
 }
 
 export default async function handle(request: WorkerRequest): Promise<WorkerReply> {

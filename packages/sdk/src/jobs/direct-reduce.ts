@@ -123,7 +123,9 @@ export class DirectReducer {
 
   /** Runs a job: a reduce that can go direct goes direct, anything else through the coordinator. */
   run(spec: JobSpec, input: ArrayMeta, options: JobOptions, detached = false): Promise<JobResult> {
-    if (!this.enabled || !this.permitted || !goesDirect(spec) || input.partitions.length === 0 || (input.lostPartitions?.length ?? 0) > 0) {
+    // A file-backed array's partitions are streamed from its file by the threads; the
+    // coordinator's path has what that needs (a lost partition re-registered on another agent).
+    if (!this.enabled || !this.permitted || !goesDirect(spec) || input.partitions.length === 0 || (input.lostPartitions?.length ?? 0) > 0 || input.file !== undefined) {
       return this.jobs.run(spec, input, options, detached);
     }
     return this.runReduce(spec, input, options);

@@ -14,6 +14,7 @@ import {
 } from '@sharc/protocol';
 import { JOB_OPTION_KEYS, type JobOptions, type JobResult } from '../jobs/run-job.js';
 import { checkArrayRef, checkDetached, checkJobOptions, checkNewName } from '../validate.js';
+import { checkOutputFile } from '../files/file-backed.js';
 
 /**
  * The built-in operations that make a new stored array (astype, scale, clip, abs, sqrt, add,
@@ -31,8 +32,10 @@ export interface OpOptions extends JobOptions {
   replace?: boolean;
   /** Keep running if this client goes away (needs `name`); see MapOptions.detached. @default false */
   detached?: boolean;
+  /** Write the output to this `.npy` file on the agents' disk (a file-backed array); see MapOptions.file. @default held in memory */
+  file?: string;
 }
-export const OP_OPTION_KEYS = keysOf<OpOptions>()([...JOB_OPTION_KEYS, 'name', 'replace', 'detached']);
+export const OP_OPTION_KEYS = keysOf<OpOptions>()([...JOB_OPTION_KEYS, 'name', 'replace', 'detached', 'file']);
 
 /** `scale`'s options: the offset b of a·x + b, and the output's. */
 export interface ScaleOptions extends OpOptions {
@@ -113,6 +116,7 @@ export async function runBuiltinMap(
   const checked = checkJobOptions(options, { of: op, here: 'the options', keys: OP_OPTION_KEYS });
   if (checked.name !== undefined) checkNewName(checked.name);
   const detached = checkDetached(checked.detached, checked.name, 'map');
+  const outputFile = checked.file === undefined ? undefined : checkOutputFile(checked.file, op);
   const output = builtinMapOutput(op, params, array, other);
   const done = await run(
     {
@@ -124,6 +128,7 @@ export async function runBuiltinMap(
       ...(other === undefined ? {} : { with: { arrayId: other.id } }),
       ...(checked.name === undefined ? {} : { outputName: checked.name }),
       ...(checked.replace === undefined ? {} : { replace: checked.replace }),
+      ...(outputFile === undefined ? {} : { outputFile }),
     },
     array,
     checked,
