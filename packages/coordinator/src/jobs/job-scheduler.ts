@@ -6,6 +6,7 @@ import {
   checkBuiltinKernel,
   NoAgentsError,
   bytesPerElement,
+  colsOf,
   isSubjectToken,
   parseShape,
   holdersOf,
@@ -14,6 +15,7 @@ import {
   toErrorData,
   fromErrorData,
   type ErrorData,
+  type PartitionMeta,
   type ArrayMeta,
   type BackingFile,
   type DType,
@@ -603,8 +605,24 @@ export class JobScheduler {
   private async outputFileWritten(output: ArrayMeta, file: BackingFile): Promise<void> {
     const agentId = this.deps.arrays.partition(output.id, 0)?.agentId ?? this.deps.agents.alive()[0]?.id;
     if (agentId === undefined) throw new NoAgentsError('no agent is alive to read the output file', { retryable: true });
-    const written = await this.deps.client.control(agentId, { type: 'file.inspect', source: { path: file.path, format: 'npy' } });
-    this.deps.arrays.fileWritten(output.id, { ...file, size: written.size, mtimeMs: written.mtimeMs });
+    const source = { path: file.path, format: 'npy' as const };
+    const written = await this.deps.client.control(agentId, { type: 'file.inspect', source });
+    const final = { ...file, size: written.size, mtimeMs: written.mtimeMs };
+    this.deps.arrays.fileWritten(output.id, final);
+    // The agents wrote it, so they checked only its size: from now on they check its time too,
+    // as for any file-backed array (partition.load of a partition held for the same file).
+    const rowBytes = colsOf(output.shape) * bytesPerElement(output.dtype);
+    const byAgent = new Map<string, PartitionMeta[]>();
+    for (const p of this.deps.arrays.find(output.id)?.meta.partitions ?? []) byAgent.set(p.agentId, [...(byAgent.get(p.agentId) ?? []), p]);
+    await Promise.all(
+      [...byAgent].map(async ([id, partitions]) => {
+        for (const partition of partitions) {
+          await this.deps.client
+            .control(id, { type: 'partition.load', arrayId: output.id, dtype: output.dtype, shape: output.shape, partition, source, dataOffset: final.dataOffset + partition.rowStart * rowBytes, file: final })
+            .catch((error: unknown) => this.deps.logger.warn("an agent could not check a map's output file from now on", { array: output.name, agentId: id, error: toErrorData(error) }));
+        }
+      }),
+    );
   }
 
   /** A map's output: the same row ranges on the same agents as its input, so no byte moves. */
