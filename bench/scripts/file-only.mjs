@@ -4,11 +4,14 @@
 import { CleanupStack } from '../dist/src/cleanup.js';
 import { measureFileSection } from '../dist/src/file/measure.js';
 import { fileMeasurements, fileTextTable } from '../dist/src/file/rows.js';
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 const cleanup = new CleanupStack();
 const start = performance.now();
 const progress = (message) => console.log(`${((performance.now() - start) / 1000).toFixed(1)} s  ${message}`);
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => cleanup.stopAll().finally(() => process.exit(1)));
+// Other work on the machine skews every figure: say how busy it was.
+progress(`load average ${os.loadavg().map((load) => load.toFixed(2)).join(' ')} on ${os.availableParallelism()} cores`);
 let code = 1;
 try {
   const section = await measureFileSection(cleanup, progress);

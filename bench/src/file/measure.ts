@@ -62,6 +62,8 @@ export interface FileSection {
   /** VmHWM and VmRSS of each agent process at the end, bytes. */
   agents: Array<{ name: string; pid: number; peakRssBytes: number; rssBytes: number }>;
   numpyVersion: string;
+  /** Why sharc's runs stopped (dd's and numpy's are still there); absent when every run worked. */
+  sharcError?: string;
 }
 
 /** Runs the section, or says why it could not (not enough disk for the file). */
@@ -82,8 +84,6 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
     const sharcSum = () => sharcFileSum(cluster, file.path);
     const raw = async (): Promise<Timed> => ({ ms: (await rawRead(file.path)).ms });
 
-    progress('file: one untimed sharc run (starts the threads, reads the file once)');
-    await sharcSum();
     const result: FileSection = {
       file,
       coldMethod,
@@ -95,9 +95,22 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
       agents: [],
       numpyVersion,
     };
+    // A failing sharc run ends sharc's runs, not the section: dd and numpy are still reported.
+    const trySharc = async (what: string): Promise<SumRun | undefined> => {
+      if (result.sharcError !== undefined) return undefined;
+      try {
+        return await sharcSum();
+      } catch (error) {
+        result.sharcError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+        progress(`file: sharc ${what} FAILED (dd and numpy go on): ${result.sharcError}`);
+        return undefined;
+      }
+    };
+    progress('file: one untimed sharc run (starts the threads, reads the file once)');
+    if ((await trySharc('untimed run')) === undefined) await rawRead(file.path);
     for (const cache of ['warm', 'cold'] as const) {
       for (let run = 1; run <= FILE_RUNS; run++) {
-        progress(`file: ${cache} round ${run} of ${FILE_RUNS}: dd, numpy, sharc`);
+        progress(`file: ${cache} round ${run} of ${FILE_RUNS}: dd, numpy${result.sharcError === undefined ? ', sharc' : ''}`);
         const before = async () => {
           collectGarbage();
           if (cache === 'warm') return {};
@@ -108,10 +121,12 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
         for (const [runs, work] of [
           [result.raw, raw],
           [result.numpy, numpySum],
-          [result.sharc, sharcSum],
+          [result.sharc, () => trySharc(`${cache} run ${run}`)],
         ] as const) {
+          if (runs === result.sharc && result.sharcError !== undefined) continue;
           const state = await before();
-          (runs[cache] as Timed[]).push({ ...(await work()), ...state });
+          const timed = await work();
+          if (timed !== undefined) (runs[cache] as Timed[]).push({ ...timed, ...state });
         }
       }
     }

@@ -1,5 +1,5 @@
 import { GIB, MIB, relativeDifference } from '../data.js';
-import type { Measurement } from '../measurement.js';
+import { failedMeasurement, type Measurement } from '../measurement.js';
 import { gigabytesPerSecond } from '../timing.js';
 import type { Skipped } from './data-file.js';
 import { FILE_RUNS, type FileSection, type SumRun, type Timed } from './measure.js';
@@ -10,10 +10,10 @@ export const FILE_TARGETS = { coldVsRaw: 0.9, warmVsNumpy: 1.5 } as const;
 /** sharc and numpy sum in different orders (blocks and threads vs numpy's pairwise sum): rounding, nothing more. */
 export const MAX_SUM_DIFFERENCE = 1e-9;
 
+/** The median run's time; NaN when there are no runs (sharc's, when they failed), which prints as '–'. */
 function median(runs: readonly Timed[]): number {
   const sorted = runs.map((run) => run.ms).sort((a, b) => a - b);
-  if (sorted.length === 0) throw new RangeError('median of no runs');
-  return sorted[Math.floor(sorted.length / 2)]!;
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 /** The section's figures: medians, rates, ratios, the sum check. */
@@ -23,14 +23,17 @@ export function fileFigures(section: FileSection) {
   const rates = {
     raw: { warm: rate(file.fileBytes, section.raw.warm), cold: rate(file.fileBytes, section.raw.cold) },
     numpy: { warm: rate(file.dataBytes, section.numpy.warm), cold: rate(file.dataBytes, section.numpy.cold) },
-    sharc: { warm: rate(file.dataBytes, section.sharc.warm), cold: rate(file.dataBytes, section.sharc.cold) },
+    sharc: {
+      warm: section.sharc.warm.length === FILE_RUNS ? rate(file.dataBytes, section.sharc.warm) : Number.NaN,
+      cold: section.sharc.cold.length === FILE_RUNS ? rate(file.dataBytes, section.sharc.cold) : Number.NaN,
+    },
   };
   const coldVsRaw = rates.sharc.cold / rates.raw.cold;
   const warmVsNumpy = rates.sharc.warm / rates.numpy.warm;
   const numpyResult = section.numpy.warm[0]?.result ?? Number.NaN;
   const sharcResults = [...section.sharc.warm, ...section.sharc.cold].map((run) => run.result);
-  const sumDifference = Math.max(...sharcResults.map((result) => relativeDifference(result, numpyResult)));
-  const peakRssBytes = Math.max(...section.agents.map((agent) => agent.peakRssBytes));
+  const sumDifference = sharcResults.length === 0 ? Number.NaN : Math.max(...sharcResults.map((result) => relativeDifference(result, numpyResult)));
+  const peakRssBytes = section.agents.length === 0 ? Number.NaN : Math.max(...section.agents.map((agent) => agent.peakRssBytes));
   return {
     rates,
     coldVsRaw,
@@ -55,34 +58,45 @@ export function fileMeasurements(section: FileSection | Skipped): Measurement[] 
   }
   const figures = fileFigures(section);
   const what = about(section);
-  const runs = (name: 'raw' | 'numpy' | 'sharc') => ({ warmRunsMs: section[name].warm, coldRunsMs: section[name].cold });
+  const runs = (name: 'raw' | 'numpy' | 'sharc') => ({ warmRuns: section[name].warm, coldRuns: section[name].cold });
   const rateRow = (subject: string, value: number, details: Record<string, unknown>): Measurement => ({ benchmark: 'file', subject, value, unit: 'GB/s', details });
   return [
     rateRow(`raw read, dd bs=16M, ${what}, cold`, figures.rates.raw.cold, runs('raw')),
     rateRow(`raw read, dd bs=16M, ${what}, warm`, figures.rates.raw.warm, runs('raw')),
     rateRow(`numpy.load(mmap_mode='r').sum(), ${what}, cold`, figures.rates.numpy.cold, runs('numpy')),
     rateRow(`numpy.load(mmap_mode='r').sum(), ${what}, warm`, figures.rates.numpy.warm, runs('numpy')),
+    ...sharcRows(section, figures, what),
+  ];
+}
+
+function sharcRows(section: FileSection, figures: ReturnType<typeof fileFigures>, what: string): Measurement[] {
+  const runs = { warmRuns: section.sharc.warm, coldRuns: section.sharc.cold };
+  const sharc = `reduce 'sum' over fromFile(…, { resident: ${section.loadMode === 'stream' ? 'false' : 'true'} }), ${what}`;
+  if (section.sharcError !== undefined) {
+    return [failedMeasurement('file', `${sharc}, ${section.cluster}`, new Error(section.sharcError))];
+  }
+  return [
     {
       benchmark: 'file',
-      subject: `reduce 'sum' over fromFile(…, { resident: ${section.loadMode === 'stream' ? 'false' : 'true'} }), ${what}, cold, ${section.cluster}`,
+      subject: `${sharc}, cold, ${section.cluster}`,
       value: figures.rates.sharc.cold,
       unit: 'GB/s',
       baseline: { label: 'dd, cold', value: figures.rates.raw.cold, unit: 'GB/s' },
       ratio: figures.coldVsRaw,
       target: `ratio ≥ ${FILE_TARGETS.coldVsRaw}, sum = numpy's`,
       pass: figures.coldVsRaw >= FILE_TARGETS.coldVsRaw && figures.sumCorrect,
-      details: { ...runs('sharc'), coldMethod: section.coldMethod },
+      details: { ...runs, coldMethod: section.coldMethod },
     },
     {
       benchmark: 'file',
-      subject: `reduce 'sum' over fromFile(…, { resident: ${section.loadMode === 'stream' ? 'false' : 'true'} }), ${what}, warm, ${section.cluster}`,
+      subject: `${sharc}, warm, ${section.cluster}`,
       value: figures.rates.sharc.warm,
       unit: 'GB/s',
       baseline: { label: 'numpy.memmap, warm', value: figures.rates.numpy.warm, unit: 'GB/s' },
       ratio: figures.warmVsNumpy,
       target: `ratio ≥ ${FILE_TARGETS.warmVsNumpy}, sum = numpy's`,
       pass: figures.warmVsNumpy >= FILE_TARGETS.warmVsNumpy && figures.sumCorrect,
-      details: { ...runs('sharc'), sharcResult: figures.sharcResult, numpyResult: figures.numpyResult, relativeDifference: figures.sumDifference },
+      details: { ...runs, sharcResult: figures.sharcResult, numpyResult: figures.numpyResult, relativeDifference: figures.sumDifference },
     },
     {
       benchmark: 'file',
@@ -101,11 +115,12 @@ export function fileTextTable(section: FileSection | Skipped): string {
   const { file } = section;
   const figures = fileFigures(section);
   const verdict = (pass: boolean) => (pass ? 'PASS' : 'MISS');
-  const cell = (rate: number) => `${rate.toFixed(2)} GB/s`.padStart(11);
+  const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+  const cell = (rate: number) => `${fixed(rate, 2)} GB/s`.padStart(11);
   const line = (label: string, rates: { cold: number; warm: number }) => `${label.padEnd(48)}${cell(rates.cold)}  ${cell(rates.warm)}`;
   const sharcLabel = `sharc reduce 'sum', resident: ${section.loadMode === 'stream' ? 'false' : 'true'}`;
   const loadMs = (runs: readonly SumRun[]) => median(runs.map((run) => ({ ms: run.loadMs ?? Number.NaN })));
-  const loadCell = (runs: readonly SumRun[]) => `${loadMs(runs).toFixed(1)} ms`.padStart(11);
+  const loadCell = (runs: readonly SumRun[]) => `${fixed(loadMs(runs), 1)} ms`.padStart(11);
   return [
     `file: ${file.path}, ${file.fileBytes.toLocaleString('en-US')} bytes (${(file.dataBytes / GIB).toFixed(2)} GiB float64), ` +
       (file.reused ? 'reused from an earlier run' : `written by numpy in this run (${((file.createMs ?? 0) / 1000).toFixed(1)} s)`),
@@ -119,8 +134,9 @@ export function fileTextTable(section: FileSection | Skipped): string {
     line(sharcLabel, figures.rates.sharc),
     `${'sharc fromFile before it (timed apart)'.padEnd(48)}${loadCell(section.sharc.cold)}  ${loadCell(section.sharc.warm)}`,
     '',
-    `sharc cold / raw read cold:   ${figures.coldVsRaw.toFixed(2)}  (target ≥ ${FILE_TARGETS.coldVsRaw}): ${verdict(figures.coldVsRaw >= FILE_TARGETS.coldVsRaw)}`,
-    `sharc warm / numpy.memmap warm: ${figures.warmVsNumpy.toFixed(2)}  (target ≥ ${FILE_TARGETS.warmVsNumpy}): ${verdict(figures.warmVsNumpy >= FILE_TARGETS.warmVsNumpy)}`,
+    ...(section.sharcError === undefined ? [] : [`sharc: FAILED: ${section.sharcError}`]),
+    `sharc cold / raw read cold:   ${fixed(figures.coldVsRaw, 2)}  (target ≥ ${FILE_TARGETS.coldVsRaw}): ${verdict(figures.coldVsRaw >= FILE_TARGETS.coldVsRaw)}`,
+    `sharc warm / numpy.memmap warm: ${fixed(figures.warmVsNumpy, 2)}  (target ≥ ${FILE_TARGETS.warmVsNumpy}): ${verdict(figures.warmVsNumpy >= FILE_TARGETS.warmVsNumpy)}`,
     `sum: sharc ${figures.sharcResult} numpy ${figures.numpyResult}, relative difference ${figures.sumDifference.toExponential(1)} ` +
       `(≤ ${MAX_SUM_DIFFERENCE}): ${verdict(figures.sumCorrect)}`,
     ...section.agents.map(
