@@ -27,7 +27,7 @@ import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASEL
 import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
 import { LATENCY_IN_FLIGHT, MANY_AT_ONCE, LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
 import { measureFileSection } from './file/measure.js';
-import { fileMeasurements, fileTextTable } from './file/rows.js';
+import { fileMarkdown, fileMeasurements, fileTextTable } from './file/rows.js';
 import { failedMeasurement, type Measurement } from './measurement.js';
 import { OPS } from './ops/list.js';
 import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } from './ops/measure.js';
@@ -168,7 +168,7 @@ async function main(): Promise<number> {
   const fileTable = file === undefined ? 'file section failed: see its row' : fileTextTable(file);
   process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n${fileTable}\n\n${scaleTextTable(scale)}\n\n`);
   const written = await writeReports(machineInfo(date, busyPercent), measurements, notes, ops, [
-    { title: 'Files larger than memory: reduce over a file-backed array', table: ['```text', fileTable, '```'].join('\n') },
+    { title: 'Files larger than memory: reduce over a file-backed array', table: fileMarkdown(file) },
     { title: 'Scale: one coordinator against simulated agents', table: scaleTextTable(scale) },
   ]);
   progress(`wrote ${written.join(' and ')}`);

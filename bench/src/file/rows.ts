@@ -146,3 +146,26 @@ export function fileTextTable(section: FileSection | Skipped): string {
     ),
   ].join('\n');
 }
+
+/** What each line of the file section means: written above its table in RESULTS.md. */
+export const FILE_SECTION_LEGEND = [
+  "Issue 13: `reduce 'sum'` over a float64 `.npy` of 4 GiB opened with `fromFile(FILE, { resident: false })` (a file-backed",
+  'array: nothing loaded up front; the worker threads read and sum it block by block), next to the raw read rate and to',
+  'numpy\'s recipe for an array on disk, all measured in the same run over the same file (bench/.data, written once by numpy and reused).',
+  '',
+  '- **raw read**: `dd if=FILE of=/dev/null bs=16M`, dd\'s own time: what the disk (cold) or the page cache (warm) gives one reader.',
+  "- **numpy**: `numpy.load(FILE, mmap_mode='r').sum()` in one `/usr/bin/python3` process, timed inside python (open + sum).",
+  "- **sharc**: each run is `fromFile` (timed apart: registering the file's row ranges), `reduce(ref, 'sum')` (the figure), `delete`;",
+  '  1 agent process × 2 worker threads over NATS (both cores stream and sum; one agent holds every partition, so its peak RSS is',
+  "  the cluster's whole streaming memory). One untimed run first.",
+  '- **cold**: the page cache dropped before every cold run of each of the three (`sync; echo 3 > /proc/sys/vm/drop_caches` as',
+  '  root, else `dd if=FILE iflag=nocache count=0`); **warm**: the file was just read. Median of 3; rounds run dd, numpy, sharc in turn.',
+  '- **targets**: sharc cold ≥ 0.9 × raw read cold; sharc warm ≥ 1.5 × numpy warm; both need sharc\'s sum = numpy\'s (relative 1e-9:',
+  '  the two sum in different orders). **peak RSS**: VmHWM of the agent process at the end, next to the file size.',
+].join('\n');
+
+/** The section for RESULTS.md: the legend, then the text table. */
+export function fileMarkdown(section: FileSection | Skipped | undefined): string {
+  const table = section === undefined ? 'file section failed: see its row in the table above' : fileTextTable(section);
+  return [FILE_SECTION_LEGEND, '', '```text', table, '```'].join('\n');
+}
