@@ -25,9 +25,12 @@ export const FILE_RUNS = 3;
  * backed partition is read block by block by the thread that sums it), and every partition goes
  * to that one agent, whose peak RSS is then the whole cluster's streaming memory. 2 agents × 1
  * thread would use the same 2 cores, plus a second agent main thread and NATS connection
- * competing for them.
+ * competing for them. SHARC_BENCH_FILE_AGENTS and SHARC_BENCH_FILE_THREADS change it (comparing).
  */
-export const FILE_CLUSTER = { agents: 1, threads: 2 } as const;
+export const FILE_CLUSTER = {
+  agents: Number(process.env.SHARC_BENCH_FILE_AGENTS ?? 1),
+  threads: Number(process.env.SHARC_BENCH_FILE_THREADS ?? 2),
+};
 /**
  * How sharc loads the file: 'stream' is `fromFile(FILE, { resident: false })` (the issue's
  * file-backed array); 'resident' (SHARC_BENCH_FILE_RESIDENT=1) loads it whole into the agent's
@@ -72,7 +75,7 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
   if ('skipped' in file) return file;
   const coldMethod = await chooseColdMethod(file.path);
   progress(`file: cold runs drop the page cache with ${coldMethod}; sharc loads with ${FILE_LOAD_MODE === 'stream' ? 'fromFile(FILE, { resident: false })' : 'fromFile(FILE) (resident)'}`);
-  const clusterText = `${FILE_CLUSTER.agents} agent process × ${FILE_CLUSTER.threads} threads (NATS)`;
+  const clusterText = `${FILE_CLUSTER.agents} agent process${FILE_CLUSTER.agents === 1 ? '' : 'es'} × ${FILE_CLUSTER.threads} thread${FILE_CLUSTER.threads === 1 ? '' : 's'} (NATS)`;
   return withProcessCluster(cleanup, FILE_CLUSTER, async (cluster, processes) => {
     let numpyVersion = 'unknown';
     const numpySum = async (): Promise<SumRun> => {
