@@ -124,7 +124,7 @@ export function fileTextTable(section: FileSection | Skipped): string {
   return [
     `file: ${file.path}, ${file.fileBytes.toLocaleString('en-US')} bytes (${(file.dataBytes / GIB).toFixed(2)} GiB float64), ` +
       (file.reused ? 'reused from an earlier run' : `written by numpy in this run (${((file.createMs ?? 0) / 1000).toFixed(1)} s)`),
-    `cold: ${COLD_METHOD_TEXT[section.coldMethod]} before each cold run; warm: read just before; median of ${FILE_RUNS} runs; GB = 10^9 bytes`,
+    `cold: ${COLD_METHOD_TEXT[section.coldMethod]} before each cold run${coldCheck(section)}; warm: read just before; median of ${FILE_RUNS} runs; GB = 10^9 bytes`,
     `sharc: ${section.cluster}; each run: fromFile (timed apart), reduce 'sum' (the figure), delete` +
       (section.loadMode === 'resident' ? '; resident: the load reads the file, the reduce reads memory (cold applies to the load only)' : ''),
     '',
@@ -145,6 +145,13 @@ export function fileTextTable(section: FileSection | Skipped): string {
         `file ${(file.fileBytes / MIB).toFixed(0)} MiB`,
     ),
   ].join('\n');
+}
+
+/** How much of the file was still cached when a cold run started (fincore), the proof it started cold. */
+function coldCheck(section: FileSection): string {
+  const cached = [...section.raw.cold, ...section.numpy.cold, ...section.sharc.cold].map((run) => run.cachedBefore);
+  if (cached.length === 0 || cached.some((bytes) => bytes === undefined)) return ' (fincore not installed: not checked)';
+  return ` (fincore: at most ${(Math.max(...(cached as number[])) / MIB).toFixed(1)} MiB of the file cached when one started)`;
 }
 
 /** What each line of the file section means: written above its table in RESULTS.md. */
