@@ -16,7 +16,7 @@ let code = 1;
 try {
   const section = await measureFileSection(cleanup, progress);
   console.log(`\n${fileTextTable(section)}\n`);
-  for (const row of fileMeasurements(section)) console.log(JSON.stringify({ ...row, details: undefined }));
+  for (const row of fileMeasurements(section)) console.log(JSON.stringify(row));
   code = 0;
 } catch (error) {
   console.error(error);
