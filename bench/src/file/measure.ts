@@ -65,6 +65,8 @@ export interface FileSection {
   /** VmHWM and VmRSS of each agent process at the end, bytes. */
   agents: Array<{ name: string; pid: number; peakRssBytes: number; rssBytes: number }>;
   numpyVersion: string;
+  /** The array's partitions (fromFile's default). */
+  partitions: number;
   /** Why sharc's runs stopped (dd's and numpy's are still there); absent when every run worked. */
   sharcError?: string;
 }
@@ -97,6 +99,7 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
       sharc: { warm: [], cold: [] },
       agents: [],
       numpyVersion,
+      partitions: 0,
     };
     // A failing sharc run ends sharc's runs, not the section: dd and numpy are still reported.
     const trySharc = async (what: string): Promise<SumRun | undefined> => {
@@ -134,6 +137,7 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
       }
     }
     result.numpyVersion = numpyVersion;
+    result.partitions = partitions;
     result.agents = await agentMemory(processes);
     return result;
   });
@@ -144,6 +148,9 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
  * delete. The load is timed apart: for a file-backed array it only registers the file's row
  * ranges; for a resident one it reads the whole file.
  */
+/** Partitions of the last array loaded (the coordinator's default for the file's size), for the report. */
+let partitions = 0;
+
 async function sharcFileSum(cluster: Cluster, file: string): Promise<SumRun> {
   // `resident` is the SDK's option for file-backed arrays (issue 13); spelled out loosely so the
   // bench builds against an SDK with or without it. The resident mode passes nothing (fromFile's default).
@@ -151,6 +158,13 @@ async function sharcFileSum(cluster: Cluster, file: string): Promise<SumRun> {
   const loadStart = performance.now();
   const array = await cluster.fromFile(file, options);
   try {
+    // A file-backed array carries its BackingFile (ArrayRef.file, issue 13): a load that quietly
+    // came back resident would measure memory, not the file.
+    const backing = (array as unknown as { file?: unknown }).file;
+    if ((FILE_LOAD_MODE === 'stream') !== (backing !== undefined)) {
+      throw new Error(`fromFile(${JSON.stringify(options)}) gave an array that is ${backing === undefined ? 'resident' : 'file-backed'}`);
+    }
+    partitions = array.partitions;
     const start = performance.now();
     const result = Number(await cluster.reduce(array, 'sum'));
     const end = performance.now();

@@ -125,7 +125,7 @@ export function fileTextTable(section: FileSection | Skipped): string {
     `file: ${file.path}, ${file.fileBytes.toLocaleString('en-US')} bytes (${(file.dataBytes / GIB).toFixed(2)} GiB float64), ` +
       (file.reused ? 'reused from an earlier run' : `written by numpy in this run (${((file.createMs ?? 0) / 1000).toFixed(1)} s)`),
     `cold: ${COLD_METHOD_TEXT[section.coldMethod]} before each cold run${coldCheck(section)}; warm: read just before; median of ${FILE_RUNS} runs; GB = 10^9 bytes`,
-    `sharc: ${section.cluster}; each run: fromFile (timed apart), reduce 'sum' (the figure), delete` +
+    `sharc: ${section.cluster}, ${section.partitions} partitions; each run: fromFile (timed apart), reduce 'sum' (the figure), delete` +
       (section.loadMode === 'resident' ? '; resident: the load reads the file, the reduce reads memory (cold applies to the load only)' : ''),
     '',
     `${''.padEnd(48)}${'cold'.padStart(11)}  ${'warm'.padStart(11)}`,
