@@ -48,6 +48,8 @@ export interface SumRun extends Timed {
   result: number;
   /** sharc only: fromFile before the reduce (registering the file; for 'resident', reading it all). */
   loadMs?: number;
+  /** sharc only: the array's partitions (fromFile's default for the file's size). */
+  partitions?: number;
 }
 export interface Runs<T extends Timed> {
   warm: T[];
@@ -137,7 +139,7 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
       }
     }
     result.numpyVersion = numpyVersion;
-    result.partitions = partitions;
+    result.partitions = result.sharc.warm[0]?.partitions ?? 0;
     result.agents = await agentMemory(processes);
     return result;
   });
@@ -148,9 +150,6 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
  * delete. The load is timed apart: for a file-backed array it only registers the file's row
  * ranges; for a resident one it reads the whole file.
  */
-/** Partitions of the last array loaded (the coordinator's default for the file's size), for the report. */
-let partitions = 0;
-
 async function sharcFileSum(cluster: Cluster, file: string): Promise<SumRun> {
   // `resident` is the SDK's option for file-backed arrays (issue 13); spelled out loosely so the
   // bench builds against an SDK with or without it. The resident mode passes nothing (fromFile's default).
@@ -164,11 +163,10 @@ async function sharcFileSum(cluster: Cluster, file: string): Promise<SumRun> {
     if ((FILE_LOAD_MODE === 'stream') !== (backing !== undefined)) {
       throw new Error(`fromFile(${JSON.stringify(options)}) gave an array that is ${backing === undefined ? 'resident' : 'file-backed'}`);
     }
-    partitions = array.partitions;
     const start = performance.now();
     const result = Number(await cluster.reduce(array, 'sum'));
     const end = performance.now();
-    return { ms: end - start, loadMs: start - loadStart, result };
+    return { ms: end - start, loadMs: start - loadStart, result, partitions: array.partitions };
   } finally {
     await array.delete();
   }
