@@ -64,6 +64,8 @@ export async function prepareDataFile(cleanup: CleanupStack, progress: (message:
     progress(`file: ${file} is not the expected float64 [${elements}] (${existing.fileBytes} bytes): writing it again`);
     await rm(file);
   }
+  // What an interrupted creation left (numpy writes FILE.partial, then renames it): its room is free again.
+  await rm(`${file}.partial`, { force: true });
   const disk = await statfs(DATA_DIR);
   const free = disk.bavail * disk.bsize;
   const needed = dataBytes + DISK_HEADROOM_BYTES;
