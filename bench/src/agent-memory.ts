@@ -47,7 +47,7 @@ export async function measureAgentMemory(data: Float64Array, cleanup: CleanupSta
 }
 
 /** The VmRSS and VmHWM lines of /proc/<pid>/status, in bytes. */
-async function processStatus(pid: number): Promise<{ VmRSS: number; VmHWM: number }> {
+export async function processStatus(pid: number): Promise<{ VmRSS: number; VmHWM: number }> {
   const text = await readFile(`/proc/${pid}/status`, 'utf8');
   const kibibytes = (field: string) => {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(text);

@@ -1,6 +1,6 @@
 /** One line of the results table. Figures are numbers here; formatting happens in report.ts. */
 export interface Measurement {
-  benchmark: 'compute' | 'ops' | 'latency' | 'transfer' | 'memory' | 'partitions' | 'scale';
+  benchmark: 'compute' | 'ops' | 'latency' | 'transfer' | 'memory' | 'partitions' | 'scale' | 'file';
   /** What was measured, e.g. "reduce 'sumsq', 2 agent processes × 1 thread". */
   subject: string;
   value: number;

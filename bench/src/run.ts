@@ -9,7 +9,10 @@
  * 3. transfer  put / toArray of 1 GiB vs raw TCP loopback to another node process
  * 4. memory    agent RSS holding 1 GiB with 1, 2 and 8 threads
  * 5. partitions put / reduce / map / toArray of 2 MiB in 100 … 100,000 partitions, on 2 agent processes
- * 6. scale     the coordinator against 10, 100 and 1,000 simulated agents: registration, heartbeats,
+ * 6. file      reduce 'sum' over a file-backed 4 GiB float64 .npy (fromFile { resident: false }) on 1 agent
+ *              process × 2 threads, page cache warm and cold, vs dd's raw read rate and
+ *              numpy.load(mmap_mode='r').sum() over the same file, with the agent's peak RSS (its own table)
+ * 7. scale     the coordinator against 10, 100 and 1,000 simulated agents: registration, heartbeats,
  *              CPU and RSS, placing a 100,000-partition array, jobs across all agents, 10 % killed
  *              at once (its own table)
  *
@@ -23,6 +26,8 @@ import { withEmbeddedCluster, withProcessCluster } from './clusters.js';
 import { computeMeasurements, measureBaselineCompute, measureSharcCompute, BASELINE_THREADS, COMPUTE_RUNS, COMPUTE_WARMUPS } from './compute.js';
 import { ELEMENTS_PER_GIB, sharedTestData } from './data.js';
 import { LATENCY_IN_FLIGHT, MANY_AT_ONCE, LATENCY_ITERATIONS, LATENCY_WARMUPS, latencyMeasurements, measureTinyJobLatency } from './latency.js';
+import { measureFileSection } from './file/measure.js';
+import { fileMarkdown, fileMeasurements, fileTextTable } from './file/rows.js';
 import { failedMeasurement, type Measurement } from './measurement.js';
 import { OPS } from './ops/list.js';
 import { measureCOps, measureNumpyBaseline, opsNotes, OPS_RUNS, OPS_WARMUPS } from './ops/measure.js';
@@ -101,6 +106,8 @@ async function main(): Promise<number> {
     })),
   );
   const memory = await attempt('memory', '1 agent process, threads 1, 2, 8', () => measureAgentMemory(data, cleanup));
+  const file = await attempt('file', "reduce 'sum' over a file-backed .npy, warm and cold, vs dd and numpy.memmap", () => measureFileSection(cleanup, progress));
+  if (file !== undefined && 'skipped' in file) progress(`file: section SKIPPED: ${file.skipped}`);
   const scale: ScaleRow[] = [];
   for (const agents of SCALE_AGENT_COUNTS) {
     const row = await attempt('scale', `${agents} simulated agents`, () => measureScale(cleanup, agents, progress));
@@ -122,6 +129,7 @@ async function main(): Promise<number> {
   }
   if (memory !== undefined) measurements.push(...agentMemoryMeasurements(memory));
   if (onProcesses?.partitions !== undefined) measurements.push(...partitionMeasurements(ON_PROCESSES, onProcesses.partitions));
+  if (file !== undefined) measurements.push(...fileMeasurements(file));
   measurements.push(...scaleMeasurements(scale));
   measurements.push(...failures);
 
@@ -140,6 +148,11 @@ async function main(): Promise<number> {
       "reduce 'sum', map `a.scale(2)`, toArray of the map's output; ms per 1,000 partitions should stay flat along the curve.",
     'memory: VmRSS of the agent process from /proc/<pid>/status after put of 1 GiB and one reduce; limit 1.05 GiB + 150 MiB. ' +
       'Spread: largest deviation from the threads=1 RSS.',
+    "file: reduce 'sum' over fromFile(FILE, { resident: false }) of a float64 .npy of 4 GiB in bench/.data (written by numpy once, reused " +
+      'after), on 1 agent process × 2 worker threads; median of 3 runs; GB = 10^9 bytes. Cold: the page cache dropped before each run ' +
+      '(echo 3 > /proc/sys/vm/drop_caches as root, else dd iflag=nocache on the file); warm: the file read just before. Baselines in ' +
+      "the same rounds: `dd if=FILE of=/dev/null bs=16M` (dd's own time) and `numpy.load(FILE, mmap_mode='r').sum()` (one process, " +
+      'timed inside python). Peak RSS: VmHWM of the agent process; its baseline column is the file size. See the file section below.',
     'scale: a nats-server and a coordinator process against simulated agents (@sharc/test-support: the real protocol over one NATS ' +
       'connection each, no partition bytes, every element 1), 90 % in one process and 10 % in another that is SIGKILLed. CPU: ' +
       'the coordinator\'s, % of one core, from /proc/<pid>/stat over the step; RSS: VmRSS after it. The big array is placed with ' +
@@ -152,8 +165,10 @@ async function main(): Promise<number> {
     baselines: { c: { compiler: cOps?.compiler, ...cOps?.about }, numpy: numpyOps?.about ?? {} },
   };
   const table = textTable(measurements);
-  process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n${scaleTextTable(scale)}\n\n`);
+  const fileTable = file === undefined ? 'file section failed: see its row' : fileTextTable(file);
+  process.stdout.write(`\n${table}\n\n${opsTextTable(ops.rows)}\n\n${fileTable}\n\n${scaleTextTable(scale)}\n\n`);
   const written = await writeReports(machineInfo(date, busyPercent), measurements, notes, ops, [
+    { title: 'Files larger than memory: reduce over a file-backed array', table: fileMarkdown(file) },
     { title: 'Scale: one coordinator against simulated agents', table: scaleTextTable(scale) },
   ]);
   progress(`wrote ${written.join(' and ')}`);
