@@ -151,15 +151,14 @@ export async function measureFileSection(cleanup: CleanupStack, progress: (messa
  * ranges; for a resident one it reads the whole file.
  */
 async function sharcFileSum(cluster: Cluster, file: string): Promise<SumRun> {
-  // `resident` is the SDK's option for file-backed arrays (issue 13); spelled out loosely so the
-  // bench builds against an SDK with or without it. The resident mode passes nothing (fromFile's default).
-  const options = (FILE_LOAD_MODE === 'stream' ? { resident: false } : {}) as FromFileOptions;
+  // The resident mode passes nothing (fromFile's default).
+  const options: FromFileOptions = FILE_LOAD_MODE === 'stream' ? { resident: false } : {};
   const loadStart = performance.now();
   const array = await cluster.fromFile(file, options);
   try {
     // A file-backed array carries its BackingFile (ArrayRef.file, issue 13): a load that quietly
     // came back resident would measure memory, not the file.
-    const backing = (array as unknown as { file?: unknown }).file;
+    const backing = array.file;
     if ((FILE_LOAD_MODE === 'stream') !== (backing !== undefined)) {
       throw new Error(`fromFile(${JSON.stringify(options)}) gave an array that is ${backing === undefined ? 'resident' : 'file-backed'}`);
     }
