@@ -29,6 +29,14 @@ export async function runJsonProgram(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<BaselineOps> {
+  return { label, ...parseResults(label, await runJsonChild(cleanup, label, command, args, env)) };
+}
+
+/**
+ * Runs `command`, stopped by `cleanup` if the bench is interrupted, and returns the one JSON
+ * value it prints. Fails with its stderr when it exits non-zero, and when it prints no JSON.
+ */
+export async function runJsonChild(cleanup: CleanupStack, label: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<unknown> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const stop = cleanup.defer(label, () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -44,19 +52,18 @@ export async function runJsonProgram(
     });
     const errors = Buffer.concat(stderr).toString('utf8').trim();
     if (code !== 0) throw new Error(`${label} exited with ${String(code)}: ${errors.slice(-2000)}`);
-    return { label, ...parseResults(label, Buffer.concat(stdout).toString('utf8')) };
+    const text = Buffer.concat(stdout).toString('utf8');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new Error(`${label} printed no JSON: ${text.slice(0, 500)}`);
+    }
   } finally {
     await stop();
   }
 }
 
-function parseResults(label: string, text: string): Pick<BaselineOps, 'runs' | 'about'> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new Error(`${label} printed no JSON: ${text.slice(0, 500)}`);
-  }
+function parseResults(label: string, parsed: unknown): Pick<BaselineOps, 'runs' | 'about'> {
   const { results, ...about } = (parsed ?? {}) as { results?: unknown };
   if (!Array.isArray(results)) throw new Error(`${label} printed no "results" list`);
   const runs = new Map<string, BaselineOpRun>();

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runJsonChild } from '../baseline/child-json.js';
 import { mkdir, open, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,27 +112,5 @@ async function describeNpy(file: string): Promise<{ fileBytes: number; dataOffse
 
 /** Runs /usr/bin/python3 with `args` (stopped by `cleanup` if the bench is interrupted) and parses the one JSON object it prints. */
 export async function runPython(cleanup: CleanupStack, label: string, args: string[]): Promise<Record<string, unknown>> {
-  const child = spawn(PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const stop = cleanup.defer(label, () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  try {
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', resolve);
-    });
-    if (code !== 0) throw new Error(`${label} exited with ${String(code)}: ${Buffer.concat(stderr).toString('utf8').trim().slice(-2000)}`);
-    const text = Buffer.concat(stdout).toString('utf8');
-    try {
-      return JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      throw new Error(`${label} printed no JSON: ${text.slice(0, 500)}`);
-    }
-  } finally {
-    await stop();
-  }
+  return (await runJsonChild(cleanup, label, PYTHON, args)) as Record<string, unknown>;
 }

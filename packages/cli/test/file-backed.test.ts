@@ -5,30 +5,18 @@
  * coordinator, 2 agent processes of 48 MiB) checked against numpy.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createNpyFile } from '@sharc/protocol';
-import { SHARC_BIN, startProcessCluster, type ProcessCluster, type SharcRun } from '@sharc/test-support';
+import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
 import { jsonOf, runSharc } from './run-sharc.js';
 
 const PYTHON = '/usr/bin/python3';
 const KERNELS = fileURLToPath(new URL('../../test/fixtures/kernels.ts', import.meta.url));
-/** Runs the built sharc command in `cwd`. */
-function sharcIn(cwd: string, args: readonly string[]): Promise<SharcRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SHARC_BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** No cluster listens here: a command that got past its checks would fail to connect (exit 1), not 2. */
 const NOWHERE = ['--servers', 'nats://127.0.0.1:1'];
@@ -146,7 +134,7 @@ describe('sharc put --stream, reduce, map --out-file and ls (real cluster, 2 age
     assert.equal(again.code, 1);
     assert.match(again.stderr, /plus-one\.npy exists: give replace \(--replace\) to overwrite it, or another path/);
     // A relative --out-file is resolved where sharc runs, not on the agents.
-    const relative = await sharcIn(dir, ['op', 'm', 'scale', '2', '--out', 'doubled', '--out-file', 'doubled.npy', '--servers', processes.url]);
+    const relative = await runSharc(['op', 'm', 'scale', '2', '--out', 'doubled', '--out-file', 'doubled.npy', '--servers', processes.url], {}, dir);
     assert.equal(relative.code, 0, relative.stderr);
     assert.match(relative.stdout, new RegExp(`file-backed \\(${path.join(dir, 'doubled.npy').replace(/[.]/g, '\\.')}\\)\n$`));
     assert.equal(python("import numpy as np; print(bool(np.array_equal(np.load('doubled.npy'), np.load('m.npy') * 2)))"), 'True');

@@ -8,10 +8,10 @@ export interface SharcRun {
   stderr: string;
 }
 
-/** Runs the built `sharc` command as a user would, with `env` on top of this process's. */
-export function runSharc(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<SharcRun> {
+/** Runs the built `sharc` command as a user would, with `env` on top of this process's, in `cwd` (default: this process's). */
+export function runSharc(args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<SharcRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SHARC_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SHARC_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], ...(cwd === undefined ? {} : { cwd }) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
