@@ -4,11 +4,23 @@
  * description needs and the fix; never stored truncated, padded or with the header as data.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { checkFileUnchanged, FileFormatError, formatNpyHeader, inspectFile, InvalidArgumentError, readRange, type FileSource } from '../src/index.js';
+import { checkFileUnchanged, FileFormatError, formatNpyHeader, inspectFile, InvalidArgumentError, readRange, type FileLayout, type FileSource } from '../src/index.js';
+
+/**
+ * What inspectFile read, its size and modification time checked against the file's own
+ * (stat): the layout alone, for the comparisons below.
+ */
+async function layoutOf(source: Parameters<typeof inspectFile>[0]): Promise<FileLayout> {
+  const { size, mtimeMs, ...layout } = await inspectFile(source);
+  const stats = await stat(source.path);
+  assert.equal(size, stats.size, 'the size it read is the file\'s');
+  assert.equal(mtimeMs, stats.mtimeMs, 'the modification time it read is the file\'s');
+  return layout;
+}
 
 describe('inspectFile', () => {
   let dir: string;
@@ -40,12 +52,12 @@ describe('inspectFile', () => {
   describe('a .npy file', () => {
     it('is read by its header, with or without a format, and with a dtype/shape that agree', async () => {
       const expected = { dtype: 'float64', shape: [3, 4], dataOffset: 128 };
-      assert.deepEqual(await inspectFile({ path: npy }), expected);
-      assert.deepEqual(await inspectFile({ path: npy, format: 'npy' }), expected);
-      assert.deepEqual(await inspectFile({ path: npy, dtype: 'float64', shape: [3, 4] }), expected);
+      assert.deepEqual(await layoutOf({ path: npy }), expected);
+      assert.deepEqual(await layoutOf({ path: npy, format: 'npy' }), expected);
+      assert.deepEqual(await layoutOf({ path: npy, dtype: 'float64', shape: [3, 4] }), expected);
       const other = path.join(dir, 'npy-without-extension');
       await writeFile(other, Buffer.concat([formatNpyHeader('int16', [5]), Buffer.alloc(10)]));
-      assert.deepEqual(await inspectFile({ path: other }), { dtype: 'int16', shape: [5], dataOffset: 128 });
+      assert.deepEqual(await layoutOf({ path: other }), { dtype: 'int16', shape: [5], dataOffset: 128 });
     });
 
     it('is refused when the dtype or shape given contradict its header, naming both', async () => {
@@ -83,9 +95,9 @@ describe('inspectFile', () => {
 
   describe('a raw file', () => {
     it('is read when dtype and shape cover it exactly', async () => {
-      assert.deepEqual(await inspectFile({ path: raw, dtype: 'float32', shape: [1000] }), { dtype: 'float32', shape: [1000], dataOffset: 0 });
-      assert.deepEqual(await inspectFile({ path: raw, format: 'raw', dtype: 'float32', shape: [250, 4] }), { dtype: 'float32', shape: [250, 4], dataOffset: 0 });
-      assert.deepEqual(await inspectFile({ path: raw, dtype: 'uint8', shape: [4000] }), { dtype: 'uint8', shape: [4000], dataOffset: 0 });
+      assert.deepEqual(await layoutOf({ path: raw, dtype: 'float32', shape: [1000] }), { dtype: 'float32', shape: [1000], dataOffset: 0 });
+      assert.deepEqual(await layoutOf({ path: raw, format: 'raw', dtype: 'float32', shape: [250, 4] }), { dtype: 'float32', shape: [250, 4], dataOffset: 0 });
+      assert.deepEqual(await layoutOf({ path: raw, dtype: 'uint8', shape: [4000] }), { dtype: 'uint8', shape: [4000], dataOffset: 0 });
     });
 
     it('is refused when the shape covers less or more than the file, with the shape that fits', async () => {
@@ -100,13 +112,13 @@ describe('inspectFile', () => {
     });
 
     it('with a byteOffset reads the range the shape states, which must lie inside the file', async () => {
-      assert.deepEqual(await inspectFile({ path: raw, dtype: 'float32', shape: [999], byteOffset: 0 }), { dtype: 'float32', shape: [999], dataOffset: 0 });
-      const layout = await inspectFile({ path: raw, dtype: 'float32', shape: [10, 2], byteOffset: 400 });
+      assert.deepEqual(await layoutOf({ path: raw, dtype: 'float32', shape: [999], byteOffset: 0 }), { dtype: 'float32', shape: [999], dataOffset: 0 });
+      const layout = await layoutOf({ path: raw, dtype: 'float32', shape: [10, 2], byteOffset: 400 });
       assert.deepEqual(layout, { dtype: 'float32', shape: [10, 2], dataOffset: 400 });
       const target = new Uint8Array(80);
       await readRange(raw, layout.dataOffset, target);
       assert.deepEqual(new Float32Array(target.buffer), new Float32Array(20).map((_, i) => 100 + i), 'elements 100..119');
-      assert.deepEqual(await inspectFile({ path: raw, dtype: 'float32', shape: [1], byteOffset: 3996 }), { dtype: 'float32', shape: [1], dataOffset: 3996 });
+      assert.deepEqual(await layoutOf({ path: raw, dtype: 'float32', shape: [1], byteOffset: 3996 }), { dtype: 'float32', shape: [1], dataOffset: 3996 });
       await refused(
         { path: raw, dtype: 'float32', shape: [2], byteOffset: 3996 },
         InvalidArgumentError,
