@@ -55,7 +55,11 @@ describe('calls on an embedded cluster (in-process bus, real worker threads)', (
         (error: unknown) => (error instanceof CancelledError ? 'cancelled' : `failed: ${String(error)}`),
       ),
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The calls listen once they are under way (the kernel module is bundled first, which a
+    // loaded machine may take a while over): wait for that, not for a fixed time.
+    for (let waited = 0; getEventListeners(signal, 'abort').length === 0 && waited < 30_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     assert.equal(getEventListeners(signal, 'abort').length, 1, 'one listener for all the calls in flight');
     controller.abort();
     const outcomes = await Promise.all(jobs);

@@ -117,7 +117,13 @@ describe('file-backed arrays under faults (real processes)', () => {
     await processes?.stop();
     await rm(dir, { recursive: true, force: true });
   });
+  // A test may kill an agent: the next one starts with all three alive again.
   afterEach(async () => {
+    for (const [name, agent] of processes.agents) if (!agent.running) await processes.addAgent(name);
+    for (let polls = 0; (await cluster.nodes()).filter((n) => n.state === 'alive').length < 3; polls++) {
+      assert.ok(polls < 300, 'the three agents are alive again');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     for (const ref of await cluster.list()) await ref.delete();
   });
 
