@@ -2,17 +2,20 @@
  * File-backed arrays against the mistakes of tired users, on real processes (nats-server, a
  * coordinator, agent processes): a map's output file that is another array's file, or the
  * file another map is writing right now, is refused before anything is written, so the user's
- * data is never overwritten and no two maps leave a mix of their rows in one file.
+ * data is never overwritten and no two maps leave a mix of their rows in one file; a file
+ * replaced by a FIFO (or a FIFO given as a file) is refused at once, without an agent's open()
+ * waiting for a writer or reader that never comes.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, open, readFile, rm, stat, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { formatNpyHeader } from '@sharc/protocol';
 import { startProcessCluster, type ProcessCluster } from '@sharc/test-support';
-import { NameTakenError, connect, type Cluster } from '../src/index.js';
+import { FileFormatError, NameTakenError, connect, type Cluster } from '../src/index.js';
 
 const RECOVERY_KERNELS = fileURLToPath(new URL('../../test/fixtures/recovery-kernels.ts', import.meta.url));
 const ELEMENTS = 1024 * 1024;
@@ -92,5 +95,27 @@ describe('file-backed arrays: a map never writes over the rows of another array 
     assert.equal(await cluster.reduce(written, 'sum'), 2 * sum + ELEMENTS, 'every row is the first map\'s (2x + 1)');
     // Once it is done, its file is an array's file: refused the same way.
     await assert.rejects(input.scale(3, { file: out, replace: true }), /is the file of the file-backed array 'first'/);
+  });
+
+  it("refuses a file-backed array's file replaced by a FIFO, and a FIFO given to fromFile or as a map's output, without the agent waiting on it", { skip: process.platform === 'win32' }, async () => {
+    const file = path.join(dir, 'became-a-fifo.npy');
+    await writeNpy(file);
+    const array = await cluster.fromFile(file, { resident: false });
+    await unlink(file);
+    execFileSync('mkfifo', [file]);
+    // More reads than the agent has I/O threads (4): none of them may hold one.
+    for (let i = 0; i < 6; i++) await assert.rejects(array.toArray(), (error: Error) => error instanceof FileFormatError && /became-a-fifo\.npy changed since/.test(error.message));
+    await assert.rejects(cluster.reduce(array, 'sum'), FileFormatError);
+    await assert.rejects(cluster.fromFile(file, { resident: false }), /became-a-fifo\.npy is not a regular file/);
+    await assert.rejects(cluster.fromFile(file), /became-a-fifo\.npy is not a regular file/);
+    const healthy = path.join(dir, 'healthy.npy');
+    const sum = await writeNpy(healthy);
+    const input = await cluster.fromFile(healthy, { resident: false });
+    const fifo = path.join(dir, 'output-fifo.npy');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(input.abs({ file: fifo, replace: true }), (error: Error) => error instanceof FileFormatError && /output-fifo\.npy cannot be created/.test(error.message));
+    // The agents still read files: nothing of theirs waits on a FIFO.
+    assert.equal(await cluster.reduce(input, 'sum'), sum);
+    assert.equal(await cluster.reduce(await cluster.fromFile(healthy, { resident: false }), 'sum'), sum);
   });
 });

@@ -11,7 +11,7 @@
  * resident partition would be a WebAssembly.Memory (wasmPagesOf), the JS loops otherwise: the
  * same loop, over the same block, in the same order, so the same bits as over the resident array.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, WASM32_MAX_PAGES, WASM_PAGE_BYTES, type DType, type TypedArray } from '@sharc/protocol/core';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
@@ -145,7 +145,8 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
 
 function openFile(path: string, write: boolean): number {
   try {
-    return openSync(path, write ? 'r+' : 'r');
+    // Non-blocking: a file replaced by a FIFO would block the thread in open() until a writer comes (see storage/file-ranges.ts).
+    return openSync(path, (write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no longer exists' : code === 'EACCES' ? 'cannot be opened: permission denied' : `cannot be opened: ${(error as Error).message}`;

@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { formatNpyHeader } from './npy.js';
 import { bytesPerElement, type DType } from '../dtypes.js';
@@ -246,7 +247,8 @@ export async function createNpyFile(filePath: string, dtype: DType, shape: Shape
   const size = header.length + elementCount(shape) * bytesPerElement(dtype);
   let handle: FileHandle;
   try {
-    handle = await open(filePath, replace ? 'w' : 'wx');
+    // Non-blocking: opening a FIFO for writing would wait for a reader forever (it fails at once, ENXIO).
+    handle = await open(filePath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NONBLOCK | (replace ? fsConstants.O_TRUNC : fsConstants.O_EXCL));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why =
@@ -270,7 +272,9 @@ export async function createNpyFile(filePath: string, dtype: DType, shape: Shape
 
 async function openFile(filePath: string, where: string) {
   try {
-    return await open(filePath, 'r');
+    // Non-blocking: opening a FIFO would wait for a writer forever, holding one of the process's
+    // few I/O threads (O_NONBLOCK changes nothing for a regular file; the file is refused as not one).
+    return await open(filePath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (error as Error).message;
