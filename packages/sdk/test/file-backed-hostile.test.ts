@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, open, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, symlink, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,7 +97,7 @@ describe('file-backed arrays: a map never writes over the rows of another array 
     await assert.rejects(input.scale(3, { file: out, replace: true }), /is the file of the file-backed array 'first'/);
   });
 
-  it("refuses a file-backed array's file replaced by a FIFO, and a FIFO given to fromFile or as a map's output, without the agent waiting on it", { skip: process.platform === 'win32' }, async () => {
+  it("refuses a file-backed array's file replaced by a FIFO, and a FIFO or a device given to fromFile or as a map's output, without the agent waiting on it", async () => {
     const file = path.join(dir, 'became-a-fifo.npy');
     await writeNpy(file);
     const array = await cluster.fromFile(file, { resident: false });
@@ -114,6 +114,10 @@ describe('file-backed arrays: a map never writes over the rows of another array 
     const fifo = path.join(dir, 'output-fifo.npy');
     execFileSync('mkfifo', [fifo]);
     await assert.rejects(input.abs({ file: fifo, replace: true }), (error: Error) => error instanceof FileFormatError && /output-fifo\.npy cannot be created/.test(error.message));
+    // Nor is a device behind a link (/dev/full would fail every write, /dev/null keep nothing).
+    const device = path.join(dir, 'device.npy');
+    await symlink('/dev/full', device);
+    await assert.rejects(input.abs({ file: device, replace: true }), (error: Error) => error instanceof FileFormatError && /device\.npy is not a regular file/.test(error.message));
     // The agents still read files: nothing of theirs waits on a FIFO.
     assert.equal(await cluster.reduce(input, 'sum'), sum);
     assert.equal(await cluster.reduce(await cluster.fromFile(healthy, { resident: false }), 'sum'), sum);
