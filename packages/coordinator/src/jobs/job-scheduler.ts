@@ -586,9 +586,12 @@ export class JobScheduler {
       const backing = record.meta.file;
       if (backing === undefined || path.normalize(backing.path) !== file) continue;
       if (replace && outputName !== undefined && record.state === 'ready' && record.meta.name === outputName && !reads.includes(record.meta.id)) continue;
+      const deleteFirst =
+        record.state === 'retired'
+          ? `'${record.meta.name}' was deleted but is kept to compute again the arrays made from it: write to another path, or delete those arrays first`
+          : `Write to another path, or delete '${record.meta.name}' first (its file stays)`;
       throw new NameTakenError(
-        `${file} is the file of the file-backed array '${record.meta.name}': a map writing its output there would overwrite that array's rows. ` +
-          `Write to another path, or delete '${record.meta.name}' first (its file stays)`,
+        `${file} is the file of the file-backed array '${record.meta.name}': a map writing its output there would overwrite that array's rows. ${deleteFirst}`,
         { details: { path: file, name: record.meta.name } },
       );
     }
