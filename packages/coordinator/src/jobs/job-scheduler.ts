@@ -582,10 +582,12 @@ export class JobScheduler {
     if (this.outputFiles.has(file)) {
       throw new NameTakenError(`${file} is being written right now by another map: wait for it to end, or write to another path`, { details: { path: file } });
     }
+    // Without replace an existing file is refused by the agent that would create it (and nothing is truncated).
+    if (!replace) return;
     for (const record of this.deps.arrays.all()) {
       const backing = record.meta.file;
       if (backing === undefined || path.normalize(backing.path) !== file) continue;
-      if (replace && outputName !== undefined && record.state === 'ready' && record.meta.name === outputName && !reads.includes(record.meta.id)) continue;
+      if (outputName !== undefined && record.state === 'ready' && record.meta.name === outputName && !reads.includes(record.meta.id)) continue;
       const deleteFirst =
         record.state === 'retired'
           ? `'${record.meta.name}' was deleted but is kept to compute again the arrays made from it: write to another path, or delete those arrays first`
