@@ -3,6 +3,7 @@ import {
   CancelledError,
   DEFAULT_JOB_TIMEOUT_MS,
   InvalidArgumentError,
+  NameTakenError,
   checkBuiltinKernel,
   NoAgentsError,
   bytesPerElement,
@@ -27,6 +28,7 @@ import {
   type Shape,
   type SharcError,
 } from '@sharc/protocol';
+import path from 'node:path';
 import type { AgentClient } from '../agents/agent-client.js';
 import type { ClusterEvents } from '../observe/cluster-events.js';
 import { heldBytes, newArrayId, type PartitionAllocator } from '../placement/partition-allocator.js';
@@ -132,6 +134,8 @@ export class JobScheduler {
   private readonly batcher: TaskBatcher;
   /** Lines said once per partition (a task moved, lost on the way), summed up. */
   private readonly repeated: LogTally;
+  /** The output files of the maps running now (normalised paths): no second map writes one of them. */
+  private readonly outputFiles = new Set<string>();
 
   constructor(private readonly deps: SchedulerDeps) {
     this.admission = new JobAdmission(deps.maxRunningJobs, deps.maxQueuedJobs);
@@ -408,6 +412,10 @@ export class JobScheduler {
     if (spec.kind === 'reduce' && spec.partitions !== undefined) checkPartitionSubset(spec.partitions, input);
     // (A resumed map's output is pending under that name already.)
     if (spec.kind === 'map' && spec.outputName !== undefined && params.generation === 0) this.deps.arrays.checkName(spec.outputName, spec.replace ?? false);
+    const outputFile = spec.kind === 'map' && spec.outputFile !== undefined ? path.normalize(spec.outputFile) : undefined;
+    if (spec.kind === 'map' && outputFile !== undefined && params.generation === 0) {
+      this.checkOutputFileFree(outputFile, spec.outputName, spec.replace ?? false, [input.id, ...(other === undefined ? [] : [other.id])]);
+    }
 
     let output: ArrayMeta | undefined;
     /** Output partitions an agent said it lacks: allocated again before the next attempt. */
@@ -513,6 +521,10 @@ export class JobScheduler {
     this.jobs.set(jobId, job);
     this.owners.set(jobId, { clientId: params.clientId, detached: params.detached === true });
     void job.over.then(() => ticket.release());
+    if (outputFile !== undefined) {
+      this.outputFiles.add(outputFile);
+      void job.over.then(() => this.outputFiles.delete(outputFile));
+    }
     const prepare = async () => {
       await this.deps.rejoined();
       await ticket.admitted;
@@ -557,6 +569,34 @@ export class JobScheduler {
       if (stored && !this.detached && !launched) this.deps.state.deleteJob(jobId);
       throw error;
     });
+  }
+
+  /**
+   * Refuses a map's output file that another array's rows are in: the file of a file-backed
+   * array (the map's own input, or any other: `replace` truncates it and the map overwrites
+   * it, so that array's data, the user's file, would be gone), or the file another running map
+   * writes (two maps writing one file leave rows of both in it, and both say they succeeded).
+   * The one exception is the file of the array this map replaces by name, unless this map reads it.
+   */
+  private checkOutputFileFree(file: string, outputName: string | undefined, replace: boolean, reads: readonly string[]): void {
+    if (this.outputFiles.has(file)) {
+      throw new NameTakenError(`${file} is being written right now by another map: wait for it to end, or write to another path`, { details: { path: file } });
+    }
+    // Without replace an existing file is refused by the agent that would create it (and nothing is truncated).
+    if (!replace) return;
+    for (const record of this.deps.arrays.all()) {
+      const backing = record.meta.file;
+      if (backing === undefined || path.normalize(backing.path) !== file) continue;
+      if (outputName !== undefined && record.state === 'ready' && record.meta.name === outputName && !reads.includes(record.meta.id)) continue;
+      const deleteFirst =
+        record.state === 'retired'
+          ? `'${record.meta.name}' was deleted but is kept to compute again the arrays made from it: write to another path, or delete those arrays first`
+          : `Write to another path, or delete '${record.meta.name}' first (its file stays)`;
+      throw new NameTakenError(
+        `${file} is the file of the file-backed array '${record.meta.name}': a map writing its output there would overwrite that array's rows. ${deleteFirst}`,
+        { details: { path: file, name: record.meta.name } },
+      );
+    }
   }
 
   /** The output a previous coordinator allocated for a resumed map: by id, or (stored before it knew the id) by name. */

@@ -4,7 +4,7 @@
  * the second array's rows gathered for a binary op, data-plane reads of a file-backed
  * partition). Worker threads read their blocks with workers/file-blocks.ts.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { FileFormatError, checkBackingFile, type BackingFile } from '@sharc/protocol';
 
@@ -33,7 +33,9 @@ export async function checkBackingFileNow(file: BackingFile, writable = false): 
 export async function openBackingFile(file: BackingFile, writable = false): Promise<FileHandle> {
   let handle: FileHandle;
   try {
-    handle = await open(file.path, writable ? 'r+' : 'r');
+    // Non-blocking: a file replaced by a FIFO would block the open until a writer comes, holding
+    // one of the agent's few I/O threads for good; O_NONBLOCK changes nothing for a regular file.
+    handle = await open(file.path, (writable ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
   } catch (error) {
     throw missing(file.path, error);
   }
@@ -87,7 +89,8 @@ function missing(path: string, error: unknown): FileFormatError {
 export function readFileRangeSync(file: BackingFile, target: Uint8Array, position: number, written = false): void {
   let fd: number;
   try {
-    fd = openSync(file.path, 'r');
+    // Non-blocking, as in openBackingFile (here a FIFO would block the agent's own thread).
+    fd = openSync(file.path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     throw missing(file.path, error);
   }

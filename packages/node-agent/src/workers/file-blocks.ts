@@ -11,7 +11,7 @@
  * resident partition would be a WebAssembly.Memory (wasmPagesOf), the JS loops otherwise: the
  * same loop, over the same block, in the same order, so the same bits as over the resident array.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, WASM32_MAX_PAGES, WASM_PAGE_BYTES, type DType, type TypedArray } from '@sharc/protocol/core';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
@@ -133,7 +133,11 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
       if (!write) return;
       const bytes = new Uint8Array(window.buffer, 0, block.rowCount * rowBytes);
       const position = file.dataOffset + block.rowStart * rowBytes;
-      for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+      try {
+        for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
+      } catch (error) {
+        throw writeFailed(file.path, error);
+      }
     },
     close: () => {
       if (closed) return;
@@ -145,12 +149,33 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
 
 function openFile(path: string, write: boolean): number {
   try {
-    return openSync(path, write ? 'r+' : 'r');
+    // Non-blocking: a file replaced by a FIFO would block the thread in open() until a writer comes (see storage/file-ranges.ts).
+    return openSync(path, (write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no longer exists' : code === 'EACCES' ? 'cannot be opened: permission denied' : `cannot be opened: ${(error as Error).message}`;
     throw new FileFormatError(`${path} ${why}: the file-backed array's rows are read from it`, { cause: error, details: { path } });
   }
+}
+
+/**
+ * A write of a map's output file that failed, said as the user can act on it (a full disk, a
+ * quota, an I/O error of the device): a FileFormatError naming the file, not an internal error.
+ */
+function writeFailed(path: string, error: unknown): FileFormatError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOSPC'
+      ? 'no space is left on the device it is on'
+      : code === 'EDQUOT'
+        ? 'the disk quota is exceeded'
+        : code === 'EFBIG'
+          ? 'it would be larger than the filesystem allows'
+          : (error as Error).message;
+  return new FileFormatError(`${path} could not be written: ${why}. Free space there, or write the map's output to another path (file) or to memory`, {
+    cause: error,
+    details: { path, ...(code === undefined ? {} : { code }) },
+  });
 }
 
 /** Reads `target.length` bytes at `position`; a file that ends first has shrunk since it was registered. */

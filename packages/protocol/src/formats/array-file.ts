@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { formatNpyHeader } from './npy.js';
 import { bytesPerElement, type DType } from '../dtypes.js';
 import { CancelledError, FileFormatError, InvalidArgumentError } from '../errors.js';
@@ -244,9 +245,11 @@ export function checkBackingFile(file: BackingFile, stats: { size: number; mtime
 export async function createNpyFile(filePath: string, dtype: DType, shape: Shape, replace: boolean, where = ''): Promise<{ dataOffset: number; size: number }> {
   const header = formatNpyHeader(dtype, shape);
   const size = header.length + elementCount(shape) * bytesPerElement(dtype);
+  if (!Number.isSafeInteger(size)) throw new InvalidArgumentError(`${filePath} cannot be created: ${dtype} ${JSON.stringify(shape)} is more bytes than a file can hold${where}`);
   let handle: FileHandle;
   try {
-    handle = await open(filePath, replace ? 'w' : 'wx');
+    // Non-blocking: opening a FIFO for writing would wait for a reader forever (it fails at once, ENXIO).
+    handle = await open(filePath, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_NONBLOCK | (replace ? fsConstants.O_TRUNC : fsConstants.O_EXCL));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why =
@@ -260,8 +263,18 @@ export async function createNpyFile(filePath: string, dtype: DType, shape: Shape
     throw new FileFormatError(`${filePath} ${why}${where}`, { cause: error, details: { path: filePath } });
   }
   try {
-    await handle.write(header, 0, header.length, 0);
-    await handle.truncate(size);
+    // A device (/dev/null, /dev/full) or a pipe would take the rows and keep none of them.
+    if (!(await handle.stat()).isFile()) {
+      throw new FileFormatError(`${filePath} is not a regular file (a directory, device, pipe or socket): a map's output file must be one${where}`, { details: { path: filePath } });
+    }
+    try {
+      await handle.write(header, 0, header.length, 0);
+      await handle.truncate(size);
+    } catch (error) {
+      // A full disk, a quota, a file larger than the filesystem allows: nothing half made is left.
+      await unlink(filePath).catch(() => undefined);
+      throw new FileFormatError(`${filePath} cannot be created with its ${size} bytes: ${(error as Error).message}${where}`, { cause: error, details: { path: filePath } });
+    }
   } finally {
     await handle.close();
   }
@@ -270,7 +283,9 @@ export async function createNpyFile(filePath: string, dtype: DType, shape: Shape
 
 async function openFile(filePath: string, where: string) {
   try {
-    return await open(filePath, 'r');
+    // Non-blocking: opening a FIFO would wait for a writer forever, holding one of the process's
+    // few I/O threads (O_NONBLOCK changes nothing for a regular file; the file is refused as not one).
+    return await open(filePath, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable' : (error as Error).message;
