@@ -138,6 +138,11 @@ describe('sharc put --stream, reduce, map --out-file and ls (real cluster, 2 age
     assert.equal(relative.code, 0, relative.stderr);
     assert.match(relative.stdout, new RegExp(`file-backed \\(${path.join(dir, 'doubled.npy').replace(/[.]/g, '\\.')}\\)\n$`));
     assert.equal(python("import numpy as np; print(bool(np.array_equal(np.load('doubled.npy'), np.load('m.npy') * 2)))"), 'True');
+    // --replace overwrites a file, never the file of an array that still reads from it.
+    const taken = await sharc(['map', 'm', '--kernel', `${KERNELS}#addOne`, '--out', 'plus-one', '--out-file', path.join(dir, 'doubled.npy'), '--replace']);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /doubled\.npy is the file of the file-backed array 'doubled'.*delete 'doubled' first \(its file stays\)/);
+    assert.equal((await sharc(['rm', 'doubled'])).code, 0);
     const replaced = await sharc(['map', 'm', '--kernel', `${KERNELS}#addOne`, '--out', 'plus-one', '--out-file', path.join(dir, 'doubled.npy'), '--replace', '--json']);
     assert.equal(jsonOf<ArrayJson>(replaced).storage, 'file');
     assert.equal(python("import numpy as np; print(bool(np.array_equal(np.load('doubled.npy'), np.load('m.npy') + 1)))"), 'True');
