@@ -26,10 +26,13 @@ const PROGRESS_INTERVAL_MS = 100;
  */
 const TASK_LISTING_GRACE_MS = 500;
 /**
- * Heartbeats in a row that must leave a task out before it counts as lost: the first may
- * have been read just before the task's result, which arrived in the same read.
+ * A task counts as lost when two heartbeats read at least this far apart both leave it out:
+ * the first may have been read just before the task's result, which arrived in the same read;
+ * and heartbeats that waited while the coordinator's loop was busy (placing or recovering
+ * 100,000s of partitions) are read in a burst, all of them sent before the task arrived, and
+ * say nothing of it. Agents send one a second, so a task lost on the way is still found in ~2 s.
  */
-const MISSED_BEATS_FOR_LOST = 2;
+const MISSES_APART_MS = 900;
 /** A partition's work moves to another agent at most this many times before the job fails. */
 export const MAX_ATTEMPTS = 4;
 
@@ -166,15 +169,17 @@ export class RunningJob {
 
   /**
    * The agent's heartbeat lists the tasks it runs (`running`: `partition:attempt` of this job).
-   * An attempt sent to it that two heartbeats in a row leave out (the first one sent at
-   * least TASK_LISTING_GRACE_MS after the task), and whose result has not come, was lost on
-   * the way: the task.run request or its reply (NATS delivers at most once, and was away).
+   * An attempt sent to it that heartbeats leave out, read from TASK_LISTING_GRACE_MS after the
+   * task on and MISSES_APART_MS apart, and whose result has not come, was lost on the way: the
+   * task.run request or its reply (NATS delivers at most once, and was away).
    * It runs again as a new attempt; should its result turn up after all, it is stale.
    */
   tasksListed(agentId: string, running: ReadonlySet<string>, now = Date.now()): void {
     for (const attempt of this.inFlight.get(agentId) ?? []) {
-      if (running.has(attemptKey(attempt.partitionIndex, attempt.attempt))) attempt.missedBeats = 0;
-      else if (now - attempt.sentAt >= TASK_LISTING_GRACE_MS && ++attempt.missedBeats >= MISSED_BEATS_FOR_LOST) attempt.lost('vanished');
+      if (running.has(attemptKey(attempt.partitionIndex, attempt.attempt))) attempt.firstMissAt = undefined;
+      else if (now - attempt.sentAt < TASK_LISTING_GRACE_MS) continue;
+      else if (attempt.firstMissAt === undefined) attempt.firstMissAt = now;
+      else if (now - attempt.firstMissAt >= MISSES_APART_MS) attempt.lost('vanished');
     }
   }
 
@@ -240,7 +245,7 @@ export class RunningJob {
       const agentId = this.hooks.agentOf(index);
       let markLost!: (why: 'dead' | 'vanished') => void;
       const lost = new Promise<'lost' | 'vanished'>((resolve) => (markLost = (why) => resolve(why === 'dead' ? 'lost' : 'vanished')));
-      const inFlight: AttemptInFlight = { partitionIndex: index, attempt, sentAt: Date.now(), missedBeats: 0, lost: markLost };
+      const inFlight: AttemptInFlight = { partitionIndex: index, attempt, sentAt: Date.now(), firstMissAt: undefined, lost: markLost };
       const onAgent = this.inFlight.get(agentId) ?? new Set();
       this.inFlight.set(agentId, onAgent.add(inFlight));
       const run = this.hooks.runPartition(index, agentId, attempt, this.remainingMs());
@@ -342,8 +347,8 @@ interface AttemptInFlight {
   partitionIndex: number;
   attempt: number;
   sentAt: number;
-  /** Heartbeats of the agent in a row that did not list it. */
-  missedBeats: number;
+  /** When the first heartbeat of the agent that did not list it was read (since the last that did). */
+  firstMissAt: number | undefined;
   /** `dead`: its agent was declared dead; `vanished`: the agent does not run it (lost on the way). */
   lost(why: 'dead' | 'vanished'): void;
 }
