@@ -6,7 +6,8 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { FileFormatError, checkBackingFile, type BackingFile } from '@sharc/protocol';
+// The core entry only: worker threads (workers/file-blocks.ts) open files through here too.
+import { FileFormatError, checkBackingFile, type BackingFile } from '@sharc/protocol/core';
 
 /** Bytes moved between a file and memory in one call at most: bounds what a copy holds. */
 export const FILE_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -73,10 +74,23 @@ export async function writeFileRange(handle: FileHandle, source: Uint8Array, pos
   }
 }
 
-function missing(path: string, error: unknown): FileFormatError {
+/**
+ * Opens a file-backed array's file with blocking I/O (the agent's in-process reads, and the
+ * worker threads): its descriptor, or a FileFormatError saying why it cannot be opened.
+ */
+export function openBackingFileSync(path: string, write: boolean, where = ON_AGENT): number {
+  try {
+    // Non-blocking, as in openBackingFile: a FIFO would block this thread in open() until a writer comes.
+    return openSync(path, (write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
+  } catch (error) {
+    throw missing(path, error, where);
+  }
+}
+
+function missing(path: string, error: unknown, where = ON_AGENT): FileFormatError {
   const code = (error as NodeJS.ErrnoException).code;
   const why = code === 'ENOENT' ? 'no longer exists' : code === 'EACCES' ? 'cannot be opened: permission denied' : `cannot be opened: ${(error as Error).message}`;
-  return new FileFormatError(`${path} ${why}${ON_AGENT}: a file-backed array's rows are read from it; register the file again once it is back`, {
+  return new FileFormatError(`${path} ${why}${where}: a file-backed array's rows are read from it; register the file again once it is back`, {
     cause: error,
     details: { path },
   });
@@ -87,13 +101,7 @@ function missing(path: string, error: unknown): FileFormatError {
  * reads are synchronous): the file is opened and checked for the one read.
  */
 export function readFileRangeSync(file: BackingFile, target: Uint8Array, position: number, written = false): void {
-  let fd: number;
-  try {
-    // Non-blocking, as in openBackingFile (here a FIFO would block the agent's own thread).
-    fd = openSync(file.path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (error) {
-    throw missing(file.path, error);
-  }
+  const fd = openBackingFileSync(file.path, false);
   try {
     const stats = fstatSync(fd);
     checkBackingFile(file, written ? { size: stats.size, mtimeMs: file.mtimeMs } : stats, ON_AGENT);

@@ -11,11 +11,12 @@
  * resident partition would be a WebAssembly.Memory (wasmPagesOf), the JS loops otherwise: the
  * same loop, over the same block, in the same order, so the same bits as over the resident array.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, writeSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
 import { FileFormatError, InternalError, bytesPerElement, checkBackingFile, viewOf, wasmPagesOf, WASM32_MAX_PAGES, WASM_PAGE_BYTES, type DType, type TypedArray } from '@sharc/protocol/core';
 import { createSharedMemory, type WasmMemory } from '../wasm/wasm-api.js';
 import type { Block, FileView, PartitionView } from './worker-protocol.js';
+import { openBackingFileSync } from '../storage/file-ranges.js';
 
 /** Which of a request's views a window serves: each thread keeps at most one window per operand. */
 export type Operand = 'input' | 'other' | 'output';
@@ -94,7 +95,7 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
   const { file, dtype, cols } = view;
   const write = view.write === true;
   const rowBytes = cols * bytesPerElement(dtype);
-  const fd = openFile(file.path, write);
+  const fd = openBackingFileSync(file.path, write, '');
   // A map output's modification time moves as threads write it: only its size must hold.
   const sizeOnly = write || view.written === true;
   const check = () => {
@@ -147,16 +148,6 @@ function openFileBlocks(view: FileView, operand: Operand): BlockSource {
   };
 }
 
-function openFile(path: string, write: boolean): number {
-  try {
-    // Non-blocking: a file replaced by a FIFO would block the thread in open() until a writer comes (see storage/file-ranges.ts).
-    return openSync(path, (write ? constants.O_RDWR : constants.O_RDONLY) | constants.O_NONBLOCK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no longer exists' : code === 'EACCES' ? 'cannot be opened: permission denied' : `cannot be opened: ${(error as Error).message}`;
-    throw new FileFormatError(`${path} ${why}: the file-backed array's rows are read from it`, { cause: error, details: { path } });
-  }
-}
 
 /**
  * A write of a map's output file that failed, said as the user can act on it (a full disk, a
